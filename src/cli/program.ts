@@ -2,11 +2,12 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { AtrestError } from "../common/errors.js";
 import { exitCodeFor } from "./exit-codes.js";
+import { registerKms } from "./kms.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
 /** Each subcommand lives in its own file under src/cli/ and is listed here. */
-const registrations: Array<(program: Command) => void> = [];
+const registrations: Array<(program: Command) => void> = [registerKms];
 
 export function buildProgram(): Command {
   const program = new Command("atrest")
