@@ -40,7 +40,7 @@ export async function generateTlsMaterial(options: {
   nowMs?: number;
 }): Promise<TlsMaterial> {
   const now = options.nowMs ?? Date.now();
-  const caKeys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
+  const caKeys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"]));
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
     name: `CN=${options.commonName}-ca@${Math.floor(now / 1000)}`,
@@ -54,7 +54,7 @@ export async function generateTlsMaterial(options: {
       await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
     ],
   });
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"]));
   const ipPattern = /^(\d{1,3}\.){3}\d{1,3}$|:/;
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
