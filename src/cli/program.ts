@@ -3,11 +3,13 @@ import { Command, CommanderError } from "commander";
 import { AtrestError } from "../common/errors.js";
 import { exitCodeFor } from "./exit-codes.js";
 import { registerKms } from "./kms.js";
+import { registerApiserver } from "./apiserver.js";
+import { registerPlugin } from "./plugin.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
 /** Each subcommand lives in its own file under src/cli/ and is listed here. */
-const registrations: Array<(program: Command) => void> = [registerKms];
+const registrations: Array<(program: Command) => void> = [registerKms, registerApiserver, registerPlugin];
 
 export function buildProgram(): Command {
   const program = new Command("atrest")

@@ -1,0 +1,228 @@
+/**
+ * The served types' schemas, written once: they produce the OpenAPI v3 document kubectl reads (field
+ * validation support, `explain`, client-side apply's list merge keys) and drive the server's strict
+ * decoding (unknown and mistyped fields). Names are kube's OpenAPI definition names.
+ */
+export type FieldSchema =
+  | { readonly t: "string" | "integer" | "boolean" | "byte" | "date-time"; readonly d?: string }
+  | { readonly ref: string; readonly d?: string }
+  | { readonly map: "string" | "byte"; readonly d?: string }
+  | { readonly list: FieldSchema; readonly mergeKey?: string; readonly strategy?: "merge"; readonly listType?: "atomic" | "set" | "map"; readonly d?: string }
+  | { readonly free: true; readonly d?: string };
+
+export interface TypeSchema {
+  readonly description: string;
+  readonly properties: Readonly<Record<string, FieldSchema>>;
+  readonly required?: readonly string[];
+  /** The kind this top-level type is (adds x-kubernetes-group-version-kind). */
+  readonly gvk?: { readonly group: string; readonly version: string; readonly kind: string };
+}
+
+const META = "io.k8s.apimachinery.pkg.apis.meta.v1.";
+const CORE = "io.k8s.api.core.v1.";
+
+const s = (d?: string): FieldSchema => (d === undefined ? { t: "string" } : { t: "string", d });
+const typeMetaFields = {
+  apiVersion: s("APIVersion defines the versioned schema of this representation of an object."),
+  kind: s("Kind is a string value representing the REST resource this object represents."),
+} as const;
+
+export const SCHEMAS: Readonly<Record<string, TypeSchema>> = {
+  [META + "Time"]: { description: "Time is a wrapper around time.Time which supports correct marshaling to YAML and JSON.", properties: {} },
+  [META + "FieldsV1"]: { description: "FieldsV1 stores a set of fields in a data structure like a Trie, in JSON format.", properties: {} },
+  [META + "ObjectMeta"]: {
+    description: "ObjectMeta is metadata that all persisted resources must have, which includes all objects users must create.",
+    properties: {
+      annotations: { map: "string", d: "Annotations is an unstructured key value map stored with a resource." },
+      creationTimestamp: { ref: META + "Time" },
+      deletionGracePeriodSeconds: { t: "integer" },
+      deletionTimestamp: { ref: META + "Time" },
+      finalizers: { list: s(), strategy: "merge", listType: "set" },
+      generateName: s("GenerateName is an optional prefix, used by the server, to generate a unique name ONLY IF the Name field has not been provided."),
+      generation: { t: "integer" },
+      labels: { map: "string", d: "Map of string keys and values that can be used to organize and categorize (scope and select) objects." },
+      managedFields: { list: { ref: META + "ManagedFieldsEntry" }, listType: "atomic" },
+      name: s("Name must be unique within a namespace."),
+      namespace: s("Namespace defines the space within which each name must be unique."),
+      ownerReferences: { list: { ref: META + "OwnerReference" }, mergeKey: "uid", strategy: "merge", listType: "map" },
+      resourceVersion: s("An opaque value that represents the internal version of this object."),
+      selfLink: s(),
+      uid: s("UID is the unique in time and space value for this object."),
+    },
+  },
+  [META + "ManagedFieldsEntry"]: {
+    description: "ManagedFieldsEntry is a workflow-id, a FieldSet and the group version of the resource that the fieldset applies to.",
+    properties: { apiVersion: s(), fieldsType: s(), fieldsV1: { ref: META + "FieldsV1" }, manager: s(), operation: s(), subresource: s(), time: { ref: META + "Time" } },
+  },
+  [META + "OwnerReference"]: {
+    description: "OwnerReference contains enough information to let you identify an owning object.",
+    properties: { apiVersion: s(), blockOwnerDeletion: { t: "boolean" }, controller: { t: "boolean" }, kind: s(), name: s(), uid: s() },
+    required: ["apiVersion", "kind", "name", "uid"],
+  },
+  [META + "ListMeta"]: {
+    description: "ListMeta describes metadata that synthetic resources must have, including lists and various status objects.",
+    properties: { continue: s(), remainingItemCount: { t: "integer" }, resourceVersion: s(), selfLink: s() },
+  },
+  [META + "Preconditions"]: { description: "Preconditions must be fulfilled before an operation (update, delete, etc.) is carried out.", properties: { resourceVersion: s(), uid: s() } },
+  [META + "DeleteOptions"]: {
+    description: "DeleteOptions may be provided when deleting an API object.",
+    properties: {
+      ...typeMetaFields,
+      dryRun: { list: s(), listType: "atomic" },
+      gracePeriodSeconds: { t: "integer" },
+      ignoreStoreReadErrorWithClusterBreakingPotential: { t: "boolean" },
+      orphanDependents: { t: "boolean" },
+      preconditions: { ref: META + "Preconditions" },
+      propagationPolicy: s(),
+    },
+  },
+  [META + "StatusCause"]: { description: "StatusCause provides more information about an api.Status failure.", properties: { field: s(), message: s(), reason: s() } },
+  [META + "StatusDetails"]: {
+    description: "StatusDetails is a set of additional properties that MAY be set by the server to provide additional information about a response.",
+    properties: { causes: { list: { ref: META + "StatusCause" }, listType: "atomic" }, group: s(), kind: s(), name: s(), retryAfterSeconds: { t: "integer" }, uid: s() },
+  },
+  [META + "Status"]: {
+    description: "Status is a return value for calls that don't return other objects.",
+    properties: { ...typeMetaFields, code: { t: "integer" }, details: { ref: META + "StatusDetails" }, message: s(), metadata: { ref: META + "ListMeta" }, reason: s(), status: s() },
+    gvk: { group: "", version: "v1", kind: "Status" },
+  },
+  [CORE + "Secret"]: {
+    description: "Secret holds secret data of a certain type. The total bytes of the values in the Data field must be less than MaxSecretSize bytes.",
+    properties: {
+      ...typeMetaFields,
+      data: { map: "byte", d: "Data contains the secret data. Each key must consist of alphanumeric characters, '-', '_' or '.'." },
+      immutable: { t: "boolean", d: "Immutable, if set to true, ensures that data stored in the Secret cannot be updated (only object metadata can be modified)." },
+      metadata: { ref: META + "ObjectMeta" },
+      stringData: { map: "string", d: "stringData allows specifying non-binary secret data in string form. It is provided as a write-only input field for convenience." },
+      type: s("Used to facilitate programmatic handling of secret data."),
+    },
+    gvk: { group: "", version: "v1", kind: "Secret" },
+  },
+  [CORE + "ConfigMap"]: {
+    description: "ConfigMap holds configuration data for pods to consume.",
+    properties: {
+      ...typeMetaFields,
+      binaryData: { map: "byte" },
+      data: { map: "string", d: "Data contains the configuration data." },
+      immutable: { t: "boolean" },
+      metadata: { ref: META + "ObjectMeta" },
+    },
+    gvk: { group: "", version: "v1", kind: "ConfigMap" },
+  },
+  [CORE + "ObjectReference"]: {
+    description: "ObjectReference contains enough information to let you inspect or modify the referred object.",
+    properties: { apiVersion: s(), fieldPath: s(), kind: s(), name: s(), namespace: s(), resourceVersion: s(), uid: s() },
+  },
+  [CORE + "LocalObjectReference"]: { description: "LocalObjectReference contains enough information to let you locate the referenced object inside the same namespace.", properties: { name: s() } },
+  [CORE + "ServiceAccount"]: {
+    description: "ServiceAccount binds together: * a name, understood by users, and perhaps by peripheral systems, for an identity * a principal that can be authenticated and authorized * a set of secrets",
+    properties: {
+      ...typeMetaFields,
+      automountServiceAccountToken: { t: "boolean" },
+      imagePullSecrets: { list: { ref: CORE + "LocalObjectReference" }, listType: "atomic" },
+      metadata: { ref: META + "ObjectMeta" },
+      secrets: { list: { ref: CORE + "ObjectReference" }, mergeKey: "name", strategy: "merge" },
+    },
+    gvk: { group: "", version: "v1", kind: "ServiceAccount" },
+  },
+  [CORE + "NamespaceSpec"]: { description: "NamespaceSpec describes the attributes on a Namespace.", properties: { finalizers: { list: s(), listType: "atomic" } } },
+  [CORE + "NamespaceCondition"]: {
+    description: "NamespaceCondition contains details about state of namespace.",
+    properties: { lastTransitionTime: { ref: META + "Time" }, message: s(), reason: s(), status: s(), type: s() },
+  },
+  [CORE + "NamespaceStatus"]: {
+    description: "NamespaceStatus is information about the current status of a Namespace.",
+    properties: { conditions: { list: { ref: CORE + "NamespaceCondition" }, mergeKey: "type", strategy: "merge", listType: "map" }, phase: s() },
+  },
+  [CORE + "Namespace"]: {
+    description: "Namespace provides a scope for Names. Use of multiple namespaces is optional.",
+    properties: { ...typeMetaFields, metadata: { ref: META + "ObjectMeta" }, spec: { ref: CORE + "NamespaceSpec" }, status: { ref: CORE + "NamespaceStatus" } },
+    gvk: { group: "", version: "v1", kind: "Namespace" },
+  },
+};
+
+for (const kind of ["Secret", "ConfigMap", "ServiceAccount", "Namespace"]) {
+  (SCHEMAS as Record<string, TypeSchema>)[`${CORE}${kind}List`] = {
+    description: `${kind}List is a list of ${kind} objects.`,
+    properties: { ...typeMetaFields, items: { list: { ref: CORE + kind } }, metadata: { ref: META + "ListMeta" } },
+    required: ["items"],
+    gvk: { group: "", version: "v1", kind: `${kind}List` },
+  };
+}
+
+export function schemaNameForKind(kind: string): string {
+  return kind === "Status" || kind === "DeleteOptions" ? META + kind : CORE + kind;
+}
+
+/** Free-form types: strict decoding does not look inside them. */
+const OPAQUE = new Set([META + "FieldsV1"]);
+
+function jsonType(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "array";
+  return typeof v;
+}
+
+function goType(f: FieldSchema): string {
+  if ("t" in f) return f.t === "integer" ? "int64" : f.t === "boolean" ? "bool" : f.t === "byte" ? "[]uint8" : "string";
+  if ("map" in f) return f.map === "byte" ? "map[string][]uint8" : "map[string]string";
+  if ("list" in f) return `[]${goType(f.list)}`;
+  if ("ref" in f) return f.ref.slice(f.ref.lastIndexOf(".") + 1);
+  return "interface {}";
+}
+
+export interface DecodeProblems {
+  /** Paths like `spec.foo`, `metadata.labels` — kube's `unknown field "…"`. */
+  unknown: string[];
+  /** kube's json decoding messages for values of the wrong type. */
+  typeErrors: string[];
+}
+
+/** Walks `value` against the named schema, collecting unknown fields and type mismatches. */
+export function checkAgainstSchema(schemaName: string, value: unknown, problems: DecodeProblems = { unknown: [], typeErrors: [] }, path = "", goPath = ""): DecodeProblems {
+  const schema = SCHEMAS[schemaName];
+  if (schema === undefined || OPAQUE.has(schemaName)) return problems;
+  if (schemaName === META + "Time") {
+    if (value !== null && typeof value !== "string") problems.typeErrors.push(`json: cannot unmarshal ${jsonType(value)} into Go struct field ${goPath} of type string`);
+    return problems;
+  }
+  if (value === null) return problems;
+  if (typeof value !== "object" || Array.isArray(value)) {
+    problems.typeErrors.push(`json: cannot unmarshal ${jsonType(value)} into Go value of type struct`);
+    return problems;
+  }
+  const typeName = schemaName.slice(schemaName.lastIndexOf(".") + 1);
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    const field = schema.properties[k];
+    const p = path === "" ? k : `${path}.${k}`;
+    if (field === undefined) {
+      problems.unknown.push(p);
+      continue;
+    }
+    checkField(field, v, problems, p, `${goPath === "" ? typeName : goPath}.${k}`);
+  }
+  return problems;
+}
+
+function checkField(field: FieldSchema, v: unknown, problems: DecodeProblems, path: string, goPath: string): void {
+  if (v === null) return;
+  const mismatch = (): void => {
+    problems.typeErrors.push(`json: cannot unmarshal ${jsonType(v)} into Go struct field ${goPath} of type ${goType(field)}`);
+  };
+  if ("t" in field) {
+    const ok = field.t === "integer" ? typeof v === "number" && Number.isInteger(v) : field.t === "boolean" ? typeof v === "boolean" : typeof v === "string";
+    if (!ok) mismatch();
+  } else if ("map" in field) {
+    if (typeof v !== "object" || Array.isArray(v)) return mismatch();
+    for (const mv of Object.values(v as Record<string, unknown>)) {
+      if (mv !== null && typeof mv !== "string") {
+        problems.typeErrors.push(`json: cannot unmarshal ${jsonType(mv)} into Go struct field ${goPath} of type ${field.map === "byte" ? "[]uint8" : "string"}`);
+      }
+    }
+  } else if ("list" in field) {
+    if (!Array.isArray(v)) return mismatch();
+    v.forEach((item, i) => checkField(field.list, item, problems, `${path}[${i}]`, goPath));
+  } else if ("ref" in field) {
+    checkAgainstSchema(field.ref, v, problems, path, goPath);
+  }
+}

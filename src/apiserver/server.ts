@@ -1,0 +1,245 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:https";
+import type { AddressInfo, Socket } from "node:net";
+import { join } from "node:path";
+import { AtrestError, isAtrestError } from "../common/errors.js";
+import { systemClock, type Clock } from "../common/clock.js";
+import { systemRandom, type Random } from "../common/random.js";
+import { silentLogger, type Logger } from "../common/logger.js";
+import { ensureTlsFiles } from "../common/tls.js";
+import type { Store } from "../storage/store.js";
+import { alwaysAllow, createAbacAuthorizer, parsePolicyFile, type Authorizer } from "./abac.js";
+import { createAuthenticator, parseTokenFile, type TokenEntry } from "./authn.js";
+import { GIT_VERSION } from "./discovery.js";
+import { createRequestHandler, MAX_BODY_BYTES, type HandlerContext } from "./handler.js";
+import type { HealthCheck } from "./health.js";
+import { writeKubeconfig } from "./kubeconfig.js";
+import { ApiMetrics } from "./metrics.js";
+import { identityTransformer, ObjectStore, type TransformerFor } from "./object-store.js";
+import { buildOpenApi } from "./openapi.js";
+import { Registry } from "./registry.js";
+import { resourceByName } from "./resources.js";
+
+export interface ApiServerOptions {
+  /** The revisioned store (etcd, SQLite, memory); the server does not close it. */
+  readonly store: Store;
+  /** Names the store's health check: `/healthz/etcd` or `/healthz/datastore`. */
+  readonly storeCheckName?: "etcd" | "datastore";
+  /** The value transformer per storage key (encryption at rest); identity when absent. */
+  readonly transformerFor?: TransformerFor;
+  /** kube's --etcd-prefix (default /registry). */
+  readonly etcdPrefix?: string;
+  readonly bindAddress?: string;
+  /** 0 picks a free port. Default 6443. */
+  readonly securePort?: number;
+  /** Where generated CA + serving cert live (when no tlsCertFile). Default <dataDir>/pki. */
+  readonly certDir?: string;
+  readonly tlsCertFile?: string;
+  readonly tlsPrivateKeyFile?: string;
+  /** Holds generated certificates and the generated admin token file. */
+  readonly dataDir?: string;
+  /** kube's --token-auth-file; without it an admin token is generated (into <dataDir>/tokens.csv when dataDir is set). */
+  readonly tokenAuthFile?: string;
+  /** Tokens given directly (tests); used in addition to the file. */
+  readonly tokens?: readonly TokenEntry[];
+  readonly clientCaFile?: string;
+  readonly authorizationMode?: "AlwaysAllow" | "ABAC";
+  readonly authorizationPolicyFile?: string;
+  readonly kubeconfigOut?: string;
+  readonly healthChecks?: readonly HealthCheck[];
+  readonly watchTimeoutMs?: number;
+  readonly maxBodyBytes?: number;
+  readonly clock?: Clock;
+  readonly random?: Random;
+  readonly logger?: Logger;
+}
+
+export interface ApiServer {
+  /** https://host:port */
+  readonly url: string;
+  readonly port: number;
+  readonly caCertPem: string;
+  /** The admin bearer token (generated or the first entry of the token file). */
+  readonly adminToken: string | undefined;
+  readonly kubeconfigPath: string | undefined;
+  readonly registry: Registry;
+  close(): Promise<void>;
+}
+
+const DEFAULT_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+function loadTokens(options: ApiServerOptions, random: Random): { tokens: TokenEntry[]; admin: string | undefined } {
+  const tokens: TokenEntry[] = [...(options.tokens ?? [])];
+  if (options.tokenAuthFile !== undefined) {
+    tokens.push(...parseTokenFile(readFileSync(options.tokenAuthFile, "utf8")));
+    const admin = tokens.find((t) => t.groups.includes("system:masters")) ?? tokens[0];
+    return { tokens, admin: admin?.token };
+  }
+  if (tokens.length > 0 && options.dataDir === undefined) return { tokens, admin: tokens[0]?.token };
+  // No token file: generate an admin token (persisted beside the data when there is a data dir).
+  let generated: TokenEntry[] | undefined;
+  if (options.dataDir !== undefined) {
+    const file = join(options.dataDir, "tokens.csv");
+    if (existsSync(file)) generated = parseTokenFile(readFileSync(file, "utf8"));
+    else {
+      const token = random.bytes(32).toString("base64url");
+      mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+      writeFileSync(file, `${token},admin,${random.uuid()},"system:masters"\n`, { mode: 0o600 });
+      generated = parseTokenFile(readFileSync(file, "utf8"));
+    }
+  } else {
+    generated = [{ token: random.bytes(32).toString("base64url"), name: "admin", uid: random.uuid(), groups: ["system:masters"] }];
+  }
+  tokens.push(...generated);
+  return { tokens, admin: generated[0]?.token };
+}
+
+function loadAuthorizer(options: ApiServerOptions): Authorizer {
+  const mode = options.authorizationMode ?? "AlwaysAllow";
+  if (mode === "AlwaysAllow") return alwaysAllow;
+  if (options.authorizationPolicyFile === undefined) throw new AtrestError("invalid-argument", "--authorization-mode=ABAC needs --authorization-policy-file");
+  return createAbacAuthorizer(parsePolicyFile(readFileSync(options.authorizationPolicyFile, "utf8")));
+}
+
+async function ensureDefaultNamespaces(registry: Registry): Promise<void> {
+  const ns = resourceByName("namespaces");
+  if (ns === undefined) return;
+  for (const name of DEFAULT_NAMESPACES) {
+    try {
+      await registry.create(ns, undefined, { metadata: { name } }, { dryRun: false });
+    } catch (err) {
+      if (!isAtrestError(err, "already-exists")) throw err;
+    }
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new AtrestError("deadline-exceeded", "health check timed out")), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
+
+/** Starts the Kubernetes-compatible API server in this process. */
+export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? systemRandom;
+  const logger = options.logger ?? silentLogger();
+  const prefix = (options.etcdPrefix ?? "/registry").replace(/\/+$/, "");
+  const bindAddress = options.bindAddress ?? "127.0.0.1";
+
+  let certPem: string;
+  let keyPem: string;
+  let caCertPem: string;
+  if (options.tlsCertFile !== undefined || options.tlsPrivateKeyFile !== undefined) {
+    if (options.tlsCertFile === undefined || options.tlsPrivateKeyFile === undefined) {
+      throw new AtrestError("invalid-argument", "--tls-cert-file and --tls-private-key-file go together");
+    }
+    certPem = readFileSync(options.tlsCertFile, "utf8");
+    keyPem = readFileSync(options.tlsPrivateKeyFile, "utf8");
+    caCertPem = certPem;
+  } else {
+    const certDir = options.certDir ?? (options.dataDir !== undefined ? join(options.dataDir, "pki") : undefined);
+    if (certDir === undefined) throw new AtrestError("invalid-argument", "one of --cert-dir, --tls-cert-file or a data dir is required");
+    const hosts = ["localhost", "127.0.0.1", "::1"];
+    if (bindAddress !== "0.0.0.0" && bindAddress !== "::" && !hosts.includes(bindAddress)) hosts.push(bindAddress);
+    const files = await ensureTlsFiles(certDir, { commonName: "atrest-apiserver", hosts });
+    certPem = readFileSync(files.certFile, "utf8");
+    keyPem = readFileSync(files.keyFile, "utf8");
+    caCertPem = readFileSync(files.caCertFile, "utf8");
+  }
+
+  const { tokens, admin } = loadTokens(options, random);
+  const clientCa = options.clientCaFile !== undefined ? readFileSync(options.clientCaFile, "utf8") : undefined;
+  const authenticator = createAuthenticator({ tokens, clientCertificates: clientCa !== undefined });
+  const authorizer = loadAuthorizer(options);
+
+  const objects = new ObjectStore(options.store, options.transformerFor ?? (() => identityTransformer));
+  const registry = new Registry(objects, prefix, clock, random);
+  await ensureDefaultNamespaces(registry);
+  await registry.startNamespaceCache();
+
+  const store = options.store;
+  const healthChecks: HealthCheck[] = [
+    { name: "ping", check: async () => undefined },
+    { name: "log", check: async () => undefined },
+    { name: options.storeCheckName ?? "datastore", check: async () => void (await withTimeout(store.currentRevision(), 2000)) },
+    ...(options.healthChecks ?? []),
+  ];
+  const openWatches = new Set<() => void>();
+  const ctx: HandlerContext = {
+    registry,
+    authenticator,
+    authorizer,
+    openapi: buildOpenApi(GIT_VERSION),
+    metrics: new ApiMetrics(),
+    healthChecks,
+    logger,
+    clock,
+    serverAddress: "",
+    maxBodyBytes: options.maxBodyBytes ?? MAX_BODY_BYTES,
+    watchTimeoutMs: options.watchTimeoutMs ?? 30 * 60_000,
+    openWatches,
+  };
+
+  const server: Server = createServer(
+    {
+      cert: certPem,
+      key: keyPem,
+      ...(clientCa !== undefined ? { ca: clientCa, requestCert: true, rejectUnauthorized: false } : {}),
+      keepAliveTimeout: 65_000,
+    },
+    createRequestHandler(ctx),
+  );
+  const sockets = new Set<Socket>();
+  server.on("connection", (s: Socket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.securePort ?? 6443, bindAddress, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = bindAddress === "0.0.0.0" || bindAddress === "::" ? "127.0.0.1" : bindAddress;
+  const hostPort = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  ctx.serverAddress = hostPort;
+  const url = `https://${hostPort}`;
+
+  if (options.kubeconfigOut !== undefined) {
+    if (admin === undefined) throw new AtrestError("invalid-argument", "--kubeconfig-out needs a token (the token file is empty)");
+    writeKubeconfig(options.kubeconfigOut, { server: url, caCertPem, token: admin });
+  }
+
+  let closed = false;
+  return {
+    url,
+    port,
+    caCertPem,
+    adminToken: admin,
+    kubeconfigPath: options.kubeconfigOut,
+    registry,
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const end of [...openWatches]) end();
+      await registry.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+    },
+  };
+}

@@ -1,0 +1,105 @@
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import { AtrestError } from "../common/errors.js";
+import { createLogger } from "../common/logger.js";
+import { startApiServer } from "../apiserver/index.js";
+import { EtcdStore } from "../storage/etcd-store.js";
+import { MemoryStore } from "../storage/memory-store.js";
+import type { Store } from "../storage/store.js";
+
+interface ApiServerFlags {
+  securePort: string;
+  bindAddress: string;
+  certDir?: string;
+  tlsCertFile?: string;
+  tlsPrivateKeyFile?: string;
+  etcdServers?: string;
+  etcdPrefix: string;
+  datastoreEndpoint?: string;
+  dataDir: string;
+  tokenAuthFile?: string;
+  clientCaFile?: string;
+  authorizationMode: string;
+  authorizationPolicyFile?: string;
+  kubeconfigOut?: string;
+}
+
+/** Opens the store the flags name: etcd (--etcd-servers) or the embedded datastore (--datastore-endpoint). */
+async function openStoreFromFlags(flags: ApiServerFlags): Promise<{ store: Store; checkName: "etcd" | "datastore"; description: string }> {
+  if (flags.etcdServers !== undefined && flags.etcdServers !== "") {
+    const endpoints = flags.etcdServers.split(",").map((s) => s.trim()).filter((s) => s !== "");
+    return { store: new EtcdStore({ endpoints }), checkName: "etcd", description: `etcd ${endpoints.join(",")}` };
+  }
+  const endpoint = flags.datastoreEndpoint ?? `sqlite://${join(resolve(flags.dataDir), "state.db")}`;
+  if (endpoint === "memory://") return { store: new MemoryStore(), checkName: "datastore", description: "memory" };
+  if (endpoint.startsWith("sqlite://")) {
+    const { openSqliteDatastore } = await import("./apiserver-sqlite.js");
+    return { store: await openSqliteDatastore(endpoint.slice("sqlite://".length)), checkName: "datastore", description: endpoint };
+  }
+  throw new AtrestError("invalid-argument", `--datastore-endpoint must be sqlite:///path or memory://, got "${endpoint}"`);
+}
+
+/** `atrest apiserver`: the Kubernetes-compatible API server (kube-apiserver's flag names). */
+export function registerApiserver(program: Command): void {
+  program
+    .command("apiserver")
+    .description("serve the Kubernetes API for Secrets, ConfigMaps, ServiceAccounts and Namespaces over HTTPS")
+    .option("--secure-port <port>", "HTTPS port", "6443")
+    .option("--bind-address <ip>", "address to listen on", "127.0.0.1")
+    .option("--cert-dir <dir>", "where the generated CA and serving certificate live (default <data-dir>/pki)")
+    .option("--tls-cert-file <file>", "serving certificate (PEM, chain allowed)")
+    .option("--tls-private-key-file <file>", "serving key (PEM)")
+    .option("--etcd-servers <urls>", "comma-separated etcd client URLs (uses etcd instead of the embedded datastore)")
+    .option("--etcd-prefix <prefix>", "key prefix for every object", "/registry")
+    .option("--datastore-endpoint <url>", "embedded datastore: sqlite:///path (default sqlite in the data dir)")
+    .option("--data-dir <dir>", "state: certificates, generated tokens, the SQLite datastore", join(homedir(), ".atrest", "apiserver"))
+    .option("--token-auth-file <file>", "static tokens (kube CSV: token,user,uid,\"group1,group2\"); default: a generated admin token")
+    .option("--client-ca-file <file>", "CA for client certificates (CN = user, O = groups)")
+    .option("--authorization-mode <mode>", "AlwaysAllow or ABAC", "AlwaysAllow")
+    .option("--authorization-policy-file <file>", "ABAC policy (JSON lines)")
+    .option("--kubeconfig-out <file>", "write an admin kubeconfig (CA + token) here")
+    .action(async (flags: ApiServerFlags) => {
+      const port = Number(flags.securePort);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new AtrestError("invalid-argument", `--secure-port must be a port number, got "${flags.securePort}"`);
+      if (flags.authorizationMode !== "AlwaysAllow" && flags.authorizationMode !== "ABAC") {
+        throw new AtrestError("invalid-argument", `--authorization-mode must be AlwaysAllow or ABAC, got "${flags.authorizationMode}"`);
+      }
+      const logger = createLogger({ name: "apiserver" });
+      const dataDir = resolve(flags.dataDir);
+      const { store, checkName, description } = await openStoreFromFlags(flags);
+      const server = await startApiServer({
+        store,
+        storeCheckName: checkName,
+        etcdPrefix: flags.etcdPrefix,
+        bindAddress: flags.bindAddress,
+        securePort: port,
+        dataDir,
+        ...(flags.certDir !== undefined ? { certDir: flags.certDir } : {}),
+        ...(flags.tlsCertFile !== undefined ? { tlsCertFile: flags.tlsCertFile } : {}),
+        ...(flags.tlsPrivateKeyFile !== undefined ? { tlsPrivateKeyFile: flags.tlsPrivateKeyFile } : {}),
+        ...(flags.tokenAuthFile !== undefined ? { tokenAuthFile: flags.tokenAuthFile } : {}),
+        ...(flags.clientCaFile !== undefined ? { clientCaFile: flags.clientCaFile } : {}),
+        authorizationMode: flags.authorizationMode,
+        ...(flags.authorizationPolicyFile !== undefined ? { authorizationPolicyFile: flags.authorizationPolicyFile } : {}),
+        ...(flags.kubeconfigOut !== undefined ? { kubeconfigOut: resolve(flags.kubeconfigOut) } : {}),
+        logger,
+      });
+      const ready = { url: server.url, store: description, kubeconfig: server.kubeconfigPath ?? null };
+      logger.info(ready, "apiserver ready");
+      process.stdout.write(JSON.stringify({ msg: "apiserver ready", ...ready }) + "\n");
+      await new Promise<void>((done) => {
+        const stop = (): void => {
+          process.off("SIGINT", stop);
+          process.off("SIGTERM", stop);
+          done();
+        };
+        process.on("SIGINT", stop);
+        process.on("SIGTERM", stop);
+      });
+      await server.close();
+      await store.close();
+      logger.info({}, "apiserver stopped");
+      logger.flush();
+    });
+}

@@ -1,0 +1,85 @@
+import { AtrestError } from "../common/errors.js";
+import { startsWith, unknownPrefixError, type EnvelopeProvider } from "./provider.js";
+import type { ReadResult, TransformContext, ValueOrigin } from "./transformer.js";
+
+/** A named key from the configuration (`keys: [{name, secret}]`). The bytes are key material: never log them. */
+export type EnvelopeKey = { readonly name: string } & ({ readonly secret: Uint8Array } | { readonly key: Uint8Array });
+
+export function keyMaterial(k: EnvelopeKey): Uint8Array {
+  return "secret" in k ? k.secret : k.key;
+}
+
+/** One key's cipher: the bytes after `<keyName>:`. */
+export interface KeyCipher {
+  seal(plaintext: Uint8Array, aad: Uint8Array): Buffer;
+  open(sealed: Uint8Array, aad: Uint8Array): Buffer;
+}
+
+interface PreparedKey {
+  readonly name: string;
+  /** `k8s:enc:<provider>:v1:<name>:` */
+  readonly prefix: Buffer;
+  readonly cipher: KeyCipher;
+  readonly origin: ValueOrigin;
+}
+
+/**
+ * aescbc, aesgcm and secretbox: several named keys under `k8s:enc:<provider>:v1:`; the first key
+ * writes, every key reads, and a read with any key but the first is stale.
+ */
+export class KeyedProvider implements EnvelopeProvider {
+  readonly prefix: Buffer;
+  private readonly keys: readonly PreparedKey[];
+
+  constructor(
+    readonly kind: "aescbc" | "aesgcm" | "secretbox",
+    keys: readonly EnvelopeKey[],
+    makeCipher: (key: Uint8Array, name: string) => KeyCipher,
+  ) {
+    this.prefix = Buffer.from(`k8s:enc:${kind}:v1:`);
+    if (keys.length === 0) throw new AtrestError("invalid-argument", `${kind} provider needs at least one key`);
+    const seen = new Set<string>();
+    this.keys = keys.map((k, i) => {
+      if (k.name.length === 0) throw new AtrestError("invalid-argument", `${kind} keys[${i}].name: must not be empty`);
+      if (seen.has(k.name)) throw new AtrestError("invalid-argument", `${kind} keys[${i}].name: duplicate key name "${k.name}"`);
+      seen.add(k.name);
+      let cipher: KeyCipher;
+      try {
+        cipher = makeCipher(keyMaterial(k), k.name);
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        throw new AtrestError("invalid-argument", `${kind} keys[${i}] (${k.name}): ${message}`, { cause: err });
+      }
+      return {
+        name: k.name,
+        prefix: Buffer.concat([this.prefix, Buffer.from(`${k.name}:`)]),
+        cipher,
+        origin: Object.freeze({ provider: kind, keyName: k.name }),
+      };
+    });
+  }
+
+  transformFromStorage(data: Uint8Array, ctx: TransformContext): Promise<ReadResult> {
+    try {
+      for (let i = 0; i < this.keys.length; i++) {
+        const key = this.keys[i]!;
+        if (startsWith(data, key.prefix)) {
+          const plaintext = key.cipher.open(data.subarray(key.prefix.length), ctx.aad);
+          return Promise.resolve({ plaintext, stale: i !== 0, origin: key.origin });
+        }
+      }
+      return Promise.reject(unknownPrefixError(data));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  transformToStorage(plaintext: Uint8Array, ctx: TransformContext): Promise<Buffer> {
+    try {
+      const key = this.keys[0]!;
+      return Promise.resolve(Buffer.concat([key.prefix, key.cipher.seal(plaintext, ctx.aad)]));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+}

@@ -1,0 +1,151 @@
+import { LRUCache } from "lru-cache";
+import { AtrestError, wrapError } from "../common/errors.js";
+import { systemRandom, type Random } from "../common/random.js";
+import { AES_BLOCK_BYTES, aesCbcDecrypt, aesGcmOpen, aesGcmSeal, GCM_NONCE_BYTES } from "../crypto/index.js";
+import type { KmsV1Service } from "../kms-plugin-client/service.js";
+import { startsWith, unknownPrefixError, type EnvelopeProvider } from "./provider.js";
+import type { ReadResult, TransformContext, ValueOrigin } from "./transformer.js";
+
+/** kube-apiserver's default `cachesize` for a KMS v1 provider. */
+export const KMS_V1_DEFAULT_CACHE_SIZE = 1000;
+const DEK_BYTES = 32;
+const MAX_ENCRYPTED_DEK_BYTES = 0xffff;
+
+export interface KmsV1TransformerOptions {
+  /** The provider's `name` in the configuration; part of the prefix `k8s:enc:kms:v1:<name>:`. */
+  readonly providerName: string;
+  readonly service: KmsV1Service;
+  /** Decrypted DEKs kept (LRU), keyed by the encrypted DEK. Default 1000; negative disables the cache. */
+  readonly cacheSize?: number;
+  readonly random?: Random;
+  /** Observes plugin calls (for metrics). */
+  readonly hooks?: KmsV1Hooks;
+}
+
+export interface KmsV1Hooks {
+  kmsCall?(event: { readonly providerName: string; readonly method: "encrypt" | "decrypt"; readonly ok: boolean }): void;
+  cacheMiss?(event: { readonly providerName: string }): void;
+}
+
+/**
+ * KMS v1 envelope (deprecated, still read): a new 32-byte DEK and one plugin Encrypt per write;
+ * `k8s:enc:kms:v1:<name>:` ‖ uint16 BE len(encDEK) ‖ encDEK ‖ nonce(12) ‖ AES-GCM ct ‖ tag(16), AAD =
+ * storage key. Values written by kube-apiserver ≤ 1.24 hold IV(16) ‖ AES-CBC instead: read, marked stale.
+ */
+export class KmsV1Provider implements EnvelopeProvider {
+  readonly kind = "kms" as const;
+  readonly prefix: Buffer;
+  readonly providerName: string;
+  private readonly service: KmsV1Service;
+  private readonly random: Random;
+  private readonly hooks: KmsV1Hooks;
+  private readonly cache: LRUCache<string, Buffer> | undefined;
+  private readonly gcmOrigin: ValueOrigin;
+  private readonly cbcOrigin: ValueOrigin;
+
+  constructor(options: KmsV1TransformerOptions) {
+    if (options.providerName.length === 0) throw new AtrestError("invalid-argument", "kms v1 provider name must not be empty");
+    const cacheSize = options.cacheSize ?? KMS_V1_DEFAULT_CACHE_SIZE;
+    if (!Number.isInteger(cacheSize) || cacheSize === 0) {
+      throw new AtrestError("invalid-argument", `kms v1 cachesize must be a non-zero integer (negative disables the cache), got ${cacheSize}`);
+    }
+    this.providerName = options.providerName;
+    this.prefix = Buffer.from(`k8s:enc:kms:v1:${options.providerName}:`);
+    this.service = options.service;
+    this.random = options.random ?? systemRandom;
+    this.hooks = options.hooks ?? {};
+    this.cache = cacheSize > 0 ? new LRUCache<string, Buffer>({ max: cacheSize }) : undefined;
+    const base = { provider: "kms" as const, kmsApiVersion: "v1" as const, providerName: options.providerName };
+    this.gcmOrigin = Object.freeze({ ...base, dekSourceType: "AES_GCM" });
+    this.cbcOrigin = Object.freeze({ ...base, dekSourceType: "AES_CBC" });
+  }
+
+  /** Decrypted DEKs currently cached. */
+  get cacheSize(): number {
+    return this.cache?.size ?? 0;
+  }
+
+  async transformFromStorage(data: Uint8Array, ctx: TransformContext): Promise<ReadResult> {
+    if (!startsWith(data, this.prefix)) throw unknownPrefixError(data);
+    const body = data.subarray(this.prefix.length);
+    if (body.length < 2) {
+      throw new AtrestError("data-corrupt", "invalid data encountered by envelope transformer: failed to read uint16 length prefixed data");
+    }
+    const encLength = (body[0]! << 8) | body[1]!;
+    if (encLength === 0 || body.length < 2 + encLength) {
+      throw new AtrestError("data-corrupt", "invalid data encountered by envelope transformer: failed to read uint16 length prefixed data");
+    }
+    const encDek = body.subarray(2, 2 + encLength);
+    const payload = body.subarray(2 + encLength);
+    const dek = await this.dekFor(encDek);
+    // kube's unionTransformers{gcm, cbc}: GCM first; the CBC fallback reads ≤ 1.24 data and is stale.
+    let gcmError: unknown;
+    if (payload.length >= GCM_NONCE_BYTES) {
+      try {
+        const plaintext = aesGcmOpen(dek, payload.subarray(0, GCM_NONCE_BYTES), payload.subarray(GCM_NONCE_BYTES), ctx.aad);
+        return { plaintext, stale: false, origin: this.gcmOrigin };
+      } catch (err) {
+        gcmError = err;
+      }
+    }
+    if (payload.length >= 2 * AES_BLOCK_BYTES && payload.length % AES_BLOCK_BYTES === 0) {
+      try {
+        const plaintext = aesCbcDecrypt(dek, payload.subarray(0, AES_BLOCK_BYTES), payload.subarray(AES_BLOCK_BYTES));
+        return { plaintext, stale: true, origin: this.cbcOrigin };
+      } catch {
+        // fall through: report the GCM failure, the format current writers use
+      }
+    }
+    throw new AtrestError(
+      "data-corrupt",
+      `kms v1 provider ${this.providerName}: the value fails authentication (wrong storage key as AAD, or corrupted data)`,
+      gcmError === undefined ? {} : { cause: gcmError },
+    );
+  }
+
+  async transformToStorage(plaintext: Uint8Array, ctx: TransformContext): Promise<Buffer> {
+    const dek = this.random.bytes(DEK_BYTES);
+    let encDek: Buffer;
+    try {
+      encDek = await this.service.encrypt(dek);
+      this.hooks.kmsCall?.({ providerName: this.providerName, method: "encrypt", ok: true });
+    } catch (err) {
+      this.hooks.kmsCall?.({ providerName: this.providerName, method: "encrypt", ok: false });
+      throw wrapError(err, `kms v1 provider ${this.providerName}: failed to encrypt DEK`, "unavailable");
+    }
+    if (encDek.length === 0 || encDek.length > MAX_ENCRYPTED_DEK_BYTES) {
+      throw new AtrestError(
+        "unavailable",
+        `kms v1 provider ${this.providerName}: the plugin returned an encrypted DEK of ${encDek.length} bytes (must be 1..${MAX_ENCRYPTED_DEK_BYTES})`,
+      );
+    }
+    this.cache?.set(encDek.toString("latin1"), dek);
+    const nonce = this.random.bytes(GCM_NONCE_BYTES);
+    const length = Buffer.of(encDek.length >> 8, encDek.length & 0xff);
+    return Buffer.concat([this.prefix, length, encDek, nonce, aesGcmSeal(dek, nonce, plaintext, ctx.aad)]);
+  }
+
+  private async dekFor(encDek: Uint8Array): Promise<Buffer> {
+    const cacheKey = this.cache === undefined ? "" : Buffer.from(encDek.buffer, encDek.byteOffset, encDek.byteLength).toString("latin1");
+    const cached = this.cache?.get(cacheKey);
+    if (cached !== undefined) return cached;
+    this.hooks.cacheMiss?.({ providerName: this.providerName });
+    let dek: Buffer;
+    try {
+      dek = await this.service.decrypt(encDek);
+      this.hooks.kmsCall?.({ providerName: this.providerName, method: "decrypt", ok: true });
+    } catch (err) {
+      this.hooks.kmsCall?.({ providerName: this.providerName, method: "decrypt", ok: false });
+      throw wrapError(err, `kms v1 provider ${this.providerName}: failed to decrypt DEK`, "unavailable");
+    }
+    if (dek.length !== 16 && dek.length !== 24 && dek.length !== 32) {
+      throw new AtrestError("data-corrupt", `kms v1 provider ${this.providerName}: the decrypted DEK is ${dek.length} bytes, not an AES key`);
+    }
+    this.cache?.set(cacheKey, dek);
+    return dek;
+  }
+}
+
+export function newKmsV1Transformer(options: KmsV1TransformerOptions): KmsV1Provider {
+  return new KmsV1Provider(options);
+}

@@ -1,0 +1,187 @@
+import { createHash } from "node:crypto";
+import type { Selectable } from "kysely";
+import { AtrestError } from "../common/errors.js";
+import { GroupCommit } from "./group-commit.js";
+import type { KmsDb } from "./store/database.js";
+import type { AuditEventsTable } from "./store/schema.js";
+
+/** What one request leaves in the audit trail. Never plaintext, ciphertext or key material. */
+export interface AuditRecord {
+  eventTime: number;
+  requestId: string;
+  principal: string;
+  accessKeyId: string;
+  sourceIp: string;
+  action: string;
+  keyId: string;
+  keyVersionId: string;
+  outcome: "Allowed" | "Denied" | "Failed";
+  errorCode: string;
+  clientUid: string;
+}
+
+export type AuditRow = Selectable<AuditEventsTable>;
+
+export const GENESIS_HASH = "0".repeat(64);
+
+/**
+ * The canonical serialisation each record's hash covers: a JSON array of the fields in this fixed
+ * order, prefixed by the previous record's hash. Never change it (old chains must keep verifying).
+ */
+export function auditHash(row: Omit<AuditRow, "hash">): string {
+  const canonical = JSON.stringify([
+    row.seq,
+    row.event_time,
+    row.request_id,
+    row.principal,
+    row.access_key_id,
+    row.source_ip,
+    row.action,
+    row.key_id,
+    row.key_version_id,
+    row.outcome,
+    row.error_code,
+    row.client_uid,
+    row.prev_hash,
+  ]);
+  return createHash("sha256").update("atrest-kms-audit/v1\n").update(canonical).digest("hex");
+}
+
+/**
+ * The hash-chained audit trail. Records are appended in batches (one transaction each); an append's
+ * promise settles after its transaction commits, so a response is sent only once its record is stored.
+ * With PostgreSQL the chain head row is locked, so several instances extend one chain.
+ */
+export class AuditLog {
+  readonly #kdb: KmsDb;
+  readonly #batch: GroupCommit<AuditRecord, void>;
+
+  constructor(kdb: KmsDb) {
+    this.#kdb = kdb;
+    this.#batch = new GroupCommit((records) => this.#write(records), { maxBatch: 500 });
+  }
+
+  append(record: AuditRecord): Promise<void> {
+    return this.#batch.submit(record);
+  }
+
+  idle(): Promise<void> {
+    return this.#batch.idle();
+  }
+
+  async #write(records: AuditRecord[]): Promise<void[]> {
+    const { db, dialect } = this.#kdb;
+    await db.transaction().execute(async (tx) => {
+      await tx.insertInto("audit_head").values({ id: 1, seq: 0, hash: GENESIS_HASH }).onConflict((oc) => oc.column("id").doNothing()).execute();
+      let q = tx.selectFrom("audit_head").select(["seq", "hash"]).where("id", "=", 1);
+      if (dialect === "postgres") q = q.forUpdate();
+      const head = await q.executeTakeFirstOrThrow();
+      let seq = Number(head.seq);
+      let prev = head.hash;
+      const rows: AuditRow[] = records.map((r) => {
+        seq += 1;
+        const base = {
+          seq,
+          event_time: r.eventTime,
+          request_id: r.requestId,
+          principal: r.principal,
+          access_key_id: r.accessKeyId,
+          source_ip: r.sourceIp,
+          action: r.action,
+          key_id: r.keyId,
+          key_version_id: r.keyVersionId,
+          outcome: r.outcome,
+          error_code: r.errorCode,
+          client_uid: r.clientUid,
+          prev_hash: prev,
+        };
+        const hash = auditHash(base);
+        prev = hash;
+        return { ...base, hash };
+      });
+      await tx.insertInto("audit_events").values(rows).execute();
+      await tx.updateTable("audit_head").set({ seq, hash: prev }).where("id", "=", 1).execute();
+    });
+    return records.map(() => undefined);
+  }
+}
+
+export interface AuditQuery {
+  startMs?: number;
+  endMs?: number;
+  action?: string;
+  principal?: string;
+  keyId?: string;
+  limit?: number;
+}
+
+export async function queryAuditEvents(kdb: KmsDb, q: AuditQuery): Promise<AuditRow[]> {
+  let s = kdb.db.selectFrom("audit_events").selectAll();
+  if (q.startMs !== undefined) s = s.where("event_time", ">=", q.startMs);
+  if (q.endMs !== undefined) s = s.where("event_time", "<", q.endMs);
+  if (q.action !== undefined) s = s.where("action", "=", q.action);
+  if (q.principal !== undefined) s = s.where("principal", "=", q.principal);
+  if (q.keyId !== undefined) s = s.where("key_id", "=", q.keyId);
+  return s.orderBy("seq").limit(q.limit ?? 10_000).execute();
+}
+
+export type AuditVerification =
+  | { ok: true; records: number; headHash: string }
+  | { ok: false; records: number; brokenSeq: number; reason: string };
+
+/** Re-computes the chain from the first record; names the first record that does not verify. */
+export async function verifyAuditChain(kdb: KmsDb, pageSize = 5000): Promise<AuditVerification> {
+  let prev = GENESIS_HASH;
+  let expectedSeq = 1;
+  let count = 0;
+  for (;;) {
+    const rows = await kdb.db.selectFrom("audit_events").selectAll().where("seq", ">=", expectedSeq).orderBy("seq").limit(pageSize).execute();
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      const seq = Number(row.seq);
+      if (seq !== expectedSeq) return { ok: false, records: count, brokenSeq: expectedSeq, reason: `record ${expectedSeq} is missing` };
+      if (row.prev_hash !== prev) return { ok: false, records: count, brokenSeq: seq, reason: `record ${seq} does not link to record ${seq - 1}` };
+      const { hash, ...rest } = row;
+      if (auditHash({ ...rest, seq, event_time: Number(row.event_time) }) !== hash) {
+        return { ok: false, records: count, brokenSeq: seq, reason: `record ${seq} was modified (hash mismatch)` };
+      }
+      prev = hash;
+      expectedSeq += 1;
+      count += 1;
+    }
+  }
+  const head = await kdb.db.selectFrom("audit_head").select(["seq", "hash"]).where("id", "=", 1).executeTakeFirst();
+  if (head !== undefined && (Number(head.seq) !== count || head.hash !== prev)) {
+    return { ok: false, records: count, brokenSeq: count + 1, reason: `chain head says ${Number(head.seq)} records but ${count} verify (records removed at the end?)` };
+  }
+  return { ok: true, records: count, headHash: prev };
+}
+
+export interface UsageRow {
+  day: string;
+  keyId: string;
+  action: string;
+  calls: number;
+  estimatedCost: number;
+}
+
+/** Calls per key, action and UTC day; cost = calls / 10,000 × pricePer10k. */
+export async function auditUsage(kdb: KmsDb, options: { pricePer10k: number; startMs?: number; endMs?: number }): Promise<UsageRow[]> {
+  if (!(options.pricePer10k >= 0)) throw new AtrestError("invalid-argument", "--price-per-10k: must be a non-negative number");
+  const rows = await queryAuditEvents(kdb, {
+    ...(options.startMs === undefined ? {} : { startMs: options.startMs }),
+    ...(options.endMs === undefined ? {} : { endMs: options.endMs }),
+    limit: Number.MAX_SAFE_INTEGER,
+  });
+  const counts = new Map<string, UsageRow>();
+  for (const r of rows) {
+    const day = new Date(Number(r.event_time)).toISOString().slice(0, 10);
+    const k = `${day}\0${r.key_id}\0${r.action}`;
+    const u = counts.get(k) ?? { day, keyId: r.key_id, action: r.action, calls: 0, estimatedCost: 0 };
+    u.calls += 1;
+    counts.set(k, u);
+  }
+  const out = [...counts.values()].sort((a, b) => a.day.localeCompare(b.day) || a.keyId.localeCompare(b.keyId) || a.action.localeCompare(b.action));
+  for (const u of out) u.estimatedCost = Math.round((u.calls / 10_000) * options.pricePer10k * 1e6) / 1e6;
+  return out;
+}

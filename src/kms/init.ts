@@ -1,0 +1,55 @@
+import { randomInt } from "node:crypto";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { ensureTlsFiles } from "../common/tls.js";
+import { AtrestError } from "../common/errors.js";
+import { AccessStore } from "./access-store.js";
+import { kmsPaths } from "./kms-files.js";
+import { createRootKeyFile, loadRootKeyFile } from "./root-key.js";
+import { openKmsDatabase } from "./store/database.js";
+
+/** The built-in policy the admin principal gets (D2's policy module defines it). */
+export const ADMIN_POLICY = "AliyunKMSFullAccess";
+export const ADMIN_PRINCIPAL = "admin";
+
+export interface InitResult {
+  dataDir: string;
+  caCertFile: string;
+  credentialsFile: string;
+  accountId: string;
+  region: string;
+  accessKeyId: string;
+}
+
+/**
+ * Initialises a KMS data dir: root key (0600), TLS CA + serving certificate for localhost/127.0.0.1,
+ * the key store schema, and an admin principal with full access whose access key goes to
+ * credentials.json (0600). Refuses to touch a dir that already has a root key.
+ */
+export async function initKmsDataDir(options: { dataDir: string; database?: string; region?: string; accountId?: string }): Promise<InitResult> {
+  const paths = kmsPaths(options.dataDir);
+  if (existsSync(paths.rootKey) || existsSync(paths.config)) {
+    throw new AtrestError("already-exists", `${options.dataDir} is already initialised (found ${existsSync(paths.rootKey) ? paths.rootKey : paths.config}); refusing to overwrite`);
+  }
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const region = options.region ?? "cn-hangzhou";
+  const accountId = options.accountId ?? `${randomInt(1e7, 1e8)}${String(randomInt(0, 1e8)).padStart(8, "0")}`;
+  if (!/^[a-z0-9-]{1,64}$/.test(region)) throw new AtrestError("invalid-argument", "--region: lower-case letters, digits and -");
+  if (!/^[0-9]{1,32}$/.test(accountId)) throw new AtrestError("invalid-argument", "--account-id: digits only");
+  createRootKeyFile(paths.rootKey);
+  const tls = await ensureTlsFiles(paths.tlsDir, { commonName: "atrest-kms", hosts: ["localhost", "127.0.0.1", "::1"] });
+  const rootKey = loadRootKeyFile(paths.rootKey);
+  const kdb = await openKmsDatabase({ dataDir: options.dataDir, database: options.database });
+  let creds: { accessKeyId: string; accessKeySecret: string };
+  try {
+    const access = new AccessStore({ kdb, rootKey });
+    const existing = await access.listPrincipals();
+    if (!existing.some((p) => p.principal_name === ADMIN_PRINCIPAL)) await access.createPrincipal(ADMIN_PRINCIPAL);
+    await access.attachPolicy(ADMIN_POLICY, ADMIN_PRINCIPAL);
+    creds = await access.createAccessKey(ADMIN_PRINCIPAL);
+  } finally {
+    await kdb.close();
+  }
+  writeFileSync(paths.credentials, JSON.stringify(creds, null, 2) + "\n", { mode: 0o600, flag: "wx" });
+  writeFileSync(paths.config, JSON.stringify({ accountId, region }, null, 2) + "\n", { mode: 0o600, flag: "wx" });
+  return { dataDir: options.dataDir, caCertFile: tls.caCertFile, credentialsFile: paths.credentials, accountId, region, accessKeyId: creds.accessKeyId };
+}

@@ -1,0 +1,54 @@
+import type { PolicyDocument } from "./policy-document.js";
+import { validatePolicyDocument } from "./policy-document.js";
+
+/**
+ * Built-in policies, named and shaped after Alibaba Cloud's KMS system policies (their KMS statements;
+ * statements about other services, such as FullAccess's ram:CreateServiceLinkedRole, are left out).
+ * They can be attached to principals but not changed or deleted.
+ */
+export const BUILTIN_POLICIES = Object.freeze({
+  /** Everything, including principals, access keys and policies. */
+  AliyunKMSFullAccess: validatePolicyDocument({
+    Version: "1",
+    Statement: [{ Effect: "Allow", Action: "kms:*", Resource: "*" }],
+  }),
+  /** Key administration: every action on keys and aliases (as Alibaba's policy, this includes their use). */
+  AliyunKMSCryptoAdminAccess: validatePolicyDocument({
+    Version: "1",
+    Statement: [{ Effect: "Allow", Action: ["kms:*"], Resource: ["acs:kms:*:*:key*", "acs:kms:*:*:alias*"] }],
+  }),
+  /** Cryptographic use of keys only. */
+  AliyunKMSCryptoUserAccess: validatePolicyDocument({
+    Version: "1",
+    Statement: [
+      {
+        Effect: "Allow",
+        Action: [
+          "kms:Encrypt",
+          "kms:Decrypt",
+          "kms:GenerateDataKey",
+          "kms:GenerateDataKeyWithoutPlaintext",
+          "kms:AsymmetricDecrypt",
+          "kms:AsymmetricEncrypt",
+          "kms:AsymmetricSign",
+          "kms:AsymmetricVerify",
+          "kms:GetPublicKey",
+          "kms:GenerateMac",
+          "kms:VerifyMac",
+        ],
+        Resource: "*",
+      },
+    ],
+  }),
+  /** Reading metadata: lists and descriptions. */
+  AliyunKMSReadOnlyAccess: validatePolicyDocument({
+    Version: "1",
+    Statement: [{ Effect: "Allow", Action: ["kms:List*", "kms:Describe*"], Resource: "*" }],
+  }),
+} satisfies Record<string, PolicyDocument>);
+
+export type BuiltinPolicyName = keyof typeof BUILTIN_POLICIES;
+
+export function isBuiltinPolicyName(name: string): name is BuiltinPolicyName {
+  return Object.prototype.hasOwnProperty.call(BUILTIN_POLICIES, name);
+}

@@ -1,0 +1,286 @@
+import { createHash } from "node:crypto";
+import { systemClock, type Clock } from "../common/clock.js";
+import { silentLogger, type Logger } from "../common/logger.js";
+import { systemRandom, type Random } from "../common/random.js";
+import type { AccessStore } from "./access-store.js";
+import { ACTIONS, type ActionContext, type ResolvedResource } from "./actions.js";
+import type { AuditLog, AuditRecord } from "./audit-log.js";
+import type { KeyService } from "./key-service.js";
+import { kmsError, toKmsWireError } from "./kms-error.js";
+import type { NonceGuard } from "./nonce-guard.js";
+import { evaluatePolicies } from "./policy/index.js";
+import { constantTimeEqual } from "./signature/constant-time.js";
+import { computeSignatureV1 } from "./signature/v1.js";
+import { computeSignatureV3, parseAuthorizationV3 } from "./signature/v3.js";
+
+export const API_VERSION = "2016-01-20";
+/** Accepted clock skew of a request's timestamp, as Alibaba Cloud (±15 minutes). */
+export const TIMESTAMP_WINDOW_MS = 15 * 60_000;
+const V3_ALGORITHM = "ACS3-HMAC-SHA256";
+const MAX_PARAM_BYTES = 64 * 1024;
+
+export interface KmsHttpRequest {
+  method: string;
+  pathname: string;
+  /** The query string as parsed (repeated names give arrays), for the V3 canonical query. */
+  query: Record<string, string | string[]>;
+  /** Lower-case header names. */
+  headers: Record<string, string | string[] | undefined>;
+  rawBody: Buffer;
+  sourceIp: string;
+}
+
+export interface KmsHttpResponse {
+  status: number;
+  body: Record<string, unknown>;
+  /** For metrics: a known action name or "unknown". */
+  action: string;
+  /** "OK" or the Alibaba error code. */
+  code: string;
+}
+
+export interface RequestHandlerOptions {
+  keys: KeyService;
+  access: AccessStore;
+  nonces: NonceGuard;
+  audit: AuditLog;
+  region: string;
+  accountId: string;
+  hostId: string;
+  clock?: Clock;
+  random?: Random;
+  logger?: Logger;
+}
+
+function header(h: KmsHttpRequest["headers"], name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+
+/** Merges the query string and a form (or JSON object) body; body values win. */
+function mergeParams(req: KmsHttpRequest): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.query)) {
+    const s = Array.isArray(v) ? v[0] : v;
+    if (s !== undefined) out[k] = s;
+  }
+  if (req.rawBody.length > 0) {
+    if (req.rawBody.length > MAX_PARAM_BYTES) throw kmsError("InvalidParameter", `request body: must be at most ${MAX_PARAM_BYTES} bytes`);
+    const type = (header(req.headers, "content-type") ?? "").toLowerCase();
+    const text = req.rawBody.toString("utf8");
+    if (type.includes("application/json")) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        throw kmsError("InvalidParameter", "request body: not valid JSON");
+      }
+      if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed)) {
+        for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
+          if (v === null || v === undefined) continue;
+          out[k] = typeof v === "string" ? v : JSON.stringify(v);
+        }
+      }
+    } else {
+      for (const [k, v] of new URLSearchParams(text)) out[k] = v;
+    }
+  }
+  return out;
+}
+
+interface Authenticated {
+  accessKeyId: string;
+  principal: string;
+  action: string;
+  version: string;
+  timestamp: string;
+  nonce: string;
+}
+
+/**
+ * The request pipeline: parameters → access key → signature (V1 or V3, constant-time) → timestamp
+ * window → nonce → action lookup → resource resolution → policy → action → audit. Every request,
+ * allowed or not, leaves exactly one audit record; the response waits for it to be stored.
+ */
+export class KmsRequestHandler {
+  readonly #o: RequestHandlerOptions;
+  readonly #clock: Clock;
+  readonly #random: Random;
+  readonly #logger: Logger;
+
+  constructor(options: RequestHandlerOptions) {
+    this.#o = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? systemRandom;
+    this.#logger = options.logger ?? silentLogger();
+  }
+
+  async handle(req: KmsHttpRequest): Promise<KmsHttpResponse> {
+    const requestId = this.#random.uuid().toUpperCase();
+    const record: AuditRecord = {
+      eventTime: this.#clock.now(),
+      requestId,
+      principal: "",
+      accessKeyId: "",
+      sourceIp: req.sourceIp,
+      action: (header(req.headers, "x-acs-action") ?? (typeof req.query.Action === "string" ? req.query.Action : "")).slice(0, 128),
+      keyId: "",
+      keyVersionId: "",
+      outcome: "Failed",
+      errorCode: "",
+      clientUid: (header(req.headers, "x-atrest-uid") ?? "").slice(0, 128),
+    };
+    let response: KmsHttpResponse;
+    try {
+      const params = mergeParams(req);
+      if (record.action === "" && params.Action !== undefined) record.action = params.Action.slice(0, 128);
+      if (record.clientUid === "" && params.ClientUid !== undefined) record.clientUid = params.ClientUid.slice(0, 128);
+      const auth = await this.#authenticate(req, params, record);
+      record.action = auth.action.slice(0, 128);
+      const spec = Object.hasOwn(ACTIONS, auth.action) ? ACTIONS[auth.action] : undefined;
+      if (spec === undefined) throw kmsError("InvalidAction.NotFound", "Specified api is not found, please check your url and method.");
+      if (auth.version !== API_VERSION) throw kmsError("InvalidVersion", `Version: must be ${API_VERSION}`);
+      const ctx: ActionContext = {
+        keys: this.#o.keys,
+        access: this.#o.access,
+        region: this.#o.region,
+        accountId: this.#o.accountId,
+        principal: auth.principal,
+      };
+      const resources = await spec.resources(params, ctx);
+      const first = resources[0];
+      if (first?.keyId !== undefined) record.keyId = first.keyId;
+      if (first?.keyVersionId !== undefined) record.keyVersionId = first.keyVersionId;
+      await this.#authorize(auth, resources);
+      const result = await spec.run(params, ctx, resources);
+      if (result.keyId !== undefined) record.keyId = result.keyId;
+      if (result.keyVersionId !== undefined) record.keyVersionId = result.keyVersionId;
+      record.outcome = "Allowed";
+      response = { status: 200, body: { ...result.body, RequestId: requestId }, action: auth.action, code: "OK" };
+    } catch (err) {
+      const wire = toKmsWireError(err);
+      if (wire.status >= 500) this.#logger.error({ requestId, err: err instanceof Error ? err.message : String(err) }, "request failed");
+      record.outcome = wire.code === "Forbidden.RAM" || wire.status === 400 && isAuthCode(wire.code) || wire.code === "InvalidAccessKeyId.NotFound" ? "Denied" : "Failed";
+      record.errorCode = wire.code;
+      response = {
+        status: wire.status,
+        body: { RequestId: requestId, HostId: this.#o.hostId, Code: wire.code, Message: wire.message, Recommend: recommend(wire.code) },
+        action: Object.hasOwn(ACTIONS, record.action) ? record.action : "unknown",
+        code: wire.code,
+      };
+    }
+    try {
+      await this.#o.audit.append(record);
+    } catch (err) {
+      // No response without its audit record: a completed action whose record cannot be stored is
+      // reported as unavailable, and its result (a ciphertext, a plaintext) is not released.
+      this.#logger.error({ requestId, err: err instanceof Error ? err.message : String(err) }, "audit append failed");
+      return {
+        status: 503,
+        body: { RequestId: requestId, HostId: this.#o.hostId, Code: "ServiceUnavailableTemporary", Message: "The audit trail is unavailable; retry later.", Recommend: "" },
+        action: response.action,
+        code: "ServiceUnavailableTemporary",
+      };
+    }
+    return response;
+  }
+
+  async #authenticate(req: KmsHttpRequest, params: Record<string, string>, record: AuditRecord): Promise<Authenticated> {
+    const authorization = header(req.headers, "authorization");
+    let accessKeyId: string;
+    let action: string;
+    let version: string;
+    let timestamp: string;
+    let nonce: string;
+    let verify: (secret: string) => boolean;
+
+    if (authorization !== undefined && authorization.startsWith(V3_ALGORITHM)) {
+      let parsed: ReturnType<typeof parseAuthorizationV3>;
+      try {
+        parsed = parseAuthorizationV3(authorization);
+      } catch {
+        throw kmsError("IncompleteSignature", "The Authorization header is not a valid ACS3-HMAC-SHA256 authorization.");
+      }
+      accessKeyId = parsed.accessKeyId;
+      action = header(req.headers, "x-acs-action") ?? params.Action ?? "";
+      version = header(req.headers, "x-acs-version") ?? params.Version ?? "";
+      timestamp = header(req.headers, "x-acs-date") ?? "";
+      nonce = header(req.headers, "x-acs-signature-nonce") ?? "";
+      const signed = new Set(parsed.signedHeaders);
+      for (const required of ["host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"]) {
+        if (!signed.has(required)) throw kmsError("IncompleteSignature", `SignedHeaders: must include ${required}`);
+      }
+      const bodySha256Hex = createHash("sha256").update(req.rawBody).digest("hex");
+      const claimed = header(req.headers, "x-acs-content-sha256") ?? "";
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(",") : v;
+      verify = (secret) => {
+        if (!constantTimeEqual(claimed, bodySha256Hex)) return false;
+        const expected = computeSignatureV3({
+          method: req.method,
+          pathname: req.pathname,
+          query: req.query,
+          headers,
+          signedHeaders: parsed.signedHeaders,
+          bodySha256Hex,
+          accessKeySecret: secret,
+        });
+        return constantTimeEqual(expected, parsed.signature);
+      };
+    } else {
+      if (params.Signature === undefined) throw kmsError("MissingParameter", 'The input parameter "Signature" that is mandatory for processing this request is not supplied.');
+      accessKeyId = params.AccessKeyId ?? "";
+      if (accessKeyId === "") throw kmsError("MissingParameter", 'The input parameter "AccessKeyId" that is mandatory for processing this request is not supplied.');
+      if ((params.SignatureMethod ?? "") !== "HMAC-SHA1") throw kmsError("UnsupportedSignatureMethod", "SignatureMethod: must be HMAC-SHA1");
+      if ((params.SignatureVersion ?? "1.0") !== "1.0") throw kmsError("InvalidParameter", "SignatureVersion: must be 1.0");
+      action = params.Action ?? "";
+      version = params.Version ?? "";
+      timestamp = params.Timestamp ?? "";
+      nonce = params.SignatureNonce ?? "";
+      const provided = params.Signature;
+      verify = (secret) => constantTimeEqual(computeSignatureV1(req.method, params, secret), provided);
+    }
+    record.accessKeyId = accessKeyId.slice(0, 128);
+    const identity = await this.#o.access.lookupAccessKey(accessKeyId);
+    if (identity === undefined) throw kmsError("InvalidAccessKeyId.NotFound", "The Access Key ID provided does not exist in our records.");
+    record.principal = identity.principal;
+    if (!verify(identity.secret)) {
+      throw kmsError("SignatureDoesNotMatch", "The request signature does not conform to Aliyun standards: the signature does not match.");
+    }
+    if (timestamp === "") throw kmsError("MissingParameter", 'The input parameter "Timestamp" that is mandatory for processing this request is not supplied.');
+    if (!ISO_UTC.test(timestamp)) throw kmsError("InvalidTimeStamp.Format", "Timestamp: must be UTC ISO 8601 like 2026-01-01T00:00:00Z");
+    const at = Date.parse(timestamp);
+    const now = this.#clock.now();
+    if (!Number.isFinite(at) || Math.abs(now - at) > TIMESTAMP_WINDOW_MS) {
+      throw kmsError("InvalidTimeStamp.Expired", "Specified time stamp or date value is expired (accepted: ±15 minutes of the server time).");
+    }
+    if (nonce === "" || nonce.length > 128) throw kmsError("MissingParameter", 'The input parameter "SignatureNonce" (1-128 characters) is not supplied.');
+    // The nonce is remembered past the far edge of the window, so a replay is refused for as long as
+    // its timestamp could be accepted.
+    const fresh = await this.#o.nonces.reserve(accessKeyId, nonce, Math.max(at, now) + TIMESTAMP_WINDOW_MS + 60_000);
+    if (!fresh) throw kmsError("SignatureNonceUsed", "Specified signature nonce was used already.");
+    if (action === "") throw kmsError("MissingParameter", 'The input parameter "Action" that is mandatory for processing this request is not supplied.');
+    return { accessKeyId, principal: identity.principal, action, version, timestamp, nonce };
+  }
+
+  async #authorize(auth: Authenticated, resources: ResolvedResource[]): Promise<void> {
+    const policies = await this.#o.access.policiesFor(auth.principal);
+    const kmsAction = `kms:${auth.action}`;
+    for (const r of resources) {
+      const decisions = r.arns.map((resource) => evaluatePolicies(policies, { action: kmsAction, resource }));
+      if (decisions.includes("deny") || !decisions.includes("allow")) {
+        throw kmsError("Forbidden.RAM", `User not authorized to operate on the specified resource: ${auth.principal} may not ${kmsAction} on ${r.arns[0] ?? "*"}.`);
+      }
+    }
+  }
+}
+
+function isAuthCode(code: string): boolean {
+  return code === "SignatureDoesNotMatch" || code === "SignatureNonceUsed" || code.startsWith("InvalidTimeStamp") || code === "IncompleteSignature";
+}
+
+function recommend(code: string): string {
+  return `https://api.aliyun.com/troubleshoot?q=${encodeURIComponent(code)}`;
+}

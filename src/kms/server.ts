@@ -1,0 +1,182 @@
+import { randomUUID } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import Fastify, { type FastifyInstance } from "fastify";
+import { systemClock, type Clock } from "../common/clock.js";
+import { AtrestError } from "../common/errors.js";
+import { silentLogger, type Logger } from "../common/logger.js";
+import { systemRandom, type Random } from "../common/random.js";
+import { readTlsFiles } from "../common/tls.js";
+import { AccessStore } from "./access-store.js";
+import { AuditLog } from "./audit-log.js";
+import { KeyService } from "./key-service.js";
+import { kmsPaths, readKmsConfig } from "./kms-files.js";
+import { KmsMetrics } from "./metrics.js";
+import { NonceGuard } from "./nonce-guard.js";
+import type { ProtectionBackend } from "./protection/protection.js";
+import { createSoftwareProtection } from "./protection/software.js";
+import { KmsRequestHandler } from "./request-handler.js";
+import { loadRootKeyFile } from "./root-key.js";
+import { KmsScheduler } from "./scheduler.js";
+import { openKmsDatabase, type KmsDb } from "./store/database.js";
+
+export interface KmsServerOptions {
+  dataDir: string;
+  /** HOST:PORT; default 127.0.0.1:0 (a free port). */
+  listen?: string;
+  /** A postgres:// URL; default SQLite in the data dir. */
+  database?: string;
+  /** Plain HTTP; refused unless the listen host is loopback. */
+  insecureHttp?: boolean;
+  /** The HSM protection backend (PKCS#11), created by the caller; closed with the server. */
+  hsm?: ProtectionBackend;
+  region?: string;
+  accountId?: string;
+  clock?: Clock;
+  random?: Random;
+  logger?: Logger;
+  /** Scheduler period; 0 disables the timer (tests drive `scheduler.runOnce()`). Default 60 s. */
+  schedulerIntervalMs?: number;
+  /** How long key rows, access keys and policies are served from memory. Default 1000 ms. */
+  cacheTtlMs?: number;
+}
+
+export interface KmsServer {
+  readonly url: string;
+  /** The CA that signed the serving certificate (undefined with insecure HTTP). */
+  readonly caCertPem: string | undefined;
+  readonly keys: KeyService;
+  readonly access: AccessStore;
+  readonly audit: AuditLog;
+  readonly scheduler: KmsScheduler;
+  readonly kdb: KmsDb;
+  readonly metrics: KmsMetrics;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost", "[::1]"]);
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(listen);
+  if (m === null) throw new AtrestError("invalid-argument", `--listen: must be HOST:PORT (got ${listen})`);
+  const port = Number(m[2]);
+  if (port > 65535) throw new AtrestError("invalid-argument", "--listen: port must be 0-65535");
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
+}
+
+/** Starts the KMS in this process (the CLI's `serve`, tests and `atrest up` use it). */
+export async function startKmsServer(options: KmsServerOptions): Promise<KmsServer> {
+  const logger = options.logger ?? silentLogger();
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? systemRandom;
+  const { host, port } = parseListen(options.listen ?? "127.0.0.1:0");
+  if (options.insecureHttp === true && !LOOPBACK.has(host)) {
+    throw new AtrestError("invalid-argument", "--insecure-http: plain HTTP is only allowed on a loopback address (127.0.0.1, ::1)");
+  }
+  const paths = kmsPaths(options.dataDir);
+  const config = readKmsConfig(options.dataDir);
+  const region = options.region ?? config.region;
+  const accountId = options.accountId ?? config.accountId;
+  const rootKey = loadRootKeyFile(paths.rootKey);
+  const tls = options.insecureHttp === true ? undefined : readTlsFiles({ caCertFile: paths.caCert, certFile: `${paths.tlsDir}/tls.crt`, keyFile: `${paths.tlsDir}/tls.key` });
+
+  const kdb = await openKmsDatabase({ dataDir: options.dataDir, database: options.database });
+  const software = createSoftwareProtection({ rootKey });
+  const keys = new KeyService({
+    kdb,
+    protections: { SOFTWARE: software, ...(options.hsm === undefined ? {} : { HSM: options.hsm }) },
+    clock,
+    random,
+    keyCacheTtlMs: options.cacheTtlMs ?? 1000,
+  });
+  const access = new AccessStore({ kdb, rootKey, clock, cacheTtlMs: options.cacheTtlMs ?? 1000 });
+  const nonces = new NonceGuard(kdb);
+  const audit = new AuditLog(kdb);
+  const metrics = new KmsMetrics();
+  const scheduler = new KmsScheduler({
+    kdb,
+    keys,
+    nonces,
+    clock,
+    intervalMs: options.schedulerIntervalMs ?? 60_000,
+    holderId: `${process.pid}-${randomUUID()}`,
+    logger,
+  });
+  const handler = new KmsRequestHandler({ keys, access, nonces, audit, region, accountId, hostId: `kms.${region}.atrest.local`, clock, random, logger });
+
+  const app: FastifyInstance = (
+    tls === undefined
+      ? Fastify({ logger: false, bodyLimit: 1 << 20 })
+      : Fastify({ logger: false, bodyLimit: 1 << 20, https: { key: tls.keyPem, cert: tls.certPem } })
+  ) as unknown as FastifyInstance;
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
+
+  app.route({
+    method: ["GET", "POST"],
+    url: "/",
+    handler: async (req, reply) => {
+      const started = process.hrtime.bigint();
+      const url = new URL(req.url, "http://x");
+      const res = await handler.handle({
+        method: req.method,
+        pathname: url.pathname,
+        query: (req.query ?? {}) as Record<string, string | string[]>,
+        headers: req.headers,
+        rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
+        sourceIp: req.ip,
+      });
+      metrics.requests.inc({ action: res.action, code: res.code });
+      metrics.latency.observe({ action: res.action }, Number(process.hrtime.bigint() - started) / 1e9);
+      return reply.code(res.status).header("content-type", "application/json;charset=utf-8").send(JSON.stringify(res.body));
+    },
+  });
+  app.get("/healthz", async (_req, reply) => {
+    try {
+      await kdb.db.selectFrom("audit_head").select("id").limit(1).execute();
+      return reply.code(200).send("ok");
+    } catch {
+      return reply.code(503).send("key store unavailable");
+    }
+  });
+  app.get("/metrics", async (_req, reply) => {
+    return reply.header("content-type", metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    await kdb.close();
+    throw new AtrestError("unavailable", `cannot listen on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  scheduler.start();
+  const addr = app.server.address() as AddressInfo;
+  const hostPart = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+  const url = `${tls === undefined ? "http" : "https"}://${hostPart}:${addr.port}`;
+  logger.info({ url, region, accountId, database: kdb.dialect }, "kms listening");
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    caCertPem: tls?.caCertPem,
+    keys,
+    access,
+    audit,
+    scheduler,
+    kdb,
+    metrics,
+    close() {
+      closing ??= (async () => {
+        await scheduler.stop();
+        await app.close(); // stops accepting, waits for in-flight requests (and their audit records)
+        await audit.idle();
+        await nonces.idle();
+        await scheduler.releaseLease().catch(() => undefined);
+        await software.close();
+        await options.hsm?.close();
+        await kdb.close();
+        logger.info({}, "kms stopped");
+      })();
+      return closing;
+    },
+  };
+}

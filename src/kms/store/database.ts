@@ -1,0 +1,182 @@
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration, type MigrationProvider } from "kysely";
+import pg from "pg";
+import { AtrestError } from "../../common/errors.js";
+import type { KmsDatabase } from "./schema.js";
+
+export type DialectName = "sqlite" | "postgres";
+
+export interface KmsDb {
+  readonly db: Kysely<KmsDatabase>;
+  readonly dialect: DialectName;
+  close(): Promise<void>;
+}
+
+/** `database` is a `postgres://` / `postgresql://` URL, or undefined for SQLite in `dataDir/kms.db`. */
+export async function openKmsDatabase(options: { dataDir: string; database?: string | undefined; migrate?: boolean }): Promise<KmsDb> {
+  const url = options.database;
+  let kdb: KmsDb;
+  if (url !== undefined && url !== "" && !/^sqlite:/.test(url)) {
+    if (!/^postgres(ql)?:\/\//.test(url)) {
+      throw new AtrestError("invalid-argument", "--database: must be a postgres:// URL (or empty for SQLite in the data dir)");
+    }
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: 10,
+      // int8 (bigint) columns hold millisecond times and sequence numbers: safe as JS numbers.
+      types: {
+        getTypeParser: ((oid: number, format?: string) =>
+          oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
+      },
+    });
+    const db = new Kysely<KmsDatabase>({ dialect: new PostgresDialect({ pool }) });
+    kdb = { db, dialect: "postgres", close: () => db.destroy() };
+  } else {
+    const file = url !== undefined && url.startsWith("sqlite:") ? url.slice("sqlite:".length) : join(options.dataDir, "kms.db");
+    const sqlite = new Database(file);
+    sqlite.pragma("journal_mode = WAL");
+    sqlite.pragma("synchronous = NORMAL");
+    sqlite.pragma("busy_timeout = 5000");
+    const db = new Kysely<KmsDatabase>({ dialect: new SqliteDialect({ database: sqlite }) });
+    kdb = { db, dialect: "sqlite", close: () => db.destroy() };
+  }
+  if (options.migrate !== false) {
+    try {
+      await migrateKmsDatabase(kdb);
+    } catch (err) {
+      await kdb.close();
+      throw err;
+    }
+  }
+  return kdb;
+}
+
+function migrations(dialect: DialectName): Record<string, Migration> {
+  const bytes = dialect === "postgres" ? "bytea" : "blob";
+  return {
+    "0001-initial": {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createTable("keys")
+          .addColumn("key_id", "text", (c) => c.primaryKey())
+          .addColumn("description", "text", (c) => c.notNull())
+          .addColumn("key_spec", "text", (c) => c.notNull())
+          .addColumn("key_usage", "text", (c) => c.notNull())
+          .addColumn("origin", "text", (c) => c.notNull())
+          .addColumn("protection_level", "text", (c) => c.notNull())
+          .addColumn("key_state", "text", (c) => c.notNull())
+          .addColumn("creator", "text", (c) => c.notNull())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("primary_version_id", "text", (c) => c.notNull())
+          .addColumn("last_rotation_at", "bigint")
+          .addColumn("automatic_rotation", "text", (c) => c.notNull())
+          .addColumn("rotation_interval_s", "bigint")
+          .addColumn("next_rotation_at", "bigint")
+          .addColumn("delete_at", "bigint")
+          .addColumn("deletion_protection", "integer", (c) => c.notNull())
+          .addColumn("deletion_protection_description", "text", (c) => c.notNull())
+          .addColumn("generation", "bigint", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable("key_versions")
+          .addColumn("key_version_id", "text", (c) => c.primaryKey())
+          .addColumn("key_id", "text", (c) => c.notNull())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("protection_level", "text", (c) => c.notNull())
+          .addColumn("stored_ref", sql.raw(bytes), (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("key_versions_by_key").on("key_versions").columns(["key_id", "created_at"]).execute();
+        await db.schema
+          .createTable("aliases")
+          .addColumn("alias_name", "text", (c) => c.primaryKey())
+          .addColumn("key_id", "text", (c) => c.notNull())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("aliases_by_key").on("aliases").column("key_id").execute();
+        await db.schema
+          .createTable("tags")
+          .addColumn("key_id", "text", (c) => c.notNull())
+          .addColumn("tag_key", "text", (c) => c.notNull())
+          .addColumn("tag_value", "text", (c) => c.notNull())
+          .addPrimaryKeyConstraint("tags_pk", ["key_id", "tag_key"])
+          .execute();
+        await db.schema
+          .createTable("principals")
+          .addColumn("principal_name", "text", (c) => c.primaryKey())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable("access_keys")
+          .addColumn("access_key_id", "text", (c) => c.primaryKey())
+          .addColumn("principal_name", "text", (c) => c.notNull())
+          .addColumn("secret_wrapped", sql.raw(bytes), (c) => c.notNull())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable("policies")
+          .addColumn("policy_name", "text", (c) => c.primaryKey())
+          .addColumn("document", "text", (c) => c.notNull())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable("attachments")
+          .addColumn("policy_name", "text", (c) => c.notNull())
+          .addColumn("principal_name", "text", (c) => c.notNull())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addPrimaryKeyConstraint("attachments_pk", ["policy_name", "principal_name"])
+          .execute();
+        await db.schema
+          .createTable("nonces")
+          .addColumn("access_key_id", "text", (c) => c.notNull())
+          .addColumn("nonce", "text", (c) => c.notNull())
+          .addColumn("expires_at", "bigint", (c) => c.notNull())
+          .addPrimaryKeyConstraint("nonces_pk", ["access_key_id", "nonce"])
+          .execute();
+        await db.schema.createIndex("nonces_by_expiry").on("nonces").column("expires_at").execute();
+        await db.schema
+          .createTable("audit_events")
+          .addColumn("seq", "bigint", (c) => c.primaryKey())
+          .addColumn("event_time", "bigint", (c) => c.notNull())
+          .addColumn("request_id", "text", (c) => c.notNull())
+          .addColumn("principal", "text", (c) => c.notNull())
+          .addColumn("access_key_id", "text", (c) => c.notNull())
+          .addColumn("source_ip", "text", (c) => c.notNull())
+          .addColumn("action", "text", (c) => c.notNull())
+          .addColumn("key_id", "text", (c) => c.notNull())
+          .addColumn("key_version_id", "text", (c) => c.notNull())
+          .addColumn("outcome", "text", (c) => c.notNull())
+          .addColumn("error_code", "text", (c) => c.notNull())
+          .addColumn("client_uid", "text", (c) => c.notNull())
+          .addColumn("prev_hash", "text", (c) => c.notNull())
+          .addColumn("hash", "text", (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("audit_by_time").on("audit_events").column("event_time").execute();
+        await db.schema
+          .createTable("audit_head")
+          .addColumn("id", "integer", (c) => c.primaryKey())
+          .addColumn("seq", "bigint", (c) => c.notNull())
+          .addColumn("hash", "text", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable("scheduler_leases")
+          .addColumn("name", "text", (c) => c.primaryKey())
+          .addColumn("holder", "text", (c) => c.notNull())
+          .addColumn("expires_at", "bigint", (c) => c.notNull())
+          .execute();
+      },
+    },
+  };
+}
+
+/** Applies the schema migrations (Kysely's Migrator takes a lock, so concurrent starts are safe). */
+export async function migrateKmsDatabase(kdb: KmsDb): Promise<void> {
+  const all = migrations(kdb.dialect);
+  const provider: MigrationProvider = { getMigrations: () => Promise.resolve(all) };
+  const migrator = new Migrator({ db: kdb.db, provider, migrationTableName: "kms_migrations", migrationLockTableName: "kms_migrations_lock" });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "unknown";
+    throw new AtrestError("unavailable", `key store migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}

@@ -1,0 +1,385 @@
+import Database from "better-sqlite3";
+import { AtrestError } from "../common/errors.js";
+import { prefixEnd } from "./prefix-end.js";
+import type { KeyValue, ListOptions, ListResult, Store, Watch, WatchEvent, WatchHandlers } from "./store.js";
+import {
+  alreadyExistsError,
+  checkKey,
+  checkLimit,
+  checkRevision,
+  closedError,
+  compactedError,
+  conflictError,
+  futureRevisionError,
+  notFoundError,
+} from "./store-errors.js";
+
+/**
+ * The Store on an embedded SQLite file, the way kine gives k3s an etcd on SQLite: one append-only table
+ * of rows whose AUTOINCREMENT id is the revision. The newest row of a key is its current state (a row
+ * with deleted = 1 is a tombstone), history is the older rows, compaction deletes superseded rows.
+ * Watches read new rows after the last revision they delivered: immediately after a local write, and
+ * by polling for writes made by other processes on the same file.
+ */
+export interface SqliteStoreOptions {
+  /** Absolute path of the database file (created when missing). */
+  readonly path: string;
+  /** How often watches look for rows written by other processes (default 100 ms). */
+  readonly pollIntervalMs?: number;
+  /** SQLite `synchronous` in WAL mode: FULL (default) survives power loss, NORMAL only process crashes. */
+  readonly synchronous?: "FULL" | "NORMAL";
+}
+
+interface Row {
+  id: number;
+  name: Buffer;
+  created: number;
+  deleted: number;
+  create_revision: number;
+  prev_revision: number;
+  value: Buffer | null;
+  old_value: Buffer | null;
+}
+
+interface Subscriber {
+  readonly prefix: Buffer;
+  readonly handlers: WatchHandlers;
+  readonly queue: WatchEvent[];
+  scheduled: boolean;
+  cancelled: boolean;
+}
+
+const TABLE = "kine";
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS kine (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name BLOB NOT NULL,
+  created INTEGER NOT NULL,
+  deleted INTEGER NOT NULL,
+  create_revision INTEGER NOT NULL,
+  prev_revision INTEGER NOT NULL,
+  value BLOB,
+  old_value BLOB
+);
+CREATE INDEX IF NOT EXISTS kine_name_id_index ON kine (name, id);
+CREATE UNIQUE INDEX IF NOT EXISTS kine_name_prev_revision_uindex ON kine (name, prev_revision);
+CREATE TABLE IF NOT EXISTS kine_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+`;
+/** Rows store create_revision = 0 when they create the key; the key's create revision is then their id. */
+const COLUMNS = "id, name, created, deleted, CASE WHEN created = 1 THEN id ELSE create_revision END AS create_revision, prev_revision, value, old_value";
+
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly pollIntervalMs: number;
+  private readonly subscribers = new Set<Subscriber>();
+  /** The last revision whose rows were handed to the subscribers. */
+  private dispatched = 0;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly stmt: {
+    latest: Database.Statement<[Buffer], Row>;
+    insert: Database.Statement<[Buffer, number, number, number, number, Buffer | null, Buffer | null]>;
+    revision: Database.Statement<[], { seq: number }>;
+    compactRevision: Database.Statement<[], { value: number }>;
+    rowsAfter: Database.Statement<[number], Row>;
+    rowsBetween: Database.Statement<[number, number], Row>;
+  };
+
+  constructor(options: SqliteStoreOptions) {
+    if (!options.path.startsWith("/")) {
+      throw new AtrestError("invalid-argument", `SQLite path "${options.path}" must be absolute`, { details: { path: options.path } });
+    }
+    this.pollIntervalMs = options.pollIntervalMs ?? 100;
+    try {
+      this.db = new Database(options.path);
+      this.db.pragma("journal_mode = WAL");
+      this.db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
+      this.db.pragma("busy_timeout = 5000");
+      this.db.exec(SCHEMA);
+      // Like etcd, an empty store is at revision 1 (a list never reports 0, which means "any").
+      this.db.prepare("INSERT OR IGNORE INTO sqlite_sequence (name, seq) SELECT ?, 1 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = ?)").run(TABLE, TABLE);
+    } catch (err) {
+      throw new AtrestError("unavailable", `cannot open SQLite store at "${options.path}": ${(err as Error).message}`, { cause: err });
+    }
+    this.stmt = {
+      latest: this.db.prepare(`SELECT ${COLUMNS} FROM kine WHERE name = ? ORDER BY id DESC LIMIT 1`),
+      insert: this.db.prepare(
+        "INSERT INTO kine (name, created, deleted, create_revision, prev_revision, value, old_value) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      ),
+      revision: this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'kine'"),
+      compactRevision: this.db.prepare("SELECT value FROM kine_meta WHERE key = 'compact_revision'"),
+      rowsAfter: this.db.prepare(`SELECT ${COLUMNS} FROM kine WHERE id > ? ORDER BY id`),
+      rowsBetween: this.db.prepare(`SELECT ${COLUMNS} FROM kine WHERE id > ? AND id <= ? ORDER BY id`),
+    };
+    this.dispatched = this.revisionNow();
+  }
+
+  async currentRevision(): Promise<number> {
+    this.checkOpen();
+    return this.revisionNow();
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    this.checkOpen();
+    checkKey(key);
+    const row = this.stmt.latest.get(Buffer.from(key, "utf8"));
+    return row === undefined || row.deleted === 1 ? undefined : rowKeyValue(row);
+  }
+
+  async list(prefix: string, options: ListOptions = {}): Promise<ListResult> {
+    this.checkOpen();
+    const limit = options.limit ?? 0;
+    const revision = options.revision ?? 0;
+    checkLimit(limit);
+    checkRevision(revision, "revision");
+    const prefixBytes = Buffer.from(prefix, "utf8");
+    const end = prefixBytes.length === 0 || prefixEnd(prefixBytes).equals(Buffer.from([0])) ? undefined : prefixEnd(prefixBytes);
+    const after = options.startAfter === undefined ? undefined : Buffer.from(options.startAfter, "utf8");
+    // One read transaction: the revision, the compact check and the rows agree.
+    const read = this.db.transaction((): ListResult => {
+      const current = this.revisionNow();
+      if (revision > current) throw futureRevisionError("list", revision, current);
+      const compacted = this.compactRevisionNow();
+      if (revision !== 0 && revision < compacted) throw compactedError(revision, compacted);
+      const at = revision === 0 ? current : revision;
+      const where = ["name >= ?", "id <= ?"];
+      const params: Array<Buffer | number> = [prefixBytes, at];
+      if (end !== undefined) {
+        where.push("name < ?");
+        params.push(end);
+      }
+      if (after !== undefined) {
+        where.push("name > ?");
+        params.push(after);
+      }
+      // The newest row of each key at the revision; tombstones mean the key did not exist then.
+      let sql = `SELECT ${COLUMNS} FROM kine WHERE id IN (SELECT MAX(id) FROM kine WHERE ${where.join(" AND ")} GROUP BY name) AND deleted = 0 ORDER BY name`;
+      if (limit > 0) {
+        sql += " LIMIT ?";
+        params.push(limit + 1);
+      }
+      const rows = this.db.prepare<Array<Buffer | number>, Row>(sql).all(...params);
+      const more = limit > 0 && rows.length > limit;
+      return { items: (more ? rows.slice(0, limit) : rows).map(rowKeyValue), revision: at, more };
+    });
+    return read.deferred();
+  }
+
+  async create(key: string, value: Uint8Array): Promise<KeyValue> {
+    this.checkOpen();
+    checkKey(key);
+    const name = Buffer.from(key, "utf8");
+    const bytes = Buffer.from(value);
+    const write = this.db.transaction((): KeyValue => {
+      const latest = this.stmt.latest.get(name);
+      if (latest !== undefined && latest.deleted === 0) throw alreadyExistsError(key);
+      const id = Number(this.stmt.insert.run(name, 1, 0, 0, latest?.id ?? 0, bytes, null).lastInsertRowid);
+      return { key, value: Buffer.from(bytes), modRevision: id, createRevision: id };
+    });
+    return this.afterWrite(() => write.immediate());
+  }
+
+  async update(key: string, value: Uint8Array, expectedModRevision: number): Promise<KeyValue> {
+    this.checkOpen();
+    checkKey(key);
+    checkRevision(expectedModRevision, "expectedModRevision");
+    const name = Buffer.from(key, "utf8");
+    const bytes = Buffer.from(value);
+    const write = this.db.transaction((): KeyValue => {
+      const latest = this.current(key, name, expectedModRevision);
+      const id = Number(this.stmt.insert.run(name, 0, 0, latest.create_revision, latest.id, bytes, latest.value).lastInsertRowid);
+      return { key, value: Buffer.from(bytes), modRevision: id, createRevision: latest.create_revision };
+    });
+    return this.afterWrite(() => write.immediate());
+  }
+
+  async delete(key: string, expectedModRevision?: number): Promise<KeyValue> {
+    this.checkOpen();
+    checkKey(key);
+    if (expectedModRevision !== undefined) checkRevision(expectedModRevision, "expectedModRevision");
+    const name = Buffer.from(key, "utf8");
+    const write = this.db.transaction((): KeyValue => {
+      const latest = this.current(key, name, expectedModRevision);
+      this.stmt.insert.run(name, 0, 1, latest.create_revision, latest.id, null, latest.value);
+      return rowKeyValue(latest);
+    });
+    return this.afterWrite(() => write.immediate());
+  }
+
+  async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {
+    this.checkOpen();
+    checkRevision(fromRevision, "fromRevision");
+    // Hand out what is already written to the existing watchers first, so the new one starts cleanly
+    // at `dispatched` and gets everything after it from the live feed.
+    this.poll();
+    const sub: Subscriber = { prefix: Buffer.from(prefix, "utf8"), handlers, queue: [], scheduled: false, cancelled: false };
+    if (fromRevision !== 0) {
+      const history = this.db.transaction((): Row[] => {
+        const compacted = this.compactRevisionNow();
+        // Like etcd: the watch needs events from fromRevision + 1 on.
+        if (fromRevision + 1 < compacted) throw compactedError(fromRevision, compacted);
+        return fromRevision < this.dispatched ? this.stmt.rowsBetween.all(fromRevision, this.dispatched) : [];
+      });
+      for (const row of history.deferred()) {
+        if (hasPrefix(row.name, sub.prefix)) sub.queue.push(rowEvent(row));
+      }
+    }
+    this.subscribers.add(sub);
+    this.schedule(sub);
+    this.startPolling();
+    return {
+      cancel: async () => {
+        sub.cancelled = true;
+        this.subscribers.delete(sub);
+        if (this.subscribers.size === 0) this.stopPolling();
+      },
+    };
+  }
+
+  async compact(revision: number): Promise<void> {
+    this.checkOpen();
+    checkRevision(revision, "revision");
+    const run = this.db.transaction(() => {
+      const current = this.revisionNow();
+      if (revision > current) throw futureRevisionError("compaction", revision, current);
+      if (revision <= this.compactRevisionNow()) return;
+      // Rows superseded by a newer row of the same key at or before the revision: history no one may
+      // read any more. Then tombstones before it: the key's absence needs no row. The rows at the
+      // revision itself stay, so a watch may still start right after it (as in etcd).
+      this.db
+        .prepare("DELETE FROM kine WHERE id < ? AND id < (SELECT MAX(k2.id) FROM kine k2 WHERE k2.name = kine.name AND k2.id <= ?)")
+        .run(revision, revision);
+      this.db.prepare("DELETE FROM kine WHERE deleted = 1 AND id < ?").run(revision);
+      this.db.prepare("INSERT INTO kine_meta (key, value) VALUES ('compact_revision', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(revision);
+    });
+    run.immediate();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopPolling();
+    for (const sub of this.subscribers) sub.cancelled = true;
+    this.subscribers.clear();
+    this.db.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw closedError();
+  }
+
+  private revisionNow(): number {
+    return this.stmt.revision.get()?.seq ?? 0;
+  }
+
+  private compactRevisionNow(): number {
+    return this.stmt.compactRevision.get()?.value ?? 0;
+  }
+
+  /** The key's live row, checked against the expected revision (inside the write transaction). */
+  private current(key: string, name: Buffer, expectedModRevision: number | undefined): Row {
+    const latest = this.stmt.latest.get(name);
+    if (latest === undefined || latest.deleted === 1) throw notFoundError(key);
+    if (expectedModRevision !== undefined && latest.id !== expectedModRevision) throw conflictError(key, latest.id, expectedModRevision);
+    return latest;
+  }
+
+  private afterWrite<T>(write: () => T): T {
+    let result: T;
+    try {
+      result = write();
+    } catch (err) {
+      if (err instanceof AtrestError) throw err;
+      const code = (err as { code?: string }).code ?? "";
+      if (code.startsWith("SQLITE_BUSY")) throw new AtrestError("unavailable", "SQLite store is busy; retry", { cause: err });
+      // The (name, prev_revision) unique index: another process wrote the same key first.
+      if (code === "SQLITE_CONSTRAINT_UNIQUE") throw new AtrestError("conflict", "the key was modified concurrently", { cause: err });
+      throw new AtrestError("internal", `SQLite write failed: ${(err as Error).message}`, { cause: err });
+    }
+    if (this.subscribers.size > 0) this.poll();
+    return result;
+  }
+
+  /** Reads rows after the last dispatched revision and hands them to the watchers, in order. */
+  private poll(): void {
+    if (this.closed) return;
+    const rows = this.stmt.rowsAfter.all(this.dispatched);
+    if (rows.length === 0) return;
+    this.dispatched = rows[rows.length - 1]!.id;
+    if (this.subscribers.size === 0) return;
+    for (const row of rows) {
+      const event = rowEvent(row);
+      for (const sub of this.subscribers) {
+        if (hasPrefix(row.name, sub.prefix)) sub.queue.push(event);
+      }
+    }
+    for (const sub of this.subscribers) this.schedule(sub);
+  }
+
+  private startPolling(): void {
+    if (this.pollTimer !== undefined) return;
+    this.pollTimer = setInterval(() => {
+      try {
+        this.poll();
+      } catch (err) {
+        for (const sub of this.subscribers) {
+          sub.cancelled = true;
+          sub.handlers.onError(new AtrestError("unavailable", "SQLite watch poll failed", { cause: err }));
+        }
+        this.subscribers.clear();
+        this.stopPolling();
+      }
+    }, this.pollIntervalMs);
+    this.pollTimer.unref();
+  }
+
+  private stopPolling(): void {
+    if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
+  }
+
+  /** Events are delivered asynchronously and in order, never from inside the write call. */
+  private schedule(sub: Subscriber): void {
+    if (sub.scheduled || sub.queue.length === 0) return;
+    sub.scheduled = true;
+    queueMicrotask(() => {
+      sub.scheduled = false;
+      while (!sub.cancelled && sub.queue.length > 0) sub.handlers.onEvent(sub.queue.shift()!);
+    });
+  }
+}
+
+function hasPrefix(name: Buffer, prefix: Buffer): boolean {
+  return name.length >= prefix.length && name.subarray(0, prefix.length).equals(prefix);
+}
+
+function rowKeyValue(row: Row): KeyValue {
+  return {
+    key: row.name.toString("utf8"),
+    value: Buffer.from(row.value ?? Buffer.alloc(0)),
+    modRevision: row.id,
+    createRevision: row.create_revision,
+  };
+}
+
+function rowEvent(row: Row): WatchEvent {
+  const key = row.name.toString("utf8");
+  const prevKv: KeyValue | undefined =
+    row.created === 1 || row.prev_revision === 0
+      ? undefined
+      : { key, value: Buffer.from(row.old_value ?? Buffer.alloc(0)), modRevision: row.prev_revision, createRevision: row.create_revision };
+  if (row.deleted === 1) {
+    return prevKv ? { type: "delete", key, modRevision: row.id, prevKv } : { type: "delete", key, modRevision: row.id };
+  }
+  const kv = rowKeyValue(row);
+  return prevKv ? { type: "put", kv, prevKv } : { type: "put", kv };
+}
+
+/** `sqlite:///abs/path.db` (kine's --datastore-endpoint form) → `/abs/path.db`. */
+export function sqlitePathFromUrl(url: string): string {
+  const m = /^sqlite:\/\/(\/[^?#]*)(?:[?#].*)?$/.exec(url);
+  if (m === null || m[1] === undefined || m[1] === "/") {
+    throw new AtrestError("invalid-argument", `datastore endpoint "${url}" must look like sqlite:///absolute/path.db`, { details: { url } });
+  }
+  return decodeURIComponent(m[1]);
+}

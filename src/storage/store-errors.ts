@@ -1,0 +1,50 @@
+import { AtrestError } from "../common/errors.js";
+
+/** The errors every Store raises the same way, so callers map them to HTTP in one table. */
+
+/** History before the compact revision is gone (Kubernetes answers 410 Gone / "Expired"). */
+export function compactedError(requested: number, compactRevision: number, cause?: unknown): AtrestError {
+  return new AtrestError(
+    "gone",
+    `revision ${requested} has been compacted (compact revision ${compactRevision}); list again for a newer revision`,
+    { details: { revision: requested, compactRevision }, ...(cause === undefined ? {} : { cause }) },
+  );
+}
+
+export function notFoundError(key: string): AtrestError {
+  return new AtrestError("not-found", `key "${key}" not found`, { details: { key } });
+}
+
+export function alreadyExistsError(key: string): AtrestError {
+  return new AtrestError("already-exists", `key "${key}" already exists`, { details: { key } });
+}
+
+export function conflictError(key: string, modRevision: number, expectedModRevision: number): AtrestError {
+  return new AtrestError("conflict", `key "${key}" was modified (revision ${modRevision}, expected ${expectedModRevision})`, {
+    details: { key, modRevision, expectedModRevision },
+  });
+}
+
+export function futureRevisionError(what: string, revision: number, currentRevision: number): AtrestError {
+  return new AtrestError("invalid-argument", `${what} revision ${revision} is in the future (current ${currentRevision})`, {
+    details: { revision, currentRevision },
+  });
+}
+
+export function closedError(): AtrestError {
+  return new AtrestError("failed-precondition", "the store is closed");
+}
+
+export function checkKey(key: string): void {
+  if (typeof key !== "string" || key.length === 0) throw new AtrestError("invalid-argument", "a storage key must be a non-empty string");
+}
+
+export function checkRevision(revision: number, name: string): void {
+  if (!Number.isSafeInteger(revision) || revision < 0) {
+    throw new AtrestError("invalid-argument", `${name} must be a non-negative integer`, { details: { [name]: revision } });
+  }
+}
+
+export function checkLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 0) throw new AtrestError("invalid-argument", "list limit must be a non-negative integer");
+}

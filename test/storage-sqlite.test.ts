@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { isAtrestError } from "../src/common/errors.js";
+import { SqliteStore, sqlitePathFromUrl } from "../src/storage/sqlite-store.js";
+import { collect, registerStoreConformance } from "../src/storage/store-conformance.js";
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), "atrest-sqlite-"));
+}
+
+registerStoreConformance("sqlite", async () => {
+  const dir = tempDir();
+  return { store: new SqliteStore({ path: join(dir, "state.db") }), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+});
+
+describe("sqlite store on a file", () => {
+  test("a watch sees writes made by another process on the same file (polling)", async () => {
+    const dir = tempDir();
+    const path = join(dir, "state.db");
+    const a = new SqliteStore({ path, pollIntervalMs: 20 });
+    const b = new SqliteStore({ path, pollIntervalMs: 20 });
+    try {
+      const from = await a.currentRevision();
+      const seen = collect();
+      const w = await a.watch("/registry/secrets/", from, seen.handlers);
+      const kv = await b.create("/registry/secrets/ns/one", Buffer.from("v1"));
+      await b.update(kv.key, Buffer.from("v2"), kv.modRevision);
+      const events = await seen.waitFor(2);
+      assert.deepEqual(
+        events.map((e) => (e.type === "put" ? [e.kv.value.toString(), e.prevKv?.value.toString()] : [])),
+        [
+          ["v1", undefined],
+          ["v2", "v1"],
+        ],
+      );
+      // Compare-and-swap holds across the two handles.
+      await assert.rejects(a.update(kv.key, Buffer.from("v3"), kv.modRevision), (e) => isAtrestError(e, "conflict"));
+      await w.cancel();
+    } finally {
+      await a.close();
+      await b.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("data, revisions and the compact revision survive a reopen", async () => {
+    const dir = tempDir();
+    const path = join(dir, "state.db");
+    try {
+      const first = new SqliteStore({ path });
+      assert.equal(await first.currentRevision(), 1, "an empty store is at revision 1, like etcd");
+      const kv = await first.create("/registry/configmaps/ns/a", Buffer.from("x"));
+      const deleted = await first.create("/registry/configmaps/ns/b", Buffer.from("y"));
+      await first.delete(deleted.key);
+      const rev = await first.currentRevision();
+      await first.compact(rev);
+      await first.close();
+      const again = new SqliteStore({ path });
+      try {
+        assert.equal(await again.currentRevision(), rev, "the revision does not go back after compaction removed the tombstone row");
+        assert.deepEqual(await again.get(kv.key), kv);
+        assert.equal(await again.get(deleted.key), undefined);
+        await assert.rejects(again.list("/registry/", { revision: kv.modRevision }), (e) => isAtrestError(e, "gone"));
+        const next = await again.create("/registry/configmaps/ns/c", Buffer.from("z"));
+        assert.ok(next.modRevision > rev);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("sqlite:/// URLs give absolute paths; other forms are rejected", () => {
+    assert.equal(sqlitePathFromUrl("sqlite:///var/lib/atrest/state.db"), "/var/lib/atrest/state.db");
+    assert.equal(sqlitePathFromUrl("sqlite:///tmp/a.db?_journal=WAL"), "/tmp/a.db");
+    for (const bad of ["sqlite://relative.db", "postgres://x", "sqlite:///", "/tmp/a.db"]) {
+      assert.throws(() => sqlitePathFromUrl(bad), (e) => isAtrestError(e, "invalid-argument"), bad);
+    }
+  });
+});
