@@ -11,6 +11,7 @@ import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
 import type { Store } from "../src/storage/store.js";
 import { EtcdStore } from "../src/storage/etcd-store.js";
+import { openStore } from "../src/storage/open-store.js";
 import { spawnAtrest } from "../test/support/cli.js";
 import { startEtcd } from "../test/support/etcd.js";
 
@@ -18,7 +19,11 @@ const COUNT = Number(process.env.BENCH_APISERVER_COUNT ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_APISERVER_CONCURRENCY ?? 16);
 const LIST_ROUNDS = 10;
 
-async function pool(count: number, concurrency: number, fn: (i: number) => Promise<unknown>): Promise<number> {
+async function pool(
+  count: number,
+  concurrency: number,
+  fn: (i: number) => Promise<unknown>,
+): Promise<number> {
   let next = 0;
   const started = process.hrtime.bigint();
   await Promise.all(
@@ -36,7 +41,13 @@ async function pool(count: number, concurrency: number, fn: (i: number) => Promi
 
 function secretJson(i: number): string {
   const data = Buffer.alloc(1024, i % 251).toString("base64");
-  return JSON.stringify({ apiVersion: "v1", kind: "Secret", metadata: { name: `s${i}`, namespace: "default" }, data: { payload: data }, type: "Opaque" });
+  return JSON.stringify({
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: `s${i}`, namespace: "default" },
+    data: { payload: data },
+    type: "Opaque",
+  });
 }
 
 /** What the apiserver stores for such a Secret (JSON with uid and timestamp), for the raw baseline. */
@@ -48,12 +59,17 @@ function storedBytes(i: number): Buffer {
 }
 
 async function rawStore(store: Store, prefix: string): Promise<Record<string, number>> {
-  const create = await pool(COUNT, CONCURRENCY, (i) => store.create(`${prefix}/secrets/default/s${i}`, storedBytes(i)));
+  const create = await pool(COUNT, CONCURRENCY, (i) =>
+    store.create(`${prefix}/secrets/default/s${i}`, storedBytes(i)),
+  );
   const get = await pool(COUNT, CONCURRENCY, (i) => store.get(`${prefix}/secrets/default/s${i}`));
   const list = await pool(LIST_ROUNDS, 2, async () => {
     let startAfter: string | undefined;
     for (;;) {
-      const page = await store.list(`${prefix}/secrets/default/`, { limit: 500, ...(startAfter !== undefined ? { startAfter } : {}) });
+      const page = await store.list(`${prefix}/secrets/default/`, {
+        limit: 500,
+        ...(startAfter !== undefined ? { startAfter } : {}),
+      });
       if (!page.more) break;
       startAfter = page.items[page.items.length - 1]?.key;
     }
@@ -69,7 +85,9 @@ interface Api {
 }
 
 async function startApi(dir: string, storeArgs: string[]): Promise<Api> {
-  const child = spawnAtrest(["apiserver", "--secure-port", "0", "--data-dir", dir, ...storeArgs], { env: { ATREST_LOG_LEVEL: "warn" } });
+  const child = spawnAtrest(["apiserver", "--secure-port", "0", "--data-dir", dir, ...storeArgs], {
+    env: { ATREST_LOG_LEVEL: "warn" },
+  });
   let out = "";
   let err = "";
   child.stderr?.on("data", (c: Buffer) => (err += c.toString()));
@@ -93,10 +111,23 @@ function call(api: Api, agent: Agent, method: string, path: string, body?: strin
   return new Promise((resolve, reject) => {
     const req = request(
       new URL(path, api.url),
-      { method, agent, ca: api.ca, headers: { Authorization: `Bearer ${api.token}`, Accept: "application/json", ...(body !== undefined ? { "Content-Type": "application/json" } : {}) } },
+      {
+        method,
+        agent,
+        ca: api.ca,
+        headers: {
+          Authorization: `Bearer ${api.token}`,
+          Accept: "application/json",
+          ...(body !== undefined ? { "Content-Type": "application/json" } : {}),
+        },
+      },
       (res) => {
         res.on("data", () => undefined);
-        res.on("end", () => (res.statusCode !== undefined && res.statusCode < 300 ? resolve(res.statusCode) : reject(new Error(`${method} ${path}: ${String(res.statusCode)}`))));
+        res.on("end", () =>
+          res.statusCode !== undefined && res.statusCode < 300
+            ? resolve(res.statusCode)
+            : reject(new Error(`${method} ${path}: ${String(res.statusCode)}`)),
+        );
       },
     );
     req.on("error", reject);
@@ -114,11 +145,20 @@ async function apiPath(api: Api): Promise<Record<string, number>> {
       let cont: string | undefined;
       for (let page = 0; page < 100; page++) {
         const body = await new Promise<string>((resolve, reject) => {
-          request(new URL(`${S}?limit=500${cont !== undefined ? `&continue=${encodeURIComponent(cont)}` : ""}`, api.url), { agent, ca: api.ca, headers: { Authorization: `Bearer ${api.token}` } }, (res) => {
-            let b = "";
-            res.on("data", (c: Buffer) => (b += c.toString()));
-            res.on("end", () => resolve(b));
-          }).on("error", reject).end();
+          request(
+            new URL(
+              `${S}?limit=500${cont !== undefined ? `&continue=${encodeURIComponent(cont)}` : ""}`,
+              api.url,
+            ),
+            { agent, ca: api.ca, headers: { Authorization: `Bearer ${api.token}` } },
+            (res) => {
+              let b = "";
+              res.on("data", (c: Buffer) => (b += c.toString()));
+              res.on("end", () => resolve(b));
+            },
+          )
+            .on("error", reject)
+            .end();
         });
         cont = (JSON.parse(body) as { metadata: { continue?: string } }).metadata.continue;
         if (cont === undefined) break;
@@ -163,21 +203,9 @@ async function benchEtcd(): Promise<Record<string, unknown>> {
 }
 
 async function benchSqlite(): Promise<Record<string, unknown>> {
-  let open: ((path: string) => Promise<Store>) | undefined;
-  try {
-    open = (await import("../src/cli/apiserver-sqlite.js")).openSqliteDatastore;
-    const probeDir = mkdtempSync(join(tmpdir(), "atrest-bench-probe-"));
-    try {
-      await (await open(join(probeDir, "probe.db"))).close();
-    } finally {
-      rmSync(probeDir, { recursive: true, force: true });
-    }
-  } catch (err) {
-    return { skipped: `SQLite store not available: ${(err as Error).message}` };
-  }
   const dir = mkdtempSync(join(tmpdir(), "atrest-bench-apiserver-"));
   let api: Api | undefined;
-  const store = await open(join(dir, "raw.db"));
+  const store = openStore({ sqlitePath: join(dir, "raw.db") });
   try {
     const raw = await rawStore(store, "/registry");
     api = await startApi(dir, ["--datastore-endpoint", `sqlite://${join(dir, "api.db")}`]);

@@ -1,7 +1,7 @@
 import { MemoryStore } from "../src/storage/memory-store.js";
 import { kubectlSuite } from "./apiserver-kubectl-suite.js";
 
-kubectlSuite("the memory store", async () => {
+kubectlSuite("the memory store", () => {
   const store = new MemoryStore();
-  return { store, close: () => store.close() };
+  return Promise.resolve({ store, close: () => store.close() });
 });

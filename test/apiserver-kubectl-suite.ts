@@ -35,7 +35,13 @@ export function kubectlSuite(name: string, openStore: (dir: string) => Promise<S
       dir = mkdtempSync(join(tmpdir(), "atrest-apiserver-kubectl-"));
       handle = await openStore(dir);
       kubeconfig = join(dir, "kubeconfig");
-      server = await startApiServer({ store: handle.store, dataDir: dir, securePort: 0, kubeconfigOut: kubeconfig, ...(handle.checkName !== undefined ? { storeCheckName: handle.checkName } : {}) });
+      server = await startApiServer({
+        store: handle.store,
+        dataDir: dir,
+        securePort: 0,
+        kubeconfigOut: kubeconfig,
+        ...(handle.checkName !== undefined ? { storeCheckName: handle.checkName } : {}),
+      });
     });
 
     after(async () => {
@@ -46,11 +52,33 @@ export function kubectlSuite(name: string, openStore: (dir: string) => Promise<S
 
     test("create secret generic (protobuf body), get (Table) and get -A -o json", async () => {
       const kc = k();
-      assert.match(await kc.ok(["create", "secret", "generic", "db", "--from-literal=password=hunter2", "--from-literal=user=admin"]), /secret\/db created/);
+      assert.match(
+        await kc.ok([
+          "create",
+          "secret",
+          "generic",
+          "db",
+          "--from-literal=password=hunter2",
+          "--from-literal=user=admin",
+        ]),
+        /secret\/db created/,
+      );
       const table = await kc.ok(["get", "secrets"]);
       assert.match(table, /^NAME\s+TYPE\s+DATA\s+AGE\n/);
       assert.match(table, /\ndb\s+Opaque\s+2\s+\d+s\n/);
-      const list = JSON.parse(await kc.ok(["get", "secrets", "-A", "-o", "json"])) as { items: Array<{ metadata: { name: string; namespace: string; resourceVersion: string; uid: string; creationTimestamp: string }; data: Record<string, string>; type: string }> };
+      const list = JSON.parse(await kc.ok(["get", "secrets", "-A", "-o", "json"])) as {
+        items: Array<{
+          metadata: {
+            name: string;
+            namespace: string;
+            resourceVersion: string;
+            uid: string;
+            creationTimestamp: string;
+          };
+          data: Record<string, string>;
+          type: string;
+        }>;
+      };
       const db = list.items.find((i) => i.metadata.name === "db");
       assert.ok(db);
       assert.equal(db.metadata.namespace, "default");
@@ -65,15 +93,44 @@ export function kubectlSuite(name: string, openStore: (dir: string) => Promise<S
 
     test("create -f, apply twice, annotate, patch (merge, json, strategic), replace and a stale replace", async () => {
       const kc = k();
-      const manifest = (value: string): string => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  labels: {app: web}\ndata:\n  mode: ${value}\n`;
-      assert.match(await kc.ok(["create", "-f", file("cm.yaml", manifest("a"))]), /configmap\/settings created/);
-      assert.match(await kc.ok(["apply", "-f", file("cm.yaml", manifest("b"))]), /configmap\/settings configured/);
-      assert.match(await kc.ok(["apply", "-f", file("cm.yaml", manifest("c"))]), /configmap\/settings configured/);
+      const manifest = (value: string): string =>
+        `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  labels: {app: web}\ndata:\n  mode: ${value}\n`;
+      assert.match(
+        await kc.ok(["create", "-f", file("cm.yaml", manifest("a"))]),
+        /configmap\/settings created/,
+      );
+      assert.match(
+        await kc.ok(["apply", "-f", file("cm.yaml", manifest("b"))]),
+        /configmap\/settings configured/,
+      );
+      assert.match(
+        await kc.ok(["apply", "-f", file("cm.yaml", manifest("c"))]),
+        /configmap\/settings configured/,
+      );
       assert.match(await kc.ok(["annotate", "configmap", "settings", "owner=team-a"]), /annotated/);
-      assert.match(await kc.ok(["patch", "configmap", "settings", "--type=merge", "-p", '{"data":{"extra":"1"}}']), /patched/);
-      assert.match(await kc.ok(["patch", "configmap", "settings", "--type=json", "-p", '[{"op":"add","path":"/metadata/labels/tier","value":"front"}]']), /patched/);
-      assert.match(await kc.ok(["patch", "configmap", "settings", "-p", '{"metadata":{"labels":{"zone":"z1"}}}']), /patched/);
-      const cm = JSON.parse(await kc.ok(["get", "configmap", "settings", "-o", "json"])) as { data: Record<string, string>; metadata: { labels: Record<string, string>; annotations: Record<string, string> } };
+      assert.match(
+        await kc.ok(["patch", "configmap", "settings", "--type=merge", "-p", '{"data":{"extra":"1"}}']),
+        /patched/,
+      );
+      assert.match(
+        await kc.ok([
+          "patch",
+          "configmap",
+          "settings",
+          "--type=json",
+          "-p",
+          '[{"op":"add","path":"/metadata/labels/tier","value":"front"}]',
+        ]),
+        /patched/,
+      );
+      assert.match(
+        await kc.ok(["patch", "configmap", "settings", "-p", '{"metadata":{"labels":{"zone":"z1"}}}']),
+        /patched/,
+      );
+      const cm = JSON.parse(await kc.ok(["get", "configmap", "settings", "-o", "json"])) as {
+        data: Record<string, string>;
+        metadata: { labels: Record<string, string>; annotations: Record<string, string> };
+      };
       assert.deepEqual(cm.data, { mode: "c", extra: "1" });
       assert.deepEqual(cm.metadata.labels, { app: "web", tier: "front", zone: "z1" });
       assert.equal(cm.metadata.annotations.owner, "team-a");
@@ -83,17 +140,27 @@ export function kubectlSuite(name: string, openStore: (dir: string) => Promise<S
       assert.match(await kc.ok(["replace", "-f", path]), /configmap\/settings replaced/);
       const stale = await kc.run(["replace", "-f", path]);
       assert.notEqual(stale.status, 0);
-      assert.match(stale.stderr, /Error from server \(Conflict\).*Operation cannot be fulfilled on configmaps "settings": the object has been modified; please apply your changes to the latest version and try again/);
+      assert.match(
+        stale.stderr,
+        /Error from server \(Conflict\).*Operation cannot be fulfilled on configmaps "settings": the object has been modified; please apply your changes to the latest version and try again/,
+      );
     });
 
     test("unknown fields are rejected under kubectl's strict field validation; invalid names are Invalid", async () => {
       const kc = k();
-      const bad = await kc.run(["create", "-f", file("bad.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: strict\nspec:\n  foo: 1\n")]);
+      const bad = await kc.run([
+        "create",
+        "-f",
+        file("bad.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: strict\nspec:\n  foo: 1\n"),
+      ]);
       assert.notEqual(bad.status, 0);
       assert.match(bad.stderr, /BadRequest.*strict decoding error: unknown field "spec"/);
       const invalid = await kc.run(["create", "configmap", "Bad_Name", "--from-literal=a=b"]);
       assert.notEqual(invalid.status, 0);
-      assert.match(invalid.stderr, /ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain/);
+      assert.match(
+        invalid.stderr,
+        /ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain/,
+      );
       const missing = await kc.run(["get", "secret", "nope"]);
       assert.match(missing.stderr, /Error from server \(NotFound\): secrets "nope" not found/);
       const gone = await kc.run(["get", "secret", "strict", "-o", "name"]);
@@ -112,9 +179,15 @@ export function kubectlSuite(name: string, openStore: (dir: string) => Promise<S
       });
       try {
         // Wait for the initial list before creating, so the object arrives as a watch event.
-        for (let i = 0; i < 100 && !/NAME|No resources/.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+        for (let i = 0; i < 100 && !/NAME|No resources/.test(out); i++)
+          await new Promise((r) => setTimeout(r, 100));
         await k().ok(["create", "secret", "generic", "watched", "--from-literal=k=v"]);
-        await Promise.race([seen, new Promise((_, reject) => setTimeout(() => reject(new Error(`no watch event; saw: ${out}`)), 20_000))]);
+        await Promise.race([
+          seen,
+          new Promise((_, reject) =>
+            setTimeout(() => reject(new Error(`no watch event; saw: ${out}`)), 20_000),
+          ),
+        ]);
       } finally {
         watcher.kill("SIGKILL");
       }
@@ -128,14 +201,20 @@ export function kubectlSuite(name: string, openStore: (dir: string) => Promise<S
       await kc.ok(["create", "serviceaccount", "robot", "-n", "team"]);
       assert.match(await kc.ok(["get", "sa", "-n", "team"]), /robot\s+0\s+/);
       assert.match(await kc.ok(["delete", "secret", "db"]), /secret "db" deleted/);
-      assert.match(await kc.ok(["delete", "namespace", "team"], { timeoutMs: 60_000 }), /namespace "team" deleted/);
+      assert.match(
+        await kc.ok(["delete", "namespace", "team"], { timeoutMs: 60_000 }),
+        /namespace "team" deleted/,
+      );
       assert.match((await kc.run(["get", "namespace", "team"])).stderr, /namespaces "team" not found/);
       const into = await kc.run(["create", "secret", "generic", "x", "-n", "team", "--from-literal=a=b"]);
       assert.notEqual(into.status, 0);
       assert.match(into.stderr, /namespaces "team" not found/);
       const recreated = await kc.ok(["create", "namespace", "team"]);
       assert.match(recreated, /created/);
-      assert.match((await kc.run(["get", "secrets", "-n", "team"])).stderr, /No resources found in team namespace/);
+      assert.match(
+        (await kc.run(["get", "secrets", "-n", "team"])).stderr,
+        /No resources found in team namespace/,
+      );
     });
 
     test("an object in kube-apiserver's protobuf form put directly into the store is served", async () => {
@@ -143,7 +222,12 @@ export function kubectlSuite(name: string, openStore: (dir: string) => Promise<S
       const secret = {
         apiVersion: "v1",
         kind: "Secret",
-        metadata: { name: "from-kube", namespace: "default", uid: "1f4a8f7b-01b4-49d1-b898-751eb56937f1", creationTimestamp: "2023-01-01T00:00:00Z" },
+        metadata: {
+          name: "from-kube",
+          namespace: "default",
+          uid: "1f4a8f7b-01b4-49d1-b898-751eb56937f1",
+          creationTimestamp: "2023-01-01T00:00:00Z",
+        },
         data: { api_key: Buffer.from("086a7ffc").toString("base64") },
         type: "Opaque",
       };

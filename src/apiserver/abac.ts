@@ -36,11 +36,20 @@ export interface Authorizer {
 
 export const alwaysAllow: Authorizer = { authorize: () => ({ allowed: true }) };
 
-const SPEC_FIELDS = new Set(["user", "group", "readonly", "apiGroup", "resource", "namespace", "nonResourcePath"]);
+const SPEC_FIELDS = new Set([
+  "user",
+  "group",
+  "readonly",
+  "apiGroup",
+  "resource",
+  "namespace",
+  "nonResourcePath",
+]);
 
 function str(v: unknown, line: number, field: string): string {
   if (v === undefined) return "";
-  if (typeof v !== "string") throw new AtrestError("invalid-argument", `authorization policy line ${line}: ${field} must be a string`);
+  if (typeof v !== "string")
+    throw new AtrestError("invalid-argument", `authorization policy line ${line}: ${field} must be a string`);
   return v;
 }
 
@@ -56,21 +65,28 @@ export function parsePolicyFile(text: string): PolicySpec[] {
     } catch {
       throw new AtrestError("invalid-argument", `authorization policy line ${n}: not valid JSON`);
     }
-    if (!isPlainObject(doc)) throw new AtrestError("invalid-argument", `authorization policy line ${n}: must be a JSON object`);
+    if (!isPlainObject(doc))
+      throw new AtrestError("invalid-argument", `authorization policy line ${n}: must be a JSON object`);
     let spec: Record<string, unknown>;
     if (doc.apiVersion === undefined) {
       spec = doc; // legacy v0 policy: the fields are at the top level
     } else {
       if (doc.apiVersion !== "abac.authorization.kubernetes.io/v1beta1" || doc.kind !== "Policy") {
-        throw new AtrestError("invalid-argument", `authorization policy line ${n}: apiVersion must be abac.authorization.kubernetes.io/v1beta1 and kind Policy`);
+        throw new AtrestError(
+          "invalid-argument",
+          `authorization policy line ${n}: apiVersion must be abac.authorization.kubernetes.io/v1beta1 and kind Policy`,
+        );
       }
-      if (!isPlainObject(doc.spec)) throw new AtrestError("invalid-argument", `authorization policy line ${n}: spec is required`);
+      if (!isPlainObject(doc.spec))
+        throw new AtrestError("invalid-argument", `authorization policy line ${n}: spec is required`);
       spec = doc.spec;
     }
     for (const k of Object.keys(spec)) {
-      if (!SPEC_FIELDS.has(k)) throw new AtrestError("invalid-argument", `authorization policy line ${n}: unknown field "${k}"`);
+      if (!SPEC_FIELDS.has(k))
+        throw new AtrestError("invalid-argument", `authorization policy line ${n}: unknown field "${k}"`);
     }
-    if (spec.readonly !== undefined && typeof spec.readonly !== "boolean") throw new AtrestError("invalid-argument", `authorization policy line ${n}: readonly must be a boolean`);
+    if (spec.readonly !== undefined && typeof spec.readonly !== "boolean")
+      throw new AtrestError("invalid-argument", `authorization policy line ${n}: readonly must be a boolean`);
     const policy: PolicySpec = {
       user: str(spec.user, n, "user"),
       group: str(spec.group, n, "group"),
@@ -80,11 +96,23 @@ export function parsePolicyFile(text: string): PolicySpec[] {
       namespace: str(spec.namespace, n, "namespace"),
       nonResourcePath: str(spec.nonResourcePath, n, "nonResourcePath"),
     };
-    // Legacy v0 policies with no user and no group matched everyone; v1beta1 must name one.
-    if (doc.apiVersion === undefined && policy.user === "" && policy.group === "") policies.push({ ...policy, user: "*" });
-    else policies.push(policy);
+    policies.push(doc.apiVersion === undefined ? fromV0(policy) : policy);
   });
   return policies;
+}
+
+/** kube's conversion of an unversioned (v0) policy: empty fields are wildcards. */
+function fromV0(p: PolicySpec): PolicySpec {
+  const allAuthenticated = p.user === "" && p.group === "" ? true : p.user === "*" || p.group === "*";
+  return {
+    user: allAuthenticated ? "" : p.user,
+    group: allAuthenticated ? "system:authenticated" : p.group,
+    readonly: p.readonly,
+    apiGroup: "*",
+    resource: p.resource === "" ? "*" : p.resource,
+    namespace: p.namespace === "" ? "*" : p.namespace,
+    nonResourcePath: p.namespace === "" && p.resource === "" ? "*" : p.nonResourcePath,
+  };
 }
 
 const READONLY_VERBS = new Set(["get", "list", "watch"]);
@@ -112,7 +140,11 @@ function policyMatches(p: PolicySpec, a: RequestAttributes): boolean {
   if (!subjectMatches(p, a.user)) return false;
   if (p.readonly && !READONLY_VERBS.has(a.verb)) return false;
   if (a.isResourceRequest) {
-    return (p.namespace === "*" || p.namespace === a.namespace) && (p.resource === "*" || p.resource === a.resource) && (p.apiGroup === "*" || p.apiGroup === a.apiGroup);
+    return (
+      (p.namespace === "*" || p.namespace === a.namespace) &&
+      (p.resource === "*" || p.resource === a.resource) &&
+      (p.apiGroup === "*" || p.apiGroup === a.apiGroup)
+    );
   }
   if (p.nonResourcePath === "*" || p.nonResourcePath === a.path) return true;
   return p.nonResourcePath.endsWith("*") && a.path.startsWith(p.nonResourcePath.slice(0, -1));
@@ -121,7 +153,9 @@ function policyMatches(p: PolicySpec, a: RequestAttributes): boolean {
 export function createAbacAuthorizer(policies: readonly PolicySpec[]): Authorizer {
   return {
     authorize(attrs) {
-      return policies.some((p) => policyMatches(p, attrs)) ? { allowed: true } : { allowed: false, reason: "No policy matched." };
+      return policies.some((p) => policyMatches(p, attrs))
+        ? { allowed: true }
+        : { allowed: false, reason: "No policy matched." };
     },
   };
 }

@@ -47,11 +47,26 @@ export function parseTokenFile(text: string): TokenEntry[] {
     const cols = parseCsvLine(line).map((c) => c.trim());
     const [token, name, uid, groups] = cols;
     if (token === undefined || token === "" || name === undefined || name === "" || uid === undefined) {
-      throw new AtrestError("invalid-argument", `token auth file line ${i + 1}: need at least token,user,uid`);
+      throw new AtrestError(
+        "invalid-argument",
+        `token auth file line ${i + 1}: need at least token,user,uid`,
+      );
     }
-    if (seen.has(token)) throw new AtrestError("invalid-argument", `token auth file line ${i + 1}: duplicate token`);
+    if (seen.has(token))
+      throw new AtrestError("invalid-argument", `token auth file line ${i + 1}: duplicate token`);
     seen.add(token);
-    entries.push({ token, name, uid, groups: groups === undefined || groups === "" ? [] : groups.split(",").map((g) => g.trim()).filter((g) => g !== "") });
+    entries.push({
+      token,
+      name,
+      uid,
+      groups:
+        groups === undefined || groups === ""
+          ? []
+          : groups
+              .split(",")
+              .map((g) => g.trim())
+              .filter((g) => g !== ""),
+    });
   });
   return entries;
 }
@@ -65,7 +80,10 @@ function digest(s: string): Buffer {
   return createHash("sha256").update(s).digest();
 }
 
-export function createAuthenticator(options: { tokens: readonly TokenEntry[]; clientCertificates: boolean }): Authenticator {
+export function createAuthenticator(options: {
+  tokens: readonly TokenEntry[];
+  clientCertificates: boolean;
+}): Authenticator {
   // Compare digests in constant time; the map is keyed by digest so a lookup never touches the token itself.
   const byDigest = new Map(options.tokens.map((t) => [digest(t.token).toString("hex"), t]));
   return {
@@ -75,7 +93,8 @@ export function createAuthenticator(options: { tokens: readonly TokenEntry[]; cl
         if (!m) throw new AtrestError("unauthenticated", "Unauthorized");
         const d = digest(m[1] ?? "");
         const entry = byDigest.get(d.toString("hex"));
-        if (entry === undefined || !timingSafeEqual(d, digest(entry.token))) throw new AtrestError("unauthenticated", "Unauthorized");
+        if (entry === undefined || !timingSafeEqual(d, digest(entry.token)))
+          throw new AtrestError("unauthenticated", "Unauthorized");
         return { name: entry.name, uid: entry.uid, groups: [...entry.groups, "system:authenticated"] };
       }
       if (options.clientCertificates && socket !== undefined && socket.authorized) {

@@ -20,7 +20,11 @@ export function versionInfo(): Record<string, string> {
 }
 
 export function apiVersions(serverAddress: string): Record<string, unknown> {
-  return { kind: "APIVersions", versions: [GROUP_VERSION], serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress }] };
+  return {
+    kind: "APIVersions",
+    versions: [GROUP_VERSION],
+    serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress }],
+  };
 }
 
 export function apiGroupList(): Record<string, unknown> {
@@ -32,7 +36,13 @@ export function coreResourceList(): Record<string, unknown> {
     kind: "APIResourceList",
     groupVersion: GROUP_VERSION,
     resources: RESOURCES.map((r) => {
-      const entry: Record<string, unknown> = { name: r.resource, singularName: r.singularName, namespaced: r.namespaced, kind: r.kind, verbs: [...VERBS] };
+      const entry: Record<string, unknown> = {
+        name: r.resource,
+        singularName: r.singularName,
+        namespaced: r.namespaced,
+        kind: r.kind,
+        verbs: [...VERBS],
+      };
       if (r.shortNames.length > 0) entry.shortNames = [...r.shortNames];
       return entry;
     }),

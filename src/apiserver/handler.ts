@@ -7,13 +7,30 @@ import { forbiddenMessage, type Authorizer, type RequestAttributes } from "./aba
 import type { Authenticator, UserInfo } from "./authn.js";
 import { apiGroupList, apiVersions, coreResourceList, versionInfo } from "./discovery.js";
 import { runHealth, type HealthCheck } from "./health.js";
-import { checkPatchedObject, decodeBody, encodeResponse, negotiate, parseFieldValidation, type ResponseFormat } from "./media.js";
+import {
+  checkPatchedObject,
+  decodeBody,
+  encodeResponse,
+  negotiate,
+  parseFieldValidation,
+  type ResponseFormat,
+} from "./media.js";
 import type { ApiMetrics } from "./metrics.js";
 import type { OpenApiDocuments } from "./openapi.js";
 import { applyPatch, patchTypeOf } from "./patch.js";
 import type { Registry, WatchEventType } from "./registry.js";
 import { resourceByName, type ResourceInfo } from "./resources.js";
-import { badRequest, entityTooLarge, forbidden, methodNotAllowed, statusFromError, successStatus, unauthorized, unsupportedMediaType, type Status } from "./status.js";
+import {
+  badRequest,
+  entityTooLarge,
+  forbidden,
+  methodNotAllowed,
+  statusFromError,
+  successStatus,
+  unauthorized,
+  unsupportedMediaType,
+  type Status,
+} from "./status.js";
 import { toTable, type IncludeObject } from "./table.js";
 import { isPlainObject, metaOf, type KubeObject } from "./types.js";
 
@@ -62,10 +79,14 @@ class Request {
 
 function splitUrl(url: string): { path: string; query: URLSearchParams } {
   const q = url.indexOf("?");
-  return q < 0 ? { path: url, query: new URLSearchParams() } : { path: url.slice(0, q), query: new URLSearchParams(url.slice(q + 1)) };
+  return q < 0
+    ? { path: url, query: new URLSearchParams() }
+    : { path: url.slice(0, q), query: new URLSearchParams(url.slice(q + 1)) };
 }
 
-export function createRequestHandler(ctx: HandlerContext): (req: IncomingMessage, res: ServerResponse) => void {
+export function createRequestHandler(
+  ctx: HandlerContext,
+): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const { path, query } = splitUrl(req.url ?? "/");
     const r = new Request(req, res, path, query, process.hrtime.bigint());
@@ -78,20 +99,50 @@ function finish(ctx: HandlerContext, r: Request): void {
   ctx.metrics.observe(r.verb, r.resource, r.code, seconds);
   if (ctx.logger.isLevelEnabled("debug")) {
     // Never the body or query values: names in paths are not secret, values are.
-    ctx.logger.debug({ method: r.req.method, path: r.path, contentType: r.req.headers["content-type"], verb: r.verb, resource: r.resource, code: r.code, ms: Math.round(seconds * 1000) }, "request");
+    ctx.logger.debug(
+      {
+        method: r.req.method,
+        path: r.path,
+        contentType: r.req.headers["content-type"],
+        verb: r.verb,
+        resource: r.resource,
+        code: r.code,
+        ms: Math.round(seconds * 1000),
+      },
+      "request",
+    );
   }
 }
 
-function send(ctx: HandlerContext, r: Request, code: number, contentType: string, body: Buffer | string, headers: Record<string, string | string[]> = {}): void {
+function send(
+  ctx: HandlerContext,
+  r: Request,
+  code: number,
+  contentType: string,
+  body: Buffer | string,
+  headers: Record<string, string | string[]> = {},
+): void {
   r.code = code;
   if (!r.res.headersSent) {
-    r.res.writeHead(code, { "Content-Type": contentType, "Cache-Control": "no-cache, private", "Content-Length": Buffer.byteLength(body), ...headers });
+    r.res.writeHead(code, {
+      "Content-Type": contentType,
+      "Cache-Control": "no-cache, private",
+      "Content-Length": Buffer.byteLength(body),
+      ...headers,
+    });
   }
   r.res.end(body);
   finish(ctx, r);
 }
 
-function sendObject(ctx: HandlerContext, r: Request, code: number, obj: KubeObject, format: ResponseFormat, warnings: readonly string[] = []): void {
+function sendObject(
+  ctx: HandlerContext,
+  r: Request,
+  code: number,
+  obj: KubeObject,
+  format: ResponseFormat,
+  warnings: readonly string[] = [],
+): void {
   const encoded = encodeResponse(obj, format);
   const headers: Record<string, string | string[]> = {};
   if (warnings.length > 0) headers.Warning = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
@@ -100,13 +151,23 @@ function sendObject(ctx: HandlerContext, r: Request, code: number, obj: KubeObje
 
 function sendError(ctx: HandlerContext, r: Request, err: unknown, format: ResponseFormat): void {
   const status: Status = statusFromError(err);
-  if (status.code >= 500) ctx.logger.error({ err: isAtrestError(err) ? err.message : String(err), path: r.path, verb: r.verb }, "request failed");
+  if (status.code >= 500)
+    ctx.logger.error(
+      { err: isAtrestError(err) ? err.message : String(err), path: r.path, verb: r.verb },
+      "request failed",
+    );
   if (r.res.headersSent) {
     r.res.destroy();
     finish(ctx, r);
     return;
   }
-  sendObject(ctx, r, status.code, status as unknown as KubeObject, format.kind === "table" ? { kind: "json" } : format);
+  sendObject(
+    ctx,
+    r,
+    status.code,
+    status as unknown as KubeObject,
+    format.kind === "table" ? { kind: "json" } : format,
+  );
 }
 
 async function readBody(ctx: HandlerContext, r: Request): Promise<Buffer> {
@@ -129,10 +190,17 @@ async function readBody(ctx: HandlerContext, r: Request): Promise<Buffer> {
 }
 
 function authenticate(ctx: HandlerContext, r: Request): UserInfo {
-  if (ctx.authenticator === undefined) return { name: "system:admin", uid: "", groups: ["system:masters", "system:authenticated"] };
+  if (ctx.authenticator === undefined)
+    return { name: "system:admin", uid: "", groups: ["system:masters", "system:authenticated"] };
   const user = ctx.authenticator.authenticate(r.req.headers.authorization, r.req.socket as TLSSocket);
   if (user === undefined) {
-    if (PUBLIC_PATHS.has(r.path) || r.path.startsWith("/livez/") || r.path.startsWith("/readyz/") || r.path.startsWith("/healthz/")) return ANONYMOUS;
+    if (
+      PUBLIC_PATHS.has(r.path) ||
+      r.path.startsWith("/livez/") ||
+      r.path.startsWith("/readyz/") ||
+      r.path.startsWith("/healthz/")
+    )
+      return ANONYMOUS;
     throw unauthorized();
   }
   return user;
@@ -141,7 +209,9 @@ function authenticate(ctx: HandlerContext, r: Request): UserInfo {
 function authorize(ctx: HandlerContext, attrs: RequestAttributes): void {
   const decision = ctx.authorizer.authorize(attrs);
   if (!decision.allowed) {
-    const details = attrs.isResourceRequest ? { ...(attrs.name !== "" ? { name: attrs.name } : {}), kind: attrs.resource } : undefined;
+    const details = attrs.isResourceRequest
+      ? { ...(attrs.name !== "" ? { name: attrs.name } : {}), kind: attrs.resource }
+      : undefined;
     throw forbidden(forbiddenMessage(attrs, decision.reason), details);
   }
 }
@@ -154,8 +224,12 @@ async function handle(ctx: HandlerContext, r: Request): Promise<void> {
     r.verb = r.req.method ?? "GET";
     return sendError(ctx, r, err, { kind: "json" });
   }
-  const segments = r.path.split("/").filter((s) => s !== "").map((s) => decodeURIComponent(s));
-  if (segments[0] === "api" && segments[1] === "v1" && segments.length > 2) return handleResource(ctx, r, user, segments.slice(2));
+  const segments = r.path
+    .split("/")
+    .filter((s) => s !== "")
+    .map((s) => decodeURIComponent(s));
+  if (segments[0] === "api" && segments[1] === "v1" && segments.length > 2)
+    return handleResource(ctx, r, user, segments.slice(2));
   return handleNonResource(ctx, r, user);
 }
 
@@ -165,14 +239,31 @@ async function handleNonResource(ctx: HandlerContext, r: Request, user: UserInfo
   const verb = method === "GET" || method === "HEAD" ? "get" : method.toLowerCase();
   const path = r.path.length > 1 && r.path.endsWith("/") ? r.path.slice(0, -1) : r.path;
   const isPublic = PUBLIC_PATHS.has(path) || /^\/(livez|readyz|healthz)\//.test(path);
-  if (!isPublic) authorize(ctx, { user, verb, isResourceRequest: false, path, namespace: "", resource: "", apiGroup: "", name: "" });
+  if (!isPublic)
+    authorize(ctx, {
+      user,
+      verb,
+      isResourceRequest: false,
+      path,
+      namespace: "",
+      resource: "",
+      apiGroup: "",
+      name: "",
+    });
   const json = (obj: unknown): void => send(ctx, r, 200, "application/json", JSON.stringify(obj));
-  if (method !== "GET" && method !== "HEAD") throw methodNotAllowed(`the server does not allow this method on the requested resource`);
+  if (method !== "GET" && method !== "HEAD")
+    throw methodNotAllowed(`the server does not allow this method on the requested resource`);
   const health = /^\/(livez|readyz|healthz)(?:\/(.+))?$/.exec(path);
   if (health) {
     const endpoint = health[1] as "livez" | "readyz" | "healthz";
-    const result = await runHealth(endpoint, ctx.healthChecks, { ...(health[2] !== undefined ? { only: health[2] } : {}), verbose: r.query.has("verbose"), exclude: r.query.getAll("exclude") });
-    return send(ctx, r, result.status, "text/plain; charset=utf-8", result.body, { "X-Content-Type-Options": "nosniff" });
+    const result = await runHealth(endpoint, ctx.healthChecks, {
+      ...(health[2] !== undefined ? { only: health[2] } : {}),
+      verbose: r.query.has("verbose"),
+      exclude: r.query.getAll("exclude"),
+    });
+    return send(ctx, r, result.status, "text/plain; charset=utf-8", result.body, {
+      "X-Content-Type-Options": "nosniff",
+    });
   }
   switch (path) {
     case "/version":
@@ -186,7 +277,16 @@ async function handleNonResource(ctx: HandlerContext, r: Request, user: UserInfo
     case "/openapi/v3":
       return send(ctx, r, 200, "application/json", ctx.openapi.index);
     case "/openapi/v3/api/v1":
-      return send(ctx, r, 200, "application/json", ctx.openapi.coreV1, r.query.has("hash") ? { "Cache-Control": "public, immutable", Etag: `"${ctx.openapi.coreV1Hash}"` } : {});
+      return send(
+        ctx,
+        r,
+        200,
+        "application/json",
+        ctx.openapi.coreV1,
+        r.query.has("hash")
+          ? { "Cache-Control": "public, immutable", Etag: `"${ctx.openapi.coreV1Hash}"` }
+          : {},
+      );
     case "/metrics":
       return send(ctx, r, 200, ctx.metrics.registry.contentType, await ctx.metrics.registry.metrics());
     default:
@@ -195,7 +295,9 @@ async function handleNonResource(ctx: HandlerContext, r: Request, user: UserInfo
 }
 
 function pageNotFound(): Error {
-  return new AtrestError("not-found", "the server could not find the requested resource", { details: { status: {} } });
+  return new AtrestError("not-found", "the server could not find the requested resource", {
+    details: { status: {} },
+  });
 }
 
 function parseRoute(segments: string[]): Route | undefined {
@@ -220,11 +322,17 @@ function intParam(query: URLSearchParams, name: string): number | undefined {
 
 function isDryRun(query: URLSearchParams): boolean {
   const values = query.getAll("dryRun");
-  for (const v of values) if (v !== "All") throw badRequest(`Invalid dryRun value: ${v}, valid values are: All`);
+  for (const v of values)
+    if (v !== "All") throw badRequest(`Invalid dryRun value: ${v}, valid values are: All`);
   return values.length > 0;
 }
 
-async function handleResource(ctx: HandlerContext, r: Request, user: UserInfo, segments: string[]): Promise<void> {
+async function handleResource(
+  ctx: HandlerContext,
+  r: Request,
+  user: UserInfo,
+  segments: string[],
+): Promise<void> {
   const method = r.req.method ?? "GET";
   const route = parseRoute(segments);
   let format: ResponseFormat = { kind: "json" };
@@ -247,13 +355,33 @@ async function handleResource(ctx: HandlerContext, r: Request, user: UserInfo, s
       throw methodNotAllowed(`the server does not allow this method on the requested resource`);
     }
     r.verb = verb === "create" ? "POST" : verb === "update" ? "PUT" : verb.toUpperCase();
-    authorize(ctx, { user, verb, isResourceRequest: true, path: r.path, namespace: info.namespaced ? (namespace ?? "") : "", resource: info.resource, apiGroup: "", name: name ?? (info.kind === "Namespace" ? "" : "") });
-    format = negotiate(r.req.headers.accept, { tableAllowed: verb === "get" || verb === "list" || verb === "watch", protobufAllowed: !isWatch });
+    authorize(ctx, {
+      user,
+      verb,
+      isResourceRequest: true,
+      path: r.path,
+      namespace: info.namespaced ? (namespace ?? "") : "",
+      resource: info.resource,
+      apiGroup: "",
+      name: name ?? (info.kind === "Namespace" ? "" : ""),
+    });
+    format = negotiate(r.req.headers.accept, {
+      tableAllowed: verb === "get" || verb === "list" || verb === "watch",
+      protobufAllowed: !isWatch,
+    });
     const q = r.query;
     switch (verb) {
       case "get": {
         const obj = await ctx.registry.get(info, namespace, name ?? "");
-        return sendObject(ctx, r, 200, format.kind === "table" ? tableOf(ctx, info, [obj], { resourceVersion: metaOf(obj).resourceVersion ?? "" }, q) : obj, format);
+        return sendObject(
+          ctx,
+          r,
+          200,
+          format.kind === "table"
+            ? tableOf(ctx, info, [obj], { resourceVersion: metaOf(obj).resourceVersion ?? "" }, q)
+            : obj,
+          format,
+        );
       }
       case "list": {
         const limit = intParam(q, "limit");
@@ -265,49 +393,94 @@ async function handleResource(ctx: HandlerContext, r: Request, user: UserInfo, s
         });
         const listMeta: Record<string, unknown> = { resourceVersion: page.resourceVersion };
         if (page.continueToken !== undefined) listMeta.continue = page.continueToken;
-        if (format.kind === "table") return sendObject(ctx, r, 200, tableOf(ctx, info, page.items, listMeta, q), format);
+        if (format.kind === "table")
+          return sendObject(ctx, r, 200, tableOf(ctx, info, page.items, listMeta, q), format);
         const items = format.kind === "protobuf" ? page.items : page.items.map(stripTypeMeta);
-        return sendObject(ctx, r, 200, { kind: info.listKind, apiVersion: "v1", metadata: listMeta, items }, format);
+        return sendObject(
+          ctx,
+          r,
+          200,
+          { kind: info.listKind, apiVersion: "v1", metadata: listMeta, items },
+          format,
+        );
       }
       case "watch":
         return await serveWatch(ctx, r, info, namespace, name, format);
       case "create": {
         const body = await readBody(ctx, r);
-        const decoded = decodeBody(r.req.headers["content-type"], body, info.kind, parseFieldValidation(q.get("fieldValidation")));
+        const decoded = decodeBody(
+          r.req.headers["content-type"],
+          body,
+          info.kind,
+          parseFieldValidation(q.get("fieldValidation")),
+        );
         const created = await ctx.registry.create(info, namespace, decoded.object, { dryRun: isDryRun(q) });
         return sendObject(ctx, r, 201, created, format, decoded.warnings);
       }
       case "update": {
         const body = await readBody(ctx, r);
-        const decoded = decodeBody(r.req.headers["content-type"], body, info.kind, parseFieldValidation(q.get("fieldValidation")));
-        const updated = await ctx.registry.update(info, namespace, name ?? "", decoded.object, { dryRun: isDryRun(q) });
+        const decoded = decodeBody(
+          r.req.headers["content-type"],
+          body,
+          info.kind,
+          parseFieldValidation(q.get("fieldValidation")),
+        );
+        const updated = await ctx.registry.update(info, namespace, name ?? "", decoded.object, {
+          dryRun: isDryRun(q),
+        });
         return sendObject(ctx, r, 200, updated, format, decoded.warnings);
       }
       case "patch": {
         const contentType = r.req.headers["content-type"] ?? "";
         if (contentType.startsWith("application/apply-patch")) {
-          throw unsupportedMediaType(`the server does not support server-side apply (${contentType.split(";")[0] ?? ""}); use client-side apply`);
+          throw unsupportedMediaType(
+            `the server does not support server-side apply (${contentType.split(";")[0] ?? ""}); use client-side apply`,
+          );
         }
         const patchType = patchTypeOf(contentType);
         const body = await readBody(ctx, r);
         const validation = parseFieldValidation(q.get("fieldValidation"));
         const warnings: string[] = [];
-        const patched = await ctx.registry.guardedUpdate(info, namespace, name ?? "", { dryRun: isDryRun(q) }, undefined, (current) => {
-          const rvBefore = metaOf(current).resourceVersion;
-          const out = applyPatch(patchType, info.kind, current, body);
-          const checked = checkPatchedObject(info.kind, out, validation);
-          warnings.splice(0, warnings.length, ...checked.warnings);
-          // An unchanged resourceVersion is not a precondition; a patched one is.
-          if (isPlainObject(checked.object.metadata) && checked.object.metadata.resourceVersion === rvBefore) delete checked.object.metadata.resourceVersion;
-          return checked.object;
-        });
+        const patched = await ctx.registry.guardedUpdate(
+          info,
+          namespace,
+          name ?? "",
+          { dryRun: isDryRun(q) },
+          undefined,
+          (current) => {
+            const rvBefore = metaOf(current).resourceVersion;
+            const out = applyPatch(patchType, info.kind, current, body);
+            const checked = checkPatchedObject(info.kind, out, validation);
+            warnings.splice(0, warnings.length, ...checked.warnings);
+            // An unchanged resourceVersion is not a precondition; a patched one is.
+            if (
+              isPlainObject(checked.object.metadata) &&
+              checked.object.metadata.resourceVersion === rvBefore
+            )
+              delete checked.object.metadata.resourceVersion;
+            return checked.object;
+          },
+        );
         return sendObject(ctx, r, 200, patched, format, warnings);
       }
       case "delete": {
         const opts = await deleteOptions(ctx, r);
-        const deleted = await ctx.registry.delete(info, namespace, name ?? "", { dryRun: isDryRun(q) || opts.dryRun, ...(opts.preconditions !== undefined ? { preconditions: opts.preconditions } : {}) });
+        const deleted = await ctx.registry.delete(info, namespace, name ?? "", {
+          dryRun: isDryRun(q) || opts.dryRun,
+          ...(opts.preconditions !== undefined ? { preconditions: opts.preconditions } : {}),
+        });
         const meta = metaOf(deleted);
-        return sendObject(ctx, r, 200, successStatus({ name: meta.name ?? "", kind: info.resource, ...(meta.uid !== undefined ? { uid: meta.uid } : {}) }) as unknown as KubeObject, format);
+        return sendObject(
+          ctx,
+          r,
+          200,
+          successStatus({
+            name: meta.name ?? "",
+            kind: info.resource,
+            ...(meta.uid !== undefined ? { uid: meta.uid } : {}),
+          }) as unknown as KubeObject,
+          format,
+        );
       }
       case "deletecollection": {
         const opts = await deleteOptions(ctx, r);
@@ -320,7 +493,18 @@ async function handleResource(ctx: HandlerContext, r: Request, user: UserInfo, s
           },
           { dryRun: isDryRun(q) || opts.dryRun },
         );
-        return sendObject(ctx, r, 200, { kind: info.listKind, apiVersion: "v1", metadata: { resourceVersion: page.resourceVersion }, items: page.items.map(stripTypeMeta) }, format);
+        return sendObject(
+          ctx,
+          r,
+          200,
+          {
+            kind: info.listKind,
+            apiVersion: "v1",
+            metadata: { resourceVersion: page.resourceVersion },
+            items: page.items.map(stripTypeMeta),
+          },
+          format,
+        );
       }
     }
   } catch (err) {
@@ -333,37 +517,60 @@ function stripTypeMeta(obj: KubeObject): KubeObject {
   return rest;
 }
 
-function tableOf(ctx: HandlerContext, info: ResourceInfo, items: KubeObject[], listMeta: Record<string, unknown>, q: URLSearchParams, noHeaders = false): KubeObject {
+function tableOf(
+  ctx: HandlerContext,
+  info: ResourceInfo,
+  items: KubeObject[],
+  listMeta: Record<string, unknown>,
+  q: URLSearchParams,
+  noHeaders = false,
+): KubeObject {
   const include = q.get("includeObject");
   const includeObject: IncludeObject = include === "None" || include === "Object" ? include : "Metadata";
   return toTable(info, items, listMeta, { includeObject, noHeaders, nowMs: ctx.clock.now() });
 }
 
-async function deleteOptions(ctx: HandlerContext, r: Request): Promise<{ dryRun: boolean; preconditions?: { uid?: string; resourceVersion?: string } }> {
+async function deleteOptions(
+  ctx: HandlerContext,
+  r: Request,
+): Promise<{ dryRun: boolean; preconditions?: { uid?: string; resourceVersion?: string } }> {
   const body = await readBody(ctx, r);
   if (body.length === 0) return { dryRun: false };
   let doc: unknown;
   try {
     doc = JSON.parse(body.toString("utf8"));
   } catch {
-    throw badRequest("DeleteOptions in version \"v1\" cannot be handled as a DeleteOptions: invalid JSON");
+    throw badRequest('DeleteOptions in version "v1" cannot be handled as a DeleteOptions: invalid JSON');
   }
   if (!isPlainObject(doc)) throw badRequest("DeleteOptions must be an object");
-  const out: { dryRun: boolean; preconditions?: { uid?: string; resourceVersion?: string } } = { dryRun: Array.isArray(doc.dryRun) && doc.dryRun.includes("All") };
+  const out: { dryRun: boolean; preconditions?: { uid?: string; resourceVersion?: string } } = {
+    dryRun: Array.isArray(doc.dryRun) && doc.dryRun.includes("All"),
+  };
   if (isPlainObject(doc.preconditions)) {
     const p: { uid?: string; resourceVersion?: string } = {};
     if (typeof doc.preconditions.uid === "string") p.uid = doc.preconditions.uid;
-    if (typeof doc.preconditions.resourceVersion === "string") p.resourceVersion = doc.preconditions.resourceVersion;
+    if (typeof doc.preconditions.resourceVersion === "string")
+      p.resourceVersion = doc.preconditions.resourceVersion;
     out.preconditions = p;
   }
   return out;
 }
 
-async function serveWatch(ctx: HandlerContext, r: Request, info: ResourceInfo, namespace: string | undefined, name: string | undefined, format: ResponseFormat): Promise<void> {
+async function serveWatch(
+  ctx: HandlerContext,
+  r: Request,
+  info: ResourceInfo,
+  namespace: string | undefined,
+  name: string | undefined,
+  format: ResponseFormat,
+): Promise<void> {
   const q = r.query;
   const timeoutSeconds = intParam(q, "timeoutSeconds");
   let fieldSelector = q.get("fieldSelector") ?? undefined;
-  if (name !== undefined) fieldSelector = [fieldSelector, `metadata.name=${name}`].filter((x) => x !== undefined && x !== "").join(",");
+  if (name !== undefined)
+    fieldSelector = [fieldSelector, `metadata.name=${name}`]
+      .filter((x) => x !== undefined && x !== "")
+      .join(",");
   let headersSent = false;
   let first = true;
   let ended = false;
@@ -373,14 +580,14 @@ async function serveWatch(ctx: HandlerContext, r: Request, info: ResourceInfo, n
     if (!headersSent) pending.push(line);
     else r.res.write(line);
   };
-  let watch: { cancel(): Promise<void> } | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  const state: { watch?: { cancel(): Promise<void> } | undefined; timer?: ReturnType<typeof setTimeout> } =
+    {};
   const end = (): void => {
     if (ended) return;
     ended = true;
-    if (timer !== undefined) clearTimeout(timer);
+    if (state.timer !== undefined) clearTimeout(state.timer);
     ctx.openWatches.delete(end);
-    void watch?.cancel().catch(() => undefined);
+    void state.watch?.cancel().catch(() => undefined);
     if (headersSent) {
       if (!r.res.writableEnded) r.res.end();
       finish(ctx, r);
@@ -390,7 +597,10 @@ async function serveWatch(ctx: HandlerContext, r: Request, info: ResourceInfo, n
     event: (type: WatchEventType, object: KubeObject): void => {
       if (ended) return;
       if (format.kind === "table") {
-        writeEvent(type, tableOf(ctx, info, [object], { resourceVersion: metaOf(object).resourceVersion ?? "" }, q, !first));
+        writeEvent(
+          type,
+          tableOf(ctx, info, [object], { resourceVersion: metaOf(object).resourceVersion ?? "" }, q, !first),
+        );
         first = false;
       } else writeEvent(type, object);
     },
@@ -400,31 +610,37 @@ async function serveWatch(ctx: HandlerContext, r: Request, info: ResourceInfo, n
       end();
     },
   };
-  watch = await ctx.registry.watch(
-    info,
-    namespace,
-    {
-      ...(q.get("resourceVersion") !== null ? { resourceVersion: q.get("resourceVersion") ?? "" } : {}),
-      ...(q.get("labelSelector") !== null ? { labelSelector: q.get("labelSelector") ?? "" } : {}),
-      ...(fieldSelector !== undefined ? { fieldSelector } : {}),
-    },
-    sink,
-  ).catch((err: unknown) => {
-    // kube answers 200 and an ERROR event (410 Expired) for a compacted resourceVersion.
-    if (isAtrestError(err, "gone")) {
-      sink.error(err);
-      return undefined;
-    }
-    throw err;
-  });
+  state.watch = await ctx.registry
+    .watch(
+      info,
+      namespace,
+      {
+        ...(q.get("resourceVersion") !== null ? { resourceVersion: q.get("resourceVersion") ?? "" } : {}),
+        ...(q.get("labelSelector") !== null ? { labelSelector: q.get("labelSelector") ?? "" } : {}),
+        ...(fieldSelector !== undefined ? { fieldSelector } : {}),
+      },
+      sink,
+    )
+    .catch((err: unknown) => {
+      // kube answers 200 and an ERROR event (410 Expired) for a compacted resourceVersion.
+      if (isAtrestError(err, "gone")) {
+        sink.error(err);
+        return undefined;
+      }
+      throw err;
+    });
   r.code = 200;
-  r.res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-cache, private", "Transfer-Encoding": "chunked" });
+  r.res.writeHead(200, {
+    "Content-Type": "application/json",
+    "Cache-Control": "no-cache, private",
+    "Transfer-Encoding": "chunked",
+  });
   headersSent = true;
   r.res.flushHeaders();
   for (const line of pending.splice(0)) r.res.write(line);
-  if (ended || watch === undefined) {
+  if (ended || state.watch === undefined) {
     ended = true;
-    void watch?.cancel().catch(() => undefined);
+    void state.watch?.cancel().catch(() => undefined);
     if (!r.res.writableEnded) r.res.end();
     finish(ctx, r);
     return;
@@ -432,6 +648,6 @@ async function serveWatch(ctx: HandlerContext, r: Request, info: ResourceInfo, n
   r.res.on("close", end);
   ctx.openWatches.add(end);
   const ms = timeoutSeconds !== undefined && timeoutSeconds > 0 ? timeoutSeconds * 1000 : ctx.watchTimeoutMs;
-  timer = setTimeout(end, ms);
-  timer.unref();
+  state.timer = setTimeout(end, ms);
+  state.timer.unref();
 }

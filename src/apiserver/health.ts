@@ -13,8 +13,15 @@ export interface HealthResult {
   readonly body: string;
 }
 
-export async function runHealth(endpoint: "livez" | "readyz" | "healthz", checks: readonly HealthCheck[], options: { only?: string; verbose: boolean; exclude: readonly string[] }): Promise<HealthResult> {
-  const selected = checks.filter((c) => (c.endpoints ?? ["livez", "readyz", "healthz"]).includes(endpoint) && !options.exclude.includes(c.name));
+export async function runHealth(
+  endpoint: "livez" | "readyz" | "healthz",
+  checks: readonly HealthCheck[],
+  options: { only?: string; verbose: boolean; exclude: readonly string[] },
+): Promise<HealthResult> {
+  const selected = checks.filter(
+    (c) =>
+      (c.endpoints ?? ["livez", "readyz", "healthz"]).includes(endpoint) && !options.exclude.includes(c.name),
+  );
   if (options.only !== undefined) {
     const c = selected.find((x) => x.name === options.only);
     if (c === undefined) return { status: 404, body: "404 page not found\n" };

@@ -1,6 +1,11 @@
 import YAML from "yaml";
-import { AtrestError } from "../common/errors.js";
-import { canEncodeProtobuf, decodeProtobufObject, encodeProtobufObject, PROTOBUF_MEDIA_TYPE } from "./protobuf-codec.js";
+import type { AtrestError } from "../common/errors.js";
+import {
+  canEncodeProtobuf,
+  decodeProtobufObject,
+  encodeProtobufObject,
+  PROTOBUF_MEDIA_TYPE,
+} from "./protobuf-codec.js";
 import { checkAgainstSchema, schemaNameForKind } from "./schemas.js";
 import { badRequest, notAcceptable, unsupportedMediaType } from "./status.js";
 import { isPlainObject, type KubeObject } from "./types.js";
@@ -28,11 +33,17 @@ function mediaTypeOf(contentType: string | undefined): string {
 }
 
 /** Decodes a create/update body into the object; unknown fields per fieldValidation. */
-export function decodeBody(contentType: string | undefined, body: Buffer, kind: string, validation: FieldValidation): DecodedBody {
+export function decodeBody(
+  contentType: string | undefined,
+  body: Buffer,
+  kind: string,
+  validation: FieldValidation,
+): DecodedBody {
   const mt = mediaTypeOf(contentType);
   let obj: unknown;
   let fromProtobuf = false;
-  const cannot = (detail: string): AtrestError => badRequest(`${kind} in version "v1" cannot be handled as a ${kind}: ${detail}`);
+  const cannot = (detail: string): AtrestError =>
+    badRequest(`${kind} in version "v1" cannot be handled as a ${kind}: ${detail}`);
   if (mt === "application/json" || mt === "") {
     try {
       obj = JSON.parse(body.toString("utf8"));
@@ -53,7 +64,9 @@ export function decodeBody(contentType: string | undefined, body: Buffer, kind: 
       throw cannot((err as Error).message);
     }
   } else {
-    throw unsupportedMediaType(`the body of the request was in an unknown format - accepted media types include: ${ACCEPTED_BODY_TYPES}`);
+    throw unsupportedMediaType(
+      `the body of the request was in an unknown format - accepted media types include: ${ACCEPTED_BODY_TYPES}`,
+    );
   }
   if (!isPlainObject(obj)) throw cannot("the body must be an object");
   const warnings: string[] = [];
@@ -79,7 +92,8 @@ function dropUnknown(kind: string, obj: KubeObject): KubeObject {
     for (let i = 0; i < parts.length - 1 && cur !== undefined; i++) {
       const m = /^(.*?)((?:\[\d+\])*)$/.exec(parts[i] ?? "");
       cur = isPlainObject(cur) ? cur[m?.[1] ?? ""] : undefined;
-      for (const idx of (m?.[2] ?? "").match(/\d+/g) ?? []) cur = Array.isArray(cur) ? cur[Number(idx)] : undefined;
+      for (const idx of (m?.[2] ?? "").match(/\d+/g) ?? [])
+        cur = Array.isArray(cur) ? cur[Number(idx)] : undefined;
     }
     const last = parts[parts.length - 1] ?? "";
     if (isPlainObject(cur)) delete cur[last];
@@ -88,9 +102,16 @@ function dropUnknown(kind: string, obj: KubeObject): KubeObject {
 }
 
 /** Reads strict field checks on an already-decoded object (patch results). */
-export function checkPatchedObject(kind: string, obj: KubeObject, validation: FieldValidation): { object: KubeObject; warnings: string[] } {
+export function checkPatchedObject(
+  kind: string,
+  obj: KubeObject,
+  validation: FieldValidation,
+): { object: KubeObject; warnings: string[] } {
   const problems = checkAgainstSchema(schemaNameForKind(kind), obj);
-  if (problems.typeErrors.length > 0) throw badRequest(`${kind} in version "v1" cannot be handled as a ${kind}: ${problems.typeErrors[0] ?? ""}`);
+  if (problems.typeErrors.length > 0)
+    throw badRequest(
+      `${kind} in version "v1" cannot be handled as a ${kind}: ${problems.typeErrors[0] ?? ""}`,
+    );
   if (problems.unknown.length === 0) return { object: obj, warnings: [] };
   const texts = problems.unknown.map((p) => `unknown field "${p}"`);
   if (validation === "Strict") throw badRequest(`strict decoding error: ${texts.join(", ")}`);
@@ -98,12 +119,13 @@ export function checkPatchedObject(kind: string, obj: KubeObject, validation: Fi
 }
 
 export type ResponseFormat =
-  | { readonly kind: "json" }
-  | { readonly kind: "protobuf" }
-  | { readonly kind: "table" };
+  { readonly kind: "json" } | { readonly kind: "protobuf" } | { readonly kind: "table" };
 
 /** Picks the first acceptable media type from the Accept header, in the client's order. */
-export function negotiate(accept: string | undefined, options: { tableAllowed: boolean; protobufAllowed: boolean }): ResponseFormat {
+export function negotiate(
+  accept: string | undefined,
+  options: { tableAllowed: boolean; protobufAllowed: boolean },
+): ResponseFormat {
   if (accept === undefined || accept.trim() === "") return { kind: "json" };
   for (const clause of accept.split(",")) {
     const [typePart, ...paramParts] = clause.split(";");
@@ -115,13 +137,22 @@ export function negotiate(accept: string | undefined, options: { tableAllowed: b
     }
     const as = params.as;
     if (as !== undefined) {
-      if (as === "Table" && params.g === "meta.k8s.io" && params.v === "v1" && options.tableAllowed && (mt === "application/json" || mt === "*/*")) return { kind: "table" };
+      if (
+        as === "Table" &&
+        params.g === "meta.k8s.io" &&
+        params.v === "v1" &&
+        options.tableAllowed &&
+        (mt === "application/json" || mt === "*/*")
+      )
+        return { kind: "table" };
       continue; // other transformations (aggregated discovery, v1beta1 tables, partial metadata) are not served
     }
     if (mt === "application/json" || mt === "*/*" || mt === "application/*") return { kind: "json" };
     if (mt === PROTOBUF_MEDIA_TYPE && options.protobufAllowed) return { kind: "protobuf" };
   }
-  throw notAcceptable(`only the following media types are accepted: application/json, ${PROTOBUF_MEDIA_TYPE}`);
+  throw notAcceptable(
+    `only the following media types are accepted: application/json, ${PROTOBUF_MEDIA_TYPE}`,
+  );
 }
 
 export interface EncodedResponse {

@@ -1,14 +1,19 @@
 import { AtrestError } from "../common/errors.js";
-import { contextForKey, type Transformer } from "../envelope/transformer.js";
+import { newIdentityTransformer } from "../envelope/identity.js";
 import type { KeyValue, Store } from "../storage/store.js";
+import {
+  TransformingStore,
+  type TransformationObserver,
+  type TransformerForKey,
+} from "../storage/transforming-store.js";
 import { hasProtobufMagic, decodeProtobufObject } from "./protobuf-codec.js";
 import { isPlainObject, type KubeObject } from "./types.js";
 
 /**
- * Objects over the revisioned store: each value passes through the Transformer chosen for its key (the
- * storage key is the AAD) and is decoded from JSON or from kube-apiserver's protobuf form. Writes are
- * JSON (kube-apiserver reads JSON from etcd too). resourceVersion is the store's modRevision and is
- * never stored inside the value.
+ * Kubernetes objects over the transforming store: every value passes through the Transformer chosen
+ * for its key (the storage key is the AAD) and is decoded from JSON or from kube-apiserver's protobuf
+ * form. Writes are JSON (kube-apiserver reads JSON from etcd too). resourceVersion is the store's
+ * modRevision and is never stored inside the value.
  */
 
 export interface StoredObject {
@@ -19,44 +24,45 @@ export interface StoredObject {
   readonly stale: boolean;
 }
 
-const ENCRYPTED_PREFIX = Buffer.from("k8s:enc:");
+export type TransformerFor = TransformerForKey;
 
-/** The identity transformer: bytes unchanged; an encrypted value without a configured provider is an error. */
-export const identityTransformer: Transformer = {
-  async transformFromStorage(data) {
-    const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    if (buf.subarray(0, ENCRYPTED_PREFIX.length).equals(ENCRYPTED_PREFIX)) {
-      throw new AtrestError("data-corrupt", "identity transformer tried to read encrypted data");
-    }
-    return { plaintext: buf, stale: false, origin: { provider: "identity" } };
-  },
-  async transformToStorage(plaintext) {
-    return Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
-  },
-};
+const identity = newIdentityTransformer();
 
-export type TransformerFor = (storageKey: string) => Transformer;
+/** Every key through the identity transformer (no encryption configured). */
+export const identityTransformerFor: TransformerFor = () => identity;
 
 export class ObjectStore {
+  readonly transforming: TransformingStore;
+
   constructor(
+    /** The revisioned store (bytes at rest); reads that need no decoding go to it directly. */
     readonly store: Store,
-    private readonly transformerFor: TransformerFor,
-  ) {}
+    transformerFor: TransformerFor = identityTransformerFor,
+    options: { observer?: TransformationObserver } = {},
+  ) {
+    this.transforming = new TransformingStore(
+      store,
+      transformerFor,
+      options.observer !== undefined ? { observer: options.observer } : {},
+    );
+  }
 
   async decode(kv: KeyValue): Promise<StoredObject> {
-    let read;
+    let value;
     try {
-      read = await this.transformerFor(kv.key).transformFromStorage(kv.value, contextForKey(kv.key));
+      value = await this.transforming.decode(kv);
     } catch (err) {
-      if (err instanceof AtrestError) {
-        throw new AtrestError(err.code === "unavailable" ? "unavailable" : "internal", `unable to transform key "${kv.key}": ${err.message}`, { cause: err });
-      }
-      throw err;
+      // kube-apiserver answers a value it cannot transform with 500 (503 when the KMS is unreachable).
+      const code =
+        err instanceof AtrestError && (err.code === "unavailable" || err.code === "deadline-exceeded")
+          ? "unavailable"
+          : "internal";
+      throw new AtrestError(code, err instanceof Error ? err.message : String(err), { cause: err });
     }
-    const object = decodeStoredBytes(read.plaintext, kv.key);
+    const object = decodeStoredBytes(value.data, kv.key);
     const meta = isPlainObject(object.metadata) ? object.metadata : (object.metadata = {});
     meta.resourceVersion = String(kv.modRevision);
-    return { object, modRevision: kv.modRevision, createRevision: kv.createRevision, stale: read.stale };
+    return { object, modRevision: kv.modRevision, createRevision: kv.createRevision, stale: value.stale };
   }
 
   async get(key: string): Promise<StoredObject | undefined> {
@@ -64,18 +70,23 @@ export class ObjectStore {
     return kv === undefined ? undefined : this.decode(kv);
   }
 
-  async encode(key: string, object: KubeObject): Promise<Buffer> {
-    const plaintext = Buffer.from(JSON.stringify(forStorage(object)), "utf8");
-    return this.transformerFor(key).transformToStorage(plaintext, contextForKey(key));
+  /** Creates the key; AtrestError "already-exists" when it exists. Returns the new revision. */
+  async create(key: string, object: KubeObject): Promise<number> {
+    return (await this.transforming.create(key, serialize(object))).modRevision;
+  }
+
+  /** Compare-and-swap on the revision read; always writes (a stale value is rewritten even if unchanged). */
+  async update(key: string, object: KubeObject, expectedModRevision: number): Promise<number> {
+    return (await this.transforming.update(key, serialize(object), expectedModRevision)).modRevision;
   }
 }
 
-/** The stored form: no resourceVersion or selfLink (the store's revision is the version). */
-function forStorage(object: KubeObject): KubeObject {
+/** The stored form: JSON without resourceVersion or selfLink (the store's revision is the version). */
+function serialize(object: KubeObject): Buffer {
   const meta = isPlainObject(object.metadata) ? { ...object.metadata } : {};
   delete meta.resourceVersion;
   delete meta.selfLink;
-  return { ...object, metadata: meta };
+  return Buffer.from(JSON.stringify({ ...object, metadata: meta }), "utf8");
 }
 
 export function decodeStoredBytes(bytes: Buffer, key: string): KubeObject {
@@ -83,7 +94,9 @@ export function decodeStoredBytes(bytes: Buffer, key: string): KubeObject {
     try {
       return decodeProtobufObject(bytes);
     } catch (err) {
-      throw new AtrestError("data-corrupt", `stored object at "${key}" is not valid protobuf`, { cause: err });
+      throw new AtrestError("data-corrupt", `stored object at "${key}" is not valid protobuf`, {
+        cause: err,
+      });
     }
   }
   try {
@@ -91,6 +104,8 @@ export function decodeStoredBytes(bytes: Buffer, key: string): KubeObject {
     if (!isPlainObject(parsed)) throw new Error("not an object");
     return parsed;
   } catch (err) {
-    throw new AtrestError("data-corrupt", `stored object at "${key}" is neither JSON nor protobuf`, { cause: err });
+    throw new AtrestError("data-corrupt", `stored object at "${key}" is neither JSON nor protobuf`, {
+      cause: err,
+    });
   }
 }

@@ -17,7 +17,12 @@ function fieldToOpenApi(f: FieldSchema): Record<string, unknown> {
     return { type: f.t, ...desc };
   }
   if ("map" in f) {
-    return { type: "object", additionalProperties: f.map === "byte" ? { type: "string", format: "byte", default: "" } : { type: "string", default: "" }, ...desc };
+    return {
+      type: "object",
+      additionalProperties:
+        f.map === "byte" ? { type: "string", format: "byte", default: "" } : { type: "string", default: "" },
+      ...desc,
+    };
   }
   if ("list" in f) {
     const out: Record<string, unknown> = { type: "array", items: fieldToOpenApi(f.list), ...desc };
@@ -52,46 +57,83 @@ function schemasDocument(): Record<string, unknown> {
   return out;
 }
 
-const q = (name: string, description: string, type = "string"): Record<string, unknown> => ({ name, in: "query", description, schema: { type, uniqueItems: true } });
+const q = (name: string, description: string, type = "string"): Record<string, unknown> => ({
+  name,
+  in: "query",
+  description,
+  schema: { type, uniqueItems: true },
+});
 const DRY_RUN = q("dryRun", "When present, indicates that modifications should not be persisted.");
-const FIELD_MANAGER = q("fieldManager", "fieldManager is a name associated with the actor or entity that is making these changes.");
+const FIELD_MANAGER = q(
+  "fieldManager",
+  "fieldManager is a name associated with the actor or entity that is making these changes.",
+);
 const FIELD_VALIDATION = q(
   "fieldValidation",
   "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: - Ignore - Warn - Strict",
 );
 const PRETTY = q("pretty", "If 'true', then the output is pretty printed.");
 const LIST_PARAMS = [
-  q("allowWatchBookmarks", "allowWatchBookmarks requests watch events with type \"BOOKMARK\".", "boolean"),
+  q("allowWatchBookmarks", 'allowWatchBookmarks requests watch events with type "BOOKMARK".', "boolean"),
   q("continue", "The continue option should be set when retrieving more results from the server."),
   q("fieldSelector", "A selector to restrict the list of returned objects by their fields."),
   q("labelSelector", "A selector to restrict the list of returned objects by their labels."),
   q("limit", "limit is a maximum number of responses to return for a list call.", "integer"),
-  q("resourceVersion", "resourceVersion sets a constraint on what resource versions a request may be served from."),
+  q(
+    "resourceVersion",
+    "resourceVersion sets a constraint on what resource versions a request may be served from.",
+  ),
   q("timeoutSeconds", "Timeout for the list/watch call.", "integer"),
-  q("watch", "Watch for changes to the described resources and return them as a stream of add, update, and remove notifications.", "boolean"),
+  q(
+    "watch",
+    "Watch for changes to the described resources and return them as a stream of add, update, and remove notifications.",
+    "boolean",
+  ),
 ];
 
 function ref(kind: string): Record<string, unknown> {
   const schema = { $ref: `#/components/schemas/${schemaNameForKind(kind)}` };
-  return { content: { "application/json": { schema }, "application/yaml": { schema }, "application/vnd.kubernetes.protobuf": { schema } } };
+  return {
+    content: {
+      "application/json": { schema },
+      "application/yaml": { schema },
+      "application/vnd.kubernetes.protobuf": { schema },
+    },
+  };
 }
 
-function op(verb: string, action: string, kind: string, id: string, params: Record<string, unknown>[], body?: string, responseKind?: string): Record<string, unknown> {
+function op(
+  verb: string,
+  action: string,
+  kind: string,
+  id: string,
+  params: Record<string, unknown>[],
+  body?: string,
+  responseKind?: string,
+): Record<string, unknown> {
   const o: Record<string, unknown> = {
     tags: ["core_v1"],
     description: `${verb} ${kind}`,
     operationId: id,
     parameters: params,
-    responses: { "200": { description: "OK", ...ref(responseKind ?? kind) }, "401": { description: "Unauthorized" } },
+    responses: {
+      "200": { description: "OK", ...ref(responseKind ?? kind) },
+      "401": { description: "Unauthorized" },
+    },
     "x-kubernetes-action": action,
     "x-kubernetes-group-version-kind": { group: "", version: "v1", kind },
   };
   if (body !== undefined) {
     const schema = { $ref: `#/components/schemas/${schemaNameForKind(body)}` };
     o.requestBody = {
-      content: body === "Patch"
-        ? { "application/json-patch+json": { schema: { type: "object" } }, "application/merge-patch+json": { schema: { type: "object" } }, "application/strategic-merge-patch+json": { schema: { type: "object" } } }
-        : { "*/*": { schema } },
+      content:
+        body === "Patch"
+          ? {
+              "application/json-patch+json": { schema: { type: "object" } },
+              "application/merge-patch+json": { schema: { type: "object" } },
+              "application/strategic-merge-patch+json": { schema: { type: "object" } },
+            }
+          : { "*/*": { schema } },
       required: true,
     };
   }
@@ -99,7 +141,13 @@ function op(verb: string, action: string, kind: string, id: string, params: Reco
 }
 
 function pathParam(name: string): Record<string, unknown> {
-  return { name, in: "path", required: true, description: `${name} of the resource`, schema: { type: "string", uniqueItems: true } };
+  return {
+    name,
+    in: "path",
+    required: true,
+    description: `${name} of the resource`,
+    schema: { type: "string", uniqueItems: true },
+  };
 }
 
 function pathsDocument(): Record<string, unknown> {
@@ -110,21 +158,76 @@ function pathsDocument(): Record<string, unknown> {
     const base = r.namespaced ? `/api/v1/namespaces/{namespace}/${r.resource}` : `/api/v1/${r.resource}`;
     const common = r.namespaced ? [pathParam("namespace"), PRETTY] : [PRETTY];
     paths[base] = {
-      get: op("list or watch objects of kind", "list", K, `listCoreV1${ns}${K}`, LIST_PARAMS, undefined, r.listKind),
+      get: op(
+        "list or watch objects of kind",
+        "list",
+        K,
+        `listCoreV1${ns}${K}`,
+        LIST_PARAMS,
+        undefined,
+        r.listKind,
+      ),
       post: op("create a", "post", K, `createCoreV1${ns}${K}`, [DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION], K),
-      delete: op("delete collection of", "deletecollection", K, `deleteCoreV1Collection${ns}${K}`, [DRY_RUN, ...LIST_PARAMS], "DeleteOptions", "Status"),
+      delete: op(
+        "delete collection of",
+        "deletecollection",
+        K,
+        `deleteCoreV1Collection${ns}${K}`,
+        [DRY_RUN, ...LIST_PARAMS],
+        "DeleteOptions",
+        "Status",
+      ),
       parameters: common,
     };
     paths[`${base}/{name}`] = {
       get: op("read the specified", "get", K, `readCoreV1${ns}${K}`, []),
-      put: op("replace the specified", "put", K, `replaceCoreV1${ns}${K}`, [DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION], K),
-      delete: op("delete a", "delete", K, `deleteCoreV1${ns}${K}`, [DRY_RUN, q("gracePeriodSeconds", "The duration in seconds before the object should be deleted.", "integer"), q("propagationPolicy", "Whether and how garbage collection will be performed.")], "DeleteOptions", "Status"),
-      patch: op("partially update the specified", "patch", K, `patchCoreV1${ns}${K}`, [DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION, q("force", "Force is going to \"force\" Apply requests.", "boolean")], "Patch"),
+      put: op(
+        "replace the specified",
+        "put",
+        K,
+        `replaceCoreV1${ns}${K}`,
+        [DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION],
+        K,
+      ),
+      delete: op(
+        "delete a",
+        "delete",
+        K,
+        `deleteCoreV1${ns}${K}`,
+        [
+          DRY_RUN,
+          q("gracePeriodSeconds", "The duration in seconds before the object should be deleted.", "integer"),
+          q("propagationPolicy", "Whether and how garbage collection will be performed."),
+        ],
+        "DeleteOptions",
+        "Status",
+      ),
+      patch: op(
+        "partially update the specified",
+        "patch",
+        K,
+        `patchCoreV1${ns}${K}`,
+        [
+          DRY_RUN,
+          FIELD_MANAGER,
+          FIELD_VALIDATION,
+          q("force", 'Force is going to "force" Apply requests.', "boolean"),
+        ],
+        "Patch",
+      ),
       parameters: [pathParam("name"), ...common],
     };
     if (r.namespaced) {
       paths[`/api/v1/${r.resource}`] = {
-        get: op("list or watch objects of kind", "list", K, `listCoreV1${K}ForAllNamespaces`, LIST_PARAMS, undefined, r.listKind),
+        get: op(
+          "list or watch objects of kind",
+          "list",
+          K,
+          `listCoreV1${K}ForAllNamespaces`,
+          LIST_PARAMS,
+          undefined,
+          r.listKind,
+        ),
         parameters: [PRETTY],
       };
     }
@@ -145,10 +248,22 @@ export function buildOpenApi(gitVersion: string): OpenApiDocuments {
     openapi: "3.0.0",
     info: { title: "Kubernetes", version: gitVersion },
     paths: pathsDocument(),
-    components: { schemas: schemasDocument(), securitySchemes: { BearerToken: { type: "apiKey", description: "Bearer Token authentication", name: "authorization", in: "header" } } },
+    components: {
+      schemas: schemasDocument(),
+      securitySchemes: {
+        BearerToken: {
+          type: "apiKey",
+          description: "Bearer Token authentication",
+          name: "authorization",
+          in: "header",
+        },
+      },
+    },
   };
   const coreV1 = Buffer.from(JSON.stringify(doc));
   const coreV1Hash = createHash("sha512").update(coreV1).digest("hex").toUpperCase();
-  const index = Buffer.from(JSON.stringify({ paths: { "api/v1": { serverRelativeURL: `/openapi/v3/api/v1?hash=${coreV1Hash}` } } }));
+  const index = Buffer.from(
+    JSON.stringify({ paths: { "api/v1": { serverRelativeURL: `/openapi/v3/api/v1?hash=${coreV1Hash}` } } }),
+  );
   return { index, coreV1, coreV1Hash };
 }

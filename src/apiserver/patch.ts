@@ -85,19 +85,24 @@ function smpMap(kind: string, path: string, target: unknown, patch: Record<strin
 
 function smpList(kind: string, path: string, target: unknown, patch: unknown[]): unknown[] {
   const mergeKey = mergeKeyFor(kind, path);
-  if (mergeKey === undefined || !Array.isArray(target)) return patch.map((x) => (isPlainObject(x) ? stripDirectives(x) : x));
+  if (mergeKey === undefined || !Array.isArray(target))
+    return patch.map((x) => (isPlainObject(x) ? stripDirectives(x) : x));
   if (patch.some((x) => isPlainObject(x) && x.$patch === "replace")) {
-    return patch.filter((x) => !(isPlainObject(x) && x.$patch === "replace")).map((x) => (isPlainObject(x) ? stripDirectives(x) : x));
+    return patch
+      .filter((x) => !(isPlainObject(x) && x.$patch === "replace"))
+      .map((x) => (isPlainObject(x) ? stripDirectives(x) : x));
   }
   if (mergeKey === "") {
-    const out = [...target];
+    const out: unknown[] = [...(target as unknown[])];
     for (const x of patch) if (!out.includes(x)) out.push(x);
     return out;
   }
-  const out: unknown[] = [...target];
+  const out: unknown[] = [...(target as unknown[])];
   for (const item of patch) {
     if (!isPlainObject(item)) {
-      throw badRequest(`strategic merge patch: ${path} elements must be objects with the merge key "${mergeKey}"`);
+      throw badRequest(
+        `strategic merge patch: ${path} elements must be objects with the merge key "${mergeKey}"`,
+      );
     }
     const keyValue = item[mergeKey];
     const index = out.findIndex((x) => isPlainObject(x) && x[mergeKey] === keyValue);
@@ -144,11 +149,16 @@ export function applyPatch(type: PatchType, kind: string, target: KubeObject, pa
       if (!Array.isArray(patch)) throw badRequest("json patch: the patch must be a JSON array of operations");
       const ops = patch as fastJsonPatch.Operation[];
       const invalidOp = fastJsonPatch.validate(ops, target);
-      if (invalidOp !== undefined) throw badRequest(`the server rejected our request due to an error in our request: ${invalidOp.message.split("\n")[0] ?? ""}`);
+      if (invalidOp !== undefined)
+        throw badRequest(
+          `the server rejected our request due to an error in our request: ${invalidOp.message.split("\n")[0] ?? ""}`,
+        );
       try {
         return fastJsonPatch.applyPatch(structuredClone(target), ops, false, false).newDocument;
       } catch (err) {
-        throw badRequest(`the server rejected our request due to an error in our request: ${(err as Error).message.split("\n")[0] ?? ""}`);
+        throw badRequest(
+          `the server rejected our request due to an error in our request: ${(err as Error).message.split("\n")[0] ?? ""}`,
+        );
       }
     }
   }

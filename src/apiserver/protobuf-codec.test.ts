@@ -3,7 +3,9 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { decodeProtobufObject, encodeProtobufObject, hasProtobufMagic } from "./protobuf-codec.js";
 
-const vectors = JSON.parse(readFileSync(new URL("../../../shared/vectors/kubernetes-at-rest.json", import.meta.url), "utf8")) as {
+const vectors = JSON.parse(
+  readFileSync(new URL("../../../shared/vectors/kubernetes-at-rest.json", import.meta.url), "utf8"),
+) as {
   kubernetes: { kmsv2_legacy_aes_gcm_key: { plaintext_hex: string } };
 };
 
@@ -31,7 +33,13 @@ test("round-trips a Secret through protobuf", () => {
   const secret = {
     apiVersion: "v1",
     kind: "Secret",
-    metadata: { name: "s", namespace: "default", labels: { a: "b" }, creationTimestamp: "2026-01-01T00:00:00Z", resourceVersion: "12" },
+    metadata: {
+      name: "s",
+      namespace: "default",
+      labels: { a: "b" },
+      creationTimestamp: "2026-01-01T00:00:00Z",
+      resourceVersion: "12",
+    },
     data: { k: Buffer.from("value").toString("base64"), empty: "" },
     type: "Opaque",
     immutable: false,
@@ -42,15 +50,44 @@ test("round-trips a Secret through protobuf", () => {
 
 test("round-trips Namespace, ConfigMap, ServiceAccount and Status", () => {
   const objs = [
-    { apiVersion: "v1", kind: "Namespace", metadata: { name: "ns" }, spec: { finalizers: ["kubernetes"] }, status: { phase: "Active" } },
-    { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c", namespace: "n" }, data: { a: "1" }, binaryData: { b: "AAE=" } },
-    { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "sa", namespace: "n" }, secrets: [{ name: "x" }], automountServiceAccountToken: true },
-    { apiVersion: "v1", kind: "Status", metadata: {}, status: "Failure", message: "m", reason: "NotFound", details: { name: "x", kind: "secrets" }, code: 404 },
+    {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name: "ns" },
+      spec: { finalizers: ["kubernetes"] },
+      status: { phase: "Active" },
+    },
+    {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "c", namespace: "n" },
+      data: { a: "1" },
+      binaryData: { b: "AAE=" },
+    },
+    {
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata: { name: "sa", namespace: "n" },
+      secrets: [{ name: "x" }],
+      automountServiceAccountToken: true,
+    },
+    {
+      apiVersion: "v1",
+      kind: "Status",
+      metadata: {},
+      status: "Failure",
+      message: "m",
+      reason: "NotFound",
+      details: { name: "x", kind: "secrets" },
+      code: 404,
+    },
   ];
   for (const o of objs) assert.deepEqual(decodeProtobufObject(encodeProtobufObject(o)), o);
 });
 
 test("malformed protobuf is an invalid-argument error", () => {
-  assert.throws(() => decodeProtobufObject(Buffer.from("k8s\0\xff\xff\xff", "latin1")), { code: "invalid-argument" });
+  assert.throws(() => decodeProtobufObject(Buffer.from("k8s\0\xff\xff\xff", "latin1")), {
+    code: "invalid-argument",
+  });
   assert.throws(() => decodeProtobufObject(Buffer.from("nope")), { code: "invalid-argument" });
 });

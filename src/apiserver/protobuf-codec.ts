@@ -37,7 +37,16 @@ const META = "k8s.io.apimachinery.pkg.apis.meta.v1.";
 
 /** kind → protobuf message type (core/v1 types plus meta/v1 Status). */
 const TYPES_BY_KIND = new Map<string, protobuf.Type>();
-for (const kind of ["Secret", "SecretList", "ConfigMap", "ConfigMapList", "ServiceAccount", "ServiceAccountList", "Namespace", "NamespaceList"]) {
+for (const kind of [
+  "Secret",
+  "SecretList",
+  "ConfigMap",
+  "ConfigMapList",
+  "ServiceAccount",
+  "ServiceAccountList",
+  "Namespace",
+  "NamespaceList",
+]) {
   TYPES_BY_KIND.set(kind, root.lookupType(CORE + kind));
 }
 TYPES_BY_KIND.set("Status", root.lookupType(META + "Status"));
@@ -50,18 +59,22 @@ export function canEncodeProtobuf(kind: unknown): boolean {
 }
 
 export function hasProtobufMagic(bytes: Uint8Array): boolean {
-  return bytes.length >= 4 && bytes[0] === 0x6b && bytes[1] === 0x38 && bytes[2] === 0x73 && bytes[3] === 0x00;
+  return (
+    bytes.length >= 4 && bytes[0] === 0x6b && bytes[1] === 0x38 && bytes[2] === 0x73 && bytes[3] === 0x00
+  );
 }
 
 function toNumber(v: unknown): number {
   if (typeof v === "number") return v;
-  if (typeof v === "object" && v !== null && "toString" in v) return Number((v as { toString(): string }).toString());
+  if (typeof v === "object" && v !== null && "toString" in v)
+    return Number((v as { toString(): string }).toString());
   return Number(v);
 }
 
 function scalarToJson(type: string, v: unknown): unknown {
   if (type === "bytes") return Buffer.from(v as Uint8Array).toString("base64");
-  if (type === "int64" || type === "uint64" || type === "sint64" || type === "fixed64" || type === "sfixed64") return toNumber(v);
+  if (type === "int64" || type === "uint64" || type === "sint64" || type === "fixed64" || type === "sfixed64")
+    return toNumber(v);
   return v;
 }
 
@@ -85,7 +98,11 @@ function messageToJson(type: protobuf.Type, msg: Record<string, unknown>): Recor
     } else if (field.repeated) {
       const arr = v as unknown[];
       if (arr.length === 0) continue;
-      out[field.name] = arr.map((item) => (resolved instanceof protobuf.Type ? convertMessage(resolved, item as Record<string, unknown>) : scalarToJson(field.type, item)));
+      out[field.name] = arr.map((item) =>
+        resolved instanceof protobuf.Type
+          ? convertMessage(resolved, item as Record<string, unknown>)
+          : scalarToJson(field.type, item),
+      );
     } else {
       if (!Object.prototype.hasOwnProperty.call(msg, field.name)) continue;
       if (resolved instanceof protobuf.Type) {
@@ -117,28 +134,45 @@ function convertMessage(type: protobuf.Type, msg: Record<string, unknown>): unkn
 
 /** Decodes `k8s\0` + Unknown into the object's JSON form (with apiVersion and kind). */
 export function decodeProtobufObject(bytes: Uint8Array): KubeObject {
-  if (!hasProtobufMagic(bytes)) throw new AtrestError("invalid-argument", "protobuf body does not start with the k8s magic");
+  if (!hasProtobufMagic(bytes))
+    throw new AtrestError("invalid-argument", "protobuf body does not start with the k8s magic");
   let unknown: Record<string, unknown>;
   try {
     unknown = Unknown.decode(bytes.subarray(4)) as unknown as Record<string, unknown>;
   } catch (err) {
-    throw new AtrestError("invalid-argument", `malformed protobuf envelope: ${(err as Error).message}`, { cause: err });
+    throw new AtrestError("invalid-argument", `malformed protobuf envelope: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   const typeMeta = (unknown.typeMeta ?? {}) as { apiVersion?: string; kind?: string };
   const kind = typeMeta.kind ?? "";
   const apiVersion = typeMeta.apiVersion ?? "";
   const type = TYPES_BY_KIND.get(kind);
-  if (type === undefined || (apiVersion !== "v1" && !(kind === "Status" && apiVersion === "meta.k8s.io/v1"))) {
-    throw new AtrestError("invalid-argument", `no kind "${kind}" is registered for version "${apiVersion}" in protobuf`);
+  if (
+    type === undefined ||
+    (apiVersion !== "v1" && !(kind === "Status" && apiVersion === "meta.k8s.io/v1"))
+  ) {
+    throw new AtrestError(
+      "invalid-argument",
+      `no kind "${kind}" is registered for version "${apiVersion}" in protobuf`,
+    );
   }
   if (typeof unknown.contentEncoding === "string" && unknown.contentEncoding !== "") {
-    throw new AtrestError("invalid-argument", `unsupported protobuf content encoding "${unknown.contentEncoding}"`);
+    throw new AtrestError(
+      "invalid-argument",
+      `unsupported protobuf content encoding "${unknown.contentEncoding}"`,
+    );
   }
   let msg: Record<string, unknown>;
   try {
-    msg = type.decode((unknown.raw as Uint8Array | undefined) ?? new Uint8Array()) as unknown as Record<string, unknown>;
+    msg = type.decode((unknown.raw as Uint8Array | undefined) ?? new Uint8Array()) as unknown as Record<
+      string,
+      unknown
+    >;
   } catch (err) {
-    throw new AtrestError("invalid-argument", `malformed protobuf ${kind}: ${(err as Error).message}`, { cause: err });
+    throw new AtrestError("invalid-argument", `malformed protobuf ${kind}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   return { apiVersion, kind, ...messageToJson(type, msg) };
 }
@@ -175,7 +209,11 @@ function messageFromJson(type: protobuf.Type, json: unknown, path: string): Reco
       out[field.name] = m;
     } else if (field.repeated) {
       if (!Array.isArray(v)) continue;
-      out[field.name] = v.map((item, i) => (resolved instanceof protobuf.Type ? messageFromJson(resolved, item, `${p}[${i}]`) : scalarFromJson(field.type, item, `${p}[${i}]`)));
+      out[field.name] = v.map((item, i) =>
+        resolved instanceof protobuf.Type
+          ? messageFromJson(resolved, item, `${p}[${i}]`)
+          : scalarFromJson(field.type, item, `${p}[${i}]`),
+      );
     } else if (resolved instanceof protobuf.Type) {
       out[field.name] = messageFromJson(resolved, v, p);
     } else {
@@ -189,9 +227,15 @@ function messageFromJson(type: protobuf.Type, json: unknown, path: string): Reco
 export function encodeProtobufObject(obj: KubeObject): Buffer {
   const kind = typeof obj.kind === "string" ? obj.kind : "";
   const type = TYPES_BY_KIND.get(kind);
-  if (type === undefined) throw new AtrestError("invalid-argument", `kind "${kind}" has no protobuf encoding`);
+  if (type === undefined)
+    throw new AtrestError("invalid-argument", `kind "${kind}" has no protobuf encoding`);
   const raw = type.encode(messageFromJson(type, obj, "")).finish();
   const apiVersion = typeof obj.apiVersion === "string" ? obj.apiVersion : "v1";
-  const envelope = Unknown.encode({ typeMeta: { apiVersion, kind }, raw, contentEncoding: "", contentType: "" }).finish();
+  const envelope = Unknown.encode({
+    typeMeta: { apiVersion, kind },
+    raw,
+    contentEncoding: "",
+    contentType: "",
+  }).finish();
   return Buffer.concat([PROTOBUF_MAGIC, envelope]);
 }

@@ -2,10 +2,24 @@ import { AtrestError, isAtrestError } from "../common/errors.js";
 import type { Clock } from "../common/clock.js";
 import type { Random } from "../common/random.js";
 import type { KeyValue, Watch, WatchEvent } from "../storage/store.js";
-import { ObjectStore, type StoredObject } from "./object-store.js";
+import type { ObjectStore, StoredObject } from "./object-store.js";
 import { collectionPrefix, resourceByName, RESOURCES, storageKey, type ResourceInfo } from "./resources.js";
-import { fieldsMatch, labelSelector, parseFieldSelector, type FieldRequirement, type Selector } from "./selectors.js";
-import { alreadyExists, badRequest, conflict, expired, invalid, notFound, type FieldError } from "./status.js";
+import {
+  fieldsMatch,
+  labelSelector,
+  parseFieldSelector,
+  type FieldRequirement,
+  type Selector,
+} from "./selectors.js";
+import {
+  alreadyExists,
+  badRequest,
+  conflict,
+  expired,
+  invalid,
+  notFound,
+  type FieldError,
+} from "./status.js";
 import { isPlainObject, metaOf, rfc3339, type KubeObject } from "./types.js";
 import {
   validateConfigMap,
@@ -84,16 +98,24 @@ export class Registry {
   }
 
   private filter(info: ResourceInfo, q: { labelSelector?: string; fieldSelector?: string }): Filter {
-    return { labels: labelSelector(q.labelSelector), fields: parseFieldSelector(q.fieldSelector, FIELD_SELECTORS[info.kind] ?? []) };
+    return {
+      labels: labelSelector(q.labelSelector),
+      fields: parseFieldSelector(q.fieldSelector, FIELD_SELECTORS[info.kind] ?? []),
+    };
   }
 
   private matches(f: Filter, obj: KubeObject): boolean {
     const meta = metaOf(obj);
-    if (f.labels !== undefined && !f.labels(isPlainObject(meta.labels) ? (meta.labels as Record<string, string>) : {})) return false;
+    if (f.labels !== undefined && !f.labels(isPlainObject(meta.labels) ? meta.labels : {})) return false;
     if (f.fields.length === 0) return true;
-    const fields: Record<string, string> = { "metadata.name": meta.name ?? "", "metadata.namespace": meta.namespace ?? "" };
-    if (typeof obj.type === "string" || obj.kind === "Secret") fields.type = typeof obj.type === "string" ? obj.type : "Opaque";
-    if (isPlainObject(obj.status) && typeof obj.status.phase === "string") fields["status.phase"] = obj.status.phase;
+    const fields: Record<string, string> = {
+      "metadata.name": meta.name ?? "",
+      "metadata.namespace": meta.namespace ?? "",
+    };
+    if (typeof obj.type === "string" || obj.kind === "Secret")
+      fields.type = typeof obj.type === "string" ? obj.type : "Opaque";
+    if (isPlainObject(obj.status) && typeof obj.status.phase === "string")
+      fields["status.phase"] = obj.status.phase;
     return fieldsMatch(f.fields, fields);
   }
 
@@ -118,13 +140,22 @@ export class Registry {
     let lastKey: string | undefined;
     let more = false;
     for (;;) {
-      const pageLimit = limit === 0 ? 0 : Math.max(limit - items.length, f.labels === undefined && f.fields.length === 0 ? 0 : 100);
+      const pageLimit =
+        limit === 0
+          ? 0
+          : Math.max(limit - items.length, f.labels === undefined && f.fields.length === 0 ? 0 : 100);
       let result;
       try {
-        result = await this.objects.store.list(prefix, { ...(pageLimit > 0 ? { limit: pageLimit } : {}), ...(startAfter !== undefined ? { startAfter } : {}), ...(revision > 0 ? { revision } : {}) });
+        result = await this.objects.store.list(prefix, {
+          ...(pageLimit > 0 ? { limit: pageLimit } : {}),
+          ...(startAfter !== undefined ? { startAfter } : {}),
+          ...(revision > 0 ? { revision } : {}),
+        });
       } catch (err) {
         if (isAtrestError(err, "gone")) {
-          throw expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.");
+          throw expired(
+            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+          );
         }
         throw err;
       }
@@ -152,11 +183,21 @@ export class Registry {
     return page;
   }
 
-  async create(info: ResourceInfo, namespace: string | undefined, body: KubeObject, opts: WriteOptions): Promise<KubeObject> {
+  async create(
+    info: ResourceInfo,
+    namespace: string | undefined,
+    body: KubeObject,
+    opts: WriteOptions,
+  ): Promise<KubeObject> {
     const obj = normalizeIncoming(info, body, namespace);
     const meta = metaOf(obj);
-    if (meta.resourceVersion !== undefined && meta.resourceVersion !== "") throw badRequest("resourceVersion should not be set on objects to be created");
-    if ((meta.name === undefined || meta.name === "") && typeof meta.generateName === "string" && meta.generateName !== "") {
+    if (meta.resourceVersion !== undefined && meta.resourceVersion !== "")
+      throw badRequest("resourceVersion should not be set on objects to be created");
+    if (
+      (meta.name === undefined || meta.name === "") &&
+      typeof meta.generateName === "string" &&
+      meta.generateName !== ""
+    ) {
       let suffix = "";
       for (const b of this.random.bytes(5)) suffix += GENERATE_ALPHABET[b % GENERATE_ALPHABET.length];
       meta.name = meta.generateName + suffix;
@@ -180,8 +221,8 @@ export class Registry {
       return obj;
     }
     try {
-      const kv = await this.objects.store.create(key, await this.objects.encode(key, obj));
-      meta.resourceVersion = String(kv.modRevision);
+      const modRevision = await this.objects.create(key, obj);
+      meta.resourceVersion = String(modRevision);
       return obj;
     } catch (err) {
       if (isAtrestError(err, "already-exists")) throw alreadyExists(info.resource, name);
@@ -192,7 +233,8 @@ export class Registry {
   async requireNamespace(namespace: string): Promise<void> {
     if (this.namespaceCache?.has(namespace) === true) return;
     const ns = resourceByName("namespaces");
-    if (ns === undefined || (await this.objects.store.get(this.key(ns, undefined, namespace))) === undefined) throw notFound("namespaces", namespace);
+    if (ns === undefined || (await this.objects.store.get(this.key(ns, undefined, namespace))) === undefined)
+      throw notFound("namespaces", namespace);
   }
 
   /**
@@ -210,7 +252,11 @@ export class Registry {
       let startAfter: string | undefined;
       let revision = 0;
       for (;;) {
-        const page = await this.objects.store.list(prefix, { limit: 500, ...(startAfter !== undefined ? { startAfter } : {}), ...(revision > 0 ? { revision } : {}) });
+        const page = await this.objects.store.list(prefix, {
+          limit: 500,
+          ...(startAfter !== undefined ? { startAfter } : {}),
+          ...(revision > 0 ? { revision } : {}),
+        });
         if (revision === 0) revision = page.revision;
         for (const kv of page.items) names.add(kv.key.slice(prefix.length));
         if (!page.more || page.items.length === 0) break;
@@ -246,7 +292,13 @@ export class Registry {
   }
 
   /** PUT: compare-and-swap on the body's resourceVersion (unconditional when it has none). */
-  async update(info: ResourceInfo, namespace: string | undefined, name: string, body: KubeObject, opts: WriteOptions): Promise<KubeObject> {
+  async update(
+    info: ResourceInfo,
+    namespace: string | undefined,
+    name: string,
+    body: KubeObject,
+    opts: WriteOptions,
+  ): Promise<KubeObject> {
     const incoming = normalizeIncoming(info, body, namespace);
     const bodyName = metaOf(incoming).name;
     if (bodyName !== undefined && bodyName !== "" && bodyName !== name) {
@@ -254,7 +306,14 @@ export class Registry {
     }
     metaOf(incoming).name = name;
     const wantedRv = metaOf(incoming).resourceVersion;
-    return this.guardedUpdate(info, namespace, name, opts, wantedRv === undefined || wantedRv === "" ? undefined : wantedRv, () => structuredClone(incoming));
+    return this.guardedUpdate(
+      info,
+      namespace,
+      name,
+      opts,
+      wantedRv === undefined || wantedRv === "" ? undefined : wantedRv,
+      () => structuredClone(incoming),
+    );
   }
 
   /**
@@ -281,9 +340,17 @@ export class Registry {
       const next = normalizeIncoming(info, mutate(structuredClone(currentObj)), namespace);
       const meta = metaOf(next);
       const oldMeta = metaOf(currentObj);
-      if (meta.name !== name) throw badRequest(`the name of the object (${meta.name ?? ""}) does not match the name on the URL (${name})`);
+      if (meta.name !== name)
+        throw badRequest(
+          `the name of the object (${meta.name ?? ""}) does not match the name on the URL (${name})`,
+        );
       const rvAfter = meta.resourceVersion;
-      if (rvAfter !== undefined && rvAfter !== "" && rvAfter !== String(current.modRevision) && pinnedRv === undefined) {
+      if (
+        rvAfter !== undefined &&
+        rvAfter !== "" &&
+        rvAfter !== String(current.modRevision) &&
+        pinnedRv === undefined
+      ) {
         // A patch that sets metadata.resourceVersion makes it a precondition.
         throw conflict(info.resource, name);
       }
@@ -294,13 +361,14 @@ export class Registry {
       delete meta.generation;
       delete meta.selfLink;
       meta.resourceVersion = String(current.modRevision);
-      if (info.kind === "Namespace") next.status = isPlainObject(currentObj.status) ? currentObj.status : { phase: "Active" };
+      if (info.kind === "Namespace")
+        next.status = isPlainObject(currentObj.status) ? currentObj.status : { phase: "Active" };
       this.validate(info, next, currentObj);
       if (!current.stale && canonical(next) === canonical(currentObj)) return currentObj; // nothing changed: no write
       if (opts.dryRun) return next;
       try {
-        const kv = await this.objects.store.update(key, await this.objects.encode(key, next), current.modRevision);
-        meta.resourceVersion = String(kv.modRevision);
+        const modRevision = await this.objects.update(key, next, current.modRevision);
+        meta.resourceVersion = String(modRevision);
         return next;
       } catch (err) {
         if (isAtrestError(err, "not-found")) throw notFound(info.resource, name);
@@ -313,7 +381,12 @@ export class Registry {
     }
   }
 
-  async delete(info: ResourceInfo, namespace: string | undefined, name: string, opts: DeleteOptions): Promise<KubeObject> {
+  async delete(
+    info: ResourceInfo,
+    namespace: string | undefined,
+    name: string,
+    opts: DeleteOptions,
+  ): Promise<KubeObject> {
     const key = this.key(info, namespace, name);
     for (let attempt = 0; ; attempt++) {
       const current = await this.objects.get(key);
@@ -322,10 +395,22 @@ export class Registry {
       const meta = metaOf(obj);
       const pre = opts.preconditions;
       if (pre?.uid !== undefined && pre.uid !== "" && pre.uid !== meta.uid) {
-        throw conflict(info.resource, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${meta.uid ?? ""}`);
+        throw conflict(
+          info.resource,
+          name,
+          `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${meta.uid ?? ""}`,
+        );
       }
-      if (pre?.resourceVersion !== undefined && pre.resourceVersion !== "" && pre.resourceVersion !== meta.resourceVersion) {
-        throw conflict(info.resource, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${meta.resourceVersion ?? ""}`);
+      if (
+        pre?.resourceVersion !== undefined &&
+        pre.resourceVersion !== "" &&
+        pre.resourceVersion !== meta.resourceVersion
+      ) {
+        throw conflict(
+          info.resource,
+          name,
+          `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${meta.resourceVersion ?? ""}`,
+        );
       }
       if (opts.dryRun) return obj;
       if (info.kind === "Namespace") {
@@ -362,8 +447,16 @@ export class Registry {
   }
 
   /** Deletes every matching object; returns what was deleted (kube answers with the list). */
-  async deleteCollection(info: ResourceInfo, namespace: string | undefined, q: ListQuery, opts: DeleteOptions): Promise<ListPage> {
-    const page = await this.list(info, namespace, { ...(q.labelSelector !== undefined ? { labelSelector: q.labelSelector } : {}), ...(q.fieldSelector !== undefined ? { fieldSelector: q.fieldSelector } : {}) });
+  async deleteCollection(
+    info: ResourceInfo,
+    namespace: string | undefined,
+    q: ListQuery,
+    opts: DeleteOptions,
+  ): Promise<ListPage> {
+    const page = await this.list(info, namespace, {
+      ...(q.labelSelector !== undefined ? { labelSelector: q.labelSelector } : {}),
+      ...(q.fieldSelector !== undefined ? { fieldSelector: q.fieldSelector } : {}),
+    });
     const deleted: KubeObject[] = [];
     for (const item of page.items) {
       const meta = metaOf(item);
@@ -380,13 +473,21 @@ export class Registry {
    * Streams changes from `resourceVersion` (exclusive). Without one (or "0") it first sends the current
    * objects as ADDED, like kube-apiserver. Events are delivered in store order.
    */
-  async watch(info: ResourceInfo, namespace: string | undefined, q: ListQuery & { resourceVersion?: string }, sink: WatchSink): Promise<Watch> {
+  async watch(
+    info: ResourceInfo,
+    namespace: string | undefined,
+    q: ListQuery & { resourceVersion?: string },
+    sink: WatchSink,
+  ): Promise<Watch> {
     const prefix = collectionPrefix(this.prefix, info, namespace);
     const f = this.filter(info, q);
     let from: number;
     const rv = q.resourceVersion;
     if (rv === undefined || rv === "" || rv === "0") {
-      const page = await this.list(info, namespace, { ...(q.labelSelector !== undefined ? { labelSelector: q.labelSelector } : {}), ...(q.fieldSelector !== undefined ? { fieldSelector: q.fieldSelector } : {}) });
+      const page = await this.list(info, namespace, {
+        ...(q.labelSelector !== undefined ? { labelSelector: q.labelSelector } : {}),
+        ...(q.fieldSelector !== undefined ? { fieldSelector: q.fieldSelector } : {}),
+      });
       for (const item of page.items) sink.event("ADDED", item);
       from = Number(page.resourceVersion);
     } else {
@@ -398,8 +499,12 @@ export class Registry {
     const fail = (err: unknown): void => {
       if (failed) return;
       failed = true;
-      if (isAtrestError(err, "gone")) sink.error(expired(`too old resource version: ${from} (${err.message})`));
-      else sink.error(err instanceof AtrestError ? err : new AtrestError("internal", "watch failed", { cause: err }));
+      if (isAtrestError(err, "gone"))
+        sink.error(expired(`too old resource version: ${from} (${err.message})`));
+      else
+        sink.error(
+          err instanceof AtrestError ? err : new AtrestError("internal", "watch failed", { cause: err }),
+        );
     };
     const decodeKv = async (kv: KeyValue, rvOverride?: number): Promise<KubeObject> => {
       const d: StoredObject = await this.objects.decode(kv);
@@ -421,7 +526,10 @@ export class Registry {
         if (nowMatches) sink.event(before ? "MODIFIED" : "ADDED", obj);
         else if (before && ev.prevKv !== undefined) sink.event("DELETED", obj);
       } else {
-        const obj = ev.prevKv !== undefined ? await decodeKv(ev.prevKv, ev.modRevision) : objectFromKey(info, prefix, ev.key, ev.modRevision);
+        const obj =
+          ev.prevKv !== undefined
+            ? await decodeKv(ev.prevKv, ev.modRevision)
+            : objectFromKey(info, prefix, ev.key, ev.modRevision);
         if (this.matches(f, obj)) sink.event("DELETED", obj);
       }
     };
@@ -442,7 +550,10 @@ export class Registry {
 
   private validate(info: ResourceInfo, obj: KubeObject, old?: KubeObject): void {
     const meta = metaOf(obj);
-    const errs: FieldError[] = validateObjectMeta(meta, { nameRule: info.kind === "Namespace" ? "label" : "subdomain", namespaced: info.namespaced });
+    const errs: FieldError[] = validateObjectMeta(meta, {
+      nameRule: info.kind === "Namespace" ? "label" : "subdomain",
+      namespaced: info.namespaced,
+    });
     if (info.kind === "Secret") errs.push(...validateSecret(obj));
     else if (info.kind === "ConfigMap") errs.push(...validateConfigMap(obj));
     else if (info.kind === "ServiceAccount") errs.push(...validateServiceAccount(obj));
@@ -455,10 +566,14 @@ export class Registry {
 function normalizeIncoming(info: ResourceInfo, body: KubeObject, namespace: string | undefined): KubeObject {
   const obj: KubeObject = { ...body };
   if (obj.apiVersion !== undefined && obj.apiVersion !== "v1") {
-    throw badRequest(`the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (v1)`);
+    throw badRequest(
+      `the API version in the data (${JSON.stringify(obj.apiVersion)}) does not match the expected API version (v1)`,
+    );
   }
   if (obj.kind !== undefined && obj.kind !== info.kind) {
-    throw badRequest(`the kind in the data (${String(obj.kind)}) does not match the expected kind (${info.kind})`);
+    throw badRequest(
+      `the kind in the data (${JSON.stringify(obj.kind)}) does not match the expected kind (${info.kind})`,
+    );
   }
   obj.apiVersion = "v1";
   obj.kind = info.kind;
@@ -466,7 +581,9 @@ function normalizeIncoming(info: ResourceInfo, body: KubeObject, namespace: stri
   obj.metadata = meta;
   if (info.namespaced) {
     if (meta.namespace !== undefined && meta.namespace !== "" && meta.namespace !== namespace) {
-      throw badRequest("the namespace of the provided object does not match the namespace sent on the request");
+      throw badRequest(
+        "the namespace of the provided object does not match the namespace sent on the request",
+      );
     }
     if (namespace !== undefined) meta.namespace = namespace;
   } else {
@@ -476,7 +593,8 @@ function normalizeIncoming(info: ResourceInfo, body: KubeObject, namespace: stri
   if (info.kind === "Secret") {
     if (isPlainObject(obj.stringData)) {
       const data: Record<string, unknown> = isPlainObject(obj.data) ? { ...obj.data } : {};
-      for (const [k, v] of Object.entries(obj.stringData)) data[k] = Buffer.from(String(v), "utf8").toString("base64");
+      for (const [k, v] of Object.entries(obj.stringData))
+        data[k] = Buffer.from(String(v), "utf8").toString("base64");
       obj.data = data;
     }
     delete obj.stringData;
@@ -504,19 +622,28 @@ function objectFromKey(info: ResourceInfo, prefix: string, key: string, rv: numb
 /** A stable serialization for "did anything change" (key order does not matter). */
 function canonical(v: unknown): string {
   return JSON.stringify(v, (_k, val: unknown) =>
-    isPlainObject(val) ? Object.fromEntries(Object.entries(val).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : val,
+    isPlainObject(val)
+      ? Object.fromEntries(Object.entries(val).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : val,
   );
 }
 
 /** kube's continue token: base64 of {"v":"meta.k8s.io/v1","rv":N,"start":"<key after prefix>"}. */
 export function encodeContinue(rv: number, lastKeyAfterPrefix: string): string {
-  return Buffer.from(JSON.stringify({ v: "meta.k8s.io/v1", rv, start: `${lastKeyAfterPrefix}\u0000` })).toString("base64url");
+  return Buffer.from(
+    JSON.stringify({ v: "meta.k8s.io/v1", rv, start: `${lastKeyAfterPrefix}\u0000` }),
+  ).toString("base64url");
 }
 
 export function decodeContinue(token: string): { rv: number; start: string } {
   try {
-    const doc = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { v?: unknown; rv?: unknown; start?: unknown };
-    if (doc.v !== "meta.k8s.io/v1" || typeof doc.rv !== "number" || typeof doc.start !== "string") throw new Error("bad token");
+    const doc = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as {
+      v?: unknown;
+      rv?: unknown;
+      start?: unknown;
+    };
+    if (doc.v !== "meta.k8s.io/v1" || typeof doc.rv !== "number" || typeof doc.start !== "string")
+      throw new Error("bad token");
     const start = doc.start.endsWith("\u0000") ? doc.start.slice(0, -1) : doc.start;
     if (start.includes("..") || start.startsWith("/")) throw new Error("bad token");
     return { rv: doc.rv, start };

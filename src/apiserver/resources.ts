@@ -14,10 +14,42 @@ export interface ResourceInfo {
 export const GROUP_VERSION = "v1";
 
 export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
-  { resource: "namespaces", singularName: "namespace", kind: "Namespace", listKind: "NamespaceList", namespaced: false, shortNames: ["ns"], protoType: "Namespace" },
-  { resource: "secrets", singularName: "secret", kind: "Secret", listKind: "SecretList", namespaced: true, shortNames: [], protoType: "Secret" },
-  { resource: "configmaps", singularName: "configmap", kind: "ConfigMap", listKind: "ConfigMapList", namespaced: true, shortNames: ["cm"], protoType: "ConfigMap" },
-  { resource: "serviceaccounts", singularName: "serviceaccount", kind: "ServiceAccount", listKind: "ServiceAccountList", namespaced: true, shortNames: ["sa"], protoType: "ServiceAccount" },
+  {
+    resource: "namespaces",
+    singularName: "namespace",
+    kind: "Namespace",
+    listKind: "NamespaceList",
+    namespaced: false,
+    shortNames: ["ns"],
+    protoType: "Namespace",
+  },
+  {
+    resource: "secrets",
+    singularName: "secret",
+    kind: "Secret",
+    listKind: "SecretList",
+    namespaced: true,
+    shortNames: [],
+    protoType: "Secret",
+  },
+  {
+    resource: "configmaps",
+    singularName: "configmap",
+    kind: "ConfigMap",
+    listKind: "ConfigMapList",
+    namespaced: true,
+    shortNames: ["cm"],
+    protoType: "ConfigMap",
+  },
+  {
+    resource: "serviceaccounts",
+    singularName: "serviceaccount",
+    kind: "ServiceAccount",
+    listKind: "ServiceAccountList",
+    namespaced: true,
+    shortNames: ["sa"],
+    protoType: "ServiceAccount",
+  },
 ]);
 
 const byResource = new Map(RESOURCES.map((r) => [r.resource, r]));
@@ -31,14 +63,32 @@ export function resourceByKind(kind: string): ResourceInfo | undefined {
   return byKind.get(kind);
 }
 
-export const VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"] as const;
+export const VERBS = [
+  "create",
+  "delete",
+  "deletecollection",
+  "get",
+  "list",
+  "patch",
+  "update",
+  "watch",
+] as const;
 
 /** kube-apiserver's storage key: `<prefix>/<resource>/<namespace>/<name>` or `<prefix>/<resource>/<name>`. */
-export function storageKey(prefix: string, info: ResourceInfo, namespace: string | undefined, name: string): string {
-  return info.namespaced ? `${prefix}/${info.resource}/${namespace ?? ""}/${name}` : `${prefix}/${info.resource}/${name}`;
+export function storageKey(
+  prefix: string,
+  info: ResourceInfo,
+  namespace: string | undefined,
+  name: string,
+): string {
+  return info.namespaced
+    ? `${prefix}/${info.resource}/${namespace ?? ""}/${name}`
+    : `${prefix}/${info.resource}/${name}`;
 }
 
 /** The key prefix of a collection (all namespaces when `namespace` is undefined); ends with "/". */
 export function collectionPrefix(prefix: string, info: ResourceInfo, namespace: string | undefined): string {
-  return info.namespaced && namespace !== undefined ? `${prefix}/${info.resource}/${namespace}/` : `${prefix}/${info.resource}/`;
+  return info.namespaced && namespace !== undefined
+    ? `${prefix}/${info.resource}/${namespace}/`
+    : `${prefix}/${info.resource}/`;
 }

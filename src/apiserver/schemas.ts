@@ -7,7 +7,13 @@ export type FieldSchema =
   | { readonly t: "string" | "integer" | "boolean" | "byte" | "date-time"; readonly d?: string }
   | { readonly ref: string; readonly d?: string }
   | { readonly map: "string" | "byte"; readonly d?: string }
-  | { readonly list: FieldSchema; readonly mergeKey?: string; readonly strategy?: "merge"; readonly listType?: "atomic" | "set" | "map"; readonly d?: string }
+  | {
+      readonly list: FieldSchema;
+      readonly mergeKey?: string;
+      readonly strategy?: "merge";
+      readonly listType?: "atomic" | "set" | "map";
+      readonly d?: string;
+    }
   | { readonly free: true; readonly d?: string };
 
 export interface TypeSchema {
@@ -28,42 +34,82 @@ const typeMetaFields = {
 } as const;
 
 export const SCHEMAS: Readonly<Record<string, TypeSchema>> = {
-  [META + "Time"]: { description: "Time is a wrapper around time.Time which supports correct marshaling to YAML and JSON.", properties: {} },
-  [META + "FieldsV1"]: { description: "FieldsV1 stores a set of fields in a data structure like a Trie, in JSON format.", properties: {} },
+  [META + "Time"]: {
+    description: "Time is a wrapper around time.Time which supports correct marshaling to YAML and JSON.",
+    properties: {},
+  },
+  [META + "FieldsV1"]: {
+    description: "FieldsV1 stores a set of fields in a data structure like a Trie, in JSON format.",
+    properties: {},
+  },
   [META + "ObjectMeta"]: {
-    description: "ObjectMeta is metadata that all persisted resources must have, which includes all objects users must create.",
+    description:
+      "ObjectMeta is metadata that all persisted resources must have, which includes all objects users must create.",
     properties: {
-      annotations: { map: "string", d: "Annotations is an unstructured key value map stored with a resource." },
+      annotations: {
+        map: "string",
+        d: "Annotations is an unstructured key value map stored with a resource.",
+      },
       creationTimestamp: { ref: META + "Time" },
       deletionGracePeriodSeconds: { t: "integer" },
       deletionTimestamp: { ref: META + "Time" },
       finalizers: { list: s(), strategy: "merge", listType: "set" },
-      generateName: s("GenerateName is an optional prefix, used by the server, to generate a unique name ONLY IF the Name field has not been provided."),
+      generateName: s(
+        "GenerateName is an optional prefix, used by the server, to generate a unique name ONLY IF the Name field has not been provided.",
+      ),
       generation: { t: "integer" },
-      labels: { map: "string", d: "Map of string keys and values that can be used to organize and categorize (scope and select) objects." },
+      labels: {
+        map: "string",
+        d: "Map of string keys and values that can be used to organize and categorize (scope and select) objects.",
+      },
       managedFields: { list: { ref: META + "ManagedFieldsEntry" }, listType: "atomic" },
       name: s("Name must be unique within a namespace."),
       namespace: s("Namespace defines the space within which each name must be unique."),
-      ownerReferences: { list: { ref: META + "OwnerReference" }, mergeKey: "uid", strategy: "merge", listType: "map" },
+      ownerReferences: {
+        list: { ref: META + "OwnerReference" },
+        mergeKey: "uid",
+        strategy: "merge",
+        listType: "map",
+      },
       resourceVersion: s("An opaque value that represents the internal version of this object."),
       selfLink: s(),
       uid: s("UID is the unique in time and space value for this object."),
     },
   },
   [META + "ManagedFieldsEntry"]: {
-    description: "ManagedFieldsEntry is a workflow-id, a FieldSet and the group version of the resource that the fieldset applies to.",
-    properties: { apiVersion: s(), fieldsType: s(), fieldsV1: { ref: META + "FieldsV1" }, manager: s(), operation: s(), subresource: s(), time: { ref: META + "Time" } },
+    description:
+      "ManagedFieldsEntry is a workflow-id, a FieldSet and the group version of the resource that the fieldset applies to.",
+    properties: {
+      apiVersion: s(),
+      fieldsType: s(),
+      fieldsV1: { ref: META + "FieldsV1" },
+      manager: s(),
+      operation: s(),
+      subresource: s(),
+      time: { ref: META + "Time" },
+    },
   },
   [META + "OwnerReference"]: {
     description: "OwnerReference contains enough information to let you identify an owning object.",
-    properties: { apiVersion: s(), blockOwnerDeletion: { t: "boolean" }, controller: { t: "boolean" }, kind: s(), name: s(), uid: s() },
+    properties: {
+      apiVersion: s(),
+      blockOwnerDeletion: { t: "boolean" },
+      controller: { t: "boolean" },
+      kind: s(),
+      name: s(),
+      uid: s(),
+    },
     required: ["apiVersion", "kind", "name", "uid"],
   },
   [META + "ListMeta"]: {
-    description: "ListMeta describes metadata that synthetic resources must have, including lists and various status objects.",
+    description:
+      "ListMeta describes metadata that synthetic resources must have, including lists and various status objects.",
     properties: { continue: s(), remainingItemCount: { t: "integer" }, resourceVersion: s(), selfLink: s() },
   },
-  [META + "Preconditions"]: { description: "Preconditions must be fulfilled before an operation (update, delete, etc.) is carried out.", properties: { resourceVersion: s(), uid: s() } },
+  [META + "Preconditions"]: {
+    description: "Preconditions must be fulfilled before an operation (update, delete, etc.) is carried out.",
+    properties: { resourceVersion: s(), uid: s() },
+  },
   [META + "DeleteOptions"]: {
     description: "DeleteOptions may be provided when deleting an API object.",
     properties: {
@@ -76,24 +122,53 @@ export const SCHEMAS: Readonly<Record<string, TypeSchema>> = {
       propagationPolicy: s(),
     },
   },
-  [META + "StatusCause"]: { description: "StatusCause provides more information about an api.Status failure.", properties: { field: s(), message: s(), reason: s() } },
+  [META + "StatusCause"]: {
+    description: "StatusCause provides more information about an api.Status failure.",
+    properties: { field: s(), message: s(), reason: s() },
+  },
   [META + "StatusDetails"]: {
-    description: "StatusDetails is a set of additional properties that MAY be set by the server to provide additional information about a response.",
-    properties: { causes: { list: { ref: META + "StatusCause" }, listType: "atomic" }, group: s(), kind: s(), name: s(), retryAfterSeconds: { t: "integer" }, uid: s() },
+    description:
+      "StatusDetails is a set of additional properties that MAY be set by the server to provide additional information about a response.",
+    properties: {
+      causes: { list: { ref: META + "StatusCause" }, listType: "atomic" },
+      group: s(),
+      kind: s(),
+      name: s(),
+      retryAfterSeconds: { t: "integer" },
+      uid: s(),
+    },
   },
   [META + "Status"]: {
     description: "Status is a return value for calls that don't return other objects.",
-    properties: { ...typeMetaFields, code: { t: "integer" }, details: { ref: META + "StatusDetails" }, message: s(), metadata: { ref: META + "ListMeta" }, reason: s(), status: s() },
+    properties: {
+      ...typeMetaFields,
+      code: { t: "integer" },
+      details: { ref: META + "StatusDetails" },
+      message: s(),
+      metadata: { ref: META + "ListMeta" },
+      reason: s(),
+      status: s(),
+    },
     gvk: { group: "", version: "v1", kind: "Status" },
   },
   [CORE + "Secret"]: {
-    description: "Secret holds secret data of a certain type. The total bytes of the values in the Data field must be less than MaxSecretSize bytes.",
+    description:
+      "Secret holds secret data of a certain type. The total bytes of the values in the Data field must be less than MaxSecretSize bytes.",
     properties: {
       ...typeMetaFields,
-      data: { map: "byte", d: "Data contains the secret data. Each key must consist of alphanumeric characters, '-', '_' or '.'." },
-      immutable: { t: "boolean", d: "Immutable, if set to true, ensures that data stored in the Secret cannot be updated (only object metadata can be modified)." },
+      data: {
+        map: "byte",
+        d: "Data contains the secret data. Each key must consist of alphanumeric characters, '-', '_' or '.'.",
+      },
+      immutable: {
+        t: "boolean",
+        d: "Immutable, if set to true, ensures that data stored in the Secret cannot be updated (only object metadata can be modified).",
+      },
       metadata: { ref: META + "ObjectMeta" },
-      stringData: { map: "string", d: "stringData allows specifying non-binary secret data in string form. It is provided as a write-only input field for convenience." },
+      stringData: {
+        map: "string",
+        d: "stringData allows specifying non-binary secret data in string form. It is provided as a write-only input field for convenience.",
+      },
       type: s("Used to facilitate programmatic handling of secret data."),
     },
     gvk: { group: "", version: "v1", kind: "Secret" },
@@ -110,12 +185,26 @@ export const SCHEMAS: Readonly<Record<string, TypeSchema>> = {
     gvk: { group: "", version: "v1", kind: "ConfigMap" },
   },
   [CORE + "ObjectReference"]: {
-    description: "ObjectReference contains enough information to let you inspect or modify the referred object.",
-    properties: { apiVersion: s(), fieldPath: s(), kind: s(), name: s(), namespace: s(), resourceVersion: s(), uid: s() },
+    description:
+      "ObjectReference contains enough information to let you inspect or modify the referred object.",
+    properties: {
+      apiVersion: s(),
+      fieldPath: s(),
+      kind: s(),
+      name: s(),
+      namespace: s(),
+      resourceVersion: s(),
+      uid: s(),
+    },
   },
-  [CORE + "LocalObjectReference"]: { description: "LocalObjectReference contains enough information to let you locate the referenced object inside the same namespace.", properties: { name: s() } },
+  [CORE + "LocalObjectReference"]: {
+    description:
+      "LocalObjectReference contains enough information to let you locate the referenced object inside the same namespace.",
+    properties: { name: s() },
+  },
   [CORE + "ServiceAccount"]: {
-    description: "ServiceAccount binds together: * a name, understood by users, and perhaps by peripheral systems, for an identity * a principal that can be authenticated and authorized * a set of secrets",
+    description:
+      "ServiceAccount binds together: * a name, understood by users, and perhaps by peripheral systems, for an identity * a principal that can be authenticated and authorized * a set of secrets",
     properties: {
       ...typeMetaFields,
       automountServiceAccountToken: { t: "boolean" },
@@ -125,18 +214,40 @@ export const SCHEMAS: Readonly<Record<string, TypeSchema>> = {
     },
     gvk: { group: "", version: "v1", kind: "ServiceAccount" },
   },
-  [CORE + "NamespaceSpec"]: { description: "NamespaceSpec describes the attributes on a Namespace.", properties: { finalizers: { list: s(), listType: "atomic" } } },
+  [CORE + "NamespaceSpec"]: {
+    description: "NamespaceSpec describes the attributes on a Namespace.",
+    properties: { finalizers: { list: s(), listType: "atomic" } },
+  },
   [CORE + "NamespaceCondition"]: {
     description: "NamespaceCondition contains details about state of namespace.",
-    properties: { lastTransitionTime: { ref: META + "Time" }, message: s(), reason: s(), status: s(), type: s() },
+    properties: {
+      lastTransitionTime: { ref: META + "Time" },
+      message: s(),
+      reason: s(),
+      status: s(),
+      type: s(),
+    },
   },
   [CORE + "NamespaceStatus"]: {
     description: "NamespaceStatus is information about the current status of a Namespace.",
-    properties: { conditions: { list: { ref: CORE + "NamespaceCondition" }, mergeKey: "type", strategy: "merge", listType: "map" }, phase: s() },
+    properties: {
+      conditions: {
+        list: { ref: CORE + "NamespaceCondition" },
+        mergeKey: "type",
+        strategy: "merge",
+        listType: "map",
+      },
+      phase: s(),
+    },
   },
   [CORE + "Namespace"]: {
     description: "Namespace provides a scope for Names. Use of multiple namespaces is optional.",
-    properties: { ...typeMetaFields, metadata: { ref: META + "ObjectMeta" }, spec: { ref: CORE + "NamespaceSpec" }, status: { ref: CORE + "NamespaceStatus" } },
+    properties: {
+      ...typeMetaFields,
+      metadata: { ref: META + "ObjectMeta" },
+      spec: { ref: CORE + "NamespaceSpec" },
+      status: { ref: CORE + "NamespaceStatus" },
+    },
     gvk: { group: "", version: "v1", kind: "Namespace" },
   },
 };
@@ -144,7 +255,11 @@ export const SCHEMAS: Readonly<Record<string, TypeSchema>> = {
 for (const kind of ["Secret", "ConfigMap", "ServiceAccount", "Namespace"]) {
   (SCHEMAS as Record<string, TypeSchema>)[`${CORE}${kind}List`] = {
     description: `${kind}List is a list of ${kind} objects.`,
-    properties: { ...typeMetaFields, items: { list: { ref: CORE + kind } }, metadata: { ref: META + "ListMeta" } },
+    properties: {
+      ...typeMetaFields,
+      items: { list: { ref: CORE + kind } },
+      metadata: { ref: META + "ListMeta" },
+    },
     required: ["items"],
     gvk: { group: "", version: "v1", kind: `${kind}List` },
   };
@@ -164,7 +279,8 @@ function jsonType(v: unknown): string {
 }
 
 function goType(f: FieldSchema): string {
-  if ("t" in f) return f.t === "integer" ? "int64" : f.t === "boolean" ? "bool" : f.t === "byte" ? "[]uint8" : "string";
+  if ("t" in f)
+    return f.t === "integer" ? "int64" : f.t === "boolean" ? "bool" : f.t === "byte" ? "[]uint8" : "string";
   if ("map" in f) return f.map === "byte" ? "map[string][]uint8" : "map[string]string";
   if ("list" in f) return `[]${goType(f.list)}`;
   if ("ref" in f) return f.ref.slice(f.ref.lastIndexOf(".") + 1);
@@ -179,11 +295,20 @@ export interface DecodeProblems {
 }
 
 /** Walks `value` against the named schema, collecting unknown fields and type mismatches. */
-export function checkAgainstSchema(schemaName: string, value: unknown, problems: DecodeProblems = { unknown: [], typeErrors: [] }, path = "", goPath = ""): DecodeProblems {
+export function checkAgainstSchema(
+  schemaName: string,
+  value: unknown,
+  problems: DecodeProblems = { unknown: [], typeErrors: [] },
+  path = "",
+  goPath = "",
+): DecodeProblems {
   const schema = SCHEMAS[schemaName];
   if (schema === undefined || OPAQUE.has(schemaName)) return problems;
   if (schemaName === META + "Time") {
-    if (value !== null && typeof value !== "string") problems.typeErrors.push(`json: cannot unmarshal ${jsonType(value)} into Go struct field ${goPath} of type string`);
+    if (value !== null && typeof value !== "string")
+      problems.typeErrors.push(
+        `json: cannot unmarshal ${jsonType(value)} into Go struct field ${goPath} of type string`,
+      );
     return problems;
   }
   if (value === null) return problems;
@@ -204,19 +329,34 @@ export function checkAgainstSchema(schemaName: string, value: unknown, problems:
   return problems;
 }
 
-function checkField(field: FieldSchema, v: unknown, problems: DecodeProblems, path: string, goPath: string): void {
+function checkField(
+  field: FieldSchema,
+  v: unknown,
+  problems: DecodeProblems,
+  path: string,
+  goPath: string,
+): void {
   if (v === null) return;
   const mismatch = (): void => {
-    problems.typeErrors.push(`json: cannot unmarshal ${jsonType(v)} into Go struct field ${goPath} of type ${goType(field)}`);
+    problems.typeErrors.push(
+      `json: cannot unmarshal ${jsonType(v)} into Go struct field ${goPath} of type ${goType(field)}`,
+    );
   };
   if ("t" in field) {
-    const ok = field.t === "integer" ? typeof v === "number" && Number.isInteger(v) : field.t === "boolean" ? typeof v === "boolean" : typeof v === "string";
+    const ok =
+      field.t === "integer"
+        ? typeof v === "number" && Number.isInteger(v)
+        : field.t === "boolean"
+          ? typeof v === "boolean"
+          : typeof v === "string";
     if (!ok) mismatch();
   } else if ("map" in field) {
     if (typeof v !== "object" || Array.isArray(v)) return mismatch();
     for (const mv of Object.values(v as Record<string, unknown>)) {
       if (mv !== null && typeof mv !== "string") {
-        problems.typeErrors.push(`json: cannot unmarshal ${jsonType(mv)} into Go struct field ${goPath} of type ${field.map === "byte" ? "[]uint8" : "string"}`);
+        problems.typeErrors.push(
+          `json: cannot unmarshal ${jsonType(mv)} into Go struct field ${goPath} of type ${field.map === "byte" ? "[]uint8" : "string"}`,
+        );
       }
     }
   } else if ("list" in field) {

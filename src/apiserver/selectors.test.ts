@@ -23,8 +23,14 @@ test("label selectors: equality, inequality, sets, existence", () => {
 });
 
 test("field selectors on metadata.name and metadata.namespace; unknown fields are BadRequest", () => {
-  const reqs = parseFieldSelector("metadata.name=a,metadata.namespace!=kube-system", ["metadata.name", "metadata.namespace"]);
+  const reqs = parseFieldSelector("metadata.name=a,metadata.namespace!=kube-system", [
+    "metadata.name",
+    "metadata.namespace",
+  ]);
   assert.equal(fieldsMatch(reqs, { "metadata.name": "a", "metadata.namespace": "default" }), true);
   assert.equal(fieldsMatch(reqs, { "metadata.name": "a", "metadata.namespace": "kube-system" }), false);
-  assert.throws(() => parseFieldSelector("spec.foo=1", ["metadata.name"]), /field label not supported: spec.foo/);
+  assert.throws(
+    () => parseFieldSelector("spec.foo=1", ["metadata.name"]),
+    /field label not supported: spec.foo/,
+  );
 });

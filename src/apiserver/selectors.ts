@@ -33,7 +33,8 @@ function checkKey(key: string, raw: string): string {
 }
 
 function checkValue(value: string, raw: string): string {
-  if (!VALUE.test(value)) throw badRequest(`unable to parse requirement: invalid label value "${value}" in "${raw}"`);
+  if (!VALUE.test(value))
+    throw badRequest(`unable to parse requirement: invalid label value "${value}" in "${raw}"`);
   return value;
 }
 
@@ -89,10 +90,16 @@ export interface FieldRequirement {
 }
 
 /** Parses a field selector; `supported` lists the fields this resource can select on. */
-export function parseFieldSelector(selector: string | undefined, supported: readonly string[]): FieldRequirement[] {
+export function parseFieldSelector(
+  selector: string | undefined,
+  supported: readonly string[],
+): FieldRequirement[] {
   if (selector === undefined || selector.trim() === "") return [];
   const reqs: FieldRequirement[] = [];
-  for (const part of selector.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
+  for (const part of selector
+    .split(",")
+    .map((p) => p.trim())
+    .filter((p) => p !== "")) {
     const m = /^([^=!]+)(==|=|!=)(.*)$/.exec(part);
     if (!m) throw badRequest(`invalid selector: '${selector}'; can't understand '${part}'`);
     const field = (m[1] ?? "").trim();
@@ -104,6 +111,9 @@ export function parseFieldSelector(selector: string | undefined, supported: read
   return reqs;
 }
 
-export function fieldsMatch(reqs: readonly FieldRequirement[], fields: Readonly<Record<string, string>>): boolean {
+export function fieldsMatch(
+  reqs: readonly FieldRequirement[],
+  fields: Readonly<Record<string, string>>,
+): boolean {
   return reqs.every((r) => ((fields[r.field] ?? "") === r.value) === (r.op === "="));
 }

@@ -15,7 +15,8 @@ import { createRequestHandler, MAX_BODY_BYTES, type HandlerContext } from "./han
 import type { HealthCheck } from "./health.js";
 import { writeKubeconfig } from "./kubeconfig.js";
 import { ApiMetrics } from "./metrics.js";
-import { identityTransformer, ObjectStore, type TransformerFor } from "./object-store.js";
+import { identityTransformerFor, ObjectStore, type TransformerFor } from "./object-store.js";
+import type { TransformationObserver } from "../storage/transforming-store.js";
 import { buildOpenApi } from "./openapi.js";
 import { Registry } from "./registry.js";
 import { resourceByName } from "./resources.js";
@@ -27,6 +28,8 @@ export interface ApiServerOptions {
   readonly storeCheckName?: "etcd" | "datastore";
   /** The value transformer per storage key (encryption at rest); identity when absent. */
   readonly transformerFor?: TransformerFor;
+  /** Sees every transformation (kube's apiserver_storage_transformation_* metrics). */
+  readonly transformationObserver?: TransformationObserver;
   /** kube's --etcd-prefix (default /registry). */
   readonly etcdPrefix?: string;
   readonly bindAddress?: string;
@@ -68,7 +71,10 @@ export interface ApiServer {
 
 const DEFAULT_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
-function loadTokens(options: ApiServerOptions, random: Random): { tokens: TokenEntry[]; admin: string | undefined } {
+function loadTokens(
+  options: ApiServerOptions,
+  random: Random,
+): { tokens: TokenEntry[]; admin: string | undefined } {
   const tokens: TokenEntry[] = [...(options.tokens ?? [])];
   if (options.tokenAuthFile !== undefined) {
     tokens.push(...parseTokenFile(readFileSync(options.tokenAuthFile, "utf8")));
@@ -88,7 +94,14 @@ function loadTokens(options: ApiServerOptions, random: Random): { tokens: TokenE
       generated = parseTokenFile(readFileSync(file, "utf8"));
     }
   } else {
-    generated = [{ token: random.bytes(32).toString("base64url"), name: "admin", uid: random.uuid(), groups: ["system:masters"] }];
+    generated = [
+      {
+        token: random.bytes(32).toString("base64url"),
+        name: "admin",
+        uid: random.uuid(),
+        groups: ["system:masters"],
+      },
+    ];
   }
   tokens.push(...generated);
   return { tokens, admin: generated[0]?.token };
@@ -97,7 +110,8 @@ function loadTokens(options: ApiServerOptions, random: Random): { tokens: TokenE
 function loadAuthorizer(options: ApiServerOptions): Authorizer {
   const mode = options.authorizationMode ?? "AlwaysAllow";
   if (mode === "AlwaysAllow") return alwaysAllow;
-  if (options.authorizationPolicyFile === undefined) throw new AtrestError("invalid-argument", "--authorization-mode=ABAC needs --authorization-policy-file");
+  if (options.authorizationPolicyFile === undefined)
+    throw new AtrestError("invalid-argument", "--authorization-mode=ABAC needs --authorization-policy-file");
   return createAbacAuthorizer(parsePolicyFile(readFileSync(options.authorizationPolicyFile, "utf8")));
 }
 
@@ -148,10 +162,16 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     keyPem = readFileSync(options.tlsPrivateKeyFile, "utf8");
     caCertPem = certPem;
   } else {
-    const certDir = options.certDir ?? (options.dataDir !== undefined ? join(options.dataDir, "pki") : undefined);
-    if (certDir === undefined) throw new AtrestError("invalid-argument", "one of --cert-dir, --tls-cert-file or a data dir is required");
+    const certDir =
+      options.certDir ?? (options.dataDir !== undefined ? join(options.dataDir, "pki") : undefined);
+    if (certDir === undefined)
+      throw new AtrestError(
+        "invalid-argument",
+        "one of --cert-dir, --tls-cert-file or a data dir is required",
+      );
     const hosts = ["localhost", "127.0.0.1", "::1"];
-    if (bindAddress !== "0.0.0.0" && bindAddress !== "::" && !hosts.includes(bindAddress)) hosts.push(bindAddress);
+    if (bindAddress !== "0.0.0.0" && bindAddress !== "::" && !hosts.includes(bindAddress))
+      hosts.push(bindAddress);
     const files = await ensureTlsFiles(certDir, { commonName: "atrest-apiserver", hosts });
     certPem = readFileSync(files.certFile, "utf8");
     keyPem = readFileSync(files.keyFile, "utf8");
@@ -159,20 +179,26 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   }
 
   const { tokens, admin } = loadTokens(options, random);
-  const clientCa = options.clientCaFile !== undefined ? readFileSync(options.clientCaFile, "utf8") : undefined;
+  const clientCa =
+    options.clientCaFile !== undefined ? readFileSync(options.clientCaFile, "utf8") : undefined;
   const authenticator = createAuthenticator({ tokens, clientCertificates: clientCa !== undefined });
   const authorizer = loadAuthorizer(options);
 
-  const objects = new ObjectStore(options.store, options.transformerFor ?? (() => identityTransformer));
+  const objects = new ObjectStore(options.store, options.transformerFor ?? identityTransformerFor, {
+    ...(options.transformationObserver !== undefined ? { observer: options.transformationObserver } : {}),
+  });
   const registry = new Registry(objects, prefix, clock, random);
   await ensureDefaultNamespaces(registry);
   await registry.startNamespaceCache();
 
   const store = options.store;
   const healthChecks: HealthCheck[] = [
-    { name: "ping", check: async () => undefined },
-    { name: "log", check: async () => undefined },
-    { name: options.storeCheckName ?? "datastore", check: async () => void (await withTimeout(store.currentRevision(), 2000)) },
+    { name: "ping", check: () => Promise.resolve() },
+    { name: "log", check: () => Promise.resolve() },
+    {
+      name: options.storeCheckName ?? "datastore",
+      check: async () => void (await withTimeout(store.currentRevision(), 2000)),
+    },
     ...(options.healthChecks ?? []),
   ];
   const openWatches = new Set<() => void>();
@@ -219,7 +245,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const url = `https://${hostPort}`;
 
   if (options.kubeconfigOut !== undefined) {
-    if (admin === undefined) throw new AtrestError("invalid-argument", "--kubeconfig-out needs a token (the token file is empty)");
+    if (admin === undefined)
+      throw new AtrestError("invalid-argument", "--kubeconfig-out needs a token (the token file is empty)");
     writeKubeconfig(options.kubeconfigOut, { server: url, caCertPem, token: admin });
   }
 

@@ -74,15 +74,34 @@ const CODE_REASONS: Readonly<Record<ErrorCode, string>> = Object.freeze({
 
 export function statusFromError(err: unknown): Status {
   if (!(err instanceof AtrestError)) {
-    return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: "Internal error occurred: unexpected server error", reason: "InternalError", code: 500 };
+    return {
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Failure",
+      message: "Internal error occurred: unexpected server error",
+      reason: "InternalError",
+      code: 500,
+    };
   }
   const detailReason = typeof err.details.reason === "string" ? err.details.reason : undefined;
-  const reason = detailReason !== undefined && detailReason in REASON_CODES ? detailReason : CODE_REASONS[err.code];
+  const reason =
+    detailReason !== undefined && detailReason in REASON_CODES ? detailReason : CODE_REASONS[err.code];
   const code = REASON_CODES[reason] ?? 500;
   const kube = err.details.status as StatusDetails | undefined;
   const message =
-    err.code === "internal" || err.code === "data-corrupt" ? `Internal error occurred: ${err.message}` : err.message;
-  const status: Status = { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, code };
+    err.code === "internal" || err.code === "data-corrupt"
+      ? `Internal error occurred: ${err.message}`
+      : err.message;
+  const status: Status = {
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    message,
+    reason,
+    code,
+  };
   if (kube !== undefined) status.details = kube;
   return status;
 }
@@ -112,8 +131,15 @@ export function alreadyExists(resource: string, name: string): AtrestError {
   return kubeError("already-exists", `${resource} "${name}" already exists`, { name, kind: resource });
 }
 
-export function conflict(resource: string, name: string, why = "the object has been modified; please apply your changes to the latest version and try again"): AtrestError {
-  return kubeError("conflict", `Operation cannot be fulfilled on ${resource} "${name}": ${why}`, { name, kind: resource });
+export function conflict(
+  resource: string,
+  name: string,
+  why = "the object has been modified; please apply your changes to the latest version and try again",
+): AtrestError {
+  return kubeError("conflict", `Operation cannot be fulfilled on ${resource} "${name}": ${why}`, {
+    name,
+    kind: resource,
+  });
 }
 
 export function badRequest(message: string): AtrestError {
@@ -129,7 +155,12 @@ export function notAcceptable(message: string): AtrestError {
 }
 
 export function entityTooLarge(limitBytes: number): AtrestError {
-  return kubeError("resource-exhausted", `Request entity too large: limit is ${limitBytes}`, undefined, "RequestEntityTooLarge");
+  return kubeError(
+    "resource-exhausted",
+    `Request entity too large: limit is ${limitBytes}`,
+    undefined,
+    "RequestEntityTooLarge",
+  );
 }
 
 export function methodNotAllowed(message: string): AtrestError {
@@ -156,7 +187,13 @@ export function gone(message: string): AtrestError {
 export interface FieldError {
   readonly field: string;
   /** FieldValueInvalid, FieldValueRequired, FieldValueForbidden, FieldValueTooLong, FieldValueNotSupported, FieldValueDuplicate */
-  readonly type: "FieldValueInvalid" | "FieldValueRequired" | "FieldValueForbidden" | "FieldValueTooLong" | "FieldValueNotSupported" | "FieldValueDuplicate";
+  readonly type:
+    | "FieldValueInvalid"
+    | "FieldValueRequired"
+    | "FieldValueForbidden"
+    | "FieldValueTooLong"
+    | "FieldValueNotSupported"
+    | "FieldValueDuplicate";
   readonly value?: unknown;
   readonly detail: string;
 }
@@ -178,8 +215,10 @@ function renderValue(value: unknown): string {
 
 /** The part after the field path, e.g. `Invalid value: "Bad": a lowercase RFC 1123 …`. */
 export function fieldErrorBody(e: FieldError): string {
-  if (e.type === "FieldValueInvalid" && e.value !== undefined) return `${TYPE_TEXT[e.type]}: ${renderValue(e.value)}: ${e.detail}`;
-  if (e.type === "FieldValueNotSupported" && e.value !== undefined) return `${TYPE_TEXT[e.type]}: ${renderValue(e.value)}: ${e.detail}`;
+  if (e.type === "FieldValueInvalid" && e.value !== undefined)
+    return `${TYPE_TEXT[e.type]}: ${renderValue(e.value)}: ${e.detail}`;
+  if (e.type === "FieldValueNotSupported" && e.value !== undefined)
+    return `${TYPE_TEXT[e.type]}: ${renderValue(e.value)}: ${e.detail}`;
   return e.detail === "" ? TYPE_TEXT[e.type] : `${TYPE_TEXT[e.type]}: ${e.detail}`;
 }
 
@@ -188,5 +227,10 @@ export function invalid(kind: string, name: string, errors: readonly FieldError[
   const rendered = errors.map((e) => `${e.field}: ${fieldErrorBody(e)}`);
   const joined = rendered.length === 1 ? (rendered[0] ?? "") : `[${rendered.join(", ")}]`;
   const causes = errors.map((e) => ({ reason: e.type, message: fieldErrorBody(e), field: e.field }));
-  return kubeError("invalid-argument", `${kind} "${name}" is invalid: ${joined}`, { name, group: "", kind, causes }, "Invalid");
+  return kubeError(
+    "invalid-argument",
+    `${kind} "${name}" is invalid: ${joined}`,
+    { name, group: "", kind, causes },
+    "Invalid",
+  );
 }

@@ -12,7 +12,14 @@ interface Column {
   readonly cell: (obj: KubeObject, nowMs: number) => string | number;
 }
 
-const nameCol: Column = { name: "Name", type: "string", format: "name", description: "Name must be unique within a namespace.", priority: 0, cell: (o) => metaOf(o).name ?? "" };
+const nameCol: Column = {
+  name: "Name",
+  type: "string",
+  format: "name",
+  description: "Name must be unique within a namespace.",
+  priority: 0,
+  cell: (o) => metaOf(o).name ?? "",
+};
 const ageCol: Column = {
   name: "Age",
   type: "string",
@@ -30,17 +37,62 @@ const countKeys = (v: unknown): number => (isPlainObject(v) ? Object.keys(v).len
 const COLUMNS: Readonly<Record<string, readonly Column[]>> = {
   Secret: [
     nameCol,
-    { name: "Type", type: "string", format: "", description: "Used to facilitate programmatic handling of secret data.", priority: 0, cell: (o) => (typeof o.type === "string" ? o.type : "Opaque") },
-    { name: "Data", type: "integer", format: "", description: "Data contains the secret data.", priority: 0, cell: (o) => countKeys(o.data) },
+    {
+      name: "Type",
+      type: "string",
+      format: "",
+      description: "Used to facilitate programmatic handling of secret data.",
+      priority: 0,
+      cell: (o) => (typeof o.type === "string" ? o.type : "Opaque"),
+    },
+    {
+      name: "Data",
+      type: "integer",
+      format: "",
+      description: "Data contains the secret data.",
+      priority: 0,
+      cell: (o) => countKeys(o.data),
+    },
     ageCol,
   ],
-  ConfigMap: [nameCol, { name: "Data", type: "integer", format: "", description: "Data contains the configuration data.", priority: 0, cell: (o) => countKeys(o.data) + countKeys(o.binaryData) }, ageCol],
+  ConfigMap: [
+    nameCol,
+    {
+      name: "Data",
+      type: "integer",
+      format: "",
+      description: "Data contains the configuration data.",
+      priority: 0,
+      cell: (o) => countKeys(o.data) + countKeys(o.binaryData),
+    },
+    ageCol,
+  ],
   Namespace: [
     nameCol,
-    { name: "Status", type: "string", format: "", description: "The status of the namespace", priority: 0, cell: (o) => (isPlainObject(o.status) && typeof o.status.phase === "string" ? o.status.phase : "Active") },
+    {
+      name: "Status",
+      type: "string",
+      format: "",
+      description: "The status of the namespace",
+      priority: 0,
+      cell: (o) =>
+        isPlainObject(o.status) && typeof o.status.phase === "string" ? o.status.phase : "Active",
+    },
     ageCol,
   ],
-  ServiceAccount: [nameCol, { name: "Secrets", type: "integer", format: "", description: "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use.", priority: 0, cell: (o) => (Array.isArray(o.secrets) ? o.secrets.length : 0) }, ageCol],
+  ServiceAccount: [
+    nameCol,
+    {
+      name: "Secrets",
+      type: "integer",
+      format: "",
+      description:
+        "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use.",
+      priority: 0,
+      cell: (o) => (Array.isArray(o.secrets) ? o.secrets.length : 0),
+    },
+    ageCol,
+  ],
 };
 
 /** kube's duration.HumanDuration. */
@@ -55,7 +107,8 @@ export function humanDuration(ms: number): string {
   const hours = Math.floor(minutes / 60);
   if (hours < 8) return minutes % 60 === 0 ? `${hours}h` : `${hours}h${minutes % 60}m`;
   if (hours < 48) return `${hours}h`;
-  if (hours < 24 * 8) return hours % 24 === 0 ? `${Math.floor(hours / 24)}d` : `${Math.floor(hours / 24)}d${hours % 24}h`;
+  if (hours < 24 * 8)
+    return hours % 24 === 0 ? `${Math.floor(hours / 24)}d` : `${Math.floor(hours / 24)}d${hours % 24}h`;
   if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24)}d`;
   if (hours < 24 * 365 * 8) {
     const days = Math.floor(hours / 24) % 365;
@@ -78,11 +131,22 @@ function rowObject(obj: KubeObject, include: IncludeObject): unknown {
   return { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: obj.metadata };
 }
 
-export function toTable(info: ResourceInfo, items: readonly KubeObject[], listMeta: Record<string, unknown>, options: TableOptions): KubeObject {
+export function toTable(
+  info: ResourceInfo,
+  items: readonly KubeObject[],
+  listMeta: Record<string, unknown>,
+  options: TableOptions,
+): KubeObject {
   const columns = COLUMNS[info.kind] ?? [nameCol, ageCol];
   const table: KubeObject = { kind: "Table", apiVersion: "meta.k8s.io/v1", metadata: listMeta };
   if (!options.noHeaders) {
-    table.columnDefinitions = columns.map(({ name, type, format, description, priority }) => ({ name, type, format, description, priority }));
+    table.columnDefinitions = columns.map(({ name, type, format, description, priority }) => ({
+      name,
+      type,
+      format,
+      description,
+      priority,
+    }));
   }
   table.rows = items.map((item) => {
     const row: Record<string, unknown> = { cells: columns.map((c) => c.cell(item, options.nowMs)) };

@@ -25,7 +25,7 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 /** The object's metadata, created empty when absent. */
 export function metaOf(obj: KubeObject): ObjectMeta {
   const meta = obj.metadata;
-  if (isPlainObject(meta)) return meta as ObjectMeta;
+  if (isPlainObject(meta)) return meta;
   const fresh: ObjectMeta = {};
   obj.metadata = fresh;
   return fresh;

@@ -81,25 +81,40 @@ function invalidValue(field: string, value: unknown, detail: string): FieldError
 }
 
 /** ObjectMeta rules: the name (label or subdomain), namespace, labels, annotations. */
-export function validateObjectMeta(meta: ObjectMeta, options: { nameRule: "label" | "subdomain"; namespaced: boolean }): FieldError[] {
+export function validateObjectMeta(
+  meta: ObjectMeta,
+  options: { nameRule: "label" | "subdomain"; namespaced: boolean },
+): FieldError[] {
   const errs: FieldError[] = [];
   const name = meta.name;
   if (typeof name !== "string" || name === "") {
     if (typeof meta.generateName !== "string" || meta.generateName === "") {
-      errs.push({ field: "metadata.name", type: "FieldValueRequired", detail: "name or generateName is required" });
+      errs.push({
+        field: "metadata.name",
+        type: "FieldValueRequired",
+        detail: "name or generateName is required",
+      });
     }
   } else {
     const nameErrs = options.nameRule === "label" ? dns1123LabelErrors(name) : dns1123SubdomainErrors(name);
     for (const e of nameErrs) errs.push(invalidValue("metadata.name", name, e));
   }
   if (options.namespaced) {
-    if (typeof meta.namespace !== "string" || meta.namespace === "") errs.push({ field: "metadata.namespace", type: "FieldValueRequired", detail: "" });
-    else for (const e of dns1123LabelErrors(meta.namespace)) errs.push(invalidValue("metadata.namespace", meta.namespace, e));
+    if (typeof meta.namespace !== "string" || meta.namespace === "")
+      errs.push({ field: "metadata.namespace", type: "FieldValueRequired", detail: "" });
+    else
+      for (const e of dns1123LabelErrors(meta.namespace))
+        errs.push(invalidValue("metadata.namespace", meta.namespace, e));
   } else if (typeof meta.namespace === "string" && meta.namespace !== "") {
-    errs.push({ field: "metadata.namespace", type: "FieldValueForbidden", detail: "not allowed on this type" });
+    errs.push({
+      field: "metadata.namespace",
+      type: "FieldValueForbidden",
+      detail: "not allowed on this type",
+    });
   }
   if (meta.labels !== undefined) {
-    if (!isPlainObject(meta.labels)) errs.push(invalidValue("metadata.labels", meta.labels, "must be a map of strings"));
+    if (!isPlainObject(meta.labels))
+      errs.push(invalidValue("metadata.labels", meta.labels, "must be a map of strings"));
     else {
       for (const [k, v] of Object.entries(meta.labels)) {
         for (const e of qualifiedNameErrors(k)) errs.push(invalidValue("metadata.labels", k, e));
@@ -109,14 +124,21 @@ export function validateObjectMeta(meta: ObjectMeta, options: { nameRule: "label
     }
   }
   if (meta.annotations !== undefined) {
-    if (!isPlainObject(meta.annotations)) errs.push(invalidValue("metadata.annotations", meta.annotations, "must be a map of strings"));
+    if (!isPlainObject(meta.annotations))
+      errs.push(invalidValue("metadata.annotations", meta.annotations, "must be a map of strings"));
     else {
       let total = 0;
       for (const [k, v] of Object.entries(meta.annotations)) {
-        for (const e of qualifiedNameErrors(k.toLowerCase())) errs.push(invalidValue("metadata.annotations", k, e));
+        for (const e of qualifiedNameErrors(k.toLowerCase()))
+          errs.push(invalidValue("metadata.annotations", k, e));
         total += k.length + (typeof v === "string" ? Buffer.byteLength(v) : 0);
       }
-      if (total > MAX_ANNOTATIONS_BYTES) errs.push({ field: "metadata.annotations", type: "FieldValueTooLong", detail: `must have at most ${MAX_ANNOTATIONS_BYTES} bytes` });
+      if (total > MAX_ANNOTATIONS_BYTES)
+        errs.push({
+          field: "metadata.annotations",
+          type: "FieldValueTooLong",
+          detail: `must have at most ${MAX_ANNOTATIONS_BYTES} bytes`,
+        });
     }
   }
   return errs;
@@ -134,7 +156,13 @@ function validateDataMap(field: string, data: unknown, base64: boolean, errs: Fi
   for (const [k, v] of Object.entries(data)) {
     for (const e of configKeyErrors(k)) errs.push(invalidValue(`${field}[${k}]`, k, e));
     if (typeof v !== "string" || (base64 && (!BASE64.test(v) || v.length % 4 !== 0))) {
-      errs.push(invalidValue(`${field}[${k}]`, "<value omitted>", base64 ? "must be base64-encoded bytes" : "must be a string"));
+      errs.push(
+        invalidValue(
+          `${field}[${k}]`,
+          "<value omitted>",
+          base64 ? "must be base64-encoded bytes" : "must be a string",
+        ),
+      );
       continue;
     }
     size += base64 ? Buffer.from(v, "base64").length : Buffer.byteLength(v);
@@ -153,7 +181,12 @@ const REQUIRED_SECRET_KEYS: Readonly<Record<string, readonly string[]>> = {
 export function validateSecret(obj: KubeObject): FieldError[] {
   const errs: FieldError[] = [];
   const size = validateDataMap("data", obj.data, true, errs);
-  if (size > MAX_SECRET_BYTES) errs.push({ field: "data", type: "FieldValueTooLong", detail: `must have at most ${MAX_SECRET_BYTES} bytes` });
+  if (size > MAX_SECRET_BYTES)
+    errs.push({
+      field: "data",
+      type: "FieldValueTooLong",
+      detail: `must have at most ${MAX_SECRET_BYTES} bytes`,
+    });
   const type = typeof obj.type === "string" ? obj.type : "Opaque";
   const data = isPlainObject(obj.data) ? obj.data : {};
   for (const key of REQUIRED_SECRET_KEYS[type] ?? []) {
@@ -162,19 +195,27 @@ export function validateSecret(obj: KubeObject): FieldError[] {
   if (type === "kubernetes.io/basic-auth" && !("username" in data) && !("password" in data)) {
     errs.push({ field: "data[username]", type: "FieldValueRequired", detail: "" });
   }
-  if (obj.immutable !== undefined && typeof obj.immutable !== "boolean") errs.push(invalidValue("immutable", obj.immutable, "must be a boolean"));
+  if (obj.immutable !== undefined && typeof obj.immutable !== "boolean")
+    errs.push(invalidValue("immutable", obj.immutable, "must be a boolean"));
   return errs;
 }
 
 export function validateConfigMap(obj: KubeObject): FieldError[] {
   const errs: FieldError[] = [];
-  const size = validateDataMap("data", obj.data, false, errs) + validateDataMap("binaryData", obj.binaryData, true, errs);
+  const size =
+    validateDataMap("data", obj.data, false, errs) +
+    validateDataMap("binaryData", obj.binaryData, true, errs);
   if (isPlainObject(obj.data) && isPlainObject(obj.binaryData)) {
     for (const k of Object.keys(obj.binaryData)) {
       if (k in obj.data) errs.push(invalidValue(`data[${k}]`, k, "duplicate of key present in binaryData"));
     }
   }
-  if (size > MAX_SECRET_BYTES) errs.push({ field: "data", type: "FieldValueTooLong", detail: `must have at most ${MAX_SECRET_BYTES} bytes` });
+  if (size > MAX_SECRET_BYTES)
+    errs.push({
+      field: "data",
+      type: "FieldValueTooLong",
+      detail: `must have at most ${MAX_SECRET_BYTES} bytes`,
+    });
   return errs;
 }
 
@@ -192,11 +233,20 @@ export function validateImmutableUpdate(kind: string, oldObj: KubeObject, newObj
   if (kind !== "Secret" && kind !== "ConfigMap") return [];
   const errs: FieldError[] = [];
   if (oldObj.immutable === true) {
-    if (newObj.immutable !== true) errs.push({ field: "immutable", type: "FieldValueForbidden", detail: "field is immutable when `immutable` is set" });
+    if (newObj.immutable !== true)
+      errs.push({
+        field: "immutable",
+        type: "FieldValueForbidden",
+        detail: "field is immutable when `immutable` is set",
+      });
     const fields = kind === "Secret" ? ["data"] : ["data", "binaryData"];
     for (const f of fields) {
       if (JSON.stringify(sortedMap(oldObj[f])) !== JSON.stringify(sortedMap(newObj[f]))) {
-        errs.push({ field: f, type: "FieldValueForbidden", detail: "field is immutable when `immutable` is set" });
+        errs.push({
+          field: f,
+          type: "FieldValueForbidden",
+          detail: "field is immutable when `immutable` is set",
+        });
       }
     }
   }

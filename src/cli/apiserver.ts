@@ -4,8 +4,7 @@ import type { Command } from "commander";
 import { AtrestError } from "../common/errors.js";
 import { createLogger } from "../common/logger.js";
 import { startApiServer } from "../apiserver/index.js";
-import { EtcdStore } from "../storage/etcd-store.js";
-import { MemoryStore } from "../storage/memory-store.js";
+import { openStore, storeEndpointFromFlags } from "../storage/open-store.js";
 import type { Store } from "../storage/store.js";
 
 interface ApiServerFlags {
@@ -26,48 +25,81 @@ interface ApiServerFlags {
 }
 
 /** Opens the store the flags name: etcd (--etcd-servers) or the embedded datastore (--datastore-endpoint). */
-async function openStoreFromFlags(flags: ApiServerFlags): Promise<{ store: Store; checkName: "etcd" | "datastore"; description: string }> {
-  if (flags.etcdServers !== undefined && flags.etcdServers !== "") {
-    const endpoints = flags.etcdServers.split(",").map((s) => s.trim()).filter((s) => s !== "");
-    return { store: new EtcdStore({ endpoints }), checkName: "etcd", description: `etcd ${endpoints.join(",")}` };
-  }
-  const endpoint = flags.datastoreEndpoint ?? `sqlite://${join(resolve(flags.dataDir), "state.db")}`;
-  if (endpoint === "memory://") return { store: new MemoryStore(), checkName: "datastore", description: "memory" };
-  if (endpoint.startsWith("sqlite://")) {
-    const { openSqliteDatastore } = await import("./apiserver-sqlite.js");
-    return { store: await openSqliteDatastore(endpoint.slice("sqlite://".length)), checkName: "datastore", description: endpoint };
-  }
-  throw new AtrestError("invalid-argument", `--datastore-endpoint must be sqlite:///path or memory://, got "${endpoint}"`);
+function openStoreFromFlags(flags: ApiServerFlags): {
+  store: Store;
+  checkName: "etcd" | "datastore";
+  description: string;
+} {
+  const endpoint = storeEndpointFromFlags({
+    etcdServers: flags.etcdServers,
+    datastoreEndpoint: flags.datastoreEndpoint ?? `sqlite://${join(resolve(flags.dataDir), "state.db")}`,
+  });
+  const description =
+    endpoint === "memory"
+      ? "memory"
+      : "etcdServers" in endpoint
+        ? `etcd ${endpoint.etcdServers.join(",")}`
+        : `sqlite ${endpoint.sqlitePath}`;
+  return {
+    store: openStore(endpoint),
+    checkName: endpoint !== "memory" && "etcdServers" in endpoint ? "etcd" : "datastore",
+    description,
+  };
 }
 
 /** `atrest apiserver`: the Kubernetes-compatible API server (kube-apiserver's flag names). */
 export function registerApiserver(program: Command): void {
   program
     .command("apiserver")
-    .description("serve the Kubernetes API for Secrets, ConfigMaps, ServiceAccounts and Namespaces over HTTPS")
+    .description(
+      "serve the Kubernetes API for Secrets, ConfigMaps, ServiceAccounts and Namespaces over HTTPS",
+    )
     .option("--secure-port <port>", "HTTPS port", "6443")
     .option("--bind-address <ip>", "address to listen on", "127.0.0.1")
-    .option("--cert-dir <dir>", "where the generated CA and serving certificate live (default <data-dir>/pki)")
+    .option(
+      "--cert-dir <dir>",
+      "where the generated CA and serving certificate live (default <data-dir>/pki)",
+    )
     .option("--tls-cert-file <file>", "serving certificate (PEM, chain allowed)")
     .option("--tls-private-key-file <file>", "serving key (PEM)")
-    .option("--etcd-servers <urls>", "comma-separated etcd client URLs (uses etcd instead of the embedded datastore)")
+    .option(
+      "--etcd-servers <urls>",
+      "comma-separated etcd client URLs (uses etcd instead of the embedded datastore)",
+    )
     .option("--etcd-prefix <prefix>", "key prefix for every object", "/registry")
-    .option("--datastore-endpoint <url>", "embedded datastore: sqlite:///path (default sqlite in the data dir)")
-    .option("--data-dir <dir>", "state: certificates, generated tokens, the SQLite datastore", join(homedir(), ".atrest", "apiserver"))
-    .option("--token-auth-file <file>", "static tokens (kube CSV: token,user,uid,\"group1,group2\"); default: a generated admin token")
+    .option(
+      "--datastore-endpoint <url>",
+      "embedded datastore: sqlite:///path (default sqlite in the data dir)",
+    )
+    .option(
+      "--data-dir <dir>",
+      "state: certificates, generated tokens, the SQLite datastore",
+      join(homedir(), ".atrest", "apiserver"),
+    )
+    .option(
+      "--token-auth-file <file>",
+      'static tokens (kube CSV: token,user,uid,"group1,group2"); default: a generated admin token',
+    )
     .option("--client-ca-file <file>", "CA for client certificates (CN = user, O = groups)")
     .option("--authorization-mode <mode>", "AlwaysAllow or ABAC", "AlwaysAllow")
     .option("--authorization-policy-file <file>", "ABAC policy (JSON lines)")
     .option("--kubeconfig-out <file>", "write an admin kubeconfig (CA + token) here")
     .action(async (flags: ApiServerFlags) => {
       const port = Number(flags.securePort);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new AtrestError("invalid-argument", `--secure-port must be a port number, got "${flags.securePort}"`);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new AtrestError(
+          "invalid-argument",
+          `--secure-port must be a port number, got "${flags.securePort}"`,
+        );
       if (flags.authorizationMode !== "AlwaysAllow" && flags.authorizationMode !== "ABAC") {
-        throw new AtrestError("invalid-argument", `--authorization-mode must be AlwaysAllow or ABAC, got "${flags.authorizationMode}"`);
+        throw new AtrestError(
+          "invalid-argument",
+          `--authorization-mode must be AlwaysAllow or ABAC, got "${flags.authorizationMode}"`,
+        );
       }
       const logger = createLogger({ name: "apiserver" });
       const dataDir = resolve(flags.dataDir);
-      const { store, checkName, description } = await openStoreFromFlags(flags);
+      const { store, checkName, description } = openStoreFromFlags(flags);
       const server = await startApiServer({
         store,
         storeCheckName: checkName,
@@ -81,7 +113,9 @@ export function registerApiserver(program: Command): void {
         ...(flags.tokenAuthFile !== undefined ? { tokenAuthFile: flags.tokenAuthFile } : {}),
         ...(flags.clientCaFile !== undefined ? { clientCaFile: flags.clientCaFile } : {}),
         authorizationMode: flags.authorizationMode,
-        ...(flags.authorizationPolicyFile !== undefined ? { authorizationPolicyFile: flags.authorizationPolicyFile } : {}),
+        ...(flags.authorizationPolicyFile !== undefined
+          ? { authorizationPolicyFile: flags.authorizationPolicyFile }
+          : {}),
         ...(flags.kubeconfigOut !== undefined ? { kubeconfigOut: resolve(flags.kubeconfigOut) } : {}),
         logger,
       });

@@ -35,12 +35,9 @@ async function loadHsm(opts: { pkcs11Module?: string; pkcs11TokenLabel?: string;
     throw new AtrestError("invalid-argument", "--pkcs11-module needs --pkcs11-token-label and --pkcs11-pin-file");
   }
   const pin = readFileSync(opts.pkcs11PinFile, "utf8").trim();
-  // D2's PKCS#11 backend; loaded only when asked for, so the server runs without pkcs11js installed.
-  const modulePath = "../kms/protection/pkcs11.js";
-  const mod = (await import(modulePath)) as {
-    createPkcs11Protection: (o: { modulePath: string; tokenLabel: string; pin: string }) => ProtectionBackend | Promise<ProtectionBackend>;
-  };
-  return mod.createPkcs11Protection({ modulePath: opts.pkcs11Module, tokenLabel: opts.pkcs11TokenLabel, pin });
+  // Loaded only when asked for, so the server starts without the native pkcs11js module otherwise.
+  const { createPkcs11Protection } = await import("../kms/protection/pkcs11.js");
+  return createPkcs11Protection({ modulePath: opts.pkcs11Module, tokenLabel: opts.pkcs11TokenLabel, pin });
 }
 
 /** `atrest kms …`: init, serve and the audit tools; the admin commands come from kms-admin.ts. */

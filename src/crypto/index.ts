@@ -5,3 +5,4 @@ export { assertAesKey } from "./aes-key.js";
 export { secretboxSeal, secretboxOpen, SECRETBOX_KEY_BYTES, SECRETBOX_NONCE_BYTES, SECRETBOX_TAG_BYTES } from "./secretbox.js";
 export { hkdfExpandSha256 } from "./hkdf.js";
 export { constantTimeEqual } from "./constant-time.js";
+export { createPooledRandom, pooledRandom } from "./random-pool.js";

@@ -47,7 +47,12 @@ export interface ProviderFactories<P = unknown> {
   aescbc(keys: readonly NamedKey[]): P;
   secretbox(keys: readonly NamedKey[]): P;
   kmsV1(options: { name: string; service: KmsV1Service; cacheSize: number; clock: Clock }): P;
-  kmsV2(options: { name: string; service: KmsV2Service; clock: Clock; logger?: Logger }): KmsV2ProviderParts<P>;
+  kmsV2(options: {
+    name: string;
+    service: KmsV2Service;
+    clock: Clock;
+    logger?: Logger;
+  }): KmsV2ProviderParts<P>;
   /** The prefix chain: the first provider writes, all read, reads by a later one are stale. */
   chain(providers: readonly P[]): Transformer;
   /** What a resource no rule names gets: identity that refuses encrypted-looking data. */
@@ -215,13 +220,22 @@ function buildProvider<P>(p: ProviderConfig, deps: BuildDeps<P>, clock: Clock, k
         service.close();
         throw err;
       }
-      const probe = new KmsV2Probe(
-        p.name,
-        service,
-        clock,
-        parts.onHealthyStatus ? { onHealthyStatus: parts.onHealthyStatus } : {},
-      );
-      kms.push({ config: p, client: service, probe, ...(parts.close ? { close: parts.close } : {}) });
+      const probe =
+        parts.check !== undefined
+          ? { check: parts.check }
+          : new KmsV2Probe(
+              p.name,
+              service,
+              clock,
+              parts.onHealthyStatus ? { onHealthyStatus: parts.onHealthyStatus } : {},
+            );
+      kms.push({
+        config: p,
+        client: service,
+        probe,
+        ...(parts.startPolling ? { startPolling: parts.startPolling } : {}),
+        ...(parts.close ? { close: parts.close } : {}),
+      });
       return parts.provider;
     }
   }

@@ -1,24 +1,47 @@
 /** The real providers (src/envelope) behind the build's factory seam. */
-import { AtrestError } from "../common/errors.js";
-import { newAesCbcTransformer } from "../envelope/aescbc.js";
-import { newAesGcmTransformer } from "../envelope/aesgcm.js";
-import { IdentityProvider } from "../envelope/identity.js";
-import { newKmsV1Transformer } from "../envelope/kms-v1.js";
-import { PrefixChain } from "../envelope/prefix-chain.js";
-import type { EnvelopeProvider } from "../envelope/provider.js";
-import { newSecretboxTransformer } from "../envelope/secretbox.js";
+import type { Logger } from "../common/logger.js";
+import type { Random } from "../common/random.js";
+import {
+  envelopeProviderFactories,
+  newKmsV2Transformer,
+  type EnvelopeProvider,
+  type KmsV2Hooks,
+} from "../envelope/index.js";
 import type { ProviderFactories } from "./build.js";
 
-export const defaultProviderFactories: ProviderFactories<EnvelopeProvider> = {
-  identity: () => new IdentityProvider(),
-  aesgcm: (keys) => newAesGcmTransformer(keys),
-  aescbc: (keys) => newAesCbcTransformer(keys),
-  secretbox: (keys) => newSecretboxTransformer(keys),
-  kmsV1: ({ name, service, cacheSize }) => newKmsV1Transformer({ providerName: name, service, cacheSize }),
-  kmsV2: () => {
-    throw new AtrestError("unimplemented", "KMS v2 providers are not wired yet");
-  },
-  chain: (providers) => new PrefixChain(providers),
-  // kube-apiserver's identity "encrypt check" transformer for resources no rule names.
-  fallback: () => new IdentityProvider(),
-};
+export interface EnvelopeProviderOptions {
+  readonly random?: Random;
+  readonly logger?: Logger;
+  readonly kmsV2Hooks?: KmsV2Hooks;
+}
+
+/**
+ * src/envelope's providers. KMS v2 uses the provider's own DEK/seed state for its health check (Status,
+ * kube's checks, rotation on a new key_id, 20 s / 3 s result reuse) and for the 60 s / 10 s Status polling.
+ */
+export function envelopeProviders(
+  options: EnvelopeProviderOptions = {},
+): ProviderFactories<EnvelopeProvider> {
+  const base = envelopeProviderFactories(options);
+  return {
+    ...base,
+    kmsV2: ({ name, service, clock, logger }) => {
+      const provider = newKmsV2Transformer({
+        providerName: name,
+        service,
+        clock,
+        ...(options.random === undefined ? {} : { random: options.random }),
+        ...(options.kmsV2Hooks === undefined ? {} : { hooks: options.kmsV2Hooks }),
+        ...((logger ?? options.logger) === undefined ? {} : { logger: (logger ?? options.logger)! }),
+      });
+      return {
+        provider,
+        check: () => provider.healthCheck(),
+        startPolling: () => void provider.start(),
+        close: () => provider.stop(),
+      };
+    },
+  };
+}
+
+export const defaultProviderFactories: ProviderFactories<EnvelopeProvider> = envelopeProviders();

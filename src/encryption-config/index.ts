@@ -48,3 +48,9 @@ export {
 export { grpcKmsClients } from "./grpc-clients.js";
 export { resourceFromStorageKey } from "./storage-key.js";
 export { decodeStoredValue, decodedValueJson, type DecodedValue } from "./decode-value.js";
+export {
+  envelopeProviders,
+  defaultProviderFactories,
+  type EnvelopeProviderOptions,
+} from "./envelope-providers.js";
+export { startEncryptionRuntime, type EncryptionRuntime, type EncryptionRuntimeOptions } from "./runtime.js";

@@ -1,5 +1,6 @@
 import { AtrestError } from "../common/errors.js";
-import { systemRandom, type Random } from "../common/random.js";
+import type { Random } from "../common/random.js";
+import { pooledRandom } from "../crypto/random-pool.js";
 import { AES_BLOCK_BYTES, aesCbcDecrypt, aesCbcEncrypt, assertAesKey } from "../crypto/index.js";
 import { KeyedProvider, type EnvelopeKey } from "./keyed-provider.js";
 
@@ -8,7 +9,7 @@ import { KeyedProvider, type EnvelopeKey } from "./keyed-provider.js";
  * has none: an aescbc value copied to another storage key still decrypts — kube-apiserver's behaviour).
  */
 export function newAesCbcTransformer(keys: readonly EnvelopeKey[], options: { random?: Random } = {}): KeyedProvider {
-  const random = options.random ?? systemRandom;
+  const random = options.random ?? pooledRandom;
   return new KeyedProvider("aescbc", keys, (key) => {
     assertAesKey(key);
     const k = Buffer.from(key);

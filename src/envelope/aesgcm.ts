@@ -1,5 +1,6 @@
 import { AtrestError } from "../common/errors.js";
-import { systemRandom, type Random } from "../common/random.js";
+import type { Random } from "../common/random.js";
+import { pooledRandom } from "../crypto/random-pool.js";
 import { aesGcmOpen, aesGcmSeal, assertAesKey, GCM_NONCE_BYTES } from "../crypto/index.js";
 import { KeyedProvider, type EnvelopeKey } from "./keyed-provider.js";
 
@@ -8,7 +9,7 @@ import { KeyedProvider, type EnvelopeKey } from "./keyed-provider.js";
  * Keys are 16, 24 or 32 bytes.
  */
 export function newAesGcmTransformer(keys: readonly EnvelopeKey[], options: { random?: Random } = {}): KeyedProvider {
-  const random = options.random ?? systemRandom;
+  const random = options.random ?? pooledRandom;
   return new KeyedProvider("aesgcm", keys, (key) => {
     assertAesKey(key);
     const k = Buffer.from(key);

@@ -64,12 +64,18 @@ export function encryptedDekSourceProblem(source: Uint8Array): string | undefine
   return undefined;
 }
 
+/** Names already found valid (plugins use a handful): reads skip re-checking them. */
+const validAnnotationNames = new Set<string>();
+
 export function annotationsProblems(annotations: Readonly<Record<string, Uint8Array>>): string[] {
   const problems: string[] = [];
   let total = 0;
   for (const [k, v] of Object.entries(annotations)) {
-    const p = annotationKeyProblem(k);
-    if (p !== undefined) problems.push(p);
+    if (!validAnnotationNames.has(k)) {
+      const p = annotationKeyProblem(k);
+      if (p !== undefined) problems.push(p);
+      else if (validAnnotationNames.size < 1024) validAnnotationNames.add(k);
+    }
     total += Buffer.byteLength(k, "utf8") + v.length;
   }
   if (total > ANNOTATIONS_MAX_BYTES) {
@@ -131,8 +137,9 @@ interface DecodedMessage {
 const EMPTY = Buffer.alloc(0);
 
 function toBuffer(b: Uint8Array | undefined): Buffer {
-  if (b === undefined) return EMPTY;
-  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  if (b === undefined || b.length === 0) return EMPTY;
+  if (Buffer.isBuffer(b)) return b;
+  return b instanceof Uint8Array ? Buffer.from(b.buffer, b.byteOffset, b.byteLength) : Buffer.from(b as ArrayLike<number>);
 }
 
 /** Decodes and validates stored bytes. Throws "data-corrupt" for garbage or any broken rule. */

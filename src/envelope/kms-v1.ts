@@ -1,6 +1,7 @@
 import { LRUCache } from "lru-cache";
 import { AtrestError, wrapError } from "../common/errors.js";
-import { systemRandom, type Random } from "../common/random.js";
+import type { Random } from "../common/random.js";
+import { pooledRandom } from "../crypto/random-pool.js";
 import { AES_BLOCK_BYTES, aesCbcDecrypt, aesGcmOpen, aesGcmSeal, GCM_NONCE_BYTES } from "../crypto/index.js";
 import type { KmsV1Service } from "../kms-plugin-client/service.js";
 import { startsWith, unknownPrefixError, type EnvelopeProvider } from "./provider.js";
@@ -52,7 +53,7 @@ export class KmsV1Provider implements EnvelopeProvider {
     this.providerName = options.providerName;
     this.prefix = Buffer.from(`k8s:enc:kms:v1:${options.providerName}:`);
     this.service = options.service;
-    this.random = options.random ?? systemRandom;
+    this.random = options.random ?? pooledRandom;
     this.hooks = options.hooks ?? {};
     this.cache = cacheSize > 0 ? new LRUCache<string, Buffer>({ max: cacheSize }) : undefined;
     const base = { provider: "kms" as const, kmsApiVersion: "v1" as const, providerName: options.providerName };
@@ -104,7 +105,7 @@ export class KmsV1Provider implements EnvelopeProvider {
   }
 
   async transformToStorage(plaintext: Uint8Array, ctx: TransformContext): Promise<Buffer> {
-    const dek = this.random.bytes(DEK_BYTES);
+    const dek = Buffer.from(this.random.bytes(DEK_BYTES)); // a copy: it outlives the random pool slice in the cache
     let encDek: Buffer;
     try {
       encDek = await this.service.encrypt(dek);

@@ -367,9 +367,9 @@ export class KmsV2DekState {
     }
 
     const uid = this.random.uuid();
-    const seed = this.random.bytes(KMS_V2_SEED_BYTES);
+    const seed = Buffer.from(this.random.bytes(KMS_V2_SEED_BYTES)); // a copy we own (zeroed if unused)
     let encryptKeyId = "";
-    let problem: string;
+    let problem = "no answer";
     this.counters.encryptCalls++;
     let resp: Awaited<ReturnType<KmsV2Service["encrypt"]>> | undefined;
     try {

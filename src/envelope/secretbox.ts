@@ -1,5 +1,6 @@
 import { AtrestError } from "../common/errors.js";
-import { systemRandom, type Random } from "../common/random.js";
+import type { Random } from "../common/random.js";
+import { pooledRandom } from "../crypto/random-pool.js";
 import { SECRETBOX_KEY_BYTES, SECRETBOX_NONCE_BYTES, SECRETBOX_TAG_BYTES, secretboxOpen, secretboxSeal } from "../crypto/index.js";
 import { KeyedProvider, type EnvelopeKey } from "./keyed-provider.js";
 
@@ -8,7 +9,7 @@ import { KeyedProvider, type EnvelopeKey } from "./keyed-provider.js";
  * (NaCl secretbox). 32-byte keys. No AAD.
  */
 export function newSecretboxTransformer(keys: readonly EnvelopeKey[], options: { random?: Random } = {}): KeyedProvider {
-  const random = options.random ?? systemRandom;
+  const random = options.random ?? pooledRandom;
   return new KeyedProvider("secretbox", keys, (key) => {
     if (key.length !== SECRETBOX_KEY_BYTES) {
       throw new AtrestError("invalid-argument", `secretbox key must be ${SECRETBOX_KEY_BYTES} bytes, got ${key.length}`);

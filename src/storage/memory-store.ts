@@ -27,6 +27,8 @@ interface Version {
 interface Subscriber {
   readonly prefix: string;
   readonly handlers: WatchHandlers;
+  /** Only events after this revision (a watch may start in the future). */
+  readonly after: number;
   readonly queue: WatchEvent[];
   scheduled: boolean;
   cancelled: boolean;
@@ -37,6 +39,8 @@ export class MemoryStore implements Store {
   private compactRevision = 0;
   /** Per key, its versions in revision order (compaction drops superseded ones). */
   private readonly versions = new Map<string, Version[]>();
+  /** The keys of `versions`, in key order. */
+  private readonly sortedKeys: string[] = [];
   /** Every event after the compact revision, in order (the watch history). */
   private events: WatchEvent[] = [];
   private readonly subscribers = new Set<Subscriber>();
@@ -62,12 +66,13 @@ export class MemoryStore implements Store {
     if (atRevision > this.revision) throw futureRevisionError("list", atRevision, this.revision);
     if (atRevision !== 0 && atRevision < this.compactRevision) throw compactedError(atRevision, this.compactRevision);
     const readAt = atRevision === 0 ? this.revision : atRevision;
-    const keys = [...this.versions.keys()]
-      .filter((k) => k.startsWith(prefix) && (options.startAfter === undefined || compareKeys(k, options.startAfter) > 0))
-      .sort(compareKeys);
     const items: KeyValue[] = [];
     let more = false;
-    for (const key of keys) {
+    let i = lowerBound(this.sortedKeys, options.startAfter !== undefined && compareKeys(options.startAfter, prefix) >= 0 ? options.startAfter : prefix);
+    if (options.startAfter !== undefined && this.sortedKeys[i] === options.startAfter) i++;
+    for (; i < this.sortedKeys.length; i++) {
+      const key = this.sortedKeys[i]!;
+      if (!key.startsWith(prefix)) break;
       const kv = this.at(key, readAt);
       if (kv === undefined) continue;
       if (limit > 0 && items.length === limit) {
@@ -130,7 +135,7 @@ export class MemoryStore implements Store {
     // Like etcd: a watch needs the events from fromRevision + 1, and history before the compact
     // revision is gone.
     if (fromRevision !== 0 && fromRevision + 1 < this.compactRevision) throw compactedError(fromRevision, this.compactRevision);
-    const sub: Subscriber = { prefix, handlers, queue: [], scheduled: false, cancelled: false };
+    const sub: Subscriber = { prefix, handlers, after: fromRevision, queue: [], scheduled: false, cancelled: false };
     if (fromRevision !== 0) {
       for (const event of this.events) {
         if (eventRevision(event) > fromRevision && eventKey(event).startsWith(prefix)) sub.queue.push(event);
@@ -163,8 +168,12 @@ export class MemoryStore implements Store {
       }
       let kept = versions.slice(keepFrom);
       if (kept[0] !== undefined && kept[0].revision <= revision && kept[0].value === undefined) kept = kept.slice(1);
-      if (kept.length === 0) this.versions.delete(key);
-      else this.versions.set(key, kept);
+      if (kept.length === 0) {
+        this.versions.delete(key);
+        this.sortedKeys.splice(lowerBound(this.sortedKeys, key), 1);
+      } else {
+        this.versions.set(key, kept);
+      }
     }
     this.events = this.events.filter((e) => eventRevision(e) >= revision);
   }
@@ -197,14 +206,18 @@ export class MemoryStore implements Store {
 
   private append(key: string, version: Version): void {
     const versions = this.versions.get(key);
-    if (versions === undefined) this.versions.set(key, [version]);
-    else versions.push(version);
+    if (versions === undefined) {
+      this.versions.set(key, [version]);
+      this.sortedKeys.splice(lowerBound(this.sortedKeys, key), 0, key);
+    } else {
+      versions.push(version);
+    }
   }
 
   private publish(event: WatchEvent): void {
     this.events.push(event);
     for (const sub of this.subscribers) {
-      if (eventKey(event).startsWith(sub.prefix)) {
+      if (eventKey(event).startsWith(sub.prefix) && eventRevision(event) > sub.after) {
         sub.queue.push(event);
         this.schedule(sub);
       }
@@ -242,7 +255,28 @@ function eventRevision(event: WatchEvent): number {
   return event.type === "put" ? event.kv.modRevision : event.modRevision;
 }
 
-/** Byte order of the UTF-8 keys, as etcd and SQLite (BLOB/TEXT with BINARY collation) sort them. */
+/** Byte order of the UTF-8 keys, as etcd and SQLite (BLOBs) sort them. */
 export function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    // Below the surrogates, UTF-16 code unit order is UTF-8 byte order; past them it is not.
+    if (x < 0xd800 && y < 0xd800) return x - y;
+    return Buffer.compare(Buffer.from(a.slice(i), "utf8"), Buffer.from(b.slice(i), "utf8"));
+  }
+  return a.length - b.length;
+}
+
+/** The first index whose key is not below `key`. */
+function lowerBound(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareKeys(keys[mid]!, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

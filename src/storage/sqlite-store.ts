@@ -44,6 +44,8 @@ interface Row {
 interface Subscriber {
   readonly prefix: Buffer;
   readonly handlers: WatchHandlers;
+  /** Only events after this revision (a watch may start in the future). */
+  readonly after: number;
   readonly queue: WatchEvent[];
   scheduled: boolean;
   cancelled: boolean;
@@ -152,8 +154,12 @@ export class SqliteStore implements Store {
         where.push("name > ?");
         params.push(after);
       }
-      // The newest row of each key at the revision; tombstones mean the key did not exist then.
-      let sql = `SELECT ${COLUMNS} FROM kine WHERE id IN (SELECT MAX(id) FROM kine WHERE ${where.join(" AND ")} GROUP BY name) AND deleted = 0 ORDER BY name`;
+      // The newest row of each key at the revision (tombstones: the key did not exist then). Walking the
+      // (name, id) index in name order lets LIMIT stop the scan early.
+      params.push(at);
+      let sql =
+        `SELECT ${COLUMNS} FROM kine WHERE ${where.join(" AND ")} AND deleted = 0 ` +
+        `AND id = (SELECT MAX(k2.id) FROM kine k2 WHERE k2.name = kine.name AND k2.id <= ?) ORDER BY name`;
       if (limit > 0) {
         sql += " LIMIT ?";
         params.push(limit + 1);
@@ -212,7 +218,7 @@ export class SqliteStore implements Store {
     // Hand out what is already written to the existing watchers first, so the new one starts cleanly
     // at `dispatched` and gets everything after it from the live feed.
     this.poll();
-    const sub: Subscriber = { prefix: Buffer.from(prefix, "utf8"), handlers, queue: [], scheduled: false, cancelled: false };
+    const sub: Subscriber = { prefix: Buffer.from(prefix, "utf8"), handlers, after: fromRevision, queue: [], scheduled: false, cancelled: false };
     if (fromRevision !== 0) {
       const history = this.db.transaction((): Row[] => {
         const compacted = this.compactRevisionNow();
@@ -310,7 +316,7 @@ export class SqliteStore implements Store {
     for (const row of rows) {
       const event = rowEvent(row);
       for (const sub of this.subscribers) {
-        if (hasPrefix(row.name, sub.prefix)) sub.queue.push(event);
+        if (row.id > sub.after && hasPrefix(row.name, sub.prefix)) sub.queue.push(event);
       }
     }
     for (const sub of this.subscribers) this.schedule(sub);

@@ -106,6 +106,10 @@ export function registerStoreConformance(name: string, open: () => Promise<Store
       assert.equal(all.revision, await store().currentRevision());
       assert.deepEqual((await store().list(`${p}b/`)).items.map((i) => i.key), [`${p}b/x`]);
       assert.deepEqual((await store().list(`${p}zzz`)).items, []);
+      const past = await store().list(p, { startAfter: `${p}zzz`, limit: 1 });
+      assert.deepEqual([past.items, past.more], [[], false], "startAfter beyond the prefix's keys");
+      const before = await store().list(p, { startAfter: "/", limit: 1 });
+      assert.deepEqual(before.items.map((i) => i.key), [`${p}a`], "startAfter before the prefix starts at the prefix");
     });
 
     test("list pages with limit and startAfter, at one revision", async () => {
@@ -213,6 +217,23 @@ export function registerStoreConformance(name: string, open: () => Promise<Store
         assert.equal(seen.events.length, 1);
       } finally {
         if (!cancelled) await w.cancel();
+      }
+    });
+
+    test("a watch from a future revision waits for it", async () => {
+      const p = fresh();
+      const now = await store().currentRevision();
+      const seen = collect();
+      const w = await store().watch(p, now + 2, seen.handlers);
+      try {
+        for (const k of ["1", "2", "3"]) await store().create(`${p}${k}`, bytes(k));
+        const events = await seen.waitFor(1);
+        assert.deepEqual(summarize(events), [["put", `${p}3`, "3", undefined]]);
+        // A later write proves nothing else was on its way.
+        await store().create(`${p}4`, bytes("4"));
+        assert.deepEqual(summarize((await seen.waitFor(2)).slice(1)), [["put", `${p}4`, "4", undefined]]);
+      } finally {
+        await w.cancel();
       }
     });
 

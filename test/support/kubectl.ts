@@ -49,12 +49,16 @@ export class Kubectl {
   /** Runs kubectl and fails with its stderr unless it exits 0. */
   async ok(args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<string> {
     const r = await this.run(args, options);
-    if (r.status !== 0) throw new Error(`kubectl ${args.join(" ")} exited ${String(r.status)}: ${r.stderr.trim()}`);
+    if (r.status !== 0)
+      throw new Error(`kubectl ${args.join(" ")} exited ${String(r.status)}: ${r.stderr.trim()}`);
     return r.stdout;
   }
 
   /** Starts a long-running kubectl (e.g. `get -w`); the caller kills it. */
   spawn(args: readonly string[]): ChildProcess {
-    return spawn(KUBECTL, this.argv(args), { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, KUBECONFIG: this.kubeconfig } });
+    return spawn(KUBECTL, this.argv(args), {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, KUBECONFIG: this.kubeconfig },
+    });
   }
 }

@@ -65,15 +65,25 @@ export function acquirePkcs11Module(modulePath: string): Pkcs11ModuleHandle {
   };
 }
 
+// Some pkcs11js functions throw its Pkcs11Error, others a plain Error whose message is "CKR_NAME:code".
+const CKR_MESSAGE = /^(CKR_[A-Z0-9_]+)(?::(\d+))?/;
+
 /** The CKR_* code of a pkcs11js error, or undefined. */
 export function pkcs11ErrorCode(err: unknown): number | undefined {
-  return err instanceof pkcs11js.Pkcs11Error ? err.code : undefined;
+  if (err instanceof pkcs11js.Pkcs11Error) return err.code;
+  if (!(err instanceof Error)) return undefined;
+  const m = CKR_MESSAGE.exec(err.message);
+  if (m === null) return undefined;
+  if (m[2] !== undefined) return Number(m[2]);
+  const byName = (pkcs11js as unknown as Record<string, unknown>)[m[1] ?? ""];
+  return typeof byName === "number" ? byName : undefined;
 }
 
 /** `CKR_…` name of a pkcs11js error (safe to log: it never contains data), else the error's class. */
 export function pkcs11ErrorName(err: unknown): string {
-  if (err instanceof pkcs11js.Pkcs11Error) return err.message;
-  return err instanceof Error ? err.name : "unknown error";
+  if (!(err instanceof Error)) return "unknown error";
+  const m = CKR_MESSAGE.exec(err.message);
+  return m?.[1] ?? err.name;
 }
 
 /** The slot holding the initialized token whose CKA label (space-padded to 32 bytes) is `tokenLabel`. */

@@ -82,13 +82,17 @@ function hsmError(operation: string, err: unknown, code: "unavailable" | "data-c
   return new AtrestError(code, `HSM ${operation} failed: ${pkcs11ErrorName(err)}`, { cause: err, details: { ckr: pkcs11ErrorName(err) } });
 }
 
-/** Errors from C_Decrypt that mean "this ciphertext/tag/AAD does not authenticate". */
-const AUTH_FAILURES = new Set<number>([pkcs11js.CKR_ENCRYPTED_DATA_INVALID, pkcs11js.CKR_ENCRYPTED_DATA_LEN_RANGE]);
+/**
+ * Errors from C_Decrypt (after C_DecryptInit accepted the key and parameters) that mean "this
+ * ciphertext/tag/AAD does not authenticate". The standard code is CKR_ENCRYPTED_DATA_INVALID; SoftHSM2
+ * reports a GCM tag mismatch as CKR_GENERAL_ERROR, so that counts too at this step.
+ */
+const AUTH_FAILURES = new Set<number>([pkcs11js.CKR_ENCRYPTED_DATA_INVALID, pkcs11js.CKR_ENCRYPTED_DATA_LEN_RANGE, pkcs11js.CKR_GENERAL_ERROR]);
 
 /** A fixed set of sessions; an operation borrows one and gives it back (or replaces it after an error). */
 class SessionPool {
   readonly #idle: Handle[] = [];
-  readonly #waiters: ((s: Handle) => void)[] = [];
+  readonly #waiters: { resolve: (s: Handle) => void; reject: (e: Error) => void }[] = [];
   #open = 0;
   #closed = false;
 
@@ -100,12 +104,6 @@ class SessionPool {
 
   openSession(): Handle {
     return this.pkcs11.C_OpenSession(this.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
-  }
-
-  /** Adds an already opened (logged-in) session. */
-  seed(session: Handle): void {
-    this.#open += 1;
-    this.#idle.push(session);
   }
 
   async use<T>(fn: (session: Handle) => Promise<T> | T): Promise<T> {
@@ -135,7 +133,7 @@ class SessionPool {
         return Promise.reject(hsmError("C_OpenSession", err));
       }
     }
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
   #release(session: Handle, healthy: boolean): void {
@@ -162,7 +160,7 @@ class SessionPool {
       if (waiter !== undefined && !this.#closed) {
         try {
           this.#open += 1;
-          waiter(this.openSession());
+          waiter.resolve(this.openSession());
         } catch {
           this.#open -= 1;
           this.#waiters.unshift(waiter);
@@ -171,12 +169,13 @@ class SessionPool {
       return;
     }
     const waiter = this.#waiters.shift();
-    if (waiter !== undefined) waiter(next);
+    if (waiter !== undefined) waiter.resolve(next);
     else this.#idle.push(next);
   }
 
   close(): void {
     this.#closed = true;
+    for (const w of this.#waiters.splice(0)) w.reject(new AtrestError("unavailable", "the HSM protection backend is closed"));
     for (const s of this.#idle.splice(0)) {
       try {
         this.pkcs11.C_CloseSession(s);
@@ -195,21 +194,23 @@ export async function createPkcs11Protection(options: Pkcs11ProtectionOptions): 
   const module: Pkcs11ModuleHandle = acquirePkcs11Module(options.modulePath);
   const { pkcs11 } = module;
   let pool: SessionPool;
+  let anchor: Handle;
   try {
     const slot = findSlotByTokenLabel(pkcs11, options.tokenLabel);
     pool = new SessionPool(pkcs11, slot, maxSessions);
-    const first = pool.openSession();
+    // The login state belongs to the application and ends when its last session on the token closes,
+    // so one session is held open, unused, for the backend's lifetime; the pool's sessions (replaced
+    // after failures) are all logged in through it.
+    anchor = pool.openSession();
     try {
-      pkcs11.C_Login(first, pkcs11js.CKU_USER, options.pin);
+      pkcs11.C_Login(anchor, pkcs11js.CKU_USER, options.pin);
     } catch (err) {
       if (pkcs11ErrorCode(err) !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN) {
-        pkcs11.C_CloseSession(first);
+        pkcs11.C_CloseSession(anchor);
         const code = pkcs11ErrorCode(err) === pkcs11js.CKR_PIN_INCORRECT ? "unauthenticated" : "unavailable";
         throw new AtrestError(code, `login to PKCS#11 token "${options.tokenLabel}" failed: ${pkcs11ErrorName(err)}`, { cause: err });
       }
     }
-    // Login state belongs to the application, so every later session of the pool is logged in too.
-    pool.seed(first);
   } catch (err) {
     module.release();
     throw err;
@@ -293,6 +294,9 @@ export async function createPkcs11Protection(options: Pkcs11ProtectionOptions): 
         const key = findKey(session, ref);
         try {
           pkcs11.C_EncryptInit(session, mechanism, key);
+          // pkcs11js passes an empty buffer as a NULL pointer (CKR_ARGUMENTS_BAD); an empty message is
+          // just the final block: the tag.
+          if (plaintext.length === 0) return pkcs11.C_EncryptFinal(session, Buffer.alloc(GCM_TAG_BYTES));
           return await pkcs11.C_EncryptAsync(session, plaintext, Buffer.alloc(plaintext.length + GCM_TAG_BYTES));
         } catch (err) {
           throw hsmError("AES-GCM encrypt", err);
@@ -311,6 +315,10 @@ export async function createPkcs11Protection(options: Pkcs11ProtectionOptions): 
         const key = findKey(session, ref);
         try {
           pkcs11.C_DecryptInit(session, mechanism, key);
+        } catch (err) {
+          throw hsmError("AES-GCM decrypt init", err);
+        }
+        try {
           const out = await pkcs11.C_DecryptAsync(session, input, Buffer.alloc(input.length));
           return Buffer.from(out);
         } catch (err) {
@@ -346,6 +354,11 @@ export async function createPkcs11Protection(options: Pkcs11ProtectionOptions): 
 
     close() {
       pool.close();
+      try {
+        pkcs11.C_CloseSession(anchor);
+      } catch {
+        // the module may already be finalized by another user
+      }
       handles.clear();
       module.release();
       return Promise.resolve();

@@ -1,0 +1,84 @@
+/**
+ * The one call an apiserver makes: load the file, build the state with the real providers and gRPC
+ * clients, and (with automatic reload) keep it current. Callers use `transformerFor` and `healthChecks`.
+ */
+import { systemClock, type Clock } from "../common/clock.js";
+import type { Logger } from "../common/logger.js";
+import type { EnvelopeProvider } from "../envelope/index.js";
+import type { Transformer } from "../envelope/transformer.js";
+import { buildEncryptionState, type KmsClientFactories, type ProviderFactories } from "./build.js";
+import { DynamicEncryptionState } from "./encryption-state.js";
+import { defaultProviderFactories } from "./envelope-providers.js";
+import type { GroupResource } from "./group-resource.js";
+import type { HealthCheck } from "./health.js";
+import { grpcKmsClients } from "./grpc-clients.js";
+import { loadEncryptionConfigurationFile } from "./load.js";
+import { EncryptionConfigReloadController, type ReloadEvent } from "./reload-controller.js";
+
+export interface EncryptionRuntimeOptions<P = EnvelopeProvider> {
+  /** The EncryptionConfiguration file (`--encryption-provider-config`). */
+  readonly path: string;
+  /** `--encryption-provider-config-automatic-reload`. */
+  readonly reload?: boolean;
+  readonly reloadIntervalMs?: number;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  readonly clients?: KmsClientFactories;
+  /** Default: src/envelope's providers. */
+  readonly providers?: ProviderFactories<P>;
+  readonly onReload?: (event: ReloadEvent) => void;
+}
+
+export interface EncryptionRuntime {
+  /** Follows reloads: hold on to it. `resource` is `<resource>.<group>` or `secrets` (core). */
+  transformerFor(resource: string | GroupResource): Transformer;
+  /** For /healthz and /readyz (not /livez): `kms-provider-N`, or the single `kms-providers`. */
+  healthChecks(): readonly HealthCheck[];
+  readonly dynamic: DynamicEncryptionState;
+  readonly controller: EncryptionConfigReloadController | undefined;
+  close(): void;
+}
+
+export async function startEncryptionRuntime<P = EnvelopeProvider>(
+  options: EncryptionRuntimeOptions<P>,
+): Promise<EncryptionRuntime> {
+  const clock = options.clock ?? systemClock;
+  const reload = options.reload === true;
+  const providers = options.providers ?? (defaultProviderFactories as unknown as ProviderFactories<P>);
+  const clients = options.clients ?? grpcKmsClients;
+  const build = async (config: Parameters<typeof buildEncryptionState>[0], contentHash: string) =>
+    buildEncryptionState(config, {
+      providers,
+      clients,
+      clock,
+      reload,
+      contentHash,
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+  const { config, contentHash } = await loadEncryptionConfigurationFile(options.path, { reload });
+  const dynamic = new DynamicEncryptionState(await build(config, contentHash), clock);
+  let controller: EncryptionConfigReloadController | undefined;
+  if (reload) {
+    controller = new EncryptionConfigReloadController({
+      path: options.path,
+      dynamic,
+      build,
+      clock,
+      ...(options.reloadIntervalMs === undefined ? {} : { intervalMs: options.reloadIntervalMs }),
+      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.onReload ? { onReload: options.onReload } : {}),
+    });
+    controller.start();
+  }
+  return {
+    transformerFor: (resource) => dynamic.transformerFor(resource),
+    // With reload the check set is fixed (one `kms-providers`) while the state behind it changes.
+    healthChecks: () => (reload ? [dynamic.healthCheck] : dynamic.state.healthChecks),
+    dynamic,
+    controller,
+    close() {
+      controller?.stop();
+      dynamic.close();
+    },
+  };
+}
