@@ -18,25 +18,28 @@ import { startEtcd } from "../test/support/etcd.js";
 const COUNT = Number(process.env.BENCH_APISERVER_COUNT ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_APISERVER_CONCURRENCY ?? 16);
 const LIST_ROUNDS = 10;
+/** Raw and API alternate in this many slices per phase. */
+const ROUNDS = 4;
 
+/** Runs fn(from..to-1) with `concurrency` workers; returns the elapsed seconds. */
 async function pool(
-  count: number,
+  from: number,
+  to: number,
   concurrency: number,
   fn: (i: number) => Promise<unknown>,
 ): Promise<number> {
-  let next = 0;
+  let next = from;
   const started = process.hrtime.bigint();
   await Promise.all(
-    Array.from({ length: Math.min(concurrency, count) }, async () => {
+    Array.from({ length: Math.min(concurrency, to - from) }, async () => {
       for (;;) {
         const i = next++;
-        if (i >= count) return;
+        if (i >= to) return;
         await fn(i);
       }
     }),
   );
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return Math.round(count / seconds);
+  return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
 function secretJson(i: number): string {
@@ -58,23 +61,64 @@ function storedBytes(i: number): Buffer {
   return Buffer.from(JSON.stringify(obj));
 }
 
-async function rawStore(store: Store, prefix: string): Promise<Record<string, number>> {
-  const create = await pool(COUNT, CONCURRENCY, (i) =>
-    store.create(`${prefix}/secrets/default/s${i}`, storedBytes(i)),
-  );
-  const get = await pool(COUNT, CONCURRENCY, (i) => store.get(`${prefix}/secrets/default/s${i}`));
-  const list = await pool(LIST_ROUNDS, 2, async () => {
-    let startAfter: string | undefined;
-    for (;;) {
-      const page = await store.list(`${prefix}/secrets/default/`, {
-        limit: 500,
-        ...(startAfter !== undefined ? { startAfter } : {}),
-      });
-      if (!page.more) break;
-      startAfter = page.items[page.items.length - 1]?.key;
+interface Side {
+  create(i: number): Promise<unknown>;
+  get(i: number): Promise<unknown>;
+  listAll(): Promise<unknown>;
+}
+
+function rawSide(store: Store, prefix: string): Side {
+  return {
+    create: (i) => store.create(`${prefix}/secrets/default/s${i}`, storedBytes(i)),
+    get: (i) => store.get(`${prefix}/secrets/default/s${i}`),
+    async listAll() {
+      let startAfter: string | undefined;
+      for (;;) {
+        const page = await store.list(`${prefix}/secrets/default/`, {
+          limit: 500,
+          ...(startAfter !== undefined ? { startAfter } : {}),
+        });
+        if (!page.more) break;
+        startAfter = page.items[page.items.length - 1]?.key;
+      }
+    },
+  };
+}
+
+/**
+ * Raw and API work in alternating rounds (raw slice, API slice, raw slice, …), so the load other
+ * processes put on the machine falls on both sides alike; rates are totals over all rounds.
+ */
+async function interleaved(raw: Side, api: Side): Promise<Record<string, unknown>> {
+  const seconds = { raw: { create: 0, get: 0, list: 0 }, api: { create: 0, get: 0, list: 0 } };
+  const slice = Math.ceil(COUNT / ROUNDS);
+  for (const phase of ["create", "get"] as const) {
+    for (let r = 0; r < ROUNDS; r++) {
+      const from = r * slice;
+      const to = Math.min(COUNT, from + slice);
+      seconds.raw[phase] += await pool(from, to, CONCURRENCY, (i) => raw[phase](i));
+      seconds.api[phase] += await pool(from, to, CONCURRENCY, (i) => api[phase](i));
     }
+  }
+  for (let r = 0; r < LIST_ROUNDS; r++) {
+    seconds.raw.list += await pool(0, 1, 1, () => raw.listAll());
+    seconds.api.list += await pool(0, 1, 1, () => api.listAll());
+  }
+  const rate = (n: number, s: number): number => Math.round(n / s);
+  const rates = (side: { create: number; get: number; list: number }): Record<string, number> => ({
+    createPerSec: rate(COUNT, side.create),
+    getPerSec: rate(COUNT, side.get),
+    fullListsPerSec: Math.round((LIST_ROUNDS / side.list) * 10) / 10,
   });
-  return { createPerSec: create, getPerSec: get, listPerSec: list };
+  const rawRates = rates(seconds.raw);
+  const apiRates = rates(seconds.api);
+  const ratio = (k: string): number =>
+    Math.round(((apiRates[k] ?? 0) / Math.max(1e-9, rawRates[k] ?? 1)) * 100) / 100;
+  return {
+    raw: rawRates,
+    api: apiRates,
+    apiOverRaw: { create: ratio("createPerSec"), get: ratio("getPerSec"), list: ratio("fullListsPerSec") },
+  };
 }
 
 interface Api {
@@ -135,13 +179,12 @@ function call(api: Api, agent: Agent, method: string, path: string, body?: strin
   });
 }
 
-async function apiPath(api: Api): Promise<Record<string, number>> {
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY, ca: api.ca });
+function apiSide(api: Api, agent: Agent): Side {
   const S = "/api/v1/namespaces/default/secrets";
-  try {
-    const create = await pool(COUNT, CONCURRENCY, (i) => call(api, agent, "POST", S, secretJson(i)));
-    const get = await pool(COUNT, CONCURRENCY, (i) => call(api, agent, "GET", `${S}/s${i}`));
-    const list = await pool(LIST_ROUNDS, 2, async () => {
+  return {
+    create: (i) => call(api, agent, "POST", S, secretJson(i)),
+    get: (i) => call(api, agent, "GET", `${S}/s${i}`),
+    async listAll() {
       let cont: string | undefined;
       for (let page = 0; page < 100; page++) {
         const body = await new Promise<string>((resolve, reject) => {
@@ -152,9 +195,9 @@ async function apiPath(api: Api): Promise<Record<string, number>> {
             ),
             { agent, ca: api.ca, headers: { Authorization: `Bearer ${api.token}` } },
             (res) => {
-              let b = "";
-              res.on("data", (c: Buffer) => (b += c.toString()));
-              res.on("end", () => resolve(b));
+              const chunks: Buffer[] = [];
+              res.on("data", (c: Buffer) => chunks.push(c));
+              res.on("end", () => resolve(Buffer.concat(chunks).toString()));
             },
           )
             .on("error", reject)
@@ -163,11 +206,8 @@ async function apiPath(api: Api): Promise<Record<string, number>> {
         cont = (JSON.parse(body) as { metadata: { continue?: string } }).metadata.continue;
         if (cont === undefined) break;
       }
-    });
-    return { createPerSec: create, getPerSec: get, listPerSec: list };
-  } finally {
-    agent.destroy();
-  }
+    },
+  };
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -179,21 +219,19 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-function ratios(raw: Record<string, number>, api: Record<string, number>): Record<string, number> {
-  const r = (k: string): number => Math.round(((api[k] ?? 0) / Math.max(1, raw[k] ?? 1)) * 100) / 100;
-  return { create: r("createPerSec"), get: r("getPerSec"), list: r("listPerSec") };
-}
-
 async function benchEtcd(): Promise<Record<string, unknown>> {
   const etcd = await startEtcd();
   const dir = mkdtempSync(join(tmpdir(), "atrest-bench-apiserver-"));
   let api: Api | undefined;
   const store = new EtcdStore({ endpoints: etcd.endpoints });
   try {
-    const raw = await rawStore(store, "/bench-raw");
     api = await startApi(dir, ["--etcd-servers", etcd.endpoints.join(",")]);
-    const viaApi = await apiPath(api);
-    return { raw, api: viaApi, apiOverRaw: ratios(raw, viaApi) };
+    const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY, ca: api.ca });
+    try {
+      return await interleaved(rawSide(store, "/bench-raw"), apiSide(api, agent));
+    } finally {
+      agent.destroy();
+    }
   } finally {
     if (api !== undefined) await stopChild(api.child);
     await store.close();
@@ -207,10 +245,13 @@ async function benchSqlite(): Promise<Record<string, unknown>> {
   let api: Api | undefined;
   const store = openStore({ sqlitePath: join(dir, "raw.db") });
   try {
-    const raw = await rawStore(store, "/registry");
     api = await startApi(dir, ["--datastore-endpoint", `sqlite://${join(dir, "api.db")}`]);
-    const viaApi = await apiPath(api);
-    return { raw, api: viaApi, apiOverRaw: ratios(raw, viaApi) };
+    const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY, ca: api.ca });
+    try {
+      return await interleaved(rawSide(store, "/registry"), apiSide(api, agent));
+    } finally {
+      agent.destroy();
+    }
   } finally {
     if (api !== undefined) await stopChild(api.child);
     await store.close();
@@ -224,6 +265,7 @@ export async function run(): Promise<Record<string, unknown>> {
     dataBytes: 1024,
     concurrency: CONCURRENCY,
     listRoundsOfAllPages: LIST_ROUNDS,
+    interleavedRounds: ROUNDS,
     goal: "api/raw >= 0.5 for create and get",
     sqlite: await benchSqlite(),
     etcd: await benchEtcd(),

@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { initKmsDataDir } from "../src/kms/init.js";
@@ -20,19 +20,51 @@ const ROUNDS = 2;
 const STATUS_POLLS = 1_000;
 const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 
-async function rate(op: () => Promise<unknown>, concurrency: number, durationMs: number): Promise<number> {
-  let done = 0;
+interface Measured {
+  perSec: number;
+  calls: number;
+  /** CPU of this process (the caller) and of the plugin process during the round, in ms. */
+  callerCpuMs: number;
+  pluginCpuMs: number;
+}
+
+/** utime + stime of a process in ms, from /proc (Linux); 0 elsewhere. */
+function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return 0;
+  }
+}
+
+async function rate(
+  op: () => Promise<unknown>,
+  concurrency: number,
+  durationMs: number,
+  pluginPid?: number,
+): Promise<Measured> {
+  let calls = 0;
   const until = performance.now() + durationMs;
   const started = performance.now();
+  const cpu0 = process.cpuUsage();
+  const plugin0 = processCpuMs(pluginPid);
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < until) {
         await op();
-        done++;
+        calls++;
       }
     }),
   );
-  return done / ((performance.now() - started) / 1000);
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    perSec: calls / ((performance.now() - started) / 1000),
+    calls,
+    callerCpuMs: (cpu.user + cpu.system) / 1000,
+    pluginCpuMs: processCpuMs(pluginPid) - plugin0,
+  };
 }
 
 interface Comparison {
@@ -40,30 +72,46 @@ interface Comparison {
   directPerSec: number;
   pluginPerSec: number;
   overheadPercent: number;
+  /** CPU per call outside the KMS: direct = the caller's SDK work; plugin = gRPC client + plugin process. */
+  cpuMsPerCall: { direct: number; plugin: number };
 }
 
-async function compare(direct: () => Promise<unknown>, viaPlugin: () => Promise<unknown>, concurrency: number): Promise<Comparison> {
+async function compare(
+  direct: () => Promise<unknown>,
+  viaPlugin: () => Promise<unknown>,
+  concurrency: number,
+  pluginPid: number | undefined,
+): Promise<Comparison> {
   await rate(direct, concurrency, 300); // warm-up: connections, JIT
   await rate(viaPlugin, concurrency, 300);
-  let d = 0;
-  let p = 0;
+  const d: Measured[] = [];
+  const p: Measured[] = [];
   for (let i = 0; i < ROUNDS; i++) {
-    d += await rate(direct, concurrency, ROUND_MS);
-    p += await rate(viaPlugin, concurrency, ROUND_MS);
+    d.push(await rate(direct, concurrency, ROUND_MS, pluginPid));
+    p.push(await rate(viaPlugin, concurrency, ROUND_MS, pluginPid));
   }
-  const directPerSec = d / ROUNDS;
-  const pluginPerSec = p / ROUNDS;
+  const sum = (xs: Measured[], f: (m: Measured) => number) => xs.reduce((a, m) => a + f(m), 0);
+  const directPerSec = sum(d, (m) => m.perSec) / ROUNDS;
+  const pluginPerSec = sum(p, (m) => m.perSec) / ROUNDS;
+  const round2 = (x: number) => Math.round(x * 100) / 100;
   return {
     concurrency,
     directPerSec: Math.round(directPerSec),
     pluginPerSec: Math.round(pluginPerSec),
     overheadPercent: Math.round(((directPerSec - pluginPerSec) / directPerSec) * 1000) / 10,
+    cpuMsPerCall: {
+      direct: round2(sum(d, (m) => m.callerCpuMs) / sum(d, (m) => m.calls)),
+      plugin: round2(sum(p, (m) => m.callerCpuMs + m.pluginCpuMs) / sum(p, (m) => m.calls)),
+    },
   };
 }
 
 /** Starts `atrest ARGS` and resolves with the first stdout match of `pattern`. */
 function startCli(args: string[], pattern: RegExp): { child: ChildProcess; ready: Promise<string> } {
-  const child = spawn(process.execPath, ["--import", "tsx", main, ...args], { stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, ATREST_LOG_LEVEL: "info" } });
+  const child = spawn(process.execPath, ["--import", "tsx", main, ...args], {
+    stdio: ["ignore", "pipe", "ignore"],
+    env: { ...process.env, ATREST_LOG_LEVEL: "info" },
+  });
   const ready = new Promise<string>((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`atrest ${args[0]} did not start`)), 60_000);
@@ -90,7 +138,8 @@ async function stop(child: ChildProcess): Promise<void> {
 async function pluginKmsCalls(healthUrl: string): Promise<number> {
   const text = await (await fetch(`${healthUrl}/metrics`)).text();
   let total = 0;
-  for (const m of text.matchAll(/^atrest_plugin_kms_request_duration_seconds_count\{[^}]*\} (\d+)/gm)) total += Number(m[1]);
+  for (const m of text.matchAll(/^atrest_plugin_kms_request_duration_seconds_count\{[^}]*\} (\d+)/gm))
+    total += Number(m[1]);
   return total;
 }
 
@@ -100,37 +149,76 @@ export async function run(): Promise<Record<string, unknown>> {
   const children: ChildProcess[] = [];
   try {
     const init = await initKmsDataDir({ dataDir, accountId: "1234567890123456" });
-    const kms = startCli(["kms", "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0"], /"url":"([^"]+)"/);
+    const kms = startCli(
+      ["kms", "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0"],
+      /"url":"([^"]+)"/,
+    );
     children.push(kms.child);
     const url = await kms.ready;
-    const creds = JSON.parse(readFileSync(init.credentialsFile, "utf8")) as { accessKeyId: string; accessKeySecret: string };
+    const creds = JSON.parse(readFileSync(init.credentialsFile, "utf8")) as {
+      accessKeyId: string;
+      accessKeySecret: string;
+    };
     const caPem = readFileSync(init.caCertFile, "utf8");
-    const sdk = new AtrestKmsSdkClient(new SdkConfig({ ...creds, endpoint: new URL(url).host, regionId: "cn-hangzhou", protocol: "https" }), caPem);
+    const sdk = new AtrestKmsSdkClient(
+      new SdkConfig({ ...creds, endpoint: new URL(url).host, regionId: "cn-hangzhou", protocol: "https" }),
+      caPem,
+    );
     // The same per-call options the plugin uses (timeouts, the uid header).
-    const runtime = () => sdkRuntime({ readTimeoutMs: 10_000, connectTimeoutMs: 2_000, headers: { "x-atrest-uid": "bench" } }) as never;
+    const runtime = () =>
+      sdkRuntime({
+        readTimeoutMs: 10_000,
+        connectTimeoutMs: 2_000,
+        headers: { "x-atrest-uid": "bench" },
+      }) as never;
     const keyId = (await sdk.createKeyEx(new kmsSdk.CreateKeyRequest({}), runtime())).keyMetadata.keyId;
 
     const socket = join(dir, "kms.sock");
     writeFileSync(
       join(dir, "plugin.json"),
-      JSON.stringify({ listen: `unix://${socket}`, "kms-endpoint": url, "key-id": keyId, "credentials-file": init.credentialsFile, "ca-file": init.caCertFile, "health-listen": "127.0.0.1:0" }),
+      JSON.stringify({
+        listen: `unix://${socket}`,
+        "kms-endpoint": url,
+        "key-id": keyId,
+        "credentials-file": init.credentialsFile,
+        "ca-file": init.caCertFile,
+        "health-listen": "127.0.0.1:0",
+      }),
     );
     const plugin = startCli(["plugin", "--config", join(dir, "plugin.json")], /health on (http:\/\/\S+)/);
     children.push(plugin.child);
     const healthUrl = await plugin.ready;
     const client = createKmsV2Client({ endpoint: `unix://${socket}`, timeoutMs: 10_000 });
     try {
-      for (let i = 0; i < 100 && (await fetch(`${healthUrl}/healthz`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 100 && (await fetch(`${healthUrl}/healthz`)).status !== 200; i++)
+        await new Promise((r) => setTimeout(r, 100));
       const seed = Buffer.alloc(32, 5);
-      const sealedDirect = await sdk.encryptEx(new kmsSdk.EncryptRequest({ keyId, plaintext: seed.toString("base64") }), runtime());
+      const sealedDirect = await sdk.encryptEx(
+        new kmsSdk.EncryptRequest({ keyId, plaintext: seed.toString("base64") }),
+        runtime(),
+      );
       const sealed = await client.encrypt(seed);
-      const directEncrypt = () => sdk.encryptEx(new kmsSdk.EncryptRequest({ keyId, plaintext: seed.toString("base64") }), runtime());
+      const directEncrypt = () =>
+        sdk.encryptEx(new kmsSdk.EncryptRequest({ keyId, plaintext: seed.toString("base64") }), runtime());
       const pluginEncrypt = () => client.encrypt(seed);
-      const directDecrypt = () => sdk.decryptEx(new kmsSdk.DecryptRequest({ ciphertextBlob: sealedDirect.ciphertextBlob }), runtime());
-      const pluginDecrypt = () => client.decrypt({ ciphertext: sealed.ciphertext, keyId: sealed.keyId, annotations: sealed.annotations });
+      const directDecrypt = () =>
+        sdk.decryptEx(new kmsSdk.DecryptRequest({ ciphertextBlob: sealedDirect.ciphertextBlob }), runtime());
+      const pluginDecrypt = () =>
+        client.decrypt({
+          ciphertext: sealed.ciphertext,
+          keyId: sealed.keyId,
+          annotations: sealed.annotations,
+        });
 
-      const encrypt = [await compare(directEncrypt, pluginEncrypt, 1), await compare(directEncrypt, pluginEncrypt, 8)];
-      const decrypt = [await compare(directDecrypt, pluginDecrypt, 1), await compare(directDecrypt, pluginDecrypt, 8)];
+      const pid = plugin.child.pid;
+      const encrypt = [
+        await compare(directEncrypt, pluginEncrypt, 1, pid),
+        await compare(directEncrypt, pluginEncrypt, 8, pid),
+      ];
+      const decrypt = [
+        await compare(directDecrypt, pluginDecrypt, 1, pid),
+        await compare(directDecrypt, pluginDecrypt, 8, pid),
+      ];
 
       const callsBefore = await pluginKmsCalls(healthUrl);
       const pollStarted = performance.now();
@@ -138,9 +226,21 @@ export async function run(): Promise<Record<string, unknown>> {
       const pollMs = performance.now() - pollStarted;
       const kmsCallsDuringPolls = (await pluginKmsCalls(healthUrl)) - callsBefore;
       return {
+        loadAverage: loadavg().map((x) => Math.round(x * 10) / 10),
+        cpus: cpus().length,
         plaintextBytes: seed.length,
         encrypt,
         decrypt,
+        // At concurrency 1, what the plugin adds per call, beside the bare cost of one gRPC round trip to
+        // it (a Status answered from cache): when the two are close, the plugin's own work is negligible
+        // and the overhead is the extra process hop.
+        addedLatencyMs: {
+          encrypt:
+            Math.round((1000 / encrypt[0]!.pluginPerSec - 1000 / encrypt[0]!.directPerSec) * 100) / 100,
+          decrypt:
+            Math.round((1000 / decrypt[0]!.pluginPerSec - 1000 / decrypt[0]!.directPerSec) * 100) / 100,
+          statusRoundTrip: Math.round((pollMs / STATUS_POLLS) * 100) / 100,
+        },
         status: {
           polls: STATUS_POLLS,
           pollDurationMs: Math.round(pollMs),

@@ -19,7 +19,9 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 for (const name of requested.length > 0 ? requested : available) {
-  const mod = (await import(pathToFileURL(join(dir, `${name}.ts`)).href)) as { run: () => Promise<Record<string, unknown>> };
+  const mod = (await import(pathToFileURL(join(dir, `${name}.ts`)).href)) as {
+    run: () => Promise<Record<string, unknown>>;
+  };
   const result = await mod.run();
   process.stdout.write(JSON.stringify({ benchmark: name, node: process.version, ...result }, null, 2) + "\n");
 }

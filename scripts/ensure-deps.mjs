@@ -48,7 +48,14 @@ export function ensureSystem() {
   run(cmd, aptArgs(["install", "-y", "-q", "--no-install-recommends", ...missing]), { env });
   // Debian starts a PostgreSQL cluster on install; the tests start their own, so stop it if running.
   try {
-    execFileSync("sh", ["-c", "command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | awk '{print $1, $2}' | while read v c; do pg_ctlcluster $v $c stop || true; done"], { stdio: "ignore" });
+    execFileSync(
+      "sh",
+      [
+        "-c",
+        "command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | awk '{print $1, $2}' | while read v c; do pg_ctlcluster $v $c stop || true; done",
+      ],
+      { stdio: "ignore" },
+    );
   } catch {
     // nothing running
   }

@@ -78,7 +78,7 @@ describe("apiserver REST surface", () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "atrest-apiserver-api-"));
     store = new MemoryStore();
-    server = await startApiServer({ store, dataDir: dir, securePort: 0 });
+    server = await startApiServer({ store, dataDir: dir, securePort: 0, watchBookmarkIntervalMs: 100 });
   });
   after(async () => {
     await server.close();
@@ -109,6 +109,26 @@ describe("apiserver REST surface", () => {
     assert.deepEqual(resources.find((r) => r.name === "configmaps")?.shortNames, ["cm"]);
     assert.equal(resources.find((r) => r.name === "namespaces")?.namespaced, false);
     assert.ok(resources.find((r) => r.name === "secrets")?.verbs.includes("watch"));
+    const aggregated = await call(server, "GET", "/api", {
+      accept: "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
+    });
+    assert.equal(
+      aggregated.headers["content-type"],
+      "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+    );
+    const groups = aggregated.json() as {
+      kind: string;
+      items: Array<{
+        versions: Array<{ version: string; resources: Array<{ resource: string; scope: string }> }>;
+      }>;
+    };
+    assert.equal(groups.kind, "APIGroupDiscoveryList");
+    assert.deepEqual(groups.items[0]?.versions[0]?.resources.map((r) => `${r.resource}:${r.scope}`).sort(), [
+      "configmaps:Namespaced",
+      "namespaces:Cluster",
+      "secrets:Namespaced",
+      "serviceaccounts:Namespaced",
+    ]);
     const index = (await call(server, "GET", "/openapi/v3")).json() as {
       paths: Record<string, { serverRelativeURL: string }>;
     };
@@ -263,6 +283,8 @@ describe("apiserver REST surface", () => {
       "UnsupportedMediaType",
     );
     assertStatus(await call(server, "GET", "/api/v1/nothing"), 404, "NotFound");
+    assertStatus(await call(server, "GET", `${S}/a%25b`), 400, "BadRequest", /name may not contain '%'/);
+    assertStatus(await call(server, "GET", `${S}/%E0%A4%A`), 400, "BadRequest");
     assert.equal(await store.currentRevision(), afterDup, "no failed request wrote anything");
     assert.ok(afterDup > before);
   });
@@ -390,6 +412,17 @@ describe("apiserver REST surface", () => {
       ["Name", "Status", "Age"],
     );
     assert.ok(ns.rows.some((r) => r.cells[0] === "default" && r.cells[1] === "Active"));
+    const byLabel = (
+      await call(
+        server,
+        "GET",
+        "/api/v1/namespaces?labelSelector=kubernetes.io%2Fmetadata.name%3Dkube-system",
+      )
+    ).json();
+    assert.deepEqual(
+      (byLabel.items as Array<{ metadata: { name: string } }>).map((i) => i.metadata.name),
+      ["kube-system"],
+    );
   });
 
   test("protobuf request and response bodies", async () => {
@@ -481,6 +514,53 @@ describe("apiserver REST surface", () => {
     assert.equal(ev.object.reason, "Expired");
   });
 
+  test("watches that allow bookmarks get BOOKMARK events with the revision they have caught up to", async () => {
+    const list = (await call(server, "GET", S)).json() as { metadata: { resourceVersion: string } };
+    const lines: Array<{ type: string; object: { kind: string; metadata: { resourceVersion: string } } }> =
+      [];
+    let created = 0;
+    const url = new URL(
+      `${S}?watch=true&allowWatchBookmarks=true&resourceVersion=${list.metadata.resourceVersion}`,
+      server.url,
+    );
+    await new Promise<void>((resolve, reject) => {
+      const req = request(
+        url,
+        { headers: { Authorization: `Bearer ${server.adminToken ?? ""}` }, ca: server.caCertPem },
+        (res) => {
+          let buf = "";
+          res.on("data", (c: Buffer) => {
+            buf += c.toString();
+            let nl: number;
+            while ((nl = buf.indexOf("\n")) >= 0) {
+              lines.push(JSON.parse(buf.slice(0, nl)) as (typeof lines)[number]);
+              buf = buf.slice(nl + 1);
+            }
+            if (
+              created > 0 &&
+              lines.some((l) => l.type === "BOOKMARK" && Number(l.object.metadata.resourceVersion) >= created)
+            ) {
+              req.destroy();
+              resolve();
+            }
+          });
+          res.on("error", () => undefined);
+        },
+      );
+      req.on("error", (e) => (created > 0 ? resolve() : reject(e)));
+      req.end();
+      setTimeout(() => {
+        void call(server, "POST", S, { body: secret("bm"), contentType: json }).then((r) => {
+          created = Number((r.json().metadata as { resourceVersion: string }).resourceVersion);
+        });
+      }, 150);
+    });
+    const added = lines.findIndex((l) => l.type === "ADDED");
+    const bookmark = lines.findIndex((l, i) => i > added && l.type === "BOOKMARK");
+    assert.ok(added >= 0 && bookmark > added, JSON.stringify(lines.map((l) => l.type)));
+    assert.equal(lines[bookmark]?.object.kind, "Secret");
+  });
+
   test("health endpoints with named checks, and metrics", async () => {
     assert.equal((await call(server, "GET", "/livez", { token: null })).body.toString(), "ok");
     const verbose = (await call(server, "GET", "/readyz?verbose", { token: null })).body.toString();
@@ -491,6 +571,10 @@ describe("apiserver REST surface", () => {
     const metrics = (await call(server, "GET", "/metrics")).body.toString();
     assert.match(metrics, /apiserver_request_total\{verb="GET",resource="secrets",code="404"\} \d+/);
     assert.match(metrics, /apiserver_request_duration_seconds_bucket/);
+    assert.match(
+      metrics,
+      /apiserver_storage_transformation_operations_total\{transformation_type="to_storage",transformer_prefix="identity",status="OK"\} \d+/,
+    );
     assert.doesNotMatch(metrics, /hunter2|dmFsdWU=/);
   });
 

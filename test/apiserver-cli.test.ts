@@ -14,7 +14,15 @@ test(
     const dir = mkdtempSync(join(tmpdir(), "atrest-apiserver-cli-"));
     const kubeconfig = join(dir, "admin.kubeconfig");
     // No --datastore-endpoint: the embedded SQLite datastore in the data dir is the default.
-    const child = spawnAtrest(["apiserver", "--secure-port", "0", "--data-dir", dir, "--kubeconfig-out", kubeconfig]);
+    const child = spawnAtrest([
+      "apiserver",
+      "--secure-port",
+      "0",
+      "--data-dir",
+      dir,
+      "--kubeconfig-out",
+      kubeconfig,
+    ]);
     try {
       let out = "";
       let err = "";
@@ -32,7 +40,7 @@ test(
         child.on("exit", (code) => reject(new Error(`exited ${String(code)}: ${err}`)));
       });
       assert.match(ready.url, /^https:\/\/127\.0\.0\.1:\d+$/);
-    assert.ok(existsSync(join(dir, "state.db")), "the SQLite datastore lives in the data dir");
+      assert.ok(existsSync(join(dir, "state.db")), "the SQLite datastore lives in the data dir");
       assert.equal(ready.kubeconfig, kubeconfig);
       assert.equal(statSync(kubeconfig).mode & 0o777, 0o600);
       const token = readFileSync(join(dir, "tokens.csv"), "utf8").split(",")[0] ?? "";

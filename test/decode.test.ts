@@ -24,6 +24,8 @@ const gcm = vectors.derived["D-aesgcm"]!;
 const box = vectors.derived["D-secretbox"]!;
 const SECRET = gcm.config_secret_base64!;
 const KEY = "/registry/secrets/default/mysecret";
+/** Generous: several CLI processes start at once on a busy machine (a bound, not a timing assertion). */
+const CLI_TIMEOUT_MS = 120_000;
 
 const dir = mkdtempSync(join(tmpdir(), "atrest-decode-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -47,16 +49,10 @@ function configFile(name: string, providers: string[]): string {
 const keys = (secret: string) => `{keys: [{name: key1, secret: "${secret}"}]}`;
 
 async function decode(config: string, value: string, extra: string[] = [], key = KEY) {
-  const r = await runAtrest([
-    "decode",
-    "--encryption-provider-config",
-    config,
-    "--key",
-    key,
-    "--value-hex",
-    value,
-    ...extra,
-  ]);
+  const r = await runAtrest(
+    ["decode", "--encryption-provider-config", config, "--key", key, "--value-hex", value, ...extra],
+    { timeoutMs: CLI_TIMEOUT_MS },
+  );
   return r;
 }
 
@@ -112,16 +108,19 @@ describe("atrest decode", () => {
     const config = configFile("cbc.yaml", [`aescbc: ${keys(SECRET)}`]);
     const valueFile = join(dir, "value.bin");
     writeFileSync(valueFile, Buffer.from(cbc10.etcd_value_hex, "hex"));
-    const r = await runAtrest([
-      "decode",
-      "--encryption-provider-config",
-      config,
-      "--key",
-      "/0f4e/registry/secrets/ns/name",
-      "--value-file",
-      valueFile,
-      "--plaintext=false",
-    ]);
+    const r = await runAtrest(
+      [
+        "decode",
+        "--encryption-provider-config",
+        config,
+        "--key",
+        "/0f4e/registry/secrets/ns/name",
+        "--value-file",
+        valueFile,
+        "--plaintext=false",
+      ],
+      { timeoutMs: CLI_TIMEOUT_MS },
+    );
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(json(r.stdout), { provider: "aescbc", keyName: "key1", stale: false });
   });

@@ -52,7 +52,8 @@ describe("atrest kms over HTTPS (signed requests, audit)", () => {
     const res = await client.raw(action, params, options);
     assert.equal(res.body.Code, expected.code, `${action}: ${JSON.stringify(res.body)}`);
     assert.equal(res.status, expected.status);
-    for (const f of ["RequestId", "HostId", "Message", "Recommend"]) assert.equal(typeof res.body[f], "string", f);
+    for (const f of ["RequestId", "HostId", "Message", "Recommend"])
+      assert.equal(typeof res.body[f], "string", f);
     const events = await queryAuditEvents(server.kdb, {});
     const mine = events.filter((e) => e.request_id === res.body.RequestId);
     assert.equal(mine.length, 1, "every rejected request is audited once");
@@ -67,6 +68,18 @@ describe("atrest kms over HTTPS (signed requests, audit)", () => {
     await assert.rejects(initKmsDataDir({ dataDir: dir }), /already initialised/);
   });
 
+  it("an init that fails half-way (database unreachable) can be run again", async () => {
+    const d = mkdtempSync(join(tmpdir(), "atrest-kms-init-"));
+    try {
+      await assert.rejects(initKmsDataDir({ dataDir: d, database: "postgres://nobody@127.0.0.1:1/none" }));
+      assert.throws(() => statSync(join(d, "root.key")), "no root key left behind");
+      const ok = await initKmsDataDir({ dataDir: d });
+      assert.equal(statSync(ok.credentialsFile).mode & 0o777, 0o600);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
   it("creates a key, encrypts and decrypts with an encryption context (JSON and flattened)", async () => {
     const created = await admin.call("CreateKey", { Description: "test key" });
     const md = created.KeyMetadata as Record<string, unknown>;
@@ -77,21 +90,47 @@ describe("atrest kms over HTTPS (signed requests, audit)", () => {
     assert.equal(created.Code, undefined);
     const keyId = String(md.KeyId);
 
-    const enc = await admin.call("Encrypt", { KeyId: keyId, Plaintext: "aGVsbG8=", EncryptionContext: '{"b":"2","a":"1"}' });
+    const enc = await admin.call("Encrypt", {
+      KeyId: keyId,
+      Plaintext: "aGVsbG8=",
+      EncryptionContext: '{"b":"2","a":"1"}',
+    });
     assert.equal(enc.KeyId, keyId);
     assert.equal(enc.KeyVersionId, md.PrimaryKeyVersion);
     assert.equal(typeof enc.RequestId, "string");
-    const dec = await admin.call("Decrypt", { CiphertextBlob: String(enc.CiphertextBlob), "EncryptionContext.a": "1", "EncryptionContext.b": "2" });
+    const dec = await admin.call("Decrypt", {
+      CiphertextBlob: String(enc.CiphertextBlob),
+      "EncryptionContext.a": "1",
+      "EncryptionContext.b": "2",
+    });
     assert.equal(dec.Plaintext, "aGVsbG8=");
     assert.equal(dec.KeyId, keyId);
     assert.equal(dec.KeyVersionId, enc.KeyVersionId);
 
     // GET with V1 and POST with V3 work too.
-    const viaGet = await admin.call("Decrypt", { CiphertextBlob: String(enc.CiphertextBlob), EncryptionContext: '{"a":"1","b":"2"}' }, { method: "GET" });
+    const viaGet = await admin.call(
+      "Decrypt",
+      { CiphertextBlob: String(enc.CiphertextBlob), EncryptionContext: '{"a":"1","b":"2"}' },
+      { method: "GET" },
+    );
     assert.equal(viaGet.Plaintext, "aGVsbG8=");
-    const viaV3 = await admin.call("Encrypt", { KeyId: keyId, Plaintext: "djM=" }, { signatureVersion: "v3" });
-    const back = await admin.call("Decrypt", { CiphertextBlob: String(viaV3.CiphertextBlob) }, { signatureVersion: "v3" });
+    const viaV3 = await admin.call(
+      "Encrypt",
+      { KeyId: keyId, Plaintext: "djM=" },
+      { signatureVersion: "v3" },
+    );
+    const back = await admin.call(
+      "Decrypt",
+      { CiphertextBlob: String(viaV3.CiphertextBlob) },
+      { signatureVersion: "v3" },
+    );
     assert.equal(back.Plaintext, "djM=");
+    const v3Get = await admin.call(
+      "Decrypt",
+      { CiphertextBlob: String(viaV3.CiphertextBlob), EncryptionContext: "{}" },
+      { signatureVersion: "v3", method: "GET" },
+    );
+    assert.equal(v3Get.Plaintext, "djM=");
   });
 
   it("rotates: new primary version encrypts, the old ciphertext still decrypts, ReEncrypt moves it", async () => {
@@ -102,7 +141,10 @@ describe("atrest kms over HTTPS (signed requests, audit)", () => {
     assert.notEqual(newVersion, old.KeyVersionId);
     const fresh = await admin.call("Encrypt", { KeyId: keyId, Plaintext: "bmV3" });
     assert.equal(fresh.KeyVersionId, newVersion);
-    assert.equal((await admin.call("Decrypt", { CiphertextBlob: String(old.CiphertextBlob) })).Plaintext, "b2xk");
+    assert.equal(
+      (await admin.call("Decrypt", { CiphertextBlob: String(old.CiphertextBlob) })).Plaintext,
+      "b2xk",
+    );
     const versions = await admin.call("ListKeyVersions", { KeyId: keyId });
     assert.equal(((versions.KeyVersions as Record<string, unknown>).KeyVersion as unknown[]).length, 2);
     assert.equal(versions.TotalCount, 2);
@@ -111,42 +153,103 @@ describe("atrest kms over HTTPS (signed requests, audit)", () => {
     const md = (await admin.call("DescribeKey", { KeyId: keyId })).KeyMetadata as Record<string, unknown>;
     assert.equal(md.PrimaryKeyVersion, newVersion);
 
-    const re = await admin.call("ReEncrypt", { CiphertextBlob: String(old.CiphertextBlob), DestinationKeyId: keyId });
+    const re = await admin.call("ReEncrypt", {
+      CiphertextBlob: String(old.CiphertextBlob),
+      DestinationKeyId: keyId,
+    });
     assert.equal(re.KeyVersionId, newVersion);
     assert.equal(re.Plaintext, undefined);
-    assert.equal((await admin.call("Decrypt", { CiphertextBlob: String(re.CiphertextBlob) })).Plaintext, "b2xk");
+    assert.equal(
+      (await admin.call("Decrypt", { CiphertextBlob: String(re.CiphertextBlob) })).Plaintext,
+      "b2xk",
+    );
 
     const dk = await admin.call("GenerateDataKey", { KeyId: keyId, NumberOfBytes: "32" });
     assert.equal(Buffer.from(String(dk.Plaintext), "base64").length, 32);
-    assert.equal((await admin.call("Decrypt", { CiphertextBlob: String(dk.CiphertextBlob) })).Plaintext, dk.Plaintext);
+    assert.equal(
+      (await admin.call("Decrypt", { CiphertextBlob: String(dk.CiphertextBlob) })).Plaintext,
+      dk.Plaintext,
+    );
     const dk2 = await admin.call("GenerateDataKeyWithoutPlaintext", { KeyId: keyId, KeySpec: "AES_128" });
     assert.equal(dk2.Plaintext, undefined);
-    assert.equal(Buffer.from(String((await admin.call("Decrypt", { CiphertextBlob: String(dk2.CiphertextBlob) })).Plaintext), "base64").length, 16);
+    assert.equal(
+      Buffer.from(
+        String((await admin.call("Decrypt", { CiphertextBlob: String(dk2.CiphertextBlob) })).Plaintext),
+        "base64",
+      ).length,
+      16,
+    );
   });
 
   it("aliases, tags, lists and key states", async () => {
     const keyId = String(((await admin.call("CreateKey", {})).KeyMetadata as Record<string, unknown>).KeyId);
     await admin.call("CreateAlias", { AliasName: "alias/app", KeyId: keyId });
-    await expectError(admin, "CreateAlias", { AliasName: "alias/app", KeyId: keyId }, { status: 409, code: "Rejected.ResourceExist" });
+    await expectError(
+      admin,
+      "CreateAlias",
+      { AliasName: "alias/app", KeyId: keyId },
+      { status: 409, code: "Rejected.ResourceExist" },
+    );
     const viaAlias = await admin.call("Encrypt", { KeyId: "alias/app", Plaintext: "eA==" });
     assert.equal(viaAlias.KeyId, keyId);
     const aliases = await admin.call("ListAliasesByKeyId", { KeyId: keyId });
-    assert.deepEqual(((aliases.Aliases as Record<string, unknown>).Alias as Array<Record<string, unknown>>).map((a) => a.AliasName), ["alias/app"]);
+    assert.deepEqual(
+      ((aliases.Aliases as Record<string, unknown>).Alias as Array<Record<string, unknown>>).map(
+        (a) => a.AliasName,
+      ),
+      ["alias/app"],
+    );
     const all = await admin.call("ListAliases", {});
     assert.ok(((all.Aliases as Record<string, unknown>).Alias as unknown[]).length >= 1);
     await admin.call("DeleteAlias", { AliasName: "alias/app" });
-    await expectError(admin, "Encrypt", { KeyId: "alias/app", Plaintext: "eA==" }, { status: 404, code: "Forbidden.AliasNotFound" });
+    await expectError(
+      admin,
+      "Encrypt",
+      { KeyId: "alias/app", Plaintext: "eA==" },
+      { status: 404, code: "Forbidden.AliasNotFound" },
+    );
 
-    await admin.call("TagResource", { KeyId: keyId, Tags: '[{"TagKey":"team","TagValue":"infra"},{"TagKey":"env","TagValue":"prod"}]' });
+    await admin.call("TagResource", {
+      KeyId: keyId,
+      Tags: '[{"TagKey":"team","TagValue":"infra"},{"TagKey":"env","TagValue":"prod"}]',
+    });
     await admin.call("UntagResource", { KeyId: keyId, TagKeys: '["env"]' });
     const tags = await admin.call("ListResourceTags", { KeyId: keyId });
-    assert.deepEqual((tags.Tags as Record<string, unknown>).Tag, [{ KeyId: keyId, TagKey: "team", TagValue: "infra" }]);
+    assert.deepEqual((tags.Tags as Record<string, unknown>).Tag, [
+      { KeyId: keyId, TagKey: "team", TagValue: "infra" },
+    ]);
 
-    const keys = await admin.call("ListKeys", { PageSize: "100" });
-    assert.ok(((keys.Keys as Record<string, unknown>).Key as Array<Record<string, unknown>>).some((k) => k.KeyId === keyId));
+    const disabledOnly = await admin.call("ListKeys", {
+      PageSize: "100",
+      Filters: '[{"Key":"KeyState","Values":["Disabled"]}]',
+    });
+    assert.ok(
+      !((disabledOnly.Keys as Record<string, unknown>).Key as Array<Record<string, unknown>>).some(
+        (k) => k.KeyId === keyId,
+      ),
+    );
+    await expectError(
+      admin,
+      "ListKeys",
+      { Filters: '[{"Key":"Color","Values":["red"]}]' },
+      { status: 400, code: "InvalidParameter" },
+    );
+    const keys = await admin.call("ListKeys", {
+      PageSize: "100",
+      Filters: '[{"Key":"KeyState","Values":["Enabled"]},{"Key":"ProtectionLevel","Values":["SOFTWARE"]}]',
+    });
+    assert.ok(
+      ((keys.Keys as Record<string, unknown>).Key as Array<Record<string, unknown>>).some(
+        (k) => k.KeyId === keyId,
+      ),
+    );
 
     await admin.call("UpdateKeyDescription", { KeyId: keyId, Description: "changed" });
-    await admin.call("UpdateRotationPolicy", { KeyId: keyId, EnableAutomaticRotation: "true", RotationInterval: "30d" });
+    await admin.call("UpdateRotationPolicy", {
+      KeyId: keyId,
+      EnableAutomaticRotation: "true",
+      RotationInterval: "30d",
+    });
     const md = (await admin.call("DescribeKey", { KeyId: keyId })).KeyMetadata as Record<string, unknown>;
     assert.equal(md.Description, "changed");
     assert.equal(md.AutomaticRotation, "Enabled");
@@ -154,7 +257,12 @@ describe("atrest kms over HTTPS (signed requests, audit)", () => {
 
     const blob = String((await admin.call("Encrypt", { KeyId: keyId, Plaintext: "eA==" })).CiphertextBlob);
     await admin.call("DisableKey", { KeyId: keyId });
-    await expectError(admin, "Encrypt", { KeyId: keyId, Plaintext: "eA==" }, { status: 409, code: "Rejected.Disabled" });
+    await expectError(
+      admin,
+      "Encrypt",
+      { KeyId: keyId, Plaintext: "eA==" },
+      { status: 409, code: "Rejected.Disabled" },
+    );
     await expectError(admin, "Decrypt", { CiphertextBlob: blob }, { status: 409, code: "Rejected.Disabled" });
     await admin.call("EnableKey", { KeyId: keyId });
 
@@ -163,47 +271,146 @@ describe("atrest kms over HTTPS (signed requests, audit)", () => {
       EnableDeletionProtection: "true",
       DeletionProtectionDescription: "prod",
     });
-    await expectError(admin, "ScheduleKeyDeletion", { KeyId: keyId, PendingWindowInDays: "7" }, { status: 403, code: "Forbidden.ResourceProtected" });
-    assert.equal(((await admin.call("DescribeKey", { KeyId: keyId })).KeyMetadata as Record<string, unknown>).KeyState, "Enabled");
-    await admin.call("SetDeletionProtection", { ProtectedResourceArn: `acs:kms:cn-hangzhou:1234567890123456:key/${keyId}`, EnableDeletionProtection: "false" });
-    await expectError(admin, "ScheduleKeyDeletion", { KeyId: keyId, PendingWindowInDays: "3" }, { status: 400, code: "InvalidParameter" });
+    await expectError(
+      admin,
+      "ScheduleKeyDeletion",
+      { KeyId: keyId, PendingWindowInDays: "7" },
+      { status: 403, code: "Forbidden.ResourceProtected" },
+    );
+    assert.equal(
+      ((await admin.call("DescribeKey", { KeyId: keyId })).KeyMetadata as Record<string, unknown>).KeyState,
+      "Enabled",
+    );
+    await admin.call("SetDeletionProtection", {
+      ProtectedResourceArn: `acs:kms:cn-hangzhou:1234567890123456:key/${keyId}`,
+      EnableDeletionProtection: "false",
+    });
+    await expectError(
+      admin,
+      "ScheduleKeyDeletion",
+      { KeyId: keyId, PendingWindowInDays: "3" },
+      { status: 400, code: "InvalidParameter" },
+    );
     await admin.call("ScheduleKeyDeletion", { KeyId: keyId, PendingWindowInDays: "7" });
-    const pending = (await admin.call("DescribeKey", { KeyId: keyId })).KeyMetadata as Record<string, unknown>;
+    const pending = (await admin.call("DescribeKey", { KeyId: keyId })).KeyMetadata as Record<
+      string,
+      unknown
+    >;
     assert.equal(pending.KeyState, "PendingDeletion");
     assert.equal(typeof pending.DeleteDate, "string");
-    await expectError(admin, "Encrypt", { KeyId: keyId, Plaintext: "eA==" }, { status: 409, code: "Rejected.PendingDeletion" });
-    await expectError(admin, "EnableKey", { KeyId: keyId }, { status: 409, code: "Rejected.PendingDeletion" });
+    await expectError(
+      admin,
+      "Encrypt",
+      { KeyId: keyId, Plaintext: "eA==" },
+      { status: 409, code: "Rejected.PendingDeletion" },
+    );
+    await expectError(
+      admin,
+      "EnableKey",
+      { KeyId: keyId },
+      { status: 409, code: "Rejected.PendingDeletion" },
+    );
     await admin.call("CancelKeyDeletion", { KeyId: keyId });
-    assert.equal(((await admin.call("DescribeKey", { KeyId: keyId })).KeyMetadata as Record<string, unknown>).KeyState, "Enabled");
+    assert.equal(
+      ((await admin.call("DescribeKey", { KeyId: keyId })).KeyMetadata as Record<string, unknown>).KeyState,
+      "Enabled",
+    );
   });
 
   it("rejects bad input with the documented code, changes nothing, and audits it", async () => {
     const keyId = String(((await admin.call("CreateKey", {})).KeyMetadata as Record<string, unknown>).KeyId);
-    const blob = String((await admin.call("Encrypt", { KeyId: keyId, Plaintext: "c2VjcmV0", EncryptionContext: '{"a":"1"}' })).CiphertextBlob);
+    const blob = String(
+      (await admin.call("Encrypt", { KeyId: keyId, Plaintext: "c2VjcmV0", EncryptionContext: '{"a":"1"}' }))
+        .CiphertextBlob,
+    );
 
-    await expectError(admin, "Encrypt", { KeyId: keyId, Plaintext: "eA==" }, { status: 400, code: "SignatureDoesNotMatch" }, { secret: "wrong" });
-    await expectError(admin, "Encrypt", { KeyId: keyId, Plaintext: "eA==" }, { status: 400, code: "SignatureDoesNotMatch" }, { signatureVersion: "v3", secret: "wrong" });
+    await expectError(
+      admin,
+      "Encrypt",
+      { KeyId: keyId, Plaintext: "eA==" },
+      { status: 400, code: "SignatureDoesNotMatch" },
+      { secret: "wrong" },
+    );
+    await expectError(
+      admin,
+      "Encrypt",
+      { KeyId: keyId, Plaintext: "eA==" },
+      { status: 400, code: "SignatureDoesNotMatch" },
+      { signatureVersion: "v3", secret: "wrong" },
+    );
     const nonce = "fixed-nonce-1";
     await admin.call("DescribeKey", { KeyId: keyId }, { nonce });
-    await expectError(admin, "DescribeKey", { KeyId: keyId }, { status: 400, code: "SignatureNonceUsed" }, { nonce });
-    await expectError(admin, "DescribeKey", { KeyId: keyId }, { status: 400, code: "InvalidTimeStamp.Expired" }, { timestamp: "2020-01-01T00:00:00Z" });
+    await expectError(
+      admin,
+      "DescribeKey",
+      { KeyId: keyId },
+      { status: 400, code: "SignatureNonceUsed" },
+      { nonce },
+    );
+    await expectError(
+      admin,
+      "DescribeKey",
+      { KeyId: keyId },
+      { status: 400, code: "InvalidTimeStamp.Expired" },
+      { timestamp: "2020-01-01T00:00:00Z" },
+    );
     await expectError(admin, "NoSuchAction", {}, { status: 404, code: "InvalidAction.NotFound" });
     await expectError(admin, "Encrypt", { KeyId: keyId }, { status: 400, code: "MissingParameter" });
     await expectError(admin, "CreateKey", { KeySpec: "RSA_2048" }, { status: 400, code: "InvalidParameter" });
-    await expectError(admin, "Encrypt", { KeyId: keyId, Plaintext: "x".repeat(6145) }, { status: 400, code: "InvalidParameter" });
-    await expectError(admin, "Encrypt", { KeyId: keyId, Plaintext: "x", EncryptionContext: "[1]" }, { status: 400, code: "InvalidParameter" });
-    await expectError(admin, "Encrypt", { KeyId: "no-such-key", Plaintext: "x" }, { status: 404, code: "Forbidden.KeyNotFound" });
+    await expectError(
+      admin,
+      "Encrypt",
+      { KeyId: keyId, Plaintext: "x".repeat(6145) },
+      { status: 400, code: "InvalidParameter" },
+    );
+    await expectError(
+      admin,
+      "Encrypt",
+      { KeyId: keyId, Plaintext: "x", EncryptionContext: "[1]" },
+      { status: 400, code: "InvalidParameter" },
+    );
+    await expectError(
+      admin,
+      "Encrypt",
+      { KeyId: "no-such-key", Plaintext: "x" },
+      { status: 404, code: "Forbidden.KeyNotFound" },
+    );
 
     const raw = Buffer.from(blob, "base64");
     const tampered = Buffer.from(raw);
     tampered[tampered.length - 20] = tampered[tampered.length - 20]! ^ 1;
-    await expectError(admin, "Decrypt", { CiphertextBlob: tampered.toString("base64"), EncryptionContext: '{"a":"1"}' }, { status: 400, code: "InvalidCiphertext" });
-    await expectError(admin, "Decrypt", { CiphertextBlob: raw.subarray(0, 30).toString("base64"), EncryptionContext: '{"a":"1"}' }, { status: 400, code: "InvalidCiphertext" });
-    await expectError(admin, "Decrypt", { CiphertextBlob: "not base64!!", EncryptionContext: '{"a":"1"}' }, { status: 400, code: "InvalidCiphertext" });
-    await expectError(admin, "Decrypt", { CiphertextBlob: blob, EncryptionContext: '{"a":"2"}' }, { status: 400, code: "InvalidCiphertext" });
+    await expectError(
+      admin,
+      "Decrypt",
+      { CiphertextBlob: tampered.toString("base64"), EncryptionContext: '{"a":"1"}' },
+      { status: 400, code: "InvalidCiphertext" },
+    );
+    await expectError(
+      admin,
+      "Decrypt",
+      { CiphertextBlob: raw.subarray(0, 30).toString("base64"), EncryptionContext: '{"a":"1"}' },
+      { status: 400, code: "InvalidCiphertext" },
+    );
+    await expectError(
+      admin,
+      "Decrypt",
+      { CiphertextBlob: "not base64!!", EncryptionContext: '{"a":"1"}' },
+      { status: 400, code: "InvalidCiphertext" },
+    );
+    await expectError(
+      admin,
+      "Decrypt",
+      { CiphertextBlob: blob, EncryptionContext: '{"a":"2"}' },
+      { status: 400, code: "InvalidCiphertext" },
+    );
     await expectError(admin, "Decrypt", { CiphertextBlob: blob }, { status: 400, code: "InvalidCiphertext" });
 
-    const unknownAk = new KmsRpcTestClient({ url: server.url, accessKeyId: "LTAInobody", accessKeySecret: "x", caCertPem: server.caCertPem });
+    const unknownAk = new KmsRpcTestClient({
+      url: server.url,
+      accessKeyId: "LTAInobody",
+      accessKeySecret: "x",
+      caCertPem: server.caCertPem,
+    });
     await expectError(unknownAk, "ListKeys", {}, { status: 404, code: "InvalidAccessKeyId.NotFound" });
     unknownAk.close();
 
@@ -211,7 +418,10 @@ describe("atrest kms over HTTPS (signed requests, audit)", () => {
     const md = (await admin.call("DescribeKey", { KeyId: keyId })).KeyMetadata as Record<string, unknown>;
     assert.equal(md.KeyState, "Enabled");
     assert.equal((await admin.call("ListKeyVersions", { KeyId: keyId })).TotalCount, 1);
-    assert.equal((await admin.call("Decrypt", { CiphertextBlob: blob, EncryptionContext: '{"a":"1"}' })).Plaintext, "c2VjcmV0");
+    assert.equal(
+      (await admin.call("Decrypt", { CiphertextBlob: blob, EncryptionContext: '{"a":"1"}' })).Plaintext,
+      "c2VjcmV0",
+    );
   });
 
   it("policies: a crypto user may encrypt but not administer; an explicit Deny wins", async () => {
@@ -222,22 +432,100 @@ describe("atrest kms over HTTPS (signed requests, audit)", () => {
     const other = String(((await admin.call("CreateKey", {})).KeyMetadata as Record<string, unknown>).KeyId);
     await admin.call("CreatePolicy", {
       PolicyName: "deny-other",
-      PolicyDocument: JSON.stringify({ Version: "1", Statement: [{ Effect: "Deny", Action: "kms:*", Resource: `acs:kms:*:*:key/${other}` }] }),
+      PolicyDocument: JSON.stringify({
+        Version: "1",
+        Statement: [{ Effect: "Deny", Action: "kms:*", Resource: `acs:kms:*:*:key/${other}` }],
+      }),
     });
     await admin.call("AttachPolicy", { PolicyName: "deny-other", PrincipalName: "app" });
-    const app = new KmsRpcTestClient({ url: server.url, accessKeyId: String(ak.AccessKeyId), accessKeySecret: String(ak.AccessKeySecret), caCertPem: server.caCertPem });
+    const app = new KmsRpcTestClient({
+      url: server.url,
+      accessKeyId: String(ak.AccessKeyId),
+      accessKeySecret: String(ak.AccessKeySecret),
+      caCertPem: server.caCertPem,
+    });
     try {
       const enc = await app.call("Encrypt", { KeyId: keyId, Plaintext: "eA==" });
-      assert.equal((await app.call("Decrypt", { CiphertextBlob: String(enc.CiphertextBlob) })).Plaintext, "eA==");
+      assert.equal(
+        (await app.call("Decrypt", { CiphertextBlob: String(enc.CiphertextBlob) })).Plaintext,
+        "eA==",
+      );
       await expectError(app, "DisableKey", { KeyId: keyId }, { status: 403, code: "Forbidden.RAM" });
-      await expectError(app, "Encrypt", { KeyId: other, Plaintext: "eA==" }, { status: 403, code: "Forbidden.RAM" });
-      const otherBlob = String((await admin.call("Encrypt", { KeyId: other, Plaintext: "eA==" })).CiphertextBlob);
-      await expectError(app, "Decrypt", { CiphertextBlob: otherBlob }, { status: 403, code: "Forbidden.RAM" });
-      await expectError(app, "CreatePrincipal", { PrincipalName: "evil" }, { status: 403, code: "Forbidden.RAM" });
-      assert.equal(((await admin.call("DescribeKey", { KeyId: keyId })).KeyMetadata as Record<string, unknown>).KeyState, "Enabled");
+      await expectError(
+        app,
+        "Encrypt",
+        { KeyId: other, Plaintext: "eA==" },
+        { status: 403, code: "Forbidden.RAM" },
+      );
+      const otherBlob = String(
+        (await admin.call("Encrypt", { KeyId: other, Plaintext: "eA==" })).CiphertextBlob,
+      );
+      await expectError(
+        app,
+        "Decrypt",
+        { CiphertextBlob: otherBlob },
+        { status: 403, code: "Forbidden.RAM" },
+      );
+      await expectError(
+        app,
+        "CreatePrincipal",
+        { PrincipalName: "evil" },
+        { status: 403, code: "Forbidden.RAM" },
+      );
+      assert.equal(
+        ((await admin.call("DescribeKey", { KeyId: keyId })).KeyMetadata as Record<string, unknown>).KeyState,
+        "Enabled",
+      );
       const events = await queryAuditEvents(server.kdb, { principal: "app", action: "Encrypt" });
       assert.ok(events.some((e) => e.outcome === "Allowed" && e.key_id === keyId));
-      assert.ok(events.some((e) => e.outcome === "Denied" && e.error_code === "Forbidden.RAM" && e.key_id === other));
+      assert.ok(
+        events.some((e) => e.outcome === "Denied" && e.error_code === "Forbidden.RAM" && e.key_id === other),
+      );
+
+      const listed = await admin.call("ListAccessKeys", { PrincipalName: "app" });
+      assert.deepEqual(
+        ((listed.AccessKeys as Record<string, unknown>).AccessKey as Array<Record<string, unknown>>).map(
+          (k) => k.AccessKeyId,
+        ),
+        [ak.AccessKeyId],
+      );
+      assert.ok(!JSON.stringify(listed).includes(String(ak.AccessKeySecret)));
+      const policies = await admin.call("ListPolicies", {});
+      assert.ok(
+        ((policies.Policies as Record<string, unknown>).Policy as Array<Record<string, unknown>>).some(
+          (p) => p.PolicyName === "deny-other" && p.PolicyType === "Custom",
+        ),
+      );
+      await expectError(
+        admin,
+        "DeletePolicy",
+        { PolicyName: "deny-other" },
+        { status: 409, code: "Rejected.ResourceInUse" },
+      );
+      await admin.call("DetachPolicy", { PolicyName: "deny-other", PrincipalName: "app" });
+      await admin.call("DeletePolicy", { PolicyName: "deny-other" });
+      await expectError(
+        admin,
+        "CreatePolicy",
+        { PolicyName: "bad", PolicyDocument: '{"Version":"1","Statement":[{"Effect":"Maybe"}]}' },
+        { status: 400, code: "InvalidParameter" },
+      );
+      await admin.call("DeleteAccessKey", { UserAccessKeyId: String(ak.AccessKeyId) });
+      await expectError(
+        app,
+        "Encrypt",
+        { KeyId: keyId, Plaintext: "eA==" },
+        { status: 404, code: "InvalidAccessKeyId.NotFound" },
+      );
+      await admin.call("ListKeys", {}); // the admin's own key was not touched
+      await admin.call("DeletePrincipal", { PrincipalName: "app" });
+      const principals = await admin.call("ListPrincipals", {});
+      assert.deepEqual(
+        ((principals.Principals as Record<string, unknown>).Principal as Array<Record<string, unknown>>).map(
+          (p) => p.PrincipalName,
+        ),
+        ["admin"],
+      );
     } finally {
       app.close();
     }
@@ -245,7 +533,11 @@ describe("atrest kms over HTTPS (signed requests, audit)", () => {
 
   it("audit records carry the client uid, never secrets; /metrics and /healthz answer", async () => {
     const keyId = String(((await admin.call("CreateKey", {})).KeyMetadata as Record<string, unknown>).KeyId);
-    const enc = await admin.call("Encrypt", { KeyId: keyId, Plaintext: "dG9wc2VjcmV0" }, { headers: { "x-atrest-uid": "uid-123" } });
+    const enc = await admin.call(
+      "Encrypt",
+      { KeyId: keyId, Plaintext: "dG9wc2VjcmV0" },
+      { headers: { "x-atrest-uid": "uid-123" } },
+    );
     await server.audit.idle();
     const events = await queryAuditEvents(server.kdb, { keyId });
     const e = events.find((r) => r.request_id === enc.RequestId);
@@ -272,7 +564,11 @@ describe("atrest kms over HTTPS (signed requests, audit)", () => {
     const ok = await verifyAuditChain(server.kdb);
     assert.equal(ok.ok, true);
     assert.ok(ok.records > 10);
-    await server.kdb.db.updateTable("audit_events").set({ principal: "mallory" }).where("seq", "=", 5).execute();
+    await server.kdb.db
+      .updateTable("audit_events")
+      .set({ principal: "mallory" })
+      .where("seq", "=", 5)
+      .execute();
     const broken = await verifyAuditChain(server.kdb);
     assert.equal(broken.ok, false);
     assert.equal(broken.ok ? 0 : broken.brokenSeq, 5);

@@ -1,11 +1,22 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import pkcs11js from "pkcs11js";
 import type { Handle } from "pkcs11js";
 import { isAtrestError } from "../src/common/errors.js";
+import { KmsClient } from "../src/kms/client/kms-client.js";
+import { initKmsDataDir } from "../src/kms/init.js";
+import { startKmsServer } from "../src/kms/server.js";
 import { createPkcs11Protection, decodePkcs11KeyRef } from "../src/kms/protection/pkcs11.js";
-import { acquirePkcs11Module, findSlotByTokenLabel, pkcs11ErrorCode, type Pkcs11ModuleHandle } from "../src/kms/protection/pkcs11-module.js";
+import {
+  acquirePkcs11Module,
+  findSlotByTokenLabel,
+  pkcs11ErrorCode,
+  type Pkcs11ModuleHandle,
+} from "../src/kms/protection/pkcs11-module.js";
 import type { ProtectionBackend } from "../src/kms/protection/protection.js";
 import { createSoftHsmToken, type SoftHsmToken } from "./support/softhsm.js";
 
@@ -14,7 +25,12 @@ let hsm: ProtectionBackend;
 
 before(async () => {
   token = await createSoftHsmToken({ label: "atrest-hsm-test" });
-  hsm = await createPkcs11Protection({ modulePath: token.modulePath, tokenLabel: token.tokenLabel, pin: token.pin, maxSessions: 3 });
+  hsm = await createPkcs11Protection({
+    modulePath: token.modulePath,
+    tokenLabel: token.tokenLabel,
+    pin: token.pin,
+    maxSessions: 3,
+  });
 });
 
 after(async () => {
@@ -28,7 +44,10 @@ const V2 = { keyId: "key-hsm0001", keyVersionId: "kv-0002" };
 /** A second, independent view of the token (same module, own session) to inspect the key objects. */
 async function withInspector<T>(fn: (p: pkcs11js.PKCS11, session: Handle) => T | Promise<T>): Promise<T> {
   const mod: Pkcs11ModuleHandle = acquirePkcs11Module(token.modulePath);
-  const session = mod.pkcs11.C_OpenSession(findSlotByTokenLabel(mod.pkcs11, token.tokenLabel), pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+  const session = mod.pkcs11.C_OpenSession(
+    findSlotByTokenLabel(mod.pkcs11, token.tokenLabel),
+    pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION,
+  );
   try {
     return await fn(mod.pkcs11, session);
   } finally {
@@ -81,7 +100,10 @@ test("a wrong AAD, a flipped bit, a wrong IV or another key version fails authen
   await assert.rejects(hsm.decrypt(V1, ref1, randomBytes(12), sealed, aad), corrupt);
   await assert.rejects(hsm.decrypt(V2, ref2, iv, sealed, aad), corrupt);
   // a reference of one version presented for another is refused before the token is used
-  await assert.rejects(hsm.decrypt(V2, ref1, iv, sealed, aad), (e) => isAtrestError(e, "data-corrupt") && /another key version/.test(e.message));
+  await assert.rejects(
+    hsm.decrypt(V2, ref1, iv, sealed, aad),
+    (e) => isAtrestError(e, "data-corrupt") && /another key version/.test(e.message),
+  );
   // and after all those failures the backend still works (failed sessions were replaced)
   assert.deepEqual(await hsm.decrypt(V1, ref1, iv, sealed, aad), Buffer.from("secret"));
 });
@@ -119,8 +141,14 @@ test("the key material cannot be read out of the token: sensitive, not extractab
       (e: unknown) => pkcs11ErrorCode(e) === pkcs11js.CKR_ATTRIBUTE_SENSITIVE,
     );
     // making it extractable or non-sensitive is refused
-    assert.throws(() => p.C_SetAttributeValue(session, handle, [{ type: pkcs11js.CKA_EXTRACTABLE, value: true }]), (e: unknown) => pkcs11ErrorCode(e) === pkcs11js.CKR_ATTRIBUTE_READ_ONLY);
-    assert.throws(() => p.C_SetAttributeValue(session, handle, [{ type: pkcs11js.CKA_SENSITIVE, value: false }]), (e: unknown) => pkcs11ErrorCode(e) === pkcs11js.CKR_ATTRIBUTE_READ_ONLY);
+    assert.throws(
+      () => p.C_SetAttributeValue(session, handle, [{ type: pkcs11js.CKA_EXTRACTABLE, value: true }]),
+      (e: unknown) => pkcs11ErrorCode(e) === pkcs11js.CKR_ATTRIBUTE_READ_ONLY,
+    );
+    assert.throws(
+      () => p.C_SetAttributeValue(session, handle, [{ type: pkcs11js.CKA_SENSITIVE, value: false }]),
+      (e: unknown) => pkcs11ErrorCode(e) === pkcs11js.CKR_ATTRIBUTE_READ_ONLY,
+    );
 
     // wrapping it out under a key we know fails
     const wrappingKey = p.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
@@ -133,7 +161,14 @@ test("the key material cannot be read out of the token: sensitive, not extractab
       { type: pkcs11js.CKA_SENSITIVE, value: false },
     ]);
     assert.throws(
-      () => p.C_WrapKey(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, wrappingKey, handle, Buffer.alloc(128)),
+      () =>
+        p.C_WrapKey(
+          session,
+          { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD },
+          wrappingKey,
+          handle,
+          Buffer.alloc(128),
+        ),
       (e: unknown) => pkcs11ErrorCode(e) === pkcs11js.CKR_KEY_UNEXTRACTABLE,
     );
     p.C_DestroyObject(session, wrappingKey);
@@ -160,7 +195,10 @@ test("destroy deletes the token object, is idempotent, and the version can no lo
   await hsm.destroy(id, ref);
   assert.equal(await withInspector((p, s) => findById(p, s, ckaId).length), 0);
   await hsm.destroy(id, ref);
-  await assert.rejects(hsm.decrypt(id, ref, iv, sealed, Buffer.alloc(0)), (e) => isAtrestError(e, "data-corrupt") && /missing/.test(e.message));
+  await assert.rejects(
+    hsm.decrypt(id, ref, iv, sealed, Buffer.alloc(0)),
+    (e) => isAtrestError(e, "data-corrupt") && /missing/.test(e.message),
+  );
 });
 
 test("keys persist in the token: a new backend instance decrypts what the first encrypted", async () => {
@@ -168,7 +206,11 @@ test("keys persist in the token: a new backend instance decrypts what the first 
   const ref = await hsm.generate(id);
   const iv = randomBytes(12);
   const sealed = await hsm.encrypt(id, ref, iv, Buffer.from("persist"), Buffer.from("a"));
-  const second = await createPkcs11Protection({ modulePath: token.modulePath, tokenLabel: token.tokenLabel, pin: token.pin });
+  const second = await createPkcs11Protection({
+    modulePath: token.modulePath,
+    tokenLabel: token.tokenLabel,
+    pin: token.pin,
+  });
   try {
     assert.deepEqual(await second.decrypt(id, ref, iv, sealed, Buffer.from("a")), Buffer.from("persist"));
   } finally {
@@ -181,6 +223,60 @@ test("keys persist in the token: a new backend instance decrypts what the first 
 test("a wrong token label is a clear error naming the labels found", async () => {
   await assert.rejects(
     createPkcs11Protection({ modulePath: token.modulePath, tokenLabel: "no-such-token", pin: token.pin }),
-    (e) => isAtrestError(e, "failed-precondition") && /no initialized PKCS#11 token labelled "no-such-token" \(found: .*"atrest-hsm-test"/.test(e.message),
+    (e) =>
+      isAtrestError(e, "failed-precondition") &&
+      /no initialized PKCS#11 token labelled "no-such-token" \(found: .*"atrest-hsm-test"/.test(e.message),
   );
+});
+
+test("through the KMS server: an HSM key (ProtectionLevel HSM) encrypts, rotates and decrypts", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "atrest-kms-hsm-"));
+  const init = await initKmsDataDir({ dataDir: join(dir, "kms") });
+  const creds = JSON.parse(readFileSync(init.credentialsFile, "utf8")) as {
+    accessKeyId: string;
+    accessKeySecret: string;
+  };
+  const serverHsm = await createPkcs11Protection({
+    modulePath: token.modulePath,
+    tokenLabel: token.tokenLabel,
+    pin: token.pin,
+  });
+  const server = await startKmsServer({ dataDir: join(dir, "kms"), hsm: serverHsm, schedulerIntervalMs: 0 });
+  const client = new KmsClient({ endpoint: server.url, caFile: init.caCertFile, ...creds });
+  try {
+    const md = (await client.call("CreateKey", { ProtectionLevel: "HSM" }))["KeyMetadata"] as Record<
+      string,
+      string
+    >;
+    assert.equal(md["ProtectionLevel"], "HSM");
+    const keyId = md["KeyId"]!;
+    const enc = await client.call("Encrypt", {
+      KeyId: keyId,
+      Plaintext: "in the token",
+      EncryptionContext: '{"a":"b"}',
+    });
+    await client.call("CreateKeyVersion", { KeyId: keyId });
+    const dec = await client.call("Decrypt", {
+      CiphertextBlob: enc["CiphertextBlob"] as string,
+      EncryptionContext: '{"a":"b"}',
+    });
+    assert.equal(dec["Plaintext"], "in the token");
+    await assert.rejects(
+      client.call("Decrypt", {
+        CiphertextBlob: enc["CiphertextBlob"] as string,
+        EncryptionContext: '{"a":"c"}',
+      }),
+      (e) => isAtrestError(e),
+    );
+  } finally {
+    client.close();
+    await server.close(); // closes serverHsm too
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // the test's own backend still works after the server's one released the shared module
+  const id = { keyId: "key-hsm0006", keyVersionId: "kv-0001" };
+  const ref = await hsm.generate(id);
+  const iv = randomBytes(12);
+  const sealed = await hsm.encrypt(id, ref, iv, Buffer.from("still"), Buffer.alloc(0));
+  assert.deepEqual(await hsm.decrypt(id, ref, iv, sealed, Buffer.alloc(0)), Buffer.from("still"));
 });

@@ -16,15 +16,20 @@ describe("kms scheduler: automatic rotation and purge, driven by a ManualClock",
   let server: KmsServer;
   let client: KmsRpcTestClient;
   const clock = new ManualClock(Date.now());
-  const call = (action: string, params: Record<string, string>) => client.call(action, params, { timestamp: acsTimestamp(new Date(clock.now())) });
-  const raw = (action: string, params: Record<string, string>) => client.raw(action, params, { timestamp: acsTimestamp(new Date(clock.now())) });
+  const call = (action: string, params: Record<string, string>) =>
+    client.call(action, params, { timestamp: acsTimestamp(new Date(clock.now())) });
+  const raw = (action: string, params: Record<string, string>) =>
+    client.raw(action, params, { timestamp: acsTimestamp(new Date(clock.now())) });
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "atrest-kms-sched-"));
     await initKmsDataDir({ dataDir: dir });
     // The timer runs on the manual clock: advancing it fires scheduler passes.
     server = await startKmsServer({ dataDir: dir, clock, schedulerIntervalMs: 3_600_000, cacheTtlMs: 0 });
-    const creds = JSON.parse(readFileSync(join(dir, "credentials.json"), "utf8")) as { accessKeyId: string; accessKeySecret: string };
+    const creds = JSON.parse(readFileSync(join(dir, "credentials.json"), "utf8")) as {
+      accessKeyId: string;
+      accessKeySecret: string;
+    };
     client = new KmsRpcTestClient({ url: server.url, ...creds, caCertPem: server.caCertPem });
   });
 
@@ -35,7 +40,8 @@ describe("kms scheduler: automatic rotation and purge, driven by a ManualClock",
   });
 
   it("rotates a key when its interval has passed, not before, and only once per interval", async () => {
-    const md = (await call("CreateKey", { EnableAutomaticRotation: "true", RotationInterval: "7d" })).KeyMetadata as Record<string, unknown>;
+    const md = (await call("CreateKey", { EnableAutomaticRotation: "true", RotationInterval: "7d" }))
+      .KeyMetadata as Record<string, unknown>;
     const keyId = String(md.KeyId);
     const blob = String((await call("Encrypt", { KeyId: keyId, Plaintext: "djE=" })).CiphertextBlob);
     clock.advance(6 * DAY);
@@ -48,18 +54,30 @@ describe("kms scheduler: automatic rotation and purge, driven by a ManualClock",
     assert.equal((await call("ListKeyVersions", { KeyId: keyId })).TotalCount, 2, "rotated once");
     const after = (await call("DescribeKey", { KeyId: keyId })).KeyMetadata as Record<string, unknown>;
     assert.notEqual(after.PrimaryKeyVersion, md.PrimaryKeyVersion);
-    assert.equal((await call("Encrypt", { KeyId: keyId, Plaintext: "eA==" })).KeyVersionId, after.PrimaryKeyVersion);
+    assert.equal(
+      (await call("Encrypt", { KeyId: keyId, Plaintext: "eA==" })).KeyVersionId,
+      after.PrimaryKeyVersion,
+    );
     assert.equal((await call("Decrypt", { CiphertextBlob: blob })).Plaintext, "djE=");
 
     await server.scheduler.runOnce();
-    assert.equal((await call("ListKeyVersions", { KeyId: keyId })).TotalCount, 2, "not again within the interval");
+    assert.equal(
+      (await call("ListKeyVersions", { KeyId: keyId })).TotalCount,
+      2,
+      "not again within the interval",
+    );
     clock.advance(7 * DAY);
     await server.scheduler.runOnce();
     assert.equal((await call("ListKeyVersions", { KeyId: keyId })).TotalCount, 3);
   });
 
   it("a disabled key is not rotated", async () => {
-    const keyId = String(((await call("CreateKey", { EnableAutomaticRotation: "true", RotationInterval: "604800s" })).KeyMetadata as Record<string, unknown>).KeyId);
+    const keyId = String(
+      (
+        (await call("CreateKey", { EnableAutomaticRotation: "true", RotationInterval: "604800s" }))
+          .KeyMetadata as Record<string, unknown>
+      ).KeyId,
+    );
     await call("DisableKey", { KeyId: keyId });
     clock.advance(8 * DAY);
     await server.scheduler.runOnce();
@@ -77,15 +95,28 @@ describe("kms scheduler: automatic rotation and purge, driven by a ManualClock",
 
     clock.advance(6 * DAY);
     await server.scheduler.runOnce();
-    assert.equal(((await call("DescribeKey", { KeyId: doomed })).KeyMetadata as Record<string, unknown>).KeyState, "PendingDeletion");
+    assert.equal(
+      ((await call("DescribeKey", { KeyId: doomed })).KeyMetadata as Record<string, unknown>).KeyState,
+      "PendingDeletion",
+    );
 
     clock.advance(1 * DAY + 1000);
     await server.scheduler.runOnce(); // (the timer may have purged it already while the clock moved)
     assert.equal((await raw("DescribeKey", { KeyId: doomed })).body.Code, "Forbidden.KeyNotFound");
     assert.equal((await raw("Decrypt", { CiphertextBlob: blob })).body.Code, "Forbidden.KeyNotFound");
-    assert.equal((await raw("Encrypt", { KeyId: "alias/doomed", Plaintext: "eA==" })).body.Code, "Forbidden.AliasNotFound");
-    const versions = await server.kdb.db.selectFrom("key_versions").select("key_version_id").where("key_id", "=", doomed).execute();
+    assert.equal(
+      (await raw("Encrypt", { KeyId: "alias/doomed", Plaintext: "eA==" })).body.Code,
+      "Forbidden.AliasNotFound",
+    );
+    const versions = await server.kdb.db
+      .selectFrom("key_versions")
+      .select("key_version_id")
+      .where("key_id", "=", doomed)
+      .execute();
     assert.equal(versions.length, 0, "material (wrapped) removed from the store");
-    assert.equal(((await call("DescribeKey", { KeyId: kept })).KeyMetadata as Record<string, unknown>).KeyState, "Enabled");
+    assert.equal(
+      ((await call("DescribeKey", { KeyId: kept })).KeyMetadata as Record<string, unknown>).KeyState,
+      "Enabled",
+    );
   });
 });

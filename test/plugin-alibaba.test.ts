@@ -18,7 +18,11 @@ import { isAtrestError } from "../src/common/errors.js";
 
 const REFRESH_MS = 200;
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 15_000,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -55,17 +59,36 @@ describe("atrest plugin with the alibaba backend against atrest kms", { timeout:
     kmsListen = new URL(kms.url).host;
     creds = JSON.parse(readFileSync(init.credentialsFile, "utf8")) as typeof creds;
     caPem = readFileSync(init.caCertFile, "utf8");
-    admin = new AtrestKmsSdkClient(new SdkConfig({ ...creds, endpoint: kmsListen, regionId: "cn-hangzhou", protocol: "https" }), caPem);
-    const created = await admin.createKeyEx(new kmsSdk.CreateKeyRequest({ description: "kubernetes secrets" }), sdk());
+    admin = new AtrestKmsSdkClient(
+      new SdkConfig({ ...creds, endpoint: kmsListen, regionId: "cn-hangzhou", protocol: "https" }),
+      caPem,
+    );
+    const created = await admin.createKeyEx(
+      new kmsSdk.CreateKeyRequest({ description: "kubernetes secrets" }),
+      sdk(),
+    );
     keyId = created.keyMetadata.keyId;
-    await admin.createAliasEx(new kmsSdk.CreateAliasRequest({ aliasName: "alias/k8s-secrets", keyId }), sdk());
+    await admin.createAliasEx(
+      new kmsSdk.CreateAliasRequest({ aliasName: "alias/k8s-secrets", keyId }),
+      sdk(),
+    );
     plugin = await startPlugin({
       listen: `unix://${join(dir, "kms.sock")}`,
-      backend: { kind: "alibaba", endpoint: kms.url, regionId: "cn-hangzhou", keyId: "alias/k8s-secrets", credentials: creds, caPem },
+      backend: {
+        kind: "alibaba",
+        endpoint: kms.url,
+        regionId: "cn-hangzhou",
+        keyId: "alias/k8s-secrets",
+        credentials: creds,
+        caPem,
+      },
       statusRefreshMs: REFRESH_MS,
       probeTimeoutMs: 1_000,
       healthListen: "127.0.0.1:0",
-      logger: createLogger({ name: "plugin-test", destination: { write: (line: string) => void logLines.push(line) } }),
+      logger: createLogger({
+        name: "plugin-test",
+        destination: { write: (line: string) => void logLines.push(line) },
+      }),
     });
     client = createKmsV2Client({ endpoint: `unix://${join(dir, "kms.sock")}`, timeoutMs: 5_000 });
     await waitFor("first healthy check", () => (plugin.status().healthy ? true : undefined));
@@ -88,9 +111,17 @@ describe("atrest plugin with the alibaba backend against atrest kms", { timeout:
     const encrypted = await client.encrypt(seed, { uid: "uid-encrypt-1" });
     assert.equal(encrypted.keyId, status.keyId);
     assert.equal(encrypted.annotations["key-id.kms.atrest.io"]?.toString(), keyId);
-    assert.equal(encrypted.annotations["version.kms.atrest.io"]?.toString(), described.keyMetadata.primaryKeyVersion);
+    assert.equal(
+      encrypted.annotations["version.kms.atrest.io"]?.toString(),
+      described.keyMetadata.primaryKeyVersion,
+    );
     assert.ok(!encrypted.ciphertext.includes(seed));
-    const plaintext = await client.decrypt({ ciphertext: encrypted.ciphertext, keyId: encrypted.keyId, annotations: encrypted.annotations, uid: "uid-decrypt-1" });
+    const plaintext = await client.decrypt({
+      ciphertext: encrypted.ciphertext,
+      keyId: encrypted.keyId,
+      annotations: encrypted.annotations,
+      uid: "uid-decrypt-1",
+    });
     assert.deepEqual(plaintext, seed);
     assert.equal(statSync(join(dir, "kms.sock")).mode & 0o777, 0o600);
   });
@@ -111,8 +142,13 @@ describe("atrest plugin with the alibaba backend against atrest kms", { timeout:
     await client.encrypt(Buffer.from("audited"), { uid });
     await kms.audit.idle();
     const rows = await queryAuditEvents(kms.kdb, { action: "Encrypt" });
-    assert.ok(rows.some((r) => r.client_uid === uid), "audit record carries the uid");
-    const line = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l["uid"] === uid && l["method"] === "v2/Encrypt");
+    assert.ok(
+      rows.some((r) => r.client_uid === uid),
+      "audit record carries the uid",
+    );
+    const line = logLines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l["uid"] === uid && l["method"] === "v2/Encrypt");
     assert.ok(line, "plugin log line carries the uid");
     assert.equal(line["code"], "OK");
     assert.ok(!logLines.join("").includes(creds.accessKeySecret), "the secret is never logged");
@@ -124,11 +160,23 @@ describe("atrest plugin with the alibaba backend against atrest kms", { timeout:
     const rotated = await admin.createKeyVersionEx(new kmsSdk.CreateKeyVersionRequest({ keyId }), sdk());
     const newKeyId = `${keyId}:${rotated.keyVersion.keyVersionId}`;
     assert.notEqual(newKeyId, before.keyId);
-    await waitFor("new key_id in Status", async () => ((await client.status()).keyId === newKeyId ? true : undefined));
+    await waitFor("new key_id in Status", async () =>
+      (await client.status()).keyId === newKeyId ? true : undefined,
+    );
     const fresh = await client.encrypt(Buffer.from("after rotation"));
     assert.equal(fresh.keyId, newKeyId);
-    assert.deepEqual(await client.decrypt({ ciphertext: old.ciphertext, keyId: old.keyId, annotations: old.annotations }), Buffer.from("before rotation"));
-    assert.deepEqual(await client.decrypt({ ciphertext: fresh.ciphertext, keyId: fresh.keyId, annotations: fresh.annotations }), Buffer.from("after rotation"));
+    assert.deepEqual(
+      await client.decrypt({ ciphertext: old.ciphertext, keyId: old.keyId, annotations: old.annotations }),
+      Buffer.from("before rotation"),
+    );
+    assert.deepEqual(
+      await client.decrypt({
+        ciphertext: fresh.ciphertext,
+        keyId: fresh.keyId,
+        annotations: fresh.annotations,
+      }),
+      Buffer.from("after rotation"),
+    );
     const metrics = await httpGet(`${plugin.health!.url}/metrics`);
     assert.match(metrics.body, /atrest_plugin_key_id_info\{key_id_hash="sha256:[0-9a-f]{64}"\} 1/);
     assert.ok(!metrics.body.includes(keyId), "metrics carry the key id only hashed");
@@ -160,10 +208,12 @@ describe("atrest plugin with the alibaba backend against atrest kms", { timeout:
       const status = await client.status();
       assert.notEqual(status.healthz, "ok");
       assert.match(status.healthz, /Rejected\.Disabled/);
-      const err = await client.decrypt({ ciphertext: sealed.ciphertext, keyId: sealed.keyId, annotations: sealed.annotations }).then(
-        () => assert.fail("decrypt must fail"),
-        (e: unknown) => e,
-      );
+      const err = await client
+        .decrypt({ ciphertext: sealed.ciphertext, keyId: sealed.keyId, annotations: sealed.annotations })
+        .then(
+          () => assert.fail("decrypt must fail"),
+          (e: unknown) => e,
+        );
       assert.ok(isAtrestError(err, "failed-precondition"), String(err));
       assert.equal(err.details["grpcCode"], "FAILED_PRECONDITION");
       assert.match(err.message, /disabled/);
@@ -171,7 +221,10 @@ describe("atrest plugin with the alibaba backend against atrest kms", { timeout:
       assert.equal(livez.status, 200);
       const metrics = await httpGet(`${plugin.health!.url}/metrics`);
       assert.match(metrics.body, /atrest_plugin_healthy 0/);
-      assert.match(metrics.body, /atrest_plugin_grpc_calls_total\{method="v2\/Decrypt",code="FAILED_PRECONDITION"\} 1/);
+      assert.match(
+        metrics.body,
+        /atrest_plugin_grpc_calls_total\{method="v2\/Decrypt",code="FAILED_PRECONDITION"\} 1/,
+      );
     } finally {
       await admin.enableKeyEx(new kmsSdk.EnableKeyRequest({ keyId }), sdk());
     }
@@ -192,13 +245,68 @@ describe("atrest plugin with the alibaba backend against atrest kms", { timeout:
       assert.notEqual(down.healthz, "ok");
       assert.equal(down.keyId, before.keyId, "no spurious rotation while the KMS is down");
       assert.equal((await httpGet(`${plugin.health!.url}/livez`)).status, 200);
-      const err = await client.encrypt(Buffer.from("x")).then(() => undefined, (e: unknown) => e);
+      const err = await client.encrypt(Buffer.from("x")).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.ok(isAtrestError(err, "unavailable") || isAtrestError(err, "deadline-exceeded"), String(err));
     } finally {
       kms = await startKmsServer({ dataDir: kmsDir, listen: kmsListen, cacheTtlMs: 0 });
     }
-    await waitFor("healthy after restart", async () => ((await client.status()).healthz === "ok" ? true : undefined));
+    await waitFor("healthy after restart", async () =>
+      (await client.status()).healthz === "ok" ? true : undefined,
+    );
     assert.equal((await client.status()).keyId, before.keyId);
+  });
+
+  it("a transient outage is retried with backoff inside the caller's deadline", async () => {
+    await kms.close();
+    const pending = client.encrypt(Buffer.from("retried"), { uid: "uid-retry" });
+    await new Promise((r) => setTimeout(r, 700));
+    kms = await startKmsServer({ dataDir: kmsDir, listen: kmsListen, cacheTtlMs: 0 });
+    const sealed = await pending;
+    assert.deepEqual(
+      await client.decrypt({
+        ciphertext: sealed.ciphertext,
+        keyId: sealed.keyId,
+        annotations: sealed.annotations,
+      }),
+      Buffer.from("retried"),
+    );
+    const metrics = await httpGet(`${plugin.health!.url}/metrics`);
+    assert.match(
+      metrics.body,
+      /atrest_plugin_kms_request_duration_seconds_count\{action="Encrypt",outcome="error"\} [1-9]/,
+    );
+    assert.match(
+      metrics.body,
+      /atrest_plugin_kms_request_duration_seconds_count\{action="Encrypt",outcome="ok"\} [1-9]/,
+    );
+  });
+
+  it("bad input through the KMS: garbage ciphertext and foreign annotations are INVALID_ARGUMENT", async () => {
+    const sealed = await client.encrypt(Buffer.from("x"));
+    const garbage = Buffer.from(Buffer.from("not a ciphertext blob at all").toString("base64"));
+    const corrupt = await client
+      .decrypt({ ciphertext: garbage, keyId: sealed.keyId, annotations: sealed.annotations })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    assert.ok(isAtrestError(corrupt, "invalid-argument"), String(corrupt));
+    assert.match(corrupt.message, /InvalidCiphertext/);
+    const wrongKey = await client
+      .decrypt({
+        ciphertext: sealed.ciphertext,
+        keyId: `${keyId}:someone-elses-version`,
+        annotations: sealed.annotations,
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    assert.ok(isAtrestError(wrongKey, "invalid-argument"), String(wrongKey));
+    assert.equal((await client.status()).healthz, "ok");
   });
 
   it("a principal the policy denies gets a clear PERMISSION_DENIED", async () => {
@@ -208,7 +316,14 @@ describe("atrest plugin with the alibaba backend against atrest kms", { timeout:
     const socket = join(dir, "denied.sock");
     const denied = await startPlugin({
       listen: `unix://${socket}`,
-      backend: { kind: "alibaba", endpoint: kms.url, regionId: "cn-hangzhou", keyId, credentials: readonly, caPem },
+      backend: {
+        kind: "alibaba",
+        endpoint: kms.url,
+        regionId: "cn-hangzhou",
+        keyId,
+        credentials: readonly,
+        caPem,
+      },
       statusRefreshMs: 60_000,
     });
     const deniedClient = createKmsV2Client({ endpoint: `unix://${socket}`, timeoutMs: 5_000 });
@@ -216,7 +331,10 @@ describe("atrest plugin with the alibaba backend against atrest kms", { timeout:
       const status = await deniedClient.status();
       assert.notEqual(status.healthz, "ok");
       assert.match(status.healthz, /not allowed|Forbidden/);
-      const err = await deniedClient.encrypt(Buffer.from("x")).then(() => undefined, (e: unknown) => e);
+      const err = await deniedClient.encrypt(Buffer.from("x")).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.ok(isAtrestError(err, "permission-denied"), String(err));
       assert.match(err.message, /PERMISSION_DENIED/);
       assert.match(err.message, /kms:Encrypt|not allowed/);
@@ -236,7 +354,9 @@ describe("atrest plugin with the alibaba backend against atrest kms", { timeout:
       probeTimeoutMs: 500,
     });
     try {
-      const status = await waitFor("first check", () => (noCa.status().checks > 0 ? noCa.status() : undefined));
+      const status = await waitFor("first check", () =>
+        noCa.status().checks > 0 ? noCa.status() : undefined,
+      );
       assert.equal(status.healthy, false);
       assert.match(status.reason, /--ca-file/);
     } finally {

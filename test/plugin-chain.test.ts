@@ -30,20 +30,46 @@ describe("the at-rest core through the plugin and atrest kms", { timeout: 120_00
 
   const encryptionConfig = () =>
     parseEncryptionConfiguration(
-      readFileSync(join(import.meta.dirname, "..", "deploy", "encryption-config.yaml"), "utf8").replace("unix:///var/run/atrest/kms.sock", `unix://${socket}`),
+      readFileSync(join(import.meta.dirname, "..", "deploy", "encryption-config.yaml"), "utf8").replace(
+        "unix:///var/run/atrest/kms.sock",
+        `unix://${socket}`,
+      ),
     ).config;
-  const buildState = () => buildEncryptionState(encryptionConfig(), { providers: defaultProviderFactories, clients: grpcKmsClients, background: false });
+  const buildState = () =>
+    buildEncryptionState(encryptionConfig(), {
+      providers: defaultProviderFactories,
+      clients: grpcKmsClients,
+      background: false,
+    });
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "atrest-plugin-chain-"));
     socket = join(dir, "kms.sock");
     const init = await initKmsDataDir({ dataDir: join(dir, "kms"), accountId: "1234567890123456" });
     kms = await startKmsServer({ dataDir: join(dir, "kms"), cacheTtlMs: 0 });
-    const creds = JSON.parse(readFileSync(init.credentialsFile, "utf8")) as { accessKeyId: string; accessKeySecret: string };
+    const creds = JSON.parse(readFileSync(init.credentialsFile, "utf8")) as {
+      accessKeyId: string;
+      accessKeySecret: string;
+    };
     const caPem = readFileSync(init.caCertFile, "utf8");
-    admin = new AtrestKmsSdkClient(new SdkConfig({ ...creds, endpoint: new URL(kms.url).host, regionId: "cn-hangzhou", protocol: "https" }), caPem);
+    admin = new AtrestKmsSdkClient(
+      new SdkConfig({
+        ...creds,
+        endpoint: new URL(kms.url).host,
+        regionId: "cn-hangzhou",
+        protocol: "https",
+      }),
+      caPem,
+    );
     keyId = (await admin.createKeyEx(new kmsSdk.CreateKeyRequest({}), {} as never)).keyMetadata.keyId;
-    backend = { kind: "alibaba", endpoint: kms.url, regionId: "cn-hangzhou", keyId, credentials: creds, caPem };
+    backend = {
+      kind: "alibaba",
+      endpoint: kms.url,
+      regionId: "cn-hangzhou",
+      keyId,
+      credentials: creds,
+      caPem,
+    };
     plugin = await startPlugin({ listen: `unix://${socket}`, backend, statusRefreshMs: 200 });
   });
 
@@ -58,7 +84,10 @@ describe("the at-rest core through the plugin and atrest kms", { timeout: 120_00
     const secret = Buffer.from("k8s\0pretend-protobuf-secret-bytes");
     let state = await buildState();
     const stored = await state.transformerFor("secrets").transformToStorage(secret, ctx);
-    assert.ok(stored.subarray(0, 22).equals(Buffer.from("k8s:enc:kms:v2:atrest:")), stored.subarray(0, 30).toString());
+    assert.ok(
+      stored.subarray(0, 22).equals(Buffer.from("k8s:enc:kms:v2:atrest:")),
+      stored.subarray(0, 30).toString(),
+    );
     assert.equal(stored.includes(secret), false);
     const first = await state.transformerFor("secrets").transformFromStorage(stored, ctx);
     assert.deepEqual(first.plaintext, secret);
@@ -77,9 +106,12 @@ describe("the at-rest core through the plugin and atrest kms", { timeout: 120_00
 
     // The key rotates in the KMS: the plugin reports a new key_id; the old value still reads, as stale.
     const oldKeyId = plugin.status().keyId;
-    const version = (await admin.createKeyVersionEx(new kmsSdk.CreateKeyVersionRequest({ keyId }), {} as never)).keyVersion.keyVersionId;
+    const version = (
+      await admin.createKeyVersionEx(new kmsSdk.CreateKeyVersionRequest({ keyId }), {} as never)
+    ).keyVersion.keyVersionId;
     const until = Date.now() + 15_000;
-    while (plugin.status().keyId !== `${keyId}:${version}` && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    while (plugin.status().keyId !== `${keyId}:${version}` && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 50));
     assert.equal(plugin.status().keyId, `${keyId}:${version}`);
     state = await buildState();
     const afterRotation = await state.transformerFor("secrets").transformFromStorage(stored, ctx);

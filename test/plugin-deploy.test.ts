@@ -12,7 +12,9 @@ const deploy = (name: string) => join(repoRoot, "deploy", name);
 
 describe("deploy/", () => {
   it("the EncryptionConfiguration is valid and points at the plugin's socket with KMS v2", async () => {
-    const { config } = await loadEncryptionConfigurationFile(deploy("encryption-config.yaml"), { reload: true });
+    const { config } = await loadEncryptionConfigurationFile(deploy("encryption-config.yaml"), {
+      reload: true,
+    });
     const kms = config.resources[0]?.providers[0];
     assert.ok(kms?.type === "kms", "first provider is kms");
     assert.equal(kms.apiVersion, "v2");
@@ -24,7 +26,14 @@ describe("deploy/", () => {
 
   it("the static pod mounts the socket dir and probes /livez for liveness, /healthz only for readiness", () => {
     const pod = parseYaml(readFileSync(deploy("atrest-kms-plugin.yaml"), "utf8")) as {
-      spec: { containers: Array<{ livenessProbe: { httpGet: { path: string; port: number } }; readinessProbe: { httpGet: { path: string } }; volumeMounts: Array<{ mountPath: string }> }>; volumes: Array<{ hostPath?: { path: string } }> };
+      spec: {
+        containers: Array<{
+          livenessProbe: { httpGet: { path: string; port: number } };
+          readinessProbe: { httpGet: { path: string } };
+          volumeMounts: Array<{ mountPath: string }>;
+        }>;
+        volumes: Array<{ hostPath?: { path: string } }>;
+      };
     };
     const container = pod.spec.containers[0]!;
     assert.equal(container.livenessProbe.httpGet.path, "/livez");
@@ -37,10 +46,22 @@ describe("deploy/", () => {
   });
 
   it("the kube-apiserver fragment sets the config flag and mounts the socket dir", () => {
-    type ClusterConfiguration = { apiServer: { extraArgs: Array<{ name: string; value: string }>; extraVolumes: Array<{ hostPath: string; mountPath: string }> } };
-    const [cluster] = parseAllDocuments(readFileSync(deploy("kube-apiserver-patch.yaml"), "utf8")).map((d) => d.toJS() as ClusterConfiguration);
+    type ClusterConfiguration = {
+      apiServer: {
+        extraArgs: Array<{ name: string; value: string }>;
+        extraVolumes: Array<{ hostPath: string; mountPath: string }>;
+      };
+    };
+    const [cluster] = parseAllDocuments(readFileSync(deploy("kube-apiserver-patch.yaml"), "utf8")).map(
+      (d) => d.toJS() as ClusterConfiguration,
+    );
     const args = cluster!.apiServer.extraArgs;
-    assert.ok(args.some((a) => a.name === "encryption-provider-config" && a.value === "/etc/kubernetes/enc/encryption-config.yaml"));
+    assert.ok(
+      args.some(
+        (a) =>
+          a.name === "encryption-provider-config" && a.value === "/etc/kubernetes/enc/encryption-config.yaml",
+      ),
+    );
     const volumes = cluster!.apiServer.extraVolumes;
     assert.ok(volumes.some((v) => v.hostPath === "/var/run/atrest" && v.mountPath === "/var/run/atrest"));
   });

@@ -22,7 +22,13 @@ const legacy = vectors.kubernetes["kmsv2_legacy_aes_gcm_key"];
 const LEGACY_KEY = field(legacy, "etcd_key");
 const LEGACY_PREFIX = "/43da1478-5e9c-4ef3-a92a-2b19d540c8a5/registry";
 const MYSECRET = "/registry/secrets/default/mysecret";
-const secretJson = (name: string) => JSON.stringify({ apiVersion: "v1", kind: "Secret", metadata: { name, namespace: "app" }, data: { token: Buffer.from(MARKER).toString("base64"), raw: MARKER } });
+const secretJson = (name: string) =>
+  JSON.stringify({
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name, namespace: "app" },
+    data: { token: Buffer.from(MARKER).toString("base64"), raw: MARKER },
+  });
 
 const dir = mkdtempSync(join(tmpdir(), "atrest-scan-sqlite-"));
 const dbPath = join(dir, "store.db");
@@ -67,16 +73,31 @@ before(async () => {
     // The derived vectors, each under the key it was made for (AAD) or any key where there is none.
     const gcm = hexField(vectors.derived["D-aesgcm"], "etcd_value_hex");
     await put(MYSECRET, gcm);
-    await put("/registry/secrets/default/cbc10", hexField(vectors.derived["D-aescbc (10-byte plaintext)"], "etcd_value_hex"));
-    await put("/registry/secrets/default/cbc16", hexField(vectors.derived["D-aescbc (16-byte plaintext)"], "etcd_value_hex"));
+    await put(
+      "/registry/secrets/default/cbc10",
+      hexField(vectors.derived["D-aescbc (10-byte plaintext)"], "etcd_value_hex"),
+    );
+    await put(
+      "/registry/secrets/default/cbc16",
+      hexField(vectors.derived["D-aescbc (16-byte plaintext)"], "etcd_value_hex"),
+    );
     await put("/registry/secrets/default/box", hexField(vectors.derived["D-secretbox"], "etcd_value_hex"));
     // The aesgcm value copied to another key: its AAD no longer matches.
     await put("/registry/secrets/default/moved", gcm);
     // Plaintext Secrets, JSON and kube protobuf (k8s\0 + runtime.Unknown).
     await put("/registry/secrets/app/plain-json", secretJson("plain-json"));
-    await put("/registry/secrets/app/plain-pb", Buffer.concat([Buffer.from([0x6b, 0x38, 0x73, 0x00, 0x0a, 0x0c]), Buffer.from(MARKER)]));
+    await put(
+      "/registry/secrets/app/plain-pb",
+      Buffer.concat([Buffer.from([0x6b, 0x38, 0x73, 0x00, 0x0a, 0x0c]), Buffer.from(MARKER)]),
+    );
     // Garbage after a KMS v2 prefix.
-    await put("/registry/secrets/app/garbled", Buffer.concat([Buffer.from("k8s:enc:kms:v2:kms-provider:"), Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01])]));
+    await put(
+      "/registry/secrets/app/garbled",
+      Buffer.concat([
+        Buffer.from("k8s:enc:kms:v2:kms-provider:"),
+        Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01]),
+      ]),
+    );
     // Other resources: cluster-scoped namespaces, ConfigMaps, a group resource, a CRD — plaintext is fine for them.
     await put("/registry/namespaces/app", '{"kind":"Namespace"}');
     await put("/registry/configmaps/app/settings", `{"kind":"ConfigMap","data":{"x":"${MARKER}"}}`);
@@ -96,13 +117,27 @@ after(async () => {
 
 describe("atrest scan on SQLite", () => {
   test("with the configuration: counts per provider, key name, key_id, DEK source; stale, failed, malformed; exit 12", async () => {
-    const r = await runAtrest(["scan", "--datastore-endpoint", datastore, "--encryption-provider-config", config, "-o", "json"]);
+    const r = await runAtrest([
+      "scan",
+      "--datastore-endpoint",
+      datastore,
+      "--encryption-provider-config",
+      config,
+      "-o",
+      "json",
+    ]);
     assertNoMarker(r);
     assert.equal(r.status, SCAN_EXIT.failed, r.stderr);
     const report = parseReport(r.stdout);
     assert.equal(report.prefix, "/registry");
     assert.match(report.configuration?.contentHash ?? "", /^sha256:[0-9a-f]{64}$/);
-    assert.deepEqual(Object.keys(report.resources), ["configmaps", "deployments.apps", "namespaces", "secrets", "widgets.example.com"]);
+    assert.deepEqual(Object.keys(report.resources), [
+      "configmaps",
+      "deployments.apps",
+      "namespaces",
+      "secrets",
+      "widgets.example.com",
+    ]);
 
     const s = report.resources["secrets"]!;
     assert.equal(s.total, 13);
@@ -112,7 +147,14 @@ describe("atrest scan on SQLite", () => {
     assert.equal(s.malformed, 1);
     assert.equal(s.writer, "kms:v2:kms-provider");
     assert.equal(s.encryptionExpected, true);
-    assert.deepEqual(s.byProvider, { aescbc: 2, aesgcm: 2, identity: 2, "kms:v2": 5, malformed: 1, secretbox: 1 });
+    assert.deepEqual(s.byProvider, {
+      aescbc: 2,
+      aesgcm: 2,
+      identity: 2,
+      "kms:v2": 5,
+      malformed: 1,
+      secretbox: 1,
+    });
     assert.deepEqual(s.byPlaintextEncoding, { json: 1, protobuf: 1 });
     assert.deepEqual(s.byKeyName, { "aescbc:key1": 2, "aesgcm:key1": 2, "secretbox:key1": 1 });
     assert.deepEqual(s.byKmsProvider, { "kms:v2:kms-provider": 5 });
@@ -125,9 +167,18 @@ describe("atrest scan on SQLite", () => {
     assert.equal(s.verified, 11);
     assert.equal(s.failed, 1);
     assert.equal(s.unverified, 0);
-    assert.deepEqual(s.objects.failed.map((f) => f.key), ["/registry/secrets/default/moved"]);
-    assert.deepEqual(s.objects.malformed.map((f) => f.key), ["/registry/secrets/app/garbled"]);
-    assert.deepEqual(s.objects.plaintext, ["/registry/secrets/app/plain-json", "/registry/secrets/app/plain-pb"]);
+    assert.deepEqual(
+      s.objects.failed.map((f) => f.key),
+      ["/registry/secrets/default/moved"],
+    );
+    assert.deepEqual(
+      s.objects.malformed.map((f) => f.key),
+      ["/registry/secrets/app/garbled"],
+    );
+    assert.deepEqual(s.objects.plaintext, [
+      "/registry/secrets/app/plain-json",
+      "/registry/secrets/app/plain-pb",
+    ]);
     // Stale: the old key_id, every non-first provider, the plaintext ones; fresh: key_id "2".
     assert.deepEqual(s.objects.stale, [
       "/registry/secrets/app/kms-a",
@@ -155,7 +206,13 @@ describe("atrest scan on SQLite", () => {
   });
 
   test("the table shows the same story and lists the object keys, never a value", async () => {
-    const r = await runAtrest(["scan", "--datastore-endpoint", datastore, "--encryption-provider-config", config]);
+    const r = await runAtrest([
+      "scan",
+      "--datastore-endpoint",
+      datastore,
+      "--encryption-provider-config",
+      config,
+    ]);
     assertNoMarker(r);
     assert.equal(r.status, SCAN_EXIT.failed, r.stderr);
     assert.match(r.stdout, /^secrets\s+13\s+2!\s+10\s+1\s+9\s+1\s+kms:v2:kms-provider$/m);
@@ -178,7 +235,17 @@ describe("atrest scan on SQLite", () => {
   });
 
   test("--resource narrows the scan: ConfigMaps alone are clean (exit 0)", async () => {
-    const r = await runAtrest(["scan", "--datastore-endpoint", datastore, "--encryption-provider-config", config, "--resource", "configmaps", "-o", "json"]);
+    const r = await runAtrest([
+      "scan",
+      "--datastore-endpoint",
+      datastore,
+      "--encryption-provider-config",
+      config,
+      "--resource",
+      "configmaps",
+      "-o",
+      "json",
+    ]);
     assertNoMarker(r);
     assert.equal(r.status, 0, r.stderr);
     const report = parseReport(r.stdout);
@@ -188,9 +255,24 @@ describe("atrest scan on SQLite", () => {
 
   test("kube v1.27's KMS v2 value under its own prefix authenticates through the base64 plugin; it is stale (AES_GCM_KEY)", async () => {
     const legacyConfig = writeConfig(dir, "legacy.yaml", [
-      { resources: ["secrets"], providers: [`kms: {apiVersion: v2, name: ${field(legacy, "provider_name")}, endpoint: "${plugin.endpoint}"}`] },
+      {
+        resources: ["secrets"],
+        providers: [
+          `kms: {apiVersion: v2, name: ${field(legacy, "provider_name")}, endpoint: "${plugin.endpoint}"}`,
+        ],
+      },
     ]);
-    const base = ["scan", "--datastore-endpoint", datastore, "--etcd-prefix", LEGACY_PREFIX, "--encryption-provider-config", legacyConfig, "-o", "json"];
+    const base = [
+      "scan",
+      "--datastore-endpoint",
+      datastore,
+      "--etcd-prefix",
+      LEGACY_PREFIX,
+      "--encryption-provider-config",
+      legacyConfig,
+      "-o",
+      "json",
+    ];
     plugin.keyId = "1";
     const r = await runAtrest(base);
     assert.equal(r.status, 0, r.stderr);
@@ -200,7 +282,9 @@ describe("atrest scan on SQLite", () => {
     assert.equal(s.total, 1);
     assert.equal(s.verified, 1);
     assert.equal(s.failed, 0);
-    assert.deepEqual(s.byKeyId, { "1": { count: 1, keyIdHash: keyIdHash("1"), providers: ["kms:v2:kms-provider"] } });
+    assert.deepEqual(s.byKeyId, {
+      "1": { count: 1, keyIdHash: keyIdHash("1"), providers: ["kms:v2:kms-provider"] },
+    });
     assert.deepEqual(s.byDekSourceType, { AES_GCM_KEY: 1 });
     assert.deepEqual(s.objects.stale, [LEGACY_KEY]);
     // The plaintext is a protobuf Secret; none of its bytes show.
@@ -212,27 +296,134 @@ describe("atrest scan on SQLite", () => {
 
     // Under the wrong provider name it cannot be read: a failure, exit 12.
     const otherName = writeConfig(dir, "other-name.yaml", [
-      { resources: ["secrets"], providers: [`kms: {apiVersion: v2, name: another, endpoint: "${plugin.endpoint}"}`] },
+      {
+        resources: ["secrets"],
+        providers: [`kms: {apiVersion: v2, name: another, endpoint: "${plugin.endpoint}"}`],
+      },
     ]);
-    const wrong = await runAtrest(["scan", "--datastore-endpoint", datastore, "--etcd-prefix", LEGACY_PREFIX, "--encryption-provider-config", otherName, "-o", "json"]);
+    const wrong = await runAtrest([
+      "scan",
+      "--datastore-endpoint",
+      datastore,
+      "--etcd-prefix",
+      LEGACY_PREFIX,
+      "--encryption-provider-config",
+      otherName,
+      "-o",
+      "json",
+    ]);
     assert.equal(wrong.status, SCAN_EXIT.failed, wrong.stderr);
-    assert.match(parseReport(wrong.stdout).resources["secrets"]!.objects.failed[0]!.reason, /no matching prefix/);
+    assert.match(
+      parseReport(wrong.stdout).resources["secrets"]!.objects.failed[0]!.reason,
+      /no matching prefix/,
+    );
   });
 
   test("after the plugin's key_id changes, the values under the old key_id are the stale ones", async () => {
     plugin.keyId = "2";
-    const r = await runAtrest(["scan", "--datastore-endpoint", datastore, "--encryption-provider-config", config, "--resource", "secrets", "-o", "json"]);
-    const stale = parseReport(r.stdout).resources["secrets"]!.objects.stale.filter((k) => k.includes("/kms-"));
-    assert.deepEqual(stale, ["/registry/secrets/app/kms-a", "/registry/secrets/app/kms-b", "/registry/secrets/other/kms-c"]);
+    const r = await runAtrest([
+      "scan",
+      "--datastore-endpoint",
+      datastore,
+      "--encryption-provider-config",
+      config,
+      "--resource",
+      "secrets",
+      "-o",
+      "json",
+    ]);
+    const stale = parseReport(r.stdout).resources["secrets"]!.objects.stale.filter((k) =>
+      k.includes("/kms-"),
+    );
+    assert.deepEqual(stale, [
+      "/registry/secrets/app/kms-a",
+      "/registry/secrets/app/kms-b",
+      "/registry/secrets/other/kms-c",
+    ]);
     plugin.keyId = "3";
-    const r3 = await runAtrest(["scan", "--datastore-endpoint", datastore, "--encryption-provider-config", config, "--resource", "secrets", "-o", "json"]);
-    const stale3 = parseReport(r3.stdout).resources["secrets"]!.objects.stale.filter((k) => k.includes("/kms-"));
+    const r3 = await runAtrest([
+      "scan",
+      "--datastore-endpoint",
+      datastore,
+      "--encryption-provider-config",
+      config,
+      "--resource",
+      "secrets",
+      "-o",
+      "json",
+    ]);
+    const stale3 = parseReport(r3.stdout).resources["secrets"]!.objects.stale.filter((k) =>
+      k.includes("/kms-"),
+    );
     assert.equal(stale3.length, 5);
     plugin.keyId = "2";
   });
 
+  test("with the plugin down, KMS values are 'not checked' (exit 3) and local-provider values are still verified", async () => {
+    const quick = writeConfig(dir, "quick.yaml", [
+      {
+        resources: ["secrets"],
+        providers: [
+          `kms: {apiVersion: v2, name: kms-provider, endpoint: "${plugin.endpoint}", timeout: 1s}`,
+          `aesgcm: ${localKeys()}`,
+          `aescbc: ${localKeys()}`,
+          `secretbox: ${localKeys()}`,
+          "identity: {}",
+        ],
+      },
+    ]);
+    await plugin.stop();
+    try {
+      const r = await runAtrest([
+        "scan",
+        "--datastore-endpoint",
+        datastore,
+        "--encryption-provider-config",
+        quick,
+        "--resource",
+        "secrets",
+        "-o",
+        "json",
+      ]);
+      assertNoMarker(r);
+      const s = parseReport(r.stdout).resources["secrets"]!;
+      assert.deepEqual(
+        s.objects.unverified.map((u) => u.key),
+        [
+          "/registry/secrets/app/kms-a",
+          "/registry/secrets/app/kms-b",
+          "/registry/secrets/app/kms-d",
+          "/registry/secrets/app/kms-e",
+          "/registry/secrets/other/kms-c",
+        ],
+      );
+      assert.equal(s.verified, 6);
+      // The moved value and the garbled one still decide the exit status.
+      assert.equal(r.status, SCAN_EXIT.failed, r.stderr);
+      const onlyKms = await runAtrest([
+        "scan",
+        "--datastore-endpoint",
+        datastore,
+        "--etcd-prefix",
+        LEGACY_PREFIX,
+        "--encryption-provider-config",
+        quick,
+        "-o",
+        "json",
+      ]);
+      assert.equal(onlyKms.status, SCAN_EXIT.unverified, onlyKms.stderr);
+    } finally {
+      await plugin.restart();
+    }
+  });
+
   test("bad input: no datastore, an unknown output format, an invalid configuration → exit 2, one line", async () => {
-    const invalid = writeConfig(dir, "invalid.yaml", [{ resources: ["secrets"], providers: ['kms: {apiVersion: v2, name: "a:b", endpoint: "unix:///tmp/x.sock"}'] }]);
+    const invalid = writeConfig(dir, "invalid.yaml", [
+      {
+        resources: ["secrets"],
+        providers: ['kms: {apiVersion: v2, name: "a:b", endpoint: "unix:///tmp/x.sock"}'],
+      },
+    ]);
     const [none, format, bad] = await Promise.all([
       runAtrest(["scan"]),
       runAtrest(["scan", "--datastore-endpoint", datastore, "-o", "yaml"]),
@@ -250,6 +441,7 @@ describe("atrest scan on SQLite", () => {
   test("--help documents the exit statuses", async () => {
     const r = await runAtrest(["scan", "--help"]);
     assert.equal(r.status, 0);
-    for (const code of [SCAN_EXIT.plaintext, SCAN_EXIT.malformed, SCAN_EXIT.failed, SCAN_EXIT.stale]) assert.match(r.stdout, new RegExp(`^\\s+${code}\\s`, "m"));
+    for (const code of [SCAN_EXIT.plaintext, SCAN_EXIT.malformed, SCAN_EXIT.failed, SCAN_EXIT.stale])
+      assert.match(r.stdout, new RegExp(`^\\s+${code}\\s`, "m"));
   });
 });

@@ -16,20 +16,34 @@ import type { Store } from "../src/storage/store.js";
 /** The derived vectors' key (base64), used by every local provider in the suites' configurations. */
 export const VECTOR_SECRET = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
-export function writeConfig(dir: string, name: string, rules: Array<{ resources: string[]; providers: string[] }>): string {
+export function writeConfig(
+  dir: string,
+  name: string,
+  rules: Array<{ resources: string[]; providers: string[] }>,
+): string {
   const path = join(dir, name);
   const lines = ["apiVersion: apiserver.config.k8s.io/v1", "kind: EncryptionConfiguration", "resources:"];
   for (const r of rules) {
-    lines.push(`  - resources: [${r.resources.join(", ")}]`, "    providers:", ...r.providers.map((p) => `      - ${p}`));
+    lines.push(
+      `  - resources: [${r.resources.join(", ")}]`,
+      "    providers:",
+      ...r.providers.map((p) => `      - ${p}`),
+    );
   }
   writeFileSync(path, `${lines.join("\n")}\n`);
   return path;
 }
 
-export const localKeys = (name = "key1", secret = VECTOR_SECRET) => `{keys: [{name: ${name}, secret: "${secret}"}]}`;
+export const localKeys = (name = "key1", secret = VECTOR_SECRET) =>
+  `{keys: [{name: ${name}, secret: "${secret}"}]}`;
 
 /** Encrypts each plaintext with the configuration's writer for its resource and creates the key. */
-export async function writeThrough(configPath: string, store: Store, resource: string, entries: Record<string, string | Buffer>): Promise<void> {
+export async function writeThrough(
+  configPath: string,
+  store: Store,
+  resource: string,
+  entries: Record<string, string | Buffer>,
+): Promise<void> {
   const { config, contentHash } = await loadEncryptionConfigurationFile(configPath);
   const state = await buildEncryptionState(config, {
     providers: defaultProviderFactories,

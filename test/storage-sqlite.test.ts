@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -11,9 +11,12 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), "atrest-sqlite-"));
 }
 
-registerStoreConformance("sqlite", async () => {
+registerStoreConformance("sqlite", () => {
   const dir = tempDir();
-  return { store: new SqliteStore({ path: join(dir, "state.db") }), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+  return Promise.resolve({
+    store: new SqliteStore({ path: join(dir, "state.db") }),
+    cleanup: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
+  });
 });
 
 describe("sqlite store on a file", () => {
@@ -37,8 +40,48 @@ describe("sqlite store on a file", () => {
         ],
       );
       // Compare-and-swap holds across the two handles.
-      await assert.rejects(a.update(kv.key, Buffer.from("v3"), kv.modRevision), (e) => isAtrestError(e, "conflict"));
+      await assert.rejects(a.update(kv.key, Buffer.from("v3"), kv.modRevision), (e) =>
+        isAtrestError(e, "conflict"),
+      );
       await w.cancel();
+    } finally {
+      await a.close();
+      await b.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a compaction by another process ends a watch that had not caught up with gone; a local one does not", async () => {
+    const dir = tempDir();
+    const path = join(dir, "state.db");
+    const a = new SqliteStore({ path, pollIntervalMs: 20 });
+    const b = new SqliteStore({ path, pollIntervalMs: 20 });
+    try {
+      const from = await a.currentRevision();
+      const behind = collect();
+      const w = await a.watch("/registry/", from, behind.handlers);
+      // No timer runs between these calls, so `a` has not polled when the rows go.
+      const kv = await b.create("/registry/secrets/ns/x", Buffer.from("1"));
+      const kv2 = await b.update(kv.key, Buffer.from("2"), kv.modRevision);
+      const kv3 = await b.update(kv.key, Buffer.from("3"), kv2.modRevision);
+      await b.compact(kv3.modRevision);
+      const err = await behind.waitForError();
+      assert.ok(isAtrestError(err, "gone"), String(err));
+      await w.cancel();
+
+      const local = collect();
+      const w2 = await a.watch("/registry/", kv3.modRevision, local.handlers);
+      const k4 = await a.update(kv.key, Buffer.from("4"), kv3.modRevision);
+      const k5 = await a.update(kv.key, Buffer.from("5"), k4.modRevision);
+      await a.compact(k5.modRevision);
+      const events = await local.waitFor(2);
+      assert.deepEqual(
+        events.map((e) => (e.type === "put" ? e.kv.value.toString() : "")),
+        ["4", "5"],
+      );
+      await new Promise((r) => setTimeout(r, 60)); // a few poll intervals
+      assert.equal(local.errors.length, 0);
+      await w2.cancel();
     } finally {
       await a.close();
       await b.close();
@@ -51,6 +94,7 @@ describe("sqlite store on a file", () => {
     const path = join(dir, "state.db");
     try {
       const first = new SqliteStore({ path });
+      assert.equal(statSync(path).mode & 0o777, 0o600, "the database file is owner-only");
       assert.equal(await first.currentRevision(), 1, "an empty store is at revision 1, like etcd");
       const kv = await first.create("/registry/configmaps/ns/a", Buffer.from("x"));
       const deleted = await first.create("/registry/configmaps/ns/b", Buffer.from("y"));
@@ -60,10 +104,16 @@ describe("sqlite store on a file", () => {
       await first.close();
       const again = new SqliteStore({ path });
       try {
-        assert.equal(await again.currentRevision(), rev, "the revision does not go back after compaction removed the tombstone row");
+        assert.equal(
+          await again.currentRevision(),
+          rev,
+          "the revision does not go back after compaction removed the tombstone row",
+        );
         assert.deepEqual(await again.get(kv.key), kv);
         assert.equal(await again.get(deleted.key), undefined);
-        await assert.rejects(again.list("/registry/", { revision: kv.modRevision }), (e) => isAtrestError(e, "gone"));
+        await assert.rejects(again.list("/registry/", { revision: kv.modRevision }), (e) =>
+          isAtrestError(e, "gone"),
+        );
         const next = await again.create("/registry/configmaps/ns/c", Buffer.from("z"));
         assert.ok(next.modRevision > rev);
       } finally {
@@ -78,7 +128,11 @@ describe("sqlite store on a file", () => {
     assert.equal(sqlitePathFromUrl("sqlite:///var/lib/atrest/state.db"), "/var/lib/atrest/state.db");
     assert.equal(sqlitePathFromUrl("sqlite:///tmp/a.db?_journal=WAL"), "/tmp/a.db");
     for (const bad of ["sqlite://relative.db", "postgres://x", "sqlite:///", "/tmp/a.db"]) {
-      assert.throws(() => sqlitePathFromUrl(bad), (e) => isAtrestError(e, "invalid-argument"), bad);
+      assert.throws(
+        () => sqlitePathFromUrl(bad),
+        (e) => isAtrestError(e, "invalid-argument"),
+        bad,
+      );
     }
   });
 });

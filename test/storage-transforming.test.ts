@@ -25,7 +25,15 @@ class TestTransformer implements Transformer {
   readonly calls = { toStorage: 0, fromStorage: 0 };
   constructor(private readonly keys: ReadonlyArray<{ name: string; key: Buffer }>) {}
 
-  async transformToStorage(plaintext: Uint8Array, ctx: TransformContext): Promise<Buffer> {
+  transformToStorage(plaintext: Uint8Array, ctx: TransformContext): Promise<Buffer> {
+    return Promise.resolve().then(() => this.seal(plaintext, ctx));
+  }
+
+  transformFromStorage(data: Uint8Array, ctx: TransformContext): Promise<ReadResult> {
+    return Promise.resolve().then(() => this.open(data, ctx));
+  }
+
+  private seal(plaintext: Uint8Array, ctx: TransformContext): Buffer {
     this.calls.toStorage++;
     const k = this.keys[0]!;
     const nonce = randomBytes(12);
@@ -35,7 +43,7 @@ class TestTransformer implements Transformer {
     return Buffer.concat([Buffer.from(`k8s:enc:test:v1:${k.name}:`), nonce, ct, c.getAuthTag()]);
   }
 
-  async transformFromStorage(data: Uint8Array, ctx: TransformContext): Promise<ReadResult> {
+  private open(data: Uint8Array, ctx: TransformContext): ReadResult {
     this.calls.fromStorage++;
     const buf = Buffer.from(data);
     for (let i = 0; i < this.keys.length; i++) {
@@ -63,7 +71,9 @@ const SECRET = '{"kind":"Secret","data":{"password":"c3VwZXItc2VjcmV0"}}';
 
 function setup(transformer: Transformer = new TestTransformer([k1]), store: Store = new MemoryStore()) {
   const records: TransformationRecord[] = [];
-  const ts = new TransformingStore(store, () => transformer, { observer: { observe: (r) => records.push(r) } });
+  const ts = new TransformingStore(store, () => transformer, {
+    observer: { observe: (r) => records.push(r) },
+  });
   return { ts, store, records };
 }
 
@@ -150,14 +160,19 @@ describe("transforming store", () => {
     });
     assert.equal(calls, 2);
     assert.equal(result.data.toString(), "other+mine");
-    await assert.rejects(ts.guaranteedUpdate("/registry/configmaps/default/none", (c) => c.data), (e) => isAtrestError(e, "not-found"));
+    await assert.rejects(
+      ts.guaranteedUpdate("/registry/configmaps/default/none", (c) => c.data),
+      (e) => isAtrestError(e, "not-found"),
+    );
   });
 
   test("update keeps compare-and-swap", async () => {
     const { ts } = setup();
     const w = await ts.create("/registry/secrets/x/y", Buffer.from("1"));
     await ts.update("/registry/secrets/x/y", Buffer.from("2"), w.modRevision);
-    await assert.rejects(ts.update("/registry/secrets/x/y", Buffer.from("3"), w.modRevision), (e) => isAtrestError(e, "conflict"));
+    await assert.rejects(ts.update("/registry/secrets/x/y", Buffer.from("3"), w.modRevision), (e) =>
+      isAtrestError(e, "conflict"),
+    );
     assert.equal((await ts.get("/registry/secrets/x/y"))?.data.toString(), "2");
   });
 
@@ -171,14 +186,22 @@ describe("transforming store", () => {
       [["/registry/secrets/ns/a", "A", false]],
     );
     assert.equal(listed.more, true);
-    await store.create("/registry/secrets/ns/c", Buffer.from("k8s:enc:test:v1:k1:garbage-garbage-garbage-garbage"));
-    await assert.rejects(ts.list("/registry/secrets/ns/"), (e) => isAtrestError(e, "data-corrupt") && e.message.includes('"/registry/secrets/ns/c"'));
+    await store.create(
+      "/registry/secrets/ns/c",
+      Buffer.from("k8s:enc:test:v1:k1:garbage-garbage-garbage-garbage"),
+    );
+    await assert.rejects(
+      ts.list("/registry/secrets/ns/"),
+      (e) => isAtrestError(e, "data-corrupt") && e.message.includes('"/registry/secrets/ns/c"'),
+    );
   });
 
   test("delete reads first and returns the decoded value; undecodable values need the unsafe path", async () => {
     const { ts, store } = setup();
     const w = await ts.create("/registry/secrets/ns/d", Buffer.from("D"));
-    await assert.rejects(ts.delete("/registry/secrets/ns/d", w.modRevision + 99), (e) => isAtrestError(e, "conflict"));
+    await assert.rejects(ts.delete("/registry/secrets/ns/d", w.modRevision + 99), (e) =>
+      isAtrestError(e, "conflict"),
+    );
     const deleted = await ts.delete("/registry/secrets/ns/d", w.modRevision);
     assert.equal(deleted.data.toString(), "D");
     assert.equal(await store.get("/registry/secrets/ns/d"), undefined);
@@ -205,9 +228,15 @@ describe("transforming store", () => {
     try {
       const a = await ts.create("/registry/secrets/w/a", Buffer.from("a1"));
       await ts.update("/registry/secrets/w/a", Buffer.from("a2"), a.modRevision);
-      await store.create("/registry/secrets/w/bad", Buffer.from("k8s:enc:test:v1:k1:nope-nope-nope-nope-nope"));
+      await store.create(
+        "/registry/secrets/w/bad",
+        Buffer.from("k8s:enc:test:v1:k1:nope-nope-nope-nope-nope"),
+      );
       await ts.delete("/registry/secrets/w/a");
-      await Promise.race([four, new Promise((_, reject) => setTimeout(() => reject(new Error("timed out")), 5_000))]);
+      await Promise.race([
+        four,
+        new Promise((_, reject) => setTimeout(() => reject(new Error("timed out")), 5_000)),
+      ]);
       assert.deepEqual(
         events.map((e) =>
           e.type === "put"
@@ -240,13 +269,19 @@ describe("transforming store", () => {
       assert.ok(raw);
       assert.equal(transformerPrefixOf(raw.value), "k8s:enc:aesgcm:v1:key1:");
       await store.create("/registry/secrets/ns/two", raw.value);
-      await assert.rejects(ts.get("/registry/secrets/ns/two"), (e) => isAtrestError(e) && e.message.includes('"/registry/secrets/ns/two"'));
+      await assert.rejects(
+        ts.get("/registry/secrets/ns/two"),
+        (e) => isAtrestError(e) && e.message.includes('"/registry/secrets/ns/two"'),
+      );
       const rotated = setup(newAesGcmTransformer([key2, key1]), store).ts;
       const read = await rotated.get("/registry/secrets/ns/one");
       assert.equal(read?.stale, true);
       assert.equal(read?.data.toString(), SECRET);
       await rotated.guaranteedUpdate("/registry/secrets/ns/one", (c) => c.data);
-      assert.equal(transformerPrefixOf((await store.get("/registry/secrets/ns/one"))!.value), "k8s:enc:aesgcm:v1:key2:");
+      assert.equal(
+        transformerPrefixOf((await store.get("/registry/secrets/ns/one"))!.value),
+        "k8s:enc:aesgcm:v1:key2:",
+      );
       assert.equal((await rotated.get("/registry/secrets/ns/one"))?.stale, false);
     } finally {
       await store.close();
@@ -256,7 +291,10 @@ describe("transforming store", () => {
 
   test("transformer prefixes for metrics name the provider and key, never data", () => {
     assert.equal(transformerPrefixOf(Buffer.from('{"kind":"Secret"}')), "identity");
-    assert.equal(transformerPrefixOf(Buffer.from("k8s:enc:kms:v2:my-kms:\x0a\x10binary:stuff")), "k8s:enc:kms:v2:my-kms:");
+    assert.equal(
+      transformerPrefixOf(Buffer.from("k8s:enc:kms:v2:my-kms:\x0a\x10binary:stuff")),
+      "k8s:enc:kms:v2:my-kms:",
+    );
     assert.equal(transformerPrefixOf(Buffer.from("k8s:enc:broken")), "unknown");
   });
 });

@@ -5,7 +5,14 @@ import type { Clock } from "../common/clock.js";
 import { AtrestError, isAtrestError } from "../common/errors.js";
 import { forbiddenMessage, type Authorizer, type RequestAttributes } from "./abac.js";
 import type { Authenticator, UserInfo } from "./authn.js";
-import { apiGroupList, apiVersions, coreResourceList, versionInfo } from "./discovery.js";
+import {
+  aggregatedDiscovery,
+  aggregatedDiscoveryType,
+  apiGroupList,
+  apiVersions,
+  coreResourceList,
+  versionInfo,
+} from "./discovery.js";
 import { runHealth, type HealthCheck } from "./health.js";
 import {
   checkPatchedObject,
@@ -17,8 +24,9 @@ import {
 } from "./media.js";
 import type { ApiMetrics } from "./metrics.js";
 import type { OpenApiDocuments } from "./openapi.js";
+import { OPENAPI_V2_PROTOBUF, OPENAPI_V2_PROTOBUF_RESPONSE } from "./openapi-v2.js";
 import { applyPatch, patchTypeOf } from "./patch.js";
-import type { Registry, WatchEventType } from "./registry.js";
+import type { Registry, WatchEventType, WatchHandle } from "./registry.js";
 import { resourceByName, type ResourceInfo } from "./resources.js";
 import {
   badRequest,
@@ -51,6 +59,8 @@ export interface HandlerContext {
   serverAddress: string;
   readonly maxBodyBytes: number;
   readonly watchTimeoutMs: number;
+  /** How often a watch that allows bookmarks gets one (kube: about a minute); 0 disables. */
+  readonly watchBookmarkIntervalMs: number;
   /** Open watch responses, ended on shutdown. */
   readonly openWatches: Set<() => void>;
 }
@@ -224,10 +234,16 @@ async function handle(ctx: HandlerContext, r: Request): Promise<void> {
     r.verb = r.req.method ?? "GET";
     return sendError(ctx, r, err, { kind: "json" });
   }
-  const segments = r.path
-    .split("/")
-    .filter((s) => s !== "")
-    .map((s) => decodeURIComponent(s));
+  let segments: string[];
+  try {
+    segments = r.path
+      .split("/")
+      .filter((s) => s !== "")
+      .map((s) => decodeURIComponent(s));
+  } catch {
+    r.verb = r.req.method ?? "GET";
+    return sendError(ctx, r, badRequest("the request path is not valid percent-encoding"), { kind: "json" });
+  }
   if (segments[0] === "api" && segments[1] === "v1" && segments.length > 2)
     return handleResource(ctx, r, user, segments.slice(2));
   return handleNonResource(ctx, r, user);
@@ -269,9 +285,14 @@ async function handleNonResource(ctx: HandlerContext, r: Request, user: UserInfo
     case "/version":
       return json(versionInfo());
     case "/api":
-      return json(apiVersions(ctx.serverAddress));
-    case "/apis":
-      return json(apiGroupList());
+    case "/apis": {
+      const aggregated = aggregatedDiscoveryType(r.req.headers.accept);
+      if (aggregated !== undefined) {
+        const doc = aggregatedDiscovery(aggregated.version, path === "/api");
+        return send(ctx, r, 200, aggregated.contentType, JSON.stringify(doc), { Vary: "Accept" });
+      }
+      return json(path === "/api" ? apiVersions(ctx.serverAddress) : apiGroupList());
+    }
     case "/api/v1":
       return json(coreResourceList());
     case "/openapi/v3":
@@ -287,6 +308,13 @@ async function handleNonResource(ctx: HandlerContext, r: Request, user: UserInfo
           ? { "Cache-Control": "public, immutable", Etag: `"${ctx.openapi.coreV1Hash}"` }
           : {},
       );
+    case "/openapi/v2": {
+      const accept = r.req.headers.accept ?? "";
+      if (accept.includes(OPENAPI_V2_PROTOBUF) || accept.includes(OPENAPI_V2_PROTOBUF_RESPONSE)) {
+        return send(ctx, r, 200, OPENAPI_V2_PROTOBUF_RESPONSE, ctx.openapi.v2Protobuf);
+      }
+      return send(ctx, r, 200, "application/json", ctx.openapi.v2Json);
+    }
     case "/metrics":
       return send(ctx, r, 200, ctx.metrics.registry.contentType, await ctx.metrics.registry.metrics());
     default:
@@ -300,7 +328,23 @@ function pageNotFound(): Error {
   });
 }
 
+/** kube's path segment rule for names and namespaces in URLs. */
+function checkPathSegment(what: string, value: string | undefined): void {
+  if (value === undefined) return;
+  if (value === "." || value === "..") throw badRequest(`${what} may not be '${value}'`);
+  for (const bad of ["/", "%"]) if (value.includes(bad)) throw badRequest(`${what} may not contain '${bad}'`);
+}
+
 function parseRoute(segments: string[]): Route | undefined {
+  const route = matchRoute(segments);
+  if (route !== undefined) {
+    checkPathSegment("namespace", route.namespace);
+    checkPathSegment("name", route.name);
+  }
+  return route;
+}
+
+function matchRoute(segments: string[]): Route | undefined {
   // namespaces/{ns}/{resource}[/{name}] | {resource}[/{name}]
   if (segments[0] === "namespaces" && segments.length >= 3) {
     const info = resourceByName(segments[2] ?? "");
@@ -360,10 +404,11 @@ async function handleResource(
       verb,
       isResourceRequest: true,
       path: r.path,
-      namespace: info.namespaced ? (namespace ?? "") : "",
+      // kube's request info: /api/v1/namespaces/{name} is "in" the namespace it names.
+      namespace: info.namespaced ? (namespace ?? "") : info.kind === "Namespace" ? (name ?? "") : "",
       resource: info.resource,
       apiGroup: "",
-      name: name ?? (info.kind === "Namespace" ? "" : ""),
+      name: name ?? "",
     });
     format = negotiate(r.req.headers.accept, {
       tableAllowed: verb === "get" || verb === "list" || verb === "watch",
@@ -580,8 +625,7 @@ async function serveWatch(
     if (!headersSent) pending.push(line);
     else r.res.write(line);
   };
-  const state: { watch?: { cancel(): Promise<void> } | undefined; timer?: ReturnType<typeof setTimeout> } =
-    {};
+  const state: { watch?: WatchHandle | undefined; timer?: ReturnType<typeof setTimeout> } = {};
   const end = (): void => {
     if (ended) return;
     ended = true;
@@ -650,4 +694,22 @@ async function serveWatch(
   const ms = timeoutSeconds !== undefined && timeoutSeconds > 0 ? timeoutSeconds * 1000 : ctx.watchTimeoutMs;
   state.timer = setTimeout(end, ms);
   state.timer.unref();
+  if (q.get("allowWatchBookmarks") === "true" && ctx.watchBookmarkIntervalMs > 0) {
+    const handle = state.watch;
+    let lastBookmark = -1;
+    const bookmarks = setInterval(() => {
+      const rv = handle.progressRevision();
+      if (ended || rv === lastBookmark) return;
+      lastBookmark = rv;
+      // kube's BOOKMARK: only the kind and the resourceVersion everything before has been sent for.
+      r.res.write(
+        JSON.stringify({
+          type: "BOOKMARK",
+          object: { kind: info.kind, apiVersion: "v1", metadata: { resourceVersion: String(rv) } },
+        }) + "\n",
+      );
+    }, ctx.watchBookmarkIntervalMs);
+    bookmarks.unref();
+    r.res.on("close", () => clearInterval(bookmarks));
+  }
 }

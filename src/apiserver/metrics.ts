@@ -1,10 +1,13 @@
 import { Counter, Histogram, Registry } from "prom-client";
+import type { TransformationObserver, TransformationRecord } from "../storage/transforming-store.js";
 
 /** Prometheus metrics with kube-apiserver's names; one registry per server (several run in one test process). */
 export class ApiMetrics {
   readonly registry = new Registry();
   readonly requests: Counter<"verb" | "resource" | "code">;
   readonly duration: Histogram<"verb" | "resource">;
+  readonly transformations: Counter<"transformation_type" | "transformer_prefix" | "status">;
+  readonly transformationDuration: Histogram<"transformation_type" | "transformer_prefix">;
 
   constructor() {
     this.requests = new Counter({
@@ -20,6 +23,34 @@ export class ApiMetrics {
       buckets: [0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 2, 5, 10, 30, 60],
       registers: [this.registry],
     });
+    this.transformations = new Counter({
+      name: "apiserver_storage_transformation_operations_total",
+      help: "Total number of transformations (encryption at rest), by type, provider prefix and status.",
+      labelNames: ["transformation_type", "transformer_prefix", "status"],
+      registers: [this.registry],
+    });
+    this.transformationDuration = new Histogram({
+      name: "apiserver_storage_transformation_duration_seconds",
+      help: "Latencies in seconds of value transformation operations.",
+      labelNames: ["transformation_type", "transformer_prefix"],
+      buckets: [0.000005, 0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [this.registry],
+    });
+  }
+
+  /** Feeds the transformation metrics (prefixes name providers and keys, never key material). */
+  transformationObserver(next?: TransformationObserver): TransformationObserver {
+    return {
+      observe: (op: TransformationRecord) => {
+        const labels = {
+          transformation_type: op.transformationType,
+          transformer_prefix: op.transformerPrefix,
+        };
+        this.transformations.inc({ ...labels, status: op.status });
+        this.transformationDuration.observe(labels, op.durationMs / 1000);
+        next?.observe(op);
+      },
+    };
   }
 
   observe(verb: string, resource: string, code: number, seconds: number): void {

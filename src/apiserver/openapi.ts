@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { openApiV2Json, openApiV2Protobuf } from "./openapi-v2.js";
 import { RESOURCES } from "./resources.js";
 import { SCHEMAS, schemaNameForKind, type FieldSchema } from "./schemas.js";
 
@@ -236,6 +237,9 @@ function pathsDocument(): Record<string, unknown> {
 }
 
 export interface OpenApiDocuments {
+  /** `/openapi/v2` as JSON and in gnostic protobuf. */
+  readonly v2Json: Buffer;
+  readonly v2Protobuf: Buffer;
   /** `/openapi/v3` */
   readonly index: Buffer;
   /** `/openapi/v3/api/v1` */
@@ -265,5 +269,12 @@ export function buildOpenApi(gitVersion: string): OpenApiDocuments {
   const index = Buffer.from(
     JSON.stringify({ paths: { "api/v1": { serverRelativeURL: `/openapi/v3/api/v1?hash=${coreV1Hash}` } } }),
   );
-  return { index, coreV1, coreV1Hash };
+  const v2 = openApiV2Json(gitVersion);
+  return {
+    index,
+    coreV1,
+    coreV1Hash,
+    v2Json: Buffer.from(JSON.stringify(v2)),
+    v2Protobuf: openApiV2Protobuf(v2),
+  };
 }

@@ -58,6 +58,11 @@ export interface DeleteOptions extends WriteOptions {
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED";
 
+export interface WatchHandle extends Watch {
+  /** Every store event up to this revision has been handled (what a BOOKMARK may promise). */
+  progressRevision(): number;
+}
+
 export interface WatchSink {
   event(type: WatchEventType, object: KubeObject): void;
   error(err: AtrestError): void;
@@ -70,6 +75,8 @@ const FIELD_SELECTORS: Readonly<Record<string, readonly string[]>> = {
   Namespace: ["metadata.name", "status.phase"],
 };
 
+/** kube-apiserver labels every namespace with its own name (immutable, for selectors). */
+const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
 const GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789";
 const MAX_CAS_RETRIES = 8;
 
@@ -211,6 +218,11 @@ export class Registry {
     if (info.kind === "Namespace") {
       obj.spec = { finalizers: ["kubernetes"], ...(isPlainObject(obj.spec) ? obj.spec : {}) };
       obj.status = { phase: "Active" };
+      if (typeof meta.name === "string")
+        meta.labels = {
+          ...(isPlainObject(meta.labels) ? meta.labels : {}),
+          [NAMESPACE_NAME_LABEL]: meta.name,
+        };
     }
     this.validate(info, obj);
     const name = meta.name ?? "";
@@ -361,8 +373,10 @@ export class Registry {
       delete meta.generation;
       delete meta.selfLink;
       meta.resourceVersion = String(current.modRevision);
-      if (info.kind === "Namespace")
+      if (info.kind === "Namespace") {
         next.status = isPlainObject(currentObj.status) ? currentObj.status : { phase: "Active" };
+        meta.labels = { ...(isPlainObject(meta.labels) ? meta.labels : {}), [NAMESPACE_NAME_LABEL]: name };
+      }
       this.validate(info, next, currentObj);
       if (!current.stale && canonical(next) === canonical(currentObj)) return currentObj; // nothing changed: no write
       if (opts.dryRun) return next;
@@ -478,7 +492,7 @@ export class Registry {
     namespace: string | undefined,
     q: ListQuery & { resourceVersion?: string },
     sink: WatchSink,
-  ): Promise<Watch> {
+  ): Promise<WatchHandle> {
     const prefix = collectionPrefix(this.prefix, info, namespace);
     const f = this.filter(info, q);
     let from: number;
@@ -534,14 +548,23 @@ export class Registry {
       }
     };
     try {
-      return await this.objects.store.watch(prefix, from, {
+      let progress = from;
+      const watch = await this.objects.store.watch(prefix, from, {
         onEvent: (ev) => {
-          chain = chain.then(() => (failed ? undefined : handle(ev))).catch(fail);
+          const revision = ev.type === "put" ? ev.kv.modRevision : ev.modRevision;
+          chain = chain
+            .then(async () => {
+              if (failed) return;
+              await handle(ev);
+              progress = Math.max(progress, revision);
+            })
+            .catch(fail);
         },
         onError: (err) => {
           chain = chain.then(() => fail(err));
         },
       });
+      return { cancel: () => watch.cancel(), progressRevision: () => progress };
     } catch (err) {
       if (isAtrestError(err, "gone")) throw expired(`too old resource version: ${from} (${err.message})`);
       throw err;

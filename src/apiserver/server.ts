@@ -51,6 +51,8 @@ export interface ApiServerOptions {
   readonly kubeconfigOut?: string;
   readonly healthChecks?: readonly HealthCheck[];
   readonly watchTimeoutMs?: number;
+  /** BOOKMARK interval for watches with allowWatchBookmarks=true (default 60 s). */
+  readonly watchBookmarkIntervalMs?: number;
   readonly maxBodyBytes?: number;
   readonly clock?: Clock;
   readonly random?: Random;
@@ -184,8 +186,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const authenticator = createAuthenticator({ tokens, clientCertificates: clientCa !== undefined });
   const authorizer = loadAuthorizer(options);
 
+  const metrics = new ApiMetrics();
   const objects = new ObjectStore(options.store, options.transformerFor ?? identityTransformerFor, {
-    ...(options.transformationObserver !== undefined ? { observer: options.transformationObserver } : {}),
+    observer: metrics.transformationObserver(options.transformationObserver),
   });
   const registry = new Registry(objects, prefix, clock, random);
   await ensureDefaultNamespaces(registry);
@@ -207,13 +210,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     authenticator,
     authorizer,
     openapi: buildOpenApi(GIT_VERSION),
-    metrics: new ApiMetrics(),
+    metrics,
     healthChecks,
     logger,
     clock,
     serverAddress: "",
     maxBodyBytes: options.maxBodyBytes ?? MAX_BODY_BYTES,
     watchTimeoutMs: options.watchTimeoutMs ?? 30 * 60_000,
+    watchBookmarkIntervalMs: options.watchBookmarkIntervalMs ?? 60_000,
     openWatches,
   };
 

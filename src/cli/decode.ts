@@ -14,6 +14,7 @@ interface DecodeOptions {
   valueHex?: string;
   resource?: string;
   plaintext: boolean;
+  output: string;
 }
 
 function parseBoolean(value: string): boolean {
@@ -64,7 +65,10 @@ export function registerDecode(program: Command): void {
       "the resource (`secrets`, `<resource>.<group>`) when the key does not tell",
     )
     .option("--plaintext <boolean>", "include plaintextBase64 in the output", parseBoolean, true)
+    .option("-o, --output <format>", "output format (json is the only one)", "json")
     .action(async (options: DecodeOptions) => {
+      if (options.output !== "json")
+        throw new AtrestError("invalid-argument", `-o ${options.output}: only json is supported`);
       const value = await readValue(options);
       const { config, contentHash } = await loadEncryptionConfigurationFile(options.encryptionProviderConfig);
       const state = await buildEncryptionState(config, {

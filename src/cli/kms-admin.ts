@@ -24,11 +24,13 @@ type Flags = ConnectionFlags & Record<string, unknown>;
 
 /** Builds the client from --profile, then flags, then ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET. */
 function clientFrom(flags: ConnectionFlags): KmsClient {
-  const profile = flags.profile === undefined ? undefined : clientOptionsFromProfile(loadKmsProfile(flags.profile));
+  const profile =
+    flags.profile === undefined ? undefined : clientOptionsFromProfile(loadKmsProfile(flags.profile));
   const endpoint = flags.endpoint ?? profile?.endpoint;
   const env = (name: string) => (process.env[name] === "" ? undefined : process.env[name]);
   const accessKeyId = flags.accessKeyId ?? profile?.accessKeyId ?? env("ALIBABA_CLOUD_ACCESS_KEY_ID");
-  const accessKeySecret = flags.accessKeySecret ?? profile?.accessKeySecret ?? env("ALIBABA_CLOUD_ACCESS_KEY_SECRET");
+  const accessKeySecret =
+    flags.accessKeySecret ?? profile?.accessKeySecret ?? env("ALIBABA_CLOUD_ACCESS_KEY_SECRET");
   const caFile = flags.caFile ?? profile?.caFile;
   const regionId = flags.region ?? profile?.regionId;
   const missing = [
@@ -50,7 +52,10 @@ function clientFrom(flags: ConnectionFlags): KmsClient {
 
 function addConnectionOptions(cmd: Command): Command {
   return cmd
-    .option("--profile <file>", "client profile JSON: endpoint, regionId, accessKeyId, accessKeySecret, caFile")
+    .option(
+      "--profile <file>",
+      "client profile JSON: endpoint, regionId, accessKeyId, accessKeySecret, caFile",
+    )
     .option("--endpoint <url>", "KMS endpoint, e.g. https://127.0.0.1:9443")
     .option("--access-key-id <id>", "access key id (default: $ALIBABA_CLOUD_ACCESS_KEY_ID)")
     .option("--access-key-secret <secret>", "access key secret (default: $ALIBABA_CLOUD_ACCESS_KEY_SECRET)")
@@ -70,7 +75,8 @@ function describe(result: Record<string, unknown>, prefix = ""): string {
   let out = "";
   for (const [k, v] of Object.entries(result)) {
     if (prefix === "" && k === "RequestId") continue;
-    if (v !== null && typeof v === "object" && !Array.isArray(v)) out += describe(v as Record<string, unknown>, `${prefix}${k}.`);
+    if (v !== null && typeof v === "object" && !Array.isArray(v))
+      out += describe(v as Record<string, unknown>, `${prefix}${k}.`);
     else out += `${prefix}${k}: ${scalar(v)}\n`;
   }
   return out;
@@ -79,9 +85,14 @@ function describe(result: Record<string, unknown>, prefix = ""): string {
 /** Rows of a wrapped list (`{"Keys":{"Key":[…]}}`) as aligned columns. */
 function table(rows: readonly Record<string, unknown>[], columns: readonly string[]): string {
   if (rows.length === 0) return "(none)\n";
-  const cells = [columns as string[], ...rows.map((r) => columns.map((c) => (r[c] === undefined ? "" : scalar(r[c]))))];
+  const cells = [
+    columns as string[],
+    ...rows.map((r) => columns.map((c) => (r[c] === undefined ? "" : scalar(r[c])))),
+  ];
   const widths = columns.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? "").length)));
-  return cells.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ") + "\n").join("");
+  return cells
+    .map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ") + "\n")
+    .join("");
 }
 
 function listOf(result: Record<string, unknown>, wrapper: string, item: string): Record<string, unknown>[] {
@@ -90,7 +101,9 @@ function listOf(result: Record<string, unknown>, wrapper: string, item: string):
   return Array.isArray(list) ? (list as Record<string, unknown>[]) : [];
 }
 
-const listText = (wrapper: string, item: string, columns: readonly string[]) => (r: Record<string, unknown>) => table(listOf(r, wrapper, item), columns);
+const listText =
+  (wrapper: string, item: string, columns: readonly string[]) => (r: Record<string, unknown>) =>
+    table(listOf(r, wrapper, item), columns);
 
 // ---- flag helpers ----
 
@@ -120,7 +133,8 @@ function jsonObjectText(value: string, flag: string): string {
   } catch (err) {
     throw new AtrestError("invalid-argument", `${flag}: must be a JSON object`, { cause: err });
   }
-  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new AtrestError("invalid-argument", `${flag}: must be a JSON object`);
+  if (v === null || typeof v !== "object" || Array.isArray(v))
+    throw new AtrestError("invalid-argument", `${flag}: must be a JSON object`);
   return value;
 }
 
@@ -167,7 +181,13 @@ const SPECS: readonly Spec[] = [
       RotationInterval: str(f, "rotationInterval"),
     }),
   },
-  { name: "describe-key", description: "show a key's metadata", action: "DescribeKey", options: [KEY_ID], params: (f) => ({ KeyId: str(f, "keyId") }) },
+  {
+    name: "describe-key",
+    description: "show a key's metadata",
+    action: "DescribeKey",
+    options: [KEY_ID],
+    params: (f) => ({ KeyId: str(f, "keyId") }),
+  },
   {
     name: "list-keys",
     description: "list keys",
@@ -183,8 +203,20 @@ const SPECS: readonly Spec[] = [
     options: [KEY_ID, ["--description <text>", "new description", true]],
     params: (f) => ({ KeyId: str(f, "keyId"), Description: str(f, "description") }),
   },
-  { name: "enable-key", description: "enable a key", action: "EnableKey", options: [KEY_ID], params: (f) => ({ KeyId: str(f, "keyId") }) },
-  { name: "disable-key", description: "disable a key (it can no longer encrypt or decrypt)", action: "DisableKey", options: [KEY_ID], params: (f) => ({ KeyId: str(f, "keyId") }) },
+  {
+    name: "enable-key",
+    description: "enable a key",
+    action: "EnableKey",
+    options: [KEY_ID],
+    params: (f) => ({ KeyId: str(f, "keyId") }),
+  },
+  {
+    name: "disable-key",
+    description: "disable a key (it can no longer encrypt or decrypt)",
+    action: "DisableKey",
+    options: [KEY_ID],
+    params: (f) => ({ KeyId: str(f, "keyId") }),
+  },
   {
     name: "schedule-key-deletion",
     description: "schedule a key's deletion after a pending window",
@@ -192,7 +224,13 @@ const SPECS: readonly Spec[] = [
     options: [KEY_ID, ["--pending-window-in-days <days>", "7-366", true]],
     params: (f) => ({ KeyId: str(f, "keyId"), PendingWindowInDays: str(f, "pendingWindowInDays") }),
   },
-  { name: "cancel-key-deletion", description: "cancel a scheduled deletion", action: "CancelKeyDeletion", options: [KEY_ID], params: (f) => ({ KeyId: str(f, "keyId") }) },
+  {
+    name: "cancel-key-deletion",
+    description: "cancel a scheduled deletion",
+    action: "CancelKeyDeletion",
+    options: [KEY_ID],
+    params: (f) => ({ KeyId: str(f, "keyId") }),
+  },
   {
     name: "set-deletion-protection",
     description: "turn deletion protection on (--enable) or off (--disable)",
@@ -204,12 +242,17 @@ const SPECS: readonly Spec[] = [
       ["--protection-description <text>", "why the key is protected"],
     ],
     params: async (f, client) => {
-      if ((f["enable"] === true) === (f["disable"] === true)) throw new AtrestError("invalid-argument", "set-deletion-protection: give exactly one of --enable or --disable");
+      if ((f["enable"] === true) === (f["disable"] === true))
+        throw new AtrestError(
+          "invalid-argument",
+          "set-deletion-protection: give exactly one of --enable or --disable",
+        );
       // SetDeletionProtection takes the key's ARN; ask the KMS for it (also resolves aliases).
       const described = await client.call("DescribeKey", { KeyId: str(f, "keyId") });
       const md = described["KeyMetadata"] as Record<string, unknown> | undefined;
       const arn = md?.["Arn"];
-      if (typeof arn !== "string") throw new AtrestError("internal", "DescribeKey returned no KeyMetadata.Arn");
+      if (typeof arn !== "string")
+        throw new AtrestError("internal", "DescribeKey returned no KeyMetadata.Arn");
       return {
         ProtectedResourceArn: arn,
         EnableDeletionProtection: f["enable"] === true ? "true" : "false",
@@ -217,7 +260,13 @@ const SPECS: readonly Spec[] = [
       };
     },
   },
-  { name: "create-key-version", description: "rotate a key now: a new primary version", action: "CreateKeyVersion", options: [KEY_ID], params: (f) => ({ KeyId: str(f, "keyId") }) },
+  {
+    name: "create-key-version",
+    description: "rotate a key now: a new primary version",
+    action: "CreateKeyVersion",
+    options: [KEY_ID],
+    params: (f) => ({ KeyId: str(f, "keyId") }),
+  },
   {
     name: "list-key-versions",
     description: "list a key's versions",
@@ -230,10 +279,16 @@ const SPECS: readonly Spec[] = [
     name: "update-rotation-policy",
     description: "set automatic rotation",
     action: "UpdateRotationPolicy",
-    options: [KEY_ID, ["--enable-automatic-rotation <bool>", "true or false", true], ["--rotation-interval <interval>", "e.g. 30d or 604800s"]],
+    options: [
+      KEY_ID,
+      ["--enable-automatic-rotation <bool>", "true or false", true],
+      ["--rotation-interval <interval>", "e.g. 30d or 604800s"],
+    ],
     params: (f) => ({
       KeyId: str(f, "keyId"),
-      EnableAutomaticRotation: String(bool(str(f, "enableAutomaticRotation") ?? "", "--enable-automatic-rotation")),
+      EnableAutomaticRotation: String(
+        bool(str(f, "enableAutomaticRotation") ?? "", "--enable-automatic-rotation"),
+      ),
       RotationInterval: str(f, "rotationInterval"),
     }),
   },
@@ -250,7 +305,11 @@ const SPECS: readonly Spec[] = [
     params: (f) => {
       const inline = str(f, "plaintext");
       const file = str(f, "plaintextFile");
-      if ((inline === undefined) === (file === undefined)) throw new AtrestError("invalid-argument", "encrypt: give exactly one of --plaintext or --plaintext-file");
+      if ((inline === undefined) === (file === undefined))
+        throw new AtrestError(
+          "invalid-argument",
+          "encrypt: give exactly one of --plaintext or --plaintext-file",
+        );
       const ctx = str(f, "encryptionContext");
       return {
         KeyId: str(f, "keyId"),
@@ -272,7 +331,11 @@ const SPECS: readonly Spec[] = [
     params: (f) => {
       const inline = str(f, "ciphertextBlob");
       const file = str(f, "ciphertextFile");
-      if ((inline === undefined) === (file === undefined)) throw new AtrestError("invalid-argument", "decrypt: give exactly one of --ciphertext-blob or --ciphertext-file");
+      if ((inline === undefined) === (file === undefined))
+        throw new AtrestError(
+          "invalid-argument",
+          "decrypt: give exactly one of --ciphertext-blob or --ciphertext-file",
+        );
       const ctx = str(f, "encryptionContext");
       return {
         CiphertextBlob: (inline ?? readText(file ?? "-", "--ciphertext-file")).trim(),
@@ -319,7 +382,13 @@ const SPECS: readonly Spec[] = [
     options: [["--principal-name <name>", "principal name", true]],
     params: (f) => ({ PrincipalName: str(f, "principalName") }),
   },
-  { name: "list-principals", description: "list principals", action: "ListPrincipals", params: () => ({}), text: listText("Principals", "Principal", ["PrincipalName", "CreationDate"]) },
+  {
+    name: "list-principals",
+    description: "list principals",
+    action: "ListPrincipals",
+    params: () => ({}),
+    text: listText("Principals", "Principal", ["PrincipalName", "CreationDate"]),
+  },
   {
     name: "delete-principal",
     description: "delete a principal",
@@ -333,7 +402,8 @@ const SPECS: readonly Spec[] = [
     action: "CreateAccessKey",
     options: [["--principal-name <name>", "principal name", true]],
     params: (f) => ({ PrincipalName: str(f, "principalName") }),
-    text: (r) => `AccessKeyId: ${scalar(r["AccessKeyId"])}\nAccessKeySecret: ${scalar(r["AccessKeySecret"])}\n(the secret is not shown again; store it now)\n`,
+    text: (r) =>
+      `AccessKeyId: ${scalar(r["AccessKeyId"])}\nAccessKeySecret: ${scalar(r["AccessKeySecret"])}\n(the secret is not shown again; store it now)\n`,
   },
   {
     name: "list-access-keys",
@@ -364,7 +434,11 @@ const SPECS: readonly Spec[] = [
     params: (f) => {
       const inline = str(f, "policyDocument");
       const file = str(f, "policyDocumentFile");
-      if ((inline === undefined) === (file === undefined)) throw new AtrestError("invalid-argument", "create-policy: give exactly one of --policy-document or --policy-document-file");
+      if ((inline === undefined) === (file === undefined))
+        throw new AtrestError(
+          "invalid-argument",
+          "create-policy: give exactly one of --policy-document or --policy-document-file",
+        );
       const doc = inline ?? readText(file ?? "-", "--policy-document-file");
       parsePolicyDocument(doc); // fail here, with every problem and its path, before calling the KMS
       return { PolicyName: str(f, "policyName"), PolicyDocument: doc };
@@ -388,14 +462,20 @@ const SPECS: readonly Spec[] = [
     name: "attach-policy",
     description: "attach a policy to a principal",
     action: "AttachPolicy",
-    options: [["--policy-name <name>", "policy name", true], ["--principal-name <name>", "principal name", true]],
+    options: [
+      ["--policy-name <name>", "policy name", true],
+      ["--principal-name <name>", "principal name", true],
+    ],
     params: (f) => ({ PolicyName: str(f, "policyName"), PrincipalName: str(f, "principalName") }),
   },
   {
     name: "detach-policy",
     description: "detach a policy from a principal",
     action: "DetachPolicy",
-    options: [["--policy-name <name>", "policy name", true], ["--principal-name <name>", "principal name", true]],
+    options: [
+      ["--policy-name <name>", "policy name", true],
+      ["--principal-name <name>", "principal name", true],
+    ],
     params: (f) => ({ PolicyName: str(f, "policyName"), PrincipalName: str(f, "principalName") }),
   },
 ];
@@ -403,7 +483,11 @@ const SPECS: readonly Spec[] = [
 /** Registers every admin command under `atrest kms`. */
 export function registerKmsAdminCommands(kms: Command): void {
   for (const spec of SPECS) {
-    const cmd = kms.command(spec.name).description(`${spec.description} [${typeof spec.action === "string" ? spec.action : (spec.label ?? "")}]`);
+    const cmd = kms
+      .command(spec.name)
+      .description(
+        `${spec.description} [${typeof spec.action === "string" ? spec.action : (spec.label ?? "")}]`,
+      );
     for (const [flags, description, required] of spec.options ?? []) {
       if (required === true) cmd.requiredOption(flags, description);
       else cmd.option(flags, description);
@@ -415,7 +499,11 @@ export function registerKmsAdminCommands(kms: Command): void {
         const params = await spec.params(flags, client);
         const action = typeof spec.action === "string" ? spec.action : spec.action(flags);
         const result = await client.call(action, params);
-        process.stdout.write(flags.output === "json" ? JSON.stringify(result, null, 2) + "\n" : (spec.text ?? describe)(result) || "OK\n");
+        process.stdout.write(
+          flags.output === "json"
+            ? JSON.stringify(result, null, 2) + "\n"
+            : (spec.text ?? describe)(result) || "OK\n",
+        );
       } finally {
         client.close();
       }

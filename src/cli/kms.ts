@@ -4,6 +4,7 @@ import { AtrestError } from "../common/errors.js";
 import { createLogger } from "../common/logger.js";
 import { auditUsage, queryAuditEvents, verifyAuditChain, type AuditQuery } from "../kms/audit-log.js";
 import { initKmsDataDir } from "../kms/init.js";
+import { readKmsConfig } from "../kms/kms-files.js";
 import type { ProtectionBackend } from "../kms/protection/protection.js";
 import { startKmsServer } from "../kms/server.js";
 import { openKmsDatabase, type KmsDb } from "../kms/store/database.js";
@@ -12,11 +13,16 @@ import { registerKmsAdminCommands } from "./kms-admin.js";
 function parseTime(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const ms = Date.parse(value);
-  if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || !Number.isFinite(ms)) throw new AtrestError("invalid-argument", `${flag}: must be an RFC 3339 time like 2026-01-01T00:00:00Z`);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || !Number.isFinite(ms))
+    throw new AtrestError("invalid-argument", `${flag}: must be an RFC 3339 time like 2026-01-01T00:00:00Z`);
   return ms;
 }
 
-async function withStore<T>(opts: { dataDir: string; database?: string }, fn: (kdb: KmsDb) => Promise<T>): Promise<T> {
+async function withStore<T>(
+  opts: { dataDir: string; database?: string },
+  fn: (kdb: KmsDb) => Promise<T>,
+): Promise<T> {
+  readKmsConfig(opts.dataDir); // fails clearly on a dir that `atrest kms init` did not create
   const kdb = await openKmsDatabase({ dataDir: opts.dataDir, database: opts.database, migrate: true });
   try {
     return await fn(kdb);
@@ -29,10 +35,17 @@ function print(output: string | undefined, json: unknown, text: () => string): v
   process.stdout.write(output === "json" ? JSON.stringify(json, null, 2) + "\n" : text());
 }
 
-async function loadHsm(opts: { pkcs11Module?: string; pkcs11TokenLabel?: string; pkcs11PinFile?: string }): Promise<ProtectionBackend | undefined> {
+async function loadHsm(opts: {
+  pkcs11Module?: string;
+  pkcs11TokenLabel?: string;
+  pkcs11PinFile?: string;
+}): Promise<ProtectionBackend | undefined> {
   if (opts.pkcs11Module === undefined) return undefined;
   if (opts.pkcs11TokenLabel === undefined || opts.pkcs11PinFile === undefined) {
-    throw new AtrestError("invalid-argument", "--pkcs11-module needs --pkcs11-token-label and --pkcs11-pin-file");
+    throw new AtrestError(
+      "invalid-argument",
+      "--pkcs11-module needs --pkcs11-token-label and --pkcs11-pin-file",
+    );
   }
   const pin = readFileSync(opts.pkcs11PinFile, "utf8").trim();
   // Loaded only when asked for, so the server starts without the native pkcs11js module otherwise.
@@ -52,15 +65,28 @@ export function registerKms(program: Command): void {
     .option("--region <region>", "region in ARNs", "cn-hangzhou")
     .option("--account-id <id>", "account id in ARNs (default: random)")
     .option("-o, --output <format>", "json for JSON output")
-    .action(async (opts: { dataDir: string; database?: string; region: string; accountId?: string; output?: string }) => {
-      const r = await initKmsDataDir({
-        dataDir: opts.dataDir,
-        region: opts.region,
-        ...(opts.database === undefined ? {} : { database: opts.database }),
-        ...(opts.accountId === undefined ? {} : { accountId: opts.accountId }),
-      });
-      print(opts.output, r, () => `initialised ${r.dataDir}\n  CA certificate: ${r.caCertFile}\n  admin credentials: ${r.credentialsFile}\n`);
-    });
+    .action(
+      async (opts: {
+        dataDir: string;
+        database?: string;
+        region: string;
+        accountId?: string;
+        output?: string;
+      }) => {
+        const r = await initKmsDataDir({
+          dataDir: opts.dataDir,
+          region: opts.region,
+          ...(opts.database === undefined ? {} : { database: opts.database }),
+          ...(opts.accountId === undefined ? {} : { accountId: opts.accountId }),
+        });
+        print(
+          opts.output,
+          r,
+          () =>
+            `initialised ${r.dataDir}\n  CA certificate: ${r.caCertFile}\n  admin credentials: ${r.credentialsFile}\n`,
+        );
+      },
+    );
 
   kms
     .command("serve")
@@ -75,6 +101,11 @@ export function registerKms(program: Command): void {
     .option("--region <region>", "region in ARNs (default: from the data dir)")
     .option("--account-id <id>", "account id in ARNs (default: from the data dir)")
     .option("--scheduler-interval <seconds>", "how often rotation/purge run", "60")
+    .option(
+      "--max-rps-per-access-key <n>",
+      "requests per second per access key before Rejected.Throttling (0 = unlimited)",
+      "0",
+    )
     .action(
       async (opts: {
         dataDir: string;
@@ -87,9 +118,17 @@ export function registerKms(program: Command): void {
         region?: string;
         accountId?: string;
         schedulerInterval: string;
+        maxRpsPerAccessKey: string;
       }) => {
+        const maxRps = Number(opts.maxRpsPerAccessKey);
+        if (!Number.isFinite(maxRps) || maxRps < 0)
+          throw new AtrestError(
+            "invalid-argument",
+            "--max-rps-per-access-key: must be a non-negative number",
+          );
         const interval = Number(opts.schedulerInterval);
-        if (!Number.isFinite(interval) || interval < 0) throw new AtrestError("invalid-argument", "--scheduler-interval: must be a number of seconds");
+        if (!Number.isFinite(interval) || interval < 0)
+          throw new AtrestError("invalid-argument", "--scheduler-interval: must be a number of seconds");
         const logger = createLogger({ name: "kms" });
         const hsm = await loadHsm(opts);
         const server = await startKmsServer({
@@ -97,6 +136,7 @@ export function registerKms(program: Command): void {
           listen: opts.listen,
           logger,
           schedulerIntervalMs: interval * 1000,
+          maxRequestsPerSecondPerAccessKey: maxRps,
           ...(opts.database === undefined ? {} : { database: opts.database }),
           ...(opts.insecureHttp === true ? { insecureHttp: true } : {}),
           ...(hsm === undefined ? {} : { hsm }),
@@ -132,34 +172,54 @@ export function registerKms(program: Command): void {
     .option("--key-id <id>", "key id")
     .option("--limit <n>", "at most this many events", "1000")
     .option("-o, --output <format>", "json for JSON output")
-    .action(async (opts: { dataDir: string; database?: string; start?: string; end?: string; action?: string; principal?: string; keyId?: string; limit: string; output?: string }) => {
-      const q: AuditQuery = { limit: Number(opts.limit) };
-      const start = parseTime(opts.start, "--start");
-      const end = parseTime(opts.end, "--end");
-      if (start !== undefined) q.startMs = start;
-      if (end !== undefined) q.endMs = end;
-      if (opts.action !== undefined) q.action = opts.action;
-      if (opts.principal !== undefined) q.principal = opts.principal;
-      if (opts.keyId !== undefined) q.keyId = opts.keyId;
-      const rows = await withStore(opts, (kdb) => queryAuditEvents(kdb, q));
-      const events = rows.map((r) => ({
-        seq: Number(r.seq),
-        eventTime: new Date(Number(r.event_time)).toISOString(),
-        requestId: r.request_id,
-        principal: r.principal,
-        accessKeyId: r.access_key_id,
-        sourceIp: r.source_ip,
-        action: r.action,
-        keyId: r.key_id,
-        keyVersionId: r.key_version_id,
-        outcome: r.outcome,
-        errorCode: r.error_code,
-        clientUid: r.client_uid,
-      }));
-      print(opts.output, { events }, () =>
-        events.map((e) => `${e.eventTime} ${e.action} ${e.outcome}${e.errorCode === "" ? "" : `(${e.errorCode})`} principal=${e.principal} key=${e.keyId}\n`).join(""),
-      );
-    });
+    .action(
+      async (opts: {
+        dataDir: string;
+        database?: string;
+        start?: string;
+        end?: string;
+        action?: string;
+        principal?: string;
+        keyId?: string;
+        limit: string;
+        output?: string;
+      }) => {
+        const limit = Number(opts.limit);
+        if (!Number.isInteger(limit) || limit < 1)
+          throw new AtrestError("invalid-argument", "--limit: must be a positive integer");
+        const q: AuditQuery = { limit };
+        const start = parseTime(opts.start, "--start");
+        const end = parseTime(opts.end, "--end");
+        if (start !== undefined) q.startMs = start;
+        if (end !== undefined) q.endMs = end;
+        if (opts.action !== undefined) q.action = opts.action;
+        if (opts.principal !== undefined) q.principal = opts.principal;
+        if (opts.keyId !== undefined) q.keyId = opts.keyId;
+        const rows = await withStore(opts, (kdb) => queryAuditEvents(kdb, q));
+        const events = rows.map((r) => ({
+          seq: Number(r.seq),
+          eventTime: new Date(Number(r.event_time)).toISOString(),
+          requestId: r.request_id,
+          principal: r.principal,
+          accessKeyId: r.access_key_id,
+          sourceIp: r.source_ip,
+          action: r.action,
+          keyId: r.key_id,
+          keyVersionId: r.key_version_id,
+          outcome: r.outcome,
+          errorCode: r.error_code,
+          clientUid: r.client_uid,
+        }));
+        print(opts.output, { events }, () =>
+          events
+            .map(
+              (e) =>
+                `${e.eventTime} ${e.action} ${e.outcome}${e.errorCode === "" ? "" : `(${e.errorCode})`} principal=${e.principal} key=${e.keyId}\n`,
+            )
+            .join(""),
+        );
+      },
+    );
 
   kms
     .command("verify-audit")
@@ -169,7 +229,11 @@ export function registerKms(program: Command): void {
     .option("-o, --output <format>", "json for JSON output")
     .action(async (opts: { dataDir: string; database?: string; output?: string }) => {
       const r = await withStore(opts, (kdb) => verifyAuditChain(kdb));
-      print(opts.output, r, () => (r.ok ? `audit chain OK: ${r.records} records\n` : `audit chain BROKEN at record ${r.brokenSeq}: ${r.reason}\n`));
+      print(opts.output, r, () =>
+        r.ok
+          ? `audit chain OK: ${r.records} records\n`
+          : `audit chain BROKEN at record ${r.brokenSeq}: ${r.reason}\n`,
+      );
       if (!r.ok) process.exitCode = 4;
     });
 
@@ -182,18 +246,46 @@ export function registerKms(program: Command): void {
     .option("--start <time>", "RFC 3339 start")
     .option("--end <time>", "RFC 3339 end")
     .option("-o, --output <format>", "json for JSON output")
-    .action(async (opts: { dataDir: string; database?: string; pricePer10k: string; start?: string; end?: string; output?: string }) => {
-      const price = Number(opts.pricePer10k);
-      const start = parseTime(opts.start, "--start");
-      const end = parseTime(opts.end, "--end");
-      const rows = await withStore(opts, (kdb) =>
-        auditUsage(kdb, { pricePer10k: price, ...(start === undefined ? {} : { startMs: start }), ...(end === undefined ? {} : { endMs: end }) }),
-      );
-      const total = rows.reduce((a, r) => ({ calls: a.calls + r.calls, cost: a.cost + r.estimatedCost }), { calls: 0, cost: 0 });
-      print(opts.output, { pricePer10k: price, usage: rows, totalCalls: total.calls, totalEstimatedCost: Math.round(total.cost * 1e6) / 1e6 }, () =>
-        rows.map((r) => `${r.day} ${r.keyId || "-"} ${r.action} ${r.calls} ${r.estimatedCost}\n`).join("") + `total ${total.calls} calls, ${Math.round(total.cost * 1e6) / 1e6}\n`,
-      );
-    });
+    .action(
+      async (opts: {
+        dataDir: string;
+        database?: string;
+        pricePer10k: string;
+        start?: string;
+        end?: string;
+        output?: string;
+      }) => {
+        const price = Number(opts.pricePer10k);
+        if (!Number.isFinite(price) || price < 0)
+          throw new AtrestError("invalid-argument", "--price-per-10k: must be a non-negative number");
+        const start = parseTime(opts.start, "--start");
+        const end = parseTime(opts.end, "--end");
+        const rows = await withStore(opts, (kdb) =>
+          auditUsage(kdb, {
+            pricePer10k: price,
+            ...(start === undefined ? {} : { startMs: start }),
+            ...(end === undefined ? {} : { endMs: end }),
+          }),
+        );
+        const total = rows.reduce((a, r) => ({ calls: a.calls + r.calls, cost: a.cost + r.estimatedCost }), {
+          calls: 0,
+          cost: 0,
+        });
+        print(
+          opts.output,
+          {
+            pricePer10k: price,
+            usage: rows,
+            totalCalls: total.calls,
+            totalEstimatedCost: Math.round(total.cost * 1e6) / 1e6,
+          },
+          () =>
+            rows
+              .map((r) => `${r.day} ${r.keyId || "-"} ${r.action} ${r.calls} ${r.estimatedCost}\n`)
+              .join("") + `total ${total.calls} calls, ${Math.round(total.cost * 1e6) / 1e6}\n`,
+        );
+      },
+    );
 
   registerKmsAdminCommands(kms);
 }

@@ -1,6 +1,12 @@
 import type { Command } from "commander";
 import { createLogger } from "../common/logger.js";
-import { parseDurationMs, readConfigFile, resolvePluginOptions, validateSettings, type PluginSettings } from "../plugin/options.js";
+import {
+  parseDurationMs,
+  readConfigFile,
+  resolvePluginOptions,
+  validateSettings,
+  type PluginSettings,
+} from "../plugin/options.js";
 import { startPlugin } from "../plugin/plugin.js";
 
 /** Commander's camelCase option names → the settings keys (spelled as the flags). */
@@ -33,10 +39,16 @@ export function registerPlugin(program: Command): void {
     .option("--config <file>", "YAML or JSON file with the same keys as the flags (flags win)")
     .option("--listen <endpoint>", "unix:///path/kms.sock or unix:///@abstract-name")
     .option("--backend <kind>", "alibaba (Alibaba Cloud KMS API, e.g. atrest kms) or local (default alibaba)")
-    .option("--kms-endpoint <url>", "KMS endpoint, e.g. https://127.0.0.1:9443 or https://kms.cn-hangzhou.aliyuncs.com")
+    .option(
+      "--kms-endpoint <url>",
+      "KMS endpoint, e.g. https://127.0.0.1:9443 or https://kms.cn-hangzhou.aliyuncs.com",
+    )
     .option("--region <id>", "region id (default cn-hangzhou)")
     .option("--key-id <id>", "KMS key id or alias (alias/…)")
-    .option("--credentials-file <file>", "JSON {accessKeyId, accessKeySecret[, securityToken]} (else ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET/SECURITY_TOKEN)")
+    .option(
+      "--credentials-file <file>",
+      "JSON {accessKeyId, accessKeySecret[, securityToken]} (else ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET/SECURITY_TOKEN)",
+    )
     .option("--ca-file <file>", "PEM CA that signed the KMS endpoint's certificate")
     .option("--status-refresh <duration>", "how often the Encrypt+Decrypt health check runs (default 60s)")
     .option("--health-listen <host:port>", "serve /healthz, /livez and /metrics over HTTP")
@@ -51,10 +63,14 @@ export function registerPlugin(program: Command): void {
     .action(async (flags: Record<string, unknown>) => {
       const fromFile = typeof flags["config"] === "string" ? readConfigFile(flags["config"]) : {};
       const fromFlags: Record<string, unknown> = {};
-      for (const [flag, key] of Object.entries(FLAG_KEYS)) if (flags[flag] !== undefined) fromFlags[key] = flags[flag];
+      for (const [flag, key] of Object.entries(FLAG_KEYS))
+        if (flags[flag] !== undefined) fromFlags[key] = flags[flag];
       const settings = validateSettings({ ...fromFile, ...validateSettings(fromFlags, "flags") }, "settings");
       const options = resolvePluginOptions(settings, process.env);
-      const graceMs = typeof flags["shutdownGrace"] === "string" ? parseDurationMs(flags["shutdownGrace"], "--shutdown-grace") : undefined;
+      const graceMs =
+        typeof flags["shutdownGrace"] === "string"
+          ? parseDurationMs(flags["shutdownGrace"], "--shutdown-grace")
+          : undefined;
       const logger = createLogger({ name: "atrest-plugin" });
       const plugin = await startPlugin({ ...options, logger });
       if (plugin.health) process.stdout.write(`atrest plugin: health on ${plugin.health.url}\n`);
@@ -65,7 +81,10 @@ export function registerPlugin(program: Command): void {
           process.off("SIGTERM", stop);
           process.off("SIGINT", stop);
           plugin.close(graceMs !== undefined ? { graceMs } : {}).then(resolve, (err: unknown) => {
-            logger.error({ error: err instanceof Error ? err.message : String(err) }, "kms plugin close failed");
+            logger.error(
+              { error: err instanceof Error ? err.message : String(err) },
+              "kms plugin close failed",
+            );
             resolve();
           });
         };

@@ -8,10 +8,18 @@ import { registerPlugin } from "./plugin.js";
 import { registerDecode } from "./decode.js";
 import { registerScan } from "./scan.js";
 
-const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
 
 /** Each subcommand lives in its own file under src/cli/ and is listed here. */
-const registrations: Array<(program: Command) => void> = [registerKms, registerApiserver, registerPlugin, registerDecode, registerScan];
+const registrations: Array<(program: Command) => void> = [
+  registerKms,
+  registerApiserver,
+  registerPlugin,
+  registerDecode,
+  registerScan,
+];
 
 export function buildProgram(): Command {
   const program = new Command("atrest")

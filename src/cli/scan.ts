@@ -5,7 +5,14 @@ import type { EncryptionState } from "../encryption-config/encryption-state.js";
 import { defaultProviderFactories } from "../encryption-config/envelope-providers.js";
 import { grpcKmsClients } from "../encryption-config/grpc-clients.js";
 import { loadEncryptionConfigurationFile } from "../encryption-config/load.js";
-import { policyFromConfiguration, renderScanJson, renderScanTable, SCAN_EXIT, scanStore, type ScanOptions } from "../scan/index.js";
+import {
+  policyFromConfiguration,
+  renderScanJson,
+  renderScanTable,
+  SCAN_EXIT,
+  scanStore,
+  type ScanOptions,
+} from "../scan/index.js";
 import { openStore, storeEndpointFromFlags } from "../storage/open-store.js";
 
 interface ScanFlags {
@@ -40,7 +47,8 @@ The scan only reads the store. It never prints a value or plaintext: only counts
 function positiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0) throw new AtrestError("invalid-argument", `${name} must be a positive integer, got "${value}"`);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new AtrestError("invalid-argument", `${name} must be a positive integer, got "${value}"`);
     return n;
   };
 }
@@ -52,7 +60,10 @@ function collectResources(value: string, previous: string[] | undefined): string
     .filter((s) => s !== "");
   for (const p of parts) {
     if (p.includes("/") || p.includes("*")) {
-      throw new AtrestError("invalid-argument", `--resource takes resource names like secrets or deployments.apps, got "${p}"`);
+      throw new AtrestError(
+        "invalid-argument",
+        `--resource takes resource names like secrets or deployments.apps, got "${p}"`,
+      );
     }
   }
   return [...(previous ?? []), ...parts];
@@ -62,19 +73,33 @@ function collectResources(value: string, previous: string[] | undefined): string
 export function registerScan(program: Command): void {
   program
     .command("scan")
-    .description("report how the objects in a store are encrypted (plaintext, provider, key, KMS key_id, DEK source) without printing any value")
+    .description(
+      "report how the objects in a store are encrypted (plaintext, provider, key, KMS key_id, DEK source) without printing any value",
+    )
     .option("--etcd-servers <urls>", "etcd client URLs, comma-separated")
     .option("--datastore-endpoint <url>", "sqlite:///absolute/path.db (the embedded store)")
     .option("--etcd-prefix <prefix>", "the apiserver's --etcd-prefix", "/registry")
-    .option("--encryption-provider-config <file>", "check every object against this EncryptionConfiguration (stale, authenticates)")
-    .option("--resource <names>", "only these resources (secrets,configmaps,deployments.apps; repeatable); default all", collectResources)
-    .addOption(new Option("-o, --output <format>", "output format").choices(["table", "json"]).default("table"))
+    .option(
+      "--encryption-provider-config <file>",
+      "check every object against this EncryptionConfiguration (stale, authenticates)",
+    )
+    .option(
+      "--resource <names>",
+      "only these resources (secrets,configmaps,deployments.apps; repeatable); default all",
+      collectResources,
+    )
+    .addOption(
+      new Option("-o, --output <format>", "output format").choices(["table", "json"]).default("table"),
+    )
     .option("--fail-on-stale", "exit non-zero when objects are stale (e.g. to confirm a rotation finished)")
     .option("--page-size <n>", "keys per list call", positiveInt("--page-size"))
     .option("--max-objects <n>", "object keys shown per finding in the table", positiveInt("--max-objects"))
     .addHelpText("after", EXIT_HELP)
     .action(async (flags: ScanFlags) => {
-      const endpoint = storeEndpointFromFlags({ etcdServers: flags.etcdServers, datastoreEndpoint: flags.datastoreEndpoint });
+      const endpoint = storeEndpointFromFlags({
+        etcdServers: flags.etcdServers,
+        datastoreEndpoint: flags.datastoreEndpoint,
+      });
       let state: EncryptionState | undefined;
       const options: { -readonly [K in keyof ScanOptions]: ScanOptions[K] } = {
         prefix: flags.etcdPrefix,

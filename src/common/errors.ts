@@ -36,7 +36,9 @@ export class AtrestError extends Error {
   }
 
   get retryable(): boolean {
-    return this.code === "unavailable" || this.code === "deadline-exceeded" || this.code === "resource-exhausted";
+    return (
+      this.code === "unavailable" || this.code === "deadline-exceeded" || this.code === "resource-exhausted"
+    );
   }
 }
 
@@ -47,7 +49,10 @@ export function isAtrestError(err: unknown, code?: ErrorCode): err is AtrestErro
 /** Wraps an error crossing a layer, keeping its code when it already has one. */
 export function wrapError(err: unknown, context: string, fallback: ErrorCode = "internal"): AtrestError {
   if (err instanceof AtrestError) {
-    return new AtrestError(err.code, `${context}: ${err.message}`, { cause: err, details: { ...err.details } });
+    return new AtrestError(err.code, `${context}: ${err.message}`, {
+      cause: err,
+      details: { ...err.details },
+    });
   }
   const message = err instanceof Error ? err.message : String(err);
   return new AtrestError(fallback, `${context}: ${message}`, { cause: err });

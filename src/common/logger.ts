@@ -16,7 +16,17 @@ export function createLogger(
       base: { component: options.name },
       timestamp: stdTimeFunctions.isoTime,
       redact: {
-        paths: ["plaintext", "*.plaintext", "secret", "*.secret", "accessKeySecret", "*.accessKeySecret", "key", "dek", "seed"],
+        paths: [
+          "plaintext",
+          "*.plaintext",
+          "secret",
+          "*.secret",
+          "accessKeySecret",
+          "*.accessKeySecret",
+          "key",
+          "dek",
+          "seed",
+        ],
         censor: "[REDACTED]",
       },
     },

@@ -11,7 +11,8 @@ function cbcAlgorithm(key: Uint8Array): "aes-128-cbc" | "aes-192-cbc" | "aes-256
 
 /** AES-CBC with PKCS#7 padding: always 1..16 pad bytes, a full block when length % 16 == 0. */
 export function aesCbcEncrypt(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array): Buffer {
-  if (iv.length !== AES_BLOCK_BYTES) throw new AtrestError("invalid-argument", `AES-CBC IV must be 16 bytes, got ${iv.length}`);
+  if (iv.length !== AES_BLOCK_BYTES)
+    throw new AtrestError("invalid-argument", `AES-CBC IV must be 16 bytes, got ${iv.length}`);
   const pad = AES_BLOCK_BYTES - (plaintext.length % AES_BLOCK_BYTES);
   const padded = Buffer.alloc(plaintext.length + pad, pad);
   padded.set(plaintext, 0);
@@ -28,7 +29,8 @@ export function aesCbcEncrypt(key: Uint8Array, iv: Uint8Array, plaintext: Uint8A
  * authentication: garbled data can decrypt to garbage with valid-looking padding (≈1/256).
  */
 export function aesCbcDecrypt(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Buffer {
-  if (iv.length !== AES_BLOCK_BYTES) throw new AtrestError("data-corrupt", `AES-CBC IV must be 16 bytes, got ${iv.length}`);
+  if (iv.length !== AES_BLOCK_BYTES)
+    throw new AtrestError("data-corrupt", `AES-CBC IV must be 16 bytes, got ${iv.length}`);
   if (ciphertext.length === 0 || ciphertext.length % AES_BLOCK_BYTES !== 0) {
     throw new AtrestError("data-corrupt", "the stored data is not a multiple of the block size");
   }
@@ -42,7 +44,10 @@ export function aesCbcDecrypt(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8
   }
   if (bad !== 0) {
     result.fill(0);
-    throw new AtrestError("data-corrupt", "invalid PKCS#7 padding in AES-CBC data (wrong key or corrupted data)");
+    throw new AtrestError(
+      "data-corrupt",
+      "invalid PKCS#7 padding in AES-CBC data (wrong key or corrupted data)",
+    );
   }
   return result.subarray(0, result.length - pad);
 }

@@ -12,15 +12,34 @@ function gcmAlgorithm(key: Uint8Array): "aes-128-gcm" | "aes-192-gcm" | "aes-256
 }
 
 /** AES-GCM with a 12-byte nonce; returns ciphertext ‖ tag(16), as Go's `aead.Seal` does. */
-export function aesGcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Buffer {
+export function aesGcmSeal(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  aad?: Uint8Array,
+): Buffer {
+  const { ciphertext, tag } = aesGcmSealParts(key, nonce, plaintext, aad);
+  return Buffer.concat([ciphertext, tag], ciphertext.length + tag.length);
+}
+
+/** aesGcmSeal without the final copy: ciphertext and tag(16) apart, for callers assembling a larger value. */
+export function aesGcmSealParts(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  aad?: Uint8Array,
+): { ciphertext: Buffer; tag: Buffer } {
   if (nonce.length !== GCM_NONCE_BYTES) {
-    throw new AtrestError("invalid-argument", `AES-GCM nonce must be ${GCM_NONCE_BYTES} bytes, got ${nonce.length}`);
+    throw new AtrestError(
+      "invalid-argument",
+      `AES-GCM nonce must be ${GCM_NONCE_BYTES} bytes, got ${nonce.length}`,
+    );
   }
   const cipher = createCipheriv(gcmAlgorithm(key), key, nonce, { authTagLength: GCM_TAG_BYTES });
   if (aad !== undefined) cipher.setAAD(aad);
   const head = cipher.update(plaintext);
-  const tail = cipher.final();
-  return Buffer.concat([head, tail, cipher.getAuthTag()]);
+  const tail = cipher.final(); // empty for GCM (a stream mode); kept for correctness
+  return { ciphertext: tail.length === 0 ? head : Buffer.concat([head, tail]), tag: cipher.getAuthTag() };
 }
 
 /**
@@ -29,7 +48,10 @@ export function aesGcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8A
  */
 export function aesGcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Buffer {
   if (nonce.length !== GCM_NONCE_BYTES) {
-    throw new AtrestError("data-corrupt", `AES-GCM nonce must be ${GCM_NONCE_BYTES} bytes, got ${nonce.length}`);
+    throw new AtrestError(
+      "data-corrupt",
+      `AES-GCM nonce must be ${GCM_NONCE_BYTES} bytes, got ${nonce.length}`,
+    );
   }
   if (sealed.length < GCM_TAG_BYTES) {
     throw new AtrestError("data-corrupt", "the stored data was shorter than the required size");
@@ -44,8 +66,12 @@ export function aesGcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Arra
     return tail.length === 0 ? head : Buffer.concat([head, tail]);
   } catch (err) {
     head.fill(0);
-    throw new AtrestError("data-corrupt", "AES-GCM authentication failed (wrong key, wrong storage key as AAD, or corrupted data)", {
-      cause: err,
-    });
+    throw new AtrestError(
+      "data-corrupt",
+      "AES-GCM authentication failed (wrong key, wrong storage key as AAD, or corrupted data)",
+      {
+        cause: err,
+      },
+    );
   }
 }

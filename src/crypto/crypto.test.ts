@@ -24,8 +24,14 @@ test("aes_gcm_legacy (recorded by kube-apiserver's tests) opens and re-seals byt
   const aad = Buffer.from(field(v, "aad"));
   const plaintext = aesGcmOpen(key, stored.subarray(0, 12), stored.subarray(12), aad);
   assert.equal(plaintext.toString(), field(v, "plaintext"));
-  assert.deepEqual(Buffer.concat([stored.subarray(0, 12), aesGcmSeal(key, stored.subarray(0, 12), plaintext, aad)]), stored);
-  assert.throws(() => aesGcmOpen(key, stored.subarray(0, 12), stored.subarray(12), Buffer.from("bamboO")), corrupt);
+  assert.deepEqual(
+    Buffer.concat([stored.subarray(0, 12), aesGcmSeal(key, stored.subarray(0, 12), plaintext, aad)]),
+    stored,
+  );
+  assert.throws(
+    () => aesGcmOpen(key, stored.subarray(0, 12), stored.subarray(12), Buffer.from("bamboO")),
+    corrupt,
+  );
 });
 
 test("aes_extended_nonce_gcm_legacy: HKDF-Expand-only derives the recorded key and opens the value", () => {
@@ -35,17 +41,28 @@ test("aes_extended_nonce_gcm_legacy: HKDF-Expand-only derives the recorded key a
   const derived = hkdfExpandSha256(seed, info);
   assert.equal(derived.toString("hex"), field(v, "derived_key_hex"));
   // The trap DESIGN.md warns about: node's hkdfSync (Extract + Expand) gives another key.
-  assert.notEqual(Buffer.from(hkdfSync("sha256", seed, Buffer.alloc(0), info, 32)).toString("hex"), field(v, "derived_key_hex"));
+  assert.notEqual(
+    Buffer.from(hkdfSync("sha256", seed, Buffer.alloc(0), info, 32)).toString("hex"),
+    field(v, "derived_key_hex"),
+  );
   const stored = hexField(v, "ciphertext_hex");
   assert.deepEqual(stored.subarray(0, 32), info);
   assert.equal(stored.subarray(32, 44).toString("hex"), field(v, "nonce_hex"));
-  const plaintext = aesGcmOpen(derived, stored.subarray(32, 44), stored.subarray(44), Buffer.from(field(v, "aad")));
+  const plaintext = aesGcmOpen(
+    derived,
+    stored.subarray(32, 44),
+    stored.subarray(44),
+    Buffer.from(field(v, "aad")),
+  );
   assert.equal(plaintext.toString(), field(v, "plaintext"));
 });
 
 test("derived KMS v2 seed vector: derived_key_hex", () => {
   const v = vectors.derived["D-kms-v2 (HKDF_SHA256_XNONCE_AES_GCM_SEED, hand-encoded protobuf)"];
-  assert.equal(hkdfExpandSha256(hexField(v, "seed_hex"), hexField(v, "info_hex")).toString("hex"), field(v, "derived_key_hex"));
+  assert.equal(
+    hkdfExpandSha256(hexField(v, "seed_hex"), hexField(v, "info_hex")).toString("hex"),
+    field(v, "derived_key_hex"),
+  );
 });
 
 test("HKDF-Expand longer outputs follow RFC 5869 (T(1) ‖ T(2) …)", () => {
@@ -61,13 +78,22 @@ test("AES-GCM: tampering, truncation and wrong AAD are data-corrupt", () => {
   const key = randomBytes(32);
   const nonce = randomBytes(12);
   const sealed = aesGcmSeal(key, nonce, Buffer.from("secret value"), Buffer.from("/registry/secrets/a/b"));
-  assert.equal(aesGcmOpen(key, nonce, sealed, Buffer.from("/registry/secrets/a/b")).toString(), "secret value");
+  assert.equal(
+    aesGcmOpen(key, nonce, sealed, Buffer.from("/registry/secrets/a/b")).toString(),
+    "secret value",
+  );
   const garbled = Buffer.from(sealed);
   garbled[3]! ^= 1;
   assert.throws(() => aesGcmOpen(key, nonce, garbled, Buffer.from("/registry/secrets/a/b")), corrupt);
-  assert.throws(() => aesGcmOpen(key, nonce, sealed.subarray(0, 10), Buffer.from("/registry/secrets/a/b")), corrupt);
+  assert.throws(
+    () => aesGcmOpen(key, nonce, sealed.subarray(0, 10), Buffer.from("/registry/secrets/a/b")),
+    corrupt,
+  );
   assert.throws(() => aesGcmOpen(key, nonce, sealed, Buffer.from("/registry/secrets/a/c")), corrupt);
-  assert.throws(() => aesGcmSeal(randomBytes(20), nonce, Buffer.from("x")), (e: unknown) => isAtrestError(e, "invalid-argument"));
+  assert.throws(
+    () => aesGcmSeal(randomBytes(20), nonce, Buffer.from("x")),
+    (e: unknown) => isAtrestError(e, "invalid-argument"),
+  );
 });
 
 test("AES-CBC: PKCS#7 with a full pad block at multiples of 16; bad padding is data-corrupt", () => {
@@ -100,7 +126,10 @@ test("secretbox: tag ‖ ciphertext layout, authentication failures are data-cor
   garbled[box.length - 1]! ^= 1;
   assert.throws(() => secretboxOpen(key, nonce, garbled), corrupt);
   assert.throws(() => secretboxOpen(key, nonce, box.subarray(0, 15)), corrupt);
-  assert.throws(() => secretboxSeal(key.subarray(0, 16), nonce, Buffer.from("x")), (e: unknown) => isAtrestError(e, "invalid-argument"));
+  assert.throws(
+    () => secretboxSeal(key.subarray(0, 16), nonce, Buffer.from("x")),
+    (e: unknown) => isAtrestError(e, "invalid-argument"),
+  );
 });
 
 test("constantTimeEqual", () => {

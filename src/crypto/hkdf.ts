@@ -11,7 +11,10 @@ const COUNTER_1 = Buffer.of(1);
  */
 export function hkdfExpandSha256(prk: Uint8Array, info: Uint8Array, length = SHA256_BYTES): Buffer {
   if (!Number.isInteger(length) || length < 1 || length > 255 * SHA256_BYTES) {
-    throw new AtrestError("invalid-argument", `HKDF-Expand length must be 1..${255 * SHA256_BYTES}, got ${length}`);
+    throw new AtrestError(
+      "invalid-argument",
+      `HKDF-Expand length must be 1..${255 * SHA256_BYTES}, got ${length}`,
+    );
   }
   if (length === SHA256_BYTES) {
     // The common case, one HMAC.

@@ -8,7 +8,10 @@ export const SECRETBOX_TAG_BYTES = 16;
 
 function assertKey(key: Uint8Array): void {
   if (key.length !== SECRETBOX_KEY_BYTES) {
-    throw new AtrestError("invalid-argument", `secretbox key must be ${SECRETBOX_KEY_BYTES} bytes, got ${key.length}`);
+    throw new AtrestError(
+      "invalid-argument",
+      `secretbox key must be ${SECRETBOX_KEY_BYTES} bytes, got ${key.length}`,
+    );
   }
 }
 
@@ -16,7 +19,10 @@ function assertKey(key: Uint8Array): void {
 export function secretboxSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array): Buffer {
   assertKey(key);
   if (nonce.length !== SECRETBOX_NONCE_BYTES) {
-    throw new AtrestError("invalid-argument", `secretbox nonce must be ${SECRETBOX_NONCE_BYTES} bytes, got ${nonce.length}`);
+    throw new AtrestError(
+      "invalid-argument",
+      `secretbox nonce must be ${SECRETBOX_NONCE_BYTES} bytes, got ${nonce.length}`,
+    );
   }
   return Buffer.from(nacl.secretbox(plaintext, nonce, key));
 }

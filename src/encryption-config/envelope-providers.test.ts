@@ -81,6 +81,13 @@ resources:
     "spec",
   );
 
+  // A key that does not name the resource: --resource decides.
+  const custom = await decodeStoredValue(state, "/elsewhere/web", stored, { resource: "deployments.apps" });
+  assert.equal(custom.plaintext.toString(), "spec");
+  await assert.rejects(decodeStoredValue(state, "/elsewhere/web", stored), (err: unknown) =>
+    isAtrestError(err, "invalid-argument"),
+  );
+
   // No rule for configmaps: identity, which refuses encrypted-looking bytes.
   const cm = state.transformerFor("configmaps");
   assert.equal((await cm.transformToStorage(Buffer.from("x"), ctx)).toString(), "x");

@@ -134,7 +134,7 @@ export class EncryptionConfigReloadController {
     this.successTotal++;
     this.lastSuccessMs = clock.now();
     logger?.info({ contentHash }, "encryption configuration reloaded");
-    this.options.onReload?.({ status: "success", atMs: this.lastSuccessMs, contentHash });
+    this.notify({ status: "success", atMs: this.lastSuccessMs, contentHash });
     return "success";
   }
 
@@ -165,7 +165,19 @@ export class EncryptionConfigReloadController {
       { contentHash, code: error.code, err: error.message },
       "encryption configuration reload failed",
     );
-    this.options.onReload?.({ status: "failure", atMs: this.lastFailureMs, contentHash, error });
+    this.notify({ status: "failure", atMs: this.lastFailureMs, contentHash, error });
     return "failure";
+  }
+
+  private notify(event: ReloadEvent): void {
+    try {
+      this.options.onReload?.(event);
+    } catch (err) {
+      // A broken hook must not stop the controller.
+      this.options.logger?.error(
+        { err: err instanceof Error ? err.message : String(err) },
+        "encryption configuration reload hook failed",
+      );
+    }
   }
 }

@@ -8,15 +8,18 @@ import { KeyedProvider, type EnvelopeKey } from "./keyed-provider.js";
  * `aescbc`: `k8s:enc:aescbc:v1:<keyName>:` ‖ IV(16, random) ‖ AES-CBC with PKCS#7. No AAD (the format
  * has none: an aescbc value copied to another storage key still decrypts — kube-apiserver's behaviour).
  */
-export function newAesCbcTransformer(keys: readonly EnvelopeKey[], options: { random?: Random } = {}): KeyedProvider {
+export function newAesCbcTransformer(
+  keys: readonly EnvelopeKey[],
+  options: { random?: Random } = {},
+): KeyedProvider {
   const random = options.random ?? pooledRandom;
   return new KeyedProvider("aescbc", keys, (key) => {
     assertAesKey(key);
     const k = Buffer.from(key);
     return {
-      seal(plaintext) {
+      seal(plaintext, _aad, prefix) {
         const iv = random.bytes(AES_BLOCK_BYTES);
-        return Buffer.concat([iv, aesCbcEncrypt(k, iv, plaintext)]);
+        return Buffer.concat([prefix, iv, aesCbcEncrypt(k, iv, plaintext)]);
       },
       open(sealed) {
         if (sealed.length < AES_BLOCK_BYTES) {

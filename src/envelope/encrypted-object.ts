@@ -33,15 +33,18 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 export function annotationKeyProblem(name: string): string | undefined {
   if (name.length === 0) return "annotations: Required value";
   const trimmed = name.endsWith(".") ? name.slice(0, -1) : name;
-  if (trimmed.length > 253) return `annotations: Invalid value: "${clip(trimmed)}": must be no more than 253 characters`;
+  if (trimmed.length > 253)
+    return `annotations: Invalid value: "${clip(trimmed)}": must be no more than 253 characters`;
   const labels = trimmed.split(".");
   for (const label of labels) {
-    if (label.length > 63) return `annotations: Invalid value: "${clip(label)}": must be no more than 63 characters`;
+    if (label.length > 63)
+      return `annotations: Invalid value: "${clip(label)}": must be no more than 63 characters`;
     if (!DNS1123_LABEL.test(label)) {
       return `annotations: Invalid value: "${clip(trimmed)}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character`;
     }
   }
-  if (labels.length < 2) return `annotations: Invalid value: "${clip(trimmed)}": should be a domain with at least two segments separated by dots`;
+  if (labels.length < 2)
+    return `annotations: Invalid value: "${clip(trimmed)}": should be a domain with at least two segments separated by dots`;
   return undefined;
 }
 
@@ -52,7 +55,8 @@ function clip(s: string): string {
 export function keyIdProblem(keyID: string): string | undefined {
   const bytes = Buffer.byteLength(keyID, "utf8");
   if (bytes === 0) return "keyID is empty";
-  if (bytes > KEY_ID_MAX_BYTES) return `keyID is ${bytes} bytes, which exceeds the max size of ${KEY_ID_MAX_BYTES}`;
+  if (bytes > KEY_ID_MAX_BYTES)
+    return `keyID is ${bytes} bytes, which exceeds the max size of ${KEY_ID_MAX_BYTES}`;
   return undefined;
 }
 
@@ -79,7 +83,9 @@ export function annotationsProblems(annotations: Readonly<Record<string, Uint8Ar
     total += Buffer.byteLength(k, "utf8") + v.length;
   }
   if (total > ANNOTATIONS_MAX_BYTES) {
-    problems.push(`total size of annotations is ${total}, which exceeds the max size of ${ANNOTATIONS_MAX_BYTES}`);
+    problems.push(
+      `total size of annotations is ${total}, which exceeds the max size of ${ANNOTATIONS_MAX_BYTES}`,
+    );
   }
   return problems;
 }
@@ -113,13 +119,18 @@ function joinProblems(problems: readonly string[]): string {
 /** Validates, then encodes (zero values omitted, as Go's proto3 encoder does). Throws "invalid-argument". */
 export function encodeEncryptedObject(o: EncryptedObject): Buffer {
   const problems = encryptedObjectProblems(o);
-  if (problems.length > 0) throw new AtrestError("invalid-argument", `invalid KMS v2 EncryptedObject: ${joinProblems(problems)}`);
+  if (problems.length > 0)
+    throw new AtrestError("invalid-argument", `invalid KMS v2 EncryptedObject: ${joinProblems(problems)}`);
   return encodeValidated(o);
 }
 
 /** Encodes an object whose header fields were validated before (the write path validates the DEK state once). */
 export function encodeValidated(o: EncryptedObject): Buffer {
-  const message: Record<string, unknown> = { encryptedData: o.encryptedData, keyID: o.keyID, encryptedDEKSource: o.encryptedDEKSource };
+  const message: Record<string, unknown> = {
+    encryptedData: o.encryptedData,
+    keyID: o.keyID,
+    encryptedDEKSource: o.encryptedDEKSource,
+  };
   if (Object.keys(o.annotations).length > 0) message.annotations = o.annotations;
   if (o.encryptedDEKSourceType !== 0) message.encryptedDEKSourceType = o.encryptedDEKSourceType;
   const bytes = encryptedObjectType().encode(message).finish();
@@ -136,10 +147,11 @@ interface DecodedMessage {
 
 const EMPTY = Buffer.alloc(0);
 
-function toBuffer(b: Uint8Array | undefined): Buffer {
+/** protobufjs gives Buffers in node, but an empty default may be a plain array. */
+function toBuffer(b: Uint8Array | readonly number[] | undefined): Buffer {
   if (b === undefined || b.length === 0) return EMPTY;
   if (Buffer.isBuffer(b)) return b;
-  return b instanceof Uint8Array ? Buffer.from(b.buffer, b.byteOffset, b.byteLength) : Buffer.from(b as ArrayLike<number>);
+  return b instanceof Uint8Array ? Buffer.from(b.buffer, b.byteOffset, b.byteLength) : Buffer.from(b);
 }
 
 /** Decodes and validates stored bytes. Throws "data-corrupt" for garbage or any broken rule. */
@@ -148,10 +160,15 @@ export function decodeEncryptedObject(bytes: Uint8Array): EncryptedObject {
   try {
     m = encryptedObjectType().decode(bytes) as unknown as DecodedMessage;
   } catch (err) {
-    throw new AtrestError("data-corrupt", "KMS v2 EncryptedObject does not parse as protobuf (truncated or corrupted data)", { cause: err });
+    throw new AtrestError(
+      "data-corrupt",
+      "KMS v2 EncryptedObject does not parse as protobuf (truncated or corrupted data)",
+      { cause: err },
+    );
   }
   const annotations: Record<string, Buffer> = {};
-  if (m.annotations !== undefined) for (const [k, v] of Object.entries(m.annotations)) annotations[k] = toBuffer(v);
+  if (m.annotations !== undefined)
+    for (const [k, v] of Object.entries(m.annotations)) annotations[k] = toBuffer(v);
   const o = {
     encryptedData: toBuffer(m.encryptedData),
     keyID: m.keyID ?? "",
@@ -160,6 +177,7 @@ export function decodeEncryptedObject(bytes: Uint8Array): EncryptedObject {
     encryptedDEKSourceType: (m.encryptedDEKSourceType ?? 0) as DekSourceType,
   };
   const problems = encryptedObjectProblems(o);
-  if (problems.length > 0) throw new AtrestError("data-corrupt", `invalid KMS v2 EncryptedObject: ${joinProblems(problems)}`);
+  if (problems.length > 0)
+    throw new AtrestError("data-corrupt", `invalid KMS v2 EncryptedObject: ${joinProblems(problems)}`);
   return o;
 }

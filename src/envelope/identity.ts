@@ -15,9 +15,13 @@ export class IdentityProvider implements EnvelopeProvider {
   transformFromStorage(data: Uint8Array, _ctx: TransformContext): Promise<ReadResult> {
     if (startsWith(data, ENCRYPTED_VALUE_MARKER)) {
       return Promise.reject(
-        new AtrestError("failed-precondition", "identity transformer tried to read encrypted data (it starts with k8s:enc:)", {
-          details: { reason: "encrypted-data" },
-        }),
+        new AtrestError(
+          "failed-precondition",
+          "identity transformer tried to read encrypted data (it starts with k8s:enc:)",
+          {
+            details: { reason: "encrypted-data" },
+          },
+        ),
       );
     }
     return Promise.resolve({ plaintext: Buffer.from(data), stale: false, origin: ORIGIN });

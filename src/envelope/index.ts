@@ -26,14 +26,26 @@ import type { EnvelopeProvider } from "./provider.js";
 import { newSecretboxTransformer } from "./secretbox.js";
 import type { Transformer } from "./transformer.js";
 
-export { contextForKey, type ReadResult, type TransformContext, type Transformer, type ValueOrigin } from "./transformer.js";
+export {
+  contextForKey,
+  type ReadResult,
+  type TransformContext,
+  type Transformer,
+  type ValueOrigin,
+} from "./transformer.js";
 export { ENCRYPTED_VALUE_MARKER, describePrefix, type EnvelopeProvider } from "./provider.js";
 export { IdentityProvider, newIdentityTransformer } from "./identity.js";
 export { KeyedProvider, type EnvelopeKey } from "./keyed-provider.js";
 export { newAesGcmTransformer } from "./aesgcm.js";
 export { newAesCbcTransformer } from "./aescbc.js";
 export { newSecretboxTransformer } from "./secretbox.js";
-export { KMS_V1_DEFAULT_CACHE_SIZE, KmsV1Provider, newKmsV1Transformer, type KmsV1Hooks, type KmsV1TransformerOptions } from "./kms-v1.js";
+export {
+  KMS_V1_DEFAULT_CACHE_SIZE,
+  KmsV1Provider,
+  newKmsV1Transformer,
+  type KmsV1Hooks,
+  type KmsV1TransformerOptions,
+} from "./kms-v1.js";
 export { KmsV2Provider, newKmsV2Transformer, type KmsV2TransformerOptions } from "./kms-v2.js";
 export {
   KMS_V2_DEK_CACHE_TTL_MS,
@@ -88,7 +100,8 @@ export function envelopeProviderFactories(
     aesgcm: (keys) => newAesGcmTransformer(keys, random),
     aescbc: (keys) => newAesCbcTransformer(keys, random),
     secretbox: (keys) => newSecretboxTransformer(keys, random),
-    kmsV1: (o) => newKmsV1Transformer({ providerName: o.name, service: o.service, cacheSize: o.cacheSize, ...random }),
+    kmsV1: (o) =>
+      newKmsV1Transformer({ providerName: o.name, service: o.service, cacheSize: o.cacheSize, ...random }),
     kmsV2: (o) => {
       const provider = newKmsV2Transformer({
         providerName: o.name,
@@ -98,7 +111,11 @@ export function envelopeProviderFactories(
         ...(options.logger === undefined ? {} : { logger: options.logger }),
         ...(options.kmsV2Hooks === undefined ? {} : { hooks: options.kmsV2Hooks }),
       });
-      return { provider, onHealthyStatus: (status) => provider.onHealthyStatus(status), close: () => provider.stop() };
+      return {
+        provider,
+        onHealthyStatus: (status) => provider.onHealthyStatus(status),
+        close: () => provider.stop(),
+      };
     },
     chain: (providers) => newPrefixChain(providers),
     fallback: () => newIdentityTransformer(),

@@ -3,15 +3,18 @@ import { startsWith, unknownPrefixError, type EnvelopeProvider } from "./provide
 import type { ReadResult, TransformContext, ValueOrigin } from "./transformer.js";
 
 /** A named key from the configuration (`keys: [{name, secret}]`). The bytes are key material: never log them. */
-export type EnvelopeKey = { readonly name: string } & ({ readonly secret: Uint8Array } | { readonly key: Uint8Array });
+export type EnvelopeKey = { readonly name: string } & (
+  { readonly secret: Uint8Array } | { readonly key: Uint8Array }
+);
 
 export function keyMaterial(k: EnvelopeKey): Uint8Array {
   return "secret" in k ? k.secret : k.key;
 }
 
-/** One key's cipher: the bytes after `<keyName>:`. */
+/** One key's cipher: the bytes after `<keyName>:` (seal writes the prefix too, saving a copy). */
 export interface KeyCipher {
-  seal(plaintext: Uint8Array, aad: Uint8Array): Buffer;
+  /** The whole stored value: `prefix` (`k8s:enc:<provider>:v1:<keyName>:`) ‖ the key's sealed bytes. */
+  seal(plaintext: Uint8Array, aad: Uint8Array, prefix: Buffer): Buffer;
   open(sealed: Uint8Array, aad: Uint8Array): Buffer;
 }
 
@@ -37,18 +40,23 @@ export class KeyedProvider implements EnvelopeProvider {
     makeCipher: (key: Uint8Array, name: string) => KeyCipher,
   ) {
     this.prefix = Buffer.from(`k8s:enc:${kind}:v1:`);
-    if (keys.length === 0) throw new AtrestError("invalid-argument", `${kind} provider needs at least one key`);
+    if (keys.length === 0)
+      throw new AtrestError("invalid-argument", `${kind} provider needs at least one key`);
     const seen = new Set<string>();
     this.keys = keys.map((k, i) => {
-      if (k.name.length === 0) throw new AtrestError("invalid-argument", `${kind} keys[${i}].name: must not be empty`);
-      if (seen.has(k.name)) throw new AtrestError("invalid-argument", `${kind} keys[${i}].name: duplicate key name "${k.name}"`);
+      if (k.name.length === 0)
+        throw new AtrestError("invalid-argument", `${kind} keys[${i}].name: must not be empty`);
+      if (seen.has(k.name))
+        throw new AtrestError("invalid-argument", `${kind} keys[${i}].name: duplicate key name "${k.name}"`);
       seen.add(k.name);
       let cipher: KeyCipher;
       try {
         cipher = makeCipher(keyMaterial(k), k.name);
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
-        throw new AtrestError("invalid-argument", `${kind} keys[${i}] (${k.name}): ${message}`, { cause: err });
+        throw new AtrestError("invalid-argument", `${kind} keys[${i}] (${k.name}): ${message}`, {
+          cause: err,
+        });
       }
       return {
         name: k.name,
@@ -77,7 +85,7 @@ export class KeyedProvider implements EnvelopeProvider {
   transformToStorage(plaintext: Uint8Array, ctx: TransformContext): Promise<Buffer> {
     try {
       const key = this.keys[0]!;
-      return Promise.resolve(Buffer.concat([key.prefix, key.cipher.seal(plaintext, ctx.aad)]));
+      return Promise.resolve(key.cipher.seal(plaintext, ctx.aad, key.prefix));
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }

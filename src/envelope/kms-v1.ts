@@ -24,7 +24,11 @@ export interface KmsV1TransformerOptions {
 }
 
 export interface KmsV1Hooks {
-  kmsCall?(event: { readonly providerName: string; readonly method: "encrypt" | "decrypt"; readonly ok: boolean }): void;
+  kmsCall?(event: {
+    readonly providerName: string;
+    readonly method: "encrypt" | "decrypt";
+    readonly ok: boolean;
+  }): void;
   cacheMiss?(event: { readonly providerName: string }): void;
 }
 
@@ -45,10 +49,14 @@ export class KmsV1Provider implements EnvelopeProvider {
   private readonly cbcOrigin: ValueOrigin;
 
   constructor(options: KmsV1TransformerOptions) {
-    if (options.providerName.length === 0) throw new AtrestError("invalid-argument", "kms v1 provider name must not be empty");
+    if (options.providerName.length === 0)
+      throw new AtrestError("invalid-argument", "kms v1 provider name must not be empty");
     const cacheSize = options.cacheSize ?? KMS_V1_DEFAULT_CACHE_SIZE;
     if (!Number.isInteger(cacheSize) || cacheSize === 0) {
-      throw new AtrestError("invalid-argument", `kms v1 cachesize must be a non-zero integer (negative disables the cache), got ${cacheSize}`);
+      throw new AtrestError(
+        "invalid-argument",
+        `kms v1 cachesize must be a non-zero integer (negative disables the cache), got ${cacheSize}`,
+      );
     }
     this.providerName = options.providerName;
     this.prefix = Buffer.from(`k8s:enc:kms:v1:${options.providerName}:`);
@@ -56,7 +64,11 @@ export class KmsV1Provider implements EnvelopeProvider {
     this.random = options.random ?? pooledRandom;
     this.hooks = options.hooks ?? {};
     this.cache = cacheSize > 0 ? new LRUCache<string, Buffer>({ max: cacheSize }) : undefined;
-    const base = { provider: "kms" as const, kmsApiVersion: "v1" as const, providerName: options.providerName };
+    const base = {
+      provider: "kms" as const,
+      kmsApiVersion: "v1" as const,
+      providerName: options.providerName,
+    };
     this.gcmOrigin = Object.freeze({ ...base, dekSourceType: "AES_GCM" });
     this.cbcOrigin = Object.freeze({ ...base, dekSourceType: "AES_CBC" });
   }
@@ -70,11 +82,17 @@ export class KmsV1Provider implements EnvelopeProvider {
     if (!startsWith(data, this.prefix)) throw unknownPrefixError(data);
     const body = data.subarray(this.prefix.length);
     if (body.length < 2) {
-      throw new AtrestError("data-corrupt", "invalid data encountered by envelope transformer: failed to read uint16 length prefixed data");
+      throw new AtrestError(
+        "data-corrupt",
+        "invalid data encountered by envelope transformer: failed to read uint16 length prefixed data",
+      );
     }
     const encLength = (body[0]! << 8) | body[1]!;
     if (encLength === 0 || body.length < 2 + encLength) {
-      throw new AtrestError("data-corrupt", "invalid data encountered by envelope transformer: failed to read uint16 length prefixed data");
+      throw new AtrestError(
+        "data-corrupt",
+        "invalid data encountered by envelope transformer: failed to read uint16 length prefixed data",
+      );
     }
     const encDek = body.subarray(2, 2 + encLength);
     const payload = body.subarray(2 + encLength);
@@ -83,7 +101,12 @@ export class KmsV1Provider implements EnvelopeProvider {
     let gcmError: unknown;
     if (payload.length >= GCM_NONCE_BYTES) {
       try {
-        const plaintext = aesGcmOpen(dek, payload.subarray(0, GCM_NONCE_BYTES), payload.subarray(GCM_NONCE_BYTES), ctx.aad);
+        const plaintext = aesGcmOpen(
+          dek,
+          payload.subarray(0, GCM_NONCE_BYTES),
+          payload.subarray(GCM_NONCE_BYTES),
+          ctx.aad,
+        );
         return { plaintext, stale: false, origin: this.gcmOrigin };
       } catch (err) {
         gcmError = err;
@@ -91,7 +114,11 @@ export class KmsV1Provider implements EnvelopeProvider {
     }
     if (payload.length >= 2 * AES_BLOCK_BYTES && payload.length % AES_BLOCK_BYTES === 0) {
       try {
-        const plaintext = aesCbcDecrypt(dek, payload.subarray(0, AES_BLOCK_BYTES), payload.subarray(AES_BLOCK_BYTES));
+        const plaintext = aesCbcDecrypt(
+          dek,
+          payload.subarray(0, AES_BLOCK_BYTES),
+          payload.subarray(AES_BLOCK_BYTES),
+        );
         return { plaintext, stale: true, origin: this.cbcOrigin };
       } catch {
         // fall through: report the GCM failure, the format current writers use
@@ -127,7 +154,10 @@ export class KmsV1Provider implements EnvelopeProvider {
   }
 
   private async dekFor(encDek: Uint8Array): Promise<Buffer> {
-    const cacheKey = this.cache === undefined ? "" : Buffer.from(encDek.buffer, encDek.byteOffset, encDek.byteLength).toString("latin1");
+    const cacheKey =
+      this.cache === undefined
+        ? ""
+        : Buffer.from(encDek.buffer, encDek.byteOffset, encDek.byteLength).toString("latin1");
     const cached = this.cache?.get(cacheKey);
     if (cached !== undefined) return cached;
     this.hooks.cacheMiss?.({ providerName: this.providerName });
@@ -140,7 +170,10 @@ export class KmsV1Provider implements EnvelopeProvider {
       throw wrapError(err, `kms v1 provider ${this.providerName}: failed to decrypt DEK`, "unavailable");
     }
     if (dek.length !== 16 && dek.length !== 24 && dek.length !== 32) {
-      throw new AtrestError("data-corrupt", `kms v1 provider ${this.providerName}: the decrypted DEK is ${dek.length} bytes, not an AES key`);
+      throw new AtrestError(
+        "data-corrupt",
+        `kms v1 provider ${this.providerName}: the decrypted DEK is ${dek.length} bytes, not an AES key`,
+      );
     }
     this.cache?.set(cacheKey, dek);
     return dek;

@@ -1,18 +1,66 @@
-import type { Clock } from "../common/clock.js";
+import { systemClock, type Clock } from "../common/clock.js";
 import { AtrestError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import type { Random } from "../common/random.js";
 import { pooledRandom } from "../crypto/random-pool.js";
-import { aesGcmOpen, aesGcmSeal, GCM_NONCE_BYTES, GCM_TAG_BYTES, hkdfExpandSha256 } from "../crypto/index.js";
+import {
+  aesGcmOpen,
+  aesGcmSealParts,
+  GCM_NONCE_BYTES,
+  GCM_TAG_BYTES,
+  hkdfExpandSha256,
+} from "../crypto/index.js";
 import type { KmsV2Service, StatusResponse } from "../kms-plugin-client/service.js";
-import { decodeEncryptedObject, DEK_SOURCE_TYPE, DEK_SOURCE_TYPE_NAMES, encodeEncryptedObject } from "./encrypted-object.js";
+import {
+  decodeEncryptedObject,
+  DEK_SOURCE_TYPE,
+  DEK_SOURCE_TYPE_NAMES,
+  encodeEncryptedObject,
+  type EncryptedObject,
+} from "./encrypted-object.js";
+import { kmsV2CacheKey } from "./kmsv2-cache-key.js";
+import { DerivedKeyCache } from "./derived-key-cache.js";
 import { KmsV2DekState, type CurrentSeed, type KmsV2Hooks, type KmsV2Stats } from "./kmsv2-dek-state.js";
-import { startsWith, unknownPrefixError, type EnvelopeProvider } from "./provider.js";
+import { asBuffer, startsWith, unknownPrefixError, type EnvelopeProvider } from "./provider.js";
 import type { ReadResult, TransformContext, ValueOrigin } from "./transformer.js";
 
 /** Seed mode: the random `info` per write that, with the seed, derives the write's AES-256 key. */
 const INFO_BYTES = 32;
 const ONE_BYTE = Buffer.of(0);
+
+const MAX_KNOWN_HEADERS = 256;
+
+interface KnownHeader {
+  readonly header: Omit<EncryptedObject, "encryptedData">;
+  readonly cacheKey: string;
+}
+
+/** Fields 2..5 (keyID, encryptedDEKSource, annotations, type) as protobufjs encodes them, validated. */
+function encodeHeader(h: Omit<EncryptedObject, "encryptedData">): Buffer {
+  const full = encodeEncryptedObject({ ...h, encryptedData: ONE_BYTE });
+  return full.subarray(3); // drop field 1: 0x0a 0x01 0x00
+}
+
+/**
+ * Splits a body that starts with field 1 (encryptedData) into it and the bytes after it; undefined when
+ * the body does not start that way (the full decoder then judges it).
+ */
+function splitEncryptedData(body: Uint8Array): { encryptedData: Buffer; rest: Buffer } | undefined {
+  if (body.length < 2 || body[0] !== 0x0a) return undefined;
+  let length = 0;
+  let at = 1;
+  for (let shift = 1; at < body.length && at < 6; shift *= 128) {
+    const b = body[at++]!;
+    length += (b & 0x7f) * shift;
+    if (b < 0x80) {
+      const end = at + length;
+      if (length === 0 || end > body.length) return undefined;
+      const whole = asBuffer(body);
+      return { encryptedData: whole.subarray(at, end), rest: whole.subarray(end) };
+    }
+  }
+  return undefined;
+}
 
 function varintLength(n: number): number {
   let bytes = 1;
@@ -40,6 +88,8 @@ export interface KmsV2TransformerOptions {
   readonly random?: Random;
   readonly hooks?: KmsV2Hooks;
   readonly logger?: Logger;
+  /** kube's per-storage-key cache of seed-mode read keys (10 min). Default true; false derives on every read. */
+  readonly kdfCache?: boolean;
 }
 
 /**
@@ -57,14 +107,23 @@ export class KmsV2Provider implements EnvelopeProvider {
   private readonly random: Random;
   private readonly origins = new Map<string, ValueOrigin>();
   private readonly headers = new WeakMap<CurrentSeed, Buffer>();
+  private readonly knownHeaders = new Map<string, KnownHeader>();
+  private readonly kdfCaches = new WeakMap<Buffer, DerivedKeyCache>();
+  private readonly clock: Clock;
+  private readonly kdfCacheEnabled: boolean;
 
   constructor(options: KmsV2TransformerOptions) {
     if (options.providerName.length === 0 || options.providerName.includes(":")) {
-      throw new AtrestError("invalid-argument", `kms v2 provider name must be non-empty and must not contain ':', got "${options.providerName}"`);
+      throw new AtrestError(
+        "invalid-argument",
+        `kms v2 provider name must be non-empty and must not contain ':', got "${options.providerName}"`,
+      );
     }
     this.providerName = options.providerName;
     this.prefix = Buffer.from(`k8s:enc:kms:v2:${options.providerName}:`);
     this.random = options.random ?? pooledRandom;
+    this.clock = options.clock ?? systemClock;
+    this.kdfCacheEnabled = options.kdfCache ?? true;
     this.dekState = new KmsV2DekState({
       providerName: options.providerName,
       service: options.service,
@@ -77,26 +136,98 @@ export class KmsV2Provider implements EnvelopeProvider {
 
   async transformFromStorage(data: Uint8Array, ctx: TransformContext): Promise<ReadResult> {
     if (!startsWith(data, this.prefix)) throw unknownPrefixError(data);
-    const o = decodeEncryptedObject(data.subarray(this.prefix.length));
+    const body = data.subarray(this.prefix.length);
+    const split = splitEncryptedData(body);
+    const ready = this.dekState.peekState();
+    // Fast path: written with the current seed, the body is field 1 followed by exactly the header bytes
+    // validated when the seed was made, so protobuf decoding and validation would find nothing new.
+    if (split !== undefined && ready !== undefined && split.rest.equals(this.headerFor(ready))) {
+      return {
+        plaintext: this.openSeedMode(ready.seed, split.encryptedData, ctx),
+        stale: false,
+        origin: this.originFor(ready.keyID, ready.encryptedDEKSourceType),
+      };
+    }
+    // The same for headers of other seeds already decoded and validated once (older seeds, or values
+    // another instance wrote): skip the protobuf decode and the cache-key building.
+    const restKey = split === undefined ? undefined : split.rest.toString("latin1");
+    const known = restKey === undefined ? undefined : this.knownHeaders.get(restKey);
+    let o: EncryptedObject;
+    let cacheKey: string | undefined;
+    if (split !== undefined && known !== undefined) {
+      o = { ...known.header, encryptedData: split.encryptedData };
+      cacheKey = known.cacheKey;
+      if (o.encryptedData.length === 0)
+        throw new AtrestError("data-corrupt", "invalid KMS v2 EncryptedObject: encrypted data is empty");
+    } else {
+      // kube's order: a value that does not parse is data-corrupt whatever the plugin's state.
+      o = decodeEncryptedObject(body);
+      if (split !== undefined && restKey !== undefined) this.rememberHeader(o, split.rest, restKey);
+    }
     const current = this.dekState.readState();
-    const key = await this.dekState.sourceFor(o);
-    const ed = o.encryptedData;
+    const key = await this.dekState.sourceFor(o, cacheKey);
     let plaintext: Buffer;
     if (o.encryptedDEKSourceType === DEK_SOURCE_TYPE.HKDF_SHA256_XNONCE_AES_GCM_SEED) {
-      if (ed.length < INFO_BYTES + GCM_NONCE_BYTES + GCM_TAG_BYTES) {
-        throw new AtrestError("data-corrupt", "the stored data was shorter than the required size");
-      }
-      const derived = hkdfExpandSha256(key, ed.subarray(0, INFO_BYTES));
-      const nonceEnd = INFO_BYTES + GCM_NONCE_BYTES;
-      plaintext = aesGcmOpen(derived, ed.subarray(INFO_BYTES, nonceEnd), ed.subarray(nonceEnd), ctx.aad);
+      plaintext = this.openSeedMode(key, o.encryptedData, ctx);
     } else {
-      if (ed.length < GCM_NONCE_BYTES + GCM_TAG_BYTES) {
+      const sealed = o.encryptedData;
+      if (sealed.length < GCM_NONCE_BYTES + GCM_TAG_BYTES) {
         throw new AtrestError("data-corrupt", "the stored data was shorter than the required size");
       }
-      plaintext = aesGcmOpen(key, ed.subarray(0, GCM_NONCE_BYTES), ed.subarray(GCM_NONCE_BYTES), ctx.aad);
+      plaintext = aesGcmOpen(
+        key,
+        sealed.subarray(0, GCM_NONCE_BYTES),
+        sealed.subarray(GCM_NONCE_BYTES),
+        ctx.aad,
+      );
     }
     const stale = o.keyID !== current.keyID || o.encryptedDEKSourceType !== current.encryptedDEKSourceType;
     return { plaintext, stale, origin: this.originFor(o.keyID, o.encryptedDEKSourceType) };
+  }
+
+  /**
+   * Remembers a validated header when the stored bytes after field 1 are exactly its canonical encoding
+   * (values written by kube-apiserver with several annotations may order them otherwise: no memo then).
+   */
+  private rememberHeader(o: EncryptedObject, rest: Buffer, restKey: string): void {
+    const header = encodeHeader(o);
+    if (!header.equals(rest)) return;
+    if (this.knownHeaders.size >= MAX_KNOWN_HEADERS) this.knownHeaders.clear();
+    this.knownHeaders.set(restKey, {
+      // Copies: the decoded fields are views into the caller's buffer, which may be reused.
+      header: {
+        keyID: o.keyID,
+        encryptedDEKSource: Buffer.from(o.encryptedDEKSource),
+        annotations: Object.fromEntries(Object.entries(o.annotations).map(([k, v]) => [k, Buffer.from(v)])),
+        encryptedDEKSourceType: o.encryptedDEKSourceType,
+      },
+      cacheKey: kmsV2CacheKey(o.encryptedDEKSourceType, o.encryptedDEKSource, o.keyID, o.annotations),
+    });
+  }
+
+  /** encryptedData = info(32) ‖ nonce(12) ‖ ct ‖ tag(16) under HKDF-Expand(seed, info). */
+  private openSeedMode(seed: Buffer, ed: Uint8Array, ctx: TransformContext): Buffer {
+    if (ed.length < INFO_BYTES + GCM_NONCE_BYTES + GCM_TAG_BYTES) {
+      throw new AtrestError("data-corrupt", "the stored data was shorter than the required size");
+    }
+    const info = ed.subarray(0, INFO_BYTES);
+    const kdf = this.kdfCacheFor(seed);
+    let derived = this.kdfCacheEnabled ? kdf.get(ctx.aad, info) : undefined;
+    if (derived === undefined) {
+      derived = hkdfExpandSha256(seed, info);
+      if (this.kdfCacheEnabled) kdf.set(ctx.aad, info, derived);
+    }
+    const nonceEnd = INFO_BYTES + GCM_NONCE_BYTES;
+    return aesGcmOpen(derived, ed.subarray(INFO_BYTES, nonceEnd), ed.subarray(nonceEnd), ctx.aad);
+  }
+
+  private kdfCacheFor(seed: Buffer): DerivedKeyCache {
+    let cache = this.kdfCaches.get(seed);
+    if (cache === undefined) {
+      cache = new DerivedKeyCache(this.clock);
+      this.kdfCaches.set(seed, cache);
+    }
+    return cache;
   }
 
   transformToStorage(plaintext: Uint8Array, ctx: TransformContext): Promise<Buffer> {
@@ -107,18 +238,23 @@ export class KmsV2Provider implements EnvelopeProvider {
       const infoAndNonce = this.random.bytes(INFO_BYTES + GCM_NONCE_BYTES);
       const info = infoAndNonce.subarray(0, INFO_BYTES);
       const nonce = infoAndNonce.subarray(INFO_BYTES);
-      const sealed = aesGcmSeal(hkdfExpandSha256(s.seed, info), nonce, plaintext, ctx.aad);
+      const derived = hkdfExpandSha256(s.seed, info);
+      const { ciphertext, tag } = aesGcmSealParts(derived, nonce, plaintext, ctx.aad);
+      // As kube does on write: a read of this object soon after skips the HKDF.
+      if (this.kdfCacheEnabled) this.kdfCacheFor(s.seed).set(ctx.aad, info, derived);
       // EncryptedObject = field 1 (encryptedData = info ‖ nonce ‖ ct ‖ tag) ‖ the fields 2..5 of the current
       // seed, encoded once by protobufjs: the same bytes protobufjs (and Go) give for the whole message,
       // as fields are written in number order.
-      const edLength = INFO_BYTES + GCM_NONCE_BYTES + sealed.length;
-      const lengthBytes = varintLength(edLength);
-      const out = Buffer.allocUnsafe(this.prefix.length + 1 + lengthBytes + edLength + header.length);
+      const edLength = INFO_BYTES + GCM_NONCE_BYTES + ciphertext.length + tag.length;
+      const out = Buffer.allocUnsafe(
+        this.prefix.length + 1 + varintLength(edLength) + edLength + header.length,
+      );
       let at = this.prefix.copy(out, 0);
       out[at++] = 0x0a; // field 1, wire type 2
       at = writeVarint(out, at, edLength);
       at += infoAndNonce.copy(out, at);
-      at += sealed.copy(out, at);
+      at += ciphertext.copy(out, at);
+      at += tag.copy(out, at);
       header.copy(out, at);
       return Promise.resolve(out);
     } catch (err) {
@@ -130,14 +266,7 @@ export class KmsV2Provider implements EnvelopeProvider {
   private headerFor(s: CurrentSeed): Buffer {
     let header = this.headers.get(s);
     if (header === undefined) {
-      const full = encodeEncryptedObject({
-        encryptedData: ONE_BYTE,
-        keyID: s.keyID,
-        encryptedDEKSource: s.encryptedDEKSource,
-        annotations: s.annotations,
-        encryptedDEKSourceType: s.encryptedDEKSourceType,
-      });
-      header = full.subarray(3); // drop field 1: 0x0a 0x01 <byte>
+      header = encodeHeader(s);
       this.headers.set(s, header);
     }
     return header;

@@ -13,6 +13,7 @@ import {
   contextForKey,
   decodeEncryptedObject,
   KMS_V2_DEK_CACHE_TTL_MS,
+  kmsV2CacheKey,
   newKmsV2Transformer,
   type KmsV2Provider,
 } from "./index.js";
@@ -53,7 +54,10 @@ async function advance(clock: ManualClock, provider: KmsV2Provider, ms: number):
 test("reads and writes fail (unavailable) before the first good Status; start primes with one Encrypt", async (t) => {
   const { clock, service, provider } = setup();
   t.after(() => provider.stop());
-  await assert.rejects(provider.transformToStorage(value, ctx), (e: unknown) => isAtrestError(e, "unavailable") && /not ready/.test(e.message));
+  await assert.rejects(
+    provider.transformToStorage(value, ctx),
+    (e: unknown) => isAtrestError(e, "unavailable") && /not ready/.test(e.message),
+  );
   const stored = Buffer.concat([provider.prefix, Buffer.from("0a01ff", "hex")]); // anything kms-prefixed
   service.down = true;
   assert.equal(await provider.start(), false);
@@ -113,11 +117,17 @@ test("plugin down → writes stop 3 minutes after the last good Status, reads go
   const statusAtFailure = service.calls.status;
   await advance(clock, provider, 30 * SECOND);
   assert.equal(service.calls.status, statusAtFailure + 3);
-  await assert.rejects(provider.healthCheck(), (e: unknown) => isAtrestError(e, "unavailable") && /status section/.test(e.message));
+  await assert.rejects(
+    provider.healthCheck(),
+    (e: unknown) => isAtrestError(e, "unavailable") && /status section/.test(e.message),
+  );
   await advance(clock, provider, 89 * SECOND); // t0+179 s: still inside the 3-minute window
   await provider.transformToStorage(value, ctx);
   await advance(clock, provider, 2 * SECOND); // t0+181 s
-  await assert.rejects(provider.transformToStorage(value, ctx), (e: unknown) => isAtrestError(e, "unavailable") && /expired/.test(e.message));
+  await assert.rejects(
+    provider.transformToStorage(value, ctx),
+    (e: unknown) => isAtrestError(e, "unavailable") && /expired/.test(e.message),
+  );
   assert.deepEqual((await provider.transformFromStorage(before, ctx)).plaintext, value); // reads never expire
   await advance(clock, provider, 10 * MINUTE);
   assert.deepEqual((await provider.transformFromStorage(before, ctx)).plaintext, value);
@@ -161,7 +171,10 @@ test("Encrypt's key_id differs from Status's → no switch, unhealthy, the old s
 test("Encrypt answers that break kube's limits are refused: no switch, unhealthy", async () => {
   const { service, provider } = setup();
   service.encryptCiphertextOverride = Buffer.alloc(1025, 1);
-  await assert.rejects(provider.healthCheck(), (e: unknown) => isAtrestError(e, "unavailable") && /exceeds the max size of 1024/.test(e.message));
+  await assert.rejects(
+    provider.healthCheck(),
+    (e: unknown) => isAtrestError(e, "unavailable") && /exceeds the max size of 1024/.test(e.message),
+  );
   await assert.rejects(provider.transformToStorage(value, ctx), { code: "unavailable" });
 });
 
@@ -173,7 +186,10 @@ test("Status problems: healthz not ok, unknown version, empty key_id are unhealt
   ]) {
     const { service, provider } = setup();
     change(service);
-    await assert.rejects(provider.healthCheck(), (e: unknown) => isAtrestError(e, "unavailable") && /is not healthy/.test(e.message));
+    await assert.rejects(
+      provider.healthCheck(),
+      (e: unknown) => isAtrestError(e, "unavailable") && /is not healthy/.test(e.message),
+    );
   }
 });
 
@@ -221,7 +237,10 @@ test("decrypted seeds are cached 24 h under (type, encryptedDEKSource, keyID, so
   const cold = setup();
   await cold.provider.healthCheck();
   cold.service.failDecrypt = true;
-  await assert.rejects(cold.provider.transformFromStorage(stored, ctx), (e: unknown) => isAtrestError(e, "unavailable") && /failed to decrypt DEK/.test(e.message));
+  await assert.rejects(
+    cold.provider.transformFromStorage(stored, ctx),
+    (e: unknown) => isAtrestError(e, "unavailable") && /failed to decrypt DEK/.test(e.message),
+  );
 });
 
 test("concurrent reads of one uncached seed make one plugin Decrypt", async () => {
@@ -230,7 +249,9 @@ test("concurrent reads of one uncached seed make one plugin Decrypt", async () =
   const stored = await writer.provider.transformToStorage(value, ctx);
   const { service, provider } = setup();
   await provider.healthCheck();
-  const results = await Promise.all(Array.from({ length: 20 }, () => provider.transformFromStorage(stored, ctx)));
+  const results = await Promise.all(
+    Array.from({ length: 20 }, () => provider.transformFromStorage(stored, ctx)),
+  );
   assert.ok(results.every((r) => r.plaintext.equals(value)));
   assert.equal(service.calls.decrypt, 1);
 });
@@ -245,7 +266,10 @@ test("onHealthyStatus (for an external probe) rotates and extends exactly like t
   clock.advance(2 * MINUTE);
   await provider.transformToStorage(value, ctx); // extended at t0+2 min
   service.encryptKeyId = "9";
-  await assert.rejects(provider.onHealthyStatus({ version: "v2", healthz: "ok", keyId: "2" }), /failed to rotate DEK/);
+  await assert.rejects(
+    provider.onHealthyStatus({ version: "v2", healthz: "ok", keyId: "2" }),
+    /failed to rotate DEK/,
+  );
   assert.equal(provider.stats().keyIdHash, keyIdHash("1"));
 });
 
@@ -255,4 +279,48 @@ test("stop() cancels the poll timer", async () => {
   assert.equal(clock.pendingTimers(), 1);
   provider.stop();
   assert.equal(clock.pendingTimers(), 0);
+});
+
+test("kmsV2CacheKey is kube's generateCacheKey layout (annotations sorted by name)", () => {
+  const key = kmsV2CacheKey(1, Buffer.from("abc"), "k", { "b.x": Buffer.from("2"), "a.x": Buffer.from("1") });
+  const expected =
+    "00000001" + "0003616263" + "00016b" + "00000002" + "0003612e78" + "000131" + "0003622e78" + "000132";
+  assert.equal(Buffer.from(key, "latin1").toString("hex"), expected);
+  assert.equal(
+    Buffer.from(kmsV2CacheKey(0, Buffer.from("abc"), "k", {}), "latin1").toString("hex"),
+    "00000000000361626300016b",
+  );
+});
+
+test("hooks and stats report plugin calls, cache size and the hashed key_id", async () => {
+  const { clock, service, provider, calls } = setup();
+  const rotations: string[] = [];
+  const observed = newKmsV2Transformer({
+    providerName: "kms",
+    service,
+    clock,
+    hooks: {
+      dekRotated: (e) => rotations.push(e.keyIdHash),
+      kmsCall: (e) => calls.push(`observed ${e.method}`),
+    },
+  });
+  await observed.healthCheck();
+  await provider.healthCheck();
+  const stored = await provider.transformToStorage(value, ctx);
+  await observed.transformFromStorage(stored, ctx);
+  assert.deepEqual(rotations, [keyIdHash("1")]);
+  assert.deepEqual(calls, [
+    "observed status",
+    "observed encrypt",
+    "status:ok",
+    "encrypt:ok",
+    "observed decrypt",
+  ]);
+  const stats = observed.stats();
+  assert.equal(stats.statusCalls, 1);
+  assert.equal(stats.encryptCalls, 1);
+  assert.equal(stats.decryptCalls, 1);
+  assert.equal(stats.cacheSize, 2); // its own seed and the other instance's
+  assert.equal(stats.keyIdHash, keyIdHash("1"));
+  assert.equal(stats.healthy, true);
 });

@@ -45,7 +45,11 @@ export const KMS_V2_SEED_BYTES = 32;
 
 /** Observes the state for metrics. Never receives secrets; key ids arrive hashed (`sha256:…`). */
 export interface KmsV2Hooks {
-  kmsCall?(event: { readonly providerName: string; readonly method: "status" | "encrypt" | "decrypt"; readonly ok: boolean }): void;
+  kmsCall?(event: {
+    readonly providerName: string;
+    readonly method: "status" | "encrypt" | "decrypt";
+    readonly ok: boolean;
+  }): void;
   cacheMiss?(event: { readonly providerName: string }): void;
   dekRotated?(event: { readonly providerName: string; readonly keyIdHash: string }): void;
   health?(event: { readonly providerName: string; readonly healthy: boolean }): void;
@@ -142,7 +146,8 @@ export class KmsV2DekState {
     // kube re-adds the current seed to the cache on each write, so it never ages out while in use.
     const entry = this.cache.get(s.current.cacheKey);
     if (entry === undefined) this.cacheSet(s.current.cacheKey, s.current.seed);
-    else if (entry.expiresAtMs - now < KMS_V2_DEK_CACHE_TTL_MS - 60_000) entry.expiresAtMs = now + KMS_V2_DEK_CACHE_TTL_MS;
+    else if (entry.expiresAtMs - now < KMS_V2_DEK_CACHE_TTL_MS - 60_000)
+      entry.expiresAtMs = now + KMS_V2_DEK_CACHE_TTL_MS;
     return s.current;
   }
 
@@ -153,9 +158,15 @@ export class KmsV2DekState {
     return s.current;
   }
 
+  /** The current seed, or undefined before the first good check (no error). */
+  peekState(): CurrentSeed | undefined {
+    return this.state?.current;
+  }
+
   /** The DEK (type 0) or seed (type 1) of a stored object: from the 24 h cache, else one plugin Decrypt. */
-  sourceFor(o: EncryptedObject): Promise<Buffer> {
-    const cacheKey = kmsV2CacheKey(o.encryptedDEKSourceType, o.encryptedDEKSource, o.keyID, o.annotations);
+  sourceFor(o: EncryptedObject, knownCacheKey?: string): Promise<Buffer> {
+    const cacheKey =
+      knownCacheKey ?? kmsV2CacheKey(o.encryptedDEKSourceType, o.encryptedDEKSource, o.keyID, o.annotations);
     const entry = this.cache.get(cacheKey);
     if (entry !== undefined) {
       if (entry.expiresAtMs >= this.clock.now()) return Promise.resolve(entry.key);
@@ -231,11 +242,14 @@ export class KmsV2DekState {
         problems.push(`expected KMSv2 API version v2, got ${status.version}`);
       } else {
         this.apiVersion ??= status.version;
-        if (this.apiVersion !== status.version) problems.push(`expected KMSv2 API version ${this.apiVersion}, got ${status.version}`);
+        if (this.apiVersion !== status.version)
+          problems.push(`expected KMSv2 API version ${this.apiVersion}, got ${status.version}`);
       }
       const keyIdError = keyIdProblem(status.keyId);
       if (keyIdError !== undefined) {
-        problems.push(`got invalid KMSv2 KeyID hash "${status.keyId === "" ? "" : keyIdHash(status.keyId)}": ${keyIdError}`);
+        problems.push(
+          `got invalid KMSv2 KeyID hash "${status.keyId === "" ? "" : keyIdHash(status.keyId)}": ${keyIdError}`,
+        );
       } else {
         try {
           await this.rotateOnKeyIdChange(status.keyId);
@@ -245,9 +259,13 @@ export class KmsV2DekState {
       }
       if (problems.length > 0) {
         const detail = problems.length === 1 ? problems[0]! : `[${problems.join(", ")}]`;
-        throw new AtrestError("unavailable", `kmsv2 Provider ${this.providerName} is not healthy, error: ${detail}`, {
-          details: { provider: this.providerName },
-        });
+        throw new AtrestError(
+          "unavailable",
+          `kmsv2 Provider ${this.providerName} is not healthy, error: ${detail}`,
+          {
+            details: { provider: this.providerName },
+          },
+        );
       }
     });
   }
@@ -277,11 +295,18 @@ export class KmsV2DekState {
         this.hooks.kmsCall?.({ providerName: this.providerName, method: "status", ok: true });
       } catch (err) {
         this.hooks.kmsCall?.({ providerName: this.providerName, method: "status", ok: false });
-        throw wrapError(err, `failed to perform status section of the healthz check for KMS Provider ${this.providerName}`, "unavailable");
+        throw wrapError(
+          err,
+          `failed to perform status section of the healthz check for KMS Provider ${this.providerName}`,
+          "unavailable",
+        );
       }
       await this.checkStatus(status);
     } catch (err) {
-      error = err instanceof AtrestError ? err : wrapError(err, `kms v2 provider ${this.providerName}`, "unavailable");
+      error =
+        err instanceof AtrestError
+          ? err
+          : wrapError(err, `kms v2 provider ${this.providerName}`, "unavailable");
     }
     this.lastHealth = {
       atMs: this.clock.now(),
@@ -290,7 +315,10 @@ export class KmsV2DekState {
     };
     this.hooks.health?.({ providerName: this.providerName, healthy: error === undefined });
     if (error !== undefined) {
-      this.logger?.warn({ provider: this.providerName, err: error.message }, "kms plugin failed health check probe");
+      this.logger?.warn(
+        { provider: this.providerName, err: error.message },
+        "kms plugin failed health check probe",
+      );
       throw error;
     }
   }
@@ -357,7 +385,8 @@ export class KmsV2DekState {
   /** kube's rotateDEKOnKeyIDChange. */
   private async rotateOnKeyIdChange(statusKeyId: string): Promise<void> {
     const statusProblem = keyIdProblem(statusKeyId);
-    if (statusProblem !== undefined) throw new AtrestError("unavailable", `got invalid KMSv2 KeyID: ${statusProblem}`);
+    if (statusProblem !== undefined)
+      throw new AtrestError("unavailable", `got invalid KMSv2 KeyID: ${statusProblem}`);
     // The window starts before the network call: kmsv2PluginWriteDEKSourceMaxTTL is meant to be conservative.
     const expiresAtMs = this.clock.now() + KMS_V2_WRITE_DEK_MAX_TTL_MS;
     const previous = this.state;
@@ -408,7 +437,10 @@ export class KmsV2DekState {
         this.state = { current, expiresAtMs };
         this.cacheSet(current.cacheKey, seed);
         this.hooks.dekRotated?.({ providerName: this.providerName, keyIdHash: current.keyIdHash });
-        this.logger?.info({ provider: this.providerName, uid, keyIdHash: current.keyIdHash }, "kms v2 seed rotated");
+        this.logger?.info(
+          { provider: this.providerName, uid, keyIdHash: current.keyIdHash },
+          "kms v2 seed rotated",
+        );
         return;
       }
     }

@@ -12,7 +12,8 @@ export class PrefixChain implements Transformer {
   readonly providers: readonly EnvelopeProvider[];
 
   constructor(providers: readonly EnvelopeProvider[]) {
-    if (providers.length === 0) throw new AtrestError("invalid-argument", "a prefix chain needs at least one provider");
+    if (providers.length === 0)
+      throw new AtrestError("invalid-argument", "a prefix chain needs at least one provider");
     this.providers = Object.freeze([...providers]);
   }
 

@@ -39,10 +39,12 @@ export function describePrefix(data: Uint8Array): string {
 }
 
 export function unknownPrefixError(data: Uint8Array): AtrestError {
-  const prefix = describePrefix(data);
+  const encrypted = startsWith(data, ENCRYPTED_VALUE_MARKER);
+  // Only an encrypted value's prefix is named: the start of an unencrypted value may be secret.
+  const prefix = encrypted ? describePrefix(data) : "";
   return new AtrestError(
     "failed-precondition",
-    startsWith(data, ENCRYPTED_VALUE_MARKER)
+    encrypted
       ? `no matching prefix found: no provider in the encryption configuration reads values with prefix "${prefix}"; add the provider (and key) that wrote it`
       : "no matching prefix found: the value is not encrypted and no identity provider is configured to read it",
     { details: { reason: "unknown-prefix", prefix } },

@@ -1,7 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import protobuf from "protobufjs";
 import { FakeKmsV1Service, FakeKmsV2Service } from "../../test/support/fake-kms-v2-service.js";
 import { AtrestError, isAtrestError } from "../common/errors.js";
 import { ManualClock } from "../common/clock.js";
@@ -42,7 +41,12 @@ async function allProviders(): Promise<Array<[string, EnvelopeProvider]>> {
 }
 
 /** Resolving is allowed only with the original plaintext; rejecting only with an AtrestError. */
-async function neverWrong(t: Transformer, data: Buffer, expected: Buffer, what: string): Promise<"error" | "same"> {
+async function neverWrong(
+  t: Transformer,
+  data: Buffer,
+  expected: Buffer,
+  what: string,
+): Promise<"error" | "same"> {
   try {
     const r = await t.transformFromStorage(data, ctx);
     // KMS v1 falls back to the unauthenticated legacy CBC payload when GCM fails (as kube does): a
@@ -63,7 +67,8 @@ test("every provider round-trips, including empty and 1 MiB values, and writes i
     for (const value of [plaintext, Buffer.alloc(0), randomBytes(1 << 20)]) {
       const stored = await p.transformToStorage(value, ctx);
       assert.ok(stored.subarray(0, p.prefix.length).equals(p.prefix), name);
-      if (name !== "identity" && value.length > 16) assert.equal(stored.indexOf(value.subarray(0, 16)), -1, `${name} stores plaintext`);
+      if (name !== "identity" && value.length > 16)
+        assert.equal(stored.indexOf(value.subarray(0, 16)), -1, `${name} stores plaintext`);
       const r = await p.transformFromStorage(stored, ctx);
       assert.deepEqual(r.plaintext, value, name);
       assert.equal(r.stale, false, name);
@@ -73,13 +78,25 @@ test("every provider round-trips, including empty and 1 MiB values, and writes i
 });
 
 test("layouts: aesgcm nonce(12)‖ct‖tag, aescbc IV‖blocks, secretbox nonce(24)‖tag‖ct, kms v1 u16 length‖encDEK‖nonce‖ct‖tag", async () => {
-  const gcm = await newAesGcmTransformer([{ name: "k1", secret: randomBytes(32) }]).transformToStorage(plaintext, ctx);
+  const gcm = await newAesGcmTransformer([{ name: "k1", secret: randomBytes(32) }]).transformToStorage(
+    plaintext,
+    ctx,
+  );
   assert.equal(gcm.length, "k8s:enc:aesgcm:v1:k1:".length + 12 + plaintext.length + 16);
-  const cbc = await newAesCbcTransformer([{ name: "k1", secret: randomBytes(32) }]).transformToStorage(Buffer.alloc(32), ctx);
+  const cbc = await newAesCbcTransformer([{ name: "k1", secret: randomBytes(32) }]).transformToStorage(
+    Buffer.alloc(32),
+    ctx,
+  );
   assert.equal(cbc.length, "k8s:enc:aescbc:v1:k1:".length + 16 + 48); // a full pad block at 32 bytes
-  const box = await newSecretboxTransformer([{ name: "k1", secret: randomBytes(32) }]).transformToStorage(plaintext, ctx);
+  const box = await newSecretboxTransformer([{ name: "k1", secret: randomBytes(32) }]).transformToStorage(
+    plaintext,
+    ctx,
+  );
   assert.equal(box.length, "k8s:enc:secretbox:v1:k1:".length + 24 + 16 + plaintext.length);
-  const v1 = await newKmsV1Transformer({ providerName: "p", service: new FakeKmsV1Service() }).transformToStorage(plaintext, ctx);
+  const v1 = await newKmsV1Transformer({
+    providerName: "p",
+    service: new FakeKmsV1Service(),
+  }).transformToStorage(plaintext, ctx);
   const body = v1.subarray("k8s:enc:kms:v1:p:".length);
   const encLength = body.readUInt16BE(0);
   assert.equal(encLength, 44); // base64 of a 32-byte DEK
@@ -112,7 +129,12 @@ test("bad key configuration is invalid-argument", () => {
   const bad = (fn: () => unknown) => assert.throws(fn, (e: unknown) => isAtrestError(e, "invalid-argument"));
   bad(() => newAesGcmTransformer([]));
   bad(() => newAesGcmTransformer([{ name: "a", secret: randomBytes(20) }]));
-  bad(() => newAesCbcTransformer([{ name: "a", secret: randomBytes(32) }, { name: "a", secret: randomBytes(32) }]));
+  bad(() =>
+    newAesCbcTransformer([
+      { name: "a", secret: randomBytes(32) },
+      { name: "a", secret: randomBytes(32) },
+    ]),
+  );
   bad(() => newSecretboxTransformer([{ name: "a", secret: randomBytes(16) }]));
   bad(() => newKmsV1Transformer({ providerName: "p", service: new FakeKmsV1Service(), cacheSize: 0 }));
   bad(() => newKmsV2Transformer({ providerName: "a:b", service: new FakeKmsV2Service() }));
@@ -146,23 +168,46 @@ test("prefix chain: first writes, all read, later providers are stale, identity 
 });
 
 test("unknown prefixes and identity on encrypted data are typed errors naming the prefix", async () => {
-  const chain = newPrefixChain([newAesGcmTransformer([{ name: "k1", secret: randomBytes(32) }]), newIdentityTransformer()]);
-  await assert.rejects(chain.transformFromStorage(Buffer.from("k8s:enc:unknown:v1:x:\x00\x01garbage"), ctx), (err: unknown) => {
-    assert.ok(isAtrestError(err, "failed-precondition"));
-    assert.match(err.message, /no matching prefix found.*"k8s:enc:unknown:v1:x:"/);
-    assert.equal(err.details.reason, "unknown-prefix");
-    return true;
-  });
-  await assert.rejects(chain.transformFromStorage(Buffer.from("k8s:enc:kms:v2:other:xyz"), ctx), { code: "failed-precondition" });
-  await assert.rejects(chain.transformFromStorage(Buffer.from("k8s:enc:aesgcm:v1:k2:0123456789abcdefghijklmnopqrstuvwxyz"), ctx), {
+  const chain = newPrefixChain([
+    newAesGcmTransformer([{ name: "k1", secret: randomBytes(32) }]),
+    newIdentityTransformer(),
+  ]);
+  await assert.rejects(
+    chain.transformFromStorage(Buffer.from("k8s:enc:unknown:v1:x:\x00\x01garbage"), ctx),
+    (err: unknown) => {
+      assert.ok(isAtrestError(err, "failed-precondition"));
+      assert.match(err.message, /no matching prefix found.*"k8s:enc:unknown:v1:x:"/);
+      assert.equal(err.details.reason, "unknown-prefix");
+      return true;
+    },
+  );
+  await assert.rejects(chain.transformFromStorage(Buffer.from("k8s:enc:kms:v2:other:xyz"), ctx), {
     code: "failed-precondition",
   });
-  await assert.rejects(newIdentityTransformer().transformFromStorage(Buffer.from("k8s:enc:aesgcm:v1:k1:xx"), ctx), {
-    code: "failed-precondition",
-  });
-  await assert.rejects(newPrefixChain([newAesGcmTransformer([{ name: "k1", secret: randomBytes(32) }])]).transformFromStorage(plaintext, ctx), {
-    code: "failed-precondition",
-  });
+  await assert.rejects(
+    chain.transformFromStorage(Buffer.from("k8s:enc:aesgcm:v1:k2:0123456789abcdefghijklmnopqrstuvwxyz"), ctx),
+    {
+      code: "failed-precondition",
+    },
+  );
+  await assert.rejects(
+    newIdentityTransformer().transformFromStorage(Buffer.from("k8s:enc:aesgcm:v1:k1:xx"), ctx),
+    {
+      code: "failed-precondition",
+    },
+  );
+  await assert.rejects(
+    newPrefixChain([newAesGcmTransformer([{ name: "k1", secret: randomBytes(32) }])]).transformFromStorage(
+      plaintext,
+      ctx,
+    ),
+    (err: unknown) => {
+      assert.ok(isAtrestError(err, "failed-precondition"));
+      // Nothing of the unencrypted value appears in the error.
+      assert.ok(!JSON.stringify({ m: err.message, d: err.details }).includes("Secret"));
+      return true;
+    },
+  );
 });
 
 test("wrong AAD (the value moved to another storage key) fails for every AAD-bound format", async () => {
@@ -181,9 +226,14 @@ test("truncated values: a typed error at every length, never wrong plaintext", a
     for (let length = 0; length < stored.length; length++) {
       const cut = stored.subarray(0, length);
       // CBC has no integrity: a block-aligned truncation can pass the padding check (kube reads it too).
-      const cbcAligned = name === "aescbc" && (length - p.prefix.length - 3) % 16 === 0 && length > p.prefix.length + 3 + 16;
+      const cbcAligned =
+        name === "aescbc" && (length - p.prefix.length - 3) % 16 === 0 && length > p.prefix.length + 3 + 16;
       if (cbcAligned) continue;
-      assert.equal(await neverWrong(p, cut, plaintext, `${name} cut to ${length}`), "error", `${name} cut to ${length}`);
+      assert.equal(
+        await neverWrong(p, cut, plaintext, `${name} cut to ${length}`),
+        "error",
+        `${name} cut to ${length}`,
+      );
     }
   }
 });
@@ -204,8 +254,12 @@ test("garbled values: flipping any byte is a typed error or (when the byte is no
 
 test("kms v1: a length prefix beyond the data, or an empty payload, is data-corrupt", async () => {
   const p = newKmsV1Transformer({ providerName: "p", service: new FakeKmsV1Service() });
-  await assert.rejects(p.transformFromStorage(Buffer.from("k8s:enc:kms:v1:p:\xff\xffabc", "latin1"), ctx), { code: "data-corrupt" });
-  await assert.rejects(p.transformFromStorage(Buffer.from("k8s:enc:kms:v1:p:\x00\x02ab", "latin1"), ctx), { code: "data-corrupt" });
+  await assert.rejects(p.transformFromStorage(Buffer.from("k8s:enc:kms:v1:p:\xff\xffabc", "latin1"), ctx), {
+    code: "data-corrupt",
+  });
+  await assert.rejects(p.transformFromStorage(Buffer.from("k8s:enc:kms:v1:p:\x00\x02ab", "latin1"), ctx), {
+    code: "data-corrupt",
+  });
 });
 
 test("kms v1: one plugin Encrypt per write; decrypted DEKs cached (LRU of cachesize), or not at all when negative", async () => {
@@ -234,7 +288,7 @@ function rawObject(fields: Record<string, unknown>): Buffer {
   return Buffer.from(type.encode(fields).finish());
 }
 
-test("kms v2 EncryptedObject: oversized and malformed fields are rejected on decode (data-corrupt) and encode (invalid-argument)", async () => {
+test("kms v2 EncryptedObject: oversized and malformed fields are rejected on decode (data-corrupt) and encode (invalid-argument)", () => {
   const good = {
     encryptedData: randomBytes(60),
     keyID: "1",
@@ -246,7 +300,11 @@ test("kms v2 EncryptedObject: oversized and malformed fields are rejected on dec
   const cases: Array<[string, Record<string, unknown>, RegExp]> = [
     ["unknown type", { encryptedDEKSourceType: 2 }, /unknown encryptedDEKSourceType: 2/],
     ["empty data", { encryptedData: Buffer.alloc(0) }, /encrypted data is empty/],
-    ["source too long", { encryptedDEKSource: randomBytes(1025) }, /1025 bytes, which exceeds the max size of 1024/],
+    [
+      "source too long",
+      { encryptedDEKSource: randomBytes(1025) },
+      /1025 bytes, which exceeds the max size of 1024/,
+    ],
     ["source empty", { encryptedDEKSource: Buffer.alloc(0) }, /encrypted DEK source is empty/],
     ["key id too long", { keyID: "k".repeat(1025) }, /keyID is 1025 bytes/],
     ["key id empty", { keyID: "" }, /keyID is empty/],
@@ -254,17 +312,33 @@ test("kms v2 EncryptedObject: oversized and malformed fields are rejected on dec
     ["capital annotation", { annotations: { "Example.com": Buffer.from("v") } }, /lowercase RFC 1123/],
     ["long label", { annotations: { [`${"a".repeat(64)}.com`]: Buffer.from("v") } }, /no more than 63/],
     ["long name", { annotations: { [`${"a.".repeat(127)}com`]: Buffer.from("v") } }, /no more than 253/],
-    ["annotations too big", { annotations: { "a.example.com": randomBytes(32 * 1024) } }, /exceeds the max size of 32768/],
+    [
+      "annotations too big",
+      { annotations: { "a.example.com": randomBytes(32 * 1024) } },
+      /exceeds the max size of 32768/,
+    ],
   ];
   for (const [name, change, message] of cases) {
     const bad = { ...good, ...change };
-    assert.throws(() => decodeEncryptedObject(rawObject(bad)), (e: unknown) => isAtrestError(e, "data-corrupt") && message.test(e.message), name);
-    assert.throws(() => encodeEncryptedObject(bad as typeof good), (e: unknown) => isAtrestError(e, "invalid-argument"), name);
+    assert.throws(
+      () => decodeEncryptedObject(rawObject(bad)),
+      (e: unknown) => isAtrestError(e, "data-corrupt") && message.test(e.message),
+      name,
+    );
+    assert.throws(
+      () => encodeEncryptedObject(bad),
+      (e: unknown) => isAtrestError(e, "invalid-argument"),
+      name,
+    );
   }
   // A trailing dot is allowed, as in kube.
-  assert.doesNotThrow(() => decodeEncryptedObject(rawObject({ ...good, annotations: { "example.com.": Buffer.from("v") } })));
-  assert.throws(() => decodeEncryptedObject(Buffer.from([0x0a, 0xff, 0xff, 0x01])), (e: unknown) => isAtrestError(e, "data-corrupt"));
-  assert.ok(protobuf.util.isInteger(1));
+  assert.doesNotThrow(() =>
+    decodeEncryptedObject(rawObject({ ...good, annotations: { "example.com.": Buffer.from("v") } })),
+  );
+  assert.throws(
+    () => decodeEncryptedObject(Buffer.from([0x0a, 0xff, 0xff, 0x01])),
+    (e: unknown) => isAtrestError(e, "data-corrupt"),
+  );
 });
 
 test("kms v2 through the provider: unknown dekSourceType and oversized fields are data-corrupt, the plugin is not called", async () => {
@@ -293,4 +367,55 @@ test("errors never contain plaintext or key bytes", async () => {
     assert.ok(!text.includes(plaintext.toString()));
     return true;
   });
+});
+
+test("kms v2 write bytes equal protobufjs's encoding of the whole EncryptedObject (field 1 + cached header)", async () => {
+  const service = new FakeKmsV2Service();
+  service.annotations = { "b.example.com": Buffer.from("2"), "a.example.com": Buffer.from("1") };
+  const p = await kmsV2(service);
+  for (const size of [0, 1, 100, 200, 20_000]) {
+    const body = (await p.transformToStorage(randomBytes(size), ctx)).subarray(p.prefix.length);
+    assert.deepEqual(encodeEncryptedObject(decodeEncryptedObject(body)), body, `size ${size}`);
+  }
+});
+
+test("kms v2 KDF cache (per storage key, info checked): older values of the same key and other instances read right", async () => {
+  for (const kdfCache of [true, false]) {
+    const service = new FakeKmsV2Service();
+    const p = newKmsV2Transformer({ providerName: "kms", service, clock: new ManualClock(), kdfCache });
+    await p.healthCheck();
+    const first = await p.transformToStorage(Buffer.from("first"), ctx);
+    const second = await p.transformToStorage(Buffer.from("second"), ctx);
+    assert.equal((await p.transformFromStorage(first, ctx)).plaintext.toString(), "first");
+    assert.equal((await p.transformFromStorage(second, ctx)).plaintext.toString(), "second");
+    assert.equal((await p.transformFromStorage(first, ctx)).plaintext.toString(), "first");
+    const other = await kmsV2(service);
+    assert.equal((await other.transformFromStorage(second, ctx)).plaintext.toString(), "second");
+    await assert.rejects(
+      other.transformFromStorage(second, contextForKey("/registry/secrets/default/moved")),
+      { code: "data-corrupt" },
+    );
+  }
+});
+
+test("kms v2 values of another seed: validated headers are remembered; garbling them afterwards is still caught", async () => {
+  const service = new FakeKmsV2Service();
+  const writer = await kmsV2(service);
+  const stored = await writer.transformToStorage(plaintext, ctx);
+  const reader = await kmsV2(service); // another seed: the current-seed fast path does not apply
+  for (let i = 0; i < 3; i++) {
+    const r = await reader.transformFromStorage(stored, ctx);
+    assert.deepEqual(r.plaintext, plaintext);
+    assert.equal(r.origin.keyId, "1");
+  }
+  assert.equal(service.calls.decrypt, 1);
+  for (let i = reader.prefix.length; i < stored.length; i++) {
+    const garbled = Buffer.from(stored);
+    garbled[i]! ^= 0x01;
+    await neverWrong(reader, garbled, plaintext, `byte ${i}`);
+  }
+  // An unknown type behind a remembered header's bytes is still rejected.
+  const o = decodeEncryptedObject(stored.subarray(reader.prefix.length));
+  const bad = Buffer.concat([reader.prefix, rawObject({ ...o, encryptedDEKSourceType: 3 })]);
+  await assert.rejects(reader.transformFromStorage(bad, ctx), { code: "data-corrupt" });
 });

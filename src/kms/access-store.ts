@@ -60,14 +60,20 @@ export class AccessStore {
     const now = this.#clock.now();
     const hit = this.#akCache.get(accessKeyId);
     if (hit !== undefined && now - hit.at < this.#ttlMs && now >= hit.at) return hit.v;
-    const row = await this.#db.selectFrom("access_keys").selectAll().where("access_key_id", "=", accessKeyId).executeTakeFirst();
+    const row = await this.#db
+      .selectFrom("access_keys")
+      .selectAll()
+      .where("access_key_id", "=", accessKeyId)
+      .executeTakeFirst();
     const v =
       row === undefined
         ? undefined
         : {
             accessKeyId,
             principal: row.principal_name,
-            secret: this.#rootKey.open(row.secret_wrapped, Buffer.from(SECRET_AAD_PREFIX + accessKeyId)).toString("utf8"),
+            secret: this.#rootKey
+              .open(row.secret_wrapped, Buffer.from(SECRET_AAD_PREFIX + accessKeyId))
+              .toString("utf8"),
           };
     if (this.#akCache.size > 10_000) this.#akCache.clear();
     this.#akCache.set(accessKeyId, { v, at: now });
@@ -97,13 +103,15 @@ export class AccessStore {
   // ---- principals ----
 
   async createPrincipal(name: string): Promise<void> {
-    if (!PRINCIPAL_NAME.test(name)) throw kmsError("InvalidParameter", "PrincipalName: 1-64 of [a-zA-Z0-9._@-]");
+    if (!PRINCIPAL_NAME.test(name))
+      throw kmsError("InvalidParameter", "PrincipalName: 1-64 of [a-zA-Z0-9._@-]");
     const res = await this.#db
       .insertInto("principals")
       .values({ principal_name: name, created_at: this.#clock.now() })
       .onConflict((oc) => oc.column("principal_name").doNothing())
       .executeTakeFirst();
-    if (Number(res.numInsertedOrUpdatedRows ?? 0n) !== 1) throw kmsError("Rejected.ResourceExist", `principal ${name} already exists`);
+    if (Number(res.numInsertedOrUpdatedRows ?? 0n) !== 1)
+      throw kmsError("Rejected.ResourceExist", `principal ${name} already exists`);
   }
 
   async listPrincipals(): Promise<Array<{ principal_name: string; created_at: number }>> {
@@ -111,7 +119,11 @@ export class AccessStore {
   }
 
   async #requirePrincipal(name: string): Promise<void> {
-    const row = await this.#db.selectFrom("principals").select("principal_name").where("principal_name", "=", name).executeTakeFirst();
+    const row = await this.#db
+      .selectFrom("principals")
+      .select("principal_name")
+      .where("principal_name", "=", name)
+      .executeTakeFirst();
     if (row === undefined) throw kmsError("Forbidden.ResourceNotFound", `principal ${name} does not exist`);
   }
 
@@ -136,7 +148,10 @@ export class AccessStore {
       .values({
         access_key_id: accessKeyId,
         principal_name: principal,
-        secret_wrapped: this.#rootKey.seal(Buffer.from(accessKeySecret, "utf8"), Buffer.from(SECRET_AAD_PREFIX + accessKeyId)),
+        secret_wrapped: this.#rootKey.seal(
+          Buffer.from(accessKeySecret, "utf8"),
+          Buffer.from(SECRET_AAD_PREFIX + accessKeyId),
+        ),
         created_at: this.#clock.now(),
       })
       .execute();
@@ -146,12 +161,21 @@ export class AccessStore {
 
   async listAccessKeys(principal: string): Promise<Array<{ access_key_id: string; created_at: number }>> {
     await this.#requirePrincipal(principal);
-    return this.#db.selectFrom("access_keys").select(["access_key_id", "created_at"]).where("principal_name", "=", principal).orderBy("created_at").execute();
+    return this.#db
+      .selectFrom("access_keys")
+      .select(["access_key_id", "created_at"])
+      .where("principal_name", "=", principal)
+      .orderBy("created_at")
+      .execute();
   }
 
   async deleteAccessKey(accessKeyId: string): Promise<void> {
-    const res = await this.#db.deleteFrom("access_keys").where("access_key_id", "=", accessKeyId).executeTakeFirst();
-    if (Number(res.numDeletedRows) !== 1) throw kmsError("Forbidden.ResourceNotFound", `access key ${accessKeyId} does not exist`);
+    const res = await this.#db
+      .deleteFrom("access_keys")
+      .where("access_key_id", "=", accessKeyId)
+      .executeTakeFirst();
+    if (Number(res.numDeletedRows) !== 1)
+      throw kmsError("Forbidden.ResourceNotFound", `access key ${accessKeyId} does not exist`);
     this.#invalidate();
   }
 
@@ -159,7 +183,8 @@ export class AccessStore {
 
   async createPolicy(name: string, document: string): Promise<void> {
     if (!POLICY_NAME.test(name)) throw kmsError("InvalidParameter", "PolicyName: 1-128 of [a-zA-Z0-9-]");
-    if (name in BUILTIN_POLICIES) throw kmsError("Rejected.ResourceExist", `policy ${name} is a built-in policy`);
+    if (name in BUILTIN_POLICIES)
+      throw kmsError("Rejected.ResourceExist", `policy ${name} is a built-in policy`);
     try {
       parsePolicyDocument(document);
     } catch (err) {
@@ -171,30 +196,50 @@ export class AccessStore {
       .values({ policy_name: name, document, created_at: this.#clock.now() })
       .onConflict((oc) => oc.column("policy_name").doNothing())
       .executeTakeFirst();
-    if (Number(res.numInsertedOrUpdatedRows ?? 0n) !== 1) throw kmsError("Rejected.ResourceExist", `policy ${name} already exists`);
+    if (Number(res.numInsertedOrUpdatedRows ?? 0n) !== 1)
+      throw kmsError("Rejected.ResourceExist", `policy ${name} already exists`);
   }
 
   async listPolicies(): Promise<Array<{ name: string; builtin: boolean; document: string }>> {
     const rows = await this.#db.selectFrom("policies").selectAll().orderBy("policy_name").execute();
     return [
-      ...Object.entries(BUILTIN_POLICIES as Record<string, PolicyDocument>).map(([name, doc]) => ({ name, builtin: true, document: JSON.stringify(doc) })),
+      ...Object.entries(BUILTIN_POLICIES as Record<string, PolicyDocument>).map(([name, doc]) => ({
+        name,
+        builtin: true,
+        document: JSON.stringify(doc),
+      })),
       ...rows.map((r) => ({ name: r.policy_name, builtin: false, document: r.document })),
     ];
   }
 
   async deletePolicy(name: string): Promise<void> {
-    if (name in BUILTIN_POLICIES) throw kmsError("Rejected.UnsupportedOperation", `policy ${name} is built in and cannot be deleted`);
-    const attached = await this.#db.selectFrom("attachments").select("principal_name").where("policy_name", "=", name).executeTakeFirst();
-    if (attached !== undefined) throw kmsError("Rejected.ResourceInUse", `policy ${name} is attached to ${attached.principal_name}; detach it first`);
+    if (name in BUILTIN_POLICIES)
+      throw kmsError("Rejected.UnsupportedOperation", `policy ${name} is built in and cannot be deleted`);
+    const attached = await this.#db
+      .selectFrom("attachments")
+      .select("principal_name")
+      .where("policy_name", "=", name)
+      .executeTakeFirst();
+    if (attached !== undefined)
+      throw kmsError(
+        "Rejected.ResourceInUse",
+        `policy ${name} is attached to ${attached.principal_name}; detach it first`,
+      );
     const res = await this.#db.deleteFrom("policies").where("policy_name", "=", name).executeTakeFirst();
-    if (Number(res.numDeletedRows) !== 1) throw kmsError("Forbidden.ResourceNotFound", `policy ${name} does not exist`);
+    if (Number(res.numDeletedRows) !== 1)
+      throw kmsError("Forbidden.ResourceNotFound", `policy ${name} does not exist`);
   }
 
   async attachPolicy(policyName: string, principal: string): Promise<void> {
     await this.#requirePrincipal(principal);
     if (!(policyName in BUILTIN_POLICIES)) {
-      const p = await this.#db.selectFrom("policies").select("policy_name").where("policy_name", "=", policyName).executeTakeFirst();
-      if (p === undefined) throw kmsError("Forbidden.ResourceNotFound", `policy ${policyName} does not exist`);
+      const p = await this.#db
+        .selectFrom("policies")
+        .select("policy_name")
+        .where("policy_name", "=", policyName)
+        .executeTakeFirst();
+      if (p === undefined)
+        throw kmsError("Forbidden.ResourceNotFound", `policy ${policyName} does not exist`);
     }
     await this.#db
       .insertInto("attachments")
@@ -210,7 +255,8 @@ export class AccessStore {
       .where("policy_name", "=", policyName)
       .where("principal_name", "=", principal)
       .executeTakeFirst();
-    if (Number(res.numDeletedRows) !== 1) throw kmsError("Forbidden.ResourceNotFound", `policy ${policyName} is not attached to ${principal}`);
+    if (Number(res.numDeletedRows) !== 1)
+      throw kmsError("Forbidden.ResourceNotFound", `policy ${policyName} is not attached to ${principal}`);
     this.#invalidate();
   }
 }

@@ -2,7 +2,13 @@ import { randomBytes } from "node:crypto";
 import type { AccessStore } from "./access-store.js";
 import { parseEncryptionContext } from "./encryption-context.js";
 import { kmsError } from "./kms-error.js";
-import { MAX_PLAINTEXT_BYTES, type KeyRow, type KeyService, type KeyVersionRow } from "./key-service.js";
+import {
+  MAX_PLAINTEXT_BYTES,
+  type KeyListFilters,
+  type KeyRow,
+  type KeyService,
+  type KeyVersionRow,
+} from "./key-service.js";
 import {
   isoSeconds,
   optionalParam,
@@ -63,8 +69,11 @@ async function keyResource(ctx: ActionContext, value: string): Promise<ResolvedR
   return { arns, keyId };
 }
 
-const keyParam = (name = "KeyId") => async (p: Params, ctx: ActionContext) => [await keyResource(ctx, requireParam(p, name))];
-const accountLevel = (suffix: string) => (_p: Params, ctx: ActionContext) => Promise.resolve([{ arns: [accountArn(ctx, suffix)] }]);
+const keyParam =
+  (name = "KeyId") =>
+  async (p: Params, ctx: ActionContext) => [await keyResource(ctx, requireParam(p, name))];
+const accountLevel = (suffix: string) => (_p: Params, ctx: ActionContext) =>
+  Promise.resolve([{ arns: [accountArn(ctx, suffix)] }]);
 
 function keyIdOf(resources: ResolvedResource[], i = 0): string {
   const id = resources[i]?.keyId;
@@ -72,7 +81,10 @@ function keyIdOf(resources: ResolvedResource[], i = 0): string {
   return id;
 }
 
-export function keyMetadata(row: KeyRow, ctx: Pick<ActionContext, "region" | "accountId">): Record<string, unknown> {
+export function keyMetadata(
+  row: KeyRow,
+  ctx: Pick<ActionContext, "region" | "accountId">,
+): Record<string, unknown> {
   const md: Record<string, unknown> = {
     KeyId: row.key_id,
     Arn: keyArn(ctx, row.key_id),
@@ -104,12 +116,14 @@ function versionBody(v: KeyVersionRow): Record<string, unknown> {
 function plaintextParam(p: Params): Buffer {
   const text = requireParam(p, "Plaintext");
   const bytes = Buffer.from(text, "utf8");
-  if (bytes.length > MAX_PLAINTEXT_BYTES) throw kmsError("InvalidParameter", `Plaintext: must be at most ${MAX_PLAINTEXT_BYTES} bytes`);
+  if (bytes.length > MAX_PLAINTEXT_BYTES)
+    throw kmsError("InvalidParameter", `Plaintext: must be at most ${MAX_PLAINTEXT_BYTES} bytes`);
   return bytes;
 }
 
 function dataKeyBytes(p: Params): number {
-  if (optionalParam(p, "NumberOfBytes") !== undefined) return parseIntParam(p, "NumberOfBytes", { min: 1, max: 1024 });
+  if (optionalParam(p, "NumberOfBytes") !== undefined)
+    return parseIntParam(p, "NumberOfBytes", { min: 1, max: 1024 });
   const spec = optionalParam(p, "KeySpec") ?? "AES_256";
   if (spec === "AES_256") return 32;
   if (spec === "AES_128") return 16;
@@ -134,6 +148,41 @@ const ok = (body: Record<string, unknown> = {}, keyId?: string, keyVersionId?: s
   ...(keyVersionId === undefined ? {} : { keyVersionId }),
 });
 
+/** ListKeys `Filters`: `[{"Key":"KeyState"|"KeySpec"|"ProtectionLevel","Values":["…"]}]` (Alibaba's grammar). */
+function parseKeyFilters(p: Params): KeyListFilters {
+  const raw = optionalParam(p, "Filters");
+  if (raw === undefined) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw kmsError("InvalidParameter", "Filters: must be valid JSON");
+  }
+  if (!Array.isArray(parsed) || parsed.length > 10)
+    throw kmsError("InvalidParameter", "Filters: must be a JSON array of at most 10 {Key, Values}");
+  const out: { -readonly [K in keyof KeyListFilters]: string[] } = {};
+  parsed.forEach((f: unknown, i) => {
+    const o = f as { Key?: unknown; Values?: unknown } | null;
+    if (
+      o === null ||
+      typeof o !== "object" ||
+      (o.Key !== "KeyState" && o.Key !== "KeySpec" && o.Key !== "ProtectionLevel")
+    ) {
+      throw kmsError("InvalidParameter", `Filters[${i}].Key: must be KeyState, KeySpec or ProtectionLevel`);
+    }
+    if (
+      !Array.isArray(o.Values) ||
+      o.Values.length === 0 ||
+      o.Values.length > 10 ||
+      o.Values.some((v) => typeof v !== "string")
+    ) {
+      throw kmsError("InvalidParameter", `Filters[${i}].Values: must be 1-10 strings`);
+    }
+    out[o.Key] = [...(out[o.Key] ?? []), ...(o.Values as string[])];
+  });
+  return out;
+}
+
 function page(p: Params) {
   return parsePage(p);
 }
@@ -143,19 +192,27 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
   CreateKey: {
     resources: async (p, ctx) => {
       const spec = optionalParam(p, "KeySpec") ?? "Aliyun_AES_256";
-      if (spec !== "Aliyun_AES_256") throw kmsError("InvalidParameter", "KeySpec: only Aliyun_AES_256 is supported");
+      if (spec !== "Aliyun_AES_256")
+        throw kmsError("InvalidParameter", "KeySpec: only Aliyun_AES_256 is supported");
       const usage = optionalParam(p, "KeyUsage") ?? "ENCRYPT/DECRYPT";
-      if (usage !== "ENCRYPT/DECRYPT") throw kmsError("InvalidParameter", "KeyUsage: only ENCRYPT/DECRYPT is supported");
+      if (usage !== "ENCRYPT/DECRYPT")
+        throw kmsError("InvalidParameter", "KeyUsage: only ENCRYPT/DECRYPT is supported");
       const origin = optionalParam(p, "Origin") ?? "Aliyun_KMS";
       if (origin !== "Aliyun_KMS") throw kmsError("InvalidParameter", "Origin: only Aliyun_KMS is supported");
       const level = optionalParam(p, "ProtectionLevel") ?? "SOFTWARE";
-      if (level !== "SOFTWARE" && level !== "HSM") throw kmsError("InvalidParameter", "ProtectionLevel: must be SOFTWARE or HSM");
+      if (level !== "SOFTWARE" && level !== "HSM")
+        throw kmsError("InvalidParameter", "ProtectionLevel: must be SOFTWARE or HSM");
       ctx.keys.protection(level);
       const rotation = parseBool(p, "EnableAutomaticRotation", false);
       const interval = optionalParam(p, "RotationInterval");
       if (interval !== undefined) parseRotationInterval(interval);
-      if (rotation && interval === undefined) throw kmsError("MissingParameter", 'The input parameter "RotationInterval" is mandatory when EnableAutomaticRotation is true.');
-      if ((optionalParam(p, "Description") ?? "").length > 8192) throw kmsError("InvalidParameter", "Description: at most 8192 characters");
+      if (rotation && interval === undefined)
+        throw kmsError(
+          "MissingParameter",
+          'The input parameter "RotationInterval" is mandatory when EnableAutomaticRotation is true.',
+        );
+      if ((optionalParam(p, "Description") ?? "").length > 8192)
+        throw kmsError("InvalidParameter", "Description: at most 8192 characters");
       return accountLevel("key")(p, ctx);
     },
     run: async (p, ctx) => {
@@ -183,19 +240,12 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
   ListKeys: {
     resources: async (p, ctx) => {
       page(p);
-      const filters = optionalParam(p, "Filters");
-      if (filters !== undefined) {
-        try {
-          JSON.parse(filters);
-        } catch {
-          throw kmsError("InvalidParameter", "Filters: must be valid JSON");
-        }
-      }
+      parseKeyFilters(p);
       return accountLevel("key")(p, ctx);
     },
     run: async (p, ctx) => {
       const pg = page(p);
-      const { rows, total } = await ctx.keys.listKeys(pg);
+      const { rows, total } = await ctx.keys.listKeys(pg, parseKeyFilters(p));
       return ok({
         Keys: { Key: rows.map((r) => ({ KeyId: r.key_id, KeyArn: keyArn(ctx, r.key_id) })) },
         TotalCount: total,
@@ -234,7 +284,10 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
       return keyParam()(p, ctx);
     },
     run: async (p, ctx, r) => {
-      await ctx.keys.scheduleKeyDeletion(keyIdOf(r), parseIntParam(p, "PendingWindowInDays", { min: 7, max: 366 }));
+      await ctx.keys.scheduleKeyDeletion(
+        keyIdOf(r),
+        parseIntParam(p, "PendingWindowInDays", { min: 7, max: 366 }),
+      );
       return ok({}, keyIdOf(r));
     },
   },
@@ -251,7 +304,11 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
       requireParam(p, "EnableDeletionProtection");
       const arn = requireParam(p, "ProtectedResourceArn");
       const m = /^acs:kms:[^:]*:[^:]*:key\/(.+)$/.exec(arn);
-      if (m === null) throw kmsError("InvalidParameter", "ProtectedResourceArn: must be a key ARN acs:kms:<region>:<account>:key/<id>");
+      if (m === null)
+        throw kmsError(
+          "InvalidParameter",
+          "ProtectedResourceArn: must be a key ARN acs:kms:<region>:<account>:key/<id>",
+        );
       return [await keyResource(ctx, m[1]!)];
     },
     run: async (p, ctx, r) => {
@@ -280,7 +337,12 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
       const pg = page(p);
       const { rows, total } = await ctx.keys.listVersions(keyIdOf(r), pg);
       return ok(
-        { KeyVersions: { KeyVersion: rows.map(versionBody) }, TotalCount: total, PageNumber: pg.pageNumber, PageSize: pg.pageSize },
+        {
+          KeyVersions: { KeyVersion: rows.map(versionBody) },
+          TotalCount: total,
+          PageNumber: pg.pageNumber,
+          PageSize: pg.pageSize,
+        },
         keyIdOf(r),
       );
     },
@@ -321,7 +383,11 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     },
     run: async (p, ctx, r) => {
       const res = await ctx.keys.encrypt(keyIdOf(r), plaintextParam(p), parseEncryptionContext(p));
-      return ok({ CiphertextBlob: res.ciphertextBlob, KeyId: res.keyId, KeyVersionId: res.keyVersionId }, res.keyId, res.keyVersionId);
+      return ok(
+        { CiphertextBlob: res.ciphertextBlob, KeyId: res.keyId, KeyVersionId: res.keyVersionId },
+        res.keyId,
+        res.keyVersionId,
+      );
     },
   },
   Decrypt: {
@@ -331,7 +397,11 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     },
     run: async (p, ctx) => {
       const res = await ctx.keys.decrypt(requireParam(p, "CiphertextBlob"), parseEncryptionContext(p));
-      return ok({ Plaintext: res.plaintext.toString("utf8"), KeyId: res.keyId, KeyVersionId: res.keyVersionId }, res.keyId, res.keyVersionId);
+      return ok(
+        { Plaintext: res.plaintext.toString("utf8"), KeyId: res.keyId, KeyVersionId: res.keyVersionId },
+        res.keyId,
+        res.keyVersionId,
+      );
     },
   },
   GenerateDataKey: {
@@ -343,7 +413,12 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
       const dataKey = randomBytes(dataKeyBytes(p)).toString("base64");
       const res = await ctx.keys.encrypt(keyIdOf(r), Buffer.from(dataKey, "utf8"), parseEncryptionContext(p));
       return ok(
-        { CiphertextBlob: res.ciphertextBlob, KeyId: res.keyId, KeyVersionId: res.keyVersionId, Plaintext: dataKey },
+        {
+          CiphertextBlob: res.ciphertextBlob,
+          KeyId: res.keyId,
+          KeyVersionId: res.keyVersionId,
+          Plaintext: dataKey,
+        },
         res.keyId,
         res.keyVersionId,
       );
@@ -357,7 +432,11 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     run: async (p, ctx, r) => {
       const dataKey = randomBytes(dataKeyBytes(p)).toString("base64");
       const res = await ctx.keys.encrypt(keyIdOf(r), Buffer.from(dataKey, "utf8"), parseEncryptionContext(p));
-      return ok({ CiphertextBlob: res.ciphertextBlob, KeyId: res.keyId, KeyVersionId: res.keyVersionId }, res.keyId, res.keyVersionId);
+      return ok(
+        { CiphertextBlob: res.ciphertextBlob, KeyId: res.keyId, KeyVersionId: res.keyVersionId },
+        res.keyId,
+        res.keyVersionId,
+      );
     },
   },
   ReEncrypt: {
@@ -371,10 +450,21 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     run: async (p, ctx, r) => {
       // The plaintext stays inside this function: decrypted with the source key, sealed with the
       // destination key's primary version, never returned.
-      const src = await ctx.keys.decrypt(requireParam(p, "CiphertextBlob"), parseEncryptionContext(p, "SourceEncryptionContext"));
+      const src = await ctx.keys.decrypt(
+        requireParam(p, "CiphertextBlob"),
+        parseEncryptionContext(p, "SourceEncryptionContext"),
+      );
       try {
-        const res = await ctx.keys.encrypt(keyIdOf(r, 0), src.plaintext, parseEncryptionContext(p, "DestinationEncryptionContext"));
-        return ok({ CiphertextBlob: res.ciphertextBlob, KeyId: res.keyId, KeyVersionId: res.keyVersionId }, res.keyId, res.keyVersionId);
+        const res = await ctx.keys.encrypt(
+          keyIdOf(r, 0),
+          src.plaintext,
+          parseEncryptionContext(p, "DestinationEncryptionContext"),
+        );
+        return ok(
+          { CiphertextBlob: res.ciphertextBlob, KeyId: res.keyId, KeyVersionId: res.keyVersionId },
+          res.keyId,
+          res.keyVersionId,
+        );
       } finally {
         src.plaintext.fill(0);
       }
@@ -422,7 +512,13 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
       const pg = page(p);
       const { rows, total } = await ctx.keys.listAliases(pg);
       return ok({
-        Aliases: { Alias: rows.map((a) => ({ AliasName: a.alias_name, AliasArn: accountArn(ctx, a.alias_name), KeyId: a.key_id })) },
+        Aliases: {
+          Alias: rows.map((a) => ({
+            AliasName: a.alias_name,
+            AliasArn: accountArn(ctx, a.alias_name),
+            KeyId: a.key_id,
+          })),
+        },
         TotalCount: total,
         PageNumber: pg.pageNumber,
         PageSize: pg.pageSize,
@@ -439,7 +535,13 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
       const { rows, total } = await ctx.keys.listAliases(pg, keyIdOf(r));
       return ok(
         {
-          Aliases: { Alias: rows.map((a) => ({ AliasName: a.alias_name, AliasArn: accountArn(ctx, a.alias_name), KeyId: a.key_id })) },
+          Aliases: {
+            Alias: rows.map((a) => ({
+              AliasName: a.alias_name,
+              AliasArn: accountArn(ctx, a.alias_name),
+              KeyId: a.key_id,
+            })),
+          },
           TotalCount: total,
           PageNumber: pg.pageNumber,
           PageSize: pg.pageSize,
@@ -472,7 +574,10 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     resources: keyParam(),
     run: async (_p, ctx, r) => {
       const tags = await ctx.keys.listTags(keyIdOf(r));
-      return ok({ Tags: { Tag: tags.map((t) => ({ KeyId: keyIdOf(r), TagKey: t.tag_key, TagValue: t.tag_value })) } }, keyIdOf(r));
+      return ok(
+        { Tags: { Tag: tags.map((t) => ({ KeyId: keyIdOf(r), TagKey: t.tag_key, TagValue: t.tag_value })) } },
+        keyIdOf(r),
+      );
     },
   },
 
@@ -488,13 +593,21 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     resources: accountLevel("principal/*"),
     run: async (_p, ctx) => {
       const rows = await ctx.access.listPrincipals();
-      return ok({ Principals: { Principal: rows.map((r) => ({ PrincipalName: r.principal_name, CreationDate: isoSeconds(r.created_at) })) } });
+      return ok({
+        Principals: {
+          Principal: rows.map((r) => ({
+            PrincipalName: r.principal_name,
+            CreationDate: isoSeconds(r.created_at),
+          })),
+        },
+      });
     },
   },
   DeletePrincipal: {
     resources: (p, ctx) => accountLevel(`principal/${requireParam(p, "PrincipalName")}`)(p, ctx),
     run: async (p, ctx) => {
-      if (requireParam(p, "PrincipalName") === ctx.principal) throw kmsError("Rejected.UnsupportedOperation", "a principal cannot delete itself");
+      if (requireParam(p, "PrincipalName") === ctx.principal)
+        throw kmsError("Rejected.UnsupportedOperation", "a principal cannot delete itself");
       await ctx.access.deletePrincipal(requireParam(p, "PrincipalName"));
       return ok();
     },
@@ -503,20 +616,32 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     resources: (p, ctx) => accountLevel(`principal/${requireParam(p, "PrincipalName")}`)(p, ctx),
     run: async (p, ctx) => {
       const ak = await ctx.access.createAccessKey(requireParam(p, "PrincipalName"));
-      return ok({ AccessKeyId: ak.accessKeyId, AccessKeySecret: ak.accessKeySecret, PrincipalName: requireParam(p, "PrincipalName") });
+      return ok({
+        AccessKeyId: ak.accessKeyId,
+        AccessKeySecret: ak.accessKeySecret,
+        PrincipalName: requireParam(p, "PrincipalName"),
+      });
     },
   },
   ListAccessKeys: {
     resources: (p, ctx) => accountLevel(`principal/${requireParam(p, "PrincipalName")}`)(p, ctx),
     run: async (p, ctx) => {
       const rows = await ctx.access.listAccessKeys(requireParam(p, "PrincipalName"));
-      return ok({ AccessKeys: { AccessKey: rows.map((r) => ({ AccessKeyId: r.access_key_id, CreationDate: isoSeconds(r.created_at) })) } });
+      return ok({
+        AccessKeys: {
+          AccessKey: rows.map((r) => ({
+            AccessKeyId: r.access_key_id,
+            CreationDate: isoSeconds(r.created_at),
+          })),
+        },
+      });
     },
   },
   DeleteAccessKey: {
-    resources: (p, ctx) => accountLevel(`accesskey/${requireParam(p, "AccessKeyId")}`)(p, ctx),
+    // UserAccessKeyId (as RAM names it): AccessKeyId is the caller's own credential, a common parameter.
+    resources: (p, ctx) => accountLevel(`accesskey/${requireParam(p, "UserAccessKeyId")}`)(p, ctx),
     run: async (p, ctx) => {
-      await ctx.access.deleteAccessKey(requireParam(p, "AccessKeyId"));
+      await ctx.access.deleteAccessKey(requireParam(p, "UserAccessKeyId"));
       return ok();
     },
   },
@@ -535,7 +660,13 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     run: async (_p, ctx) => {
       const rows = await ctx.access.listPolicies();
       return ok({
-        Policies: { Policy: rows.map((r) => ({ PolicyName: r.name, PolicyType: r.builtin ? "System" : "Custom", PolicyDocument: r.document })) },
+        Policies: {
+          Policy: rows.map((r) => ({
+            PolicyName: r.name,
+            PolicyType: r.builtin ? "System" : "Custom",
+            PolicyDocument: r.document,
+          })),
+        },
       });
     },
   },

@@ -55,6 +55,7 @@ export function auditHash(row: Omit<AuditRow, "hash">): string {
 export class AuditLog {
   readonly #kdb: KmsDb;
   readonly #batch: GroupCommit<AuditRecord, void>;
+  #headReady = false;
 
   constructor(kdb: KmsDb) {
     this.#kdb = kdb;
@@ -71,8 +72,15 @@ export class AuditLog {
 
   async #write(records: AuditRecord[]): Promise<void[]> {
     const { db, dialect } = this.#kdb;
+    if (!this.#headReady) {
+      await db
+        .insertInto("audit_head")
+        .values({ id: 1, seq: 0, hash: GENESIS_HASH })
+        .onConflict((oc) => oc.column("id").doNothing())
+        .execute();
+      this.#headReady = true;
+    }
     await db.transaction().execute(async (tx) => {
-      await tx.insertInto("audit_head").values({ id: 1, seq: 0, hash: GENESIS_HASH }).onConflict((oc) => oc.column("id").doNothing()).execute();
       let q = tx.selectFrom("audit_head").select(["seq", "hash"]).where("id", "=", 1);
       if (dialect === "postgres") q = q.forUpdate();
       const head = await q.executeTakeFirstOrThrow();
@@ -122,37 +130,95 @@ export async function queryAuditEvents(kdb: KmsDb, q: AuditQuery): Promise<Audit
   if (q.action !== undefined) s = s.where("action", "=", q.action);
   if (q.principal !== undefined) s = s.where("principal", "=", q.principal);
   if (q.keyId !== undefined) s = s.where("key_id", "=", q.keyId);
-  return s.orderBy("seq").limit(q.limit ?? 10_000).execute();
+  return s
+    .orderBy("seq")
+    .limit(q.limit ?? 10_000)
+    .execute();
 }
 
 export type AuditVerification =
   | { ok: true; records: number; headHash: string }
   | { ok: false; records: number; brokenSeq: number; reason: string };
 
-/** Re-computes the chain from the first record; names the first record that does not verify. */
+/**
+ * Re-computes the chain from the first record up to the chain head read at the start (so records
+ * appended meanwhile by a running server do not disturb it); names the first record that does not
+ * verify. A record removed at the end is caught by the head, which stores the last hash and count.
+ */
 export async function verifyAuditChain(kdb: KmsDb, pageSize = 5000): Promise<AuditVerification> {
+  const head = await kdb.db
+    .selectFrom("audit_head")
+    .select(["seq", "hash"])
+    .where("id", "=", 1)
+    .executeTakeFirst();
+  const headSeq = head === undefined ? 0 : Number(head.seq);
   let prev = GENESIS_HASH;
   let expectedSeq = 1;
   let count = 0;
-  for (;;) {
-    const rows = await kdb.db.selectFrom("audit_events").selectAll().where("seq", ">=", expectedSeq).orderBy("seq").limit(pageSize).execute();
+  while (expectedSeq <= headSeq) {
+    const rows = await kdb.db
+      .selectFrom("audit_events")
+      .selectAll()
+      .where("seq", ">=", expectedSeq)
+      .where("seq", "<=", headSeq)
+      .orderBy("seq")
+      .limit(pageSize)
+      .execute();
     if (rows.length === 0) break;
     for (const row of rows) {
       const seq = Number(row.seq);
-      if (seq !== expectedSeq) return { ok: false, records: count, brokenSeq: expectedSeq, reason: `record ${expectedSeq} is missing` };
-      if (row.prev_hash !== prev) return { ok: false, records: count, brokenSeq: seq, reason: `record ${seq} does not link to record ${seq - 1}` };
+      if (seq !== expectedSeq)
+        return {
+          ok: false,
+          records: count,
+          brokenSeq: expectedSeq,
+          reason: `record ${expectedSeq} is missing`,
+        };
+      if (row.prev_hash !== prev)
+        return {
+          ok: false,
+          records: count,
+          brokenSeq: seq,
+          reason: `record ${seq} does not link to record ${seq - 1}`,
+        };
       const { hash, ...rest } = row;
       if (auditHash({ ...rest, seq, event_time: Number(row.event_time) }) !== hash) {
-        return { ok: false, records: count, brokenSeq: seq, reason: `record ${seq} was modified (hash mismatch)` };
+        return {
+          ok: false,
+          records: count,
+          brokenSeq: seq,
+          reason: `record ${seq} was modified (hash mismatch)`,
+        };
       }
       prev = hash;
       expectedSeq += 1;
       count += 1;
     }
   }
-  const head = await kdb.db.selectFrom("audit_head").select(["seq", "hash"]).where("id", "=", 1).executeTakeFirst();
-  if (head !== undefined && (Number(head.seq) !== count || head.hash !== prev)) {
-    return { ok: false, records: count, brokenSeq: count + 1, reason: `chain head says ${Number(head.seq)} records but ${count} verify (records removed at the end?)` };
+  if (count !== headSeq)
+    return {
+      ok: false,
+      records: count,
+      brokenSeq: count + 1,
+      reason: `record ${count + 1} is missing (the chain head says ${headSeq} records)`,
+    };
+  if (head !== undefined && head.hash !== prev) {
+    return {
+      ok: false,
+      records: count,
+      brokenSeq: headSeq,
+      reason: `record ${headSeq} does not match the chain head`,
+    };
+  }
+  if (head === undefined) {
+    const any = await kdb.db.selectFrom("audit_events").select("seq").limit(1).executeTakeFirst();
+    if (any !== undefined)
+      return {
+        ok: false,
+        records: 0,
+        brokenSeq: Number(any.seq),
+        reason: "audit records exist but the chain head is missing",
+      };
   }
   return { ok: true, records: count, headHash: prev };
 }
@@ -166,8 +232,12 @@ export interface UsageRow {
 }
 
 /** Calls per key, action and UTC day; cost = calls / 10,000 × pricePer10k. */
-export async function auditUsage(kdb: KmsDb, options: { pricePer10k: number; startMs?: number; endMs?: number }): Promise<UsageRow[]> {
-  if (!(options.pricePer10k >= 0)) throw new AtrestError("invalid-argument", "--price-per-10k: must be a non-negative number");
+export async function auditUsage(
+  kdb: KmsDb,
+  options: { pricePer10k: number; startMs?: number; endMs?: number },
+): Promise<UsageRow[]> {
+  if (!(options.pricePer10k >= 0))
+    throw new AtrestError("invalid-argument", "--price-per-10k: must be a non-negative number");
   const rows = await queryAuditEvents(kdb, {
     ...(options.startMs === undefined ? {} : { startMs: options.startMs }),
     ...(options.endMs === undefined ? {} : { endMs: options.endMs }),
@@ -181,7 +251,10 @@ export async function auditUsage(kdb: KmsDb, options: { pricePer10k: number; sta
     u.calls += 1;
     counts.set(k, u);
   }
-  const out = [...counts.values()].sort((a, b) => a.day.localeCompare(b.day) || a.keyId.localeCompare(b.keyId) || a.action.localeCompare(b.action));
+  const out = [...counts.values()].sort(
+    (a, b) =>
+      a.day.localeCompare(b.day) || a.keyId.localeCompare(b.keyId) || a.action.localeCompare(b.action),
+  );
   for (const u of out) u.estimatedCost = Math.round((u.calls / 10_000) * options.pricePer10k * 1e6) / 1e6;
   return out;
 }

@@ -31,7 +31,8 @@ export interface ParsedBlob {
 export function encodeBlobHeader(keyId: string, keyVersionId: string, iv: Buffer): Buffer {
   const k = Buffer.from(keyId, "ascii");
   const v = Buffer.from(keyVersionId, "ascii");
-  if (k.length > 255 || v.length > 255 || iv.length !== BLOB_IV_BYTES) throw new Error("blob header field out of range");
+  if (k.length > 255 || v.length > 255 || iv.length !== BLOB_IV_BYTES)
+    throw new Error("blob header field out of range");
   return Buffer.concat([BLOB_MAGIC, Buffer.of(BLOB_FORMAT_V1, k.length), k, Buffer.of(v.length), v, iv]);
 }
 
@@ -47,7 +48,8 @@ export function decodeBlob(text: string): ParsedBlob {
   const clean = text.replace(/-/g, "+").replace(/_/g, "/");
   if (!BASE64.test(clean)) throw invalid("not base64");
   const b = Buffer.from(clean, "base64");
-  if (b.length < 4 || b[0] !== BLOB_MAGIC[0] || b[1] !== BLOB_MAGIC[1]) throw invalid("not an atrest ciphertext blob");
+  if (b.length < 4 || b[0] !== BLOB_MAGIC[0] || b[1] !== BLOB_MAGIC[1])
+    throw invalid("not an atrest ciphertext blob");
   if (b[2] !== BLOB_FORMAT_V1) throw invalid(`unknown format version ${b[2] ?? "?"}`);
   let off = 3;
   const kLen = b[off++] ?? 0;

@@ -9,12 +9,18 @@ export const MAX_ENCRYPTION_CONTEXT_CHARS = 8192;
  * Reads the EncryptionContext of a request: a JSON object of strings in `name`, or flattened
  * `name.<k>=<v>` parameters (some SDKs flatten maps). Absent → empty context.
  */
-export function parseEncryptionContext(params: Readonly<Record<string, string>>, name = "EncryptionContext"): EncryptionContext {
+export function parseEncryptionContext(
+  params: Readonly<Record<string, string>>,
+  name = "EncryptionContext",
+): EncryptionContext {
   const out: Record<string, string> = {};
   const raw = params[name];
   if (raw !== undefined && raw !== "") {
     if (raw.length > MAX_ENCRYPTION_CONTEXT_CHARS) {
-      throw kmsError("InvalidParameter", `${name}: must be at most ${MAX_ENCRYPTION_CONTEXT_CHARS} characters`);
+      throw kmsError(
+        "InvalidParameter",
+        `${name}: must be at most ${MAX_ENCRYPTION_CONTEXT_CHARS} characters`,
+      );
     }
     let parsed: unknown;
     try {

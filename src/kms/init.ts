@@ -1,10 +1,11 @@
-import { randomInt } from "node:crypto";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { randomBytes, randomInt } from "node:crypto";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { ensureTlsFiles } from "../common/tls.js";
 import { AtrestError } from "../common/errors.js";
 import { AccessStore } from "./access-store.js";
 import { kmsPaths } from "./kms-files.js";
-import { createRootKeyFile, loadRootKeyFile } from "./root-key.js";
+import { createRootKeyFile, ROOT_KEY_BYTES, RootKey } from "./root-key.js";
 import { openKmsDatabase } from "./store/database.js";
 
 /** The built-in policy the admin principal gets (D2's policy module defines it). */
@@ -25,31 +26,68 @@ export interface InitResult {
  * the key store schema, and an admin principal with full access whose access key goes to
  * credentials.json (0600). Refuses to touch a dir that already has a root key.
  */
-export async function initKmsDataDir(options: { dataDir: string; database?: string; region?: string; accountId?: string }): Promise<InitResult> {
+export async function initKmsDataDir(options: {
+  dataDir: string;
+  database?: string;
+  region?: string;
+  accountId?: string;
+}): Promise<InitResult> {
   const paths = kmsPaths(options.dataDir);
   if (existsSync(paths.rootKey) || existsSync(paths.config)) {
-    throw new AtrestError("already-exists", `${options.dataDir} is already initialised (found ${existsSync(paths.rootKey) ? paths.rootKey : paths.config}); refusing to overwrite`);
+    throw new AtrestError(
+      "already-exists",
+      `${options.dataDir} is already initialised (found ${existsSync(paths.rootKey) ? paths.rootKey : paths.config}); refusing to overwrite`,
+    );
   }
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const region = options.region ?? "cn-hangzhou";
-  const accountId = options.accountId ?? `${randomInt(1e7, 1e8)}${String(randomInt(0, 1e8)).padStart(8, "0")}`;
-  if (!/^[a-z0-9-]{1,64}$/.test(region)) throw new AtrestError("invalid-argument", "--region: lower-case letters, digits and -");
-  if (!/^[0-9]{1,32}$/.test(accountId)) throw new AtrestError("invalid-argument", "--account-id: digits only");
-  createRootKeyFile(paths.rootKey);
-  const tls = await ensureTlsFiles(paths.tlsDir, { commonName: "atrest-kms", hosts: ["localhost", "127.0.0.1", "::1"] });
-  const rootKey = loadRootKeyFile(paths.rootKey);
-  const kdb = await openKmsDatabase({ dataDir: options.dataDir, database: options.database });
+  const accountId =
+    options.accountId ?? `${randomInt(1e7, 1e8)}${String(randomInt(0, 1e8)).padStart(8, "0")}`;
+  if (!/^[a-z0-9-]{1,64}$/.test(region))
+    throw new AtrestError("invalid-argument", "--region: lower-case letters, digits and -");
+  if (!/^[0-9]{1,32}$/.test(accountId))
+    throw new AtrestError("invalid-argument", "--account-id: digits only");
+  // The root key is written last, with the credentials: a failure half-way (say, PostgreSQL is
+  // unreachable) leaves a dir that `init` can simply be run on again.
+  const rootKeyBytes = randomBytes(ROOT_KEY_BYTES);
+  const rootKey = new RootKey(rootKeyBytes);
+  const tls = await ensureTlsFiles(paths.tlsDir, {
+    commonName: "atrest-kms",
+    hosts: ["localhost", "127.0.0.1", "::1"],
+  });
+  const sqliteFile = join(options.dataDir, "kms.db");
+  const sqliteExisted = existsSync(sqliteFile);
   let creds: { accessKeyId: string; accessKeySecret: string };
   try {
-    const access = new AccessStore({ kdb, rootKey });
-    const existing = await access.listPrincipals();
-    if (!existing.some((p) => p.principal_name === ADMIN_PRINCIPAL)) await access.createPrincipal(ADMIN_PRINCIPAL);
-    await access.attachPolicy(ADMIN_POLICY, ADMIN_PRINCIPAL);
-    creds = await access.createAccessKey(ADMIN_PRINCIPAL);
-  } finally {
-    await kdb.close();
+    const kdb = await openKmsDatabase({ dataDir: options.dataDir, database: options.database });
+    try {
+      const access = new AccessStore({ kdb, rootKey });
+      const existing = await access.listPrincipals();
+      if (!existing.some((p) => p.principal_name === ADMIN_PRINCIPAL))
+        await access.createPrincipal(ADMIN_PRINCIPAL);
+      await access.attachPolicy(ADMIN_POLICY, ADMIN_PRINCIPAL);
+      creds = await access.createAccessKey(ADMIN_PRINCIPAL);
+    } finally {
+      await kdb.close();
+    }
+  } catch (err) {
+    if (!sqliteExisted)
+      for (const f of [sqliteFile, `${sqliteFile}-wal`, `${sqliteFile}-shm`]) rmSync(f, { force: true });
+    throw err;
   }
+  createRootKeyFile(paths.rootKey, rootKeyBytes);
+  rootKeyBytes.fill(0);
   writeFileSync(paths.credentials, JSON.stringify(creds, null, 2) + "\n", { mode: 0o600, flag: "wx" });
-  writeFileSync(paths.config, JSON.stringify({ accountId, region }, null, 2) + "\n", { mode: 0o600, flag: "wx" });
-  return { dataDir: options.dataDir, caCertFile: tls.caCertFile, credentialsFile: paths.credentials, accountId, region, accessKeyId: creds.accessKeyId };
+  writeFileSync(paths.config, JSON.stringify({ accountId, region }, null, 2) + "\n", {
+    mode: 0o600,
+    flag: "wx",
+  });
+  return {
+    dataDir: options.dataDir,
+    caCertFile: tls.caCertFile,
+    credentialsFile: paths.credentials,
+    accountId,
+    region,
+    accessKeyId: creds.accessKeyId,
+  };
 }

@@ -6,7 +6,11 @@ export type Params = Readonly<Record<string, string>>;
 
 export function requireParam(params: Params, name: string): string {
   const v = params[name];
-  if (v === undefined || v === "") throw kmsError("MissingParameter", `The input parameter "${name}" that is mandatory for processing this request is not supplied.`);
+  if (v === undefined || v === "")
+    throw kmsError(
+      "MissingParameter",
+      `The input parameter "${name}" that is mandatory for processing this request is not supplied.`,
+    );
   return v;
 }
 
@@ -23,15 +27,24 @@ export function parseBool(params: Params, name: string, fallback: boolean): bool
   throw kmsError("InvalidParameter", `${name}: must be true or false`);
 }
 
-export function parseIntParam(params: Params, name: string, range: { min: number; max: number }, fallback?: number): number {
+export function parseIntParam(
+  params: Params,
+  name: string,
+  range: { min: number; max: number },
+  fallback?: number,
+): number {
   const v = optionalParam(params, name);
   if (v === undefined) {
     if (fallback !== undefined) return fallback;
-    throw kmsError("MissingParameter", `The input parameter "${name}" that is mandatory for processing this request is not supplied.`);
+    throw kmsError(
+      "MissingParameter",
+      `The input parameter "${name}" that is mandatory for processing this request is not supplied.`,
+    );
   }
   if (!/^-?\d{1,10}$/.test(v)) throw kmsError("InvalidParameter", `${name}: must be an integer`);
   const n = Number(v);
-  if (n < range.min || n > range.max) throw kmsError("InvalidParameter", `${name}: must be between ${range.min} and ${range.max}`);
+  if (n < range.min || n > range.max)
+    throw kmsError("InvalidParameter", `${name}: must be between ${range.min} and ${range.max}`);
   return n;
 }
 
@@ -44,7 +57,8 @@ export function parseRotationInterval(value: string, name = "RotationInterval"):
   if (m === null) throw kmsError("InvalidParameter", `${name}: must look like 30d or 604800s`);
   const unit = { d: 86_400, h: 3_600, m: 60, s: 1 }[m[2] as "d" | "h" | "m" | "s"];
   const seconds = Number(m[1]) * unit;
-  if (seconds < MIN_ROTATION_S || seconds > MAX_ROTATION_S) throw kmsError("InvalidParameter", `${name}: must be between 7 and 730 days`);
+  if (seconds < MIN_ROTATION_S || seconds > MAX_ROTATION_S)
+    throw kmsError("InvalidParameter", `${name}: must be between 7 and 730 days`);
   return seconds;
 }
 
@@ -59,7 +73,10 @@ const ALIAS = /^alias\/[a-zA-Z0-9:/_-]{1,255}$/;
 
 export function parseAliasName(value: string, name = "AliasName"): string {
   if (!ALIAS.test(value) || value.startsWith("alias/acs")) {
-    throw kmsError("InvalidParameter", `${name}: must be alias/ followed by 1-255 of [a-zA-Z0-9:/_-], not starting with alias/acs`);
+    throw kmsError(
+      "InvalidParameter",
+      `${name}: must be alias/ followed by 1-255 of [a-zA-Z0-9:/_-], not starting with alias/acs`,
+    );
   }
   return value;
 }
@@ -75,16 +92,26 @@ export function parseJsonParam(params: Params, name: string): unknown {
 
 export function parseTags(params: Params): Array<{ TagKey: string; TagValue: string }> {
   const v = parseJsonParam(params, "Tags");
-  if (!Array.isArray(v) || v.length === 0 || v.length > 20) throw kmsError("InvalidParameter", "Tags: must be a JSON array of 1-20 {TagKey, TagValue}");
+  if (!Array.isArray(v) || v.length === 0 || v.length > 20)
+    throw kmsError("InvalidParameter", "Tags: must be a JSON array of 1-20 {TagKey, TagValue}");
   return v.map((t: unknown, i) => {
     const o = t as { TagKey?: unknown; TagValue?: unknown } | null;
-    if (o === null || typeof o !== "object" || typeof o.TagKey !== "string" || typeof o.TagValue !== "string") {
+    if (
+      o === null ||
+      typeof o !== "object" ||
+      typeof o.TagKey !== "string" ||
+      typeof o.TagValue !== "string"
+    ) {
       throw kmsError("InvalidParameter", `Tags[${i}]: must be {"TagKey": string, "TagValue": string}`);
     }
     if (o.TagKey.length < 1 || o.TagKey.length > 128 || /^(acs:|aliyun)/i.test(o.TagKey)) {
-      throw kmsError("InvalidParameter", `Tags[${i}].TagKey: 1-128 characters, not starting with acs: or aliyun`);
+      throw kmsError(
+        "InvalidParameter",
+        `Tags[${i}].TagKey: 1-128 characters, not starting with acs: or aliyun`,
+      );
     }
-    if (o.TagValue.length > 128) throw kmsError("InvalidParameter", `Tags[${i}].TagValue: at most 128 characters`);
+    if (o.TagValue.length > 128)
+      throw kmsError("InvalidParameter", `Tags[${i}].TagValue: at most 128 characters`);
     return { TagKey: o.TagKey, TagValue: o.TagValue };
   });
 }

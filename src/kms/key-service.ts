@@ -37,6 +37,12 @@ export interface CreateKeyInput {
   creator: string;
 }
 
+export interface KeyListFilters {
+  KeyState?: readonly string[];
+  KeySpec?: readonly string[];
+  ProtectionLevel?: readonly string[];
+}
+
 export interface EncryptResult {
   ciphertextBlob: string;
   keyId: string;
@@ -73,7 +79,10 @@ export class KeyService {
   protection(level: ProtectionLevel): ProtectionBackend {
     const p = this.#protections[level];
     if (p === undefined) {
-      throw kmsError("InvalidParameter", `ProtectionLevel ${level} is not available on this server (start it with --pkcs11-module for HSM)`);
+      throw kmsError(
+        "InvalidParameter",
+        `ProtectionLevel ${level} is not available on this server (start it with --pkcs11-module for HSM)`,
+      );
     }
     return p;
   }
@@ -86,8 +95,13 @@ export class KeyService {
     const arn = /^acs:kms:[^:]*:[^:]*:(key\/.+|alias\/.+)$/.exec(v);
     if (arn !== null) v = arn[1]!.startsWith("key/") ? arn[1]!.slice(4) : arn[1]!;
     if (v.startsWith("alias/")) {
-      const row = await this.#db.selectFrom("aliases").select("key_id").where("alias_name", "=", v).executeTakeFirst();
-      if (row === undefined) throw kmsError("Forbidden.AliasNotFound", `The specified Alias is not found: ${v}`);
+      const row = await this.#db
+        .selectFrom("aliases")
+        .select("key_id")
+        .where("alias_name", "=", v)
+        .executeTakeFirst();
+      if (row === undefined)
+        throw kmsError("Forbidden.AliasNotFound", `The specified Alias is not found: ${v}`);
       return row.key_id;
     }
     return v;
@@ -96,7 +110,8 @@ export class KeyService {
   async getKey(keyId: string, options: { fresh?: boolean } = {}): Promise<KeyRow> {
     const now = this.#clock.now();
     const hit = this.#keyCache.get(keyId);
-    if (options.fresh !== true && hit !== undefined && now - hit.at < this.#ttlMs && now >= hit.at) return hit.row;
+    if (options.fresh !== true && hit !== undefined && now - hit.at < this.#ttlMs && now >= hit.at)
+      return hit.row;
     const row = await this.#db.selectFrom("keys").selectAll().where("key_id", "=", keyId).executeTakeFirst();
     if (row === undefined) {
       this.#keyCache.delete(keyId);
@@ -109,20 +124,44 @@ export class KeyService {
   async getVersion(keyId: string, keyVersionId: string): Promise<KeyVersionRow> {
     const hit = this.#versionCache.get(keyVersionId);
     if (hit !== undefined && hit.key_id === keyId) return hit;
-    const row = await this.#db.selectFrom("key_versions").selectAll().where("key_version_id", "=", keyVersionId).executeTakeFirst();
+    const row = await this.#db
+      .selectFrom("key_versions")
+      .selectAll()
+      .where("key_version_id", "=", keyVersionId)
+      .executeTakeFirst();
     if (row === undefined || row.key_id !== keyId) {
-      throw kmsError("Forbidden.KeyVersionNotFound", `The specified Key version is not found: ${keyVersionId}`);
+      throw kmsError(
+        "Forbidden.KeyVersionNotFound",
+        `The specified Key version is not found: ${keyVersionId}`,
+      );
     }
     if (this.#versionCache.size > 50_000) this.#versionCache.clear();
     this.#versionCache.set(keyVersionId, row);
     return row;
   }
 
-  async listKeys(page: { pageNumber: number; pageSize: number }): Promise<{ rows: KeyRow[]; total: number }> {
-    const total = await this.#db.selectFrom("keys").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
-    const rows = await this.#db
-      .selectFrom("keys")
-      .selectAll()
+  /** Lists keys, optionally only those whose KeyState / KeySpec / ProtectionLevel are among the given values. */
+  async listKeys(
+    page: { pageNumber: number; pageSize: number },
+    filters: KeyListFilters = {},
+  ): Promise<{ rows: KeyRow[]; total: number }> {
+    let count = this.#db.selectFrom("keys").select((eb) => eb.fn.countAll<number>().as("n"));
+    let q = this.#db.selectFrom("keys").selectAll();
+    const columns = {
+      KeyState: "key_state",
+      KeySpec: "key_spec",
+      ProtectionLevel: "protection_level",
+    } as const;
+    for (const [name, column] of Object.entries(columns) as Array<
+      [keyof KeyListFilters, (typeof columns)[keyof typeof columns]]
+    >) {
+      const values = filters[name];
+      if (values === undefined) continue;
+      count = count.where(column, "in", values);
+      q = q.where(column, "in", values);
+    }
+    const total = await count.executeTakeFirstOrThrow();
+    const rows = await q
       .orderBy("created_at")
       .orderBy("key_id")
       .limit(page.pageSize)
@@ -131,7 +170,10 @@ export class KeyService {
     return { rows, total: Number(total.n) };
   }
 
-  async listVersions(keyId: string, page: { pageNumber: number; pageSize: number }): Promise<{ rows: KeyVersionRow[]; total: number }> {
+  async listVersions(
+    keyId: string,
+    page: { pageNumber: number; pageSize: number },
+  ): Promise<{ rows: KeyVersionRow[]; total: number }> {
     await this.getKey(keyId);
     const total = await this.#db
       .selectFrom("key_versions")
@@ -172,7 +214,10 @@ export class KeyService {
       last_rotation_at: now,
       automatic_rotation: input.automaticRotation ? "Enabled" : "Disabled",
       rotation_interval_s: input.rotationIntervalS ?? null,
-      next_rotation_at: input.automaticRotation && input.rotationIntervalS !== undefined ? now + input.rotationIntervalS * 1000 : null,
+      next_rotation_at:
+        input.automaticRotation && input.rotationIntervalS !== undefined
+          ? now + input.rotationIntervalS * 1000
+          : null,
       delete_at: null,
       deletion_protection: 0,
       deletion_protection_description: "",
@@ -183,7 +228,13 @@ export class KeyService {
         await tx.insertInto("keys").values(row).execute();
         await tx
           .insertInto("key_versions")
-          .values({ key_version_id: versionId, key_id: keyId, created_at: now, protection_level: input.protectionLevel, stored_ref: ref })
+          .values({
+            key_version_id: versionId,
+            key_id: keyId,
+            created_at: now,
+            protection_level: input.protectionLevel,
+            stored_ref: ref,
+          })
           .execute();
       });
     } catch (err) {
@@ -213,7 +264,9 @@ export class KeyService {
         return next;
       }
     }
-    throw new AtrestError("conflict", `key ${keyId} is being changed concurrently; retry`, { details: { kmsCode: "ServiceUnavailableTemporary" } });
+    throw new AtrestError("conflict", `key ${keyId} is being changed concurrently; retry`, {
+      details: { kmsCode: "ServiceUnavailableTemporary" },
+    });
   }
 
   updateDescription(keyId: string, description: string): Promise<KeyRow> {
@@ -238,7 +291,10 @@ export class KeyService {
     const now = this.#clock.now();
     return this.mutateKey(keyId, (row) => {
       if (row.deletion_protection === 1) {
-        throw kmsError("Forbidden.ResourceProtected", `The key ${keyId} has deletion protection enabled; disable it with SetDeletionProtection first`);
+        throw kmsError(
+          "Forbidden.ResourceProtected",
+          `The key ${keyId} has deletion protection enabled; disable it with SetDeletionProtection first`,
+        );
       }
       if (row.key_state === "PendingDeletion") throw pendingDeletion(keyId);
       return { key_state: "PendingDeletion", delete_at: now + pendingWindowInDays * DAY_MS };
@@ -247,20 +303,27 @@ export class KeyService {
 
   cancelKeyDeletion(keyId: string): Promise<KeyRow> {
     return this.mutateKey(keyId, (row) => {
-      if (row.key_state !== "PendingDeletion") throw kmsError("Rejected.NotPendingDeletion", `The key ${keyId} is not pending deletion`);
+      if (row.key_state !== "PendingDeletion")
+        throw kmsError("Rejected.NotPendingDeletion", `The key ${keyId} is not pending deletion`);
       return { key_state: "Enabled", delete_at: null };
     });
   }
 
   setDeletionProtection(keyId: string, enabled: boolean, description: string): Promise<KeyRow> {
-    return this.mutateKey(keyId, () => ({ deletion_protection: enabled ? 1 : 0, deletion_protection_description: enabled ? description : "" }));
+    return this.mutateKey(keyId, () => ({
+      deletion_protection: enabled ? 1 : 0,
+      deletion_protection_description: enabled ? description : "",
+    }));
   }
 
   updateRotationPolicy(keyId: string, enabled: boolean, intervalS: number | undefined): Promise<KeyRow> {
     return this.mutateKey(keyId, (row) => {
       const interval = intervalS ?? row.rotation_interval_s ?? undefined;
       if (enabled && interval === undefined) {
-        throw kmsError("MissingParameter", 'The input parameter "RotationInterval" that is mandatory when EnableAutomaticRotation is true is not supplied.');
+        throw kmsError(
+          "MissingParameter",
+          'The input parameter "RotationInterval" that is mandatory when EnableAutomaticRotation is true is not supplied.',
+        );
       }
       const base = row.last_rotation_at ?? row.created_at;
       return {
@@ -275,11 +338,19 @@ export class KeyService {
    * Makes a new primary version. `onlyIfDue` (the scheduler) rotates only while the key is still due,
    * so concurrent schedulers rotate a key once.
    */
-  async createKeyVersion(keyId: string, options: { onlyIfDue?: number } = {}): Promise<{ key: KeyRow; version: KeyVersionRow } | undefined> {
+  async createKeyVersion(
+    keyId: string,
+    options: { onlyIfDue?: number } = {},
+  ): Promise<{ key: KeyRow; version: KeyVersionRow } | undefined> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const row = await this.getKey(keyId, { fresh: true });
       if (options.onlyIfDue !== undefined) {
-        if (row.key_state !== "Enabled" || row.automatic_rotation !== "Enabled" || row.next_rotation_at === null || row.next_rotation_at > options.onlyIfDue) {
+        if (
+          row.key_state !== "Enabled" ||
+          row.automatic_rotation !== "Enabled" ||
+          row.next_rotation_at === null ||
+          row.next_rotation_at > options.onlyIfDue
+        ) {
           return undefined;
         }
       } else {
@@ -300,7 +371,9 @@ export class KeyService {
         primary_version_id: versionId,
         last_rotation_at: now,
         next_rotation_at:
-          row.automatic_rotation === "Enabled" && row.rotation_interval_s !== null ? now + row.rotation_interval_s * 1000 : row.next_rotation_at,
+          row.automatic_rotation === "Enabled" && row.rotation_interval_s !== null
+            ? now + row.rotation_interval_s * 1000
+            : row.next_rotation_at,
         generation: row.generation + 1,
       };
       const won = await this.#db.transaction().execute(async (tx) => {
@@ -321,7 +394,9 @@ export class KeyService {
       }
       await protection.destroy({ keyId, keyVersionId: versionId }, ref).catch(() => undefined);
     }
-    throw new AtrestError("conflict", `key ${keyId} is being changed concurrently; retry`, { details: { kmsCode: "ServiceUnavailableTemporary" } });
+    throw new AtrestError("conflict", `key ${keyId} is being changed concurrently; retry`, {
+      details: { kmsCode: "ServiceUnavailableTemporary" },
+    });
   }
 
   // ---- cryptography ----
@@ -337,8 +412,18 @@ export class KeyService {
     const header = encodeBlobHeader(keyId, version.key_version_id, iv);
     const aad = Buffer.concat([header, canonicalEncryptionContext(ctx)]);
     const protection = this.protection(version.protection_level as ProtectionLevel);
-    const sealed = await protection.encrypt({ keyId, keyVersionId: version.key_version_id }, version.stored_ref, iv, plaintext, aad);
-    return { ciphertextBlob: encodeBlob(header, sealed.ciphertext, sealed.tag), keyId, keyVersionId: version.key_version_id };
+    const sealed = await protection.encrypt(
+      { keyId, keyVersionId: version.key_version_id },
+      version.stored_ref,
+      iv,
+      plaintext,
+      aad,
+    );
+    return {
+      ciphertextBlob: encodeBlob(header, sealed.ciphertext, sealed.tag),
+      keyId,
+      keyVersionId: version.key_version_id,
+    };
   }
 
   /** Parses the blob (no key needed): the key id inside is the resource that the policy check uses. */
@@ -347,7 +432,10 @@ export class KeyService {
     return { keyId: parsed.keyId, keyVersionId: parsed.keyVersionId };
   }
 
-  async decrypt(blob: string, ctx: EncryptionContext): Promise<{ plaintext: Buffer; keyId: string; keyVersionId: string }> {
+  async decrypt(
+    blob: string,
+    ctx: EncryptionContext,
+  ): Promise<{ plaintext: Buffer; keyId: string; keyVersionId: string }> {
     const parsed = decodeBlob(blob);
     const key = await this.getKey(parsed.keyId);
     assertUsable(key);
@@ -365,7 +453,11 @@ export class KeyService {
       return { plaintext, keyId: parsed.keyId, keyVersionId: parsed.keyVersionId };
     } catch (err) {
       if (err instanceof AtrestError && err.code === "data-corrupt") {
-        throw kmsError("InvalidCiphertext", "CiphertextBlob: failed authentication (tampered, or a different EncryptionContext)", { cause: err });
+        throw kmsError(
+          "InvalidCiphertext",
+          "CiphertextBlob: failed authentication (tampered, or a different EncryptionContext)",
+          { cause: err },
+        );
       }
       throw err;
     }
@@ -380,21 +472,31 @@ export class KeyService {
       .values({ alias_name: aliasName, key_id: keyId, created_at: this.#clock.now() })
       .onConflict((oc) => oc.column("alias_name").doNothing())
       .executeTakeFirst();
-    if (Number(res.numInsertedOrUpdatedRows ?? 0n) !== 1) throw kmsError("Rejected.ResourceExist", `The alias ${aliasName} already exists`);
+    if (Number(res.numInsertedOrUpdatedRows ?? 0n) !== 1)
+      throw kmsError("Rejected.ResourceExist", `The alias ${aliasName} already exists`);
   }
 
   async updateAlias(aliasName: string, keyId: string): Promise<void> {
     await this.getKey(keyId);
-    const res = await this.#db.updateTable("aliases").set({ key_id: keyId }).where("alias_name", "=", aliasName).executeTakeFirst();
-    if (Number(res.numUpdatedRows) !== 1) throw kmsError("Forbidden.AliasNotFound", `The specified Alias is not found: ${aliasName}`);
+    const res = await this.#db
+      .updateTable("aliases")
+      .set({ key_id: keyId })
+      .where("alias_name", "=", aliasName)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1)
+      throw kmsError("Forbidden.AliasNotFound", `The specified Alias is not found: ${aliasName}`);
   }
 
   async deleteAlias(aliasName: string): Promise<void> {
     const res = await this.#db.deleteFrom("aliases").where("alias_name", "=", aliasName).executeTakeFirst();
-    if (Number(res.numDeletedRows) !== 1) throw kmsError("Forbidden.AliasNotFound", `The specified Alias is not found: ${aliasName}`);
+    if (Number(res.numDeletedRows) !== 1)
+      throw kmsError("Forbidden.AliasNotFound", `The specified Alias is not found: ${aliasName}`);
   }
 
-  async listAliases(page: { pageNumber: number; pageSize: number }, keyId?: string): Promise<{ rows: Array<{ alias_name: string; key_id: string }>; total: number }> {
+  async listAliases(
+    page: { pageNumber: number; pageSize: number },
+    keyId?: string,
+  ): Promise<{ rows: Array<{ alias_name: string; key_id: string }>; total: number }> {
     if (keyId !== undefined) await this.getKey(keyId);
     let count = this.#db.selectFrom("aliases").select((eb) => eb.fn.countAll<number>().as("n"));
     let q = this.#db.selectFrom("aliases").select(["alias_name", "key_id"]);
@@ -403,7 +505,11 @@ export class KeyService {
       q = q.where("key_id", "=", keyId);
     }
     const total = await count.executeTakeFirstOrThrow();
-    const rows = await q.orderBy("alias_name").limit(page.pageSize).offset((page.pageNumber - 1) * page.pageSize).execute();
+    const rows = await q
+      .orderBy("alias_name")
+      .limit(page.pageSize)
+      .offset((page.pageNumber - 1) * page.pageSize)
+      .execute();
     return { rows, total: Number(total.n) };
   }
 
@@ -419,7 +525,11 @@ export class KeyService {
           .onConflict((oc) => oc.columns(["key_id", "tag_key"]).doUpdateSet({ tag_value: t.TagValue }))
           .execute();
       }
-      const n = await tx.selectFrom("tags").select((eb) => eb.fn.countAll<number>().as("n")).where("key_id", "=", keyId).executeTakeFirstOrThrow();
+      const n = await tx
+        .selectFrom("tags")
+        .select((eb) => eb.fn.countAll<number>().as("n"))
+        .where("key_id", "=", keyId)
+        .executeTakeFirstOrThrow();
       if (Number(n.n) > 20) throw kmsError("InvalidParameter", "Tags: a key holds at most 20 tags");
     });
   }
@@ -431,7 +541,12 @@ export class KeyService {
 
   async listTags(keyId: string): Promise<Array<{ tag_key: string; tag_value: string }>> {
     await this.getKey(keyId);
-    return this.#db.selectFrom("tags").select(["tag_key", "tag_value"]).where("key_id", "=", keyId).orderBy("tag_key").execute();
+    return this.#db
+      .selectFrom("tags")
+      .select(["tag_key", "tag_value"])
+      .where("key_id", "=", keyId)
+      .orderBy("tag_key")
+      .execute();
   }
 
   // ---- scheduled work (called by the scheduler) ----
@@ -463,7 +578,11 @@ export class KeyService {
       .execute();
     const purged: string[] = [];
     for (const { key_id, generation } of due) {
-      const versions = await this.#db.selectFrom("key_versions").selectAll().where("key_id", "=", key_id).execute();
+      const versions = await this.#db
+        .selectFrom("key_versions")
+        .selectAll()
+        .where("key_id", "=", key_id)
+        .execute();
       const won = await this.#db.transaction().execute(async (tx) => {
         const res = await tx
           .deleteFrom("keys")
@@ -491,11 +610,15 @@ export class KeyService {
 }
 
 function pendingDeletion(keyId: string): AtrestError {
-  return kmsError("Rejected.PendingDeletion", `The key ${keyId} is pending deletion; cancel the deletion first`);
+  return kmsError(
+    "Rejected.PendingDeletion",
+    `The key ${keyId} is pending deletion; cancel the deletion first`,
+  );
 }
 
 /** Only Enabled keys do cryptography or get new versions. */
 export function assertUsable(row: KeyRow): void {
-  if (row.key_state === "Disabled") throw kmsError("Rejected.Disabled", `The key ${row.key_id} is disabled; enable it with EnableKey`);
+  if (row.key_state === "Disabled")
+    throw kmsError("Rejected.Disabled", `The key ${row.key_id} is disabled; enable it with EnableKey`);
   if (row.key_state === "PendingDeletion") throw pendingDeletion(row.key_id);
 }

@@ -39,7 +39,11 @@ export const KMS_ERROR_CODES = {
 export type KmsErrorCode = keyof typeof KMS_ERROR_CODES;
 
 /** Creates the one error type with the Alibaba code in `details.kmsCode`. Messages never hold secrets. */
-export function kmsError(kmsCode: KmsErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}): AtrestError {
+export function kmsError(
+  kmsCode: KmsErrorCode,
+  message: string,
+  options: { cause?: unknown; details?: Record<string, unknown> } = {},
+): AtrestError {
   return new AtrestError(KMS_ERROR_CODES[kmsCode].code, message, {
     ...(options.cause === undefined ? {} : { cause: options.cause }),
     details: { ...(options.details ?? {}), kmsCode },
@@ -68,11 +72,20 @@ export function toKmsWireError(err: unknown): { status: number; code: KmsErrorCo
   if (err instanceof AtrestError) {
     const explicit = err.details.kmsCode;
     const code: KmsErrorCode =
-      typeof explicit === "string" && explicit in KMS_ERROR_CODES ? (explicit as KmsErrorCode) : FALLBACK_BY_CODE[err.code];
-    const message = code === "InternalFailure" ? "The request processing has failed due to some unknown error." : err.message;
+      typeof explicit === "string" && explicit in KMS_ERROR_CODES
+        ? (explicit as KmsErrorCode)
+        : FALLBACK_BY_CODE[err.code];
+    const message =
+      code === "InternalFailure"
+        ? "The request processing has failed due to some unknown error."
+        : err.message;
     return { status: KMS_ERROR_CODES[code].status, code, message };
   }
-  return { status: 500, code: "InternalFailure", message: "The request processing has failed due to some unknown error." };
+  return {
+    status: 500,
+    code: "InternalFailure",
+    message: "The request processing has failed due to some unknown error.",
+  };
 }
 
 export function kmsCodeOf(err: unknown): KmsErrorCode {

@@ -21,8 +21,13 @@ export interface KmsDirConfig {
 
 export function readKmsConfig(dataDir: string): KmsDirConfig {
   const p = kmsPaths(dataDir).config;
-  if (!existsSync(p)) throw new AtrestError("failed-precondition", `${dataDir} is not an initialised KMS data dir; run \`atrest kms init --data-dir ${dataDir}\``);
+  if (!existsSync(p))
+    throw new AtrestError(
+      "failed-precondition",
+      `${dataDir} is not an initialised KMS data dir; run \`atrest kms init --data-dir ${dataDir}\``,
+    );
   const c = JSON.parse(readFileSync(p, "utf8")) as Partial<KmsDirConfig>;
-  if (typeof c.accountId !== "string" || typeof c.region !== "string") throw new AtrestError("data-corrupt", `${p}: accountId and region must be strings`);
+  if (typeof c.accountId !== "string" || typeof c.region !== "string")
+    throw new AtrestError("data-corrupt", `${p}: accountId and region must be strings`);
   return { accountId: c.accountId, region: c.region };
 }

@@ -25,7 +25,9 @@ export class NonceGuard {
       }
       const inserted = await this.#kdb.db
         .insertInto("nonces")
-        .values(unique.map((u) => ({ access_key_id: u.accessKeyId, nonce: u.nonce, expires_at: u.expiresAt })))
+        .values(
+          unique.map((u) => ({ access_key_id: u.accessKeyId, nonce: u.nonce, expires_at: u.expiresAt })),
+        )
         .onConflict((oc) => oc.columns(["access_key_id", "nonce"]).doNothing())
         .returning(["access_key_id", "nonce"])
         .execute();

@@ -9,6 +9,7 @@ import type { KeyService } from "./key-service.js";
 import { kmsError, toKmsWireError } from "./kms-error.js";
 import type { NonceGuard } from "./nonce-guard.js";
 import { evaluatePolicies } from "./policy/index.js";
+import { RateLimiter } from "./rate-limiter.js";
 import { constantTimeEqual } from "./signature/constant-time.js";
 import { computeSignatureV1 } from "./signature/v1.js";
 import { computeSignatureV3, parseAuthorizationV3 } from "./signature/v3.js";
@@ -50,6 +51,8 @@ export interface RequestHandlerOptions {
   clock?: Clock;
   random?: Random;
   logger?: Logger;
+  /** Requests per second per access key (Rejected.Throttling beyond it); 0 or absent = unlimited. */
+  maxRequestsPerSecondPerAccessKey?: number;
 }
 
 function header(h: KmsHttpRequest["headers"], name: string): string | undefined {
@@ -67,7 +70,8 @@ function mergeParams(req: KmsHttpRequest): Record<string, string> {
     if (s !== undefined) out[k] = s;
   }
   if (req.rawBody.length > 0) {
-    if (req.rawBody.length > MAX_PARAM_BYTES) throw kmsError("InvalidParameter", `request body: must be at most ${MAX_PARAM_BYTES} bytes`);
+    if (req.rawBody.length > MAX_PARAM_BYTES)
+      throw kmsError("InvalidParameter", `request body: must be at most ${MAX_PARAM_BYTES} bytes`);
     const type = (header(req.headers, "content-type") ?? "").toLowerCase();
     const text = req.rawBody.toString("utf8");
     if (type.includes("application/json")) {
@@ -109,12 +113,15 @@ export class KmsRequestHandler {
   readonly #clock: Clock;
   readonly #random: Random;
   readonly #logger: Logger;
+  readonly #limiter: RateLimiter | undefined;
 
   constructor(options: RequestHandlerOptions) {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? systemRandom;
     this.#logger = options.logger ?? silentLogger();
+    const rate = options.maxRequestsPerSecondPerAccessKey ?? 0;
+    this.#limiter = rate > 0 ? new RateLimiter(rate, this.#clock) : undefined;
   }
 
   async handle(req: KmsHttpRequest): Promise<KmsHttpResponse> {
@@ -125,7 +132,9 @@ export class KmsRequestHandler {
       principal: "",
       accessKeyId: "",
       sourceIp: req.sourceIp,
-      action: (header(req.headers, "x-acs-action") ?? (typeof req.query.Action === "string" ? req.query.Action : "")).slice(0, 128),
+      action: (
+        header(req.headers, "x-acs-action") ?? (typeof req.query.Action === "string" ? req.query.Action : "")
+      ).slice(0, 128),
       keyId: "",
       keyVersionId: "",
       outcome: "Failed",
@@ -133,14 +142,26 @@ export class KmsRequestHandler {
       clientUid: (header(req.headers, "x-atrest-uid") ?? "").slice(0, 128),
     };
     let response: KmsHttpResponse;
+    let params: Record<string, string> = {};
     try {
-      const params = mergeParams(req);
+      params = mergeParams(req);
       if (record.action === "" && params.Action !== undefined) record.action = params.Action.slice(0, 128);
-      if (record.clientUid === "" && params.ClientUid !== undefined) record.clientUid = params.ClientUid.slice(0, 128);
+      if (record.clientUid === "" && params.ClientUid !== undefined)
+        record.clientUid = params.ClientUid.slice(0, 128);
       const auth = await this.#authenticate(req, params, record);
       record.action = auth.action.slice(0, 128);
+      if (this.#limiter !== undefined && !this.#limiter.take(auth.accessKeyId)) {
+        throw kmsError(
+          "Rejected.Throttling",
+          "Request was denied due to request throttling; retry with backoff.",
+        );
+      }
       const spec = Object.hasOwn(ACTIONS, auth.action) ? ACTIONS[auth.action] : undefined;
-      if (spec === undefined) throw kmsError("InvalidAction.NotFound", "Specified api is not found, please check your url and method.");
+      if (spec === undefined)
+        throw kmsError(
+          "InvalidAction.NotFound",
+          "Specified api is not found, please check your url and method.",
+        );
       if (auth.version !== API_VERSION) throw kmsError("InvalidVersion", `Version: must be ${API_VERSION}`);
       const ctx: ActionContext = {
         keys: this.#o.keys,
@@ -158,15 +179,36 @@ export class KmsRequestHandler {
       if (result.keyId !== undefined) record.keyId = result.keyId;
       if (result.keyVersionId !== undefined) record.keyVersionId = result.keyVersionId;
       record.outcome = "Allowed";
-      response = { status: 200, body: { ...result.body, RequestId: requestId }, action: auth.action, code: "OK" };
-    } catch (err) {
+      response = {
+        status: 200,
+        body: { ...result.body, RequestId: requestId },
+        action: auth.action,
+        code: "OK",
+      };
+    } catch (caught) {
+      const err = asStoreUnavailable(caught);
       const wire = toKmsWireError(err);
-      if (wire.status >= 500) this.#logger.error({ requestId, err: err instanceof Error ? err.message : String(err) }, "request failed");
-      record.outcome = wire.code === "Forbidden.RAM" || wire.status === 400 && isAuthCode(wire.code) || wire.code === "InvalidAccessKeyId.NotFound" ? "Denied" : "Failed";
+      if (wire.status >= 500)
+        this.#logger.error(
+          { requestId, err: err instanceof Error ? err.message : String(err) },
+          "request failed",
+        );
+      record.outcome =
+        wire.code === "Forbidden.RAM" || wire.code === "InvalidAccessKeyId.NotFound" || isAuthCode(wire.code)
+          ? "Denied"
+          : "Failed";
       record.errorCode = wire.code;
+      // A request refused before its key was resolved still names the key it asked for.
+      if (record.keyId === "" && params.KeyId !== undefined) record.keyId = params.KeyId.slice(0, 128);
       response = {
         status: wire.status,
-        body: { RequestId: requestId, HostId: this.#o.hostId, Code: wire.code, Message: wire.message, Recommend: recommend(wire.code) },
+        body: {
+          RequestId: requestId,
+          HostId: this.#o.hostId,
+          Code: wire.code,
+          Message: wire.message,
+          Recommend: recommend(wire.code),
+        },
         action: Object.hasOwn(ACTIONS, record.action) ? record.action : "unknown",
         code: wire.code,
       };
@@ -176,10 +218,19 @@ export class KmsRequestHandler {
     } catch (err) {
       // No response without its audit record: a completed action whose record cannot be stored is
       // reported as unavailable, and its result (a ciphertext, a plaintext) is not released.
-      this.#logger.error({ requestId, err: err instanceof Error ? err.message : String(err) }, "audit append failed");
+      this.#logger.error(
+        { requestId, err: err instanceof Error ? err.message : String(err) },
+        "audit append failed",
+      );
       return {
         status: 503,
-        body: { RequestId: requestId, HostId: this.#o.hostId, Code: "ServiceUnavailableTemporary", Message: "The audit trail is unavailable; retry later.", Recommend: "" },
+        body: {
+          RequestId: requestId,
+          HostId: this.#o.hostId,
+          Code: "ServiceUnavailableTemporary",
+          Message: "The audit trail is unavailable; retry later.",
+          Recommend: "",
+        },
         action: response.action,
         code: "ServiceUnavailableTemporary",
       };
@@ -187,7 +238,11 @@ export class KmsRequestHandler {
     return response;
   }
 
-  async #authenticate(req: KmsHttpRequest, params: Record<string, string>, record: AuditRecord): Promise<Authenticated> {
+  async #authenticate(
+    req: KmsHttpRequest,
+    params: Record<string, string>,
+    record: AuditRecord,
+  ): Promise<Authenticated> {
     const authorization = header(req.headers, "authorization");
     let accessKeyId: string;
     let action: string;
@@ -201,7 +256,10 @@ export class KmsRequestHandler {
       try {
         parsed = parseAuthorizationV3(authorization);
       } catch {
-        throw kmsError("IncompleteSignature", "The Authorization header is not a valid ACS3-HMAC-SHA256 authorization.");
+        throw kmsError(
+          "IncompleteSignature",
+          "The Authorization header is not a valid ACS3-HMAC-SHA256 authorization.",
+        );
       }
       accessKeyId = parsed.accessKeyId;
       action = header(req.headers, "x-acs-action") ?? params.Action ?? "";
@@ -209,13 +267,22 @@ export class KmsRequestHandler {
       timestamp = header(req.headers, "x-acs-date") ?? "";
       nonce = header(req.headers, "x-acs-signature-nonce") ?? "";
       const signed = new Set(parsed.signedHeaders);
-      for (const required of ["host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"]) {
-        if (!signed.has(required)) throw kmsError("IncompleteSignature", `SignedHeaders: must include ${required}`);
+      for (const required of [
+        "host",
+        "x-acs-action",
+        "x-acs-version",
+        "x-acs-date",
+        "x-acs-signature-nonce",
+        "x-acs-content-sha256",
+      ]) {
+        if (!signed.has(required))
+          throw kmsError("IncompleteSignature", `SignedHeaders: must include ${required}`);
       }
       const bodySha256Hex = createHash("sha256").update(req.rawBody).digest("hex");
       const claimed = header(req.headers, "x-acs-content-sha256") ?? "";
       const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(",") : v;
+      for (const [k, v] of Object.entries(req.headers))
+        if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(",") : v;
       verify = (secret) => {
         if (!constantTimeEqual(claimed, bodySha256Hex)) return false;
         const expected = computeSignatureV3({
@@ -230,11 +297,21 @@ export class KmsRequestHandler {
         return constantTimeEqual(expected, parsed.signature);
       };
     } else {
-      if (params.Signature === undefined) throw kmsError("MissingParameter", 'The input parameter "Signature" that is mandatory for processing this request is not supplied.');
+      if (params.Signature === undefined)
+        throw kmsError(
+          "MissingParameter",
+          'The input parameter "Signature" that is mandatory for processing this request is not supplied.',
+        );
       accessKeyId = params.AccessKeyId ?? "";
-      if (accessKeyId === "") throw kmsError("MissingParameter", 'The input parameter "AccessKeyId" that is mandatory for processing this request is not supplied.');
-      if ((params.SignatureMethod ?? "") !== "HMAC-SHA1") throw kmsError("UnsupportedSignatureMethod", "SignatureMethod: must be HMAC-SHA1");
-      if ((params.SignatureVersion ?? "1.0") !== "1.0") throw kmsError("InvalidParameter", "SignatureVersion: must be 1.0");
+      if (accessKeyId === "")
+        throw kmsError(
+          "MissingParameter",
+          'The input parameter "AccessKeyId" that is mandatory for processing this request is not supplied.',
+        );
+      if ((params.SignatureMethod ?? "") !== "HMAC-SHA1")
+        throw kmsError("UnsupportedSignatureMethod", "SignatureMethod: must be HMAC-SHA1");
+      if ((params.SignatureVersion ?? "1.0") !== "1.0")
+        throw kmsError("InvalidParameter", "SignatureVersion: must be 1.0");
       action = params.Action ?? "";
       version = params.Version ?? "";
       timestamp = params.Timestamp ?? "";
@@ -244,24 +321,51 @@ export class KmsRequestHandler {
     }
     record.accessKeyId = accessKeyId.slice(0, 128);
     const identity = await this.#o.access.lookupAccessKey(accessKeyId);
-    if (identity === undefined) throw kmsError("InvalidAccessKeyId.NotFound", "The Access Key ID provided does not exist in our records.");
+    if (identity === undefined)
+      throw kmsError(
+        "InvalidAccessKeyId.NotFound",
+        "The Access Key ID provided does not exist in our records.",
+      );
     record.principal = identity.principal;
     if (!verify(identity.secret)) {
-      throw kmsError("SignatureDoesNotMatch", "The request signature does not conform to Aliyun standards: the signature does not match.");
+      throw kmsError(
+        "SignatureDoesNotMatch",
+        "The request signature does not conform to Aliyun standards: the signature does not match.",
+      );
     }
-    if (timestamp === "") throw kmsError("MissingParameter", 'The input parameter "Timestamp" that is mandatory for processing this request is not supplied.');
-    if (!ISO_UTC.test(timestamp)) throw kmsError("InvalidTimeStamp.Format", "Timestamp: must be UTC ISO 8601 like 2026-01-01T00:00:00Z");
+    if (timestamp === "")
+      throw kmsError(
+        "MissingParameter",
+        'The input parameter "Timestamp" that is mandatory for processing this request is not supplied.',
+      );
+    if (!ISO_UTC.test(timestamp))
+      throw kmsError("InvalidTimeStamp.Format", "Timestamp: must be UTC ISO 8601 like 2026-01-01T00:00:00Z");
     const at = Date.parse(timestamp);
     const now = this.#clock.now();
     if (!Number.isFinite(at) || Math.abs(now - at) > TIMESTAMP_WINDOW_MS) {
-      throw kmsError("InvalidTimeStamp.Expired", "Specified time stamp or date value is expired (accepted: ±15 minutes of the server time).");
+      throw kmsError(
+        "InvalidTimeStamp.Expired",
+        "Specified time stamp or date value is expired (accepted: ±15 minutes of the server time).",
+      );
     }
-    if (nonce === "" || nonce.length > 128) throw kmsError("MissingParameter", 'The input parameter "SignatureNonce" (1-128 characters) is not supplied.');
+    if (nonce === "" || nonce.length > 128)
+      throw kmsError(
+        "MissingParameter",
+        'The input parameter "SignatureNonce" (1-128 characters) is not supplied.',
+      );
     // The nonce is remembered past the far edge of the window, so a replay is refused for as long as
     // its timestamp could be accepted.
-    const fresh = await this.#o.nonces.reserve(accessKeyId, nonce, Math.max(at, now) + TIMESTAMP_WINDOW_MS + 60_000);
+    const fresh = await this.#o.nonces.reserve(
+      accessKeyId,
+      nonce,
+      Math.max(at, now) + TIMESTAMP_WINDOW_MS + 60_000,
+    );
     if (!fresh) throw kmsError("SignatureNonceUsed", "Specified signature nonce was used already.");
-    if (action === "") throw kmsError("MissingParameter", 'The input parameter "Action" that is mandatory for processing this request is not supplied.');
+    if (action === "")
+      throw kmsError(
+        "MissingParameter",
+        'The input parameter "Action" that is mandatory for processing this request is not supplied.',
+      );
     return { accessKeyId, principal: identity.principal, action, version, timestamp, nonce };
   }
 
@@ -271,14 +375,48 @@ export class KmsRequestHandler {
     for (const r of resources) {
       const decisions = r.arns.map((resource) => evaluatePolicies(policies, { action: kmsAction, resource }));
       if (decisions.includes("deny") || !decisions.includes("allow")) {
-        throw kmsError("Forbidden.RAM", `User not authorized to operate on the specified resource: ${auth.principal} may not ${kmsAction} on ${r.arns[0] ?? "*"}.`);
+        throw kmsError(
+          "Forbidden.RAM",
+          `User not authorized to operate on the specified resource: ${auth.principal} may not ${kmsAction} on ${r.arns[0] ?? "*"}.`,
+        );
       }
     }
   }
 }
 
+const TRANSIENT_STORE_ERRORS = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "57P01",
+  "57P02",
+  "57P03",
+  "53300",
+  "40001",
+  "40P01",
+  "SQLITE_BUSY",
+  "SQLITE_LOCKED",
+]);
+
+/** Key store outages (PostgreSQL down, connection limits, SQLite busy) are retryable 503s, not 500s. */
+function asStoreUnavailable(err: unknown): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && (TRANSIENT_STORE_ERRORS.has(code) || code.startsWith("08"))) {
+    return kmsError("ServiceUnavailableTemporary", "The key store is temporarily unavailable; retry later.", {
+      cause: err,
+    });
+  }
+  return err;
+}
+
 function isAuthCode(code: string): boolean {
-  return code === "SignatureDoesNotMatch" || code === "SignatureNonceUsed" || code.startsWith("InvalidTimeStamp") || code === "IncompleteSignature";
+  return (
+    code === "SignatureDoesNotMatch" ||
+    code === "SignatureNonceUsed" ||
+    code.startsWith("InvalidTimeStamp") ||
+    code === "IncompleteSignature"
+  );
 }
 
 function recommend(code: string): string {

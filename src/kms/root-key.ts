@@ -16,7 +16,8 @@ export class RootKey {
   readonly #key: Buffer;
 
   constructor(key: Buffer) {
-    if (key.length !== ROOT_KEY_BYTES) throw new AtrestError("invalid-argument", `root key must be ${ROOT_KEY_BYTES} bytes`);
+    if (key.length !== ROOT_KEY_BYTES)
+      throw new AtrestError("invalid-argument", `root key must be ${ROOT_KEY_BYTES} bytes`);
     this.#key = Buffer.from(key);
   }
 
@@ -40,7 +41,11 @@ export class RootKey {
       decipher.setAuthTag(tag);
       return Buffer.concat([decipher.update(ct), decipher.final()]);
     } catch (err) {
-      throw new AtrestError("data-corrupt", "sealed value failed authentication (wrong root key or moved value)", { cause: err });
+      throw new AtrestError(
+        "data-corrupt",
+        "sealed value failed authentication (wrong root key or moved value)",
+        { cause: err },
+      );
     }
   }
 }
@@ -55,11 +60,20 @@ export function loadRootKeyFile(path: string): RootKey {
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    throw new AtrestError("failed-precondition", `cannot read root key ${path}; run \`atrest kms init\` first`, { cause: err });
+    throw new AtrestError(
+      "failed-precondition",
+      `cannot read root key ${path}; run \`atrest kms init\` first`,
+      { cause: err },
+    );
   }
   const mode = statSync(path).mode & 0o077;
-  if (mode !== 0) throw new AtrestError("failed-precondition", `root key ${path} must not be readable by group or others (chmod 600)`);
+  if (mode !== 0)
+    throw new AtrestError(
+      "failed-precondition",
+      `root key ${path} must not be readable by group or others (chmod 600)`,
+    );
   const key = Buffer.from(text.trim(), "base64");
-  if (key.length !== ROOT_KEY_BYTES) throw new AtrestError("data-corrupt", `root key ${path} does not hold ${ROOT_KEY_BYTES} base64 bytes`);
+  if (key.length !== ROOT_KEY_BYTES)
+    throw new AtrestError("data-corrupt", `root key ${path} does not hold ${ROOT_KEY_BYTES} base64 bytes`);
   return new RootKey(key);
 }

@@ -48,7 +48,10 @@ export class KmsRpcTestClient {
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 64 };
     this.#agent =
       this.#url.protocol === "https:"
-        ? new https.Agent({ ...agentOptions, ...(options.caCertPem === undefined ? {} : { ca: options.caCertPem }) })
+        ? new https.Agent({
+            ...agentOptions,
+            ...(options.caCertPem === undefined ? {} : { ca: options.caCertPem }),
+          })
         : new http.Agent(agentOptions);
   }
 
@@ -57,10 +60,18 @@ export class KmsRpcTestClient {
   }
 
   /** Calls an action; returns the body on 200 and throws an Error carrying `code`/`status` otherwise. */
-  async call(action: string, params: Record<string, string> = {}, options: RawCallOptions = {}): Promise<Record<string, unknown>> {
+  async call(
+    action: string,
+    params: Record<string, string> = {},
+    options: RawCallOptions = {},
+  ): Promise<Record<string, unknown>> {
     const res = await this.raw(action, params, options);
     if (res.status !== 200) {
-      const err = new Error(`${action}: ${String(res.body.Code)}: ${String(res.body.Message)}`) as Error & { code?: unknown; status?: number; body?: unknown };
+      const err = new Error(`${action}: ${String(res.body.Code)}: ${String(res.body.Message)}`) as Error & {
+        code?: unknown;
+        status?: number;
+        body?: unknown;
+      };
       err.code = res.body.Code;
       err.status = res.status;
       err.body = res.body;
@@ -69,7 +80,11 @@ export class KmsRpcTestClient {
     return res.body;
   }
 
-  raw(action: string, params: Record<string, string> = {}, options: RawCallOptions = {}): Promise<RawResponse> {
+  raw(
+    action: string,
+    params: Record<string, string> = {},
+    options: RawCallOptions = {},
+  ): Promise<RawResponse> {
     const method = options.method ?? this.#defaults.method;
     const version = options.signatureVersion ?? this.#defaults.signatureVersion;
     const secret = options.secret ?? this.#secret;
@@ -96,26 +111,40 @@ export class KmsRpcTestClient {
         headers["content-type"] = "application/x-www-form-urlencoded";
       }
     } else {
-      body = new URLSearchParams(params).toString();
+      if (method === "GET") {
+        const qs = new URLSearchParams(params).toString();
+        if (qs !== "") path = `/?${qs}`;
+      } else body = new URLSearchParams(params).toString();
       headers = signRequestV3({
         method,
         host: this.#url.host,
         action,
         version: "2016-01-20",
         body,
-        contentType: "application/x-www-form-urlencoded",
+        ...(method === "GET" ? { query: params } : { contentType: "application/x-www-form-urlencoded" }),
         accessKeyId: this.#ak,
         accessKeySecret: secret,
         ...(options.nonce === undefined ? {} : { nonce: options.nonce }),
         ...(options.timestamp === undefined ? {} : { date: new Date(options.timestamp) }),
       });
-      if (options.signature !== undefined) headers.authorization = headers.authorization!.replace(/Signature=[0-9a-f]+$/, `Signature=${options.signature}`);
+      if (options.signature !== undefined)
+        headers.authorization = headers.authorization!.replace(
+          /Signature=[0-9a-f]+$/,
+          `Signature=${options.signature}`,
+        );
     }
     headers = { ...headers, ...(options.headers ?? {}) };
     const lib = this.#url.protocol === "https:" ? https : http;
     return new Promise<RawResponse>((resolve, reject) => {
       const req = lib.request(
-        { hostname: this.#url.hostname, port: this.#url.port, path, method, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) }, agent: this.#agent },
+        {
+          hostname: this.#url.hostname,
+          port: this.#url.port,
+          path,
+          method,
+          headers: { ...headers, "content-length": String(Buffer.byteLength(body)) },
+          agent: this.#agent,
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));

@@ -59,7 +59,12 @@ export class KmsScheduler {
     const tick = (): void => {
       this.#timer = undefined;
       this.runOnce()
-        .catch((err: unknown) => this.#logger.error({ err: err instanceof Error ? err.message : String(err) }, "scheduler run failed"))
+        .catch((err: unknown) =>
+          this.#logger.error(
+            { err: err instanceof Error ? err.message : String(err) },
+            "scheduler run failed",
+          ),
+        )
         .finally(() => {
           if (!this.#stopped) {
             this.#timer = this.#clock.setTimeout(tick, this.#intervalMs);
@@ -109,12 +114,17 @@ export class KmsScheduler {
     const purged = await this.#keys.purgeDueKeys(now);
     await this.#nonces?.purgeExpired(now);
     for (const k of rotated) this.#logger.info({ keyIdHash: keyIdHash(k) }, "key rotated by schedule");
-    for (const k of purged) this.#logger.info({ keyIdHash: keyIdHash(k) }, "key purged after its deletion window");
+    for (const k of purged)
+      this.#logger.info({ keyIdHash: keyIdHash(k) }, "key purged after its deletion window");
     return { ran: true, rotated, purged };
   }
 
   /** Gives up the lease (graceful stop), so another instance takes over at once. */
   async releaseLease(): Promise<void> {
-    await this.#kdb.db.deleteFrom("scheduler_leases").where("name", "=", LEASE_NAME).where("holder", "=", this.#holder).execute();
+    await this.#kdb.db
+      .deleteFrom("scheduler_leases")
+      .where("name", "=", LEASE_NAME)
+      .where("holder", "=", this.#holder)
+      .execute();
   }
 }

@@ -38,6 +38,8 @@ export interface KmsServerOptions {
   schedulerIntervalMs?: number;
   /** How long key rows, access keys and policies are served from memory. Default 1000 ms. */
   cacheTtlMs?: number;
+  /** Per-access-key requests per second before Rejected.Throttling (429); default unlimited. */
+  maxRequestsPerSecondPerAccessKey?: number;
 }
 
 export interface KmsServer {
@@ -70,14 +72,24 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
   const random = options.random ?? systemRandom;
   const { host, port } = parseListen(options.listen ?? "127.0.0.1:0");
   if (options.insecureHttp === true && !LOOPBACK.has(host)) {
-    throw new AtrestError("invalid-argument", "--insecure-http: plain HTTP is only allowed on a loopback address (127.0.0.1, ::1)");
+    throw new AtrestError(
+      "invalid-argument",
+      "--insecure-http: plain HTTP is only allowed on a loopback address (127.0.0.1, ::1)",
+    );
   }
   const paths = kmsPaths(options.dataDir);
   const config = readKmsConfig(options.dataDir);
   const region = options.region ?? config.region;
   const accountId = options.accountId ?? config.accountId;
   const rootKey = loadRootKeyFile(paths.rootKey);
-  const tls = options.insecureHttp === true ? undefined : readTlsFiles({ caCertFile: paths.caCert, certFile: `${paths.tlsDir}/tls.crt`, keyFile: `${paths.tlsDir}/tls.key` });
+  const tls =
+    options.insecureHttp === true
+      ? undefined
+      : readTlsFiles({
+          caCertFile: paths.caCert,
+          certFile: `${paths.tlsDir}/tls.crt`,
+          keyFile: `${paths.tlsDir}/tls.key`,
+        });
 
   const kdb = await openKmsDatabase({ dataDir: options.dataDir, database: options.database });
   const software = createSoftwareProtection({ rootKey });
@@ -101,13 +113,26 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
     holderId: `${process.pid}-${randomUUID()}`,
     logger,
   });
-  const handler = new KmsRequestHandler({ keys, access, nonces, audit, region, accountId, hostId: `kms.${region}.atrest.local`, clock, random, logger });
+  const handler = new KmsRequestHandler({
+    keys,
+    access,
+    nonces,
+    audit,
+    region,
+    accountId,
+    hostId: `kms.${region}.atrest.local`,
+    clock,
+    random,
+    logger,
+    ...(options.maxRequestsPerSecondPerAccessKey === undefined
+      ? {}
+      : { maxRequestsPerSecondPerAccessKey: options.maxRequestsPerSecondPerAccessKey }),
+  });
 
-  const app: FastifyInstance = (
+  const app: FastifyInstance =
     tls === undefined
       ? Fastify({ logger: false, bodyLimit: 1 << 20 })
-      : Fastify({ logger: false, bodyLimit: 1 << 20, https: { key: tls.keyPem, cert: tls.certPem } })
-  ) as unknown as FastifyInstance;
+      : Fastify({ logger: false, bodyLimit: 1 << 20, https: { key: tls.keyPem, cert: tls.certPem } });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
 
@@ -127,7 +152,10 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
       });
       metrics.requests.inc({ action: res.action, code: res.code });
       metrics.latency.observe({ action: res.action }, Number(process.hrtime.bigint() - started) / 1e9);
-      return reply.code(res.status).header("content-type", "application/json;charset=utf-8").send(JSON.stringify(res.body));
+      return reply
+        .code(res.status)
+        .header("content-type", "application/json;charset=utf-8")
+        .send(JSON.stringify(res.body));
     },
   });
   app.get("/healthz", async (_req, reply) => {
@@ -146,7 +174,11 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
     await app.listen({ host, port });
   } catch (err) {
     await kdb.close();
-    throw new AtrestError("unavailable", `cannot listen on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new AtrestError(
+      "unavailable",
+      `cannot listen on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
   }
   scheduler.start();
   const addr = app.server.address() as AddressInfo;

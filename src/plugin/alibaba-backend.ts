@@ -47,16 +47,27 @@ export function alibabaKeyId(ref: KeyVersionRef): string {
   return `${ref.keyId}:${ref.keyVersionId}`;
 }
 
+/** The inverse of alibabaKeyId; undefined for a key_id of another form. */
+export function parseAlibabaKeyId(keyId: string): KeyVersionRef | undefined {
+  const at = keyId.lastIndexOf(":");
+  if (at <= 0 || at === keyId.length - 1) return undefined;
+  return { keyId: keyId.slice(0, at), keyVersionId: keyId.slice(at + 1) };
+}
+
 function parseEndpoint(endpoint: string): { protocol: "https" | "http"; host: string } {
   const withScheme = /^[a-z]+:\/\//i.test(endpoint) ? endpoint : `https://${endpoint}`;
   let url: URL;
   try {
     url = new URL(withScheme);
   } catch (cause) {
-    throw new AtrestError("invalid-argument", `--kms-endpoint ${JSON.stringify(endpoint)} is not a URL`, { cause });
+    throw new AtrestError("invalid-argument", `--kms-endpoint ${JSON.stringify(endpoint)} is not a URL`, {
+      cause,
+    });
   }
-  if (url.protocol !== "https:" && url.protocol !== "http:") throw new AtrestError("invalid-argument", "--kms-endpoint must be https:// (or http:// for tests)");
-  if (url.pathname !== "/" || url.search !== "") throw new AtrestError("invalid-argument", "--kms-endpoint must not carry a path or query");
+  if (url.protocol !== "https:" && url.protocol !== "http:")
+    throw new AtrestError("invalid-argument", "--kms-endpoint must be https:// (or http:// for tests)");
+  if (url.pathname !== "/" || url.search !== "")
+    throw new AtrestError("invalid-argument", "--kms-endpoint must not carry a path or query");
   return { protocol: url.protocol === "https:" ? "https" : "http", host: url.host };
 }
 
@@ -67,9 +78,13 @@ function canonicalBase64(text: string): Buffer | undefined {
 
 export function createAlibabaBackend(options: AlibabaBackendOptions): KmsBackend {
   const { protocol, host } = parseEndpoint(options.endpoint);
-  if (options.keyId.length === 0) throw new AtrestError("invalid-argument", "--key-id is required for the alibaba backend");
+  if (options.keyId.length === 0)
+    throw new AtrestError("invalid-argument", "--key-id is required for the alibaba backend");
   if (!options.credentials.accessKeyId || !options.credentials.accessKeySecret) {
-    throw new AtrestError("invalid-argument", "the alibaba backend needs an access key (--credentials-file or ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET)");
+    throw new AtrestError(
+      "invalid-argument",
+      "the alibaba backend needs an access key (--credentials-file or ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET)",
+    );
   }
   const clock = options.clock ?? systemClock;
   const connectTimeoutMs = options.connectTimeoutMs ?? 2_000;
@@ -88,7 +103,11 @@ export function createAlibabaBackend(options: AlibabaBackendOptions): KmsBackend
   );
   let calls = 0;
 
-  async function call<T>(action: string, ctx: CallContext, send: (runtime: ReturnType<typeof sdkRuntime>) => Promise<T>): Promise<T> {
+  async function call<T>(
+    action: string,
+    ctx: CallContext,
+    send: (runtime: ReturnType<typeof sdkRuntime>) => Promise<T>,
+  ): Promise<T> {
     return withRetry(
       async (remainingMs) => {
         calls++;
@@ -112,7 +131,9 @@ export function createAlibabaBackend(options: AlibabaBackendOptions): KmsBackend
   }
 
   async function primaryVersion(ctx: CallContext): Promise<string> {
-    const response = await call("DescribeKey", ctx, (rt) => client.describeKeyEx(new kmsSdk.DescribeKeyRequest({ keyId: options.keyId }), rt as never));
+    const response = await call("DescribeKey", ctx, (rt) =>
+      client.describeKeyEx(new kmsSdk.DescribeKeyRequest({ keyId: options.keyId }), rt as never),
+    );
     const version = response.keyMetadata?.primaryKeyVersion;
     if (!version) throw new AtrestError("unavailable", "KMS DescribeKey returned no PrimaryKeyVersion");
     return version;
@@ -124,34 +145,73 @@ export function createAlibabaBackend(options: AlibabaBackendOptions): KmsBackend
 
     async encrypt(plaintext: Buffer, ctx: CallContext): Promise<BackendCiphertext> {
       if (plaintext.length > ALIBABA_MAX_PLAINTEXT_BYTES) {
-        throw new AtrestError("invalid-argument", `plaintext is ${plaintext.length} bytes; the KMS accepts at most ${ALIBABA_MAX_PLAINTEXT_BYTES}`);
+        throw new AtrestError(
+          "invalid-argument",
+          `plaintext is ${plaintext.length} bytes; the KMS accepts at most ${ALIBABA_MAX_PLAINTEXT_BYTES}`,
+        );
       }
       const response = await call("Encrypt", ctx, (rt) =>
-        client.encryptEx(new kmsSdk.EncryptRequest({ keyId: options.keyId, plaintext: plaintext.toString("base64") }), rt as never),
+        client.encryptEx(
+          new kmsSdk.EncryptRequest({ keyId: options.keyId, plaintext: plaintext.toString("base64") }),
+          rt as never,
+        ),
       );
       const blob = response.ciphertextBlob;
-      if (!blob || !response.keyId) throw new AtrestError("unavailable", "KMS Encrypt returned no CiphertextBlob or KeyId");
-      const ref = { keyId: response.keyId, keyVersionId: response.keyVersionId || (await primaryVersion(ctx)) };
-      return { ciphertext: Buffer.from(blob, "utf8"), keyId: alibabaKeyId(ref), annotations: encodeAnnotations(ref) };
+      if (!blob || !response.keyId)
+        throw new AtrestError("unavailable", "KMS Encrypt returned no CiphertextBlob or KeyId");
+      const ref = {
+        keyId: response.keyId,
+        keyVersionId: response.keyVersionId || (await primaryVersion(ctx)),
+      };
+      return {
+        ciphertext: Buffer.from(blob, "utf8"),
+        keyId: alibabaKeyId(ref),
+        annotations: encodeAnnotations(ref),
+      };
     },
 
     async decrypt(request: BackendDecryptRequest, ctx: CallContext): Promise<Buffer> {
-      const ref = request.annotations === undefined ? undefined : decodeAnnotations(request.annotations);
-      if (ref !== undefined && request.keyId !== undefined && request.keyId !== alibabaKeyId(ref)) {
-        throw new AtrestError("invalid-argument", "key_id does not match the key and version in the annotations", {
-          details: { expectedKeyIdFromAnnotations: alibabaKeyId(ref).length },
-        });
+      const fromAnnotations =
+        request.annotations === undefined ? undefined : decodeAnnotations(request.annotations);
+      if (
+        fromAnnotations !== undefined &&
+        request.keyId !== undefined &&
+        request.keyId !== alibabaKeyId(fromAnnotations)
+      ) {
+        throw new AtrestError(
+          "invalid-argument",
+          "key_id does not match the key and version in the annotations",
+        );
       }
+      // Without annotations the key_id alone names the version (when it has this plugin's form).
+      const ref =
+        fromAnnotations ?? (request.keyId === undefined ? undefined : parseAlibabaKeyId(request.keyId));
       const blob = request.ciphertext.toString("utf8");
       if (blob.length > MAX_BLOB_CHARS || !BLOB_PATTERN.test(blob)) {
-        throw new AtrestError("invalid-argument", "ciphertext is not a KMS CiphertextBlob (expected base64 text)");
+        throw new AtrestError(
+          "invalid-argument",
+          "ciphertext is not a KMS CiphertextBlob (expected base64 text)",
+        );
       }
-      const response = await call("Decrypt", ctx, (rt) => client.decryptEx(new kmsSdk.DecryptRequest({ ciphertextBlob: blob }), rt as never));
-      if (ref !== undefined && (response.keyId !== ref.keyId || (response.keyVersionId && response.keyVersionId !== ref.keyVersionId))) {
-        throw new AtrestError("data-corrupt", "the KMS decrypted the ciphertext with a different key or key version than its annotations name");
+      const response = await call("Decrypt", ctx, (rt) =>
+        client.decryptEx(new kmsSdk.DecryptRequest({ ciphertextBlob: blob }), rt as never),
+      );
+      if (
+        ref !== undefined &&
+        (response.keyId !== ref.keyId ||
+          (response.keyVersionId && response.keyVersionId !== ref.keyVersionId))
+      ) {
+        throw new AtrestError(
+          "data-corrupt",
+          "the KMS decrypted the ciphertext with a different key or key version than its annotations name",
+        );
       }
       const plaintext = canonicalBase64(response.plaintext ?? "");
-      if (plaintext === undefined) throw new AtrestError("data-corrupt", "KMS Decrypt returned a plaintext that is not base64; the ciphertext was not written by this plugin");
+      if (plaintext === undefined)
+        throw new AtrestError(
+          "data-corrupt",
+          "KMS Decrypt returned a plaintext that is not base64; the ciphertext was not written by this plugin",
+        );
       return plaintext;
     },
 

@@ -4,7 +4,8 @@ import { classifyKmsError } from "./alibaba-errors.js";
 import { KmsHttpError } from "./alibaba-sdk-client.js";
 import { grpcCodeFor, grpcCodeName } from "./grpc-status.js";
 
-const kmsError = (status: number, Code: string) => new KmsHttpError(status, { Code, Message: `message for ${Code}`, RequestId: "R-1" });
+const kmsError = (status: number, Code: string) =>
+  new KmsHttpError(status, { Code, Message: `message for ${Code}`, RequestId: "R-1" });
 
 describe("classifyKmsError", () => {
   const table: Array<[KmsHttpError | Error, string, string]> = [
@@ -19,9 +20,30 @@ describe("classifyKmsError", () => {
     [kmsError(500, "InternalFailure"), "unavailable", "UNAVAILABLE"],
     [kmsError(503, "ServiceUnavailableTemporary"), "unavailable", "UNAVAILABLE"],
     [kmsError(502, "SomethingNew"), "unavailable", "UNAVAILABLE"],
-    [Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1 POST https://127.0.0.1:1/?Signature=abc&SecurityToken=sts-secret failed."), { code: "ECONNREFUSED" }), "unavailable", "UNAVAILABLE"],
-    [Object.assign(new Error("self-signed certificate in certificate chain"), { code: "SELF_SIGNED_CERT_IN_CHAIN" }), "failed-precondition", "FAILED_PRECONDITION"],
-    [Object.assign(new Error("ReadTimeout(3000). POST https://x/?SecurityToken=sts-secret failed."), { name: "RequestTimeoutError" }), "unavailable", "UNAVAILABLE"],
+    [
+      Object.assign(
+        new Error(
+          "connect ECONNREFUSED 127.0.0.1:1 POST https://127.0.0.1:1/?Signature=abc&SecurityToken=sts-secret failed.",
+        ),
+        { code: "ECONNREFUSED" },
+      ),
+      "unavailable",
+      "UNAVAILABLE",
+    ],
+    [
+      Object.assign(new Error("self-signed certificate in certificate chain"), {
+        code: "SELF_SIGNED_CERT_IN_CHAIN",
+      }),
+      "failed-precondition",
+      "FAILED_PRECONDITION",
+    ],
+    [
+      Object.assign(new Error("ReadTimeout(3000). POST https://x/?SecurityToken=sts-secret failed."), {
+        name: "RequestTimeoutError",
+      }),
+      "unavailable",
+      "UNAVAILABLE",
+    ],
   ];
   for (const [input, code, grpcCode] of table) {
     it(`${input instanceof KmsHttpError ? String(input.data["Code"]) : input.message.slice(0, 40)} → ${code} / ${grpcCode}`, () => {

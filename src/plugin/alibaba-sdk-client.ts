@@ -71,7 +71,11 @@ export class AtrestKmsSdkClient extends kmsSdk.default {
     authType: string,
     query: Record<string, unknown>,
     body: Record<string, unknown> | null,
-    runtime: { readTimeout?: number; connectTimeout?: number; extendsParameters?: { headers?: Record<string, string> } },
+    runtime: {
+      readTimeout?: number;
+      connectTimeout?: number;
+      extendsParameters?: { headers?: Record<string, string> };
+    },
   ): Promise<Record<string, unknown>> {
     const request = new tea.Request();
     request.protocol = this._protocol || protocol;

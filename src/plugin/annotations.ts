@@ -19,7 +19,10 @@ export interface KeyVersionRef {
 }
 
 export function encodeAnnotations(ref: KeyVersionRef): Record<string, Buffer> {
-  return { [KEY_ID_ANNOTATION]: Buffer.from(ref.keyId, "utf8"), [KEY_VERSION_ANNOTATION]: Buffer.from(ref.keyVersionId, "utf8") };
+  return {
+    [KEY_ID_ANNOTATION]: Buffer.from(ref.keyId, "utf8"),
+    [KEY_VERSION_ANNOTATION]: Buffer.from(ref.keyVersionId, "utf8"),
+  };
 }
 
 /**
@@ -27,23 +30,36 @@ export function encodeAnnotations(ref: KeyVersionRef): Record<string, Buffer> {
  * mean the ciphertext came from another plugin, and guessing would hide a misconfiguration.
  * Returns undefined when no annotations were sent.
  */
-export function decodeAnnotations(annotations: Readonly<Record<string, Uint8Array>>): KeyVersionRef | undefined {
+export function decodeAnnotations(
+  annotations: Readonly<Record<string, Uint8Array>>,
+): KeyVersionRef | undefined {
   const names = Object.keys(annotations);
   if (names.length === 0) return undefined;
   let total = 0;
   for (const name of names) {
     total += Buffer.byteLength(name) + (annotations[name]?.length ?? 0);
     if (!KNOWN.has(name)) {
-      throw new AtrestError("invalid-argument", `annotation ${JSON.stringify(name.slice(0, 253))} is not one this plugin writes (expected ${[...KNOWN].join(", ")})`, {
-        details: { annotation: name.slice(0, 253) },
-      });
+      throw new AtrestError(
+        "invalid-argument",
+        `annotation ${JSON.stringify(name.slice(0, 253))} is not one this plugin writes (expected ${[...KNOWN].join(", ")})`,
+        {
+          details: { annotation: name.slice(0, 253) },
+        },
+      );
     }
   }
-  if (total > MAX_ANNOTATIONS_BYTES) throw new AtrestError("invalid-argument", `annotations exceed ${MAX_ANNOTATIONS_BYTES} bytes`);
+  if (total > MAX_ANNOTATIONS_BYTES)
+    throw new AtrestError("invalid-argument", `annotations exceed ${MAX_ANNOTATIONS_BYTES} bytes`);
   const keyId = annotations[KEY_ID_ANNOTATION];
   const keyVersionId = annotations[KEY_VERSION_ANNOTATION];
   if (keyId === undefined || keyVersionId === undefined || keyId.length === 0 || keyVersionId.length === 0) {
-    throw new AtrestError("invalid-argument", `annotations must carry both ${KEY_ID_ANNOTATION} and ${KEY_VERSION_ANNOTATION}`);
+    throw new AtrestError(
+      "invalid-argument",
+      `annotations must carry both ${KEY_ID_ANNOTATION} and ${KEY_VERSION_ANNOTATION}`,
+    );
   }
-  return { keyId: Buffer.from(keyId).toString("utf8"), keyVersionId: Buffer.from(keyVersionId).toString("utf8") };
+  return {
+    keyId: Buffer.from(keyId).toString("utf8"),
+    keyVersionId: Buffer.from(keyVersionId).toString("utf8"),
+  };
 }

@@ -36,13 +36,21 @@ export function readKeyFile(path: string): Buffer {
   } catch (cause) {
     throw new AtrestError("invalid-argument", `cannot read key file ${path}`, { cause });
   }
-  if ((mode & 0o077) !== 0) throw new AtrestError("failed-precondition", `key file ${path} is readable by group or others; chmod 600 it`);
+  if ((mode & 0o077) !== 0)
+    throw new AtrestError(
+      "failed-precondition",
+      `key file ${path} is readable by group or others; chmod 600 it`,
+    );
   return parseKeyFileContent(content, path);
 }
 
 export async function createBackend(
   config: BackendConfig,
-  deps: { clock: Clock; random: Random; onKmsCall?: (action: string, outcome: "ok" | "error", durationMs: number) => void },
+  deps: {
+    clock: Clock;
+    random: Random;
+    onKmsCall?: (action: string, outcome: "ok" | "error", durationMs: number) => void;
+  },
 ): Promise<KmsBackend> {
   if (config.kind === "alibaba") {
     return createAlibabaBackend({
@@ -58,7 +66,11 @@ export async function createBackend(
   const keks: LocalKek[] = [];
   try {
     for (const kek of config.keks) {
-      keks.push("keyFile" in kek ? await createMemoryKek(readKeyFile(kek.keyFile), `key file ${kek.keyFile}`) : await openPkcs11Kek(kek));
+      keks.push(
+        "keyFile" in kek
+          ? await createMemoryKek(readKeyFile(kek.keyFile), `key file ${kek.keyFile}`)
+          : await openPkcs11Kek(kek),
+      );
     }
   } catch (err) {
     for (const kek of keks) await kek.close();

@@ -9,12 +9,17 @@ import { status as GrpcStatus } from "@grpc/grpc-js";
 import { AtrestError } from "../common/errors.js";
 import type { Clock } from "../common/clock.js";
 import type { Random } from "../common/random.js";
-import { keyIdHash } from "../common/key-id-hash.js";
 import type { BackendCiphertext, CallContext, KmsBackend } from "./backend.js";
 import type { StatusCheck } from "./status-check.js";
 import type { PluginMetrics } from "./metrics.js";
 import { grpcCodeFor, grpcCodeName, toServiceError } from "./grpc-status.js";
-import type { V1DecryptRequestWire, V1EncryptRequestWire, V1VersionRequestWire, V2DecryptRequestWire, V2EncryptRequestWire } from "./grpc-definitions.js";
+import type {
+  V1DecryptRequestWire,
+  V1EncryptRequestWire,
+  V1VersionRequestWire,
+  V2DecryptRequestWire,
+  V2EncryptRequestWire,
+} from "./grpc-definitions.js";
 
 /** Plaintext limit (bytes) for both APIs: Alibaba Cloud KMS takes 6144 base64 characters = 4608 bytes. */
 export const MAX_PLAINTEXT_BYTES = 4608;
@@ -24,6 +29,15 @@ export const MAX_KEY_ID_BYTES = 1024;
 /** Decrypt input cap: generous for v1 (no apiserver limit) but bounded. */
 export const MAX_DECRYPT_CIPHERTEXT_BYTES = 16_384;
 const DEFAULT_DEADLINE_MS = 10_000;
+
+/** Runs synchronous work as a promise, a throw becoming a rejection. */
+function settle<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+}
 export const V1_VERSION = "v1beta1";
 
 export interface ServiceDeps {
@@ -38,39 +52,54 @@ export interface ServiceDeps {
 
 type Handler<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res>;
 
-function deadlineOf(call: ServerUnaryCall<unknown, unknown>, clock: Clock): number {
+function deadlineOf(call: { getDeadline(): Date | number }, clock: Clock): number {
   const deadline = call.getDeadline();
   const ms = deadline instanceof Date ? deadline.getTime() : Number(deadline);
   return Number.isFinite(ms) && ms > 0 ? ms : clock.now() + DEFAULT_DEADLINE_MS;
 }
 
 function checkPlaintext(plaintext: Buffer | undefined): Buffer {
-  if (plaintext === undefined || plaintext.length === 0) throw new AtrestError("invalid-argument", "plaintext must not be empty");
+  if (plaintext === undefined || plaintext.length === 0)
+    throw new AtrestError("invalid-argument", "plaintext must not be empty");
   if (plaintext.length > MAX_PLAINTEXT_BYTES) {
-    throw new AtrestError("invalid-argument", `plaintext is ${plaintext.length} bytes; at most ${MAX_PLAINTEXT_BYTES} are accepted`);
+    throw new AtrestError(
+      "invalid-argument",
+      `plaintext is ${plaintext.length} bytes; at most ${MAX_PLAINTEXT_BYTES} are accepted`,
+    );
   }
   return plaintext;
 }
 
 function checkCiphertext(ciphertext: Buffer | undefined): Buffer {
-  if (ciphertext === undefined || ciphertext.length === 0) throw new AtrestError("invalid-argument", "ciphertext must not be empty");
-  if (ciphertext.length > MAX_DECRYPT_CIPHERTEXT_BYTES) throw new AtrestError("invalid-argument", `ciphertext is over ${MAX_DECRYPT_CIPHERTEXT_BYTES} bytes`);
+  if (ciphertext === undefined || ciphertext.length === 0)
+    throw new AtrestError("invalid-argument", "ciphertext must not be empty");
+  if (ciphertext.length > MAX_DECRYPT_CIPHERTEXT_BYTES)
+    throw new AtrestError("invalid-argument", `ciphertext is over ${MAX_DECRYPT_CIPHERTEXT_BYTES} bytes`);
   return ciphertext;
 }
 
 function checkV1Version(version: string | undefined): void {
-  if (version !== V1_VERSION) throw new AtrestError("invalid-argument", `version must be ${JSON.stringify(V1_VERSION)}`);
+  if (version !== V1_VERSION)
+    throw new AtrestError("invalid-argument", `version must be ${JSON.stringify(V1_VERSION)}`);
 }
 
-export function createServiceImplementations(deps: ServiceDeps): { v2: UntypedServiceImplementation; v1beta1: UntypedServiceImplementation } {
+export function createServiceImplementations(deps: ServiceDeps): {
+  v2: UntypedServiceImplementation;
+  v1beta1: UntypedServiceImplementation;
+} {
   const { backend, statusCheck, metrics, logger, clock, random } = deps;
 
-  function unary<Req, Res>(method: string, uidOf: (req: Req) => string | undefined, handler: Handler<Req, Res>) {
+  function unary<Req, Res>(
+    method: string,
+    uidOf: (req: Req) => string | undefined,
+    handler: Handler<Req, Res>,
+  ) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       const started = clock.now();
       const sentUid = uidOf(call.request);
-      const uid = sentUid !== undefined && sentUid.length > 0 && sentUid.length <= 128 ? sentUid : random.uuid();
-      const ctx: CallContext = { uid, deadlineMs: deadlineOf(call as ServerUnaryCall<unknown, unknown>, clock) };
+      const uid =
+        sentUid !== undefined && sentUid.length > 0 && sentUid.length <= 128 ? sentUid : random.uuid();
+      const ctx: CallContext = { uid, deadlineMs: deadlineOf(call, clock) };
       handler(call.request, ctx).then(
         (response) => {
           metrics.observeCall(method, grpcCodeName(GrpcStatus.OK));
@@ -85,7 +114,9 @@ export function createServiceImplementations(deps: ServiceDeps): { v2: UntypedSe
             uid,
             code: grpcCodeName(code),
             durationMs: clock.now() - started,
-            ...(err instanceof AtrestError ? { errorCode: err.code, error: err.message } : { error: err instanceof Error ? err.name : "unknown" }),
+            ...(err instanceof AtrestError
+              ? { errorCode: err.code, error: err.message }
+              : { error: err instanceof Error ? err.name : "unknown" }),
           };
           if (code === GrpcStatus.INTERNAL) logger.error(fields, "kms plugin call failed");
           else logger.warn(fields, "kms plugin call failed");
@@ -104,19 +135,29 @@ export function createServiceImplementations(deps: ServiceDeps): { v2: UntypedSe
   };
 
   const v2: UntypedServiceImplementation = {
-    Status: unary<Record<string, never>, { version: string; healthz: string; key_id: string }>("v2/Status", () => undefined, async (_req, ctx) => {
-      const snapshot = await statusCheck.settled(ctx.deadlineMs - clock.now() - 50);
-      return { version: "v2", healthz: snapshot.healthy ? "ok" : snapshot.reason, key_id: snapshot.keyId };
-    }),
-    Encrypt: unary<V2EncryptRequestWire, { ciphertext: Buffer; key_id: string; annotations: Record<string, Buffer> }>(
+    Status: unary<Record<string, never>, { version: string; healthz: string; key_id: string }>(
+      "v2/Status",
+      () => undefined,
+      async (_req, ctx) => {
+        const snapshot = await statusCheck.settled(ctx.deadlineMs - clock.now() - 50);
+        return { version: "v2", healthz: snapshot.healthy ? "ok" : snapshot.reason, key_id: snapshot.keyId };
+      },
+    ),
+    Encrypt: unary<
+      V2EncryptRequestWire,
+      { ciphertext: Buffer; key_id: string; annotations: Record<string, Buffer> }
+    >(
       "v2/Encrypt",
       (req) => req.uid,
       async (req, ctx) => {
         const out = await checkedEncrypt(checkPlaintext(req.plaintext), ctx);
         if (out.ciphertext.length > MAX_V2_CIPHERTEXT_BYTES) {
-          throw new AtrestError("invalid-argument", `the ciphertext would be ${out.ciphertext.length} bytes, over the KMS v2 limit of ${MAX_V2_CIPHERTEXT_BYTES}; send a smaller plaintext`);
+          throw new AtrestError(
+            "invalid-argument",
+            `the ciphertext would be ${out.ciphertext.length} bytes, over the KMS v2 limit of ${MAX_V2_CIPHERTEXT_BYTES}; send a smaller plaintext`,
+          );
         }
-        logger.debug({ uid: ctx.uid, keyIdHash: keyIdHash(out.keyId) }, "encrypted");
+        statusCheck.noteEncryptKeyId(out.keyId);
         return { ciphertext: out.ciphertext, key_id: out.keyId, annotations: { ...out.annotations } };
       },
     ),
@@ -127,28 +168,45 @@ export function createServiceImplementations(deps: ServiceDeps): { v2: UntypedSe
         const ciphertext = checkCiphertext(req.ciphertext);
         const keyId = req.key_id ?? "";
         if (keyId.length === 0) throw new AtrestError("invalid-argument", "key_id must not be empty");
-        if (Buffer.byteLength(keyId) > MAX_KEY_ID_BYTES) throw new AtrestError("invalid-argument", `key_id is over ${MAX_KEY_ID_BYTES} bytes`);
-        const plaintext = await backend.decrypt({ ciphertext, keyId, annotations: req.annotations ?? {} }, ctx);
+        if (Buffer.byteLength(keyId) > MAX_KEY_ID_BYTES)
+          throw new AtrestError("invalid-argument", `key_id is over ${MAX_KEY_ID_BYTES} bytes`);
+        const plaintext = await backend.decrypt(
+          { ciphertext, keyId, annotations: req.annotations ?? {} },
+          ctx,
+        );
         return { plaintext };
       },
     ),
   };
 
   const v1beta1: UntypedServiceImplementation = {
-    Version: unary<V1VersionRequestWire, { version: string; runtime_name: string; runtime_version: string }>("v1beta1/Version", () => undefined, async (req) => {
-      checkV1Version(req.version);
-      return { version: V1_VERSION, runtime_name: "atrest", runtime_version: deps.runtimeVersion };
-    }),
-    Encrypt: unary<V1EncryptRequestWire, { cipher: Buffer }>("v1beta1/Encrypt", () => undefined, async (req, ctx) => {
-      checkV1Version(req.version);
-      const out = await checkedEncrypt(checkPlaintext(req.plain), ctx);
-      return { cipher: out.ciphertext };
-    }),
-    Decrypt: unary<V1DecryptRequestWire, { plain: Buffer }>("v1beta1/Decrypt", () => undefined, async (req, ctx) => {
-      checkV1Version(req.version);
-      const plain = await backend.decrypt({ ciphertext: checkCiphertext(req.cipher) }, ctx);
-      return { plain };
-    }),
+    Version: unary<V1VersionRequestWire, { version: string; runtime_name: string; runtime_version: string }>(
+      "v1beta1/Version",
+      () => undefined,
+      (req) =>
+        settle(() => {
+          checkV1Version(req.version);
+          return { version: V1_VERSION, runtime_name: "atrest", runtime_version: deps.runtimeVersion };
+        }),
+    ),
+    Encrypt: unary<V1EncryptRequestWire, { cipher: Buffer }>(
+      "v1beta1/Encrypt",
+      () => undefined,
+      async (req, ctx) => {
+        checkV1Version(req.version);
+        const out = await checkedEncrypt(checkPlaintext(req.plain), ctx);
+        return { cipher: out.ciphertext };
+      },
+    ),
+    Decrypt: unary<V1DecryptRequestWire, { plain: Buffer }>(
+      "v1beta1/Decrypt",
+      () => undefined,
+      async (req, ctx) => {
+        checkV1Version(req.version);
+        const plain = await backend.decrypt({ ciphertext: checkCiphertext(req.cipher) }, ctx);
+        return { plain };
+      },
+    ),
   };
   return { v2, v1beta1 };
 }

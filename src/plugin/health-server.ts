@@ -18,7 +18,11 @@ export interface HealthServer {
 export function parseHostPort(value: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
   const port = match ? Number(match[3]) : NaN;
-  if (!match || port > 65535) throw new AtrestError("invalid-argument", `--health-listen ${JSON.stringify(value)}: expected HOST:PORT, e.g. 127.0.0.1:8787`);
+  if (!match || port > 65535)
+    throw new AtrestError(
+      "invalid-argument",
+      `--health-listen ${JSON.stringify(value)}: expected HOST:PORT, e.g. 127.0.0.1:8787`,
+    );
   return { host: match[1] ?? (match[2] || "0.0.0.0"), port };
 }
 

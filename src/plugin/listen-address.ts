@@ -10,7 +10,12 @@ import { parseKmsEndpoint } from "../kms-plugin-client/endpoint.js";
 
 export type ListenAddress =
   | { readonly kind: "file"; readonly path: string; readonly grpcTarget: string; readonly display: string }
-  | { readonly kind: "abstract"; readonly name: string; readonly grpcTarget: string; readonly display: string };
+  | {
+      readonly kind: "abstract";
+      readonly name: string;
+      readonly grpcTarget: string;
+      readonly display: string;
+    };
 
 /** Parsed exactly as the apiserver's client parses its `endpoint` (src/kms-plugin-client/endpoint.ts). */
 export function parseListenAddress(value: string): ListenAddress {
@@ -18,13 +23,20 @@ export function parseListenAddress(value: string): ListenAddress {
   try {
     endpoint = parseKmsEndpoint(value);
   } catch (cause) {
-    throw new AtrestError("invalid-argument", `--listen ${JSON.stringify(value)}: expected unix:///path/to/kms.sock or unix:///@abstract-name`, { cause });
+    throw new AtrestError(
+      "invalid-argument",
+      `--listen ${JSON.stringify(value)}: expected unix:///path/to/kms.sock or unix:///@abstract-name`,
+      { cause },
+    );
   }
   if (endpoint.kind === "abstract") {
     return { kind: "abstract", name: endpoint.address, grpcTarget: endpoint.grpcTarget, display: value };
   }
   if (!isAbsolute(endpoint.address) || Buffer.byteLength(endpoint.address) > 107) {
-    throw new AtrestError("invalid-argument", "--listen: the socket path must be absolute and at most 107 bytes");
+    throw new AtrestError(
+      "invalid-argument",
+      "--listen: the socket path must be absolute and at most 107 bytes",
+    );
   }
   return { kind: "file", path: endpoint.address, grpcTarget: endpoint.grpcTarget, display: value };
 }
@@ -40,7 +52,11 @@ export async function removeStaleSocket(path: string): Promise<void> {
   } catch {
     return;
   }
-  if (!stat.isSocket()) throw new AtrestError("failed-precondition", `--listen ${path} exists and is not a socket; refusing to replace it`);
+  if (!stat.isSocket())
+    throw new AtrestError(
+      "failed-precondition",
+      `--listen ${path} exists and is not a socket; refusing to replace it`,
+    );
   const live = await new Promise<boolean>((resolve) => {
     const socket = connect(path);
     socket.once("connect", () => {
@@ -49,6 +65,7 @@ export async function removeStaleSocket(path: string): Promise<void> {
     });
     socket.once("error", () => resolve(false));
   });
-  if (live) throw new AtrestError("failed-precondition", `another process is serving on ${path}; stop it first`);
+  if (live)
+    throw new AtrestError("failed-precondition", `another process is serving on ${path}; stop it first`);
   unlinkSync(path);
 }

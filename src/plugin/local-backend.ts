@@ -26,7 +26,8 @@ export function localKeyId(fingerprint: string): string {
 
 export function createLocalBackend(options: { keks: readonly LocalKek[]; random?: Random }): KmsBackend {
   const primary = options.keks[0];
-  if (primary === undefined) throw new AtrestError("invalid-argument", "the local backend needs a KEK (--key-file or --pkcs11-*)");
+  if (primary === undefined)
+    throw new AtrestError("invalid-argument", "the local backend needs a KEK (--key-file or --pkcs11-*)");
   const random = options.random ?? systemRandom;
   const byFingerprint = new Map(options.keks.map((k) => [k.fingerprint, k]));
 
@@ -36,7 +37,10 @@ export function createLocalBackend(options: { keks: readonly LocalKek[]; random?
 
     async encrypt(plaintext: Buffer, _ctx: CallContext): Promise<BackendCiphertext> {
       if (plaintext.length > LOCAL_MAX_PLAINTEXT_BYTES) {
-        throw new AtrestError("invalid-argument", `plaintext is ${plaintext.length} bytes; at most ${LOCAL_MAX_PLAINTEXT_BYTES} are accepted`);
+        throw new AtrestError(
+          "invalid-argument",
+          `plaintext is ${plaintext.length} bytes; at most ${LOCAL_MAX_PLAINTEXT_BYTES} are accepted`,
+        );
       }
       const header = Buffer.concat([Buffer.of(FORMAT_V1), Buffer.from(primary.fingerprint, "hex")]);
       const nonce = random.bytes(NONCE_BYTES);
@@ -59,16 +63,26 @@ export function createLocalBackend(options: { keks: readonly LocalKek[]; random?
         throw new AtrestError("invalid-argument", "the annotations name a different key than the ciphertext");
       }
       if (request.keyId !== undefined && request.keyId !== localKeyId(fingerprint)) {
-        throw new AtrestError("invalid-argument", "key_id does not match the key that produced the ciphertext");
+        throw new AtrestError(
+          "invalid-argument",
+          "key_id does not match the key that produced the ciphertext",
+        );
       }
       const kek = byFingerprint.get(fingerprint);
       if (kek === undefined) {
-        throw new AtrestError("failed-precondition", `the ciphertext needs KEK ${localKeyId(fingerprint)}, which this plugin was not given (add its key file as an old key)`);
+        throw new AtrestError(
+          "failed-precondition",
+          `the ciphertext needs KEK ${localKeyId(fingerprint)}, which this plugin was not given (add its key file as an old key)`,
+        );
       }
       const nonce = ct.subarray(HEADER_BYTES, HEADER_BYTES + NONCE_BYTES);
       const body = ct.subarray(HEADER_BYTES + NONCE_BYTES, ct.length - TAG_BYTES);
       const tag = ct.subarray(ct.length - TAG_BYTES);
-      return kek.open(Buffer.from(nonce), { ciphertext: Buffer.from(body), tag: Buffer.from(tag) }, Buffer.from(ct.subarray(0, HEADER_BYTES)));
+      return kek.open(
+        Buffer.from(nonce),
+        { ciphertext: Buffer.from(body), tag: Buffer.from(tag) },
+        Buffer.from(ct.subarray(0, HEADER_BYTES)),
+      );
     },
 
     kmsCalls: () => 0,

@@ -26,8 +26,19 @@ const CHECK_IV = Buffer.alloc(12);
 const CHECK_PLAINTEXT = Buffer.alloc(32);
 const CHECK_AAD = Buffer.from("atrest local kek check value v1", "utf8");
 
+/** Runs synchronous work as a promise, a throw becoming a rejection. */
+export function settle<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+}
+
 /** sha256 over the GCM encryption of a fixed block (a key check value); reveals nothing of the key. */
-export async function kekFingerprint(seal: (iv: Buffer, plaintext: Buffer, aad: Buffer) => Promise<GcmOutput>): Promise<string> {
+export async function kekFingerprint(
+  seal: (iv: Buffer, plaintext: Buffer, aad: Buffer) => Promise<GcmOutput>,
+): Promise<string> {
   const out = await seal(CHECK_IV, CHECK_PLAINTEXT, CHECK_AAD);
   return createHash("sha256").update(out.ciphertext).update(out.tag).digest("hex").slice(0, 32);
 }
@@ -37,36 +48,44 @@ export function parseKeyFileContent(content: Buffer, path: string): Buffer {
   if (content.length === 32) return Buffer.from(content);
   const text = content.toString("utf8").trim();
   const decoded = Buffer.from(text, "base64");
-  if (decoded.length === 32 && decoded.toString("base64").replace(/=+$/, "") === text.replace(/=+$/, "")) return decoded;
-  throw new AtrestError("invalid-argument", `key file ${path} must hold 32 random bytes, raw or base64 (e.g. head -c 32 /dev/urandom | base64)`);
+  if (decoded.length === 32 && decoded.toString("base64").replace(/=+$/, "") === text.replace(/=+$/, ""))
+    return decoded;
+  throw new AtrestError(
+    "invalid-argument",
+    `key file ${path} must hold 32 random bytes, raw or base64 (e.g. head -c 32 /dev/urandom | base64)`,
+  );
 }
 
 export async function createMemoryKek(key: Buffer, description: string): Promise<LocalKek> {
   if (key.length !== 32) throw new AtrestError("invalid-argument", "a local KEK is 32 bytes (AES-256)");
   const material = Buffer.from(key);
-  const seal = async (iv: Buffer, plaintext: Buffer, aad: Buffer): Promise<GcmOutput> => {
-    const cipher = createCipheriv("aes-256-gcm", material, iv);
-    cipher.setAAD(aad);
-    const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-    return { ciphertext, tag: cipher.getAuthTag() };
-  };
+  const seal = (iv: Buffer, plaintext: Buffer, aad: Buffer): Promise<GcmOutput> =>
+    settle(() => {
+      const cipher = createCipheriv("aes-256-gcm", material, iv);
+      cipher.setAAD(aad);
+      const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+      return { ciphertext, tag: cipher.getAuthTag() };
+    });
   const fingerprint = await kekFingerprint(seal);
   return {
     fingerprint,
     description,
     seal,
-    async open(iv, sealed, aad) {
+    open(iv, sealed, aad) {
       try {
         const decipher = createDecipheriv("aes-256-gcm", material, iv);
         decipher.setAAD(aad);
         decipher.setAuthTag(sealed.tag);
-        return Buffer.concat([decipher.update(sealed.ciphertext), decipher.final()]);
+        return Promise.resolve(Buffer.concat([decipher.update(sealed.ciphertext), decipher.final()]));
       } catch (cause) {
-        throw new AtrestError("data-corrupt", "ciphertext failed authentication under the local KEK", { cause });
+        return Promise.reject(
+          new AtrestError("data-corrupt", "ciphertext failed authentication under the local KEK", { cause }),
+        );
       }
     },
-    async close() {
+    close() {
       material.fill(0);
+      return Promise.resolve();
     },
   };
 }

@@ -12,7 +12,9 @@ import type { BackendConfig, LocalKekConfig } from "./backend-config.js";
 import { readPinFile } from "./pkcs11-kek.js";
 import { DEFAULT_STATUS_REFRESH_MS, type PluginOptions } from "./plugin.js";
 
-const stringList = z.union([z.string().min(1), z.array(z.string().min(1))]).transform((v) => (Array.isArray(v) ? v : [v]));
+const stringList = z
+  .union([z.string().min(1), z.array(z.string().min(1))])
+  .transform((v) => (Array.isArray(v) ? v : [v]));
 
 /** The keys, spelled as the flags are. */
 export const pluginSettingsSchema = z
@@ -66,13 +68,26 @@ export function validateSettings(raw: unknown, source: string): PluginSettings {
 
 export function parseDurationMs(value: string, key: string): number {
   const ns = parseGoDurationNs(value);
-  if (ns === undefined || ns <= 0n) throw new AtrestError("invalid-argument", `${key}: ${JSON.stringify(value)} is not a positive duration like 60s, 1m or 500ms`);
+  if (ns === undefined || ns <= 0n)
+    throw new AtrestError(
+      "invalid-argument",
+      `${key}: ${JSON.stringify(value)} is not a positive duration like 60s, 1m or 500ms`,
+    );
   return Number(ns / 1_000_000n);
 }
 
-const credentialsFileSchema = z.object({ accessKeyId: z.string().min(1), accessKeySecret: z.string().min(1), securityToken: z.string().min(1).optional() }).loose();
+const credentialsFileSchema = z
+  .object({
+    accessKeyId: z.string().min(1),
+    accessKeySecret: z.string().min(1),
+    securityToken: z.string().min(1).optional(),
+  })
+  .loose();
 
-export function loadCredentials(file: string | undefined, env: Readonly<Record<string, string | undefined>>): AlibabaCredentials {
+export function loadCredentials(
+  file: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): AlibabaCredentials {
   if (file !== undefined) {
     let raw: unknown;
     try {
@@ -82,33 +97,59 @@ export function loadCredentials(file: string | undefined, env: Readonly<Record<s
     }
     const parsed = credentialsFileSchema.safeParse(raw);
     // Never echo the file's content: it holds the secret.
-    if (!parsed.success) throw new AtrestError("invalid-argument", `--credentials-file ${file} must hold {"accessKeyId": …, "accessKeySecret": …}`);
+    if (!parsed.success)
+      throw new AtrestError(
+        "invalid-argument",
+        `--credentials-file ${file} must hold {"accessKeyId": …, "accessKeySecret": …}`,
+      );
     const token = parsed.data.securityToken ?? env["ALIBABA_CLOUD_SECURITY_TOKEN"];
-    return { accessKeyId: parsed.data.accessKeyId, accessKeySecret: parsed.data.accessKeySecret, ...(token ? { securityToken: token } : {}) };
+    return {
+      accessKeyId: parsed.data.accessKeyId,
+      accessKeySecret: parsed.data.accessKeySecret,
+      ...(token ? { securityToken: token } : {}),
+    };
   }
   const accessKeyId = env["ALIBABA_CLOUD_ACCESS_KEY_ID"];
   const accessKeySecret = env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"];
   if (!accessKeyId || !accessKeySecret) {
-    throw new AtrestError("invalid-argument", "the alibaba backend needs credentials: --credentials-file FILE, or ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET (+ ALIBABA_CLOUD_SECURITY_TOKEN for STS)");
+    throw new AtrestError(
+      "invalid-argument",
+      "the alibaba backend needs credentials: --credentials-file FILE, or ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET (+ ALIBABA_CLOUD_SECURITY_TOKEN for STS)",
+    );
   }
   const token = env["ALIBABA_CLOUD_SECURITY_TOKEN"];
   return { accessKeyId, accessKeySecret, ...(token ? { securityToken: token } : {}) };
 }
 
 /** Settings (flags over config file) → PluginOptions; reads the files they name. */
-export function resolvePluginOptions(settings: PluginSettings, env: Readonly<Record<string, string | undefined>>): Omit<PluginOptions, "logger" | "clock" | "random"> {
-  const missing = (key: string, why: string): AtrestError => new AtrestError("invalid-argument", `--${key} is required ${why}`);
+export function resolvePluginOptions(
+  settings: PluginSettings,
+  env: Readonly<Record<string, string | undefined>>,
+): Omit<PluginOptions, "logger" | "clock" | "random"> {
+  const missing = (key: string, why: string): AtrestError =>
+    new AtrestError("invalid-argument", `--${key} is required ${why}`);
   if (settings.listen === undefined) throw missing("listen", "(e.g. unix:///var/run/atrest/kms.sock)");
   const backendKind = settings.backend ?? "alibaba";
   let backend: BackendConfig;
   if (backendKind === "alibaba") {
-    for (const key of ["key-file", "old-key-file", "pkcs11-module", "pkcs11-token-label", "pkcs11-pin-file", "pkcs11-key-label"] as const) {
-      if (settings[key] !== undefined) throw new AtrestError("invalid-argument", `--${key} is for --backend local`);
+    for (const key of [
+      "key-file",
+      "old-key-file",
+      "pkcs11-module",
+      "pkcs11-token-label",
+      "pkcs11-pin-file",
+      "pkcs11-key-label",
+    ] as const) {
+      if (settings[key] !== undefined)
+        throw new AtrestError("invalid-argument", `--${key} is for --backend local`);
     }
     if (settings["key-id"] === undefined) throw missing("key-id", "for --backend alibaba");
     const regionId = settings.region ?? "cn-hangzhou";
-    const endpoint = settings["kms-endpoint"] ?? (settings.region !== undefined ? `https://kms.${settings.region}.aliyuncs.com` : undefined);
-    if (endpoint === undefined) throw missing("kms-endpoint", "(or --region for Alibaba Cloud's public endpoint)");
+    const endpoint =
+      settings["kms-endpoint"] ??
+      (settings.region !== undefined ? `https://kms.${settings.region}.aliyuncs.com` : undefined);
+    if (endpoint === undefined)
+      throw missing("kms-endpoint", "(or --region for Alibaba Cloud's public endpoint)");
     let caPem: string | undefined;
     if (settings["ca-file"] !== undefined) {
       try {
@@ -116,7 +157,11 @@ export function resolvePluginOptions(settings: PluginSettings, env: Readonly<Rec
       } catch (cause) {
         throw new AtrestError("invalid-argument", `cannot read --ca-file ${settings["ca-file"]}`, { cause });
       }
-      if (!caPem.includes("-----BEGIN CERTIFICATE-----")) throw new AtrestError("invalid-argument", `--ca-file ${settings["ca-file"]} holds no PEM certificate`);
+      if (!caPem.includes("-----BEGIN CERTIFICATE-----"))
+        throw new AtrestError(
+          "invalid-argument",
+          `--ca-file ${settings["ca-file"]} holds no PEM certificate`,
+        );
     }
     backend = {
       kind: "alibaba",
@@ -128,15 +173,21 @@ export function resolvePluginOptions(settings: PluginSettings, env: Readonly<Rec
     };
   } else {
     for (const key of ["kms-endpoint", "key-id", "credentials-file", "ca-file"] as const) {
-      if (settings[key] !== undefined) throw new AtrestError("invalid-argument", `--${key} is for --backend alibaba`);
+      if (settings[key] !== undefined)
+        throw new AtrestError("invalid-argument", `--${key} is for --backend alibaba`);
     }
     const p11Keys = ["pkcs11-module", "pkcs11-token-label", "pkcs11-pin-file", "pkcs11-key-label"] as const;
     const p11Given = p11Keys.filter((k) => settings[k] !== undefined);
-    if (p11Given.length > 0 && settings["key-file"] !== undefined) throw new AtrestError("invalid-argument", "give either --key-file or --pkcs11-*, not both");
+    if (p11Given.length > 0 && settings["key-file"] !== undefined)
+      throw new AtrestError("invalid-argument", "give either --key-file or --pkcs11-*, not both");
     let primary: LocalKekConfig;
     if (p11Given.length > 0) {
       const absent = p11Keys.filter((k) => settings[k] === undefined);
-      if (absent.length > 0) throw new AtrestError("invalid-argument", `a PKCS#11 KEK also needs ${absent.map((k) => `--${k}`).join(", ")}`);
+      if (absent.length > 0)
+        throw new AtrestError(
+          "invalid-argument",
+          `a PKCS#11 KEK also needs ${absent.map((k) => `--${k}`).join(", ")}`,
+        );
       primary = {
         pkcs11: true,
         modulePath: settings["pkcs11-module"] as string,
@@ -148,14 +199,23 @@ export function resolvePluginOptions(settings: PluginSettings, env: Readonly<Rec
     } else if (settings["key-file"] !== undefined) {
       primary = { keyFile: settings["key-file"] };
     } else {
-      throw new AtrestError("invalid-argument", "--backend local needs --key-file FILE or --pkcs11-module/--pkcs11-token-label/--pkcs11-pin-file/--pkcs11-key-label");
+      throw new AtrestError(
+        "invalid-argument",
+        "--backend local needs --key-file FILE or --pkcs11-module/--pkcs11-token-label/--pkcs11-pin-file/--pkcs11-key-label",
+      );
     }
-    backend = { kind: "local", keks: [primary, ...(settings["old-key-file"] ?? []).map((keyFile) => ({ keyFile }))] };
+    backend = {
+      kind: "local",
+      keks: [primary, ...(settings["old-key-file"] ?? []).map((keyFile) => ({ keyFile }))],
+    };
   }
   return {
     listen: settings.listen,
     backend,
-    statusRefreshMs: settings["status-refresh"] === undefined ? DEFAULT_STATUS_REFRESH_MS : parseDurationMs(settings["status-refresh"], "--status-refresh"),
+    statusRefreshMs:
+      settings["status-refresh"] === undefined
+        ? DEFAULT_STATUS_REFRESH_MS
+        : parseDurationMs(settings["status-refresh"], "--status-refresh"),
     ...(settings["health-listen"] !== undefined ? { healthListen: settings["health-listen"] } : {}),
   };
 }

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import pkcs11js from "pkcs11js";
 import { AtrestError } from "../common/errors.js";
-import { kekFingerprint, type GcmOutput, type LocalKek } from "./local-kek.js";
+import { kekFingerprint, settle, type GcmOutput, type LocalKek } from "./local-kek.js";
 
 export interface Pkcs11KekOptions {
   readonly modulePath: string;
@@ -40,17 +40,25 @@ export async function openPkcs11Kek(options: Pkcs11KekOptions): Promise<LocalKek
   try {
     p11.C_Initialize();
   } catch (err) {
-    if (!(err instanceof pkcs11js.Pkcs11Error && err.code === pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED)) throw pkcs11Error("C_Initialize", err);
+    if (!(err instanceof pkcs11js.Pkcs11Error && err.code === pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED))
+      throw pkcs11Error("C_Initialize", err);
   }
   let session: Buffer | undefined;
   try {
-    const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label.trim() === options.tokenLabel);
-    if (slot === undefined) throw new AtrestError("failed-precondition", `no PKCS#11 token labelled ${JSON.stringify(options.tokenLabel)} in ${options.modulePath}`);
+    const slot = p11
+      .C_GetSlotList(true)
+      .find((s) => p11.C_GetTokenInfo(s).label.trim() === options.tokenLabel);
+    if (slot === undefined)
+      throw new AtrestError(
+        "failed-precondition",
+        `no PKCS#11 token labelled ${JSON.stringify(options.tokenLabel)} in ${options.modulePath}`,
+      );
     session = p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
     try {
       p11.C_Login(session, pkcs11js.CKU_USER, options.pin);
     } catch (err) {
-      if (!(err instanceof pkcs11js.Pkcs11Error && err.code === pkcs11js.CKR_USER_ALREADY_LOGGED_IN)) throw pkcs11Error("login (check --pkcs11-pin-file)", err);
+      if (!(err instanceof pkcs11js.Pkcs11Error && err.code === pkcs11js.CKR_USER_ALREADY_LOGGED_IN))
+        throw pkcs11Error("login (check --pkcs11-pin-file)", err);
     }
     const s = session;
     p11.C_FindObjectsInit(s, [
@@ -59,11 +67,18 @@ export async function openPkcs11Kek(options: Pkcs11KekOptions): Promise<LocalKek
     ]);
     const found = p11.C_FindObjects(s, 2);
     p11.C_FindObjectsFinal(s);
-    if (found.length > 1) throw new AtrestError("failed-precondition", `more than one secret key is labelled ${JSON.stringify(options.keyLabel)} in the token`);
+    if (found.length > 1)
+      throw new AtrestError(
+        "failed-precondition",
+        `more than one secret key is labelled ${JSON.stringify(options.keyLabel)} in the token`,
+      );
     let key = found[0];
     if (key === undefined) {
       if (options.createIfMissing !== true) {
-        throw new AtrestError("failed-precondition", `no secret key labelled ${JSON.stringify(options.keyLabel)} in token ${JSON.stringify(options.tokenLabel)}; create it (--pkcs11-create-key)`);
+        throw new AtrestError(
+          "failed-precondition",
+          `no secret key labelled ${JSON.stringify(options.keyLabel)} in token ${JSON.stringify(options.tokenLabel)}; create it (--pkcs11-create-key)`,
+        );
       }
       key = p11.C_GenerateKey(s, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
         { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
@@ -83,39 +98,47 @@ export async function openPkcs11Kek(options: Pkcs11KekOptions): Promise<LocalKek
       mechanism: pkcs11js.CKM_AES_GCM,
       parameter: { type: pkcs11js.CK_PARAMS_AES_GCM, iv, ivBits: iv.length * 8, aad, tagBits: 128 },
     });
-    const seal = async (iv: Buffer, plaintext: Buffer, aad: Buffer): Promise<GcmOutput> => {
-      try {
-        p11.C_EncryptInit(s, mechanism(iv, aad), keyHandle);
-        const out = p11.C_Encrypt(s, plaintext, Buffer.alloc(plaintext.length + 16));
-        return { ciphertext: Buffer.from(out.subarray(0, out.length - 16)), tag: Buffer.from(out.subarray(out.length - 16)) };
-      } catch (err) {
-        throw pkcs11Error("C_Encrypt", err);
-      }
-    };
+    const seal = (iv: Buffer, plaintext: Buffer, aad: Buffer): Promise<GcmOutput> =>
+      settle(() => {
+        try {
+          p11.C_EncryptInit(s, mechanism(iv, aad), keyHandle);
+          const out = p11.C_Encrypt(s, plaintext, Buffer.alloc(plaintext.length + 16));
+          return {
+            ciphertext: Buffer.from(out.subarray(0, out.length - 16)),
+            tag: Buffer.from(out.subarray(out.length - 16)),
+          };
+        } catch (err) {
+          throw pkcs11Error("C_Encrypt", err);
+        }
+      });
     const fingerprint = await kekFingerprint(seal);
     let closed = false;
     return {
       fingerprint,
       description: `pkcs11 token ${options.tokenLabel} key ${options.keyLabel}`,
       seal,
-      async open(iv, sealed, aad) {
-        try {
-          p11.C_DecryptInit(s, mechanism(iv, aad), keyHandle);
-          const input = Buffer.concat([sealed.ciphertext, sealed.tag]);
-          return Buffer.from(p11.C_Decrypt(s, input, Buffer.alloc(input.length)));
-        } catch (cause) {
-          throw new AtrestError("data-corrupt", "ciphertext failed authentication under the PKCS#11 KEK", { cause });
-        }
-      },
-      async close() {
-        if (closed) return;
-        closed = true;
-        try {
-          p11.C_CloseSession(s);
-        } finally {
-          p11.C_Finalize();
-        }
-      },
+      open: (iv, sealed, aad) =>
+        settle(() => {
+          try {
+            p11.C_DecryptInit(s, mechanism(iv, aad), keyHandle);
+            const input = Buffer.concat([sealed.ciphertext, sealed.tag]);
+            return Buffer.from(p11.C_Decrypt(s, input, Buffer.alloc(input.length)));
+          } catch (cause) {
+            throw new AtrestError("data-corrupt", "ciphertext failed authentication under the PKCS#11 KEK", {
+              cause,
+            });
+          }
+        }),
+      close: () =>
+        settle(() => {
+          if (closed) return;
+          closed = true;
+          try {
+            p11.C_CloseSession(s);
+          } finally {
+            p11.C_Finalize();
+          }
+        }),
     };
   } catch (err) {
     if (session !== undefined) {

@@ -3,7 +3,8 @@
  * Status check, and optionally the health/metrics HTTP server. The CLI (src/cli/plugin.ts) and
  * `atrest up` call it; tests too.
  */
-import { chmodSync, readFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { AtrestError } from "../common/errors.js";
@@ -47,13 +48,15 @@ export interface RunningPlugin {
   readonly backend: KmsBackend;
   /** The cached check result (what Status and /healthz report). */
   status(): HealthSnapshot;
-  /** Runs a check now (sharing one in flight); does not reset the refresh schedule's limit. */
+  /** Runs a check now (sharing one in flight); the next scheduled one follows `statusRefreshMs` after it. */
   checkNow(): Promise<HealthSnapshot>;
   /** Drains in-flight calls for up to `graceMs`, then cancels the rest; removes the socket file. */
   close(options?: { graceMs?: number }): Promise<void>;
 }
 
-const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
 
 function isBackend(value: BackendConfig | KmsBackend): value is KmsBackend {
   return typeof (value as KmsBackend).encrypt === "function";
@@ -64,12 +67,17 @@ export async function startPlugin(options: PluginOptions): Promise<RunningPlugin
   const random = options.random ?? systemRandom;
   const logger = options.logger ?? silentLogger();
   const refreshMs = options.statusRefreshMs ?? DEFAULT_STATUS_REFRESH_MS;
-  if (!Number.isFinite(refreshMs) || refreshMs < 10) throw new AtrestError("invalid-argument", "--status-refresh must be at least 10ms");
+  if (!Number.isFinite(refreshMs) || refreshMs < 10)
+    throw new AtrestError("invalid-argument", "--status-refresh must be at least 10ms");
   const address = parseListenAddress(options.listen);
   const metrics = new PluginMetrics();
   const backend = isBackend(options.backend)
     ? options.backend
-    : await createBackend(options.backend, { clock, random, onKmsCall: (action, outcome, ms) => metrics.observeKms(action, outcome, ms) });
+    : await createBackend(options.backend, {
+        clock,
+        random,
+        onKmsCall: (action, outcome, ms) => metrics.observeKms(action, outcome, ms),
+      });
 
   const statusCheck = new StatusCheck({
     backend,
@@ -83,25 +91,48 @@ export async function startPlugin(options: PluginOptions): Promise<RunningPlugin
 
   const server = new grpc.Server({ "grpc.max_receive_message_length": 1 << 20 });
   const definitions = kmsServiceDefinitions();
-  const impl = createServiceImplementations({ backend, statusCheck, metrics, logger, clock, random, runtimeVersion: pkg.version });
+  const impl = createServiceImplementations({
+    backend,
+    statusCheck,
+    metrics,
+    logger,
+    clock,
+    random,
+    runtimeVersion: pkg.version,
+  });
   server.addService(definitions.v2, impl.v2);
   server.addService(definitions.v1beta1, impl.v1beta1);
 
   let serving = false;
   let health: HealthServer | undefined;
   try {
-    if (address.kind === "file") await removeStaleSocket(address.path);
+    if (address.kind === "file") {
+      // The directory is normally a hostPath the operator made; create it (owner-only) when missing.
+      mkdirSync(dirname(address.path), { recursive: true, mode: 0o700 });
+      await removeStaleSocket(address.path);
+    }
     await new Promise<void>((resolve, reject) => {
-      server.bindAsync(address.grpcTarget, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+      server.bindAsync(address.grpcTarget, grpc.ServerCredentials.createInsecure(), (err) =>
+        err ? reject(err) : resolve(),
+      );
     }).catch((cause: unknown) => {
-      throw new AtrestError("unavailable", `cannot listen on ${address.display}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+      throw new AtrestError(
+        "unavailable",
+        `cannot listen on ${address.display}: ${cause instanceof Error ? cause.message : String(cause)}`,
+        { cause },
+      );
     });
     // Only the apiserver's user (root on a control-plane node) may talk to the plugin.
     if (address.kind === "file") chmodSync(address.path, 0o600);
     serving = true;
     statusCheck.start();
     if (options.healthListen !== undefined) {
-      health = await startHealthServer({ listen: options.healthListen, statusCheck, metrics, live: () => serving });
+      health = await startHealthServer({
+        listen: options.healthListen,
+        statusCheck,
+        metrics,
+        live: () => serving,
+      });
     }
   } catch (err) {
     statusCheck.stop();
@@ -109,7 +140,15 @@ export async function startPlugin(options: PluginOptions): Promise<RunningPlugin
     await backend.close();
     throw err;
   }
-  logger.info({ listen: address.display, backend: backend.description, statusRefreshMs: refreshMs, ...(health ? { healthListen: `${health.host}:${health.port}` } : {}) }, "kms plugin serving");
+  logger.info(
+    {
+      listen: address.display,
+      backend: backend.description,
+      statusRefreshMs: refreshMs,
+      ...(health ? { healthListen: `${health.host}:${health.port}` } : {}),
+    },
+    "kms plugin serving",
+  );
 
   let closing: Promise<void> | undefined;
   const close = async (closeOptions: { graceMs?: number } = {}): Promise<void> => {
@@ -138,7 +177,15 @@ export async function startPlugin(options: PluginOptions): Promise<RunningPlugin
 
   return {
     address,
-    ...(health ? { health: { host: health.host, port: health.port, url: `http://${health.host.includes(":") ? `[${health.host}]` : health.host}:${health.port}` } } : {}),
+    ...(health
+      ? {
+          health: {
+            host: health.host,
+            port: health.port,
+            url: `http://${health.host.includes(":") ? `[${health.host}]` : health.host}:${health.port}`,
+          },
+        }
+      : {}),
     metrics,
     backend,
     status: () => statusCheck.snapshot(),

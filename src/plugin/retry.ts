@@ -8,7 +8,11 @@ export interface RetryPolicy {
   readonly minAttemptMs: number;
 }
 
-export const defaultRetryPolicy: RetryPolicy = { initialBackoffMs: 50, maxBackoffMs: 1_000, minAttemptMs: 100 };
+export const defaultRetryPolicy: RetryPolicy = {
+  initialBackoffMs: 50,
+  maxBackoffMs: 1_000,
+  minAttemptMs: 100,
+};
 
 /**
  * Runs `attempt` until it succeeds, fails with a non-transient error, or the deadline leaves no room.

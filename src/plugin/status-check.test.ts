@@ -13,15 +13,19 @@ function fakeBackend() {
   const backend: KmsBackend = {
     kind: "local",
     description: "fake",
-    async encrypt(plaintext): Promise<BackendCiphertext> {
+    encrypt(plaintext): Promise<BackendCiphertext> {
       state.encrypts++;
-      if (state.failWith) throw state.failWith;
-      return { ciphertext: Buffer.concat([Buffer.from(state.version + "|"), plaintext]), keyId: `key:${state.version}`, annotations: {} };
+      if (state.failWith) return Promise.reject(state.failWith);
+      return Promise.resolve({
+        ciphertext: Buffer.concat([Buffer.from(state.version + "|"), plaintext]),
+        keyId: `key:${state.version}`,
+        annotations: {},
+      });
     },
-    async decrypt(request) {
+    decrypt(request) {
       state.decrypts++;
-      if (state.failWith) throw state.failWith;
-      return request.ciphertext.subarray(request.ciphertext.indexOf("|") + 1);
+      if (state.failWith) return Promise.reject(state.failWith);
+      return Promise.resolve(request.ciphertext.subarray(request.ciphertext.indexOf("|") + 1));
     },
     kmsCalls: () => state.encrypts + state.decrypts,
     close: async () => {},
@@ -37,7 +41,14 @@ describe("StatusCheck", () => {
   it("costs one Encrypt+Decrypt per refresh interval however often Status is polled", async () => {
     const clock = new ManualClock();
     const { backend, state } = fakeBackend();
-    const check = new StatusCheck({ backend, refreshMs: 60_000, probeTimeoutMs: 5_000, clock, random: systemRandom, logger: silentLogger() });
+    const check = new StatusCheck({
+      backend,
+      refreshMs: 60_000,
+      probeTimeoutMs: 5_000,
+      clock,
+      random: systemRandom,
+      logger: silentLogger(),
+    });
     check.start();
     await flush();
     assert.equal(check.snapshot().healthy, true);
@@ -69,7 +80,10 @@ describe("StatusCheck", () => {
     });
     check.start();
     await flush();
-    state.failWith = new AtrestError("unavailable", "KMS Encrypt failed: the KMS endpoint is unreachable (ECONNREFUSED)");
+    state.failWith = new AtrestError(
+      "unavailable",
+      "KMS Encrypt failed: the KMS endpoint is unreachable (ECONNREFUSED)",
+    );
     clock.advance(1_000);
     await flush();
     const down = check.snapshot();
@@ -88,11 +102,52 @@ describe("StatusCheck", () => {
     assert.equal(clock.pendingTimers(), 0);
   });
 
+  it("an Encrypt that sees a new key version triggers one early check, not one per call", async () => {
+    const clock = new ManualClock();
+    const { backend, state } = fakeBackend();
+    const check = new StatusCheck({
+      backend,
+      refreshMs: 60_000,
+      probeTimeoutMs: 500,
+      clock,
+      random: systemRandom,
+      logger: silentLogger(),
+    });
+    check.start();
+    await flush();
+    assert.equal(state.encrypts, 1);
+    check.noteEncryptKeyId("key:v1"); // unchanged: nothing to do
+    await flush();
+    assert.equal(state.encrypts, 1);
+    state.version = "v2";
+    for (let i = 0; i < 50; i++) check.noteEncryptKeyId("key:v2");
+    await flush();
+    assert.equal(check.snapshot().keyId, "key:v2");
+    assert.equal(state.encrypts, 2);
+    state.version = "v3";
+    check.noteEncryptKeyId("key:v3"); // within 10 s of the last early check: waits
+    await flush();
+    assert.equal(state.encrypts, 2);
+    clock.advance(10_000);
+    check.noteEncryptKeyId("key:v3");
+    await flush();
+    assert.equal(check.snapshot().keyId, "key:v3");
+    assert.equal(state.encrypts, 3);
+    check.stop();
+  });
+
   it("a check that round-trips to a different plaintext is unhealthy", async () => {
     const clock = new ManualClock();
     const { backend } = fakeBackend();
-    const broken: KmsBackend = { ...backend, decrypt: async () => Buffer.from("something else") };
-    const check = new StatusCheck({ backend: broken, refreshMs: 1_000, probeTimeoutMs: 500, clock, random: systemRandom, logger: silentLogger() });
+    const broken: KmsBackend = { ...backend, decrypt: () => Promise.resolve(Buffer.from("something else")) };
+    const check = new StatusCheck({
+      backend: broken,
+      refreshMs: 1_000,
+      probeTimeoutMs: 500,
+      clock,
+      random: systemRandom,
+      logger: silentLogger(),
+    });
     check.start();
     await flush();
     assert.equal(check.snapshot().healthy, false);

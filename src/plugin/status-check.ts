@@ -11,6 +11,8 @@ import type { Random } from "../common/random.js";
 import { keyIdHash } from "../common/key-id-hash.js";
 import type { KmsBackend } from "./backend.js";
 
+/** Early checks (see noteEncryptKeyId) are at least this far apart. */
+const EARLY_CHECK_MIN_GAP_MS = 10_000;
 // Fixed probe plaintext; not secret, never stored.
 const PROBE_PLAINTEXT = Buffer.from("atrest-plugin-status-probe-v1", "utf8");
 
@@ -36,11 +38,17 @@ export interface StatusCheckOptions {
 }
 
 export class StatusCheck {
-  private snapshotValue: HealthSnapshot = { healthy: false, reason: "the first KMS check has not finished", keyId: "", checks: 0 };
+  private snapshotValue: HealthSnapshot = {
+    healthy: false,
+    reason: "the first KMS check has not finished",
+    keyId: "",
+    checks: 0,
+  };
   private inFlight: Promise<HealthSnapshot> | undefined;
   private timer: Timer | undefined;
   private firstCheck: Promise<HealthSnapshot> | undefined;
   private stopped = false;
+  private lastEarlyCheckMs = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: StatusCheckOptions) {}
 
@@ -76,6 +84,23 @@ export class StatusCheck {
     return this.inFlight;
   }
 
+  /**
+   * A real Encrypt just used `keyId`. When it differs from what Status reports, the KMS rotated since the
+   * last check, and kube-apiserver refuses a new seed whose Encrypt key_id differs from Status's — so
+   * check now rather than at the next interval. Bounded: at most one such early check per
+   * min(refreshMs, 10 s), and only while the two disagree.
+   */
+  noteEncryptKeyId(keyId: string): void {
+    const current = this.snapshotValue;
+    if (this.stopped || this.inFlight !== undefined || current.checks === 0 || keyId === current.keyId)
+      return;
+    const now = this.options.clock.now();
+    if (now - this.lastEarlyCheckMs < Math.min(this.options.refreshMs, EARLY_CHECK_MIN_GAP_MS)) return;
+    this.lastEarlyCheckMs = now;
+    this.options.logger.info({ keyIdHash: keyIdHash(keyId) }, "encrypt saw a new key_id; checking now");
+    void this.runCheck();
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.timer !== undefined) this.options.clock.clearTimeout(this.timer);
@@ -100,11 +125,24 @@ export class StatusCheck {
     let next: HealthSnapshot;
     try {
       const sealed = await backend.encrypt(PROBE_PLAINTEXT, ctx);
-      const opened = await backend.decrypt({ ciphertext: sealed.ciphertext, keyId: sealed.keyId, annotations: sealed.annotations }, ctx);
-      if (!opened.equals(PROBE_PLAINTEXT)) throw new AtrestError("data-corrupt", "the KMS round trip returned a different plaintext");
-      next = { healthy: true, reason: "ok", keyId: sealed.keyId, checkedAtMs: clock.now(), checks: previous.checks + 1 };
+      const opened = await backend.decrypt(
+        { ciphertext: sealed.ciphertext, keyId: sealed.keyId, annotations: sealed.annotations },
+        ctx,
+      );
+      if (!opened.equals(PROBE_PLAINTEXT))
+        throw new AtrestError("data-corrupt", "the KMS round trip returned a different plaintext");
+      next = {
+        healthy: true,
+        reason: "ok",
+        keyId: sealed.keyId,
+        checkedAtMs: clock.now(),
+        checks: previous.checks + 1,
+      };
     } catch (err) {
-      const atrest = err instanceof AtrestError ? err : new AtrestError("internal", "the KMS check failed unexpectedly", { cause: err });
+      const atrest =
+        err instanceof AtrestError
+          ? err
+          : new AtrestError("internal", "the KMS check failed unexpectedly", { cause: err });
       next = {
         healthy: false,
         reason: atrest.message,
@@ -115,9 +153,19 @@ export class StatusCheck {
       };
     }
     this.snapshotValue = next;
-    if (next.healthy !== previous.healthy || next.keyId !== previous.keyId || next.reason !== previous.reason) {
-      const fields = { uid, healthy: next.healthy, keyIdHash: next.keyId ? keyIdHash(next.keyId) : "", ...(next.healthy ? {} : { reason: next.reason, errorCode: next.errorCode }) };
-      if (next.keyId !== previous.keyId && previous.keyId !== "") this.options.logger.info(fields, "key rotated");
+    if (
+      next.healthy !== previous.healthy ||
+      next.keyId !== previous.keyId ||
+      next.reason !== previous.reason
+    ) {
+      const fields = {
+        uid,
+        healthy: next.healthy,
+        keyIdHash: next.keyId ? keyIdHash(next.keyId) : "",
+        ...(next.healthy ? {} : { reason: next.reason, errorCode: next.errorCode }),
+      };
+      if (next.keyId !== previous.keyId && previous.keyId !== "")
+        this.options.logger.info(fields, "key rotated");
       else if (next.healthy) this.options.logger.info(fields, "kms healthy");
       else this.options.logger.warn(fields, "kms unhealthy");
       this.options.onChange?.(next, previous);

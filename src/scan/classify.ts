@@ -17,7 +17,12 @@ export type KmsV2DekSourceType = "AES_GCM_KEY" | "HKDF_SHA256_XNONCE_AES_GCM_SEE
 export type ValueClass =
   | { readonly kind: "plaintext"; readonly encoding: PlaintextEncoding }
   | { readonly kind: "encrypted"; readonly provider: LocalProvider; readonly keyName: string }
-  | { readonly kind: "encrypted"; readonly provider: "kms"; readonly kmsApiVersion: "v1"; readonly providerName: string }
+  | {
+      readonly kind: "encrypted";
+      readonly provider: "kms";
+      readonly kmsApiVersion: "v1";
+      readonly providerName: string;
+    }
   | {
       readonly kind: "encrypted";
       readonly provider: "kms";
@@ -95,12 +100,15 @@ export function classifyValue(data: Uint8Array): ValueClass {
     return malformed("no provider name after k8s:enc:", data, ENCRYPTED_MARKER.length);
   }
   const version = readName(data, provider.end);
-  if (version === undefined) return malformed(`no format version after the ${provider.name} provider`, data, provider.end);
+  if (version === undefined)
+    return malformed(`no format version after the ${provider.name} provider`, data, provider.end);
 
   if (LOCAL_PROVIDERS.has(provider.name)) {
-    if (version.name !== "v1") return malformed(`unknown ${provider.name} format version "${version.name}"`, data, version.end);
+    if (version.name !== "v1")
+      return malformed(`unknown ${provider.name} format version "${version.name}"`, data, version.end);
     const key = readName(data, version.end);
-    if (key === undefined || key.name === "") return malformed(`no key name in the ${provider.name} prefix`, data, version.end);
+    if (key === undefined || key.name === "")
+      return malformed(`no key name in the ${provider.name} prefix`, data, version.end);
     const body = data.length - key.end;
     const problem = localBodyProblem(provider.name as LocalProvider, body);
     if (problem !== undefined) return malformed(problem, data, key.end);
@@ -112,7 +120,8 @@ export function classifyValue(data: Uint8Array): ValueClass {
       return malformed(`unknown kms API version "${version.name}"`, data, version.end);
     }
     const name = readName(data, version.end);
-    if (name === undefined || name.name === "") return malformed(`no provider name in the kms ${version.name} prefix`, data, version.end);
+    if (name === undefined || name.name === "")
+      return malformed(`no provider name in the kms ${version.name} prefix`, data, version.end);
     const body = data.subarray(name.end);
     if (version.name === "v1") {
       const problem = kmsV1BodyProblem(body);
@@ -129,14 +138,18 @@ function localBodyProblem(provider: LocalProvider, bodyBytes: number): string | 
   switch (provider) {
     case "aescbc":
       // IV, then at least one padded block; PKCS#7 always pads, so the length is a whole number of blocks.
-      if (bodyBytes < 2 * AES_BLOCK_BYTES) return `aescbc data is ${bodyBytes} bytes, shorter than an IV and one block`;
-      if (bodyBytes % AES_BLOCK_BYTES !== 0) return `aescbc data is ${bodyBytes} bytes, not a whole number of ${AES_BLOCK_BYTES}-byte blocks`;
+      if (bodyBytes < 2 * AES_BLOCK_BYTES)
+        return `aescbc data is ${bodyBytes} bytes, shorter than an IV and one block`;
+      if (bodyBytes % AES_BLOCK_BYTES !== 0)
+        return `aescbc data is ${bodyBytes} bytes, not a whole number of ${AES_BLOCK_BYTES}-byte blocks`;
       return undefined;
     case "aesgcm":
-      if (bodyBytes < GCM_NONCE_BYTES + GCM_TAG_BYTES) return `aesgcm data is ${bodyBytes} bytes, shorter than a nonce and a tag`;
+      if (bodyBytes < GCM_NONCE_BYTES + GCM_TAG_BYTES)
+        return `aesgcm data is ${bodyBytes} bytes, shorter than a nonce and a tag`;
       return undefined;
     case "secretbox":
-      if (bodyBytes < SECRETBOX_NONCE_BYTES + SECRETBOX_TAG_BYTES) return `secretbox data is ${bodyBytes} bytes, shorter than a nonce and a tag`;
+      if (bodyBytes < SECRETBOX_NONCE_BYTES + SECRETBOX_TAG_BYTES)
+        return `secretbox data is ${bodyBytes} bytes, shorter than a nonce and a tag`;
       return undefined;
   }
 }
@@ -148,11 +161,17 @@ function kmsV1BodyProblem(body: Uint8Array): string | undefined {
   const payload = body.length - 2 - dekBytes;
   if (payload < 0) return `kms v1 encrypted DEK length ${dekBytes} runs past the end of the value`;
   // GCM (nonce + tag) or, for data older than 1.25, CBC (IV + a block): 28 bytes at the least either way.
-  if (payload < GCM_NONCE_BYTES + GCM_TAG_BYTES) return `kms v1 payload is ${payload} bytes, too short to hold any ciphertext`;
+  if (payload < GCM_NONCE_BYTES + GCM_TAG_BYTES)
+    return `kms v1 payload is ${payload} bytes, too short to hold any ciphertext`;
   return undefined;
 }
 
-function classifyKmsV2(body: Uint8Array, providerName: string, data: Uint8Array, prefixEnd: number): ValueClass {
+function classifyKmsV2(
+  body: Uint8Array,
+  providerName: string,
+  data: Uint8Array,
+  prefixEnd: number,
+): ValueClass {
   let object: ReturnType<typeof decodeEncryptedObject>;
   try {
     object = decodeEncryptedObject(body);
@@ -165,9 +184,20 @@ function classifyKmsV2(body: Uint8Array, providerName: string, data: Uint8Array,
   const dekSourceType = DEK_SOURCE_TYPE_NAMES[type] as KmsV2DekSourceType;
   const minimum = (type === 1 ? HKDF_INFO_BYTES : 0) + GCM_NONCE_BYTES + GCM_TAG_BYTES;
   if (object.encryptedData.length < minimum) {
-    return malformed(`kms v2 encryptedData is ${object.encryptedData.length} bytes, shorter than the ${minimum} that ${dekSourceType} needs`, data, prefixEnd);
+    return malformed(
+      `kms v2 encryptedData is ${object.encryptedData.length} bytes, shorter than the ${minimum} that ${dekSourceType} needs`,
+      data,
+      prefixEnd,
+    );
   }
-  return { kind: "encrypted", provider: "kms", kmsApiVersion: "v2", providerName, keyId: object.keyID, dekSourceType };
+  return {
+    kind: "encrypted",
+    provider: "kms",
+    kmsApiVersion: "v2",
+    providerName,
+    keyId: object.keyID,
+    dekSourceType,
+  };
 }
 
 /** A short label of how a value was written: `identity`, `aesgcm`, `kms:v2`, `malformed`. */

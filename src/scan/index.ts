@@ -7,8 +7,22 @@
  *   process.stdout.write(renderScanTable(report));
  *   process.exitCode = report.summary.exitCode;
  */
-export { classifyValue, providerLabel, type ValueClass, type EncryptedValueClass, type PlaintextEncoding, type KmsV2DekSourceType, type LocalProvider } from "./classify.js";
-export { defaultScanPolicy, policyFromConfiguration, writerLabel, type ResourcePolicy, type ScanPolicy } from "./policy.js";
+export {
+  classifyValue,
+  providerLabel,
+  type ValueClass,
+  type EncryptedValueClass,
+  type PlaintextEncoding,
+  type KmsV2DekSourceType,
+  type LocalProvider,
+} from "./classify.js";
+export {
+  defaultScanPolicy,
+  policyFromConfiguration,
+  writerLabel,
+  type ResourcePolicy,
+  type ScanPolicy,
+} from "./policy.js";
 export {
   SCAN_EXIT,
   SCAN_REPORT_API_VERSION,
@@ -24,6 +38,18 @@ export {
   type ScanSummary,
   type VerifyOutcome,
 } from "./report.js";
-export { scanStore, DEFAULT_SCAN_CONCURRENCY, DEFAULT_SCAN_PAGE_SIZE, type ScanOptions, type ScanVerifier } from "./scan.js";
+export {
+  scanStore,
+  DEFAULT_SCAN_CONCURRENCY,
+  DEFAULT_SCAN_PAGE_SIZE,
+  type ScanOptions,
+  type ScanVerifier,
+} from "./scan.js";
 export { renderScanJson, renderScanTable, type TableOptions } from "./render.js";
-export { DEFAULT_ETCD_PREFIX, NO_RESOURCE, listPrefixesFor, normalizePrefix, resourceOfKey } from "./storage-path.js";
+export {
+  DEFAULT_ETCD_PREFIX,
+  NO_RESOURCE,
+  listPrefixesFor,
+  normalizePrefix,
+  resourceOfKey,
+} from "./storage-path.js";

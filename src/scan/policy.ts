@@ -55,7 +55,11 @@ export function policyFromConfiguration(config: EncryptionConfiguration): ScanPo
       const policy: ResourcePolicy =
         match === undefined || first === undefined
           ? { encryptionExpected: false, writer: "identity" }
-          : { encryptionExpected: first.type !== "identity", writer: writerLabel(first), rule: match.pattern };
+          : {
+              encryptionExpected: first.type !== "identity",
+              writer: writerLabel(first),
+              rule: match.pattern,
+            };
       cache.set(resource, policy);
       return policy;
     },

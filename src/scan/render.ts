@@ -16,7 +16,11 @@ export interface TableOptions {
 
 const DEFAULT_MAX_OBJECTS = 20;
 
-function pad(cells: readonly string[], widths: readonly number[], rightAlign: (i: number) => boolean): string {
+function pad(
+  cells: readonly string[],
+  widths: readonly number[],
+  rightAlign: (i: number) => boolean,
+): string {
   return cells
     .map((c, i) => (rightAlign(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
     .join("  ")
@@ -42,7 +46,8 @@ function dash(n: number | null): string {
 function listLines(title: string, entries: readonly (string | ObjectProblem)[], max: number): string[] {
   if (entries.length === 0) return [];
   const out = [`  ${title} (${entries.length}):`];
-  for (const e of entries.slice(0, max)) out.push(typeof e === "string" ? `    ${e}` : `    ${e.key}: ${e.reason}`);
+  for (const e of entries.slice(0, max))
+    out.push(typeof e === "string" ? `    ${e}` : `    ${e.key}: ${e.reason}`);
   if (entries.length > max) out.push(`    … and ${entries.length - max} more (-o json lists all)`);
   return out;
 }
@@ -53,7 +58,7 @@ function resourceDetail(name: string, r: ResourceReport, max: number): string[] 
     if (value !== "") lines.push(`  ${label.padEnd(14)} ${value}`);
   };
   add("providers:", counts(r.byProvider));
-  add("plaintext as:", counts(r.byPlaintextEncoding as Record<string, number>));
+  add("plaintext as:", counts(r.byPlaintextEncoding));
   add("key names:", counts(r.byKeyName));
   add("kms providers:", counts(r.byKmsProvider));
   add(
@@ -79,10 +84,20 @@ export function renderScanTable(report: ScanReport, options: TableOptions = {}):
   const verifying = report.summary.verified !== null;
   const header = [
     `prefix ${report.prefix} at revision ${report.revision}`,
-    report.configuration === null ? "no encryption configuration (classified by bytes only)" : `configuration ${report.configuration.contentHash || "(given)"}`,
+    report.configuration === null
+      ? "no encryption configuration (classified by bytes only)"
+      : `configuration ${report.configuration.contentHash || "(given)"}`,
   ].join("; ");
 
-  const head = ["RESOURCE", "TOTAL", "PLAINTEXT", "ENCRYPTED", "MALFORMED", ...(verifying ? ["STALE", "FAILED"] : []), "EXPECTED"];
+  const head = [
+    "RESOURCE",
+    "TOTAL",
+    "PLAINTEXT",
+    "ENCRYPTED",
+    "MALFORMED",
+    ...(verifying ? ["STALE", "FAILED"] : []),
+    "EXPECTED",
+  ];
   const rows: string[][] = [head];
   for (const [name, r] of Object.entries(report.resources)) {
     const expected = r.writer ?? (r.encryptionExpected ? "encrypted" : "any");
@@ -104,12 +119,20 @@ export function renderScanTable(report: ScanReport, options: TableOptions = {}):
   if (details.length > 0) lines.push("", ...details);
 
   const s = report.summary;
-  const parts = [`${s.total} objects in ${s.resources} resources`, `${s.encrypted} encrypted`, `${s.plaintext} plaintext`];
-  if (s.plaintextViolations > 0) parts.push(`${s.plaintextViolations} plaintext where encryption is expected (!)`);
+  const parts = [
+    `${s.total} objects in ${s.resources} resources`,
+    `${s.encrypted} encrypted`,
+    `${s.plaintext} plaintext`,
+  ];
+  if (s.plaintextViolations > 0)
+    parts.push(`${s.plaintextViolations} plaintext where encryption is expected (!)`);
   if (s.malformed > 0) parts.push(`${s.malformed} malformed`);
-  if (verifying) parts.push(`${s.verified ?? 0} authenticated`, `${s.stale ?? 0} stale`, `${s.failed ?? 0} failed`);
+  if (verifying)
+    parts.push(`${s.verified ?? 0} authenticated`, `${s.stale ?? 0} stale`, `${s.failed ?? 0} failed`);
   if ((s.unverified ?? 0) > 0) parts.push(`${s.unverified} not checked`);
   lines.push("", `summary: ${parts.join(", ")}`);
-  lines.push(s.findings.length === 0 ? "result: ok (exit 0)" : `result: ${s.findings.join(", ")} (exit ${s.exitCode})`);
+  lines.push(
+    s.findings.length === 0 ? "result: ok (exit 0)" : `result: ${s.findings.join(", ")} (exit ${s.exitCode})`,
+  );
   return `${lines.join("\n")}\n`;
 }

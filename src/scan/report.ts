@@ -156,7 +156,13 @@ export class ResourceTally {
   private readonly byKmsProvider: Record<string, number> = {};
   private readonly byKeyId: Record<string, { count: number; providers: Set<string> }> = {};
   private readonly byDekSourceType: Record<string, number> = {};
-  private readonly objects = { plaintext: [] as string[], malformed: [] as ObjectProblem[], stale: [] as string[], failed: [] as ObjectProblem[], unverified: [] as ObjectProblem[] };
+  private readonly objects = {
+    plaintext: [] as string[],
+    malformed: [] as ObjectProblem[],
+    stale: [] as string[],
+    failed: [] as ObjectProblem[],
+    unverified: [] as ObjectProblem[],
+  };
 
   constructor(
     private readonly policy: ResourcePolicy,
@@ -256,7 +262,11 @@ export class ResourceTally {
 const FINDING_ORDER: readonly Finding[] = ["failed", "malformed", "plaintext", "unverified", "stale"];
 
 /** Sums the resources and picks the exit status (see SCAN_EXIT). */
-export function summarize(resources: Readonly<Record<string, ResourceReport>>, verifying: boolean, failOnStale: boolean): ScanSummary {
+export function summarize(
+  resources: Readonly<Record<string, ResourceReport>>,
+  verifying: boolean,
+  failOnStale: boolean,
+): ScanSummary {
   const all = Object.values(resources);
   const sum = (f: (r: ResourceReport) => number | null): number => all.reduce((n, r) => n + (f(r) ?? 0), 0);
   const s = {

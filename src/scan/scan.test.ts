@@ -20,7 +20,12 @@ const aesgcm = (key: string) => Buffer.concat([b(`k8s:enc:aesgcm:v1:${key}:`), B
 function kmsV2(keyID: string, type: 0 | 1): Buffer {
   return Buffer.concat([
     b("k8s:enc:kms:v2:kms-provider:"),
-    encodeEncryptedObjectWire({ encryptedData: Buffer.alloc(64, 3), keyID, encryptedDEKSource: Buffer.alloc(32, 4), encryptedDEKSourceType: type }),
+    encodeEncryptedObjectWire({
+      encryptedData: Buffer.alloc(64, 3),
+      keyID,
+      encryptedDEKSource: Buffer.alloc(32, 4),
+      encryptedDEKSourceType: type,
+    }),
   ]);
 }
 
@@ -58,7 +63,10 @@ describe("storage paths", () => {
     assert.equal(resourceOfKey(p, "/registry/services/specs/default/kubernetes"), "services");
     assert.equal(resourceOfKey(p, "/registry/services/endpoints/default/kubernetes"), "endpoints");
     assert.equal(resourceOfKey(p, "/registry/deployments/default/web"), "deployments.apps");
-    assert.equal(resourceOfKey(p, "/registry/apiregistration.k8s.io/apiservices/v1.apps"), "apiservices.apiregistration.k8s.io");
+    assert.equal(
+      resourceOfKey(p, "/registry/apiregistration.k8s.io/apiservices/v1.apps"),
+      "apiservices.apiregistration.k8s.io",
+    );
     assert.equal(resourceOfKey(p, "/registry/example.com/widgets/ns/w"), "widgets.example.com");
     assert.equal(resourceOfKey(p, "/registry/ranges/serviceips"), "ranges");
     // A namespace called "registry" does not confuse it.
@@ -67,7 +75,10 @@ describe("storage paths", () => {
 
   test("list prefixes: one subtree per directly stored core resource, else the whole prefix", () => {
     assert.deepEqual(listPrefixesFor("/registry", undefined), ["/registry/"]);
-    assert.deepEqual(listPrefixesFor("/registry", ["secrets", "configmaps"]), ["/registry/configmaps/", "/registry/secrets/"]);
+    assert.deepEqual(listPrefixesFor("/registry", ["secrets", "configmaps"]), [
+      "/registry/configmaps/",
+      "/registry/secrets/",
+    ]);
     assert.deepEqual(listPrefixesFor("/registry", ["secrets", "nodes"]), ["/registry/"]);
   });
 });
@@ -88,7 +99,12 @@ describe("scanStore without a configuration", () => {
       "/other/secrets/default/ignored": json("x"),
     });
     const report = await scanStore(store, { pageSize: 2 });
-    assert.deepEqual(Object.keys(report.resources), ["configmaps", "namespaces", "secrets", "widgets.example.com"]);
+    assert.deepEqual(Object.keys(report.resources), [
+      "configmaps",
+      "namespaces",
+      "secrets",
+      "widgets.example.com",
+    ]);
     const s = report.resources["secrets"]!;
     assert.equal(s.total, 7);
     assert.equal(s.plaintext, 2);
@@ -104,7 +120,10 @@ describe("scanStore without a configuration", () => {
       "key-1": { count: 2, keyIdHash: keyIdHash("key-1"), providers: ["kms:v2:kms-provider"] },
     });
     assert.deepEqual(s.byDekSourceType, { AES_GCM_KEY: 1, HKDF_SHA256_XNONCE_AES_GCM_SEED: 2 });
-    assert.deepEqual(s.objects.plaintext, ["/registry/secrets/default/plain-json", "/registry/secrets/default/plain-pb"]);
+    assert.deepEqual(s.objects.plaintext, [
+      "/registry/secrets/default/plain-json",
+      "/registry/secrets/default/plain-pb",
+    ]);
     assert.equal(s.objects.malformed[0]?.key, "/registry/secrets/ns2/garbled");
     assert.equal(s.stale, null);
     assert.equal(s.failed, null);
@@ -130,7 +149,10 @@ describe("scanStore without a configuration", () => {
     entries["/registry/pods/ns/p"] = json("p");
     const inner = await seed(entries);
     const counting = new CountingStore(inner);
-    const report = await scanStore(counting as unknown as Store, { pageSize: 3, resources: ["secrets", "configmaps"] });
+    const report = await scanStore(counting as unknown as Store, {
+      pageSize: 3,
+      resources: ["secrets", "configmaps"],
+    });
     assert.deepEqual(Object.keys(report.resources), ["configmaps", "secrets"]);
     assert.equal(report.resources["secrets"]!.total, 7);
     assert.equal(report.resources["configmaps"]!.total, 1);
@@ -140,7 +162,10 @@ describe("scanStore without a configuration", () => {
     );
     const revision = report.revision;
     assert.ok(revision > 0);
-    assert.ok(counting.lists.slice(1).every((l) => l.options.revision === revision), "later pages read at the first page's revision");
+    assert.ok(
+      counting.lists.slice(1).every((l) => l.options.revision === revision),
+      "later pages read at the first page's revision",
+    );
     assert.equal(report.summary.exitCode, SCAN_EXIT.ok);
   });
 
@@ -158,9 +183,14 @@ function fakeVerifier(calls: string[]): ScanVerifier {
     transformFromStorage(data: Uint8Array, ctx: TransformContext): Promise<ReadResult> {
       const key = Buffer.from(ctx.aad).toString("utf8");
       calls.push(key);
-      if (key.endsWith("/moved")) return Promise.reject(new AtrestError("data-corrupt", "cipher: message authentication failed"));
+      if (key.endsWith("/moved"))
+        return Promise.reject(new AtrestError("data-corrupt", "cipher: message authentication failed"));
       if (key.endsWith("/down")) return Promise.reject(new AtrestError("unavailable", "kms plugin down"));
-      return Promise.resolve({ plaintext: Buffer.from(data), stale: key.endsWith("/old"), origin: { provider: "aesgcm", keyName: "k" } });
+      return Promise.resolve({
+        plaintext: Buffer.from(data),
+        stale: key.endsWith("/old"),
+        origin: { provider: "aesgcm", keyName: "k" },
+      });
     },
     transformToStorage: () => Promise.reject(new Error("a scan never writes")),
   };
@@ -184,8 +214,16 @@ describe("scanStore with a configuration", () => {
 
   test("policy: the first provider of the matching rule says whether plaintext is a finding", () => {
     const policy = policyFromConfiguration(config);
-    assert.deepEqual(policy.forResource("secrets"), { encryptionExpected: true, writer: "aesgcm:k", rule: "secrets" });
-    assert.deepEqual(policy.forResource("deployments.apps"), { encryptionExpected: false, writer: "identity", rule: "*.apps" });
+    assert.deepEqual(policy.forResource("secrets"), {
+      encryptionExpected: true,
+      writer: "aesgcm:k",
+      rule: "secrets",
+    });
+    assert.deepEqual(policy.forResource("deployments.apps"), {
+      encryptionExpected: false,
+      writer: "identity",
+      rule: "*.apps",
+    });
     assert.deepEqual(policy.forResource("configmaps"), { encryptionExpected: false, writer: "identity" });
     assert.equal(defaultScanPolicy.forResource("secrets").encryptionExpected, true);
   });
@@ -200,7 +238,12 @@ describe("scanStore with a configuration", () => {
       "/registry/deployments/ns/d": json("d"),
     });
     const calls: string[] = [];
-    const report = await scanStore(store, { verifier: fakeVerifier(calls), policy: policyFromConfiguration(config), configurationHash: "sha256:abc", concurrency: 2 });
+    const report = await scanStore(store, {
+      verifier: fakeVerifier(calls),
+      policy: policyFromConfiguration(config),
+      configurationHash: "sha256:abc",
+      concurrency: 2,
+    });
     assert.ok(!calls.includes("/registry/secrets/ns/bad"));
     const s = report.resources["secrets"]!;
     assert.equal(s.verified, 2);
@@ -208,7 +251,9 @@ describe("scanStore with a configuration", () => {
     assert.equal(s.failed, 1);
     assert.equal(s.unverified, 1);
     assert.deepEqual(s.objects.stale, ["/registry/secrets/ns/old"]);
-    assert.deepEqual(s.objects.failed, [{ key: "/registry/secrets/ns/moved", reason: "cipher: message authentication failed" }]);
+    assert.deepEqual(s.objects.failed, [
+      { key: "/registry/secrets/ns/moved", reason: "cipher: message authentication failed" },
+    ]);
     assert.deepEqual(s.objects.unverified, [{ key: "/registry/secrets/ns/down", reason: "kms plugin down" }]);
     assert.equal(s.writer, "aesgcm:k");
     assert.equal(report.resources["deployments.apps"]!.plaintextViolations, 0);
@@ -219,7 +264,10 @@ describe("scanStore with a configuration", () => {
 
   test("exit codes: unverified alone is 3; stale only counts with failOnStale", async () => {
     const down = await seed({ "/registry/secrets/ns/down": aesgcm("k") });
-    assert.equal((await scanStore(down, { verifier: fakeVerifier([]) })).summary.exitCode, SCAN_EXIT.unverified);
+    assert.equal(
+      (await scanStore(down, { verifier: fakeVerifier([]) })).summary.exitCode,
+      SCAN_EXIT.unverified,
+    );
     const old = await seed({ "/registry/secrets/ns/old": aesgcm("k") });
     assert.equal((await scanStore(old, { verifier: fakeVerifier([]) })).summary.exitCode, 0);
     const strict = await scanStore(old, { verifier: fakeVerifier([]), failOnStale: true });

@@ -60,7 +60,9 @@ async function verify(transformer: Transformer, key: string, value: Uint8Array):
     return {
       kind: "verified",
       stale: result.stale,
-      ...(result.origin.provider === "kms" && result.origin.kmsApiVersion === "v1" && result.origin.dekSourceType !== undefined
+      ...(result.origin.provider === "kms" &&
+      result.origin.kmsApiVersion === "v1" &&
+      result.origin.dekSourceType !== undefined
         ? { dekSourceType: result.origin.dekSourceType }
         : {}),
     };
@@ -72,7 +74,11 @@ async function verify(transformer: Transformer, key: string, value: Uint8Array):
 }
 
 /** Runs `work` over `items` with at most `limit` in flight, keeping order of results. */
-async function mapLimited<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+async function mapLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -87,7 +93,8 @@ async function mapLimited<T, R>(items: readonly T[], limit: number, work: (item:
 
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value <= 0) throw new AtrestError("invalid-argument", `${name} must be a positive integer, got ${value}`);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new AtrestError("invalid-argument", `${name} must be a positive integer, got ${value}`);
   return value;
 }
 
@@ -98,7 +105,10 @@ export async function scanStore(store: Store, options: ScanOptions = {}): Promis
   const concurrency = positive("concurrency", options.concurrency, DEFAULT_SCAN_CONCURRENCY);
   const policy = options.policy ?? defaultScanPolicy;
   const verifier = options.verifier;
-  const wanted = options.resources === undefined || options.resources.length === 0 ? undefined : new Set(options.resources);
+  const wanted =
+    options.resources === undefined || options.resources.length === 0
+      ? undefined
+      : new Set(options.resources);
   const failOnStale = options.failOnStale ?? false;
 
   const tallies = new Map<string, ResourceTally>();
@@ -128,18 +138,22 @@ export async function scanStore(store: Store, options: ScanOptions = {}): Promis
         .map((kv) => ({ kv, resource: resourceOfKey(prefix, kv.key) }))
         .filter((x) => wanted === undefined || wanted.has(x.resource));
       const classes: ValueClass[] = items.map((x) => classifyValue(x.kv.value));
-      const outcomes = await mapLimited(items, concurrency, async (x, i): Promise<VerifyOutcome | undefined> => {
-        if (verifier === undefined) return undefined;
-        const c = classes[i];
-        // Bytes that do not parse are reported as malformed, not read.
-        if (c?.kind === "malformed") return undefined;
-        let transformer = transformers.get(x.resource);
-        if (transformer === undefined) {
-          transformer = verifier.transformerFor(x.resource);
-          transformers.set(x.resource, transformer);
-        }
-        return verify(transformer, x.kv.key, x.kv.value);
-      });
+      const outcomes = await mapLimited(
+        items,
+        concurrency,
+        async (x, i): Promise<VerifyOutcome | undefined> => {
+          if (verifier === undefined) return undefined;
+          const c = classes[i];
+          // Bytes that do not parse are reported as malformed, not read.
+          if (c?.kind === "malformed") return undefined;
+          let transformer = transformers.get(x.resource);
+          if (transformer === undefined) {
+            transformer = verifier.transformerFor(x.resource);
+            transformers.set(x.resource, transformer);
+          }
+          return verify(transformer, x.kv.key, x.kv.value);
+        },
+      );
       items.forEach((x, i) => tallyFor(x.resource).add(x.kv.key, classes[i]!, outcomes[i]));
       const last = page.items[page.items.length - 1];
       if (!page.more || last === undefined) break;
@@ -154,7 +168,8 @@ export async function scanStore(store: Store, options: ScanOptions = {}): Promis
     kind: SCAN_REPORT_KIND,
     prefix,
     revision,
-    configuration: options.configurationHash === undefined ? null : { contentHash: options.configurationHash },
+    configuration:
+      options.configurationHash === undefined ? null : { contentHash: options.configurationHash },
     resourceFilter: wanted === undefined ? null : [...wanted].sort(),
     failOnStale,
     resources,

@@ -19,7 +19,10 @@ export function normalizePrefix(prefix: string): string {
   if (trimmed === "") throw new AtrestError("invalid-argument", "--etcd-prefix must not be empty");
   const segments = trimmed.split("/").filter((s) => s !== "");
   if (segments.some((s) => s === "." || s === "..")) {
-    throw new AtrestError("invalid-argument", `--etcd-prefix must not contain "." or ".." segments, got "${prefix}"`);
+    throw new AtrestError(
+      "invalid-argument",
+      `--etcd-prefix must not contain "." or ".." segments, got "${prefix}"`,
+    );
   }
   return `/${segments.join("/")}`;
 }
@@ -58,6 +61,7 @@ const DIRECT_CORE_SEGMENTS: ReadonlySet<string> = new Set([
  */
 export function listPrefixesFor(prefix: string, resources: readonly string[] | undefined): string[] {
   if (resources === undefined || resources.length === 0) return [`${prefix}/`];
-  if (resources.every((r) => DIRECT_CORE_SEGMENTS.has(r))) return [...new Set(resources)].sort().map((r) => `${prefix}/${r}/`);
+  if (resources.every((r) => DIRECT_CORE_SEGMENTS.has(r)))
+    return [...new Set(resources)].sort().map((r) => `${prefix}/${r}/`);
   return [`${prefix}/`];
 }

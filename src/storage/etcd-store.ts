@@ -10,6 +10,7 @@ import {
   closedError,
   compactedError,
   conflictError,
+  deliverWatchEvent,
   futureRevisionError,
   notFoundError,
 } from "./store-errors.js";
@@ -23,10 +24,23 @@ import {
 export interface EtcdStoreOptions {
   /** Client URLs, e.g. ["http://127.0.0.1:2379", …] (kube's `--etcd-servers`, split on commas). */
   readonly endpoints: readonly string[];
-  /** Deadline of each unary call (default 10 s); watches are streams and have none. */
+  /** Deadline of each unary call (default 10 s; 0 = none); watches are streams and have none. */
   readonly callTimeoutMs?: number;
   /** How long to wait for a watch to be created (default 10 s). */
   readonly watchCreateTimeoutMs?: number;
+  /**
+   * TLS for https:// endpoints (kube's `--etcd-cafile`, `--etcd-certfile`, `--etcd-keyfile`): the CA that
+   * signed the members' certificates, and the client certificate and key when etcd asks for one.
+   * Without it, https:// endpoints are checked against the system's CAs.
+   */
+  readonly tls?: EtcdTlsOptions;
+}
+
+export interface EtcdTlsOptions {
+  readonly caCertPem: string | Buffer;
+  readonly clientCertPem?: string | Buffer;
+  /** Key material: never logged. */
+  readonly clientKeyPem?: string | Buffer;
 }
 
 const DEFAULT_CALL_TIMEOUT_MS = 10_000;
@@ -42,30 +56,63 @@ export class EtcdStore implements Store {
   private closed = false;
 
   constructor(options: EtcdStoreOptions) {
-    if (options.endpoints.length === 0) throw new AtrestError("invalid-argument", "etcd store needs at least one endpoint");
+    if (options.endpoints.length === 0)
+      throw new AtrestError("invalid-argument", "etcd store needs at least one endpoint");
     for (const e of options.endpoints) {
       if (!/^https?:\/\/[^/]+\/?$/.test(e)) {
-        throw new AtrestError("invalid-argument", `etcd endpoint "${e}" must look like http://host:port`, { details: { endpoint: e } });
+        throw new AtrestError(
+          "invalid-argument",
+          `etcd endpoint "${e}" must look like http://host:port or https://host:port`,
+          {
+            details: { endpoint: e },
+          },
+        );
       }
+    }
+    const secure = options.endpoints.filter((e) => e.startsWith("https://")).length;
+    if (secure !== 0 && secure !== options.endpoints.length) {
+      throw new AtrestError("invalid-argument", "etcd endpoints must be all http:// or all https://");
+    }
+    if (options.tls !== undefined && secure === 0) {
+      throw new AtrestError("invalid-argument", "etcd TLS options need https:// endpoints");
+    }
+    const tls = options.tls;
+    if (tls !== undefined && (tls.clientCertPem === undefined) !== (tls.clientKeyPem === undefined)) {
+      throw new AtrestError(
+        "invalid-argument",
+        "an etcd client certificate needs its key, and a key its certificate",
+      );
     }
     const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.watchCreateTimeoutMs = options.watchCreateTimeoutMs ?? 10_000;
     const clientOptions: IOptions = {
       hosts: options.endpoints.map((e) => e.replace(/\/$/, "")),
       dialTimeout: Math.min(callTimeoutMs, 5_000),
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+      defaultCallOptions: (ctx) =>
+        ctx.isStream || callTimeoutMs <= 0 ? {} : { deadline: Date.now() + callTimeoutMs },
     };
+    if (tls !== undefined) {
+      clientOptions.credentials = {
+        rootCertificate: Buffer.from(tls.caCertPem),
+        ...(tls.clientCertPem === undefined ? {} : { certChain: Buffer.from(tls.clientCertPem) }),
+        ...(tls.clientKeyPem === undefined ? {} : { privateKey: Buffer.from(tls.clientKeyPem) }),
+      };
+    }
     this.client = new Etcd3(clientOptions);
   }
 
   async currentRevision(): Promise<number> {
-    const res = await this.call("read the current revision", () => this.client.kv.range({ key: REVISION_PROBE_KEY, limit: 1, keys_only: true }));
+    const res = await this.call("read the current revision", () =>
+      this.client.kv.range({ key: REVISION_PROBE_KEY, limit: 1, keys_only: true }),
+    );
     return Number(res.header.revision);
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
     checkKey(key);
-    const res = await this.call(`get "${key}"`, () => this.client.kv.range({ key: Buffer.from(key, "utf8") }));
+    const res = await this.call(`get "${key}"`, () =>
+      this.client.kv.range({ key: Buffer.from(key, "utf8") }),
+    );
     const kv = res.kvs[0];
     return kv === undefined ? undefined : toKeyValue(kv);
   }
@@ -119,7 +166,8 @@ export class EtcdStore implements Store {
         failure: [{ request_range: { key: k } }],
       }),
     );
-    if (!res.succeeded) throw this.casFailure(key, res.responses[0]?.response_range?.kvs[0], expectedModRevision);
+    if (!res.succeeded)
+      throw this.casFailure(key, res.responses[0]?.response_range?.kvs[0], expectedModRevision);
     const prev = res.responses[0]?.response_put?.prev_kv;
     const revision = Number(res.header.revision);
     // prev_kv can only be missing if the previous revision was compacted away in between; the key's
@@ -142,7 +190,8 @@ export class EtcdStore implements Store {
         failure: [{ request_range: { key: k } }],
       }),
     );
-    if (!res.succeeded) throw this.casFailure(key, res.responses[0]?.response_range?.kvs[0], expectedModRevision ?? 0);
+    if (!res.succeeded)
+      throw this.casFailure(key, res.responses[0]?.response_range?.kvs[0], expectedModRevision ?? 0);
     const prev = res.responses[0]?.response_delete_range?.prev_kvs[0];
     if (prev === undefined) throw notFoundError(key);
     return toKeyValue(prev);
@@ -175,16 +224,21 @@ export class EtcdStore implements Store {
 
     watcher.on("put", (kv: IKeyValue, prev?: IKeyValue) => {
       if (ended) return;
-      const event: WatchEvent = prev ? { type: "put", kv: toKeyValue(kv), prevKv: toKeyValue(prev) } : { type: "put", kv: toKeyValue(kv) };
+      const event: WatchEvent = prev
+        ? { type: "put", kv: toKeyValue(kv), prevKv: toKeyValue(prev) }
+        : { type: "put", kv: toKeyValue(kv) };
       nextRevision = event.kv.modRevision + 1;
-      handlers.onEvent(event);
+      if (!deliverWatchEvent(handlers, event)) void cancel();
     });
     watcher.on("delete", (kv: IKeyValue, prev?: IKeyValue) => {
       if (ended) return;
       const key = kv.key.toString("utf8");
       const modRevision = Number(kv.mod_revision);
       nextRevision = modRevision + 1;
-      handlers.onEvent(prev ? { type: "delete", key, modRevision, prevKv: toKeyValue(prev) } : { type: "delete", key, modRevision });
+      const event: WatchEvent = prev
+        ? { type: "delete", key, modRevision, prevKv: toKeyValue(prev) }
+        : { type: "delete", key, modRevision };
+      if (!deliverWatchEvent(handlers, event)) void cancel();
     });
     // Without an error listener an EventEmitter throws, and a compaction would crash the process.
     watcher.on("error", (err: Error) => {
@@ -196,7 +250,11 @@ export class EtcdStore implements Store {
           return;
         }
         void cancel();
-        handlers.onError(mapped);
+        try {
+          handlers.onError(mapped);
+        } catch {
+          // The watch is over either way.
+        }
       });
     });
 
@@ -204,7 +262,12 @@ export class EtcdStore implements Store {
       const timer = setTimeout(() => {
         rejectCreate = undefined;
         void cancel();
-        reject(new AtrestError("unavailable", `etcd watch on "${prefix}" was not created within ${this.watchCreateTimeoutMs} ms`));
+        reject(
+          new AtrestError(
+            "unavailable",
+            `etcd watch on "${prefix}" was not created within ${this.watchCreateTimeoutMs} ms`,
+          ),
+        );
       }, this.watchCreateTimeoutMs);
       rejectCreate = (err) => {
         clearTimeout(timer);
@@ -214,7 +277,8 @@ export class EtcdStore implements Store {
       };
       watcher.once("connected", (res: { header?: { revision?: string } }) => {
         clearTimeout(timer);
-        if (fromRevision === 0 && res.header?.revision !== undefined) nextRevision = Number(res.header.revision) + 1;
+        if (fromRevision === 0 && res.header?.revision !== undefined)
+          nextRevision = Number(res.header.revision) + 1;
         rejectCreate = undefined;
         connected = true;
         resolve();
@@ -227,12 +291,20 @@ export class EtcdStore implements Store {
   async compact(revision: number): Promise<void> {
     checkRevision(revision, "revision");
     try {
-      await this.call(`compact at ${revision}`, () => this.client.kv.compact({ revision, physical: true }), revision);
+      await this.call(
+        `compact at ${revision}`,
+        () => this.client.kv.compact({ revision, physical: true }),
+        revision,
+      );
     } catch (err) {
       // Compacting at or below the current compact revision changes nothing.
       if (isAtrestError(err, "gone")) return;
       if (isAtrestError(err, "invalid-argument") && err.message.includes("future")) {
-        throw futureRevisionError("compaction", revision, (err.details.currentRevision as number | undefined) ?? 0);
+        throw futureRevisionError(
+          "compaction",
+          revision,
+          (err.details.currentRevision as number | undefined) ?? 0,
+        );
       }
       throw err;
     }
@@ -283,14 +355,19 @@ function mapEtcdError(err: unknown, what: string, revision: number): AtrestError
   const message = err instanceof Error ? err.message : String(err);
   if (message.includes(COMPACTED)) return compactedError(revision, 0, err);
   if (message.includes(FUTURE)) {
-    return new AtrestError("invalid-argument", `etcd ${what}: revision ${revision} is in the future`, { cause: err, details: { revision } });
+    return new AtrestError("invalid-argument", `etcd ${what}: revision ${revision} is in the future`, {
+      cause: err,
+      details: { revision },
+    });
   }
   const name = err instanceof Error ? err.constructor.name : "";
-  if (name === "GRPCDeadlineExceededError") return new AtrestError("deadline-exceeded", `etcd ${what}: ${message}`, { cause: err });
+  if (name === "GRPCDeadlineExceededError")
+    return new AtrestError("deadline-exceeded", `etcd ${what}: ${message}`, { cause: err });
   if (name === "GRPCInvalidArgumentError" || name === "GRPCOutOfRangeError") {
     return new AtrestError("invalid-argument", `etcd ${what}: ${message}`, { cause: err });
   }
-  if (name === "EtcdPermissionDeniedError") return new AtrestError("permission-denied", `etcd ${what}: ${message}`, { cause: err });
+  if (name === "EtcdPermissionDeniedError")
+    return new AtrestError("permission-denied", `etcd ${what}: ${message}`, { cause: err });
   if (name === "ClientClosedError") return closedError();
   // Unavailable members, broken circuits, timeouts: the caller may retry.
   return new AtrestError("unavailable", `etcd ${what}: ${message}`, { cause: err });
@@ -304,4 +381,3 @@ function toKeyValue(kv: IKeyValue): KeyValue {
     createRevision: Number(kv.create_revision),
   };
 }
-

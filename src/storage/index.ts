@@ -3,6 +3,12 @@ export type { KeyValue, ListOptions, ListResult, Store, Watch, WatchEvent, Watch
 export { MemoryStore } from "./memory-store.js";
 export { EtcdStore, type EtcdStoreOptions } from "./etcd-store.js";
 export { SqliteStore, sqlitePathFromUrl, type SqliteStoreOptions } from "./sqlite-store.js";
+export {
+  startCompactor,
+  DEFAULT_COMPACTION_INTERVAL_MS,
+  type Compactor,
+  type CompactorOptions,
+} from "./compactor.js";
 export { openStore, storeEndpointFromFlags, type StoreEndpoint } from "./open-store.js";
 export {
   TransformingStore,

@@ -1,4 +1,4 @@
 import { MemoryStore } from "./memory-store.js";
 import { registerStoreConformance } from "./store-conformance.js";
 
-registerStoreConformance("memory", async () => ({ store: new MemoryStore() }));
+registerStoreConformance("memory", () => Promise.resolve({ store: new MemoryStore() }));

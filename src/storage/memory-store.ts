@@ -8,7 +8,9 @@ import {
   compactedError,
   conflictError,
   futureRevisionError,
+  deliverWatchEvent,
   notFoundError,
+  settle,
 } from "./store-errors.js";
 
 /**
@@ -46,142 +48,177 @@ export class MemoryStore implements Store {
   private readonly subscribers = new Set<Subscriber>();
   private closed = false;
 
-  async currentRevision(): Promise<number> {
-    this.checkOpen();
-    return this.revision;
+  currentRevision(): Promise<number> {
+    return settle(() => {
+      this.checkOpen();
+      return this.revision;
+    });
   }
 
-  async get(key: string): Promise<KeyValue | undefined> {
-    this.checkOpen();
-    checkKey(key);
-    return this.latest(key);
+  get(key: string): Promise<KeyValue | undefined> {
+    return settle(() => {
+      this.checkOpen();
+      checkKey(key);
+      return this.latest(key);
+    });
   }
 
-  async list(prefix: string, options: ListOptions = {}): Promise<ListResult> {
-    this.checkOpen();
-    const limit = options.limit ?? 0;
-    const atRevision = options.revision ?? 0;
-    checkRevision(atRevision, "revision");
-    checkLimit(limit);
-    if (atRevision > this.revision) throw futureRevisionError("list", atRevision, this.revision);
-    if (atRevision !== 0 && atRevision < this.compactRevision) throw compactedError(atRevision, this.compactRevision);
-    const readAt = atRevision === 0 ? this.revision : atRevision;
-    const items: KeyValue[] = [];
-    let more = false;
-    let i = lowerBound(this.sortedKeys, options.startAfter !== undefined && compareKeys(options.startAfter, prefix) >= 0 ? options.startAfter : prefix);
-    if (options.startAfter !== undefined && this.sortedKeys[i] === options.startAfter) i++;
-    for (; i < this.sortedKeys.length; i++) {
-      const key = this.sortedKeys[i]!;
-      if (!key.startsWith(prefix)) break;
-      const kv = this.at(key, readAt);
-      if (kv === undefined) continue;
-      if (limit > 0 && items.length === limit) {
-        more = true;
-        break;
+  list(prefix: string, options: ListOptions = {}): Promise<ListResult> {
+    return settle(() => {
+      this.checkOpen();
+      const limit = options.limit ?? 0;
+      const atRevision = options.revision ?? 0;
+      checkRevision(atRevision, "revision");
+      checkLimit(limit);
+      if (atRevision > this.revision) throw futureRevisionError("list", atRevision, this.revision);
+      if (atRevision !== 0 && atRevision < this.compactRevision)
+        throw compactedError(atRevision, this.compactRevision);
+      const readAt = atRevision === 0 ? this.revision : atRevision;
+      const items: KeyValue[] = [];
+      let more = false;
+      let i = lowerBound(
+        this.sortedKeys,
+        options.startAfter !== undefined && compareKeys(options.startAfter, prefix) >= 0
+          ? options.startAfter
+          : prefix,
+      );
+      if (options.startAfter !== undefined && this.sortedKeys[i] === options.startAfter) i++;
+      for (; i < this.sortedKeys.length; i++) {
+        const key = this.sortedKeys[i]!;
+        if (!key.startsWith(prefix)) break;
+        const kv = this.at(key, readAt);
+        if (kv === undefined) continue;
+        if (limit > 0 && items.length === limit) {
+          more = true;
+          break;
+        }
+        items.push(kv);
       }
-      items.push(kv);
-    }
-    return { items, revision: readAt, more };
+      return { items, revision: readAt, more };
+    });
   }
 
-  async create(key: string, value: Uint8Array): Promise<KeyValue> {
-    this.checkOpen();
-    checkKey(key);
-    const existing = this.latest(key);
-    if (existing !== undefined) throw alreadyExistsError(key);
-    const revision = ++this.revision;
-    const version = { revision, createRevision: revision, value: Buffer.from(value) };
-    this.append(key, version);
-    const kv = putKeyValue(key, version);
-    this.publish({ type: "put", kv });
-    return kv;
+  create(key: string, value: Uint8Array): Promise<KeyValue> {
+    return settle(() => {
+      this.checkOpen();
+      checkKey(key);
+      const existing = this.latest(key);
+      if (existing !== undefined) throw alreadyExistsError(key);
+      const revision = ++this.revision;
+      const version = { revision, createRevision: revision, value: Buffer.from(value) };
+      this.append(key, version);
+      const kv = putKeyValue(key, version);
+      this.publish({ type: "put", kv });
+      return kv;
+    });
   }
 
-  async update(key: string, value: Uint8Array, expectedModRevision: number): Promise<KeyValue> {
-    this.checkOpen();
-    checkKey(key);
-    checkRevision(expectedModRevision, "expectedModRevision");
-    const existing = this.latest(key);
-    if (existing === undefined) throw notFoundError(key);
-    if (existing.modRevision !== expectedModRevision) {
-      throw conflictError(key, existing.modRevision, expectedModRevision);
-    }
-    const revision = ++this.revision;
-    const version = { revision, createRevision: existing.createRevision, value: Buffer.from(value) };
-    this.append(key, version);
-    const kv = putKeyValue(key, version);
-    this.publish({ type: "put", kv, prevKv: existing });
-    return kv;
-  }
-
-  async delete(key: string, expectedModRevision?: number): Promise<KeyValue> {
-    this.checkOpen();
-    checkKey(key);
-    if (expectedModRevision !== undefined) checkRevision(expectedModRevision, "expectedModRevision");
-    const existing = this.latest(key);
-    if (existing === undefined) throw notFoundError(key);
-    if (expectedModRevision !== undefined && existing.modRevision !== expectedModRevision) {
-      throw conflictError(key, existing.modRevision, expectedModRevision);
-    }
-    const revision = ++this.revision;
-    this.append(key, { revision, createRevision: existing.createRevision, value: undefined });
-    this.publish({ type: "delete", key, modRevision: revision, prevKv: existing });
-    return existing;
-  }
-
-  async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {
-    this.checkOpen();
-    checkRevision(fromRevision, "fromRevision");
-    // Like etcd: a watch needs the events from fromRevision + 1, and history before the compact
-    // revision is gone.
-    if (fromRevision !== 0 && fromRevision + 1 < this.compactRevision) throw compactedError(fromRevision, this.compactRevision);
-    const sub: Subscriber = { prefix, handlers, after: fromRevision, queue: [], scheduled: false, cancelled: false };
-    if (fromRevision !== 0) {
-      for (const event of this.events) {
-        if (eventRevision(event) > fromRevision && eventKey(event).startsWith(prefix)) sub.queue.push(event);
+  update(key: string, value: Uint8Array, expectedModRevision: number): Promise<KeyValue> {
+    return settle(() => {
+      this.checkOpen();
+      checkKey(key);
+      checkRevision(expectedModRevision, "expectedModRevision");
+      const existing = this.latest(key);
+      if (existing === undefined) throw notFoundError(key);
+      if (existing.modRevision !== expectedModRevision) {
+        throw conflictError(key, existing.modRevision, expectedModRevision);
       }
-      this.schedule(sub);
-    }
-    this.subscribers.add(sub);
-    return {
-      cancel: async () => {
-        sub.cancelled = true;
-        this.subscribers.delete(sub);
-      },
-    };
+      const revision = ++this.revision;
+      const version = { revision, createRevision: existing.createRevision, value: Buffer.from(value) };
+      this.append(key, version);
+      const kv = putKeyValue(key, version);
+      this.publish({ type: "put", kv, prevKv: existing });
+      return kv;
+    });
   }
 
-  async compact(revision: number): Promise<void> {
-    this.checkOpen();
-    checkRevision(revision, "revision");
-    if (revision > this.revision) {
-      throw futureRevisionError("compaction", revision, this.revision);
-    }
-    if (revision <= this.compactRevision) return;
-    this.compactRevision = revision;
-    for (const [key, versions] of this.versions) {
-      // Keep the newest version at or before the compact revision (the state there) and all later ones;
-      // a tombstone at or before it has nothing left to say.
-      let keepFrom = 0;
-      for (let i = 0; i < versions.length; i++) {
-        if (versions[i]!.revision <= revision) keepFrom = i;
+  delete(key: string, expectedModRevision?: number): Promise<KeyValue> {
+    return settle(() => {
+      this.checkOpen();
+      checkKey(key);
+      if (expectedModRevision !== undefined) checkRevision(expectedModRevision, "expectedModRevision");
+      const existing = this.latest(key);
+      if (existing === undefined) throw notFoundError(key);
+      if (expectedModRevision !== undefined && existing.modRevision !== expectedModRevision) {
+        throw conflictError(key, existing.modRevision, expectedModRevision);
       }
-      let kept = versions.slice(keepFrom);
-      if (kept[0] !== undefined && kept[0].revision <= revision && kept[0].value === undefined) kept = kept.slice(1);
-      if (kept.length === 0) {
-        this.versions.delete(key);
-        this.sortedKeys.splice(lowerBound(this.sortedKeys, key), 1);
-      } else {
-        this.versions.set(key, kept);
-      }
-    }
-    this.events = this.events.filter((e) => eventRevision(e) >= revision);
+      const revision = ++this.revision;
+      this.append(key, { revision, createRevision: existing.createRevision, value: undefined });
+      this.publish({ type: "delete", key, modRevision: revision, prevKv: existing });
+      return existing;
+    });
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    for (const sub of this.subscribers) sub.cancelled = true;
-    this.subscribers.clear();
+  watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {
+    return settle(() => {
+      this.checkOpen();
+      checkRevision(fromRevision, "fromRevision");
+      // Like etcd: a watch needs the events from fromRevision + 1, and history before the compact
+      // revision is gone.
+      if (fromRevision !== 0 && fromRevision + 1 < this.compactRevision)
+        throw compactedError(fromRevision, this.compactRevision);
+      const sub: Subscriber = {
+        prefix,
+        handlers,
+        after: fromRevision,
+        queue: [],
+        scheduled: false,
+        cancelled: false,
+      };
+      if (fromRevision !== 0) {
+        for (const event of this.events) {
+          if (eventRevision(event) > fromRevision && eventKey(event).startsWith(prefix))
+            sub.queue.push(event);
+        }
+        this.schedule(sub);
+      }
+      this.subscribers.add(sub);
+      return {
+        cancel: () => {
+          sub.cancelled = true;
+          this.subscribers.delete(sub);
+          return Promise.resolve();
+        },
+      };
+    });
+  }
+
+  compact(revision: number): Promise<void> {
+    return settle(() => {
+      this.checkOpen();
+      checkRevision(revision, "revision");
+      if (revision > this.revision) {
+        throw futureRevisionError("compaction", revision, this.revision);
+      }
+      if (revision <= this.compactRevision) return;
+      this.compactRevision = revision;
+      for (const [key, versions] of this.versions) {
+        // Keep the newest version at or before the compact revision (the state there) and all later ones;
+        // a tombstone at or before it has nothing left to say.
+        let keepFrom = 0;
+        for (let i = 0; i < versions.length; i++) {
+          if (versions[i]!.revision <= revision) keepFrom = i;
+        }
+        let kept = versions.slice(keepFrom);
+        if (kept[0] !== undefined && kept[0].revision <= revision && kept[0].value === undefined)
+          kept = kept.slice(1);
+        if (kept.length === 0) {
+          this.versions.delete(key);
+          this.sortedKeys.splice(lowerBound(this.sortedKeys, key), 1);
+        } else {
+          this.versions.set(key, kept);
+        }
+      }
+      this.events = this.events.filter((e) => eventRevision(e) >= revision);
+    });
+  }
+
+  close(): Promise<void> {
+    return settle(() => {
+      this.closed = true;
+      for (const sub of this.subscribers) sub.cancelled = true;
+      this.subscribers.clear();
+    });
   }
 
   private checkOpen(): void {
@@ -231,8 +268,10 @@ export class MemoryStore implements Store {
     queueMicrotask(() => {
       sub.scheduled = false;
       while (!sub.cancelled && sub.queue.length > 0) {
-        const event = sub.queue.shift()!;
-        sub.handlers.onEvent(event);
+        if (!deliverWatchEvent(sub.handlers, sub.queue.shift()!)) {
+          sub.cancelled = true;
+          this.subscribers.delete(sub);
+        }
       }
     });
   }
@@ -240,11 +279,21 @@ export class MemoryStore implements Store {
 
 function toKeyValue(key: string, version: Version): KeyValue | undefined {
   if (version.value === undefined) return undefined;
-  return { key, value: Buffer.from(version.value), modRevision: version.revision, createRevision: version.createRevision };
+  return {
+    key,
+    value: Buffer.from(version.value),
+    modRevision: version.revision,
+    createRevision: version.createRevision,
+  };
 }
 
 function putKeyValue(key: string, version: Version & { readonly value: Buffer }): KeyValue {
-  return { key, value: Buffer.from(version.value), modRevision: version.revision, createRevision: version.createRevision };
+  return {
+    key,
+    value: Buffer.from(version.value),
+    modRevision: version.revision,
+    createRevision: version.createRevision,
+  };
 }
 
 function eventKey(event: WatchEvent): string {

@@ -61,9 +61,13 @@ export function registerStoreConformance(name: string, open: () => Promise<Store
       assert.ok(updated.modRevision > kv.modRevision);
       assert.equal(updated.createRevision, kv.createRevision);
       assert.equal(updated.value.toString(), "two");
-      await assert.rejects(store().update(`${p}a`, bytes("three"), kv.modRevision), (e) => isAtrestError(e, "conflict"));
+      await assert.rejects(store().update(`${p}a`, bytes("three"), kv.modRevision), (e) =>
+        isAtrestError(e, "conflict"),
+      );
       assert.deepEqual(await store().get(`${p}a`), updated);
-      await assert.rejects(store().update(`${p}missing`, bytes("x"), kv.modRevision), (e) => isAtrestError(e, "not-found"));
+      await assert.rejects(store().update(`${p}missing`, bytes("x"), kv.modRevision), (e) =>
+        isAtrestError(e, "not-found"),
+      );
       assert.equal(await store().get(`${p}missing`), undefined);
     });
 
@@ -77,7 +81,9 @@ export function registerStoreConformance(name: string, open: () => Promise<Store
     test("delete returns the deleted value, honours an expected revision, then not-found", async () => {
       const p = fresh();
       const kv = await store().create(`${p}a`, bytes("one"));
-      await assert.rejects(store().delete(`${p}a`, kv.modRevision + 1000), (e) => isAtrestError(e, "conflict"));
+      await assert.rejects(store().delete(`${p}a`, kv.modRevision + 1000), (e) =>
+        isAtrestError(e, "conflict"),
+      );
       assert.deepEqual(await store().get(`${p}a`), kv);
       const deleted = await store().delete(`${p}a`, kv.modRevision);
       assert.deepEqual(deleted, kv);
@@ -104,12 +110,19 @@ export function registerStoreConformance(name: string, open: () => Promise<Store
       );
       assert.equal(all.more, false);
       assert.equal(all.revision, await store().currentRevision());
-      assert.deepEqual((await store().list(`${p}b/`)).items.map((i) => i.key), [`${p}b/x`]);
+      assert.deepEqual(
+        (await store().list(`${p}b/`)).items.map((i) => i.key),
+        [`${p}b/x`],
+      );
       assert.deepEqual((await store().list(`${p}zzz`)).items, []);
       const past = await store().list(p, { startAfter: `${p}zzz`, limit: 1 });
       assert.deepEqual([past.items, past.more], [[], false], "startAfter beyond the prefix's keys");
       const before = await store().list(p, { startAfter: "/", limit: 1 });
-      assert.deepEqual(before.items.map((i) => i.key), [`${p}a`], "startAfter before the prefix starts at the prefix");
+      assert.deepEqual(
+        before.items.map((i) => i.key),
+        [`${p}a`],
+        "startAfter before the prefix starts at the prefix",
+      );
     });
 
     test("list pages with limit and startAfter, at one revision", async () => {
@@ -117,22 +130,42 @@ export function registerStoreConformance(name: string, open: () => Promise<Store
       const keys = ["k1", "k2", "k3", "k4", "k5"].map((k) => `${p}${k}`);
       for (const k of keys) await store().create(k, bytes(k));
       const page1 = await store().list(p, { limit: 2 });
-      assert.deepEqual(page1.items.map((i) => i.key), keys.slice(0, 2));
+      assert.deepEqual(
+        page1.items.map((i) => i.key),
+        keys.slice(0, 2),
+      );
       assert.equal(page1.more, true);
       // A write between pages must not show up in later pages read at the first page's revision.
       await store().update(keys[3]!, bytes("changed"), (await store().get(keys[3]!))!.modRevision);
       await store().delete(keys[4]!);
-      const page2 = await store().list(p, { limit: 2, startAfter: page1.items[1]!.key, revision: page1.revision });
+      const page2 = await store().list(p, {
+        limit: 2,
+        startAfter: page1.items[1]!.key,
+        revision: page1.revision,
+      });
       assert.equal(page2.revision, page1.revision);
-      assert.deepEqual(page2.items.map((i) => i.key), keys.slice(2, 4));
+      assert.deepEqual(
+        page2.items.map((i) => i.key),
+        keys.slice(2, 4),
+      );
       assert.equal(page2.items[1]!.value.toString(), keys[3]);
       assert.equal(page2.more, true);
-      const page3 = await store().list(p, { limit: 2, startAfter: page2.items[1]!.key, revision: page1.revision });
-      assert.deepEqual(page3.items.map((i) => i.key), keys.slice(4));
+      const page3 = await store().list(p, {
+        limit: 2,
+        startAfter: page2.items[1]!.key,
+        revision: page1.revision,
+      });
+      assert.deepEqual(
+        page3.items.map((i) => i.key),
+        keys.slice(4),
+      );
       assert.equal(page3.more, false);
       const exact = await store().list(p, { limit: 4 });
       assert.equal(exact.more, false, "exactly `limit` items left means no more");
-      assert.deepEqual(exact.items.map((i) => i.key), keys.slice(0, 4));
+      assert.deepEqual(
+        exact.items.map((i) => i.key),
+        keys.slice(0, 4),
+      );
       assert.equal(exact.items[3]!.value.toString(), "changed");
     });
 
@@ -211,7 +244,11 @@ export function registerStoreConformance(name: string, open: () => Promise<Store
         await store().create(`${p}after-cancel`, bytes("x"));
         // A later watch that sees the write proves it happened; the cancelled one got nothing.
         const probe = collect();
-        const w2 = await store().watch(p, events[0]?.type === "put" ? events[0].kv.modRevision : 0, probe.handlers);
+        const w2 = await store().watch(
+          p,
+          events[0]?.type === "put" ? events[0].kv.modRevision : 0,
+          probe.handlers,
+        );
         await probe.waitFor(1);
         await w2.cancel();
         assert.equal(seen.events.length, 1);
@@ -306,6 +343,36 @@ export function registerStoreConformance(name: string, open: () => Promise<Store
       }
     });
 
+    test("a watch handler that throws ends only its own watch", async () => {
+      const p = fresh();
+      const from = await store().currentRevision();
+      const errors: Error[] = [];
+      let calls = 0;
+      const bad = await store().watch(p, from, {
+        onEvent: () => {
+          calls++;
+          throw new Error("handler bug");
+        },
+        onError: (err) => errors.push(err),
+      });
+      const good = collect();
+      const w = await store().watch(p, from, good.handlers);
+      try {
+        await store().create(`${p}a`, bytes("a"));
+        await store().create(`${p}b`, bytes("b"));
+        assert.equal((await good.waitFor(2)).length, 2);
+        const deadline = Date.now() + 5_000;
+        while (errors.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        assert.equal(errors.length, 1);
+        assert.ok(isAtrestError(errors[0], "internal"));
+        assert.equal(calls, 1, "no events after the handler failed");
+        assert.equal((await store().get(`${p}b`))?.value.toString(), "b");
+      } finally {
+        await w.cancel();
+        await bad.cancel();
+      }
+    });
+
     test("values are bytes, kept exactly", async () => {
       const p = fresh();
       const value = Buffer.from([0, 1, 2, 255, 254, 0x6b, 0x38, 0x73, 0]);
@@ -338,7 +405,10 @@ export function collect(): Collector {
     const deadline = Date.now() + timeoutMs;
     while (!done()) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what} (have ${events.length} events, ${errors.length} errors)`);
+      if (left <= 0)
+        throw new Error(
+          `timed out waiting for ${what} (have ${events.length} events, ${errors.length} errors)`,
+        );
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
         wake = () => {

@@ -20,15 +20,23 @@ export function alreadyExistsError(key: string): AtrestError {
 }
 
 export function conflictError(key: string, modRevision: number, expectedModRevision: number): AtrestError {
-  return new AtrestError("conflict", `key "${key}" was modified (revision ${modRevision}, expected ${expectedModRevision})`, {
-    details: { key, modRevision, expectedModRevision },
-  });
+  return new AtrestError(
+    "conflict",
+    `key "${key}" was modified (revision ${modRevision}, expected ${expectedModRevision})`,
+    {
+      details: { key, modRevision, expectedModRevision },
+    },
+  );
 }
 
 export function futureRevisionError(what: string, revision: number, currentRevision: number): AtrestError {
-  return new AtrestError("invalid-argument", `${what} revision ${revision} is in the future (current ${currentRevision})`, {
-    details: { revision, currentRevision },
-  });
+  return new AtrestError(
+    "invalid-argument",
+    `${what} revision ${revision} is in the future (current ${currentRevision})`,
+    {
+      details: { revision, currentRevision },
+    },
+  );
 }
 
 export function closedError(): AtrestError {
@@ -36,15 +44,55 @@ export function closedError(): AtrestError {
 }
 
 export function checkKey(key: string): void {
-  if (typeof key !== "string" || key.length === 0) throw new AtrestError("invalid-argument", "a storage key must be a non-empty string");
+  if (typeof key !== "string" || key.length === 0)
+    throw new AtrestError("invalid-argument", "a storage key must be a non-empty string");
 }
 
 export function checkRevision(revision: number, name: string): void {
   if (!Number.isSafeInteger(revision) || revision < 0) {
-    throw new AtrestError("invalid-argument", `${name} must be a non-negative integer`, { details: { [name]: revision } });
+    throw new AtrestError("invalid-argument", `${name} must be a non-negative integer`, {
+      details: { [name]: revision },
+    });
   }
 }
 
 export function checkLimit(limit: number): void {
-  if (!Number.isSafeInteger(limit) || limit < 0) throw new AtrestError("invalid-argument", "list limit must be a non-negative integer");
+  if (!Number.isSafeInteger(limit) || limit < 0)
+    throw new AtrestError("invalid-argument", "list limit must be a non-negative integer");
+}
+
+/**
+ * Runs a synchronous store operation as a Promise: a throw becomes a rejection, as if the method were
+ * async (the in-process stores do their work synchronously).
+ */
+export function settle<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+}
+
+/**
+ * Hands one event to a watch's handler. A handler that throws ends that watch (its onError gets the
+ * error) instead of the exception escaping into a timer or a gRPC callback and stopping the process.
+ * Returns false when the watch must end.
+ */
+export function deliverWatchEvent<E>(
+  handlers: { onEvent(event: E): void; onError(err: Error): void },
+  event: E,
+): boolean {
+  try {
+    handlers.onEvent(event);
+    return true;
+  } catch (err) {
+    try {
+      handlers.onError(
+        new AtrestError("internal", "a watch event handler failed; the watch is closed", { cause: err }),
+      );
+    } catch {
+      // Nothing left to tell.
+    }
+    return false;
+  }
 }

@@ -17,7 +17,10 @@ export interface ListOptions {
   readonly limit?: number;
   /** Start strictly after this key (pagination continue token is built on it). */
   readonly startAfter?: string;
-  /** Read as of this revision (0 or absent = latest). A compacted revision → AtrestError "gone". */
+  /**
+   * Read as of this revision (0 or absent = latest). Below the compact revision → AtrestError "gone";
+   * above the current revision → "invalid-argument".
+   */
   readonly revision?: number;
 }
 
@@ -31,7 +34,12 @@ export interface ListResult {
 
 export type WatchEvent =
   | { readonly type: "put"; readonly kv: KeyValue; readonly prevKv?: KeyValue }
-  | { readonly type: "delete"; readonly key: string; readonly modRevision: number; readonly prevKv?: KeyValue };
+  | {
+      readonly type: "delete";
+      readonly key: string;
+      readonly modRevision: number;
+      readonly prevKv?: KeyValue;
+    };
 
 export interface Watch {
   /** Stops the watch; no events are delivered after it resolves. */
@@ -45,7 +53,7 @@ export interface WatchHandlers {
 }
 
 export interface Store {
-  /** The latest revision of the whole store. */
+  /** The latest revision of the whole store (an empty store is at 1, as etcd). */
   currentRevision(): Promise<number>;
   get(key: string): Promise<KeyValue | undefined>;
   /** Keys with this prefix, in key order. */
@@ -58,10 +66,15 @@ export interface Store {
   delete(key: string, expectedModRevision?: number): Promise<KeyValue>;
   /**
    * Watches keys under the prefix from `fromRevision` (exclusive of events at or before it;
-   * 0 = from now). A compacted start revision → AtrestError code "gone" (thrown or via onError).
+   * 0 = from now; a future revision waits for it). Events come asynchronously, in revision order.
+   * When the events after `fromRevision` were compacted (fromRevision + 1 < compact revision, as in
+   * etcd) → AtrestError code "gone", thrown or via onError; after onError the watch is over.
    */
   watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch>;
-  /** Drops history older than the revision (watches from before it get 410 Gone). */
+  /**
+   * Drops history older than the revision (lists and watches from before it get "gone"); the state at
+   * the revision stays readable. Compacting at or below the current compact revision does nothing.
+   */
   compact(revision: number): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import { AtrestError, type ErrorCode } from "../common/errors.js";
 import { contextForKey, type Transformer, type ValueOrigin } from "../envelope/transformer.js";
 import type { KeyValue, ListOptions, Store, Watch, WatchEvent } from "./store.js";
+import { deliverWatchEvent } from "./store-errors.js";
 
 /**
  * The layer between the apiserver and the revisioned store (kube-apiserver's etcd3 store with its value
@@ -41,9 +42,19 @@ export interface DecodedList {
 
 export type DecodedWatchEvent =
   | { readonly type: "put"; readonly value: DecodedValue; readonly prev?: DecodedValue }
-  | { readonly type: "delete"; readonly key: string; readonly modRevision: number; readonly prev?: DecodedValue }
+  | {
+      readonly type: "delete";
+      readonly key: string;
+      readonly modRevision: number;
+      readonly prev?: DecodedValue;
+    }
   /** A value in the stream that does not decode; the error names the key and never holds plaintext. */
-  | { readonly type: "undecodable"; readonly key: string; readonly modRevision: number; readonly error: AtrestError };
+  | {
+      readonly type: "undecodable";
+      readonly key: string;
+      readonly modRevision: number;
+      readonly error: AtrestError;
+    };
 
 export interface DecodedWatchHandlers {
   onEvent(event: DecodedWatchEvent): void;
@@ -129,13 +140,15 @@ export class TransformingStore {
   async guaranteedUpdate(key: string, fn: UpdateFn): Promise<DecodedValue | WrittenValue> {
     for (let attempt = 1; ; attempt++) {
       const current = await this.get(key);
-      if (current === undefined) throw new AtrestError("not-found", `key "${key}" not found`, { details: { key } });
+      if (current === undefined)
+        throw new AtrestError("not-found", `key "${key}" not found`, { details: { key } });
       const next = await fn(current);
       if (next === undefined || (!current.stale && Buffer.from(next).equals(current.data))) return current;
       try {
         return await this.update(key, next, current.modRevision);
       } catch (err) {
-        if (err instanceof AtrestError && err.code === "conflict" && attempt < this.maxConflictRetries) continue;
+        if (err instanceof AtrestError && err.code === "conflict" && attempt < this.maxConflictRetries)
+          continue;
         throw err;
       }
     }
@@ -149,18 +162,24 @@ export class TransformingStore {
   async delete(key: string, expectedModRevision?: number): Promise<DecodedValue> {
     for (let attempt = 1; ; attempt++) {
       const current = await this.get(key);
-      if (current === undefined) throw new AtrestError("not-found", `key "${key}" not found`, { details: { key } });
+      if (current === undefined)
+        throw new AtrestError("not-found", `key "${key}" not found`, { details: { key } });
       if (expectedModRevision !== undefined && current.modRevision !== expectedModRevision) {
-        throw new AtrestError("conflict", `key "${key}" was modified (revision ${current.modRevision}, expected ${expectedModRevision})`, {
-          details: { key, modRevision: current.modRevision, expectedModRevision },
-        });
+        throw new AtrestError(
+          "conflict",
+          `key "${key}" was modified (revision ${current.modRevision}, expected ${expectedModRevision})`,
+          {
+            details: { key, modRevision: current.modRevision, expectedModRevision },
+          },
+        );
       }
       try {
         await this.raw.delete(key, current.modRevision);
         return current;
       } catch (err) {
         const retry = expectedModRevision === undefined && attempt < this.maxConflictRetries;
-        if (err instanceof AtrestError && retry && (err.code === "conflict" || err.code === "not-found")) continue;
+        if (err instanceof AtrestError && retry && (err.code === "conflict" || err.code === "not-found"))
+          continue;
         throw err;
       }
     }
@@ -175,19 +194,33 @@ export class TransformingStore {
   async watch(prefix: string, fromRevision: number, handlers: DecodedWatchHandlers): Promise<Watch> {
     let chain = Promise.resolve();
     let cancelled = false;
+    const started: { watch?: Watch } = {};
+    const end = (): void => {
+      cancelled = true;
+      void started.watch?.cancel();
+    };
     const watch = await this.raw.watch(prefix, fromRevision, {
       onEvent: (event) => {
+        // Decoding is asynchronous; the chain keeps the events in revision order.
         chain = chain.then(async () => {
+          if (cancelled) return;
           const decoded = await this.decodeEvent(event);
-          if (!cancelled) handlers.onEvent(decoded);
+          if (!cancelled && !deliverWatchEvent(handlers, decoded)) end();
         });
       },
       onError: (err) => {
         chain = chain.then(() => {
-          if (!cancelled) handlers.onError(err);
+          if (cancelled) return;
+          cancelled = true;
+          try {
+            handlers.onError(err);
+          } catch {
+            // The watch is over either way.
+          }
         });
       },
     });
+    started.watch = watch;
     return {
       cancel: async () => {
         cancelled = true;
@@ -248,16 +281,28 @@ export class TransformingStore {
         const value = await this.decode(event.kv);
         return prev === undefined ? { type: "put", value } : { type: "put", value, prev };
       }
-      return prev === undefined ? { type: "delete", key, modRevision } : { type: "delete", key, modRevision, prev };
+      return prev === undefined
+        ? { type: "delete", key, modRevision }
+        : { type: "delete", key, modRevision, prev };
     } catch (err) {
-      return { type: "undecodable", key, modRevision, error: err instanceof AtrestError ? err : transformError(err, key) };
+      return {
+        type: "undecodable",
+        key,
+        modRevision,
+        error: err instanceof AtrestError ? err : transformError(err, key),
+      };
     }
   }
 
   private record(type: "to_storage" | "from_storage", prefix: string, status: string, started: number): void {
     if (this.observer === undefined) return;
     try {
-      this.observer.observe({ transformationType: type, transformerPrefix: prefix, status, durationMs: performance.now() - started });
+      this.observer.observe({
+        transformationType: type,
+        transformerPrefix: prefix,
+        status,
+        durationMs: performance.now() - started,
+      });
     } catch {
       // A metrics hook must never fail a read or a write.
     }
@@ -265,14 +310,22 @@ export class TransformingStore {
 }
 
 function written(kv: KeyValue, data: Uint8Array): WrittenValue {
-  return { key: kv.key, data: Buffer.from(data), modRevision: kv.modRevision, createRevision: kv.createRevision };
+  return {
+    key: kv.key,
+    data: Buffer.from(data),
+    modRevision: kv.modRevision,
+    createRevision: kv.createRevision,
+  };
 }
 
 /** kube-apiserver's wording; the cause's message is the transformer's and never holds plaintext. */
 function transformError(err: unknown, key: string): AtrestError {
   const code: ErrorCode = err instanceof AtrestError ? err.code : "internal";
   const message = err instanceof Error ? err.message : String(err);
-  return new AtrestError(code, `unable to transform key "${key}": ${message}`, { cause: err, details: { key } });
+  return new AtrestError(code, `unable to transform key "${key}": ${message}`, {
+    cause: err,
+    details: { key },
+  });
 }
 
 const ENC_PREFIX = Buffer.from("k8s:enc:");

@@ -11,7 +11,10 @@ export interface CliResult {
 }
 
 /** Runs `atrest ARGS` from the TypeScript sources (no build needed) and collects its output. */
-export function runAtrest(args: string[], options: SpawnOptions & { input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+export function runAtrest(
+  args: string[],
+  options: SpawnOptions & { input?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawnAtrest(args, options);
     let stdout = "";

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +20,7 @@ export interface EtcdMember {
   readonly clientUrl: string;
   readonly peerUrl: string;
   readonly dataDir: string;
+  readonly healthUrl: string;
   /** False after stopMember/stop or when the process died. */
   readonly running: boolean;
   /** The member's last log lines (for failure messages). */
@@ -32,11 +33,25 @@ export interface EtcdCluster {
   readonly members: readonly EtcdMember[];
   /** Stops one member (SIGKILL by default: a crash, not a goodbye) and waits for it to exit. */
   stopMember(index: number, signal?: NodeJS.Signals): Promise<void>;
+  /** Starts a stopped member again on its data dir and ports, and waits until it is healthy. */
+  restartMember(index: number): Promise<void>;
   /** Stops every member and removes the data dirs. */
   stop(): Promise<void>;
 }
 
+/** PEM material (src/common/tls.ts's generateTlsMaterial): the members serve it and ask clients for a cert it signed. */
+export interface EtcdTlsMaterial {
+  readonly caCertPem: string;
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
 export interface StartEtcdOptions {
+  /**
+   * Serve clients over TLS with this certificate (for 127.0.0.1) and require client certificates signed
+   * by its CA (`--client-cert-auth`), as kubeadm sets etcd up. Endpoints are then https://.
+   */
+  readonly tls?: EtcdTlsMaterial;
   /** 1 (default) or more members. */
   readonly members?: number;
   /** How long to wait for every member to be healthy (default 20 s). */
@@ -74,17 +89,28 @@ export async function freePort(): Promise<number> {
 }
 
 class Member implements EtcdMember {
-  running = true;
+  running = false;
   private log = "";
-  readonly exited: Promise<void>;
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
 
   constructor(
     readonly name: string,
     readonly clientUrl: string,
     readonly peerUrl: string,
     readonly dataDir: string,
-    readonly child: ChildProcess,
-  ) {
+    /** Plain-HTTP /health (etcd's --listen-metrics-urls), also when clients need TLS. */
+    readonly healthUrl: string,
+    private readonly binary: string,
+    private readonly args: readonly string[],
+  ) {}
+
+  /** Starts the process (again: with its data dir in place, etcd rejoins with its old identity). */
+  start(): void {
+    if (this.running) return;
+    const child = spawn(this.binary, [...this.args], { stdio: ["ignore", "pipe", "pipe"] });
+    this.child = child;
+    this.running = true;
     live.add(child);
     const keep = (chunk: Buffer): void => {
       this.log = (this.log + chunk.toString()).slice(-4000);
@@ -93,7 +119,7 @@ class Member implements EtcdMember {
     child.stderr?.on("data", keep);
     this.exited = new Promise((resolve) => {
       child.once("exit", () => {
-        this.running = false;
+        if (this.child === child) this.running = false;
         live.delete(child);
         resolve();
       });
@@ -105,9 +131,10 @@ class Member implements EtcdMember {
   }
 
   async stop(signal: NodeJS.Signals): Promise<void> {
-    if (!this.running) return;
-    this.child.kill(signal);
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), 5_000);
+    const child = this.child;
+    if (!this.running || child === undefined) return;
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
     await this.exited;
     clearTimeout(timer);
   }
@@ -126,27 +153,45 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
   } catch {
     root = mkdtempSync(join(tmpdir(), "atrest-etcd-"));
   }
-  const specs: Array<{ name: string; clientUrl: string; peerUrl: string; dataDir: string }> = [];
+  const specs: Array<{
+    name: string;
+    clientUrl: string;
+    peerUrl: string;
+    healthUrl: string;
+    dataDir: string;
+  }> = [];
+  const scheme = options.tls === undefined ? "http" : "https";
   for (let i = 0; i < count; i++) {
-    const clientPort = await freePort();
-    const peerPort = await freePort();
     specs.push({
       name: `m${i}`,
-      clientUrl: `http://127.0.0.1:${clientPort}`,
-      peerUrl: `http://127.0.0.1:${peerPort}`,
+      clientUrl: `${scheme}://127.0.0.1:${await freePort()}`,
+      peerUrl: `http://127.0.0.1:${await freePort()}`,
+      healthUrl: `http://127.0.0.1:${await freePort()}`,
       dataDir: join(root, `m${i}`),
     });
   }
+  const tlsArgs: string[] = [];
+  if (options.tls !== undefined) {
+    writeFileSync(join(root, "ca.crt"), options.tls.caCertPem);
+    writeFileSync(join(root, "server.crt"), options.tls.certPem);
+    writeFileSync(join(root, "server.key"), options.tls.keyPem, { mode: 0o600 });
+    tlsArgs.push(
+      `--cert-file=${join(root, "server.crt")}`,
+      `--key-file=${join(root, "server.key")}`,
+      `--trusted-ca-file=${join(root, "ca.crt")}`,
+      "--client-cert-auth",
+    );
+  }
   const initialCluster = specs.map((s) => `${s.name}=${s.peerUrl}`).join(",");
   const token = `atrest-test-${process.pid}-${Date.now()}`;
-  const members = specs.map((s) => {
-    const child = spawn(
-      binary,
-      [
+  const members = specs.map(
+    (s) =>
+      new Member(s.name, s.clientUrl, s.peerUrl, s.dataDir, s.healthUrl, binary, [
         `--name=${s.name}`,
         `--data-dir=${s.dataDir}`,
         `--listen-client-urls=${s.clientUrl}`,
         `--advertise-client-urls=${s.clientUrl}`,
+        `--listen-metrics-urls=${s.healthUrl}`,
         `--listen-peer-urls=${s.peerUrl}`,
         `--initial-advertise-peer-urls=${s.peerUrl}`,
         `--initial-cluster=${initialCluster}`,
@@ -156,11 +201,10 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
         "--log-level=error",
         "--heartbeat-interval=50",
         "--election-timeout=500",
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    return new Member(s.name, s.clientUrl, s.peerUrl, s.dataDir, child);
-  });
+        ...tlsArgs,
+      ]),
+  );
+  for (const m of members) m.start();
 
   let stopped = false;
   const cluster: EtcdCluster = {
@@ -170,6 +214,13 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
       const m = members[index];
       if (m === undefined) throw new Error(`no etcd member ${index}`);
       await m.stop(signal);
+    },
+    async restartMember(index) {
+      const m = members[index];
+      if (m === undefined) throw new Error(`no etcd member ${index}`);
+      if (stopped) throw new Error("the etcd cluster was stopped");
+      m.start();
+      await waitHealthy([m], timeoutMs);
     },
     async stop() {
       if (stopped) return;
@@ -193,16 +244,17 @@ async function waitHealthy(members: Member[], timeoutMs: number): Promise<void> 
   for (const m of members) {
     for (;;) {
       if (!m.running) throw new Error(`etcd member ${m.name} exited while starting: ${m.logTail()}`);
-      if (await healthy(m.clientUrl)) break;
-      if (Date.now() > deadline) throw new Error(`etcd member ${m.name} not healthy after ${timeoutMs} ms: ${m.logTail()}`);
+      if (await healthy(m.healthUrl)) break;
+      if (Date.now() > deadline)
+        throw new Error(`etcd member ${m.name} not healthy after ${timeoutMs} ms: ${m.logTail()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
 }
 
-async function healthy(clientUrl: string): Promise<boolean> {
+async function healthy(healthUrl: string): Promise<boolean> {
   try {
-    const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1_000) });
+    const res = await fetch(`${healthUrl}/health`, { signal: AbortSignal.timeout(1_000) });
     const body = (await res.json()) as { health?: unknown };
     return res.ok && (body.health === "true" || body.health === true);
   } catch {

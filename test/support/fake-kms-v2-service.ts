@@ -12,7 +12,13 @@
  */
 import { randomBytes } from "node:crypto";
 import { AtrestError } from "../../src/common/errors.js";
-import type { DecryptRequest, EncryptResponse, KmsV1Service, KmsV2Service, StatusResponse } from "../../src/kms-plugin-client/service.js";
+import type {
+  DecryptRequest,
+  EncryptResponse,
+  KmsV1Service,
+  KmsV2Service,
+  StatusResponse,
+} from "../../src/kms-plugin-client/service.js";
 
 export const MOCK_KEK_ANNOTATION = "local-kek.kms.kubernetes.io";
 export const MOCK_KEK_ANNOTATION_VALUE = "encrypted-local-kek";
@@ -58,8 +64,15 @@ export class FakeKmsV2Service implements KmsV2Service {
     if (options?.uid !== undefined) this.uids.push(options.uid);
     if (this.down || this.failEncrypt) return Promise.reject(unavailable("Encrypt"));
     const fixed = this.table.find((e) => e.plaintext.equals(plaintext));
-    const ciphertext = this.encryptCiphertextOverride ?? fixed?.ciphertext ?? Buffer.from(Buffer.from(plaintext).toString("base64"));
-    return Promise.resolve({ ciphertext, keyId: this.encryptKeyId ?? this.keyId, annotations: { ...this.annotations } });
+    const ciphertext =
+      this.encryptCiphertextOverride ??
+      fixed?.ciphertext ??
+      Buffer.from(Buffer.from(plaintext).toString("base64"));
+    return Promise.resolve({
+      ciphertext,
+      keyId: this.encryptKeyId ?? this.keyId,
+      annotations: { ...this.annotations },
+    });
   }
 
   decrypt(request: DecryptRequest): Promise<Buffer> {
@@ -103,7 +116,8 @@ export class QueuedRandom {
   bytes(length: number): Buffer {
     const next = this.queue.shift();
     if (next === undefined) return randomBytes(length);
-    if (next.length !== length) throw new Error(`QueuedRandom: asked for ${length} bytes, queued ${next.length}`);
+    if (next.length !== length)
+      throw new Error(`QueuedRandom: asked for ${length} bytes, queued ${next.length}`);
     return Buffer.from(next);
   }
 

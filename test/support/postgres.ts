@@ -36,12 +36,16 @@ function uidOf(user: string): { uid: number; gid: number } {
  * trust auth, no network beyond 127.0.0.1. As root it runs as the `postgres` user (initdb refuses root).
  */
 export async function startTestPostgres(): Promise<TestPostgres> {
-  if (!existsSync(join(BIN, "initdb"))) throw new Error(`PostgreSQL 15 binaries not found in ${BIN} (apt-get install postgresql)`);
+  if (!existsSync(join(BIN, "initdb")))
+    throw new Error(`PostgreSQL 15 binaries not found in ${BIN} (apt-get install postgresql)`);
   const dir = mkdtempSync(join(tmpdir(), "atrest-pg-"));
   const asRoot = process.getuid?.() === 0;
   const run = (cmd: string, args: string[]): void => {
     const full = asRoot ? ["-u", "postgres", "--", join(BIN, cmd), ...args] : args;
-    execFileSync(asRoot ? "runuser" : join(BIN, cmd), full, { stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 });
+    execFileSync(asRoot ? "runuser" : join(BIN, cmd), full, {
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 60_000,
+    });
   };
   if (asRoot) {
     const { uid, gid } = uidOf("postgres");

@@ -7,7 +7,11 @@ import { promisify } from "node:util";
 const execFileAsync = promisify(execFile);
 
 /** Where Debian's softhsm2 package puts the PKCS#11 module (the second path is a compatibility link). */
-const MODULE_CANDIDATES = ["/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so", "/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so"];
+const MODULE_CANDIDATES = [
+  "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+  "/usr/lib/softhsm/libsofthsm2.so",
+  "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+];
 
 export function findSoftHsmModule(): string | undefined {
   const fromEnv = process.env["ATREST_SOFTHSM_MODULE"];
@@ -36,7 +40,9 @@ export interface SoftHsmToken {
  * unless `setProcessEnv` is false this also points this process at the new config — do it before the
  * first C_Initialize in the process (one token configuration per process).
  */
-export async function createSoftHsmToken(options: { label?: string; pin?: string; soPin?: string; setProcessEnv?: boolean } = {}): Promise<SoftHsmToken> {
+export async function createSoftHsmToken(
+  options: { label?: string; pin?: string; soPin?: string; setProcessEnv?: boolean } = {},
+): Promise<SoftHsmToken> {
   const modulePath = findSoftHsmModule();
   if (modulePath === undefined) throw new Error("libsofthsm2.so not found; install the softhsm2 package");
   const dir = mkdtempSync(join(tmpdir(), "atrest-softhsm-"));
@@ -45,7 +51,15 @@ export async function createSoftHsmToken(options: { label?: string; pin?: string
   const confPath = join(dir, "softhsm2.conf");
   writeFileSync(
     confPath,
-    [`directories.tokendir = ${tokenDir}`, "objectstore.backend = file", "log.level = ERROR", "slots.removable = false", "slots.mechanisms = ALL", "library.reset_on_fork = false", ""].join("\n"),
+    [
+      `directories.tokendir = ${tokenDir}`,
+      "objectstore.backend = file",
+      "log.level = ERROR",
+      "slots.removable = false",
+      "slots.mechanisms = ALL",
+      "library.reset_on_fork = false",
+      "",
+    ].join("\n"),
   );
   const tokenLabel = options.label ?? "atrest-test";
   const pin = options.pin ?? "1234";
@@ -53,10 +67,14 @@ export async function createSoftHsmToken(options: { label?: string; pin?: string
   const pinFile = join(dir, "pin");
   writeFileSync(pinFile, pin + "\n", { mode: 0o600 });
   const env = { SOFTHSM2_CONF: confPath };
-  await execFileAsync("softhsm2-util", ["--init-token", "--free", "--label", tokenLabel, "--pin", pin, "--so-pin", soPin], {
-    env: { ...process.env, ...env },
-    timeout: 30_000,
-  });
+  await execFileAsync(
+    "softhsm2-util",
+    ["--init-token", "--free", "--label", tokenLabel, "--pin", pin, "--so-pin", soPin],
+    {
+      env: { ...process.env, ...env },
+      timeout: 30_000,
+    },
+  );
   if (options.setProcessEnv !== false) process.env["SOFTHSM2_CONF"] = confPath;
   return {
     modulePath,

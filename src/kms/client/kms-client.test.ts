@@ -13,7 +13,9 @@ import { loadKmsProfile, parseKmsProfile } from "./profile.js";
 const SECRET = "s3cr3t+/=";
 
 /** A fake KMS endpoint that verifies V1 signatures and answers per action. */
-async function fakeKms(answer: (action: string, params: Record<string, string>) => { status: number; body: unknown }): Promise<{ server: Server; url: string; seen: { method: string; params: Record<string, string> }[] }> {
+async function fakeKms(
+  answer: (action: string, params: Record<string, string>) => { status: number; body: unknown },
+): Promise<{ server: Server; url: string; seen: { method: string; params: Record<string, string> }[] }> {
   const seen: { method: string; params: Record<string, string> }[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -44,10 +46,19 @@ async function stop(server: Server): Promise<void> {
 }
 
 test("KmsClient signs V1 requests (POST form body and GET query) with the common parameters", async () => {
-  const { server, url, seen } = await fakeKms(() => ({ status: 200, body: { RequestId: "r1", KeyMetadata: { KeyId: "key-1" } } }));
+  const { server, url, seen } = await fakeKms(() => ({
+    status: 200,
+    body: { RequestId: "r1", KeyMetadata: { KeyId: "key-1" } },
+  }));
   try {
     for (const method of ["POST", "GET"] as const) {
-      const c = new KmsClient({ endpoint: url, accessKeyId: "AK1", accessKeySecret: SECRET, regionId: "cn-hangzhou", method });
+      const c = new KmsClient({
+        endpoint: url,
+        accessKeyId: "AK1",
+        accessKeySecret: SECRET,
+        regionId: "cn-hangzhou",
+        method,
+      });
       const r = await c.call("DescribeKey", { KeyId: "alias/a b*~", Flag: true, N: 7, Skip: undefined });
       c.close();
       assert.deepEqual(r, { RequestId: "r1", KeyMetadata: { KeyId: "key-1" } });
@@ -57,7 +68,17 @@ test("KmsClient signs V1 requests (POST form body and GET query) with the common
       assert.equal(last.params["Flag"], "true");
       assert.equal(last.params["N"], "7");
       assert.equal("Skip" in last.params, false);
-      for (const k of ["Action", "Version", "Format", "AccessKeyId", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp", "RegionId"]) {
+      for (const k of [
+        "Action",
+        "Version",
+        "Format",
+        "AccessKeyId",
+        "SignatureMethod",
+        "SignatureVersion",
+        "SignatureNonce",
+        "Timestamp",
+        "RegionId",
+      ]) {
         assert.ok(last.params[k], k);
       }
       assert.equal(last.params["Version"], "2016-01-20");
@@ -71,24 +92,51 @@ test("KmsClient signs V1 requests (POST form body and GET query) with the common
 
 test("KMS errors become AtrestError with the KMS code, HTTP status and request id", async () => {
   const { server, url } = await fakeKms((action) => {
-    if (action === "Encrypt") return { status: 409, body: { RequestId: "r2", HostId: "h", Code: "Rejected.Disabled", Message: "key is disabled", Recommend: "" } };
-    if (action === "Decrypt") return { status: 403, body: { RequestId: "r3", Code: "Forbidden.RAM", Message: "denied" } };
-    if (action === "DescribeKey") return { status: 404, body: { RequestId: "r4", Code: "Forbidden.KeyNotFound", Message: "no key" } };
+    if (action === "Encrypt")
+      return {
+        status: 409,
+        body: {
+          RequestId: "r2",
+          HostId: "h",
+          Code: "Rejected.Disabled",
+          Message: "key is disabled",
+          Recommend: "",
+        },
+      };
+    if (action === "Decrypt")
+      return { status: 403, body: { RequestId: "r3", Code: "Forbidden.RAM", Message: "denied" } };
+    if (action === "DescribeKey")
+      return { status: 404, body: { RequestId: "r4", Code: "Forbidden.KeyNotFound", Message: "no key" } };
     return { status: 502, body: "<html>bad gateway</html>" };
   });
   try {
     const c = new KmsClient({ endpoint: url, accessKeyId: "AK1", accessKeySecret: SECRET });
     await assert.rejects(c.call("Encrypt", { KeyId: "k", Plaintext: "topsecret" }), (e) => {
       assert.ok(isAtrestError(e, "failed-precondition"));
-      assert.deepEqual({ ...e.details }, { kmsCode: "Rejected.Disabled", httpStatus: 409, requestId: "r2", action: "Encrypt" });
+      assert.deepEqual(
+        { ...e.details },
+        { kmsCode: "Rejected.Disabled", httpStatus: 409, requestId: "r2", action: "Encrypt" },
+      );
       assert.ok(!e.message.includes("topsecret"));
       return true;
     });
-    await assert.rejects(c.call("Decrypt", {}), (e) => isAtrestError(e, "permission-denied") && e.details["kmsCode"] === "Forbidden.RAM");
-    await assert.rejects(c.call("DescribeKey", {}), (e) => isAtrestError(e, "not-found") && e.details["httpStatus"] === 404);
-    await assert.rejects(c.call("Other", {}), (e) => isAtrestError(e, "unavailable") && e.details["httpStatus"] === 502);
+    await assert.rejects(
+      c.call("Decrypt", {}),
+      (e) => isAtrestError(e, "permission-denied") && e.details["kmsCode"] === "Forbidden.RAM",
+    );
+    await assert.rejects(
+      c.call("DescribeKey", {}),
+      (e) => isAtrestError(e, "not-found") && e.details["httpStatus"] === 404,
+    );
+    await assert.rejects(
+      c.call("Other", {}),
+      (e) => isAtrestError(e, "unavailable") && e.details["httpStatus"] === 502,
+    );
     const wrong = new KmsClient({ endpoint: url, accessKeyId: "AK1", accessKeySecret: "wrong" });
-    await assert.rejects(wrong.call("DescribeKey", {}), (e) => isAtrestError(e, "unauthenticated") && e.details["kmsCode"] === "SignatureDoesNotMatch");
+    await assert.rejects(
+      wrong.call("DescribeKey", {}),
+      (e) => isAtrestError(e, "unauthenticated") && e.details["kmsCode"] === "SignatureDoesNotMatch",
+    );
     c.close();
     wrong.close();
   } finally {
@@ -107,10 +155,28 @@ test("an unreachable endpoint is an unavailable error", async () => {
 test("profiles: valid, relative caFile resolved, and every problem reported without values", () => {
   const dir = mkdtempSync(join(tmpdir(), "atrest-profile-"));
   const file = join(dir, "p.json");
-  writeFileSync(file, JSON.stringify({ endpoint: "https://127.0.0.1:9443/", regionId: "cn-hangzhou", accessKeyId: "AK", accessKeySecret: "S", caFile: "ca.crt" }));
-  assert.deepEqual(loadKmsProfile(file), { endpoint: "https://127.0.0.1:9443", regionId: "cn-hangzhou", accessKeyId: "AK", accessKeySecret: "S", caFile: join(dir, "ca.crt") });
+  writeFileSync(
+    file,
+    JSON.stringify({
+      endpoint: "https://127.0.0.1:9443/",
+      regionId: "cn-hangzhou",
+      accessKeyId: "AK",
+      accessKeySecret: "S",
+      caFile: "ca.crt",
+    }),
+  );
+  assert.deepEqual(loadKmsProfile(file), {
+    endpoint: "https://127.0.0.1:9443",
+    regionId: "cn-hangzhou",
+    accessKeyId: "AK",
+    accessKeySecret: "S",
+    caFile: join(dir, "ca.crt"),
+  });
   assert.throws(
-    () => parseKmsProfile(JSON.stringify({ endpoint: "ftp://x", accessKeyId: "", accessKeySecret: "hunter2", extra: 1 })),
+    () =>
+      parseKmsProfile(
+        JSON.stringify({ endpoint: "ftp://x", accessKeyId: "", accessKeySecret: "hunter2", extra: 1 }),
+      ),
     (e) => {
       assert.ok(isAtrestError(e, "invalid-argument"));
       assert.match(e.message, /endpoint/);
@@ -120,14 +186,20 @@ test("profiles: valid, relative caFile resolved, and every problem reported with
       return true;
     },
   );
-  assert.throws(() => loadKmsProfile(join(dir, "missing.json")), (e) => isAtrestError(e, "invalid-argument"));
+  assert.throws(
+    () => loadKmsProfile(join(dir, "missing.json")),
+    (e) => isAtrestError(e, "invalid-argument"),
+  );
 });
 
 test("an action parameter named like a common parameter is refused before anything is sent", async () => {
   const { server, url, seen } = await fakeKms(() => ({ status: 200, body: {} }));
   try {
     const c = new KmsClient({ endpoint: url, accessKeyId: "AK1", accessKeySecret: SECRET });
-    await assert.rejects(c.call("DeleteAccessKey", { AccessKeyId: "AK-other" }), (e) => isAtrestError(e, "invalid-argument") && /collides/.test(e.message));
+    await assert.rejects(
+      c.call("DeleteAccessKey", { AccessKeyId: "AK-other" }),
+      (e) => isAtrestError(e, "invalid-argument") && /collides/.test(e.message),
+    );
     assert.equal(seen.length, 0);
     c.close();
   } finally {

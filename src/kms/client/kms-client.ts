@@ -31,14 +31,30 @@ export interface KmsClientOptions {
 }
 
 /** Parameters every signed request carries; an action's own parameters cannot use these names. */
-const COMMON_PARAMETERS = new Set(["Action", "Version", "Format", "AccessKeyId", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp", "Signature", "SecurityToken"]);
+const COMMON_PARAMETERS = new Set([
+  "Action",
+  "Version",
+  "Format",
+  "AccessKeyId",
+  "SignatureMethod",
+  "SignatureVersion",
+  "SignatureNonce",
+  "Timestamp",
+  "Signature",
+  "SecurityToken",
+]);
 
 /** Parameter values; numbers and booleans are sent as their string form, undefined ones are left out. */
 export type KmsParams = Readonly<Record<string, string | number | boolean | undefined>>;
 
 /** Maps the HTTP status of a KMS error answer to our ErrorCode (KMS's own code goes in details). */
 function errorCodeFor(status: number, kmsCode: string): ErrorCode {
-  if (kmsCode.startsWith("Signature") || kmsCode.startsWith("InvalidTimeStamp.Expired") || kmsCode.startsWith("InvalidAccessKeyId") || kmsCode === "IncompleteSignature") {
+  if (
+    kmsCode.startsWith("Signature") ||
+    kmsCode.startsWith("InvalidTimeStamp.Expired") ||
+    kmsCode.startsWith("InvalidAccessKeyId") ||
+    kmsCode === "IncompleteSignature"
+  ) {
     return "unauthenticated";
   }
   if (kmsCode === "Forbidden.RAM") return "permission-denied";
@@ -70,8 +86,10 @@ export class KmsClient {
     } catch (err) {
       throw new AtrestError("invalid-argument", `endpoint: not a URL: ${options.endpoint}`, { cause: err });
     }
-    if (url.protocol !== "https:" && url.protocol !== "http:") throw new AtrestError("invalid-argument", "endpoint: must start with https:// (or http://)");
-    if (options.accessKeyId === "" || options.accessKeySecret === "") throw new AtrestError("invalid-argument", "accessKeyId and accessKeySecret are required");
+    if (url.protocol !== "https:" && url.protocol !== "http:")
+      throw new AtrestError("invalid-argument", "endpoint: must start with https:// (or http://)");
+    if (options.accessKeyId === "" || options.accessKeySecret === "")
+      throw new AtrestError("invalid-argument", "accessKeyId and accessKeySecret are required");
     this.#url = url;
     this.#options = options;
     if (url.protocol === "https:") {
@@ -101,7 +119,11 @@ export class KmsClient {
       if (v === undefined) continue;
       // An action parameter spelled like a common one would be overwritten by it (and, for
       // AccessKeyId, silently name the caller's own key): refuse instead.
-      if (COMMON_PARAMETERS.has(k)) throw new AtrestError("invalid-argument", `${action}: parameter ${k} collides with the common request parameter of that name`);
+      if (COMMON_PARAMETERS.has(k))
+        throw new AtrestError(
+          "invalid-argument",
+          `${action}: parameter ${k} collides with the common request parameter of that name`,
+        );
       signed[k] = String(v);
     }
     Object.assign(signed, {
@@ -128,24 +150,39 @@ export class KmsClient {
     try {
       json = JSON.parse(text);
     } catch (err) {
-      throw new AtrestError(status >= 500 ? "unavailable" : "internal", `${action}: the KMS answered HTTP ${status} with a body that is not JSON`, {
-        cause: err,
-        details: { httpStatus: status, action },
-      });
+      throw new AtrestError(
+        status >= 500 ? "unavailable" : "internal",
+        `${action}: the KMS answered HTTP ${status} with a body that is not JSON`,
+        {
+          cause: err,
+          details: { httpStatus: status, action },
+        },
+      );
     }
     if (json === null || typeof json !== "object" || Array.isArray(json)) {
-      throw new AtrestError("internal", `${action}: the KMS answered with JSON that is not an object`, { details: { httpStatus: status, action } });
+      throw new AtrestError("internal", `${action}: the KMS answered with JSON that is not an object`, {
+        details: { httpStatus: status, action },
+      });
     }
     const obj = json as Record<string, unknown>;
     if (status >= 200 && status < 300 && obj["Code"] === undefined) return obj;
     const kmsCode = typeof obj["Code"] === "string" ? obj["Code"] : `HTTP${status}`;
     const message = typeof obj["Message"] === "string" ? obj["Message"] : "";
-    throw new AtrestError(errorCodeFor(status, kmsCode), `${action} failed: ${kmsCode}${message === "" ? "" : `: ${message}`}`, {
-      details: { kmsCode, httpStatus: status, requestId: obj["RequestId"], action },
-    });
+    throw new AtrestError(
+      errorCodeFor(status, kmsCode),
+      `${action} failed: ${kmsCode}${message === "" ? "" : `: ${message}`}`,
+      {
+        details: { kmsCode, httpStatus: status, requestId: obj["RequestId"], action },
+      },
+    );
   }
 
-  #send(url: URL, method: "GET" | "POST", body: Buffer | undefined, action: string): Promise<{ status: number; text: string }> {
+  #send(
+    url: URL,
+    method: "GET" | "POST",
+    body: Buffer | undefined,
+    action: string,
+  ): Promise<{ status: number; text: string }> {
     const mod = url.protocol === "https:" ? https : http;
     const headers: Record<string, string | number> = { accept: "application/json" };
     if (body !== undefined) {
@@ -153,16 +190,37 @@ export class KmsClient {
       headers["content-length"] = body.length;
     }
     return new Promise((resolve, reject) => {
-      const req = mod.request(url, { method, headers, agent: this.#agent, timeout: this.#options.timeoutMs ?? 30_000 }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
-        res.on("error", (err) => reject(new AtrestError("unavailable", `${action}: reading the KMS response failed: ${err.message}`, { cause: err })));
-      });
-      req.on("timeout", () => req.destroy(new AtrestError("deadline-exceeded", `${action}: the KMS did not answer in time`)));
+      const req = mod.request(
+        url,
+        { method, headers, agent: this.#agent, timeout: this.#options.timeoutMs ?? 30_000 },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }),
+          );
+          res.on("error", (err) =>
+            reject(
+              new AtrestError("unavailable", `${action}: reading the KMS response failed: ${err.message}`, {
+                cause: err,
+              }),
+            ),
+          );
+        },
+      );
+      req.on("timeout", () =>
+        req.destroy(new AtrestError("deadline-exceeded", `${action}: the KMS did not answer in time`)),
+      );
       req.on("error", (err) => {
         if (err instanceof AtrestError) reject(err);
-        else reject(new AtrestError("unavailable", `${action}: cannot reach the KMS at ${this.#url.origin}: ${err.message}`, { cause: err, details: { endpoint: this.#url.origin } }));
+        else
+          reject(
+            new AtrestError(
+              "unavailable",
+              `${action}: cannot reach the KMS at ${this.#url.origin}: ${err.message}`,
+              { cause: err, details: { endpoint: this.#url.origin } },
+            ),
+          );
       });
       req.end(body);
     });

@@ -34,7 +34,9 @@ export function parseKmsProfile(json: string, source = "profile"): KmsProfile {
   const r = profileSchema.safeParse(value);
   if (!r.success) {
     // Paths and rules only: never echo the values (the profile holds a secret).
-    const problems = r.error.issues.map((i) => `${i.path.length === 0 ? "(profile)" : i.path.join(".")}: ${i.message}`);
+    const problems = r.error.issues.map(
+      (i) => `${i.path.length === 0 ? "(profile)" : i.path.join(".")}: ${i.message}`,
+    );
     throw new AtrestError("invalid-argument", `${source}: ${problems.join("; ")}`, { details: { problems } });
   }
   const p = r.data;

@@ -39,7 +39,11 @@ export function evaluatePolicies(policies: readonly PolicyDocument[], req: Acces
  * `…:alias/alias/app`; the AliasName may be given with or without its `alias/` prefix), or the
  * containers `…:key` / `…:alias` (for ListKeys, CreateKey, ListAliases).
  */
-export function kmsResourceArn(regionId: string, accountId: string, resource: { keyId: string } | { alias: string } | "key" | "alias"): string {
+export function kmsResourceArn(
+  regionId: string,
+  accountId: string,
+  resource: { keyId: string } | { alias: string } | "key" | "alias",
+): string {
   const base = `acs:kms:${regionId}:${accountId}:`;
   if (resource === "key" || resource === "alias") return base + resource;
   if ("keyId" in resource) return `${base}key/${resource.keyId}`;

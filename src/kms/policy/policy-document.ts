@@ -31,8 +31,12 @@ const ACTION_PATTERN = /^(\*|[A-Za-z0-9*?-]+:[A-Za-z0-9*?]+)$/;
 // A resource is `*` or an ARN `acs:<service>:<region>:<account>:<relative id>`; wildcards allowed anywhere.
 const RESOURCE_PATTERN = /^(\*|acs:[^:\s]*:[^:\s]*:[^:\s]*:\S*)$/;
 
-const action = z.string().regex(ACTION_PATTERN, "must be '*' or '<service>:<Action>' (wildcards * and ? allowed)");
-const resource = z.string().regex(RESOURCE_PATTERN, "must be '*' or an ARN like acs:kms:<region>:<account>:key/<id>");
+const action = z
+  .string()
+  .regex(ACTION_PATTERN, "must be '*' or '<service>:<Action>' (wildcards * and ? allowed)");
+const resource = z
+  .string()
+  .regex(RESOURCE_PATTERN, "must be '*' or an ARN like acs:kms:<region>:<account>:key/<id>");
 
 function oneOrMany<T extends z.ZodType>(item: T) {
   return z.union([item, z.array(item).min(1, "must not be empty")]);
@@ -42,7 +46,7 @@ const unsupported = (name: string, why: string) =>
   z.never({ error: `${name} is not supported by atrest kms (${why}); remove it` }).optional();
 
 const statementSchema = z.strictObject({
-  Effect: z.enum(["Allow", "Deny"], { error: "must be \"Allow\" or \"Deny\"" }),
+  Effect: z.enum(["Allow", "Deny"], { error: 'must be "Allow" or "Deny"' }),
   Action: oneOrMany(action),
   Resource: oneOrMany(resource),
   Condition: unsupported("Condition", "a policy with conditions would be evaluated without them"),
@@ -52,7 +56,7 @@ const statementSchema = z.strictObject({
 });
 
 const documentSchema = z.strictObject({
-  Version: z.literal("1", { error: "must be \"1\"" }),
+  Version: z.literal("1", { error: 'must be "1"' }),
   Statement: z.array(statementSchema).min(1, "must contain at least one statement"),
 });
 
@@ -65,14 +69,17 @@ function formatPath(path: readonly PropertyKey[]): string {
   return out === "" ? "(document)" : out;
 }
 
-const asList = (v: string | readonly string[]): readonly string[] => Object.freeze(typeof v === "string" ? [v] : [...v]);
+const asList = (v: string | readonly string[]): readonly string[] =>
+  Object.freeze(typeof v === "string" ? [v] : [...v]);
 
 /** Validates an already-parsed JSON value into a frozen PolicyDocument (every problem with its path). */
 export function validatePolicyDocument(value: unknown): PolicyDocument {
   const result = documentSchema.safeParse(value);
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
-    throw new AtrestError("invalid-argument", `PolicyDocument is invalid: ${problems.join("; ")}`, { details: { problems } });
+    throw new AtrestError("invalid-argument", `PolicyDocument is invalid: ${problems.join("; ")}`, {
+      details: { problems },
+    });
   }
   return Object.freeze({
     Version: "1" as const,
@@ -87,9 +94,13 @@ export function validatePolicyDocument(value: unknown): PolicyDocument {
 /** Parses the JSON text of a policy document. Throws AtrestError "invalid-argument" listing every problem. */
 export function parsePolicyDocument(json: string): PolicyDocument {
   if (json.length > MAX_POLICY_DOCUMENT_CHARS) {
-    throw new AtrestError("invalid-argument", `PolicyDocument is longer than ${MAX_POLICY_DOCUMENT_CHARS} characters`, {
-      details: { problems: [`(document): longer than ${MAX_POLICY_DOCUMENT_CHARS} characters`] },
-    });
+    throw new AtrestError(
+      "invalid-argument",
+      `PolicyDocument is longer than ${MAX_POLICY_DOCUMENT_CHARS} characters`,
+      {
+        details: { problems: [`(document): longer than ${MAX_POLICY_DOCUMENT_CHARS} characters`] },
+      },
+    );
   }
   let value: unknown;
   try {

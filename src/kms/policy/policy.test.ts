@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { AtrestError, isAtrestError } from "../../common/errors.js";
+import type { AtrestError } from "../../common/errors.js";
+import { isAtrestError } from "../../common/errors.js";
 import {
   BUILTIN_POLICIES,
   evaluatePolicies,
@@ -25,7 +26,7 @@ function rejects(json: string, path: string, fragment?: string): void {
     () => parsePolicyDocument(json),
     (e: unknown) => {
       assert.ok(isAtrestError(e, "invalid-argument"), String(e));
-      const problems = (e as AtrestError).details["problems"] as string[];
+      const problems = e.details["problems"] as string[];
       const hit = problems.find((p) => p.startsWith(`${path}:`));
       assert.ok(hit, `no problem at ${path} in ${JSON.stringify(problems)}`);
       if (fragment !== undefined) assert.ok(hit.includes(fragment), hit);
@@ -38,7 +39,10 @@ function rejects(json: string, path: string, fragment?: string): void {
 
 test("a valid document parses into a frozen value with Action/Resource normalised to arrays", () => {
   const d = doc({ Effect: "Allow", Action: "kms:Encrypt", Resource: KEY });
-  assert.deepEqual(d, { Version: "1", Statement: [{ Effect: "Allow", Action: ["kms:Encrypt"], Resource: [KEY] }] });
+  assert.deepEqual(d, {
+    Version: "1",
+    Statement: [{ Effect: "Allow", Action: ["kms:Encrypt"], Resource: [KEY] }],
+  });
   assert.ok(Object.isFrozen(d) && Object.isFrozen(d.Statement) && Object.isFrozen(d.Statement[0]));
   assert.ok(Object.isFrozen(d.Statement[0]?.Action));
 });
@@ -46,22 +50,51 @@ test("a valid document parses into a frozen value with Action/Resource normalise
 test("rule: the document must be JSON", () => rejects("{not json", "(document)", "JSON"));
 test("rule: the document must be an object", () => rejects("[]", "(document)"));
 test("rule: the document must not exceed 6144 characters", () =>
-  rejects(JSON.stringify({ Version: "1", Statement: [{ Effect: "Allow", Action: "kms:*", Resource: "*" }], x: "a".repeat(6200) }), "(document)", "6144"));
-test("rule: Version must be \"1\"", () => rejects('{"Version":"2","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}', "Version"));
+  rejects(
+    JSON.stringify({
+      Version: "1",
+      Statement: [{ Effect: "Allow", Action: "kms:*", Resource: "*" }],
+      x: "a".repeat(6200),
+    }),
+    "(document)",
+    "6144",
+  ));
+test('rule: Version must be "1"', () =>
+  rejects('{"Version":"2","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}', "Version"));
 test("rule: Statement must be present", () => rejects('{"Version":"1"}', "Statement"));
-test("rule: Statement must not be empty", () => rejects('{"Version":"1","Statement":[]}', "Statement", "at least one"));
+test("rule: Statement must not be empty", () =>
+  rejects('{"Version":"1","Statement":[]}', "Statement", "at least one"));
 test("rule: unknown top-level fields are rejected", () =>
-  rejects('{"Version":"1","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}],"Id":"x"}', "(document)"));
+  rejects(
+    '{"Version":"1","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}],"Id":"x"}',
+    "(document)",
+  ));
 test("rule: Effect must be Allow or Deny", () =>
-  rejects('{"Version":"1","Statement":[{"Effect":"allow","Action":"kms:*","Resource":"*"}]}', "Statement[0].Effect"));
-test("rule: Action is required", () => rejects('{"Version":"1","Statement":[{"Effect":"Allow","Resource":"*"}]}', "Statement[0].Action"));
+  rejects(
+    '{"Version":"1","Statement":[{"Effect":"allow","Action":"kms:*","Resource":"*"}]}',
+    "Statement[0].Effect",
+  ));
+test("rule: Action is required", () =>
+  rejects('{"Version":"1","Statement":[{"Effect":"Allow","Resource":"*"}]}', "Statement[0].Action"));
 test("rule: Action must look like service:Name", () =>
-  rejects('{"Version":"1","Statement":[{"Effect":"Allow","Action":["kms:Encrypt","Encrypt"],"Resource":"*"}]}', "Statement[0].Action[1]", "service"));
+  rejects(
+    '{"Version":"1","Statement":[{"Effect":"Allow","Action":["kms:Encrypt","Encrypt"],"Resource":"*"}]}',
+    "Statement[0].Action[1]",
+    "service",
+  ));
 test("rule: an Action list must not be empty", () =>
-  rejects('{"Version":"1","Statement":[{"Effect":"Allow","Action":[],"Resource":"*"}]}', "Statement[0].Action", "empty"));
-test("rule: Resource is required", () => rejects('{"Version":"1","Statement":[{"Effect":"Allow","Action":"kms:*"}]}', "Statement[0].Resource"));
+  rejects(
+    '{"Version":"1","Statement":[{"Effect":"Allow","Action":[],"Resource":"*"}]}',
+    "Statement[0].Action",
+    "empty",
+  ));
+test("rule: Resource is required", () =>
+  rejects('{"Version":"1","Statement":[{"Effect":"Allow","Action":"kms:*"}]}', "Statement[0].Resource"));
 test("rule: Resource must be * or an acs: ARN", () =>
-  rejects('{"Version":"1","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"key/abc"}]}', "Statement[0].Resource"));
+  rejects(
+    '{"Version":"1","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"key/abc"}]}',
+    "Statement[0].Resource",
+  ));
 test("rule: Condition is rejected (it would otherwise be silently ignored)", () =>
   rejects(
     '{"Version":"1","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*","Condition":{"IpAddress":{"acs:SourceIp":"10.0.0.0/8"}}}]}',
@@ -69,17 +102,32 @@ test("rule: Condition is rejected (it would otherwise be silently ignored)", () 
     "not supported",
   ));
 test("rule: NotAction, NotResource and Principal are rejected", () => {
-  rejects('{"Version":"1","Statement":[{"Effect":"Allow","NotAction":"kms:*","Action":"kms:*","Resource":"*"}]}', "Statement[0].NotAction");
-  rejects('{"Version":"1","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*","NotResource":"*"}]}', "Statement[0].NotResource");
-  rejects('{"Version":"1","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*","Principal":"*"}]}', "Statement[0].Principal");
+  rejects(
+    '{"Version":"1","Statement":[{"Effect":"Allow","NotAction":"kms:*","Action":"kms:*","Resource":"*"}]}',
+    "Statement[0].NotAction",
+  );
+  rejects(
+    '{"Version":"1","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*","NotResource":"*"}]}',
+    "Statement[0].NotResource",
+  );
+  rejects(
+    '{"Version":"1","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*","Principal":"*"}]}',
+    "Statement[0].Principal",
+  );
 });
 test("rule: every problem is reported, each with its path", () => {
   assert.throws(
-    () => parsePolicyDocument('{"Version":"0","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"},{"Effect":"X","Action":"bad","Resource":"bad"}]}'),
+    () =>
+      parsePolicyDocument(
+        '{"Version":"0","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"},{"Effect":"X","Action":"bad","Resource":"bad"}]}',
+      ),
     (e: unknown) => {
       const problems = (e as AtrestError).details["problems"] as string[];
       const paths = problems.map((p) => p.slice(0, p.indexOf(":")));
-      assert.deepEqual(new Set(paths), new Set(["Version", "Statement[1].Effect", "Statement[1].Action", "Statement[1].Resource"]));
+      assert.deepEqual(
+        new Set(paths),
+        new Set(["Version", "Statement[1].Effect", "Statement[1].Action", "Statement[1].Resource"]),
+      );
       return true;
     },
   );
@@ -101,12 +149,30 @@ test("wildcard: * matches any run, ? exactly one character, other characters lit
 
 test("evaluate: with no matching statement the decision is implicit-deny", () => {
   assert.equal(evaluatePolicies([], { action: "kms:Encrypt", resource: KEY }), "implicit-deny");
-  assert.equal(evaluatePolicies([doc({ Effect: "Allow", Action: "kms:Decrypt", Resource: KEY })], { action: "kms:Encrypt", resource: KEY }), "implicit-deny");
-  assert.equal(evaluatePolicies([doc({ Effect: "Allow", Action: "kms:Encrypt", Resource: KEY })], { action: "kms:Encrypt", resource: OTHER_KEY }), "implicit-deny");
+  assert.equal(
+    evaluatePolicies([doc({ Effect: "Allow", Action: "kms:Decrypt", Resource: KEY })], {
+      action: "kms:Encrypt",
+      resource: KEY,
+    }),
+    "implicit-deny",
+  );
+  assert.equal(
+    evaluatePolicies([doc({ Effect: "Allow", Action: "kms:Encrypt", Resource: KEY })], {
+      action: "kms:Encrypt",
+      resource: OTHER_KEY,
+    }),
+    "implicit-deny",
+  );
 });
 
 test("evaluate: a matching Allow allows", () => {
-  assert.equal(evaluatePolicies([doc({ Effect: "Allow", Action: "kms:Encrypt", Resource: KEY })], { action: "kms:Encrypt", resource: KEY }), "allow");
+  assert.equal(
+    evaluatePolicies([doc({ Effect: "Allow", Action: "kms:Encrypt", Resource: KEY })], {
+      action: "kms:Encrypt",
+      resource: KEY,
+    }),
+    "allow",
+  );
 });
 
 test("evaluate: an explicit Deny wins over any Allow, in the same or another policy, in any order", () => {
@@ -114,7 +180,10 @@ test("evaluate: an explicit Deny wins over any Allow, in the same or another pol
   const denyDecrypt = doc({ Effect: "Deny", Action: "kms:Decrypt", Resource: KEY });
   assert.equal(evaluatePolicies([allowAll, denyDecrypt], { action: "kms:Decrypt", resource: KEY }), "deny");
   assert.equal(evaluatePolicies([denyDecrypt, allowAll], { action: "kms:Decrypt", resource: KEY }), "deny");
-  const both = doc({ Effect: "Allow", Action: "kms:*", Resource: "*" }, { Effect: "Deny", Action: "kms:Decrypt", Resource: "*" });
+  const both = doc(
+    { Effect: "Allow", Action: "kms:*", Resource: "*" },
+    { Effect: "Deny", Action: "kms:Decrypt", Resource: "*" },
+  );
   assert.equal(evaluatePolicies([both], { action: "kms:Decrypt", resource: KEY }), "deny");
   // the Deny does not reach other actions
   assert.equal(evaluatePolicies([allowAll, denyDecrypt], { action: "kms:Encrypt", resource: KEY }), "allow");
@@ -125,23 +194,46 @@ test("evaluate: an explicit Deny wins over any Allow, in the same or another pol
 test("evaluate: action names match case-insensitively, with wildcards", () => {
   const p = [doc({ Effect: "Allow", Action: ["kms:list*", "KMS:ENCRYPT"], Resource: "*" })];
   assert.equal(evaluatePolicies(p, { action: "kms:Encrypt", resource: KEY }), "allow");
-  assert.equal(evaluatePolicies(p, { action: "kms:ListKeys", resource: "acs:kms:cn-hangzhou:1:key" }), "allow");
+  assert.equal(
+    evaluatePolicies(p, { action: "kms:ListKeys", resource: "acs:kms:cn-hangzhou:1:key" }),
+    "allow",
+  );
   assert.equal(evaluatePolicies(p, { action: "kms:Decrypt", resource: KEY }), "implicit-deny");
-  assert.equal(evaluatePolicies([doc({ Effect: "Allow", Action: "kms:*", Resource: "*" })], { action: "kms:CreateKey", resource: KEY }), "allow");
-  assert.equal(evaluatePolicies([doc({ Effect: "Allow", Action: "ecs:*", Resource: "*" })], { action: "kms:CreateKey", resource: KEY }), "implicit-deny");
+  assert.equal(
+    evaluatePolicies([doc({ Effect: "Allow", Action: "kms:*", Resource: "*" })], {
+      action: "kms:CreateKey",
+      resource: KEY,
+    }),
+    "allow",
+  );
+  assert.equal(
+    evaluatePolicies([doc({ Effect: "Allow", Action: "ecs:*", Resource: "*" })], {
+      action: "kms:CreateKey",
+      resource: KEY,
+    }),
+    "implicit-deny",
+  );
 });
 
 test("evaluate: resources match key ARNs, alias ARNs and wildcards, case-sensitively", () => {
   const keyOnly = [doc({ Effect: "Allow", Action: "kms:*", Resource: "acs:kms:*:*:key/key-hzz6*" })];
   assert.equal(evaluatePolicies(keyOnly, { action: "kms:Encrypt", resource: KEY }), "allow");
   assert.equal(evaluatePolicies(keyOnly, { action: "kms:Encrypt", resource: OTHER_KEY }), "implicit-deny");
-  assert.equal(evaluatePolicies(keyOnly, { action: "kms:Encrypt", resource: KEY.toUpperCase() }), "implicit-deny");
-  const aliasOnly = [doc({ Effect: "Allow", Action: "kms:*", Resource: "acs:kms:cn-hangzhou:1234567890:alias/alias/app" })];
+  assert.equal(
+    evaluatePolicies(keyOnly, { action: "kms:Encrypt", resource: KEY.toUpperCase() }),
+    "implicit-deny",
+  );
+  const aliasOnly = [
+    doc({ Effect: "Allow", Action: "kms:*", Resource: "acs:kms:cn-hangzhou:1234567890:alias/alias/app" }),
+  ];
   assert.equal(evaluatePolicies(aliasOnly, { action: "kms:UpdateAlias", resource: ALIAS }), "allow");
   assert.equal(evaluatePolicies(aliasOnly, { action: "kms:Encrypt", resource: KEY }), "implicit-deny");
   const everything = [doc({ Effect: "Allow", Action: "kms:*", Resource: "acs:kms:*:*:*" })];
   assert.equal(evaluatePolicies(everything, { action: "kms:Encrypt", resource: KEY }), "allow");
-  assert.equal(evaluatePolicies(everything, { action: "kms:Encrypt", resource: "acs:ecs:cn-hangzhou:1:instance/i-1" }), "implicit-deny");
+  assert.equal(
+    evaluatePolicies(everything, { action: "kms:Encrypt", resource: "acs:ecs:cn-hangzhou:1:instance/i-1" }),
+    "implicit-deny",
+  );
 });
 
 test("kmsResourceArn builds key, alias and container ARNs", () => {
@@ -155,7 +247,13 @@ test("kmsResourceArn builds key, alias and container ARNs", () => {
 
 test("built-in AliyunKMSFullAccess allows everything in kms", () => {
   const p = [BUILTIN_POLICIES.AliyunKMSFullAccess];
-  for (const action of ["kms:CreateKey", "kms:Encrypt", "kms:ScheduleKeyDeletion", "kms:CreatePrincipal", "kms:AttachPolicy"]) {
+  for (const action of [
+    "kms:CreateKey",
+    "kms:Encrypt",
+    "kms:ScheduleKeyDeletion",
+    "kms:CreatePrincipal",
+    "kms:AttachPolicy",
+  ]) {
     assert.equal(evaluatePolicies(p, { action, resource: KEY }), "allow", action);
   }
 });
@@ -163,17 +261,34 @@ test("built-in AliyunKMSFullAccess allows everything in kms", () => {
 test("built-in AliyunKMSCryptoAdminAccess manages keys and aliases but not other resources", () => {
   const p = [BUILTIN_POLICIES.AliyunKMSCryptoAdminAccess];
   assert.equal(evaluatePolicies(p, { action: "kms:ScheduleKeyDeletion", resource: KEY }), "allow");
-  assert.equal(evaluatePolicies(p, { action: "kms:CreateKey", resource: "acs:kms:cn-hangzhou:1:key" }), "allow");
+  assert.equal(
+    evaluatePolicies(p, { action: "kms:CreateKey", resource: "acs:kms:cn-hangzhou:1:key" }),
+    "allow",
+  );
   assert.equal(evaluatePolicies(p, { action: "kms:DeleteAlias", resource: ALIAS }), "allow");
-  assert.equal(evaluatePolicies(p, { action: "kms:CreatePrincipal", resource: "acs:kms:cn-hangzhou:1:principal/bob" }), "implicit-deny");
+  assert.equal(
+    evaluatePolicies(p, { action: "kms:CreatePrincipal", resource: "acs:kms:cn-hangzhou:1:principal/bob" }),
+    "implicit-deny",
+  );
 });
 
 test("built-in AliyunKMSCryptoUserAccess does cryptography only", () => {
   const p = [BUILTIN_POLICIES.AliyunKMSCryptoUserAccess];
-  for (const action of ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext"]) {
+  for (const action of [
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+  ]) {
     assert.equal(evaluatePolicies(p, { action, resource: KEY }), "allow", action);
   }
-  for (const action of ["kms:CreateKey", "kms:DisableKey", "kms:ScheduleKeyDeletion", "kms:ListKeys", "kms:CreatePrincipal"]) {
+  for (const action of [
+    "kms:CreateKey",
+    "kms:DisableKey",
+    "kms:ScheduleKeyDeletion",
+    "kms:ListKeys",
+    "kms:CreatePrincipal",
+  ]) {
     assert.equal(evaluatePolicies(p, { action, resource: KEY }), "implicit-deny", action);
   }
 });

@@ -22,7 +22,11 @@ function compile(pattern: string, caseInsensitive: boolean): RegExp {
   return re;
 }
 
-export function wildcardMatch(pattern: string, value: string, options: { caseInsensitive?: boolean } = {}): boolean {
+export function wildcardMatch(
+  pattern: string,
+  value: string,
+  options: { caseInsensitive?: boolean } = {},
+): boolean {
   if (pattern === "*") return true;
   return compile(pattern, options.caseInsensitive ?? false).test(value);
 }

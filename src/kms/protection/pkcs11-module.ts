@@ -29,7 +29,10 @@ export function acquirePkcs11Module(modulePath: string): Pkcs11ModuleHandle {
     try {
       pkcs11.load(modulePath);
     } catch (err) {
-      throw new AtrestError("failed-precondition", `cannot load the PKCS#11 module ${modulePath}`, { cause: err, details: { modulePath } });
+      throw new AtrestError("failed-precondition", `cannot load the PKCS#11 module ${modulePath}`, {
+        cause: err,
+        details: { modulePath },
+      });
     }
     let finalizeOnRelease = true;
     try {
@@ -38,7 +41,11 @@ export function acquirePkcs11Module(modulePath: string): Pkcs11ModuleHandle {
       if (pkcs11ErrorCode(err) === pkcs11js.CKR_CRYPTOKI_ALREADY_INITIALIZED) finalizeOnRelease = false;
       else {
         pkcs11.close();
-        throw new AtrestError("unavailable", `C_Initialize of ${modulePath} failed: ${pkcs11ErrorName(err)}`, { cause: err, details: { modulePath } });
+        throw new AtrestError(
+          "unavailable",
+          `C_Initialize of ${modulePath} failed: ${pkcs11ErrorName(err)}`,
+          { cause: err, details: { modulePath } },
+        );
       }
     }
     entry = { pkcs11, refs: 0, finalizeOnRelease };
@@ -95,7 +102,11 @@ export function findSlotByTokenLabel(pkcs11: PKCS11, tokenLabel: string): Handle
     labels.push(label);
     if (label === tokenLabel && (info.flags & pkcs11js.CKF_TOKEN_INITIALIZED) !== 0) return slot;
   }
-  throw new AtrestError("failed-precondition", `no initialized PKCS#11 token labelled "${tokenLabel}" (found: ${labels.map((l) => `"${l}"`).join(", ") || "none"})`, {
-    details: { tokenLabel },
-  });
+  throw new AtrestError(
+    "failed-precondition",
+    `no initialized PKCS#11 token labelled "${tokenLabel}" (found: ${labels.map((l) => `"${l}"`).join(", ") || "none"})`,
+    {
+      details: { tokenLabel },
+    },
+  );
 }

@@ -2,7 +2,13 @@ import { createHash, randomBytes } from "node:crypto";
 import pkcs11js from "pkcs11js";
 import type { Handle, PKCS11, Template } from "pkcs11js";
 import { AtrestError } from "../../common/errors.js";
-import { acquirePkcs11Module, findSlotByTokenLabel, pkcs11ErrorCode, pkcs11ErrorName, type Pkcs11ModuleHandle } from "./pkcs11-module.js";
+import {
+  acquirePkcs11Module,
+  findSlotByTokenLabel,
+  pkcs11ErrorCode,
+  pkcs11ErrorName,
+  type Pkcs11ModuleHandle,
+} from "./pkcs11-module.js";
 import type { GcmSealed, KeyVersionIdentity, ProtectionBackend, StoredKeyRef } from "./protection.js";
 
 /**
@@ -73,13 +79,23 @@ export function decodePkcs11KeyRef(id: KeyVersionIdentity, bytes: StoredKeyRef):
  * followed by 8 random bytes (so a retried generate never collides with an orphan of an earlier try).
  */
 function newCkaId(id: KeyVersionIdentity): Buffer {
-  const derived = createHash("sha256").update(`atrest-kms\0${id.keyId}\0${id.keyVersionId}`, "utf8").digest().subarray(0, 16);
+  const derived = createHash("sha256")
+    .update(`atrest-kms\0${id.keyId}\0${id.keyVersionId}`, "utf8")
+    .digest()
+    .subarray(0, 16);
   return Buffer.concat([derived, randomBytes(8)]);
 }
 
-function hsmError(operation: string, err: unknown, code: "unavailable" | "data-corrupt" | "internal" = "unavailable"): AtrestError {
+function hsmError(
+  operation: string,
+  err: unknown,
+  code: "unavailable" | "data-corrupt" | "internal" = "unavailable",
+): AtrestError {
   // Only the CKR_ name goes into the message: never data, PINs or key material.
-  return new AtrestError(code, `HSM ${operation} failed: ${pkcs11ErrorName(err)}`, { cause: err, details: { ckr: pkcs11ErrorName(err) } });
+  return new AtrestError(code, `HSM ${operation} failed: ${pkcs11ErrorName(err)}`, {
+    cause: err,
+    details: { ckr: pkcs11ErrorName(err) },
+  });
 }
 
 /**
@@ -87,7 +103,11 @@ function hsmError(operation: string, err: unknown, code: "unavailable" | "data-c
  * ciphertext/tag/AAD does not authenticate". The standard code is CKR_ENCRYPTED_DATA_INVALID; SoftHSM2
  * reports a GCM tag mismatch as CKR_GENERAL_ERROR, so that counts too at this step.
  */
-const AUTH_FAILURES = new Set<number>([pkcs11js.CKR_ENCRYPTED_DATA_INVALID, pkcs11js.CKR_ENCRYPTED_DATA_LEN_RANGE, pkcs11js.CKR_GENERAL_ERROR]);
+const AUTH_FAILURES = new Set<number>([
+  pkcs11js.CKR_ENCRYPTED_DATA_INVALID,
+  pkcs11js.CKR_ENCRYPTED_DATA_LEN_RANGE,
+  pkcs11js.CKR_GENERAL_ERROR,
+]);
 
 /** A fixed set of sessions; an operation borrows one and gives it back (or replaces it after an error). */
 class SessionPool {
@@ -121,7 +141,8 @@ class SessionPool {
   }
 
   #acquire(): Promise<Handle> {
-    if (this.#closed) return Promise.reject(new AtrestError("unavailable", "the HSM protection backend is closed"));
+    if (this.#closed)
+      return Promise.reject(new AtrestError("unavailable", "the HSM protection backend is closed"));
     const idle = this.#idle.pop();
     if (idle !== undefined) return Promise.resolve(idle);
     if (this.#open < this.max) {
@@ -175,7 +196,8 @@ class SessionPool {
 
   close(): void {
     this.#closed = true;
-    for (const w of this.#waiters.splice(0)) w.reject(new AtrestError("unavailable", "the HSM protection backend is closed"));
+    for (const w of this.#waiters.splice(0))
+      w.reject(new AtrestError("unavailable", "the HSM protection backend is closed"));
     for (const s of this.#idle.splice(0)) {
       try {
         this.pkcs11.C_CloseSession(s);
@@ -186,7 +208,16 @@ class SessionPool {
   }
 }
 
-export async function createPkcs11Protection(options: Pkcs11ProtectionOptions): Promise<ProtectionBackend> {
+/** Opens the token (find the slot by label, log in) and returns the HSM protection backend. */
+export function createPkcs11Protection(options: Pkcs11ProtectionOptions): Promise<ProtectionBackend> {
+  try {
+    return Promise.resolve(openPkcs11Protection(options));
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+}
+
+function openPkcs11Protection(options: Pkcs11ProtectionOptions): ProtectionBackend {
   const maxSessions = options.maxSessions ?? 4;
   if (!Number.isInteger(maxSessions) || maxSessions < 1 || maxSessions > 64) {
     throw new AtrestError("invalid-argument", "maxSessions must be an integer from 1 to 64");
@@ -208,7 +239,11 @@ export async function createPkcs11Protection(options: Pkcs11ProtectionOptions): 
       if (pkcs11ErrorCode(err) !== pkcs11js.CKR_USER_ALREADY_LOGGED_IN) {
         pkcs11.C_CloseSession(anchor);
         const code = pkcs11ErrorCode(err) === pkcs11js.CKR_PIN_INCORRECT ? "unauthenticated" : "unavailable";
-        throw new AtrestError(code, `login to PKCS#11 token "${options.tokenLabel}" failed: ${pkcs11ErrorName(err)}`, { cause: err });
+        throw new AtrestError(
+          code,
+          `login to PKCS#11 token "${options.tokenLabel}" failed: ${pkcs11ErrorName(err)}`,
+          { cause: err },
+        );
       }
     }
   } catch (err) {
@@ -234,20 +269,31 @@ export async function createPkcs11Protection(options: Pkcs11ProtectionOptions): 
       pkcs11.C_FindObjectsFinal(session);
     }
     if (found.length !== 1 || found[0] === undefined) {
-      throw new AtrestError("data-corrupt", `HSM key for ${ref.keyId}/${ref.keyVersionId} is ${found.length === 0 ? "missing from" : "not unique in"} the token`, {
-        details: { keyId: ref.keyId, keyVersionId: ref.keyVersionId, tokenLabel: ref.tokenLabel },
-      });
+      throw new AtrestError(
+        "data-corrupt",
+        `HSM key for ${ref.keyId}/${ref.keyVersionId} is ${found.length === 0 ? "missing from" : "not unique in"} the token`,
+        {
+          details: { keyId: ref.keyId, keyVersionId: ref.keyVersionId, tokenLabel: ref.tokenLabel },
+        },
+      );
     }
     handles.set(ref.ckaId, found[0]);
     return found[0];
   }
 
   function gcm(iv: Buffer, aad: Buffer): pkcs11js.Mechanism {
-    if (iv.length !== GCM_IV_BYTES) throw new AtrestError("invalid-argument", `AES-GCM IV must be ${GCM_IV_BYTES} bytes`);
+    if (iv.length !== GCM_IV_BYTES)
+      throw new AtrestError("invalid-argument", `AES-GCM IV must be ${GCM_IV_BYTES} bytes`);
     // pkcs11js's "v240" layout carries ulIvBits, which is what SoftHSM2 and the PKCS#11 2.40 errata headers use.
     return {
       mechanism: pkcs11js.CKM_AES_GCM,
-      parameter: { type: pkcs11js.CK_PARAMS_AES_GCM_v240, iv, ivBits: GCM_IV_BYTES * 8, aad, tagBits: GCM_TAG_BYTES * 8 } as pkcs11js.GcmParams,
+      parameter: {
+        type: pkcs11js.CK_PARAMS_AES_GCM_v240,
+        iv,
+        ivBits: GCM_IV_BYTES * 8,
+        aad,
+        tagBits: GCM_TAG_BYTES * 8,
+      } as pkcs11js.GcmParams,
     };
   }
 
@@ -282,7 +328,14 @@ export async function createPkcs11Protection(options: Pkcs11ProtectionOptions): 
           throw hsmError("C_GenerateKey", err);
         }
       });
-      const ref: Pkcs11KeyRef = { format: REF_FORMAT, keyId: id.keyId, keyVersionId: id.keyVersionId, tokenLabel: options.tokenLabel, ckaId: ckaId.toString("hex"), ckaLabel };
+      const ref: Pkcs11KeyRef = {
+        format: REF_FORMAT,
+        keyId: id.keyId,
+        keyVersionId: id.keyVersionId,
+        tokenLabel: options.tokenLabel,
+        ckaId: ckaId.toString("hex"),
+        ckaLabel,
+      };
       handles.set(ref.ckaId, handle);
       return encodePkcs11KeyRef(ref);
     },
@@ -297,18 +350,27 @@ export async function createPkcs11Protection(options: Pkcs11ProtectionOptions): 
           // pkcs11js passes an empty buffer as a NULL pointer (CKR_ARGUMENTS_BAD); an empty message is
           // just the final block: the tag.
           if (plaintext.length === 0) return pkcs11.C_EncryptFinal(session, Buffer.alloc(GCM_TAG_BYTES));
-          return await pkcs11.C_EncryptAsync(session, plaintext, Buffer.alloc(plaintext.length + GCM_TAG_BYTES));
+          return await pkcs11.C_EncryptAsync(
+            session,
+            plaintext,
+            Buffer.alloc(plaintext.length + GCM_TAG_BYTES),
+          );
         } catch (err) {
           throw hsmError("AES-GCM encrypt", err);
         }
       });
-      if (out.length !== plaintext.length + GCM_TAG_BYTES) throw new AtrestError("internal", "HSM AES-GCM output has an unexpected length");
-      return { ciphertext: Buffer.from(out.subarray(0, plaintext.length)), tag: Buffer.from(out.subarray(plaintext.length)) };
+      if (out.length !== plaintext.length + GCM_TAG_BYTES)
+        throw new AtrestError("internal", "HSM AES-GCM output has an unexpected length");
+      return {
+        ciphertext: Buffer.from(out.subarray(0, plaintext.length)),
+        tag: Buffer.from(out.subarray(plaintext.length)),
+      };
     },
 
     async decrypt(id, refBytes, iv, sealed, aad) {
       const ref = decodePkcs11KeyRef(id, refBytes);
-      if (sealed.tag.length !== GCM_TAG_BYTES) throw new AtrestError("data-corrupt", "ciphertext failed authentication");
+      if (sealed.tag.length !== GCM_TAG_BYTES)
+        throw new AtrestError("data-corrupt", "ciphertext failed authentication");
       const mechanism = gcm(iv, aad);
       const input = Buffer.concat([sealed.ciphertext, sealed.tag]);
       return pool.use(async (session) => {
@@ -338,7 +400,8 @@ export async function createPkcs11Protection(options: Pkcs11ProtectionOptions): 
         try {
           handle = findKey(session, ref);
         } catch (err) {
-          if (err instanceof AtrestError && err.code === "data-corrupt" && err.message.includes("missing")) return; // idempotent
+          if (err instanceof AtrestError && err.code === "data-corrupt" && err.message.includes("missing"))
+            return; // idempotent
           throw err;
         }
         try {

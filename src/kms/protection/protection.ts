@@ -24,9 +24,21 @@ export interface ProtectionBackend {
   /** Creates fresh AES-256 material for this key version; returns what the store keeps. */
   generate(id: KeyVersionIdentity): Promise<StoredKeyRef>;
   /** AES-256-GCM with the version's key; `iv` is 12 bytes chosen by the caller. */
-  encrypt(id: KeyVersionIdentity, ref: StoredKeyRef, iv: Buffer, plaintext: Buffer, aad: Buffer): Promise<GcmSealed>;
+  encrypt(
+    id: KeyVersionIdentity,
+    ref: StoredKeyRef,
+    iv: Buffer,
+    plaintext: Buffer,
+    aad: Buffer,
+  ): Promise<GcmSealed>;
   /** Throws AtrestError "data-corrupt" when authentication fails. */
-  decrypt(id: KeyVersionIdentity, ref: StoredKeyRef, iv: Buffer, sealed: GcmSealed, aad: Buffer): Promise<Buffer>;
+  decrypt(
+    id: KeyVersionIdentity,
+    ref: StoredKeyRef,
+    iv: Buffer,
+    sealed: GcmSealed,
+    aad: Buffer,
+  ): Promise<Buffer>;
   /** Destroys the material (after a key's deletion window). Idempotent. */
   destroy(id: KeyVersionIdentity, ref: StoredKeyRef): Promise<void>;
   close(): Promise<void>;

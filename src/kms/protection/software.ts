@@ -15,7 +15,11 @@ function materialAad(id: KeyVersionIdentity): Buffer {
  * SOFTWARE protection: 32 random bytes per key version, stored sealed by the root key with the key and
  * version ids as AAD. Unsealed material is cached in memory (bounded) because every Encrypt needs it.
  */
-export function createSoftwareProtection(options: { rootKey: RootKey; random?: (n: number) => Buffer; cacheEntries?: number }): ProtectionBackend {
+export function createSoftwareProtection(options: {
+  rootKey: RootKey;
+  random?: (n: number) => Buffer;
+  cacheEntries?: number;
+}): ProtectionBackend {
   const rand = options.random ?? randomBytes;
   const cache = new Map<string, Buffer>();
   const maxEntries = options.cacheEntries ?? 10_000;
@@ -25,7 +29,8 @@ export function createSoftwareProtection(options: { rootKey: RootKey; random?: (
     const hit = cache.get(cacheKey);
     if (hit !== undefined) return hit;
     const key = options.rootKey.open(ref, materialAad(id));
-    if (key.length !== MATERIAL_BYTES) throw new AtrestError("data-corrupt", "stored key material has the wrong length");
+    if (key.length !== MATERIAL_BYTES)
+      throw new AtrestError("data-corrupt", "stored key material has the wrong length");
     if (cache.size >= maxEntries) {
       const first = cache.keys().next();
       if (first.done !== true) cache.delete(first.value);
@@ -56,7 +61,9 @@ export function createSoftwareProtection(options: { rootKey: RootKey; random?: (
         decipher.setAuthTag(sealed.tag);
         return Promise.resolve(Buffer.concat([decipher.update(sealed.ciphertext), decipher.final()]));
       } catch (err) {
-        return Promise.reject(new AtrestError("data-corrupt", "ciphertext failed authentication", { cause: err }));
+        return Promise.reject(
+          new AtrestError("data-corrupt", "ciphertext failed authentication", { cause: err }),
+        );
       }
     },
     destroy(id) {

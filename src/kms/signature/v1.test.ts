@@ -11,7 +11,12 @@ const openApiUtil = (
     default: { getRPCSignature(params: Record<string, string>, method: string, secret: string): string };
   }
 ).default;
-type RpcClient = new (config: { endpoint: string; apiVersion: string; accessKeyId: string; accessKeySecret: string }) => {
+type RpcClient = new (config: {
+  endpoint: string;
+  apiVersion: string;
+  accessKeyId: string;
+  accessKeySecret: string;
+}) => {
   request(action: string, params: Record<string, unknown>, opts?: Record<string, unknown>): Promise<unknown>;
 };
 const { RPCClient } = require("@alicloud/pop-core") as { RPCClient: RpcClient };
@@ -52,17 +57,28 @@ test("stringToSignV1 is METHOD&%2F&enc(canonical)", () => {
 
 test("computeSignatureV1 equals @alicloud/openapi-util getRPCSignature (GET and POST)", () => {
   for (const method of ["GET", "POST"]) {
-    assert.equal(computeSignatureV1(method, PARAMS, SECRET), openApiUtil.getRPCSignature(PARAMS, method, SECRET));
+    assert.equal(
+      computeSignatureV1(method, PARAMS, SECRET),
+      openApiUtil.getRPCSignature(PARAMS, method, SECRET),
+    );
   }
   // and it ignores a Signature parameter already present
-  assert.equal(computeSignatureV1("GET", { ...PARAMS, Signature: "abc" }, SECRET), computeSignatureV1("GET", PARAMS, SECRET));
+  assert.equal(
+    computeSignatureV1("GET", { ...PARAMS, Signature: "abc" }, SECRET),
+    computeSignatureV1("GET", PARAMS, SECRET),
+  );
   // and a different secret or parameter changes it
   assert.notEqual(computeSignatureV1("GET", PARAMS, SECRET + "x"), computeSignatureV1("GET", PARAMS, SECRET));
-  assert.notEqual(computeSignatureV1("GET", { ...PARAMS, KeyId: "k2" }, SECRET), computeSignatureV1("GET", PARAMS, SECRET));
+  assert.notEqual(
+    computeSignatureV1("GET", { ...PARAMS, KeyId: "k2" }, SECRET),
+    computeSignatureV1("GET", PARAMS, SECRET),
+  );
 });
 
 /** Receives one request from @alicloud/pop-core and returns its merged parameters and method. */
-async function capturePopCoreRequest(method: "GET" | "POST"): Promise<{ method: string; params: Record<string, string> }> {
+async function capturePopCoreRequest(
+  method: "GET" | "POST",
+): Promise<{ method: string; params: Record<string, string> }> {
   let captured: { method: string; params: Record<string, string> } | undefined;
   const server = createServer((req: IncomingMessage, res) => {
     const chunks: Buffer[] = [];

@@ -25,6 +25,12 @@ export function stringToSignV1(method: string, params: Readonly<Record<string, s
 }
 
 /** Base64 HMAC-SHA1 signature of a V1 request; `params` may include `Signature`, which is skipped. */
-export function computeSignatureV1(method: string, params: Readonly<Record<string, string>>, accessKeySecret: string): string {
-  return createHmac("sha1", `${accessKeySecret}&`).update(stringToSignV1(method, params), "utf8").digest("base64");
+export function computeSignatureV1(
+  method: string,
+  params: Readonly<Record<string, string>>,
+  accessKeySecret: string,
+): string {
+  return createHmac("sha1", `${accessKeySecret}&`)
+    .update(stringToSignV1(method, params), "utf8")
+    .digest("base64");
 }

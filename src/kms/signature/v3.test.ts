@@ -19,7 +19,12 @@ const openApiUtil = (
   require("@alicloud/openapi-util") as {
     default: {
       getAuthorization(
-        request: { method: string; pathname: string; query: Record<string, string>; headers: Record<string, string> },
+        request: {
+          method: string;
+          pathname: string;
+          query: Record<string, string>;
+          headers: Record<string, string>;
+        },
         algorithm: string,
         payload: string,
         accessKeyId: string,
@@ -81,8 +86,19 @@ test("computeSignatureV3 equals @alicloud/openapi-util getAuthorization", () => 
   assert.equal(ours, parsed.signature);
   assert.ok(constantTimeEqual(ours, parsed.signature));
   // a changed signed header, query value, body or secret gives another signature
-  const base = { method: "POST", pathname: "/", query: request.query, headers: request.headers, signedHeaders: parsed.signedHeaders, bodySha256Hex: sha256Hex(body), accessKeySecret: SECRET };
-  assert.notEqual(computeSignatureV3({ ...base, headers: { ...request.headers, "x-acs-action": "Decrypt" } }), ours);
+  const base = {
+    method: "POST",
+    pathname: "/",
+    query: request.query,
+    headers: request.headers,
+    signedHeaders: parsed.signedHeaders,
+    bodySha256Hex: sha256Hex(body),
+    accessKeySecret: SECRET,
+  };
+  assert.notEqual(
+    computeSignatureV3({ ...base, headers: { ...request.headers, "x-acs-action": "Decrypt" } }),
+    ours,
+  );
   assert.notEqual(computeSignatureV3({ ...base, query: { ...request.query, alpha: "a" } }), ours);
   assert.notEqual(computeSignatureV3({ ...base, bodySha256Hex: sha256Hex(body + "x") }), ours);
   assert.notEqual(computeSignatureV3({ ...base, accessKeySecret: SECRET + "x" }), ours);
@@ -107,7 +123,13 @@ test("signRequestV3 produces headers that the SDK's algorithm agrees with", () =
   assert.equal(headers["x-acs-date"], "2026-11-22T08:00:00Z");
   const { authorization, ...rest } = headers;
   assert.ok(authorization);
-  const sdk = openApiUtil.getAuthorization({ method: "POST", pathname: "/", query: {}, headers: rest }, "ACS3-HMAC-SHA256", sha256Hex(body), AK, SECRET);
+  const sdk = openApiUtil.getAuthorization(
+    { method: "POST", pathname: "/", query: {}, headers: rest },
+    "ACS3-HMAC-SHA256",
+    sha256Hex(body),
+    AK,
+    SECRET,
+  );
   assert.equal(authorization, sdk);
 });
 
@@ -144,9 +166,15 @@ test("parseAuthorizationV3 rejects malformed headers with invalid-argument", () 
     `ACS3-HMAC-SHA256 Credential=AK;SignedHeaders=host;Signature=${sig}`,
   ];
   for (const h of bad) {
-    assert.throws(() => parseAuthorizationV3(h), (e) => isAtrestError(e, "invalid-argument") && !e.message.includes(sig), h);
+    assert.throws(
+      () => parseAuthorizationV3(h),
+      (e) => isAtrestError(e, "invalid-argument") && !e.message.includes(sig),
+      h,
+    );
   }
-  const ok = parseAuthorizationV3(`ACS3-HMAC-SHA256 Credential=AK, SignedHeaders=Host;X-Acs-Date, Signature=${sig.toUpperCase()}`);
+  const ok = parseAuthorizationV3(
+    `ACS3-HMAC-SHA256 Credential=AK, SignedHeaders=Host;X-Acs-Date, Signature=${sig.toUpperCase()}`,
+  );
   assert.deepEqual(ok, { accessKeyId: "AK", signedHeaders: ["host", "x-acs-date"], signature: sig });
 });
 
@@ -157,13 +185,20 @@ test("constantTimeEqual compares content and length", () => {
 });
 
 test("a real @alicloud/openapi-client (V3, callApi) request verifies with computeSignatureV3", async () => {
-  const { default: OpenApiClient, Config, Params, OpenApiRequest } = require("@alicloud/openapi-client") as {
+  const {
+    default: OpenApiClient,
+    Config,
+    Params,
+    OpenApiRequest,
+  } = require("@alicloud/openapi-client") as {
     default: new (c: unknown) => { callApi(p: unknown, r: unknown, rt: unknown): Promise<unknown> };
     Config: new (m: Record<string, unknown>) => unknown;
     Params: new (m: Record<string, unknown>) => unknown;
     OpenApiRequest: new (m: Record<string, unknown>) => unknown;
   };
-  const { RuntimeOptions } = require("@alicloud/tea-util") as { RuntimeOptions: new (m: Record<string, unknown>) => unknown };
+  const { RuntimeOptions } = require("@alicloud/tea-util") as {
+    RuntimeOptions: new (m: Record<string, unknown>) => unknown;
+  };
   let captured: { method: string; url: string; headers: Record<string, string>; body: Buffer } | undefined;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -179,10 +214,30 @@ test("a real @alicloud/openapi-client (V3, callApi) request verifies with comput
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   try {
     const { port } = server.address() as AddressInfo;
-    const client = new OpenApiClient(new Config({ accessKeyId: AK, accessKeySecret: SECRET, endpoint: `127.0.0.1:${port}`, protocol: "http" }));
+    const client = new OpenApiClient(
+      new Config({
+        accessKeyId: AK,
+        accessKeySecret: SECRET,
+        endpoint: `127.0.0.1:${port}`,
+        protocol: "http",
+      }),
+    );
     await client.callApi(
-      new Params({ action: "Encrypt", version: "2016-01-20", protocol: "HTTP", pathname: "/", method: "POST", authType: "AK", style: "RPC", reqBodyType: "formData", bodyType: "json" }),
-      new OpenApiRequest({ query: { KeyId: "alias/a b*" }, body: { Plaintext: "aGk=", EncryptionContext: '{"k":"v"}' } }),
+      new Params({
+        action: "Encrypt",
+        version: "2016-01-20",
+        protocol: "HTTP",
+        pathname: "/",
+        method: "POST",
+        authType: "AK",
+        style: "RPC",
+        reqBodyType: "formData",
+        bodyType: "json",
+      }),
+      new OpenApiRequest({
+        query: { KeyId: "alias/a b*" },
+        body: { Plaintext: "aGk=", EncryptionContext: '{"k":"v"}' },
+      }),
       new RuntimeOptions({ autoretry: false }),
     );
   } finally {

@@ -57,9 +57,13 @@ const HEX_SIGNATURE = /^[0-9a-fA-F]{64}$/;
 
 function malformed(rule: string): AtrestError {
   // Never echo the header itself: it carries the signature and access key id of someone else's request.
-  return new AtrestError("invalid-argument", `Authorization header is not a valid ${SIGNATURE_ALGORITHM_V3} header: ${rule}`, {
-    details: { rule },
-  });
+  return new AtrestError(
+    "invalid-argument",
+    `Authorization header is not a valid ${SIGNATURE_ALGORITHM_V3} header: ${rule}`,
+    {
+      details: { rule },
+    },
+  );
 }
 
 /**
@@ -81,20 +85,28 @@ export function parseAuthorizationV3(header: string): AuthorizationV3 {
     fields.set(name, part.slice(eq + 1).trim());
   }
   for (const name of fields.keys()) {
-    if (name !== "Credential" && name !== "SignedHeaders" && name !== "Signature") throw malformed(`unknown field ${name}`);
+    if (name !== "Credential" && name !== "SignedHeaders" && name !== "Signature")
+      throw malformed(`unknown field ${name}`);
   }
   const accessKeyId = fields.get("Credential");
   const signed = fields.get("SignedHeaders");
   const signature = fields.get("Signature");
-  if (accessKeyId === undefined || !ACCESS_KEY_ID.test(accessKeyId)) throw malformed("Credential must be an access key id");
+  if (accessKeyId === undefined || !ACCESS_KEY_ID.test(accessKeyId))
+    throw malformed("Credential must be an access key id");
   if (signed === undefined || signed === "") throw malformed("SignedHeaders must list the signed headers");
-  if (signature === undefined || !HEX_SIGNATURE.test(signature)) throw malformed("Signature must be 64 hex digits");
+  if (signature === undefined || !HEX_SIGNATURE.test(signature))
+    throw malformed("Signature must be 64 hex digits");
   const signedHeaders = signed.split(";").map((h) => h.trim().toLowerCase());
   for (const h of signedHeaders) {
     if (!HEADER_NAME.test(h)) throw malformed("SignedHeaders must be header names separated by ';'");
   }
-  if (new Set(signedHeaders).size !== signedHeaders.length) throw malformed("SignedHeaders lists a header twice");
-  return Object.freeze({ accessKeyId, signedHeaders: Object.freeze(signedHeaders), signature: signature.toLowerCase() });
+  if (new Set(signedHeaders).size !== signedHeaders.length)
+    throw malformed("SignedHeaders lists a header twice");
+  return Object.freeze({
+    accessKeyId,
+    signedHeaders: Object.freeze(signedHeaders),
+    signature: signature.toLowerCase(),
+  });
 }
 
 /** `/` stays; the SDK maps `+`→%20, `*`→%2A and %7E→`~` in the (already encoded) path. */
@@ -137,7 +149,9 @@ export function stringToSignV3(canonicalRequest: string): string {
 
 /** Lower-case hex HMAC-SHA256 signature of a V3 request. */
 export function computeSignatureV3(input: ComputeSignatureV3Input): string {
-  return createHmac("sha256", input.accessKeySecret).update(stringToSignV3(canonicalRequestV3(input)), "utf8").digest("hex");
+  return createHmac("sha256", input.accessKeySecret)
+    .update(stringToSignV3(canonicalRequestV3(input)), "utf8")
+    .digest("hex");
 }
 
 export function sha256Hex(body: Buffer | string): string {

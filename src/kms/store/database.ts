@@ -1,6 +1,16 @@
+import { closeSync, existsSync, openSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration, type MigrationProvider } from "kysely";
+import {
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+  type Migration,
+  type MigrationProvider,
+  type SqliteDatabase,
+} from "kysely";
 import pg from "pg";
 import { AtrestError } from "../../common/errors.js";
 import type { KmsDatabase } from "./schema.js";
@@ -13,32 +23,51 @@ export interface KmsDb {
   close(): Promise<void>;
 }
 
+const defaultTypeParser = pg.types.getTypeParser.bind(pg.types) as (oid: number, format?: string) => unknown;
+const int8AsNumber = ((oid: number, format?: string): unknown =>
+  oid === 20 ? (v: string) => Number(v) : defaultTypeParser(oid, format)) as typeof pg.types.getTypeParser;
+
 /** `database` is a `postgres://` / `postgresql://` URL, or undefined for SQLite in `dataDir/kms.db`. */
-export async function openKmsDatabase(options: { dataDir: string; database?: string | undefined; migrate?: boolean }): Promise<KmsDb> {
+export async function openKmsDatabase(options: {
+  dataDir: string;
+  database?: string | undefined;
+  migrate?: boolean;
+}): Promise<KmsDb> {
   const url = options.database;
   let kdb: KmsDb;
   if (url !== undefined && url !== "" && !/^sqlite:/.test(url)) {
     if (!/^postgres(ql)?:\/\//.test(url)) {
-      throw new AtrestError("invalid-argument", "--database: must be a postgres:// URL (or empty for SQLite in the data dir)");
+      throw new AtrestError(
+        "invalid-argument",
+        "--database: must be a postgres:// URL (or empty for SQLite in the data dir)",
+      );
     }
     const pool = new pg.Pool({
       connectionString: url,
       max: 10,
       // int8 (bigint) columns hold millisecond times and sequence numbers: safe as JS numbers.
-      types: {
-        getTypeParser: ((oid: number, format?: string) =>
-          oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
-      },
+      types: { getTypeParser: int8AsNumber },
     });
+    // An idle connection that PostgreSQL drops (restart, failover) emits 'error' on the pool; without a
+    // listener that would crash the process. The pool discards the client; the next query reconnects
+    // or fails with a connection error that the request handler reports as a retryable 503.
+    pool.on("error", () => undefined);
+    pool.on("connect", (client) => client.on("error", () => undefined));
     const db = new Kysely<KmsDatabase>({ dialect: new PostgresDialect({ pool }) });
     kdb = { db, dialect: "postgres", close: () => db.destroy() };
   } else {
-    const file = url !== undefined && url.startsWith("sqlite:") ? url.slice("sqlite:".length) : join(options.dataDir, "kms.db");
+    const file =
+      url !== undefined && url.startsWith("sqlite:")
+        ? url.slice("sqlite:".length)
+        : join(options.dataDir, "kms.db");
+    if (!existsSync(file)) closeSync(openSync(file, "a", 0o600)); // wrapped keys and the audit trail: owner only
     const sqlite = new Database(file);
     sqlite.pragma("journal_mode = WAL");
     sqlite.pragma("synchronous = NORMAL");
     sqlite.pragma("busy_timeout = 5000");
-    const db = new Kysely<KmsDatabase>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<KmsDatabase>({
+      dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+    });
     kdb = { db, dialect: "sqlite", close: () => db.destroy() };
   }
   if (options.migrate !== false) {
@@ -50,6 +79,33 @@ export async function openKmsDatabase(options: { dataDir: string; database?: str
     }
   }
   return kdb;
+}
+
+/**
+ * Kysely prepares every query anew; compiling SQL is most of SQLite's cost on the request path (nonce
+ * and audit writes), so prepared statements are reused by SQL text. Safe because Kysely runs each
+ * statement to completion (all/run) before the next one on the same connection.
+ */
+function withStatementCache(sqlite: Database.Database, maxEntries = 512): SqliteDatabase {
+  const cache = new Map<string, Database.Statement>();
+  return {
+    close: () => {
+      cache.clear();
+      sqlite.close();
+    },
+    prepare: (sqlText: string) => {
+      let stmt = cache.get(sqlText);
+      if (stmt === undefined) {
+        stmt = sqlite.prepare(sqlText);
+        if (cache.size >= maxEntries) {
+          const oldest = cache.keys().next();
+          if (oldest.done !== true) cache.delete(oldest.value);
+        }
+        cache.set(sqlText, stmt);
+      }
+      return stmt;
+    },
+  };
 }
 
 function migrations(dialect: DialectName): Record<string, Migration> {
@@ -86,7 +142,11 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .addColumn("protection_level", "text", (c) => c.notNull())
           .addColumn("stored_ref", sql.raw(bytes), (c) => c.notNull())
           .execute();
-        await db.schema.createIndex("key_versions_by_key").on("key_versions").columns(["key_id", "created_at"]).execute();
+        await db.schema
+          .createIndex("key_versions_by_key")
+          .on("key_versions")
+          .columns(["key_id", "created_at"])
+          .execute();
         await db.schema
           .createTable("aliases")
           .addColumn("alias_name", "text", (c) => c.primaryKey())
@@ -173,10 +233,19 @@ function migrations(dialect: DialectName): Record<string, Migration> {
 export async function migrateKmsDatabase(kdb: KmsDb): Promise<void> {
   const all = migrations(kdb.dialect);
   const provider: MigrationProvider = { getMigrations: () => Promise.resolve(all) };
-  const migrator = new Migrator({ db: kdb.db, provider, migrationTableName: "kms_migrations", migrationLockTableName: "kms_migrations_lock" });
+  const migrator = new Migrator({
+    db: kdb.db,
+    provider,
+    migrationTableName: "kms_migrations",
+    migrationLockTableName: "kms_migrations_lock",
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {
     const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "unknown";
-    throw new AtrestError("unavailable", `key store migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new AtrestError(
+      "unavailable",
+      `key store migration ${failed} failed: ${error instanceof Error ? error.message : "unknown error"}`,
+      { cause: error },
+    );
   }
 }

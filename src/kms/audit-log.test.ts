@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, it } from "node:test";
+import { AuditLog, auditUsage, queryAuditEvents, verifyAuditChain, type AuditRecord } from "./audit-log.js";
+import { openKmsDatabase, type KmsDb } from "./store/database.js";
+
+function rec(i: number, over: Partial<AuditRecord> = {}): AuditRecord {
+  return {
+    eventTime: Date.UTC(2026, 0, 1 + (i % 2)) + i,
+    requestId: `R${i}`,
+    principal: i % 3 === 0 ? "ops" : "app",
+    accessKeyId: "LTAIx",
+    sourceIp: "127.0.0.1",
+    action: i % 2 === 0 ? "Encrypt" : "Decrypt",
+    keyId: "k1",
+    keyVersionId: "v1",
+    outcome: "Allowed",
+    errorCode: "",
+    clientUid: "",
+    ...over,
+  };
+}
+
+describe("AuditLog hash chain", () => {
+  let dir: string;
+  let kdb: KmsDb;
+  let log: AuditLog;
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), "atrest-audit-"));
+    kdb = await openKmsDatabase({ dataDir: dir });
+    log = new AuditLog(kdb);
+    await Promise.all(Array.from({ length: 10 }, (_, i) => log.append(rec(i + 1))));
+  });
+  afterEach(async () => {
+    await kdb.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("verifies an intact chain and queries by filters", async () => {
+    const r = await verifyAuditChain(kdb, 3);
+    assert.deepEqual([r.ok, r.records], [true, 10]);
+    assert.equal((await queryAuditEvents(kdb, { action: "Encrypt" })).length, 5);
+    assert.equal((await queryAuditEvents(kdb, { principal: "ops" })).length, 3);
+    assert.equal((await queryAuditEvents(kdb, { startMs: Date.UTC(2026, 0, 2) })).length, 5);
+    const usage = await auditUsage(kdb, { pricePer10k: 1 });
+    assert.deepEqual(
+      usage.map((u) => [u.day, u.action, u.calls]),
+      [
+        ["2026-01-01", "Encrypt", 5],
+        ["2026-01-02", "Decrypt", 5],
+      ],
+    );
+  });
+
+  it("detects an edited, a removed and a truncated record", async () => {
+    await kdb.db.updateTable("audit_events").set({ key_id: "k2" }).where("seq", "=", 4).execute();
+    let r = await verifyAuditChain(kdb);
+    assert.equal(r.ok ? 0 : r.brokenSeq, 4);
+    await kdb.db.updateTable("audit_events").set({ key_id: "k1" }).where("seq", "=", 4).execute();
+    assert.equal((await verifyAuditChain(kdb)).ok, true);
+
+    await kdb.db.deleteFrom("audit_events").where("seq", "=", 10).execute();
+    r = await verifyAuditChain(kdb);
+    assert.equal(r.ok ? 0 : r.brokenSeq, 10);
+
+    await kdb.db.deleteFrom("audit_events").where("seq", "=", 6).execute();
+    r = await verifyAuditChain(kdb);
+    assert.equal(r.ok ? 0 : r.brokenSeq, 6);
+  });
+
+  it("keeps chaining after a reopen", async () => {
+    await log.append(rec(11));
+    const again = new AuditLog(kdb);
+    await again.append(rec(12));
+    const r = await verifyAuditChain(kdb);
+    assert.deepEqual([r.ok, r.records], [true, 12]);
+  });
+});

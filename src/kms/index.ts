@@ -1,0 +1,19 @@
+/** atrest kms: a self-hosted KMS speaking Alibaba Cloud KMS's OpenAPI 2016-01-20 (DESIGN.md §7). */
+export { startKmsServer, parseListen, type KmsServer, type KmsServerOptions } from "./server.js";
+export { initKmsDataDir, ADMIN_POLICY, ADMIN_PRINCIPAL, type InitResult } from "./init.js";
+export { kmsPaths, readKmsConfig, type KmsDirConfig } from "./kms-files.js";
+export { openKmsDatabase, type KmsDb, type DialectName } from "./store/database.js";
+export {
+  queryAuditEvents,
+  verifyAuditChain,
+  auditUsage,
+  type AuditQuery,
+  type AuditRecord,
+  type AuditRow,
+  type AuditVerification,
+  type UsageRow,
+} from "./audit-log.js";
+export { KMS_ERROR_CODES, kmsError, toKmsWireError, type KmsErrorCode } from "./kms-error.js";
+export { decodeBlob, type ParsedBlob } from "./ciphertext-blob.js";
+export { KeyService, MAX_PLAINTEXT_BYTES } from "./key-service.js";
+export { KmsScheduler, type SchedulerRun } from "./scheduler.js";

@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { ManualClock } from "../common/clock.js";
+import { isAtrestError } from "../common/errors.js";
+import { KeyService, type CreateKeyInput } from "./key-service.js";
+import type { ProtectionBackend } from "./protection/protection.js";
+import { createSoftwareProtection } from "./protection/software.js";
+import { RootKey } from "./root-key.js";
+import { openKmsDatabase, type KmsDb } from "./store/database.js";
+
+/** The software backend with knobs and counters. */
+function fakeProtection() {
+  const inner = createSoftwareProtection({ rootKey: new RootKey(randomBytes(32)) });
+  const state = { failGenerate: false, generated: 0, destroyed: 0 };
+  const backend: ProtectionBackend = {
+    ...inner,
+    level: "SOFTWARE",
+    generate: (id) => {
+      if (state.failGenerate) return Promise.reject(new Error("token unavailable"));
+      state.generated++;
+      return inner.generate(id);
+    },
+    destroy: (id, ref) => {
+      state.destroyed++;
+      return inner.destroy(id, ref);
+    },
+  };
+  return { backend, state };
+}
+
+const input: CreateKeyInput = {
+  description: "",
+  protectionLevel: "SOFTWARE",
+  keySpec: "Aliyun_AES_256",
+  keyUsage: "ENCRYPT/DECRYPT",
+  origin: "Aliyun_KMS",
+  automaticRotation: true,
+  rotationIntervalS: 7 * 86_400,
+  creator: "t",
+};
+
+describe("KeyService", () => {
+  let dir: string;
+  let kdb: KmsDb;
+  const clock = new ManualClock(Date.UTC(2026, 0, 1));
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "atrest-keysvc-"));
+    kdb = await openKmsDatabase({ dataDir: dir });
+  });
+  after(async () => {
+    await kdb.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a rotation whose material cannot be generated changes nothing", async () => {
+    const { backend, state } = fakeProtection();
+    const svc = new KeyService({ kdb, protections: { SOFTWARE: backend }, clock, keyCacheTtlMs: 0 });
+    const key = await svc.createKey(input);
+    state.failGenerate = true;
+    await assert.rejects(svc.createKeyVersion(key.key_id), /token unavailable/);
+    const after = await svc.getKey(key.key_id, { fresh: true });
+    assert.equal(after.primary_version_id, key.primary_version_id);
+    assert.equal(after.generation, key.generation);
+    assert.equal((await svc.listVersions(key.key_id, { pageNumber: 1, pageSize: 10 })).total, 1);
+  });
+
+  it("two services racing on one due key rotate it once; the loser's material is destroyed", async () => {
+    const a = fakeProtection();
+    const b = fakeProtection();
+    // Both share one store but different backends, as two instances would share a database.
+    const sa = new KeyService({ kdb, protections: { SOFTWARE: a.backend }, clock, keyCacheTtlMs: 0 });
+    const sb = new KeyService({ kdb, protections: { SOFTWARE: b.backend }, clock, keyCacheTtlMs: 0 });
+    const key = await sa.createKey(input);
+    clock.advance(8 * 86_400_000);
+    const [ra, rb] = await Promise.all([
+      sa.createKeyVersion(key.key_id, { onlyIfDue: clock.now() }),
+      sb.createKeyVersion(key.key_id, { onlyIfDue: clock.now() }),
+    ]);
+    assert.equal([ra, rb].filter((r) => r !== undefined).length, 1);
+    assert.equal((await sa.listVersions(key.key_id, { pageNumber: 1, pageSize: 10 })).total, 2);
+    assert.equal(
+      a.state.generated + b.state.generated - 1 - (a.state.destroyed + b.state.destroyed),
+      1,
+      "every extra generated version was destroyed",
+    );
+  });
+
+  it("validates state rules: protection blocks deletion, pending keys cannot be used", async () => {
+    const { backend } = fakeProtection();
+    const svc = new KeyService({ kdb, protections: { SOFTWARE: backend }, clock, keyCacheTtlMs: 0 });
+    const key = await svc.createKey(input);
+    await svc.setDeletionProtection(key.key_id, true, "prod");
+    await assert.rejects(
+      svc.scheduleKeyDeletion(key.key_id, 7),
+      (e: unknown) => isAtrestError(e) && e.details.kmsCode === "Forbidden.ResourceProtected",
+    );
+    await svc.setDeletionProtection(key.key_id, false, "");
+    await svc.scheduleKeyDeletion(key.key_id, 7);
+    await assert.rejects(
+      svc.encrypt(key.key_id, Buffer.from("x"), {}),
+      (e: unknown) => isAtrestError(e) && e.details.kmsCode === "Rejected.PendingDeletion",
+    );
+    await assert.rejects(
+      svc.cancelKeyDeletion("nope"),
+      (e: unknown) => isAtrestError(e) && e.details.kmsCode === "Forbidden.KeyNotFound",
+    );
+    await svc.cancelKeyDeletion(key.key_id);
+    await assert.rejects(
+      svc.cancelKeyDeletion(key.key_id),
+      (e: unknown) => isAtrestError(e) && e.details.kmsCode === "Rejected.NotPendingDeletion",
+    );
+  });
+});
