@@ -18,6 +18,9 @@ import { ApiMetrics } from "./metrics.js";
 import { identityTransformerFor, ObjectStore, type TransformerFor } from "./object-store.js";
 import type { TransformationObserver } from "../storage/transforming-store.js";
 import { buildOpenApi } from "./openapi.js";
+import { startEncryptionAtRest } from "./encryption.js";
+import { EncryptionMetrics } from "./encryption-metrics.js";
+import type { KmsClientFactories } from "../encryption-config/index.js";
 import { Registry } from "./registry.js";
 import { resourceByName } from "./resources.js";
 
@@ -28,6 +31,17 @@ export interface ApiServerOptions {
   readonly storeCheckName?: "etcd" | "datastore";
   /** The value transformer per storage key (encryption at rest); identity when absent. */
   readonly transformerFor?: TransformerFor;
+  /**
+   * kube's --encryption-provider-config: the EncryptionConfiguration file whose providers encrypt what
+   * is stored. Takes the place of `transformerFor`.
+   */
+  readonly encryptionProviderConfig?: string;
+  /** kube's --encryption-provider-config-automatic-reload. */
+  readonly encryptionProviderConfigAutomaticReload?: boolean;
+  /** How often an automatically reloaded file is re-read (default the controller's). */
+  readonly encryptionReloadIntervalMs?: number;
+  /** The gRPC clients to KMS plugins (tests; default real ones over unix sockets). */
+  readonly kmsClients?: KmsClientFactories;
   /** Sees every transformation (kube's apiserver_storage_transformation_* metrics). */
   readonly transformationObserver?: TransformationObserver;
   /** kube's --etcd-prefix (default /registry). */
@@ -187,12 +201,35 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const authorizer = loadAuthorizer(options);
 
   const metrics = new ApiMetrics();
-  const objects = new ObjectStore(options.store, options.transformerFor ?? identityTransformerFor, {
+  if (options.encryptionProviderConfig !== undefined && options.transformerFor !== undefined)
+    throw new AtrestError("invalid-argument", "give an encryption provider config or a transformer, not both");
+  const encryption =
+    options.encryptionProviderConfig === undefined
+      ? undefined
+      : await startEncryptionAtRest({
+          configPath: options.encryptionProviderConfig,
+          automaticReload: options.encryptionProviderConfigAutomaticReload === true,
+          prefix,
+          clock,
+          logger,
+          metrics: new EncryptionMetrics(metrics.registry, `atrest-apiserver-${random.uuid()}`),
+          ...(options.encryptionReloadIntervalMs === undefined
+            ? {}
+            : { reloadIntervalMs: options.encryptionReloadIntervalMs }),
+          ...(options.kmsClients === undefined ? {} : { clients: options.kmsClients }),
+        });
+  const transformerFor = encryption?.transformerFor ?? options.transformerFor ?? identityTransformerFor;
+  const objects = new ObjectStore(options.store, transformerFor, {
     observer: metrics.transformationObserver(options.transformationObserver),
   });
   const registry = new Registry(objects, prefix, clock, random);
-  await ensureDefaultNamespaces(registry);
-  await registry.startNamespaceCache();
+  try {
+    await ensureDefaultNamespaces(registry);
+    await registry.startNamespaceCache();
+  } catch (err) {
+    encryption?.close(); // its Status polling would keep the process alive
+    throw err;
+  }
 
   const store = options.store;
   const healthChecks: HealthCheck[] = [
@@ -202,6 +239,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       name: options.storeCheckName ?? "datastore",
       check: async () => void (await withTimeout(store.currentRevision(), 2000)),
     },
+    ...(encryption?.healthChecks ?? []),
     ...(options.healthChecks ?? []),
   ];
   const openWatches = new Set<() => void>();
@@ -241,6 +279,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       server.off("error", reject);
       resolve();
     });
+  }).catch(async (err: unknown) => {
+    encryption?.close();
+    await registry.close();
+    throw err;
   });
   const port = (server.address() as AddressInfo).port;
   const host = bindAddress === "0.0.0.0" || bindAddress === "::" ? "127.0.0.1" : bindAddress;
@@ -267,6 +309,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       closed = true;
       for (const end of [...openWatches]) end();
       await registry.close();
+      encryption?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();

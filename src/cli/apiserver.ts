@@ -22,6 +22,8 @@ interface ApiServerFlags {
   authorizationMode: string;
   authorizationPolicyFile?: string;
   kubeconfigOut?: string;
+  encryptionProviderConfig?: string;
+  encryptionProviderConfigAutomaticReload?: boolean;
 }
 
 /** Opens the store the flags name: etcd (--etcd-servers) or the embedded datastore (--datastore-endpoint). */
@@ -84,6 +86,14 @@ export function registerApiserver(program: Command): void {
     .option("--authorization-mode <mode>", "AlwaysAllow or ABAC", "AlwaysAllow")
     .option("--authorization-policy-file <file>", "ABAC policy (JSON lines)")
     .option("--kubeconfig-out <file>", "write an admin kubeconfig (CA + token) here")
+    .option(
+      "--encryption-provider-config <file>",
+      "EncryptionConfiguration: how each resource is encrypted at rest (kube-apiserver's format)",
+    )
+    .option(
+      "--encryption-provider-config-automatic-reload",
+      "re-read the encryption configuration when the file changes (KMS checks become one kms-providers check)",
+    )
     .action(async (flags: ApiServerFlags) => {
       const port = Number(flags.securePort);
       if (!Number.isInteger(port) || port < 0 || port > 65535)
@@ -117,9 +127,20 @@ export function registerApiserver(program: Command): void {
           ? { authorizationPolicyFile: flags.authorizationPolicyFile }
           : {}),
         ...(flags.kubeconfigOut !== undefined ? { kubeconfigOut: resolve(flags.kubeconfigOut) } : {}),
+        ...(flags.encryptionProviderConfig !== undefined
+          ? {
+              encryptionProviderConfig: resolve(flags.encryptionProviderConfig),
+              encryptionProviderConfigAutomaticReload: flags.encryptionProviderConfigAutomaticReload === true,
+            }
+          : {}),
         logger,
       });
-      const ready = { url: server.url, store: description, kubeconfig: server.kubeconfigPath ?? null };
+      const ready = {
+        url: server.url,
+        store: description,
+        kubeconfig: server.kubeconfigPath ?? null,
+        encryptionProviderConfig: flags.encryptionProviderConfig ?? null,
+      };
       logger.info(ready, "apiserver ready");
       process.stdout.write(JSON.stringify({ msg: "apiserver ready", ...ready }) + "\n");
       await new Promise<void>((done) => {

@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from "../common/clock.js";
 import { AtrestError } from "../common/errors.js";
+import { keyIdHash } from "../common/key-id-hash.js";
 import type { Logger } from "../common/logger.js";
 import type { Random } from "../common/random.js";
 import { pooledRandom } from "../crypto/random-pool.js";
@@ -105,7 +106,8 @@ export class KmsV2Provider implements EnvelopeProvider {
   readonly providerName: string;
   readonly dekState: KmsV2DekState;
   private readonly random: Random;
-  private readonly origins = new Map<string, ValueOrigin>();
+  private readonly origins = new Map<string, { origin: ValueOrigin; keyIdHash: string }>();
+  private readonly hooks: KmsV2Hooks;
   private readonly headers = new WeakMap<CurrentSeed, Buffer>();
   private readonly knownHeaders = new Map<string, KnownHeader>();
   private readonly kdfCaches = new WeakMap<Buffer, DerivedKeyCache>();
@@ -124,6 +126,7 @@ export class KmsV2Provider implements EnvelopeProvider {
     this.random = options.random ?? pooledRandom;
     this.clock = options.clock ?? systemClock;
     this.kdfCacheEnabled = options.kdfCache ?? true;
+    this.hooks = options.hooks ?? {};
     this.dekState = new KmsV2DekState({
       providerName: options.providerName,
       service: options.service,
@@ -142,11 +145,8 @@ export class KmsV2Provider implements EnvelopeProvider {
     // Fast path: written with the current seed, the body is field 1 followed by exactly the header bytes
     // validated when the seed was made, so protobuf decoding and validation would find nothing new.
     if (split !== undefined && ready !== undefined && split.rest.equals(this.headerFor(ready))) {
-      return {
-        plaintext: this.openSeedMode(ready.seed, split.encryptedData, ctx),
-        stale: false,
-        origin: this.originFor(ready.keyID, ready.encryptedDEKSourceType),
-      };
+      const plaintext = this.openSeedMode(ready.seed, split.encryptedData, ctx);
+      return { plaintext, stale: false, origin: this.read(ready.keyID, ready.encryptedDEKSourceType) };
     }
     // The same for headers of other seeds already decoded and validated once (older seeds, or values
     // another instance wrote): skip the protobuf decode and the cache-key building.
@@ -182,7 +182,7 @@ export class KmsV2Provider implements EnvelopeProvider {
       );
     }
     const stale = o.keyID !== current.keyID || o.encryptedDEKSourceType !== current.encryptedDEKSourceType;
-    return { plaintext, stale, origin: this.originFor(o.keyID, o.encryptedDEKSourceType) };
+    return { plaintext, stale, origin: this.read(o.keyID, o.encryptedDEKSourceType) };
   }
 
   /**
@@ -256,6 +256,11 @@ export class KmsV2Provider implements EnvelopeProvider {
       at += ciphertext.copy(out, at);
       at += tag.copy(out, at);
       header.copy(out, at);
+      this.hooks.keyIdUsed?.({
+        providerName: this.providerName,
+        keyIdHash: s.keyIdHash,
+        transformationType: "to_storage",
+      });
       return Promise.resolve(out);
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
@@ -295,20 +300,29 @@ export class KmsV2Provider implements EnvelopeProvider {
     return this.dekState.stats();
   }
 
-  private originFor(keyId: string, type: 0 | 1): ValueOrigin {
+  /** The origin of a value read under (keyId, type), reported to the keyIdUsed hook. */
+  private read(keyId: string, type: 0 | 1): ValueOrigin {
     const cacheKey = `${type}:${keyId}`;
-    let origin = this.origins.get(cacheKey);
-    if (origin === undefined) {
-      origin = Object.freeze({
-        provider: "kms" as const,
-        kmsApiVersion: "v2" as const,
-        providerName: this.providerName,
-        keyId,
-        dekSourceType: DEK_SOURCE_TYPE_NAMES[type],
-      });
-      if (this.origins.size < 1000) this.origins.set(cacheKey, origin);
+    let entry = this.origins.get(cacheKey);
+    if (entry === undefined) {
+      entry = {
+        origin: Object.freeze({
+          provider: "kms" as const,
+          kmsApiVersion: "v2" as const,
+          providerName: this.providerName,
+          keyId,
+          dekSourceType: DEK_SOURCE_TYPE_NAMES[type],
+        }),
+        keyIdHash: keyIdHash(keyId),
+      };
+      if (this.origins.size < 1000) this.origins.set(cacheKey, entry);
     }
-    return origin;
+    this.hooks.keyIdUsed?.({
+      providerName: this.providerName,
+      keyIdHash: entry.keyIdHash,
+      transformationType: "from_storage",
+    });
+    return entry.origin;
   }
 }
 

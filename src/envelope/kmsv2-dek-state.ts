@@ -53,6 +53,17 @@ export interface KmsV2Hooks {
   cacheMiss?(event: { readonly providerName: string }): void;
   dekRotated?(event: { readonly providerName: string; readonly keyIdHash: string }): void;
   health?(event: { readonly providerName: string; readonly healthy: boolean }): void;
+  /** The number of decrypted seeds/DEKs cached changed (kube's …_dek_source_cache_size). */
+  cacheSize?(event: { readonly providerName: string; readonly size: number }): void;
+  /**
+   * A value was written or read under a key_id (kube's apiserver_envelope_encryption_key_id_hash_total).
+   * Called on the hot path: keep it cheap.
+   */
+  keyIdUsed?(event: {
+    readonly providerName: string;
+    readonly keyIdHash: string;
+    readonly transformationType: "to_storage" | "from_storage";
+  }): void;
 }
 
 export interface KmsV2Stats {
@@ -218,6 +229,7 @@ export class KmsV2DekState {
       this.lastSweepMs = now;
       for (const [k, e] of this.cache) if (e.expiresAtMs < now) this.cache.delete(k);
     }
+    this.hooks.cacheSize?.({ providerName: this.providerName, size: this.cache.size });
   }
 
   /**
