@@ -193,6 +193,28 @@ test("Status problems: healthz not ok, unknown version, empty key_id are unhealt
   }
 });
 
+test("a Status with the same key_id but healthz not ok does not extend the write window", async () => {
+  const { clock, service, provider } = setup();
+  await provider.healthCheck();
+  const window = provider.stats().writeExpiresAtMs;
+  assert.ok(window > clock.now());
+  // A plugin whose KMS is gone keeps reporting its last key_id, unhealthy.
+  service.healthz = "kms unreachable";
+  clock.advance(2 * MINUTE);
+  await assert.rejects(provider.healthCheck());
+  assert.equal(provider.stats().writeExpiresAtMs, window, "no extension from an unhealthy Status");
+  await provider.transformToStorage(value, ctx); // still inside the window
+  clock.advance(1 * MINUTE + SECOND);
+  await assert.rejects(
+    provider.transformToStorage(value, ctx),
+    (e: unknown) => isAtrestError(e, "unavailable") && /expired/.test(e.message),
+  );
+  service.healthz = "ok";
+  await provider.healthCheck();
+  assert.ok(provider.stats().writeExpiresAtMs > clock.now(), "a healthy Status opens the window again");
+  await provider.transformToStorage(value, ctx);
+});
+
 test("a health result is reused 20 s after success and 3 s after failure", async () => {
   const { clock, service, provider } = setup();
   await provider.healthCheck();

@@ -243,8 +243,10 @@ export class KmsV2DekState {
 
   /**
    * kube's isKMSv2ProviderHealthyAndMaybeRotateDEK: checks healthz, version (sticky after the first
-   * answer) and key_id; with a valid key_id it also extends the write window or rotates, even when
-   * healthz is not "ok" (as kube does). Throws "unavailable" naming every problem.
+   * answer) and key_id; a new valid key_id rotates the seed even when healthz is not "ok" (as kube does).
+   * Unlike kube, only a healthy Status extends the write window: a plugin that cannot reach its KMS keeps
+   * reporting its last key_id, and writes must still stop 3 minutes after the last good check (a KMS that
+   * is gone may be a key that was disabled or revoked). Throws "unavailable" naming every problem.
    */
   checkStatus(status: StatusResponse): Promise<void> {
     return this.serialized(async () => {
@@ -264,7 +266,7 @@ export class KmsV2DekState {
         );
       } else {
         try {
-          await this.rotateOnKeyIdChange(status.keyId);
+          await this.rotateOnKeyIdChange(status.keyId, problems.length === 0);
         } catch (err) {
           problems.push(err instanceof Error ? err.message : String(err));
         }
@@ -394,8 +396,8 @@ export class KmsV2DekState {
     return run;
   }
 
-  /** kube's rotateDEKOnKeyIDChange. */
-  private async rotateOnKeyIdChange(statusKeyId: string): Promise<void> {
+  /** kube's rotateDEKOnKeyIDChange; `extend` says whether an unchanged key_id extends the write window. */
+  private async rotateOnKeyIdChange(statusKeyId: string, extend = true): Promise<void> {
     const statusProblem = keyIdProblem(statusKeyId);
     if (statusProblem !== undefined)
       throw new AtrestError("unavailable", `got invalid KMSv2 KeyID: ${statusProblem}`);
@@ -403,7 +405,7 @@ export class KmsV2DekState {
     const expiresAtMs = this.clock.now() + KMS_V2_WRITE_DEK_MAX_TTL_MS;
     const previous = this.state;
     if (previous !== undefined && previous.current.keyID === statusKeyId) {
-      previous.expiresAtMs = expiresAtMs;
+      if (extend) previous.expiresAtMs = expiresAtMs;
       return;
     }
 
