@@ -88,6 +88,10 @@ test("key lifecycle through the admin CLI with --profile and -o json", async () 
   const aliases = await atrest(["list-aliases", "--key-id", keyId, "--profile", profile]);
   assert.equal(aliases.status, 0, aliases.stderr);
   assert.match(aliases.stdout, /^AliasName\s+KeyId\nalias\/cli\s+\S+\n$/);
+  // The profile may also come before the command, as `atrest kms --profile FILE list-aliases`.
+  const before = await atrest(["--profile", profile, "list-aliases", "--key-id", keyId]);
+  assert.equal(before.status, 0, before.stderr);
+  assert.equal(before.stdout, aliases.stdout);
 
   await json(["set-deletion-protection", "--key-id", keyId, "--enable", "--protection-description", "prod"]);
   const refused = await atrest([

@@ -494,7 +494,11 @@ export function registerKmsAdminCommands(kms: Command): void {
     }
     addConnectionOptions(cmd);
     cmd.action(async (flags: Flags) => {
-      const client = clientFrom(flags);
+      // `atrest kms --profile FILE <command>` as well as `atrest kms <command> --profile FILE`.
+      const parentProfile = kms.opts<{ profile?: string }>().profile;
+      const client = clientFrom(
+        flags.profile === undefined && parentProfile !== undefined ? { ...flags, profile: parentProfile } : flags,
+      );
       try {
         const params = await spec.params(flags, client);
         const action = typeof spec.action === "string" ? spec.action : spec.action(flags);

@@ -55,7 +55,10 @@ async function loadHsm(opts: {
 
 /** `atrest kms …`: init, serve and the audit tools; the admin commands come from kms-admin.ts. */
 export function registerKms(program: Command): void {
-  const kms = program.command("kms").description("the atrest KMS server (Alibaba Cloud KMS API compatible)");
+  const kms = program
+    .command("kms")
+    .description("the atrest KMS server (Alibaba Cloud KMS API compatible)")
+    .option("--profile <file>", "client profile JSON for the admin commands (also accepted after the command)");
 
   kms
     .command("init")

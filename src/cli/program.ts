@@ -7,6 +7,7 @@ import { registerApiserver } from "./apiserver.js";
 import { registerPlugin } from "./plugin.js";
 import { registerDecode } from "./decode.js";
 import { registerScan } from "./scan.js";
+import { registerUp } from "./up.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -19,6 +20,7 @@ const registrations: Array<(program: Command) => void> = [
   registerPlugin,
   registerDecode,
   registerScan,
+  registerUp,
 ];
 
 export function buildProgram(): Command {

@@ -1,0 +1,105 @@
+import type { Command } from "commander";
+import { AtrestError } from "../common/errors.js";
+import { createLogger } from "../common/logger.js";
+import { storeEndpointFromFlags } from "../storage/open-store.js";
+import { DEFAULT_UP_DATA_DIR, startUp, type UpSummary } from "../up/index.js";
+
+interface UpFlags {
+  dataDir: string;
+  kmsListen?: string;
+  pluginHealthListen?: string;
+  securePort: string;
+  bindAddress: string;
+  etcdServers?: string;
+  etcdPrefix: string;
+  output?: string;
+}
+
+function summaryText(s: UpSummary): string {
+  return [
+    "atrest up: running (Ctrl-C stops it)",
+    `  kubeconfig     ${s.kubeconfig}`,
+    `  apiserver      ${s.apiserverUrl} (${s.store})`,
+    `  kms            ${s.kmsEndpoint} (profile ${s.kmsProfile})`,
+    `  plugin socket  ${s.pluginSocket}${s.pluginHealthUrl === undefined ? "" : ` (health ${s.pluginHealthUrl})`}`,
+    `  kms key        ${s.keyId} (${s.keyAlias}${s.keyCreated ? ", created now" : ""})`,
+    "",
+    `  kubectl --kubeconfig ${s.kubeconfig} create secret generic demo --from-literal=password=s3cr3t`,
+    `  atrest kms describe-key --profile ${s.kmsProfile} --key-id ${s.keyAlias}`,
+    "",
+  ].join("\n");
+}
+
+/**
+ * A terminal's Ctrl-C reaches the whole process group, and `npm run up` forwards it once more: signals
+ * this close together are one request to stop. A later one forces the exit (a stop that hangs).
+ */
+const DUPLICATE_SIGNAL_WINDOW_MS = 2_000;
+
+/** Resolves on the first SIGINT/SIGTERM; calls `onForce` on a later, distinct one. */
+function untilSignal(onForce: () => void): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    let firstAtMs: number | undefined;
+    const handler = (signal: NodeJS.Signals): void => {
+      if (firstAtMs === undefined) {
+        firstAtMs = Date.now();
+        resolve(signal);
+      } else if (Date.now() - firstAtMs > DUPLICATE_SIGNAL_WINDOW_MS) onForce();
+    };
+    process.on("SIGINT", handler);
+    process.on("SIGTERM", handler);
+  });
+}
+
+/** `atrest up`: kms + plugin + apiserver with the embedded defaults, state in one data dir. */
+export function registerUp(program: Command): void {
+  program
+    .command("up")
+    .description(
+      "run atrest kms, the KMS plugin and the apiserver (Secrets encrypted with a KMS key) on this machine",
+    )
+    .option("--data-dir <dir>", "all state: KMS keys, datastore, certificates, tokens", DEFAULT_UP_DATA_DIR)
+    .option("--kms-listen <host:port>", "KMS address (default 127.0.0.1 on a free port)")
+    .option("--plugin-health-listen <host:port>", "serve the plugin's /healthz, /livez, /metrics here")
+    .option("--secure-port <port>", "apiserver HTTPS port (0 = a free port)", "6443")
+    .option("--bind-address <ip>", "apiserver address", "127.0.0.1")
+    .option("--etcd-servers <urls>", "comma-separated etcd client URLs (instead of SQLite in the data dir)")
+    .option("--etcd-prefix <prefix>", "key prefix for every object", "/registry")
+    .option("-o, --output <format>", "json: print one JSON line when ready")
+    .action(async (flags: UpFlags) => {
+      const port = Number(flags.securePort);
+      if (!/^\d+$/.test(flags.securePort) || port > 65535)
+        throw new AtrestError(
+          "invalid-argument",
+          `--secure-port must be a port number, got "${flags.securePort}"`,
+        );
+      if (flags.output !== undefined && flags.output !== "json")
+        throw new AtrestError("invalid-argument", `-o must be json, got "${flags.output}"`);
+      const logger = createLogger({ name: "atrest-up" });
+      const signal = untilSignal(() => {
+        process.stderr.write("atrest up: second signal, exiting without a clean stop\n");
+        process.exit(130);
+      });
+      const up = await startUp({
+        dataDir: flags.dataDir,
+        securePort: port,
+        bindAddress: flags.bindAddress,
+        etcdPrefix: flags.etcdPrefix,
+        logger,
+        ...(flags.kmsListen === undefined ? {} : { kmsListen: flags.kmsListen }),
+        ...(flags.pluginHealthListen === undefined ? {} : { pluginHealthListen: flags.pluginHealthListen }),
+        ...(flags.etcdServers === undefined
+          ? {}
+          : { storeEndpoint: storeEndpointFromFlags({ etcdServers: flags.etcdServers }) }),
+      });
+      process.stdout.write(
+        flags.output === "json"
+          ? JSON.stringify({ msg: "atrest up ready", ...up.summary }) + "\n"
+          : summaryText(up.summary),
+      );
+      logger.info({ signal: await signal }, "up: stopping");
+      await up.close();
+      logger.info({}, "up: stopped");
+      logger.flush();
+    });
+}

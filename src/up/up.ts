@@ -1,0 +1,237 @@
+/**
+ * `atrest up`: the whole system in one process on one machine — atrest kms (SQLite, software keys),
+ * the KMS plugin on a unix socket, and the apiserver encrypting Secrets through it — all state in one
+ * data dir, so a second start with the same dir picks up the same keys, Secrets, tokens and certs.
+ * Typed options only: argv, environment and signals belong to src/cli/up.ts.
+ */
+import { accessSync, constants, mkdirSync, readFileSync } from "node:fs";
+import { AtrestError, wrapError } from "../common/errors.js";
+import { silentLogger, type Logger } from "../common/logger.js";
+import { startApiServer, type ApiServer } from "../apiserver/index.js";
+import { KmsClient } from "../kms/client/index.js";
+import { startKmsServer, type KmsServer } from "../kms/index.js";
+import { startPlugin, type RunningPlugin } from "../plugin/index.js";
+import { removeStaleSocket } from "../plugin/listen-address.js";
+import { openStore, type StoreEndpoint } from "../storage/open-store.js";
+import type { Store } from "../storage/store.js";
+import { ensureUpEncryptionConfig } from "./encryption-config-file.js";
+import { ensureKmsDir, readKmsDir } from "./kms-dir.js";
+import { ensureUpKey } from "./kms-key.js";
+import { writeUpKmsProfile } from "./kms-profile-file.js";
+import { upPaths, type UpPaths } from "./paths.js";
+import { waitForPluginHealthy } from "./plugin-ready.js";
+
+export const DEFAULT_PLUGIN_READY_TIMEOUT_MS = 15_000;
+/** sun_path is 108 bytes on Linux, one of them the terminating NUL. */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+export interface UpOptions {
+  readonly dataDir: string;
+  /** HOST:PORT of the KMS; default 127.0.0.1:0 (a free port: only the plugin and the profile use it). */
+  readonly kmsListen?: string;
+  /** HOST:PORT for the plugin's /healthz, /livez, /metrics; none by default. */
+  readonly pluginHealthListen?: string;
+  /** Default 6443; 0 picks a free port. */
+  readonly securePort?: number;
+  readonly bindAddress?: string;
+  /** Where the apiserver keeps objects; default SQLite at <dataDir>/apiserver.db. */
+  readonly storeEndpoint?: StoreEndpoint;
+  readonly etcdPrefix?: string;
+  /** How long to wait for the plugin's first healthy check before starting the apiserver anyway. */
+  readonly pluginReadyTimeoutMs?: number;
+  readonly logger?: Logger;
+}
+
+/** What `atrest up` prints: everything a user needs to talk to the parts it started. */
+export interface UpSummary {
+  readonly dataDir: string;
+  readonly kubeconfig: string;
+  readonly apiserverUrl: string;
+  readonly kmsEndpoint: string;
+  readonly kmsProfile: string;
+  readonly pluginSocket: string;
+  readonly pluginHealthUrl?: string;
+  /** The KMS key (its id, not the alias) that encrypts the Secrets' seeds. */
+  readonly keyId: string;
+  readonly keyAlias: string;
+  /** True on the start that created the key. */
+  readonly keyCreated: boolean;
+  readonly encryptionConfig: string;
+  readonly store: string;
+}
+
+export interface RunningUp {
+  readonly summary: UpSummary;
+  readonly kms: KmsServer;
+  readonly plugin: RunningPlugin;
+  readonly apiserver: ApiServer;
+  /** Stops the apiserver, then the plugin, then the KMS (each user before what it uses). */
+  close(): Promise<void>;
+}
+
+function describeStore(endpoint: StoreEndpoint): { description: string; checkName: "etcd" | "datastore" } {
+  if (endpoint === "memory") return { description: "memory", checkName: "datastore" };
+  if ("etcdServers" in endpoint)
+    return { description: `etcd ${endpoint.etcdServers.join(",")}`, checkName: "etcd" };
+  return { description: `sqlite ${endpoint.sqlitePath}`, checkName: "datastore" };
+}
+
+function prepareDataDir(paths: UpPaths): void {
+  // Checked here, before anything is created, rather than by the plugin half-way through the start.
+  if (Buffer.byteLength(paths.pluginSocket) > MAX_SOCKET_PATH_BYTES)
+    throw new AtrestError(
+      "invalid-argument",
+      `the data dir ${paths.root} is too deep: the plugin socket path must be at most ${MAX_SOCKET_PATH_BYTES} bytes`,
+    );
+  try {
+    mkdirSync(paths.root, { recursive: true, mode: 0o700 });
+    accessSync(paths.root, constants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "error";
+    throw new AtrestError("invalid-argument", `the data dir ${paths.root} is not writable (${code})`, {
+      cause: err,
+    });
+  }
+}
+
+/** Starts everything; on any failure stops what already started and rethrows one clear error. */
+export async function startUp(options: UpOptions): Promise<RunningUp> {
+  const logger = options.logger ?? silentLogger();
+  const paths = upPaths(options.dataDir);
+  const stack: Array<() => Promise<void>> = [];
+  const unwind = async (): Promise<void> => {
+    // Keep stopping the rest when one part fails to stop: a half-closed KMS would hold its files.
+    for (const stop of stack.splice(0).reverse())
+      await stop().catch((err: unknown) =>
+        logger.error({ err: err instanceof Error ? err.message : String(err) }, "up: stop failed"),
+      );
+  };
+  try {
+    prepareDataDir(paths);
+    // Before anything starts: a live socket means another `atrest up` owns this data dir.
+    await removeStaleSocket(paths.pluginSocket).catch((err: unknown) => {
+      throw wrapError(err, `the data dir ${paths.root} is in use`);
+    });
+
+    const { created: kmsCreated } = await ensureKmsDir(paths.kmsDir);
+    const kmsDir = readKmsDir(paths.kmsDir);
+    const kms = await startKmsServer({
+      dataDir: paths.kmsDir,
+      logger: logger.child({ part: "kms" }),
+      ...(options.kmsListen === undefined ? {} : { listen: options.kmsListen }),
+    }).catch((err: unknown) => {
+      throw wrapError(err, "kms");
+    });
+    stack.push(() => kms.close());
+    logger.info({ url: kms.url, initialised: kmsCreated }, "up: kms started");
+
+    const client = new KmsClient({
+      endpoint: kms.url,
+      regionId: kmsDir.region,
+      accessKeyId: kmsDir.credentials.accessKeyId,
+      accessKeySecret: kmsDir.credentials.accessKeySecret,
+      caFile: kmsDir.caCertFile,
+    });
+    const key = await ensureUpKey(client, paths.keyFile, logger.child({ part: "up" }))
+      .catch((err: unknown) => {
+        throw wrapError(err, "kms key");
+      })
+      .finally(() => client.close());
+    writeUpKmsProfile(paths.kmsProfile, {
+      endpoint: kms.url,
+      regionId: kmsDir.region,
+      accessKeyId: kmsDir.credentials.accessKeyId,
+      accessKeySecret: kmsDir.credentials.accessKeySecret,
+      caFile: kmsDir.caCertFile,
+    });
+    const { written } = ensureUpEncryptionConfig(paths.encryptionConfig, paths.pluginSocket);
+    // A kept file that names another socket (the data dir was moved) would make every Secret
+    // write fail; say so, but leave the operator's file alone.
+    if (!written && !readFileSync(paths.encryptionConfig, "utf8").includes(`unix://${paths.pluginSocket}`))
+      logger.warn(
+        { encryptionConfig: paths.encryptionConfig, pluginSocket: paths.pluginSocket },
+        "up: the encryption configuration does not name this plugin socket",
+      );
+
+    const plugin = await startPlugin({
+      listen: `unix://${paths.pluginSocket}`,
+      backend: {
+        kind: "alibaba",
+        endpoint: kms.url,
+        regionId: kmsDir.region,
+        keyId: key.keyId,
+        credentials: kmsDir.credentials,
+        caPem: readFileSync(kmsDir.caCertFile, "utf8"),
+      },
+      logger: logger.child({ part: "plugin" }),
+      ...(options.pluginHealthListen === undefined ? {} : { healthListen: options.pluginHealthListen }),
+    }).catch((err: unknown) => {
+      throw wrapError(err, "plugin");
+    });
+    stack.push(() => plugin.close());
+    const health = await waitForPluginHealthy(
+      plugin,
+      options.pluginReadyTimeoutMs ?? DEFAULT_PLUGIN_READY_TIMEOUT_MS,
+    );
+    // Not fatal: the apiserver reports it on /readyz, and the operator can fix the key (enable it)
+    // through the running KMS; refusing to start would take that way out too.
+    if (!health.healthy) logger.warn({ reason: health.reason }, "up: the plugin is not healthy yet");
+
+    const storeEndpoint = options.storeEndpoint ?? { sqlitePath: paths.apiserverDb };
+    const { description, checkName } = describeStore(storeEndpoint);
+    let store: Store;
+    try {
+      store = openStore(storeEndpoint);
+    } catch (err) {
+      throw wrapError(err, `cannot open the store (${description})`);
+    }
+    stack.push(() => store.close());
+    const apiserver = await startApiServer({
+      store,
+      storeCheckName: checkName,
+      dataDir: paths.apiserverDir,
+      kubeconfigOut: paths.kubeconfig,
+      encryptionProviderConfig: paths.encryptionConfig,
+      encryptionProviderConfigAutomaticReload: true,
+      bindAddress: options.bindAddress ?? "127.0.0.1",
+      securePort: options.securePort ?? 6443,
+      logger: logger.child({ part: "apiserver" }),
+      ...(options.etcdPrefix === undefined ? {} : { etcdPrefix: options.etcdPrefix }),
+    }).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code === "EADDRINUSE")
+        throw new AtrestError(
+          "unavailable",
+          `apiserver: ${options.bindAddress ?? "127.0.0.1"}:${options.securePort ?? 6443} is already in use (choose another --secure-port, or 0 for a free one)`,
+          { cause: err },
+        );
+      throw wrapError(err, "apiserver");
+    });
+    stack.push(() => apiserver.close());
+
+    const summary: UpSummary = {
+      dataDir: paths.root,
+      kubeconfig: paths.kubeconfig,
+      apiserverUrl: apiserver.url,
+      kmsEndpoint: kms.url,
+      kmsProfile: paths.kmsProfile,
+      pluginSocket: paths.pluginSocket,
+      ...(plugin.health === undefined ? {} : { pluginHealthUrl: plugin.health.url }),
+      keyId: key.keyId,
+      keyAlias: key.alias,
+      keyCreated: key.created,
+      encryptionConfig: paths.encryptionConfig,
+      store: description,
+    };
+    let closing: Promise<void> | undefined;
+    return {
+      summary,
+      kms,
+      plugin,
+      apiserver,
+      close: () => (closing ??= unwind()),
+    };
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}
