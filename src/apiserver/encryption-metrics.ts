@@ -2,14 +2,15 @@ import { createHash } from "node:crypto";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { ReloadEvent } from "../encryption-config/index.js";
 import type { KmsV2Hooks } from "../envelope/index.js";
+import { HotCounter } from "./hot-counter.js";
 
 /**
  * kube-apiserver's envelope-encryption metrics, under kube's names and labels, so dashboards and alerts
  * written for a real cluster work unchanged. Key ids only ever appear as `sha256:<hex>`.
  */
 export class EncryptionMetrics {
-  readonly keyIdHashTotal: Counter<"apiserver_id_hash" | "key_id_hash" | "provider_name" | "transformation_type">;
-  readonly keyIdHashLastTimestamp: Gauge<
+  /** Also `…_key_id_hash_last_timestamp_seconds`. */
+  readonly keyIdHashTotal: HotCounter<
     "apiserver_id_hash" | "key_id_hash" | "provider_name" | "transformation_type"
   >;
   readonly dekSourceCacheSize: Gauge<"provider_name">;
@@ -22,17 +23,14 @@ export class EncryptionMetrics {
   constructor(registry: Registry, apiserverId: string) {
     this.apiserverIdHash = `sha256:${createHash("sha256").update(apiserverId).digest("hex")}`;
     const registers = [registry];
-    this.keyIdHashTotal = new Counter({
+    this.keyIdHashTotal = new HotCounter(registry, {
       name: "apiserver_envelope_encryption_key_id_hash_total",
       help: "Number of times a keyID is used split by transformation type, provider, and apiserver identity.",
       labelNames: ["apiserver_id_hash", "key_id_hash", "provider_name", "transformation_type"],
-      registers,
-    });
-    this.keyIdHashLastTimestamp = new Gauge({
-      name: "apiserver_envelope_encryption_key_id_hash_last_timestamp_seconds",
-      help: "The last time in seconds when a keyID was used.",
-      labelNames: ["apiserver_id_hash", "key_id_hash", "provider_name", "transformation_type"],
-      registers,
+      timestamp: {
+        name: "apiserver_envelope_encryption_key_id_hash_last_timestamp_seconds",
+        help: "The last time in seconds when a keyID was used.",
+      },
     });
     this.dekSourceCacheSize = new Gauge({
       name: "apiserver_envelope_encryption_dek_source_cache_size",
@@ -64,19 +62,24 @@ export class EncryptionMetrics {
   kmsV2Hooks(clockNowMs: () => number): KmsV2Hooks {
     const id = this.apiserverIdHash;
     return {
-      keyIdUsed: (e) => {
-        const labels = {
-          apiserver_id_hash: id,
-          key_id_hash: e.keyIdHash,
-          provider_name: e.providerName,
-          transformation_type: e.transformationType,
-        };
-        this.keyIdHashTotal.inc(labels);
-        this.keyIdHashLastTimestamp.set(labels, clockNowMs() / 1000);
-      },
+      keyIdUsed: (e) =>
+        this.keyIdHashTotal.inc(
+          `${e.keyIdHash}\0${e.providerName}\0${e.transformationType}`,
+          () => ({
+            apiserver_id_hash: id,
+            key_id_hash: e.keyIdHash,
+            provider_name: e.providerName,
+            transformation_type: e.transformationType,
+          }),
+          clockNowMs(),
+        ),
       cacheSize: (e) => this.dekSourceCacheSize.set({ provider_name: e.providerName }, e.size),
       kmsCall: (e) =>
-        this.kmsCalls.inc({ provider_name: e.providerName, method_name: e.method, status: e.ok ? "OK" : "Error" }),
+        this.kmsCalls.inc({
+          provider_name: e.providerName,
+          method_name: e.method,
+          status: e.ok ? "OK" : "Error",
+        }),
     };
   }
 

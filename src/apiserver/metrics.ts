@@ -1,4 +1,5 @@
 import { Counter, Histogram, Registry } from "prom-client";
+import { HotCounter } from "./hot-counter.js";
 import type { TransformationObserver, TransformationRecord } from "../storage/transforming-store.js";
 
 /** Prometheus metrics with kube-apiserver's names; one registry per server (several run in one test process). */
@@ -6,7 +7,7 @@ export class ApiMetrics {
   readonly registry = new Registry();
   readonly requests: Counter<"verb" | "resource" | "code">;
   readonly duration: Histogram<"verb" | "resource">;
-  readonly transformations: Counter<"transformation_type" | "transformer_prefix" | "status">;
+  readonly transformations: HotCounter<"transformation_type" | "transformer_prefix" | "status">;
   readonly transformationDuration: Histogram<"transformation_type" | "transformer_prefix">;
 
   constructor() {
@@ -23,11 +24,10 @@ export class ApiMetrics {
       buckets: [0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 2, 5, 10, 30, 60],
       registers: [this.registry],
     });
-    this.transformations = new Counter({
+    this.transformations = new HotCounter(this.registry, {
       name: "apiserver_storage_transformation_operations_total",
       help: "Total number of transformations (encryption at rest), by type, provider prefix and status.",
       labelNames: ["transformation_type", "transformer_prefix", "status"],
-      registers: [this.registry],
     });
     this.transformationDuration = new Histogram({
       name: "apiserver_storage_transformation_duration_seconds",
@@ -46,7 +46,10 @@ export class ApiMetrics {
           transformation_type: op.transformationType,
           transformer_prefix: op.transformerPrefix,
         };
-        this.transformations.inc({ ...labels, status: op.status });
+        this.transformations.inc(`${op.transformationType}\0${op.transformerPrefix}\0${op.status}`, () => ({
+          ...labels,
+          status: op.status,
+        }));
         this.transformationDuration.observe(labels, op.durationMs / 1000);
         next?.observe(op);
       },
