@@ -4,7 +4,7 @@
  * (`atrest apiserver`), as in production; the raw baseline drives the same kind of store from here.
  * Goal: API throughput ≥ 0.5× raw store throughput for create and get.
  */
-import { Agent, request } from "node:https";
+import { Agent } from "node:https";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,44 +14,13 @@ import { EtcdStore } from "../src/storage/etcd-store.js";
 import { openStore } from "../src/storage/open-store.js";
 import { spawnAtrest } from "../test/support/cli.js";
 import { startEtcd } from "../test/support/etcd.js";
+import { apiSide, pool, secretJson, type ApiTarget, type Side } from "./support-api.js";
 
 const COUNT = Number(process.env.BENCH_APISERVER_COUNT ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_APISERVER_CONCURRENCY ?? 16);
 const LIST_ROUNDS = 10;
 /** Raw and API alternate in this many slices per phase. */
 const ROUNDS = 4;
-
-/** Runs fn(from..to-1) with `concurrency` workers; returns the elapsed seconds. */
-async function pool(
-  from: number,
-  to: number,
-  concurrency: number,
-  fn: (i: number) => Promise<unknown>,
-): Promise<number> {
-  let next = from;
-  const started = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, to - from) }, async () => {
-      for (;;) {
-        const i = next++;
-        if (i >= to) return;
-        await fn(i);
-      }
-    }),
-  );
-  return Number(process.hrtime.bigint() - started) / 1e9;
-}
-
-function secretJson(i: number): string {
-  const data = Buffer.alloc(1024, i % 251).toString("base64");
-  return JSON.stringify({
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name: `s${i}`, namespace: "default" },
-    data: { payload: data },
-    type: "Opaque",
-  });
-}
 
 /** What the apiserver stores for such a Secret (JSON with uid and timestamp), for the raw baseline. */
 function storedBytes(i: number): Buffer {
@@ -61,26 +30,23 @@ function storedBytes(i: number): Buffer {
   return Buffer.from(JSON.stringify(obj));
 }
 
-interface Side {
-  create(i: number): Promise<unknown>;
-  get(i: number): Promise<unknown>;
-  listAll(): Promise<unknown>;
-}
-
 function rawSide(store: Store, prefix: string): Side {
   return {
     create: (i) => store.create(`${prefix}/secrets/default/s${i}`, storedBytes(i)),
     get: (i) => store.get(`${prefix}/secrets/default/s${i}`),
     async listAll() {
       let startAfter: string | undefined;
+      let items = 0;
       for (;;) {
         const page = await store.list(`${prefix}/secrets/default/`, {
           limit: 500,
           ...(startAfter !== undefined ? { startAfter } : {}),
         });
+        items += page.items.length;
         if (!page.more) break;
         startAfter = page.items[page.items.length - 1]?.key;
       }
+      return items;
     },
   };
 }
@@ -121,10 +87,7 @@ async function interleaved(raw: Side, api: Side): Promise<Record<string, unknown
   };
 }
 
-interface Api {
-  url: string;
-  token: string;
-  ca: string;
+interface Api extends ApiTarget {
   child: ChildProcess;
 }
 
@@ -149,65 +112,6 @@ async function startApi(dir: string, storeArgs: string[]): Promise<Api> {
   });
   const token = readFileSync(join(dir, "tokens.csv"), "utf8").split(",")[0] ?? "";
   return { url, token, ca: readFileSync(join(dir, "pki", "ca.crt"), "utf8"), child };
-}
-
-function call(api: Api, agent: Agent, method: string, path: string, body?: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      new URL(path, api.url),
-      {
-        method,
-        agent,
-        ca: api.ca,
-        headers: {
-          Authorization: `Bearer ${api.token}`,
-          Accept: "application/json",
-          ...(body !== undefined ? { "Content-Type": "application/json" } : {}),
-        },
-      },
-      (res) => {
-        res.on("data", () => undefined);
-        res.on("end", () =>
-          res.statusCode !== undefined && res.statusCode < 300
-            ? resolve(res.statusCode)
-            : reject(new Error(`${method} ${path}: ${String(res.statusCode)}`)),
-        );
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
-}
-
-function apiSide(api: Api, agent: Agent): Side {
-  const S = "/api/v1/namespaces/default/secrets";
-  return {
-    create: (i) => call(api, agent, "POST", S, secretJson(i)),
-    get: (i) => call(api, agent, "GET", `${S}/s${i}`),
-    async listAll() {
-      let cont: string | undefined;
-      for (let page = 0; page < 100; page++) {
-        const body = await new Promise<string>((resolve, reject) => {
-          request(
-            new URL(
-              `${S}?limit=500${cont !== undefined ? `&continue=${encodeURIComponent(cont)}` : ""}`,
-              api.url,
-            ),
-            { agent, ca: api.ca, headers: { Authorization: `Bearer ${api.token}` } },
-            (res) => {
-              const chunks: Buffer[] = [];
-              res.on("data", (c: Buffer) => chunks.push(c));
-              res.on("end", () => resolve(Buffer.concat(chunks).toString()));
-            },
-          )
-            .on("error", reject)
-            .end();
-        });
-        cont = (JSON.parse(body) as { metadata: { continue?: string } }).metadata.continue;
-        if (cont === undefined) break;
-      }
-    },
-  };
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
