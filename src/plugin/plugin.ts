@@ -168,6 +168,9 @@ export async function startPlugin(options: PluginOptions): Promise<RunningPlugin
         });
       });
       await health?.close();
+      // A check started before stop() may still be calling the KMS: let it finish (its probe deadline
+      // bounds it) before the backend closes, so nothing runs or logs after close() resolves.
+      await statusCheck.idle();
       await backend.close();
       const snap = statusCheck.snapshot();
       logger.info({ keyIdHash: snap.keyId ? keyIdHash(snap.keyId) : "" }, "kms plugin stopped");

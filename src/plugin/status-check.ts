@@ -107,6 +107,11 @@ export class StatusCheck {
     this.timer = undefined;
   }
 
+  /** Resolves when no check is running; after stop() none starts again (a check never rejects). */
+  async idle(): Promise<void> {
+    await this.inFlight;
+  }
+
   private schedule(): void {
     if (this.stopped) return;
     if (this.timer !== undefined) this.options.clock.clearTimeout(this.timer);
