@@ -29,6 +29,11 @@ export interface EncryptionAtRestOptions {
   readonly metrics: EncryptionMetrics;
   /** The gRPC clients to KMS plugins (default: real ones over unix sockets). */
   readonly clients?: KmsClientFactories;
+  /**
+   * Called when reads may now be judged stale differently: a new configuration, or a KMS v2 provider
+   * that moved to a new key_id (values under the old one are stale from now on).
+   */
+  readonly onStaleVerdictsChanged?: () => void;
 }
 
 export interface EncryptionAtRest {
@@ -40,14 +45,26 @@ export interface EncryptionAtRest {
 
 export async function startEncryptionAtRest(options: EncryptionAtRestOptions): Promise<EncryptionAtRest> {
   const { clock, logger, metrics } = options;
+  const changed = options.onStaleVerdictsChanged ?? (() => undefined);
+  const hooks = metrics.kmsV2Hooks(() => clock.now());
   const runtime = await startEncryptionRuntime({
     path: options.configPath,
     reload: options.automaticReload,
     clock,
     logger,
-    providers: envelopeProviders({ logger, kmsV2Hooks: metrics.kmsV2Hooks(() => clock.now()) }),
+    providers: envelopeProviders({
+      logger,
+      kmsV2Hooks: {
+        ...hooks,
+        dekRotated: (e) => {
+          hooks.dekRotated?.(e);
+          changed();
+        },
+      },
+    }),
     onReload: (event) => {
       metrics.onReload(event);
+      if (event.status === "success") changed();
       if (event.status === "success")
         logger.info({ contentHash: event.contentHash }, "encryption configuration reloaded");
       else

@@ -6,6 +6,7 @@ import {
   type TransformationObserver,
   type TransformerForKey,
 } from "../storage/transforming-store.js";
+import { DecodedCache } from "./decoded-cache.js";
 import { hasProtobufMagic, decodeProtobufObject } from "./protobuf-codec.js";
 import { isPlainObject, type KubeObject } from "./types.js";
 
@@ -33,13 +34,16 @@ export const identityTransformerFor: TransformerFor = () => identity;
 
 export class ObjectStore {
   readonly transforming: TransformingStore;
+  /** Decrypted bytes of values read or written here; `clear()` it when the transformers change. */
+  readonly decoded: DecodedCache;
 
   constructor(
     /** The revisioned store (bytes at rest); reads that need no decoding go to it directly. */
     readonly store: Store,
     transformerFor: TransformerFor = identityTransformerFor,
-    options: { observer?: TransformationObserver } = {},
+    options: { observer?: TransformationObserver; decodedCacheBytes?: number } = {},
   ) {
+    this.decoded = new DecodedCache(options.decodedCacheBytes);
     this.transforming = new TransformingStore(
       store,
       transformerFor,
@@ -48,6 +52,15 @@ export class ObjectStore {
   }
 
   async decode(kv: KeyValue): Promise<StoredObject> {
+    const value = this.decoded.get(kv.key, kv.modRevision) ?? (await this.decodeFresh(kv));
+    const object = decodeStoredBytes(value.data, kv.key);
+    const meta = isPlainObject(object.metadata) ? object.metadata : (object.metadata = {});
+    meta.resourceVersion = String(kv.modRevision);
+    return { object, modRevision: kv.modRevision, createRevision: kv.createRevision, stale: value.stale };
+  }
+
+  private async decodeFresh(kv: KeyValue): Promise<{ data: Buffer; stale: boolean }> {
+    const generation = this.decoded.generation;
     let value;
     try {
       value = await this.transforming.decode(kv);
@@ -59,10 +72,9 @@ export class ObjectStore {
           : "internal";
       throw new AtrestError(code, err instanceof Error ? err.message : String(err), { cause: err });
     }
-    const object = decodeStoredBytes(value.data, kv.key);
-    const meta = isPlainObject(object.metadata) ? object.metadata : (object.metadata = {});
-    meta.resourceVersion = String(kv.modRevision);
-    return { object, modRevision: kv.modRevision, createRevision: kv.createRevision, stale: value.stale };
+    const entry = { modRevision: kv.modRevision, data: value.data, stale: value.stale };
+    this.decoded.set(kv.key, entry, generation);
+    return entry;
   }
 
   async get(key: string): Promise<StoredObject | undefined> {
@@ -72,12 +84,21 @@ export class ObjectStore {
 
   /** Creates the key; AtrestError "already-exists" when it exists. Returns the new revision. */
   async create(key: string, object: KubeObject): Promise<number> {
-    return (await this.transforming.create(key, serialize(object))).modRevision;
+    const generation = this.decoded.generation;
+    const data = serialize(object);
+    const modRevision = (await this.transforming.create(key, data)).modRevision;
+    // Written by the first provider with the current key: not stale (unless a clear came in between).
+    this.decoded.set(key, { modRevision, data, stale: false }, generation);
+    return modRevision;
   }
 
   /** Compare-and-swap on the revision read; always writes (a stale value is rewritten even if unchanged). */
   async update(key: string, object: KubeObject, expectedModRevision: number): Promise<number> {
-    return (await this.transforming.update(key, serialize(object), expectedModRevision)).modRevision;
+    const generation = this.decoded.generation;
+    const data = serialize(object);
+    const modRevision = (await this.transforming.update(key, data, expectedModRevision)).modRevision;
+    this.decoded.set(key, { modRevision, data, stale: false }, generation);
+    return modRevision;
   }
 }
 

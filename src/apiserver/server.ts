@@ -201,8 +201,13 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const authorizer = loadAuthorizer(options);
 
   const metrics = new ApiMetrics();
+  // Set below; the encryption runtime's callbacks start after the store exists.
+  let objects: ObjectStore | undefined = undefined;
   if (options.encryptionProviderConfig !== undefined && options.transformerFor !== undefined)
-    throw new AtrestError("invalid-argument", "give an encryption provider config or a transformer, not both");
+    throw new AtrestError(
+      "invalid-argument",
+      "give an encryption provider config or a transformer, not both",
+    );
   const encryption =
     options.encryptionProviderConfig === undefined
       ? undefined
@@ -217,9 +222,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
             ? {}
             : { reloadIntervalMs: options.encryptionReloadIntervalMs }),
           ...(options.kmsClients === undefined ? {} : { clients: options.kmsClients }),
+          onStaleVerdictsChanged: () => objects?.decoded.clear(),
         });
   const transformerFor = encryption?.transformerFor ?? options.transformerFor ?? identityTransformerFor;
-  const objects = new ObjectStore(options.store, transformerFor, {
+  objects = new ObjectStore(options.store, transformerFor, {
     observer: metrics.transformationObserver(options.transformationObserver),
   });
   const registry = new Registry(objects, prefix, clock, random);
