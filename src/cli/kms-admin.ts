@@ -497,7 +497,9 @@ export function registerKmsAdminCommands(kms: Command): void {
       // `atrest kms --profile FILE <command>` as well as `atrest kms <command> --profile FILE`.
       const parentProfile = kms.opts<{ profile?: string }>().profile;
       const client = clientFrom(
-        flags.profile === undefined && parentProfile !== undefined ? { ...flags, profile: parentProfile } : flags,
+        flags.profile === undefined && parentProfile !== undefined
+          ? { ...flags, profile: parentProfile }
+          : flags,
       );
       try {
         const params = await spec.params(flags, client);

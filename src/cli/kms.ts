@@ -58,7 +58,10 @@ export function registerKms(program: Command): void {
   const kms = program
     .command("kms")
     .description("the atrest KMS server (Alibaba Cloud KMS API compatible)")
-    .option("--profile <file>", "client profile JSON for the admin commands (also accepted after the command)");
+    .option(
+      "--profile <file>",
+      "client profile JSON for the admin commands (also accepted after the command)",
+    );
 
   kms
     .command("init")
