@@ -17,6 +17,22 @@ import { AtrestKmsSdkClient, SdkConfig, kmsSdk } from "../src/plugin/alibaba-sdk
 import { isAtrestError } from "../src/common/errors.js";
 
 const REFRESH_MS = 200;
+/**
+ * How late a rotation may reach Status: the check that was running when the key rotated may still have
+ * seen the old version, so the next one (one interval later) must see the new one. Two intervals plus
+ * 500 ms leave room for a loaded 2-core machine; a plugin checking 50× too slowly (10 s) fails.
+ */
+const ROTATION_BOUND_MS = 2 * REFRESH_MS + 500;
+
+/** Milliseconds until `probe` first holds, polling every 10 ms; Infinity if not within `giveUpMs`. */
+async function msUntil(probe: () => Promise<boolean>, giveUpMs: number): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    if (await probe()) return performance.now() - started;
+    if (performance.now() - started > giveUpMs) return Number.POSITIVE_INFINITY;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 async function waitFor<T>(
   what: string,
@@ -154,14 +170,24 @@ describe("atrest plugin with the alibaba backend against atrest kms", { timeout:
     assert.ok(!logLines.join("").includes(creds.accessKeySecret), "the secret is never logged");
   });
 
-  it("reports a KMS rotation as a new key_id within the refresh interval; old ciphertexts still decrypt", async () => {
+  it("reports a KMS rotation as a new key_id within the refresh interval; old ciphertexts still decrypt", async (t) => {
     const before = await client.status();
     const old = await client.encrypt(Buffer.from("before rotation"));
     const rotated = await admin.createKeyVersionEx(new kmsSdk.CreateKeyVersionRequest({ keyId }), sdk());
     const newKeyId = `${keyId}:${rotated.keyVersion.keyVersionId}`;
     assert.notEqual(newKeyId, before.keyId);
-    await waitFor("new key_id in Status", async () =>
-      (await client.status()).keyId === newKeyId ? true : undefined,
+    // From the CreateKeyVersion answer to the first Status (over the socket) with the new key_id.
+    const seenAfterMs = await msUntil(
+      async () => (await client.status()).keyId === newKeyId,
+      ROTATION_BOUND_MS + 2_000,
+    );
+    const seen = Number.isFinite(seenAfterMs)
+      ? `after ${seenAfterMs.toFixed(0)} ms`
+      : `not within ${ROTATION_BOUND_MS + 2_000} ms`;
+    t.diagnostic(`rotation reached Status ${seen} (bound ${ROTATION_BOUND_MS} ms)`);
+    assert.ok(
+      seenAfterMs <= ROTATION_BOUND_MS,
+      `the new key_id reached Status ${seen}; allowed ${ROTATION_BOUND_MS} ms with a ${REFRESH_MS} ms refresh`,
     );
     const fresh = await client.encrypt(Buffer.from("after rotation"));
     assert.equal(fresh.keyId, newKeyId);

@@ -19,6 +19,10 @@ import { startPlugin, type RunningPlugin } from "../src/plugin/plugin.js";
 import type { BackendConfig } from "../src/plugin/backend-config.js";
 import { AtrestKmsSdkClient, SdkConfig, kmsSdk } from "../src/plugin/alibaba-sdk-client.js";
 
+const REFRESH_MS = 200;
+/** The check running at the rotation may still see the old version; the next one must see the new. */
+const ROTATION_BOUND_MS = 2 * REFRESH_MS + 500;
+
 describe("the at-rest core through the plugin and atrest kms", { timeout: 120_000 }, () => {
   let dir: string;
   let kms: KmsServer;
@@ -70,7 +74,7 @@ describe("the at-rest core through the plugin and atrest kms", { timeout: 120_00
       credentials: creds,
       caPem,
     };
-    plugin = await startPlugin({ listen: `unix://${socket}`, backend, statusRefreshMs: 200 });
+    plugin = await startPlugin({ listen: `unix://${socket}`, backend, statusRefreshMs: REFRESH_MS });
   });
 
   after(async () => {
@@ -79,7 +83,7 @@ describe("the at-rest core through the plugin and atrest kms", { timeout: 120_00
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("writes Secrets with KMS v2 and reads them back after a plugin restart and a key rotation", async () => {
+  it("writes Secrets with KMS v2 and reads them back after a plugin restart and a key rotation", async (t) => {
     const ctx = contextForKey("/registry/secrets/default/db-password");
     const secret = Buffer.from("k8s\0pretend-protobuf-secret-bytes");
     let state = await buildState();
@@ -97,7 +101,7 @@ describe("the at-rest core through the plugin and atrest kms", { timeout: 120_00
 
     // The plugin restarts: same key_id, the value reads back, not stale.
     await plugin.close();
-    plugin = await startPlugin({ listen: `unix://${socket}`, backend, statusRefreshMs: 200 });
+    plugin = await startPlugin({ listen: `unix://${socket}`, backend, statusRefreshMs: REFRESH_MS });
     state = await buildState();
     const afterRestart = await state.transformerFor("secrets").transformFromStorage(stored, ctx);
     assert.deepEqual(afterRestart.plaintext, secret);
@@ -109,10 +113,21 @@ describe("the at-rest core through the plugin and atrest kms", { timeout: 120_00
     const version = (
       await admin.createKeyVersionEx(new kmsSdk.CreateKeyVersionRequest({ keyId }), {} as never)
     ).keyVersion.keyVersionId;
-    const until = Date.now() + 15_000;
-    while (plugin.status().keyId !== `${keyId}:${version}` && Date.now() < until)
-      await new Promise((r) => setTimeout(r, 50));
-    assert.equal(plugin.status().keyId, `${keyId}:${version}`);
+    // From the CreateKeyVersion answer to the first Status with the new key_id, polled every 10 ms.
+    const rotatedAt = performance.now();
+    const giveUpAt = rotatedAt + ROTATION_BOUND_MS + 2_000;
+    while (plugin.status().keyId !== `${keyId}:${version}` && performance.now() < giveUpAt)
+      await new Promise((r) => setTimeout(r, 10));
+    const seenAfterMs =
+      plugin.status().keyId === `${keyId}:${version}` ? performance.now() - rotatedAt : Infinity;
+    const seen = Number.isFinite(seenAfterMs)
+      ? `after ${seenAfterMs.toFixed(0)} ms`
+      : `not within ${ROTATION_BOUND_MS + 2_000} ms`;
+    t.diagnostic(`rotation reached Status ${seen} (bound ${ROTATION_BOUND_MS} ms)`);
+    assert.ok(
+      seenAfterMs <= ROTATION_BOUND_MS,
+      `the new key_id reached Status ${seen}; allowed ${ROTATION_BOUND_MS} ms with a ${REFRESH_MS} ms refresh`,
+    );
     state = await buildState();
     const afterRotation = await state.transformerFor("secrets").transformFromStorage(stored, ctx);
     assert.deepEqual(afterRotation.plaintext, secret);

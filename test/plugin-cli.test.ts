@@ -14,6 +14,21 @@ import { startKmsServer } from "../src/kms/server.js";
 import { queryAuditEvents } from "../src/kms/audit-log.js";
 import { AtrestKmsSdkClient, SdkConfig, kmsSdk } from "../src/plugin/alibaba-sdk-client.js";
 
+/**
+ * The SoftHSM2 tests run everywhere: CI installs softhsm2 (scripts/ensure-deps.mjs, which the test
+ * runner calls too). A machine without it fails here with what to install, rather than skipping the
+ * PKCS#11 backend silently.
+ */
+function requireSoftHsm(): void {
+  const onPath = (process.env["PATH"] ?? "").split(":").some((d) => existsSync(join(d, "softhsm2-util")));
+  if (findSoftHsmModule() === undefined || !onPath) {
+    throw new Error(
+      "SoftHSM2 is not installed (libsofthsm2.so or softhsm2-util missing): " +
+        "run `node scripts/ensure-deps.mjs --system` or `apt-get install softhsm2 opensc`",
+    );
+  }
+}
+
 describe("atrest plugin (CLI)", { timeout: 90_000 }, () => {
   let dir: string;
   before(() => {
@@ -191,65 +206,62 @@ describe("atrest plugin (CLI)", { timeout: 90_000 }, () => {
     }
   });
 
-  it(
-    "serves with a KEK in a SoftHSM2 token (--pkcs11-* flags)",
-    { skip: findSoftHsmModule() === undefined ? "softhsm2 not installed" : false },
-    async () => {
-      const token = await createSoftHsmToken({ label: "atrest-cli", setProcessEnv: false });
-      const socket = join(dir, "hsm.sock");
-      const args = [
-        "plugin",
-        "--backend",
-        "local",
-        "--listen",
-        `unix://${socket}`,
-        "--pkcs11-module",
-        token.modulePath,
-        "--pkcs11-token-label",
-        token.tokenLabel,
-        "--pkcs11-pin-file",
-        token.pinFile,
-        "--pkcs11-key-label",
-        "kek",
-        "--pkcs11-create-key",
-      ];
-      const child = spawnAtrest(args, { env: token.env });
-      let stdout = "";
-      let stderr = "";
-      child.stdout?.on("data", (c: Buffer) => (stdout += c.toString()));
-      child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
-      const exited = once(child, "exit");
-      try {
-        const until = Date.now() + 30_000;
-        while (!/serving/.test(stdout) && Date.now() < until && child.exitCode === null) {
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        assert.match(stdout, /serving/, stderr);
-        const client = createKmsV2Client({ endpoint: `unix://${socket}` });
-        try {
-          assert.equal((await client.status()).healthz, "ok");
-          const sealed = await client.encrypt(Buffer.from("in the token"));
-          assert.deepEqual(
-            await client.decrypt({
-              ciphertext: sealed.ciphertext,
-              keyId: sealed.keyId,
-              annotations: sealed.annotations,
-            }),
-            Buffer.from("in the token"),
-          );
-        } finally {
-          client.close();
-        }
-        child.kill("SIGTERM");
-        const [code] = (await exited) as [number | null, NodeJS.Signals | null];
-        assert.equal(code, 0, stderr);
-        assert.ok(!stderr.includes(token.pin), "the PIN is never logged");
-      } finally {
-        if (child.exitCode === null) child.kill("SIGKILL");
-        token.cleanup();
+  it("serves with a KEK in a SoftHSM2 token (--pkcs11-* flags)", async () => {
+    requireSoftHsm();
+    const token = await createSoftHsmToken({ label: "atrest-cli", setProcessEnv: false });
+    const socket = join(dir, "hsm.sock");
+    const args = [
+      "plugin",
+      "--backend",
+      "local",
+      "--listen",
+      `unix://${socket}`,
+      "--pkcs11-module",
+      token.modulePath,
+      "--pkcs11-token-label",
+      token.tokenLabel,
+      "--pkcs11-pin-file",
+      token.pinFile,
+      "--pkcs11-key-label",
+      "kek",
+      "--pkcs11-create-key",
+    ];
+    const child = spawnAtrest(args, { env: token.env });
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
+    const exited = once(child, "exit");
+    try {
+      const until = Date.now() + 30_000;
+      while (!/serving/.test(stdout) && Date.now() < until && child.exitCode === null) {
+        await new Promise((r) => setTimeout(r, 50));
       }
-    },
-  );
+      assert.match(stdout, /serving/, stderr);
+      const client = createKmsV2Client({ endpoint: `unix://${socket}` });
+      try {
+        assert.equal((await client.status()).healthz, "ok");
+        const sealed = await client.encrypt(Buffer.from("in the token"));
+        assert.deepEqual(
+          await client.decrypt({
+            ciphertext: sealed.ciphertext,
+            keyId: sealed.keyId,
+            annotations: sealed.annotations,
+          }),
+          Buffer.from("in the token"),
+        );
+      } finally {
+        client.close();
+      }
+      child.kill("SIGTERM");
+      const [code] = (await exited) as [number | null, NodeJS.Signals | null];
+      assert.equal(code, 0, stderr);
+      assert.ok(!stderr.includes(token.pin), "the PIN is never logged");
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      token.cleanup();
+    }
+  });
 
   it("rejects unknown config keys and incomplete settings with the key named", async () => {
     writeFileSync(join(dir, "bad.yaml"), "listen: unix:///tmp/x.sock\nbackend: local\nkey_file: /tmp/k\n");

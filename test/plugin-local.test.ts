@@ -18,6 +18,21 @@ function writeKey(path: string, encoding: "base64" | "raw" = "base64", mode = 0o
   return key;
 }
 
+/**
+ * The SoftHSM2 tests run everywhere: CI installs softhsm2 (scripts/ensure-deps.mjs, which the test
+ * runner calls too). A machine without it fails here with what to install, rather than skipping the
+ * PKCS#11 backend silently.
+ */
+function requireSoftHsm(): void {
+  const onPath = (process.env["PATH"] ?? "").split(":").some((d) => existsSync(join(d, "softhsm2-util")));
+  if (findSoftHsmModule() === undefined || !onPath) {
+    throw new Error(
+      "SoftHSM2 is not installed (libsofthsm2.so or softhsm2-util missing): " +
+        "run `node scripts/ensure-deps.mjs --system` or `apt-get install softhsm2 opensc`",
+    );
+  }
+}
+
 describe("atrest plugin, local backend", { timeout: 120_000 }, () => {
   let dir: string;
   before(() => {
@@ -246,66 +261,63 @@ describe("atrest plugin, local backend", { timeout: 120_000 }, () => {
     client.close();
   });
 
-  describe(
-    "with a SoftHSM2 token",
-    { skip: findSoftHsmModule() === undefined ? "softhsm2 not installed" : false },
-    () => {
-      let token: SoftHsmToken;
-      before(async () => {
-        token = await createSoftHsmToken({ label: "atrest-plugin" });
-      });
-      after(() => token?.cleanup());
+  describe("with a SoftHSM2 token", () => {
+    let token: SoftHsmToken;
+    before(async () => {
+      requireSoftHsm();
+      token = await createSoftHsmToken({ label: "atrest-plugin" });
+    });
+    after(() => token?.cleanup());
 
-      it("keeps the KEK in the token; the same key gives the same key_id after a restart", async () => {
-        const socket = join(dir, "hsm.sock");
-        const endpoint = `unix://${socket}`;
-        const p11 = {
-          pkcs11: true as const,
-          modulePath: token.modulePath,
-          tokenLabel: token.tokenLabel,
-          pin: token.pin,
-          keyLabel: "kek-1",
-        };
-        await assert.rejects(
-          startPlugin({ listen: endpoint, backend: { kind: "local", keks: [p11] } }),
-          /no secret key labelled "kek-1"/,
-        );
-        let plugin = await startPlugin({
-          listen: endpoint,
-          backend: { kind: "local", keks: [{ ...p11, createIfMissing: true }] },
-        });
-        let client = createKmsV2Client({ endpoint });
-        let sealed;
-        try {
-          const status = await client.status();
-          assert.equal(status.healthz, "ok");
-          sealed = await client.encrypt(Buffer.alloc(32, 1));
-          assert.equal(sealed.keyId, status.keyId);
-        } finally {
-          client.close();
-          await plugin.close();
-        }
-        plugin = await startPlugin({ listen: endpoint, backend: { kind: "local", keks: [p11] } });
-        client = createKmsV2Client({ endpoint });
-        try {
-          assert.equal((await client.status()).keyId, sealed.keyId);
-          assert.deepEqual(
-            await client.decrypt({
-              ciphertext: sealed.ciphertext,
-              keyId: sealed.keyId,
-              annotations: sealed.annotations,
-            }),
-            Buffer.alloc(32, 1),
-          );
-        } finally {
-          client.close();
-          await plugin.close();
-        }
-        await assert.rejects(
-          startPlugin({ listen: endpoint, backend: { kind: "local", keks: [{ ...p11, pin: "0000" }] } }),
-          /login/,
-        );
+    it("keeps the KEK in the token; the same key gives the same key_id after a restart", async () => {
+      const socket = join(dir, "hsm.sock");
+      const endpoint = `unix://${socket}`;
+      const p11 = {
+        pkcs11: true as const,
+        modulePath: token.modulePath,
+        tokenLabel: token.tokenLabel,
+        pin: token.pin,
+        keyLabel: "kek-1",
+      };
+      await assert.rejects(
+        startPlugin({ listen: endpoint, backend: { kind: "local", keks: [p11] } }),
+        /no secret key labelled "kek-1"/,
+      );
+      let plugin = await startPlugin({
+        listen: endpoint,
+        backend: { kind: "local", keks: [{ ...p11, createIfMissing: true }] },
       });
-    },
-  );
+      let client = createKmsV2Client({ endpoint });
+      let sealed;
+      try {
+        const status = await client.status();
+        assert.equal(status.healthz, "ok");
+        sealed = await client.encrypt(Buffer.alloc(32, 1));
+        assert.equal(sealed.keyId, status.keyId);
+      } finally {
+        client.close();
+        await plugin.close();
+      }
+      plugin = await startPlugin({ listen: endpoint, backend: { kind: "local", keks: [p11] } });
+      client = createKmsV2Client({ endpoint });
+      try {
+        assert.equal((await client.status()).keyId, sealed.keyId);
+        assert.deepEqual(
+          await client.decrypt({
+            ciphertext: sealed.ciphertext,
+            keyId: sealed.keyId,
+            annotations: sealed.annotations,
+          }),
+          Buffer.alloc(32, 1),
+        );
+      } finally {
+        client.close();
+        await plugin.close();
+      }
+      await assert.rejects(
+        startPlugin({ listen: endpoint, backend: { kind: "local", keks: [{ ...p11, pin: "0000" }] } }),
+        /login/,
+      );
+    });
+  });
 });

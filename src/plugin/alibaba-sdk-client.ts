@@ -5,6 +5,10 @@
  * and `extendsParameters.headers` (the per-call `x-atrest-uid` that lands in the KMS audit record).
  * The override below is rpc-client's request, built the same way, plus those two fields — and exactly one
  * attempt: the plugin retries itself, only transient errors, inside the caller's deadline.
+ * No stock hook can carry them instead: rpc-client builds its runtime options and headers inside
+ * `doRequest` itself. alibaba-sdk-client.test.ts proves the override's requests are byte-identical to
+ * the stock `doRequest`'s (query, headers, body, signature) but for the added headers — re-check this
+ * override whenever the SDK or rpc-client is upgraded.
  */
 import { createRequire } from "node:module";
 import type * as KmsSdkModule from "@alicloud/kms20160120";
