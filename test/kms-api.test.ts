@@ -317,6 +317,152 @@ describe("atrest kms over HTTPS (signed requests, audit)", () => {
     );
   });
 
+  it("UpdateAlias points an alias at another key; a bad UpdateAlias changes nothing", async () => {
+    const k1 = String(((await admin.call("CreateKey", {})).KeyMetadata as Record<string, unknown>).KeyId);
+    const k2 = String(((await admin.call("CreateKey", {})).KeyMetadata as Record<string, unknown>).KeyId);
+    await admin.call("CreateAlias", { AliasName: "alias/moving", KeyId: k1 });
+    const before = await admin.call("Encrypt", { KeyId: "alias/moving", Plaintext: "b25l" });
+    assert.equal(before.KeyId, k1);
+
+    await admin.call("UpdateAlias", { AliasName: "alias/moving", KeyId: k2 });
+    const moved = await admin.call("Encrypt", { KeyId: "alias/moving", Plaintext: "dHdv" });
+    assert.equal(moved.KeyId, k2);
+    assert.equal(
+      ((await admin.call("DescribeKey", { KeyId: "alias/moving" })).KeyMetadata as Record<string, unknown>)
+        .KeyId,
+      k2,
+    );
+    const aliasesOf = async (keyId: string) =>
+      (
+        ((await admin.call("ListAliasesByKeyId", { KeyId: keyId })).Aliases as Record<string, unknown>)
+          .Alias as Array<Record<string, unknown>>
+      ).map((a) => a.AliasName);
+    assert.deepEqual(await aliasesOf(k1), []);
+    assert.deepEqual(await aliasesOf(k2), ["alias/moving"]);
+    // the ciphertext names its key, so what k1 sealed through the alias still decrypts with k1
+    const old = await admin.call("Decrypt", { CiphertextBlob: String(before.CiphertextBlob) });
+    assert.equal(old.Plaintext, "b25l");
+    assert.equal(old.KeyId, k1);
+
+    await expectError(
+      admin,
+      "UpdateAlias",
+      { AliasName: "alias/never-created", KeyId: k1 },
+      { status: 404, code: "Forbidden.AliasNotFound" },
+    );
+    await expectError(
+      admin,
+      "UpdateAlias",
+      { AliasName: "alias/moving", KeyId: "no-such-key" },
+      { status: 404, code: "Forbidden.KeyNotFound" },
+    );
+    await expectError(
+      admin,
+      "UpdateAlias",
+      { AliasName: "moving", KeyId: k1 },
+      { status: 400, code: "InvalidParameter" },
+    );
+    await expectError(admin, "UpdateAlias", { KeyId: k1 }, { status: 400, code: "MissingParameter" });
+    assert.deepEqual(await aliasesOf(k2), ["alias/moving"], "still on k2 after the refused updates");
+    await expectError(
+      admin,
+      "ListAliasesByKeyId",
+      { KeyId: "alias/never-created" },
+      { status: 404, code: "Forbidden.AliasNotFound" },
+    );
+  });
+
+  it("RotationInterval must be 7 to 730 days (d and s forms), in CreateKey and UpdateRotationPolicy", async () => {
+    const keyCount = async () => Number((await admin.call("ListKeys", {})).TotalCount);
+    const countBefore = await keyCount();
+    for (const bad of ["6d", "604799s", "731d", "63072001s", "0d", "167h", "7", "7 d", "-7d"]) {
+      await expectError(
+        admin,
+        "CreateKey",
+        { EnableAutomaticRotation: "true", RotationInterval: bad },
+        { status: 400, code: "InvalidParameter" },
+      );
+    }
+    assert.equal(await keyCount(), countBefore, "no key was created by a refused CreateKey");
+
+    for (const [good, seconds] of [
+      ["7d", 604_800],
+      ["604800s", 604_800],
+      ["168h", 604_800],
+      ["730d", 63_072_000],
+      ["63072000s", 63_072_000],
+    ] as const) {
+      const md = (await admin.call("CreateKey", { EnableAutomaticRotation: "true", RotationInterval: good }))
+        .KeyMetadata as Record<string, unknown>;
+      assert.equal(md.AutomaticRotation, "Enabled", good);
+      assert.equal(md.RotationInterval, `${seconds}s`, good);
+      assert.equal(
+        Date.parse(String(md.NextRotationDate)) - Date.parse(String(md.LastRotationDate)),
+        seconds * 1000,
+        `${good}: the next rotation is one interval after the last`,
+      );
+    }
+
+    const keyId = String(
+      (
+        (await admin.call("CreateKey", { EnableAutomaticRotation: "true", RotationInterval: "30d" }))
+          .KeyMetadata as Record<string, unknown>
+      ).KeyId,
+    );
+    for (const bad of ["6d", "604799s", "731d", "63072001s"]) {
+      await expectError(
+        admin,
+        "UpdateRotationPolicy",
+        { KeyId: keyId, EnableAutomaticRotation: "true", RotationInterval: bad },
+        { status: 400, code: "InvalidParameter" },
+      );
+    }
+    const unchanged = (await admin.call("DescribeKey", { KeyId: keyId })).KeyMetadata as Record<
+      string,
+      unknown
+    >;
+    assert.equal(unchanged.RotationInterval, "2592000s", "a refused update changes nothing");
+    for (const [good, seconds] of [
+      ["7d", 604_800],
+      ["730d", 63_072_000],
+      ["604800s", 604_800],
+    ] as const) {
+      await admin.call("UpdateRotationPolicy", {
+        KeyId: keyId,
+        EnableAutomaticRotation: "true",
+        RotationInterval: good,
+      });
+      const md = (await admin.call("DescribeKey", { KeyId: keyId })).KeyMetadata as Record<string, unknown>;
+      assert.equal(md.RotationInterval, `${seconds}s`, good);
+    }
+  });
+
+  it("Plaintext is at most 6144 bytes as UTF-8: 6144 accepted, 6145 refused", async () => {
+    const keyId = String(((await admin.call("CreateKey", {})).KeyMetadata as Record<string, unknown>).KeyId);
+    // The Plaintext parameter is taken as text and sealed as its UTF-8 bytes; those bytes are counted.
+    const ascii6144 = "x".repeat(6144);
+    const utf8_6144 = "é".repeat(3072); // 3072 characters, 6144 bytes
+    assert.equal(Buffer.byteLength(utf8_6144), 6144);
+    for (const text of [ascii6144, utf8_6144]) {
+      const enc = await admin.call("Encrypt", { KeyId: keyId, Plaintext: text });
+      assert.equal(
+        (await admin.call("Decrypt", { CiphertextBlob: String(enc.CiphertextBlob) })).Plaintext,
+        text,
+      );
+    }
+    for (const text of ["x".repeat(6145), utf8_6144 + "x", "é".repeat(3073)]) {
+      await expectError(
+        admin,
+        "Encrypt",
+        { KeyId: keyId, Plaintext: text },
+        { status: 400, code: "InvalidParameter" },
+      );
+    }
+    const refused = await admin.raw("Encrypt", { KeyId: keyId, Plaintext: "x".repeat(6145) });
+    assert.match(String(refused.body.Message), /6144 bytes/);
+    assert.ok(!JSON.stringify(refused.body).includes("xxxxxxxx"), "the plaintext is not echoed");
+  });
+
   it("rejects bad input with the documented code, changes nothing, and audits it", async () => {
     const keyId = String(((await admin.call("CreateKey", {})).KeyMetadata as Record<string, unknown>).KeyId);
     const blob = String(

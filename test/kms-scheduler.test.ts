@@ -120,3 +120,106 @@ describe("kms scheduler: automatic rotation and purge, driven by a ManualClock",
     );
   });
 });
+
+describe("kms scheduler: its own timer, on the injected clock, rotates and purges (no runOnce)", () => {
+  let dir: string;
+  let server: KmsServer;
+  let client: KmsRpcTestClient;
+  const HOUR = 3_600_000;
+  const clock = new ManualClock(Date.now());
+  const call = (action: string, params: Record<string, string>) =>
+    client.call(action, params, { timestamp: acsTimestamp(new Date(clock.now())) });
+  const raw = (action: string, params: Record<string, string>) =>
+    client.raw(action, params, { timestamp: acsTimestamp(new Date(clock.now())) });
+
+  /** Polls until `check` holds; the timer's pass is async, so its effect shows up a little later. */
+  async function waitFor(what: string, check: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!(await check())) {
+      if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /**
+   * Advances the manual clock once the scheduler's timer is armed on it. The scheduler re-arms its
+   * timer only after a pass finished, so "armed again" also means "the pass the advance fired is done".
+   */
+  async function advance(ms: number): Promise<void> {
+    await waitFor(
+      "the scheduler's timer to be armed on the injected clock",
+      () => clock.pendingTimers() === 1,
+    );
+    clock.advance(ms);
+    await waitFor("the timer's pass to finish (timer re-armed)", () => clock.pendingTimers() === 1);
+  }
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "atrest-kms-sched-timer-"));
+    await initKmsDataDir({ dataDir: dir });
+    server = await startKmsServer({ dataDir: dir, clock, schedulerIntervalMs: HOUR, cacheTtlMs: 0 });
+    const creds = JSON.parse(readFileSync(join(dir, "credentials.json"), "utf8")) as {
+      accessKeyId: string;
+      accessKeySecret: string;
+    };
+    client = new KmsRpcTestClient({ url: server.url, ...creds, caCertPem: server.caCertPem });
+  });
+
+  after(async () => {
+    client.close();
+    await server.close();
+    assert.equal(clock.pendingTimers(), 0, "close() cancels the scheduler's timer");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a due key gets a new primary version from the timer alone", async () => {
+    const md = (await call("CreateKey", { EnableAutomaticRotation: "true", RotationInterval: "7d" }))
+      .KeyMetadata as Record<string, unknown>;
+    const keyId = String(md.KeyId);
+    const blob = String((await call("Encrypt", { KeyId: keyId, Plaintext: "djE=" })).CiphertextBlob);
+
+    await advance(6 * DAY); // the timer fires a pass, but the key is not due yet
+    assert.equal((await call("ListKeyVersions", { KeyId: keyId })).TotalCount, 1, "not due yet");
+
+    await advance(1 * DAY + HOUR);
+    await waitFor("the scheduled rotation", async () => {
+      const primary = ((await call("DescribeKey", { KeyId: keyId })).KeyMetadata as Record<string, unknown>)
+        .PrimaryKeyVersion;
+      return primary !== md.PrimaryKeyVersion;
+    });
+    assert.equal((await call("ListKeyVersions", { KeyId: keyId })).TotalCount, 2);
+    const now = (await call("DescribeKey", { KeyId: keyId })).KeyMetadata as Record<string, unknown>;
+    assert.equal(
+      (await call("Encrypt", { KeyId: keyId, Plaintext: "eA==" })).KeyVersionId,
+      now.PrimaryKeyVersion,
+    );
+    assert.equal((await call("Decrypt", { CiphertextBlob: blob })).Plaintext, "djE=");
+
+    await advance(HOUR); // another pass inside the interval rotates nothing
+    assert.equal((await call("ListKeyVersions", { KeyId: keyId })).TotalCount, 2);
+  });
+
+  it("a key whose pending-deletion window passed is purged by the timer alone", async () => {
+    const keyId = String(((await call("CreateKey", {})).KeyMetadata as Record<string, unknown>).KeyId);
+    await call("ScheduleKeyDeletion", { KeyId: keyId, PendingWindowInDays: "7" });
+
+    await advance(6 * DAY);
+    assert.equal(
+      ((await call("DescribeKey", { KeyId: keyId })).KeyMetadata as Record<string, unknown>).KeyState,
+      "PendingDeletion",
+      "inside the window the key is kept",
+    );
+
+    await advance(1 * DAY + HOUR);
+    await waitFor(
+      "the scheduled purge",
+      async () => (await raw("DescribeKey", { KeyId: keyId })).body.Code === "Forbidden.KeyNotFound",
+    );
+    const versions = await server.kdb.db
+      .selectFrom("key_versions")
+      .select("key_version_id")
+      .where("key_id", "=", keyId)
+      .execute();
+    assert.equal(versions.length, 0);
+  });
+});

@@ -103,12 +103,19 @@ for (const method of ["GET", "POST"] as const) {
         assert.equal(err.entry?.response?.statusCode, 409);
         return true;
       });
-      // a different encryption context is refused
+      // a different encryption context is refused: the blob's authentication fails (400)
       await call("EnableKey", { KeyId: keyId });
-      await assert.rejects(
-        call("Decrypt", { CiphertextBlob: oldBlob, EncryptionContext: "{}" }),
-        (e: unknown) => typeof (e as { code?: string }).code === "string",
-      );
+      for (const other of ["{}", JSON.stringify({ sdk: "pop-core", method: "other" })]) {
+        await assert.rejects(
+          call("Decrypt", { CiphertextBlob: oldBlob, EncryptionContext: other }),
+          (e: unknown) => {
+            const err = e as { code?: string; entry?: { response?: { statusCode?: number } } };
+            assert.equal(err.code, "InvalidCiphertext");
+            assert.equal(err.entry?.response?.statusCode, 400);
+            return true;
+          },
+        );
+      }
     } finally {
       agent.destroy();
     }

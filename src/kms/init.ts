@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { ensureTlsFiles } from "../common/tls.js";
 import { AtrestError } from "../common/errors.js";
 import { AccessStore } from "./access-store.js";
-import { kmsPaths } from "./kms-files.js";
+import { databaseKindOf, kmsPaths } from "./kms-files.js";
 import { createRootKeyFile, ROOT_KEY_BYTES, RootKey } from "./root-key.js";
 import { openKmsDatabase } from "./store/database.js";
 
@@ -78,7 +78,8 @@ export async function initKmsDataDir(options: {
   createRootKeyFile(paths.rootKey, rootKeyBytes);
   rootKeyBytes.fill(0);
   writeFileSync(paths.credentials, JSON.stringify(creds, null, 2) + "\n", { mode: 0o600, flag: "wx" });
-  writeFileSync(paths.config, JSON.stringify({ accountId, region }, null, 2) + "\n", {
+  const database = databaseKindOf(options.database);
+  writeFileSync(paths.config, JSON.stringify({ accountId, region, database }, null, 2) + "\n", {
     mode: 0o600,
     flag: "wx",
   });

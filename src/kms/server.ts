@@ -9,7 +9,7 @@ import { readTlsFiles } from "../common/tls.js";
 import { AccessStore } from "./access-store.js";
 import { AuditLog } from "./audit-log.js";
 import { KeyService } from "./key-service.js";
-import { kmsPaths, readKmsConfig } from "./kms-files.js";
+import { checkDatabaseKind, kmsPaths, readKmsConfig } from "./kms-files.js";
 import { KmsMetrics } from "./metrics.js";
 import { NonceGuard } from "./nonce-guard.js";
 import type { ProtectionBackend } from "./protection/protection.js";
@@ -79,6 +79,7 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
   }
   const paths = kmsPaths(options.dataDir);
   const config = readKmsConfig(options.dataDir);
+  checkDatabaseKind(options.dataDir, config, options.database);
   const region = options.region ?? config.region;
   const accountId = options.accountId ?? config.accountId;
   const rootKey = loadRootKeyFile(paths.rootKey);
