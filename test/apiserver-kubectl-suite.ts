@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createLogger } from "../src/common/logger.js";
 import type { Store } from "../src/storage/store.js";
 import { startApiServer, type ApiServer } from "../src/apiserver/index.js";
 import { encodeProtobufObject } from "../src/apiserver/protobuf-codec.js";
@@ -18,12 +19,25 @@ export interface StoreHandle {
   close(): Promise<void>;
 }
 
+/** One line of the server's request log (src/apiserver/handler.ts, debug level). */
+interface RequestRecord {
+  readonly msg: string;
+  readonly method: string;
+  readonly path: string;
+  readonly contentType?: string;
+  readonly code: number;
+}
+
 export function kubectlSuite(name: string, openStore: (dir: string) => Promise<StoreHandle>): void {
   describe(`kubectl against the apiserver on ${name}`, { timeout: 240_000 }, () => {
     let dir: string;
     let handle: StoreHandle;
     let server: ApiServer;
     let kubeconfig: string;
+    /** The server's request log (debug level: method, path, request Content-Type, code; never bodies). */
+    const requestLog: string[] = [];
+    const requests = (): RequestRecord[] =>
+      requestLog.map((l) => JSON.parse(l) as RequestRecord).filter((r) => r.msg === "request");
     const k = (): Kubectl => new Kubectl(kubeconfig, { cacheDir: mkdtempSync(join(dir, "cache-")) });
     const file = (fname: string, text: string): string => {
       const p = join(dir, fname);
@@ -41,6 +55,15 @@ export function kubectlSuite(name: string, openStore: (dir: string) => Promise<S
         securePort: 0,
         kubeconfigOut: kubeconfig,
         ...(handle.checkName !== undefined ? { storeCheckName: handle.checkName } : {}),
+        logger: createLogger({
+          name: "apiserver",
+          level: "debug",
+          destination: {
+            write: (line: string) => {
+              requestLog.push(line);
+            },
+          },
+        }),
       });
     });
 
@@ -63,6 +86,14 @@ export function kubectlSuite(name: string, openStore: (dir: string) => Promise<S
         ]),
         /secret\/db created/,
       );
+      // kubectl sent the Secret as Kubernetes protobuf, and the server took it (201).
+      const posts = requests().filter(
+        (r) => r.method === "POST" && r.path === "/api/v1/namespaces/default/secrets",
+      );
+      assert.equal(posts.length, 1, JSON.stringify(posts));
+      assert.equal(posts[0]?.contentType, "application/vnd.kubernetes.protobuf");
+      assert.equal(posts[0]?.code, 201);
+      assert.doesNotMatch(requestLog.join(""), /hunter2|aHVudGVyMg/, "the request log holds no secret value");
       const table = await kc.ok(["get", "secrets"]);
       assert.match(table, /^NAME\s+TYPE\s+DATA\s+AGE\n/);
       assert.match(table, /\ndb\s+Opaque\s+2\s+\d+s\n/);

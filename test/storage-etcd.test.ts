@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { GRPCUnavailableError, type Etcd3 } from "etcd3";
+import { ConnectionPool } from "etcd3/lib/connection-pool.js";
 import { isAtrestError } from "../src/common/errors.js";
-import { EtcdStore } from "../src/storage/etcd-store.js";
+import { EtcdStore, type EtcdRetryEvent } from "../src/storage/etcd-store.js";
 import { collect, registerStoreConformance } from "../src/storage/store-conformance.js";
 import { generateTlsMaterial } from "../src/common/tls.js";
 import { startEtcd, type EtcdCluster } from "./support/etcd.js";
@@ -14,36 +16,52 @@ registerStoreConformance("etcd (one member)", async () => {
 describe("etcd store on a three-member cluster", () => {
   let etcd: EtcdCluster | undefined;
   let store: EtcdStore | undefined;
+  let watcher: EtcdStore | undefined;
+  const retries: EtcdRetryEvent[] = [];
   before(async () => {
+    // etcd3 tries members in a shuffled order; in this order the LAST endpoint comes first, so the
+    // first call after it stops is certainly sent to it.
+    ConnectionPool.deterministicOrder = true;
     etcd = await startEtcd({ members: 3 });
-    store = new EtcdStore({ endpoints: etcd.endpoints, callTimeoutMs: 5_000 });
+    store = new EtcdStore({
+      endpoints: etcd.endpoints,
+      callTimeoutMs: 5_000,
+      onRetry: (e) => retries.push(e),
+    });
+    // The watch is on a client of its own, so that its broken stream cannot open the circuit of the
+    // stopped member in `store` before `store`'s first call after the stop gets there.
+    watcher = new EtcdStore({ endpoints: etcd.endpoints, callTimeoutMs: 5_000 });
   });
   after(async () => {
+    ConnectionPool.deterministicOrder = false;
     await store?.close();
+    await watcher?.close();
     await etcd?.stop();
   });
 
-  test("keeps reading, writing and watching when one member stops", async () => {
-    assert.ok(store && etcd);
+  test("the first call after a member stops fails over to another member; every call succeeds on the first try; the watch misses nothing", async () => {
+    assert.ok(store && etcd && watcher);
     const p = "/registry/secrets/ha/";
     const a = await store.create(`${p}a`, Buffer.from("a1"));
     const seen = collect();
-    const w = await store.watch(p, a.modRevision, seen.handlers);
+    const w = await watcher.watch(p, a.modRevision, seen.handlers);
     try {
-      // Two of three members keep a quorum. The client picks a member per call, so many calls make
-      // sure some of them are first sent to the stopped one and fail over.
-      await etcd.stopMember(0);
-      assert.equal(etcd.members[0]?.running, false);
-      const b = await retryUnavailable(() => store!.create(`${p}b`, Buffer.from("b1")));
+      assert.equal(retries.length, 0, "nothing failed while all members ran");
+      const stopped = etcd.members.length - 1;
+      await etcd.stopMember(stopped);
+      assert.equal(etcd.members[stopped]?.running, false);
+      // No retry around any call below: each must succeed the first time it is made.
+      assert.equal((await store.get(`${p}a`))?.value.toString(), "a1");
+      assert.ok(retries.length >= 1, "the first call went to the stopped member");
+      assert.equal(retries[0]?.what, `get "${p}a"`);
+      assert.equal(retries[0]?.attempt, 1);
+      const b = await store.create(`${p}b`, Buffer.from("b1"));
       for (let i = 0; i < 20; i++) {
-        const kv = await retryUnavailable(() =>
-          store!.create(`/registry/configmaps/ha/c${i}`, Buffer.from(String(i))),
-        );
-        assert.equal((await retryUnavailable(() => store!.get(kv.key)))?.value.toString(), String(i));
+        const kv = await store.create(`/registry/configmaps/ha/c${i}`, Buffer.from(String(i)));
+        assert.equal((await store.get(kv.key))?.value.toString(), String(i));
       }
-      assert.equal((await retryUnavailable(() => store!.get(`${p}a`)))?.value.toString(), "a1");
-      const a2 = await retryUnavailable(() => store!.update(`${p}a`, Buffer.from("a2"), a.modRevision));
-      const listed = await retryUnavailable(() => store!.list(p));
+      const a2 = await store.update(`${p}a`, Buffer.from("a2"), a.modRevision);
+      const listed = await store.list(p);
       assert.deepEqual(
         listed.items.map((i) => [i.key, i.value.toString()]),
         [
@@ -54,6 +72,14 @@ describe("etcd store on a three-member cluster", () => {
       await assert.rejects(store.update(`${p}a`, Buffer.from("a3"), a.modRevision), (e) =>
         isAtrestError(e, "conflict"),
       );
+      await assert.rejects(store.create(`${p}b`, Buffer.from("b2")), (e) =>
+        isAtrestError(e, "already-exists"),
+      );
+      const c0 = await store.delete("/registry/configmaps/ha/c0");
+      assert.equal(c0.value.toString(), "0");
+      // The stopped member's circuit is open: it is not tried for every call (a second later one call
+      // may probe it again).
+      assert.ok(retries.length <= 5, `few calls went to the stopped member: ${JSON.stringify(retries)}`);
       // The watch moves to a live member and misses nothing.
       const events = await seen.waitFor(2, 20_000);
       assert.deepEqual(
@@ -65,6 +91,93 @@ describe("etcd store on a three-member cluster", () => {
       );
     } finally {
       await w.cancel();
+    }
+  });
+});
+
+describe("etcd store: a retried write whose first answer was lost", () => {
+  let etcd: EtcdCluster | undefined;
+  let store: EtcdStore | undefined;
+  const retries: EtcdRetryEvent[] = [];
+  before(async () => {
+    etcd = await startEtcd();
+    store = new EtcdStore({
+      endpoints: etcd.endpoints,
+      callTimeoutMs: 5_000,
+      onRetry: (e) => retries.push(e),
+    });
+  });
+  after(async () => {
+    await store?.close();
+    await etcd?.stop();
+  });
+
+  /**
+   * The next transaction reaches etcd (and commits, unless `instead` runs in its place), and then its
+   * answer is lost as when a member dies right after committing: a recoverable gRPC error.
+   */
+  const loseNextAnswer = (s: EtcdStore, instead?: () => Promise<unknown>): void => {
+    const kv = (s as unknown as { client: Etcd3 }).client.kv;
+    const real = kv.txn.bind(kv);
+    kv.txn = async (req, options) => {
+      kv.txn = real;
+      if (instead === undefined) await real(req, options);
+      else await instead();
+      throw new GRPCUnavailableError("connection dropped after the request was sent");
+    };
+  };
+
+  test("create, update and delete report the write the lost attempt committed, not AlreadyExists/Conflict/NotFound", async () => {
+    assert.ok(store);
+    const k = "/registry/secrets/lost/a";
+    retries.length = 0;
+    loseNextAnswer(store);
+    const created = await store.create(k, Buffer.from("v1"));
+    assert.equal(retries.length, 1);
+    const read = await store.get(k);
+    assert.equal(read?.value.toString(), "v1");
+    assert.equal(created.modRevision, read?.modRevision);
+    assert.equal(created.createRevision, read?.createRevision);
+
+    loseNextAnswer(store);
+    const updated = await store.update(k, Buffer.from("v2"), created.modRevision);
+    assert.equal(retries.length, 2);
+    assert.equal((await store.get(k))?.modRevision, updated.modRevision);
+    assert.ok(updated.modRevision > created.modRevision);
+
+    loseNextAnswer(store);
+    const deleted = await store.delete(k, updated.modRevision);
+    assert.equal(retries.length, 3);
+    assert.equal(deleted.value.toString(), "v2");
+    assert.equal(deleted.modRevision, updated.modRevision);
+    assert.equal(await store.get(k), undefined);
+
+    // A delete without an expected revision reads the key and deletes at that revision.
+    const again = await store.create(k, Buffer.from("v3"));
+    loseNextAnswer(store);
+    const blind = await store.delete(k);
+    assert.equal(blind.modRevision, again.modRevision);
+    assert.equal(await store.get(k), undefined);
+    assert.equal(retries.length, 4);
+  });
+
+  test("a retry that finds someone else's write still reports AlreadyExists and Conflict", async () => {
+    assert.ok(store && etcd);
+    const other = new EtcdStore({ endpoints: etcd.endpoints });
+    try {
+      const k = "/registry/secrets/lost/b";
+      loseNextAnswer(store, () => other.create(k, Buffer.from("theirs")));
+      await assert.rejects(store.create(k, Buffer.from("mine")), (e) => isAtrestError(e, "already-exists"));
+      const theirs = await store.get(k);
+      assert.equal(theirs?.value.toString(), "theirs");
+      assert.ok(theirs);
+      loseNextAnswer(store, () => other.update(k, Buffer.from("theirs2"), theirs.modRevision));
+      await assert.rejects(store.update(k, Buffer.from("mine2"), theirs.modRevision), (e) =>
+        isAtrestError(e, "conflict"),
+      );
+      assert.equal((await store.get(k))?.value.toString(), "theirs2");
+    } finally {
+      await other.close();
     }
   });
 });
@@ -128,7 +241,8 @@ describe("etcd store when every member is down", () => {
           (e) => isAtrestError(e) && e.retryable,
         );
         await etcd.restartMember(0);
-        const y = await retryUnavailable(() => store.create("/registry/namespaces/y", Buffer.from("{}")));
+        // The first call after the restart works: call() waits for the member's circuit to half-open.
+        const y = await store.create("/registry/namespaces/y", Buffer.from("{}"));
         assert.equal((await store.get("/registry/namespaces/x"))?.modRevision, first.modRevision);
         // The watch reconnected by itself, from the last revision it delivered.
         const events = await seen.waitFor(1, 20_000);
@@ -146,18 +260,3 @@ describe("etcd store when every member is down", () => {
     }
   });
 });
-
-/**
- * The first call after a member dies may land on it; the client then moves on to a live one. After
- * every member failed, etcd3's circuit breaker waits 5 s before it tries a member again.
- */
-async function retryUnavailable<T>(fn: () => Promise<T>, attempts = 60): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (i >= attempts || !isAtrestError(err) || !err.retryable) throw err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-}

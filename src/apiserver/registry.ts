@@ -79,6 +79,10 @@ const FIELD_SELECTORS: Readonly<Record<string, readonly string[]>> = {
 const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
 const GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789";
 const MAX_CAS_RETRIES = 8;
+/** kube-apiserver's messages for a list from a compacted revision (storage/etcd3/store.go). */
+const EXPIRED_LIST = "The resourceVersion for the provided list is too old.";
+const INCONSISTENT_CONTINUE =
+  "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
 
 interface Filter {
   readonly labels: Selector | undefined;
@@ -138,10 +142,13 @@ export class Registry {
     const limit = q.limit !== undefined && q.limit > 0 ? q.limit : 0;
     let startAfter: string | undefined;
     let revision = 0;
+    let continueStart: string | undefined;
     if (q.continueToken !== undefined && q.continueToken !== "") {
       const token = decodeContinue(q.continueToken);
+      continueStart = token.start;
       startAfter = prefix + token.start;
-      revision = token.rv;
+      // rv -1 (what a 410 for a compacted token hands out): continue at the latest revision.
+      revision = token.rv > 0 ? token.rv : 0;
     }
     const items: KubeObject[] = [];
     let lastKey: string | undefined;
@@ -159,11 +166,12 @@ export class Registry {
           ...(revision > 0 ? { revision } : {}),
         });
       } catch (err) {
-        if (isAtrestError(err, "gone")) {
-          throw expired(
-            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
-          );
+        // kube's etcd3 store (interpretListError): a compacted continue token is 410 Expired with a new
+        // token that continues from the same key at the latest revision.
+        if (isAtrestError(err, "gone") && continueStart !== undefined) {
+          throw expired(INCONSISTENT_CONTINUE, encodeContinue(-1, continueStart));
         }
+        if (isAtrestError(err, "gone")) throw expired(EXPIRED_LIST);
         throw err;
       }
       if (revision === 0) revision = result.revision;
@@ -665,7 +673,14 @@ export function decodeContinue(token: string): { rv: number; start: string } {
       rv?: unknown;
       start?: unknown;
     };
-    if (doc.v !== "meta.k8s.io/v1" || typeof doc.rv !== "number" || typeof doc.start !== "string")
+    // kube: rv 0 is invalid, -1 means "the latest revision" (handed out by a 410 for a compacted token).
+    if (
+      doc.v !== "meta.k8s.io/v1" ||
+      typeof doc.rv !== "number" ||
+      !Number.isSafeInteger(doc.rv) ||
+      (doc.rv <= 0 && doc.rv !== -1) ||
+      typeof doc.start !== "string"
+    )
       throw new Error("bad token");
     const start = doc.start.endsWith("\u0000") ? doc.start.slice(0, -1) : doc.start;
     if (start.includes("..") || start.startsWith("/")) throw new Error("bad token");

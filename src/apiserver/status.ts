@@ -89,6 +89,7 @@ export function statusFromError(err: unknown): Status {
     detailReason !== undefined && detailReason in REASON_CODES ? detailReason : CODE_REASONS[err.code];
   const code = REASON_CODES[reason] ?? 500;
   const kube = err.details.status as StatusDetails | undefined;
+  const listMeta = err.details.listMeta as Record<string, unknown> | undefined;
   const message =
     err.code === "internal" || err.code === "data-corrupt"
       ? `Internal error occurred: ${err.message}`
@@ -96,7 +97,7 @@ export function statusFromError(err: unknown): Status {
   const status: Status = {
     kind: "Status",
     apiVersion: "v1",
-    metadata: {},
+    metadata: listMeta ?? {},
     status: "Failure",
     message,
     reason,
@@ -175,12 +176,17 @@ export function forbidden(message: string, status?: StatusDetails): AtrestError 
   return kubeError("permission-denied", message, status);
 }
 
-export function expired(message: string): AtrestError {
-  return kubeError("gone", message);
-}
-
-export function gone(message: string): AtrestError {
-  return kubeError("gone", message, undefined, "Gone");
+/**
+ * 410 Expired, as kube's NewResourceExpired (kube no longer answers reason Gone: NewGone is deprecated
+ * for it). `continueToken` goes in the Status's metadata.continue, as kube does for a continue token
+ * that was compacted away: it resumes the list at the latest revision.
+ */
+export function expired(message: string, continueToken?: string): AtrestError {
+  const err = kubeError("gone", message);
+  if (continueToken === undefined) return err;
+  return new AtrestError(err.code, err.message, {
+    details: { ...err.details, listMeta: { continue: continueToken } },
+  });
 }
 
 /** One field error as kube's field.Error renders it: `<field>: <Type>: <detail>`. */

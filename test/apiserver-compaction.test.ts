@@ -1,0 +1,173 @@
+/**
+ * A paginated list whose continue token is from before a compaction: kube-apiserver's answer (410,
+ * reason Expired, and a fresh token in metadata.continue that resumes at the latest revision), on each
+ * store (memory, SQLite, a real etcd), compacted by the compactor kube-apiserver runs.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { request } from "node:https";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startApiServer, type ApiServer } from "../src/apiserver/index.js";
+import { startCompactor } from "../src/storage/compactor.js";
+import { EtcdStore } from "../src/storage/etcd-store.js";
+import { MemoryStore } from "../src/storage/memory-store.js";
+import { SqliteStore } from "../src/storage/sqlite-store.js";
+import type { Store } from "../src/storage/store.js";
+import { startEtcd } from "./support/etcd.js";
+
+interface Reply {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+function call(server: ApiServer, method: string, path: string, body?: unknown): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { Authorization: `Bearer ${server.adminToken ?? ""}` };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const req = request(new URL(path, server.url), { method, headers, ca: server.caCertPem }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        try {
+          resolve({
+            status: res.statusCode ?? 0,
+            body: JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>,
+          });
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      });
+    });
+    req.on("error", reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+interface ConfigMapList {
+  items: Array<{ metadata: { name: string } }>;
+  metadata: { continue?: string; resourceVersion: string };
+}
+
+const INCONSISTENT_CONTINUE =
+  "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
+
+function compactionSuite(
+  name: string,
+  open: (dir: string) => Promise<{ store: Store; close(): Promise<void> }>,
+): void {
+  describe(`a continue token from before a compaction, on ${name}`, { timeout: 60_000 }, () => {
+    let dir: string;
+    let handle: { store: Store; close(): Promise<void> };
+    let server: ApiServer;
+    const CM = "/api/v1/namespaces/paging/configmaps";
+
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), "atrest-apiserver-compaction-"));
+      handle = await open(dir);
+      server = await startApiServer({ store: handle.store, dataDir: dir, securePort: 0 });
+    });
+    after(async () => {
+      await server?.close();
+      await handle?.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    test("is 410 Expired with kube's message and a new token that continues at the latest revision", async () => {
+      assert.equal(
+        (await call(server, "POST", "/api/v1/namespaces", { metadata: { name: "paging" } })).status,
+        201,
+      );
+      for (const n of ["c0", "c1", "c2", "c3", "c4"])
+        assert.equal((await call(server, "POST", CM, { metadata: { name: n } })).status, 201);
+      const first = (await call(server, "GET", `${CM}?limit=2`)).body as unknown as ConfigMapList;
+      assert.deepEqual(
+        first.items.map((i) => i.metadata.name),
+        ["c0", "c1"],
+      );
+      const token = first.metadata.continue;
+      assert.ok(token !== undefined);
+
+      // The next page is still served at the first page's revision: c5 (written after it) is not in it.
+      assert.equal((await call(server, "POST", CM, { metadata: { name: "c5" } })).status, 201);
+      const second = (await call(server, "GET", `${CM}?limit=10&continue=${encodeURIComponent(token)}`))
+        .body as unknown as ConfigMapList;
+      assert.deepEqual(
+        second.items.map((i) => i.metadata.name),
+        ["c2", "c3", "c4"],
+      );
+      assert.equal(second.metadata.resourceVersion, first.metadata.resourceVersion);
+
+      // kube-apiserver's compactor: each tick compacts at the revision the previous tick saw.
+      const compacted: number[] = [];
+      const errors: unknown[] = [];
+      const ticking = startCompactor(handle.store, {
+        intervalMs: 0,
+        onCompacted: (r) => compacted.push(r),
+        onError: (e) => errors.push(e),
+      });
+      await ticking.tick();
+      await ticking.tick();
+      ticking.stop();
+      assert.deepEqual(errors, []);
+      assert.equal(compacted.length, 1);
+      assert.ok((compacted[0] ?? 0) > Number(first.metadata.resourceVersion));
+
+      const expired = await call(server, "GET", `${CM}?limit=2&continue=${encodeURIComponent(token)}`);
+      assert.equal(expired.status, 410, JSON.stringify(expired.body));
+      assert.equal(expired.body.kind, "Status");
+      assert.equal(expired.body.status, "Failure");
+      assert.equal(expired.body.reason, "Expired");
+      assert.equal(expired.body.code, 410);
+      assert.equal(expired.body.message, INCONSISTENT_CONTINUE);
+      const fresh = (expired.body.metadata as { continue?: string } | undefined)?.continue;
+      assert.ok(fresh !== undefined, "the Status carries a token to continue with");
+      assert.deepEqual(JSON.parse(Buffer.from(fresh, "base64url").toString()), {
+        v: "meta.k8s.io/v1",
+        rv: -1,
+        start: "c1\u0000",
+      });
+
+      // Following it continues after c1 at the latest revision, so c5 is there now.
+      const rest = (await call(server, "GET", `${CM}?limit=10&continue=${encodeURIComponent(fresh)}`))
+        .body as unknown as ConfigMapList;
+      assert.deepEqual(
+        rest.items.map((i) => i.metadata.name),
+        ["c2", "c3", "c4", "c5"],
+      );
+      assert.ok(Number(rest.metadata.resourceVersion) >= (compacted[0] ?? 0));
+      assert.equal(rest.metadata.continue, undefined);
+
+      // A token with resourceVersion 0 is not one kube hands out: 400.
+      const zero = Buffer.from(JSON.stringify({ v: "meta.k8s.io/v1", rv: 0, start: "c1\u0000" })).toString(
+        "base64url",
+      );
+      const bad = await call(server, "GET", `${CM}?limit=2&continue=${zero}`);
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.reason, "BadRequest");
+    });
+  });
+}
+
+compactionSuite("memory", () => {
+  const store = new MemoryStore();
+  return Promise.resolve({ store, close: () => store.close() });
+});
+
+compactionSuite("SQLite", (dir) => {
+  const store = new SqliteStore({ path: join(dir, "state.db") });
+  return Promise.resolve({ store, close: () => store.close() });
+});
+
+compactionSuite("etcd", async () => {
+  const etcd = await startEtcd();
+  const store = new EtcdStore({ endpoints: etcd.endpoints });
+  return {
+    store,
+    close: async () => {
+      await store.close();
+      await etcd.stop();
+    },
+  };
+});
