@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { canonicalQueryV1, computeSignatureV1, percentEncode, stringToSignV1 } from "./v1.js";
+import { percentEncodeBytes } from "./percent-encode.js";
 
 const require = createRequire(import.meta.url);
 const openApiUtil = (
@@ -45,6 +46,17 @@ test("percentEncode keeps unreserved characters and encodes everything else as R
   assert.equal(percentEncode("/+=&"), "%2F%2B%3D%26");
   assert.equal(percentEncode("é"), "%C3%A9");
   assert.equal(percentEncode("日"), "%E6%97%A5");
+});
+
+test("percentEncode equals the byte-by-byte definition for every character class, lone surrogates too", () => {
+  const samples: string[] = ["", "a", "😀", "\ud800", "x\udfffy", "\u0000\u007f\u0080", "ZZ%20"];
+  for (let cp = 0; cp < 0x3000; cp++) samples.push(String.fromCharCode(cp));
+  for (let i = 0; i < 200; i++) {
+    let s = "";
+    for (let j = 0; j < 12; j++) s += String.fromCharCode(Math.floor(Math.random() * 0x10000));
+    samples.push(s);
+  }
+  for (const s of samples) assert.equal(percentEncode(s), percentEncodeBytes(s), JSON.stringify(s));
 });
 
 test("canonicalQueryV1 sorts by name, skips Signature and encodes names and values", () => {
