@@ -3,7 +3,6 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -13,6 +12,8 @@ import { KmsRpcTestClient } from "../src/kms/rpc-test-client.js";
 import { startKmsServer } from "../src/kms/server.js";
 import { acsTimestamp } from "../src/kms/signature/v3.js";
 import { runAtrest, spawnAtrest } from "./support/cli.js";
+import { freePort } from "./support/etcd.js";
+import { waitForKmsUrl } from "./support/kms.js";
 
 // `atrest kms serve --insecure-http` as an operator runs it, `/metrics` error labels, and the audit
 // tools `atrest kms events` / `atrest kms usage` with their filters, through the CLI.
@@ -20,39 +21,6 @@ import { runAtrest, spawnAtrest } from "./support/cli.js";
 interface Creds {
   accessKeyId: string;
   accessKeySecret: string;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function waitForUrl(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = "";
-    let err = "";
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 60_000);
-    child.stderr?.on("data", (c: Buffer) => (err += c.toString()));
-    child.stdout?.on("data", (c: Buffer) => {
-      out += c.toString();
-      const line = out.split("\n").find((l) => l.includes('"kms listening"'));
-      if (line !== undefined) {
-        clearTimeout(timer);
-        resolve((JSON.parse(line) as { url: string }).url);
-      }
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited ${code}: ${err}`));
-    });
-  });
 }
 
 function httpGet(url: string): Promise<{ status: number; text: string }> {
@@ -103,7 +71,7 @@ describe(
       ]);
       const proc = child;
       exited = new Promise((r) => proc.on("exit", (code) => r(code)));
-      const url = await waitForUrl(proc);
+      const url = await waitForKmsUrl(proc);
       assert.equal(url, `http://127.0.0.1:${port}`);
 
       const creds = JSON.parse(readFileSync(join(dir, "credentials.json"), "utf8")) as Creds;

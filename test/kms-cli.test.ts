@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,27 +6,7 @@ import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { KmsRpcTestClient } from "../src/kms/rpc-test-client.js";
 import { runAtrest, spawnAtrest } from "./support/cli.js";
-
-function waitForUrl(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = "";
-    let err = "";
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 60_000);
-    child.stderr?.on("data", (c: Buffer) => (err += c.toString()));
-    child.stdout?.on("data", (c: Buffer) => {
-      out += c.toString();
-      const line = out.split("\n").find((l) => l.includes('"kms listening"'));
-      if (line !== undefined) {
-        clearTimeout(timer);
-        resolve((JSON.parse(line) as { url: string }).url);
-      }
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited ${code}: ${err}`));
-    });
-  });
-}
+import { waitForKmsUrl } from "./support/kms.js";
 
 describe("atrest kms init / serve / events / verify-audit / usage", { timeout: 180_000 }, () => {
   let dir: string;
@@ -61,7 +40,7 @@ describe("atrest kms init / serve / events / verify-audit / usage", { timeout: 1
     let exitCode: number | null = null;
     const exited = new Promise<void>((r) => child.on("exit", (code) => ((exitCode = code), r())));
     try {
-      const url = await waitForUrl(child);
+      const url = await waitForKmsUrl(child);
       assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/);
       const creds = JSON.parse(readFileSync(join(dir, "credentials.json"), "utf8")) as {
         accessKeyId: string;

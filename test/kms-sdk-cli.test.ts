@@ -1,37 +1,24 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { initKmsDataDir } from "../src/kms/init.js";
-import { startKmsServer, type KmsServer } from "../src/kms/server.js";
+import type { KmsServer } from "../src/kms/server.js";
 import { runAtrest, type CliResult } from "./support/cli.js";
+import { startTestKms, type TestKms } from "./support/kms.js";
 
 // The admin CLI (`atrest kms create-key …`) against a real KMS server over HTTPS with the server's CA.
 
-let dir: string;
+let kms: TestKms | undefined;
 let server: KmsServer;
 let profile: string;
-let creds: { accessKeyId: string; accessKeySecret: string };
+let creds: TestKms["creds"];
 let caFile: string;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), "atrest-kms-cli-"));
-  const init = await initKmsDataDir({ dataDir: join(dir, "kms"), accountId: "1234567890" });
-  caFile = init.caCertFile;
-  creds = JSON.parse(readFileSync(init.credentialsFile, "utf8")) as typeof creds;
-  server = await startKmsServer({ dataDir: join(dir, "kms"), schedulerIntervalMs: 0 });
-  profile = join(dir, "profile.json");
-  writeFileSync(
-    profile,
-    JSON.stringify({ endpoint: server.url, regionId: "cn-hangzhou", ...creds, caFile }),
-    { mode: 0o600 },
-  );
+  kms = await startTestKms("kms-cli");
+  ({ server, profile, creds, caFile } = kms);
 });
 
 after(async () => {
-  await server?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await kms?.close();
 });
 
 async function atrest(args: string[], env: Record<string, string> = {}): Promise<CliResult> {

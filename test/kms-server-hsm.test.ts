@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,28 +8,8 @@ import { createPkcs11Protection } from "../src/kms/protection/pkcs11.js";
 import { KmsRpcTestClient } from "../src/kms/rpc-test-client.js";
 import { startKmsServer, type KmsServer } from "../src/kms/server.js";
 import { spawnAtrest } from "./support/cli.js";
+import { waitForKmsUrl } from "./support/kms.js";
 import { createSoftHsmToken, type SoftHsmToken } from "./support/softhsm.js";
-
-function waitForUrl(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = "";
-    let err = "";
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 90_000);
-    child.stderr?.on("data", (c: Buffer) => (err += c.toString()));
-    child.stdout?.on("data", (c: Buffer) => {
-      out += c.toString();
-      const line = out.split("\n").find((l) => l.includes('"kms listening"'));
-      if (line !== undefined) {
-        clearTimeout(timer);
-        resolve((JSON.parse(line) as { url: string }).url);
-      }
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited ${code}: ${err}`));
-    });
-  });
-}
 
 describe("HSM keys through the KMS API (SoftHSM2 via PKCS#11)", { timeout: 180_000 }, () => {
   let token: SoftHsmToken;
@@ -157,7 +136,7 @@ describe("HSM keys through the KMS API (SoftHSM2 via PKCS#11)", { timeout: 180_0
     );
     const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
     try {
-      const url = await waitForUrl(child);
+      const url = await waitForKmsUrl(child, 90_000);
       const c3 = new KmsRpcTestClient({
         url,
         ...(JSON.parse(readFileSync(join(dir3, "credentials.json"), "utf8")) as typeof creds),
