@@ -3,8 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { KmsRpcTestClient } from "../src/kms/rpc-test-client.js";
 import type { KmsServer } from "../src/kms/server.js";
-import { runAtrest, type CliResult } from "./support/cli.js";
-import { startTestKms, type TestKms } from "./support/kms.js";
+import { kmsCli, kmsCliJson, startTestKms, type TestKms } from "./support/kms.js";
 
 // The admin commands not covered by kms-sdk-cli.test.ts (enable-key, cancel-key-deletion,
 // list-key-versions, update-rotation-policy, update-key-description, update-alias, delete-alias,
@@ -26,15 +25,8 @@ after(async () => {
   await kms?.close();
 });
 
-async function atrest(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return runAtrest(["kms", ...args], { timeoutMs: 60_000, env });
-}
-
-async function json(args: string[]): Promise<Record<string, unknown>> {
-  const r = await atrest([...args, "--profile", profile, "-o", "json"]);
-  assert.equal(r.status, 0, `atrest kms ${args.join(" ")} failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Record<string, unknown>;
-}
+const atrest = kmsCli;
+const json = (args: string[]) => kmsCliJson(profile, args);
 
 test("the remaining admin commands, each with its effect checked over the API", async () => {
   const api = new KmsRpcTestClient({ url: server.url, ...creds, caCertPem: readFileSync(caFile, "utf8") });

@@ -1,8 +1,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { KmsServer } from "../src/kms/server.js";
-import { runAtrest, type CliResult } from "./support/cli.js";
-import { startTestKms, type TestKms } from "./support/kms.js";
+import { kmsCli, kmsCliJson, startTestKms, type TestKms } from "./support/kms.js";
 
 // The admin CLI (`atrest kms create-key …`) against a real KMS server over HTTPS with the server's CA.
 
@@ -21,15 +20,8 @@ after(async () => {
   await kms?.close();
 });
 
-async function atrest(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return runAtrest(["kms", ...args], { timeoutMs: 60_000, env });
-}
-
-async function json(args: string[]): Promise<Record<string, unknown>> {
-  const r = await atrest([...args, "--profile", profile, "-o", "json"]);
-  assert.equal(r.status, 0, `atrest kms ${args.join(" ")} failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Record<string, unknown>;
-}
+const atrest = kmsCli;
+const json = (args: string[]) => kmsCliJson(profile, args);
 
 test("key lifecycle through the admin CLI with --profile and -o json", async () => {
   const created = await json(["create-key", "--description", "cli test key"]);

@@ -2,12 +2,14 @@
  * atrest kms for tests: an initialised data dir with a server in this process and an admin profile
  * (`startTestKms`), and the wait for a spawned `atrest kms serve` to say where it listens.
  */
+import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { initKmsDataDir } from "../../src/kms/init.js";
 import { startKmsServer, type KmsServer } from "../../src/kms/server.js";
+import { runAtrest, type CliResult } from "./cli.js";
 
 export interface TestKms {
   /** The temp dir holding everything; the KMS data dir is `<dir>/kms`. */
@@ -65,4 +67,16 @@ export function waitForKmsUrl(child: ChildProcess, timeoutMs = 60_000): Promise<
       reject(new Error(`serve exited ${code}: ${err}`));
     });
   });
+}
+
+/** `atrest kms ARGS` as a child process. */
+export function kmsCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runAtrest(["kms", ...args], { timeoutMs: 60_000, env });
+}
+
+/** `atrest kms ARGS --profile PROFILE -o json`, which must succeed; its parsed output. */
+export async function kmsCliJson(profile: string, args: string[]): Promise<Record<string, unknown>> {
+  const r = await kmsCli([...args, "--profile", profile, "-o", "json"]);
+  assert.equal(r.status, 0, `atrest kms ${args.join(" ")} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
 }
