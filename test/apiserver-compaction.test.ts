@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startApiServer, type ApiServer } from "../src/apiserver/index.js";
+import { ManualClock } from "../src/common/clock.js";
 import { startCompactor } from "../src/storage/compactor.js";
 import { EtcdStore } from "../src/storage/etcd-store.js";
 import { MemoryStore } from "../src/storage/memory-store.js";
@@ -170,4 +171,50 @@ compactionSuite("etcd", async () => {
       await etcd.stop();
     },
   };
+});
+
+describe("the apiserver's own compactor (--etcd-compaction-interval)", { timeout: 60_000 }, () => {
+  async function compactedBelow(store: Store, revision: number): Promise<boolean> {
+    return store.list("/registry/", { revision, limit: 1 }).then(
+      () => false,
+      (err: unknown) => (err as { code?: string }).code === "gone",
+    );
+  }
+
+  for (const intervalMs of [60_000, 0]) {
+    test(`interval ${intervalMs} ms: ${intervalMs > 0 ? "compacts at the revision seen one interval earlier" : "never compacts"}`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), "atrest-apiserver-compactor-"));
+      const store = new MemoryStore();
+      const clock = new ManualClock(Date.now());
+      const server = await startApiServer({
+        store,
+        dataDir: dir,
+        securePort: 0,
+        clock,
+        compactionIntervalMs: intervalMs,
+      });
+      try {
+        const early = await store.currentRevision();
+        clock.advance(60_000); // first tick: remembers the current revision
+        await new Promise((r) => setTimeout(r, 50));
+        assert.equal(
+          (await call(server, "POST", "/api/v1/namespaces/default/configmaps", { metadata: { name: "a" } }))
+            .status,
+          201,
+        );
+        clock.advance(60_000); // second tick: compacts at what the first one saw
+        const deadline = Date.now() + (intervalMs > 0 ? 5_000 : 500);
+        let compacted = false;
+        while (Date.now() < deadline && !(compacted = await compactedBelow(store, early - 1)))
+          await new Promise((r) => setTimeout(r, 50));
+        assert.equal(compacted, intervalMs > 0);
+        // The newest object is always there.
+        assert.equal((await call(server, "GET", "/api/v1/namespaces/default/configmaps/a")).status, 200);
+      } finally {
+        await server.close();
+        await store.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });

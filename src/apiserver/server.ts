@@ -7,6 +7,7 @@ import { systemClock, type Clock } from "../common/clock.js";
 import { systemRandom, type Random } from "../common/random.js";
 import { silentLogger, type Logger } from "../common/logger.js";
 import { ensureTlsFiles } from "../common/tls.js";
+import { startCompactor } from "../storage/compactor.js";
 import type { Store } from "../storage/store.js";
 import { alwaysAllow, createAbacAuthorizer, parsePolicyFile, type Authorizer } from "./abac.js";
 import { createAuthenticator, parseTokenFile, type TokenEntry } from "./authn.js";
@@ -64,6 +65,11 @@ export interface ApiServerOptions {
   readonly authorizationPolicyFile?: string;
   readonly kubeconfigOut?: string;
   readonly healthChecks?: readonly HealthCheck[];
+  /**
+   * kube's --etcd-compaction-interval: compact the store at the revision seen one interval earlier.
+   * Default 5 minutes; 0 turns it off (another apiserver or etcd itself compacts).
+   */
+  readonly compactionIntervalMs?: number;
   readonly watchTimeoutMs?: number;
   /** BOOKMARK interval for watches with allowWatchBookmarks=true (default 60 s). */
   readonly watchBookmarkIntervalMs?: number;
@@ -302,6 +308,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     writeKubeconfig(options.kubeconfigOut, { server: url, caCertPem, token: admin });
   }
 
+  const compactor = startCompactor(options.store, {
+    ...(options.compactionIntervalMs === undefined ? {} : { intervalMs: options.compactionIntervalMs }),
+    clock,
+    onCompacted: (revision) => logger.info({ revision }, "store compacted"),
+    onError: (err) =>
+      logger.warn({ err: err instanceof Error ? err.message : String(err) }, "store compaction failed"),
+  });
+
   let closed = false;
   return {
     url,
@@ -313,6 +327,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     async close() {
       if (closed) return;
       closed = true;
+      compactor.stop();
       for (const end of [...openWatches]) end();
       await registry.close();
       encryption?.close();

@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { AtrestError } from "../common/errors.js";
 import { createLogger } from "../common/logger.js";
 import { startApiServer } from "../apiserver/index.js";
+import { parseGoDurationNs } from "../encryption-config/go-duration.js";
 import { openStore, storeEndpointFromFlags } from "../storage/open-store.js";
 import type { Store } from "../storage/store.js";
 
@@ -24,6 +25,7 @@ interface ApiServerFlags {
   kubeconfigOut?: string;
   encryptionProviderConfig?: string;
   encryptionProviderConfigAutomaticReload?: boolean;
+  etcdCompactionInterval: string;
 }
 
 /** Opens the store the flags name: etcd (--etcd-servers) or the embedded datastore (--datastore-endpoint). */
@@ -70,6 +72,11 @@ export function registerApiserver(program: Command): void {
     )
     .option("--etcd-prefix <prefix>", "key prefix for every object", "/registry")
     .option(
+      "--etcd-compaction-interval <duration>",
+      "how often the store's old revisions are compacted (0 = never; applies to SQLite too)",
+      "5m0s",
+    )
+    .option(
       "--datastore-endpoint <url>",
       "embedded datastore: sqlite:///path (default sqlite in the data dir)",
     )
@@ -107,6 +114,12 @@ export function registerApiserver(program: Command): void {
           `--authorization-mode must be AlwaysAllow or ABAC, got "${flags.authorizationMode}"`,
         );
       }
+      const compactionNs = parseGoDurationNs(flags.etcdCompactionInterval);
+      if (compactionNs === undefined || compactionNs < 0n)
+        throw new AtrestError(
+          "invalid-argument",
+          `--etcd-compaction-interval must be a duration like 5m0s or 0, got "${flags.etcdCompactionInterval}"`,
+        );
       const logger = createLogger({ name: "apiserver" });
       const dataDir = resolve(flags.dataDir);
       const { store, checkName, description } = openStoreFromFlags(flags);
@@ -114,6 +127,7 @@ export function registerApiserver(program: Command): void {
         store,
         storeCheckName: checkName,
         etcdPrefix: flags.etcdPrefix,
+        compactionIntervalMs: Number(compactionNs / 1_000_000n),
         bindAddress: flags.bindAddress,
         securePort: port,
         dataDir,
