@@ -6,9 +6,10 @@ import { createLogger } from "../common/logger.js";
 import { startApiServer } from "../apiserver/index.js";
 import { parseGoDurationNs } from "../encryption-config/go-duration.js";
 import { openStore, storeEndpointFromFlags } from "../storage/open-store.js";
+import { addEtcdTlsOptions, etcdTlsFrom, type EtcdTlsFlags } from "./etcd-tls-flags.js";
 import type { Store } from "../storage/store.js";
 
-interface ApiServerFlags {
+interface ApiServerFlags extends EtcdTlsFlags {
   securePort: string;
   bindAddress: string;
   certDir?: string;
@@ -36,6 +37,7 @@ function openStoreFromFlags(flags: ApiServerFlags): {
 } {
   const endpoint = storeEndpointFromFlags({
     etcdServers: flags.etcdServers,
+    ...etcdTlsFrom(flags),
     datastoreEndpoint: flags.datastoreEndpoint ?? `sqlite://${join(resolve(flags.dataDir), "state.db")}`,
   });
   const description =
@@ -53,7 +55,7 @@ function openStoreFromFlags(flags: ApiServerFlags): {
 
 /** `atrest apiserver`: the Kubernetes-compatible API server (kube-apiserver's flag names). */
 export function registerApiserver(program: Command): void {
-  program
+  const cmd = program
     .command("apiserver")
     .description(
       "serve the Kubernetes API for Secrets, ConfigMaps, ServiceAccounts and Namespaces over HTTPS",
@@ -70,7 +72,8 @@ export function registerApiserver(program: Command): void {
       "--etcd-servers <urls>",
       "comma-separated etcd client URLs (uses etcd instead of the embedded datastore)",
     )
-    .option("--etcd-prefix <prefix>", "key prefix for every object", "/registry")
+    .option("--etcd-prefix <prefix>", "key prefix for every object", "/registry");
+  addEtcdTlsOptions(cmd)
     .option(
       "--etcd-compaction-interval <duration>",
       "how often the store's old revisions are compacted (0 = never; applies to SQLite too)",

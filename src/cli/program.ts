@@ -41,7 +41,8 @@ export async function runCli(argv: string[]): Promise<number> {
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
-    const message = err instanceof Error ? err.message : String(err);
+    // One line, whatever a dependency put in its message (gRPC status details carry newlines).
+    const message = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, " ").trim();
     process.stderr.write(`atrest: ${message}\n`);
     return err instanceof AtrestError ? exitCodeFor(err) : 1;
   }

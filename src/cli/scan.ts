@@ -14,8 +14,9 @@ import {
   type ScanOptions,
 } from "../scan/index.js";
 import { openStore, storeEndpointFromFlags } from "../storage/open-store.js";
+import { addEtcdTlsOptions, etcdTlsFrom, type EtcdTlsFlags } from "./etcd-tls-flags.js";
 
-interface ScanFlags {
+interface ScanFlags extends EtcdTlsFlags {
   etcdServers?: string;
   datastoreEndpoint?: string;
   etcdPrefix: string;
@@ -71,8 +72,8 @@ function collectResources(value: string, previous: string[] | undefined): string
 
 /** `atrest scan`: how every object under the prefix is stored, checked against a configuration. */
 export function registerScan(program: Command): void {
-  program
-    .command("scan")
+  const cmd = program.command("scan");
+  addEtcdTlsOptions(cmd)
     .description(
       "report how the objects in a store are encrypted (plaintext, provider, key, KMS key_id, DEK source) without printing any value",
     )
@@ -98,6 +99,7 @@ export function registerScan(program: Command): void {
     .action(async (flags: ScanFlags) => {
       const endpoint = storeEndpointFromFlags({
         etcdServers: flags.etcdServers,
+        ...etcdTlsFrom(flags),
         datastoreEndpoint: flags.datastoreEndpoint,
       });
       let state: EncryptionState | undefined;

@@ -2,9 +2,10 @@ import type { Command } from "commander";
 import { AtrestError } from "../common/errors.js";
 import { createLogger } from "../common/logger.js";
 import { storeEndpointFromFlags } from "../storage/open-store.js";
+import { addEtcdTlsOptions, etcdTlsFrom, type EtcdTlsFlags } from "./etcd-tls-flags.js";
 import { DEFAULT_UP_DATA_DIR, startUp, type UpSummary } from "../up/index.js";
 
-interface UpFlags {
+interface UpFlags extends EtcdTlsFlags {
   dataDir: string;
   kmsListen?: string;
   pluginHealthListen?: string;
@@ -53,8 +54,8 @@ function untilSignal(onForce: () => void): Promise<NodeJS.Signals> {
 
 /** `atrest up`: kms + plugin + apiserver with the embedded defaults, state in one data dir. */
 export function registerUp(program: Command): void {
-  program
-    .command("up")
+  const cmd = program.command("up");
+  addEtcdTlsOptions(cmd)
     .description(
       "run atrest kms, the KMS plugin and the apiserver (Secrets encrypted with a KMS key) on this machine",
     )
@@ -90,7 +91,12 @@ export function registerUp(program: Command): void {
         ...(flags.pluginHealthListen === undefined ? {} : { pluginHealthListen: flags.pluginHealthListen }),
         ...(flags.etcdServers === undefined
           ? {}
-          : { storeEndpoint: storeEndpointFromFlags({ etcdServers: flags.etcdServers }) }),
+          : {
+              storeEndpoint: storeEndpointFromFlags({
+                etcdServers: flags.etcdServers,
+                ...etcdTlsFrom(flags),
+              }),
+            }),
       });
       process.stdout.write(
         flags.output === "json"
