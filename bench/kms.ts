@@ -197,6 +197,10 @@ export async function run(): Promise<Record<string, unknown>> {
       const lowConcurrency = await load(client, keyId, Math.min(DURATION_MS, 4000), 4);
       const target = { url: server.url, ca: server.caCertPem, ...creds };
       const childProcessLoad = await loadFromChild(target, keyId, DURATION_MS, CONCURRENCY);
+      // Throughput and tail latency trade off through the number of requests in flight.
+      const childProcessSweep = [];
+      for (const c of [8, 16]) childProcessSweep.push(await loadFromChild(target, keyId, DURATION_MS, c));
+      childProcessSweep.push(childProcessLoad);
       let hsmResult: Record<string, unknown> = "skipped" in hsm ? { skipped: hsm.skipped } : {};
       if (hsmBackend !== undefined) {
         const hsmKey = String(
@@ -222,11 +226,13 @@ export async function run(): Promise<Record<string, unknown>> {
         software,
         softwareConcurrency4: lowConcurrency,
         softwareChildProcessLoad: childProcessLoad,
+        softwareChildProcessByConcurrency: childProcessSweep,
         hsm: hsmResult,
         rawAesGcmOpsPerSec: rawOps,
         auditRecordsVerified: chain.records,
         auditChainOk: chain.ok,
         goal: { encryptPerSec: 5000, p99Ms: 10 },
+        goalMet: childProcessSweep.some((r) => r.encryptPerSec >= 5000 && r.p99Ms < 10),
       };
     } finally {
       client.close();

@@ -14,6 +14,7 @@ import {
 import pg from "pg";
 import { AtrestError } from "../../common/errors.js";
 import type { KmsDatabase } from "./schema.js";
+import { startWalCheckpointer } from "./wal-checkpointer.js";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -65,10 +66,20 @@ export async function openKmsDatabase(options: {
     sqlite.pragma("journal_mode = WAL");
     sqlite.pragma("synchronous = NORMAL");
     sqlite.pragma("busy_timeout = 5000");
+    // Checkpoints run on a worker thread (see wal-checkpointer.ts), not inside a request's commit.
+    sqlite.pragma("wal_autocheckpoint = 0");
+    const checkpointer = startWalCheckpointer(file);
     const db = new Kysely<KmsDatabase>({
       dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
     });
-    kdb = { db, dialect: "sqlite", close: () => db.destroy() };
+    kdb = {
+      db,
+      dialect: "sqlite",
+      close: async () => {
+        await checkpointer.stop();
+        await db.destroy();
+      },
+    };
   }
   if (options.migrate !== false) {
     try {

@@ -1,0 +1,64 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { openKmsDatabase } from "./database.js";
+
+async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Rows that reached the database file itself (a copy without its -wal sees only those); -1 before the table does. */
+function noncesInMainFile(dir: string): number {
+  const copy = join(dir, "copy.db");
+  rmSync(copy, { force: true });
+  copyFileSync(join(dir, "kms.db"), copy);
+  const db = new Database(copy, { readonly: true });
+  try {
+    const table = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'nonces'").get();
+    if (table === undefined) return -1;
+    return (db.prepare("SELECT count(*) AS n FROM nonces").get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+test("commits are checkpointed into the database file by the worker, not by the serving connection", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "atrest-wal-checkpointer-"));
+  try {
+    const kdb = await openKmsDatabase({ dataDir: dir });
+    // The schema itself reaches the main file only through a checkpoint.
+    await until("the schema's checkpoint", () => noncesInMainFile(dir) >= 0);
+    const before = noncesInMainFile(dir);
+    for (let i = 0; i < 200; i++)
+      await kdb.db
+        .insertInto("nonces")
+        .values({ access_key_id: "ak", nonce: `n${i}`, expires_at: Date.now() + 60_000 })
+        .execute();
+    assert.ok(existsSync(join(dir, "kms.db-wal")) && statSync(join(dir, "kms.db-wal")).size > 0);
+    // The serving connection never checkpoints (wal_autocheckpoint = 0): only the worker can make the
+    // rows appear in the main file, within about one interval.
+    await until("the worker's checkpoint", () => noncesInMainFile(dir) === before + 200);
+    // Writes go on while it checkpoints; the WAL is reused, not grown without end.
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 200; i++)
+        await kdb.db
+          .insertInto("nonces")
+          .values({ access_key_id: "ak", nonce: `r${round}-${i}`, expires_at: Date.now() + 60_000 })
+          .execute();
+      await until(`round ${round} checkpointed`, () => noncesInMainFile(dir) === before + 200 * (round + 2));
+    }
+    const walBytes = statSync(join(dir, "kms.db-wal")).size;
+    assert.ok(walBytes < 4 * 1024 * 1024, `the WAL stays small (${walBytes} bytes)`);
+    await kdb.close();
+    assert.equal(noncesInMainFile(dir), before + 800, "close leaves everything in the database file");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
