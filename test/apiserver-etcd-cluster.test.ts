@@ -21,7 +21,10 @@ test(
     // circuit) and must fail over.
     ConnectionPool.deterministicOrder = true;
     const etcd = await startEtcd({ members: 3 });
-    const store = new EtcdStore({ endpoints: etcd.endpoints, callTimeoutMs: 5_000 });
+    // A proposal in flight when the leader dies waits for etcd's own request timeout (about 5 s plus two
+    // election timeouts) before it fails and can be retried on a member of the new term: the call's
+    // budget must cover that, as kube-apiserver's does.
+    const store = new EtcdStore({ endpoints: etcd.endpoints, callTimeoutMs: 15_000 });
     const kubeconfig = join(dir, "kubeconfig");
     const server = await startApiServer({
       store,

@@ -25,7 +25,9 @@ describe("etcd store on a three-member cluster", () => {
     etcd = await startEtcd({ members: 3 });
     store = new EtcdStore({
       endpoints: etcd.endpoints,
-      callTimeoutMs: 5_000,
+      // When the stopped member was the leader, a write proposed just then waits for etcd's own request
+      // timeout (about 5 s plus two election timeouts) before it can be retried in the new term.
+      callTimeoutMs: 15_000,
       onRetry: (e) => retries.push(e),
     });
     // The watch is on a client of its own, so that its broken stream cannot open the circuit of the
