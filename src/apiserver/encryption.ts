@@ -9,7 +9,6 @@ import {
   envelopeProviders,
   resourceFromStorageKey,
   startEncryptionRuntime,
-  type EncryptionRuntime,
   type KmsClientFactories,
 } from "../encryption-config/index.js";
 import type { Transformer } from "../envelope/transformer.js";
@@ -39,14 +38,12 @@ export interface EncryptionAtRestOptions {
 export interface EncryptionAtRest {
   readonly transformerFor: TransformerFor;
   readonly healthChecks: readonly HealthCheck[];
-  readonly runtime: EncryptionRuntime;
   close(): void;
 }
 
 export async function startEncryptionAtRest(options: EncryptionAtRestOptions): Promise<EncryptionAtRest> {
   const { clock, logger, metrics } = options;
   const changed = options.onStaleVerdictsChanged ?? (() => undefined);
-  const hooks = metrics.kmsV2Hooks(() => clock.now());
   const runtime = await startEncryptionRuntime({
     path: options.configPath,
     reload: options.automaticReload,
@@ -54,24 +51,19 @@ export async function startEncryptionAtRest(options: EncryptionAtRestOptions): P
     logger,
     providers: envelopeProviders({
       logger,
-      kmsV2Hooks: {
-        ...hooks,
-        dekRotated: (e) => {
-          hooks.dekRotated?.(e);
-          changed();
-        },
-      },
+      kmsV2Hooks: { ...metrics.kmsV2Hooks(() => clock.now()), dekRotated: () => changed() },
     }),
     onReload: (event) => {
       metrics.onReload(event);
-      if (event.status === "success") changed();
-      if (event.status === "success")
+      if (event.status === "success") {
+        changed();
         logger.info({ contentHash: event.contentHash }, "encryption configuration reloaded");
-      else
+      } else {
         logger.warn(
           { contentHash: event.contentHash, err: event.error?.message },
           "encryption configuration reload failed; the previous configuration stays",
         );
+      }
     },
     ...(options.reloadIntervalMs === undefined ? {} : { reloadIntervalMs: options.reloadIntervalMs }),
     ...(options.clients === undefined ? {} : { clients: options.clients }),
@@ -97,5 +89,5 @@ export async function startEncryptionAtRest(options: EncryptionAtRestOptions): P
     check: () => c.check(),
     endpoints: ["readyz", "healthz"],
   }));
-  return { transformerFor, healthChecks, runtime, close: () => runtime.close() };
+  return { transformerFor, healthChecks, close: () => runtime.close() };
 }

@@ -83,20 +83,24 @@ export class ObjectStore {
   }
 
   /** Creates the key; AtrestError "already-exists" when it exists. Returns the new revision. */
-  async create(key: string, object: KubeObject): Promise<number> {
-    const generation = this.decoded.generation;
-    const data = serialize(object);
-    const modRevision = (await this.transforming.create(key, data)).modRevision;
-    // Written by the first provider with the current key: not stale (unless a clear came in between).
-    this.decoded.set(key, { modRevision, data, stale: false }, generation);
-    return modRevision;
+  create(key: string, object: KubeObject): Promise<number> {
+    return this.write(key, object, (data) => this.transforming.create(key, data));
   }
 
   /** Compare-and-swap on the revision read; always writes (a stale value is rewritten even if unchanged). */
-  async update(key: string, object: KubeObject, expectedModRevision: number): Promise<number> {
+  update(key: string, object: KubeObject, expectedModRevision: number): Promise<number> {
+    return this.write(key, object, (data) => this.transforming.update(key, data, expectedModRevision));
+  }
+
+  private async write(
+    key: string,
+    object: KubeObject,
+    put: (data: Buffer) => Promise<{ modRevision: number }>,
+  ): Promise<number> {
     const generation = this.decoded.generation;
     const data = serialize(object);
-    const modRevision = (await this.transforming.update(key, data, expectedModRevision)).modRevision;
+    const { modRevision } = await put(data);
+    // Written by the first provider with the current key: not stale (unless a clear came in between).
     this.decoded.set(key, { modRevision, data, stale: false }, generation);
     return modRevision;
   }
