@@ -320,41 +320,30 @@ describe("atrest scan on SQLite", () => {
   });
 
   test("after the plugin's key_id changes, the values under the old key_id are the stale ones", async () => {
+    /** The stale KMS Secrets as the scan reports them now. */
+    const staleKmsSecrets = async (): Promise<string[]> => {
+      const r = await runAtrest([
+        "scan",
+        "--datastore-endpoint",
+        datastore,
+        "--encryption-provider-config",
+        config,
+        "--resource",
+        "secrets",
+        "-o",
+        "json",
+      ]);
+      return parseReport(r.stdout).resources["secrets"]!.objects.stale.filter((k) => k.includes("/kms-"));
+    };
     plugin.keyId = "2";
-    const r = await runAtrest([
-      "scan",
-      "--datastore-endpoint",
-      datastore,
-      "--encryption-provider-config",
-      config,
-      "--resource",
-      "secrets",
-      "-o",
-      "json",
-    ]);
-    const stale = parseReport(r.stdout).resources["secrets"]!.objects.stale.filter((k) =>
-      k.includes("/kms-"),
-    );
+    const stale = await staleKmsSecrets();
     assert.deepEqual(stale, [
       "/registry/secrets/app/kms-a",
       "/registry/secrets/app/kms-b",
       "/registry/secrets/other/kms-c",
     ]);
     plugin.keyId = "3";
-    const r3 = await runAtrest([
-      "scan",
-      "--datastore-endpoint",
-      datastore,
-      "--encryption-provider-config",
-      config,
-      "--resource",
-      "secrets",
-      "-o",
-      "json",
-    ]);
-    const stale3 = parseReport(r3.stdout).resources["secrets"]!.objects.stale.filter((k) =>
-      k.includes("/kms-"),
-    );
+    const stale3 = await staleKmsSecrets();
     assert.equal(stale3.length, 5);
     plugin.keyId = "2";
   });
