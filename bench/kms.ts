@@ -213,7 +213,7 @@ export async function run(): Promise<Record<string, unknown>> {
         );
         hsmResult = await load(client, hsmKey, Math.min(DURATION_MS, 5000), CONCURRENCY);
       }
-      await server.audit.idle();
+      await server.journal.idle();
       const chain = await verifyAuditChain(server.kdb);
       const rawOps = rawAesGcmOpsPerSec(2000);
       return {

@@ -684,7 +684,7 @@ describe("atrest kms over HTTPS (signed requests, audit)", () => {
       { KeyId: keyId, Plaintext: "dG9wc2VjcmV0" },
       { headers: { "x-atrest-uid": "uid-123" } },
     );
-    await server.audit.idle();
+    await server.journal.idle();
     const events = await queryAuditEvents(server.kdb, { keyId });
     const e = events.find((r) => r.request_id === enc.RequestId);
     assert.equal(e?.client_uid, "uid-123");
@@ -706,7 +706,7 @@ describe("atrest kms over HTTPS (signed requests, audit)", () => {
   });
 
   it("the audit chain verifies, and an edited record is detected", async () => {
-    await server.audit.idle();
+    await server.journal.idle();
     const ok = await verifyAuditChain(server.kdb);
     assert.equal(ok.ok, true);
     assert.ok(ok.records > 10);

@@ -136,8 +136,8 @@ describe("two KMS instances on one PostgreSQL (high availability)", { timeout: 1
     await Promise.all(
       Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? ca : cb).call("ListKeys", {}, opts())),
     );
-    await a.audit.idle();
-    await b.audit.idle();
+    await a.journal.idle();
+    await b.journal.idle();
     const r = await verifyAuditChain(a.kdb);
     assert.equal(r.ok, true, JSON.stringify(r));
     assert.ok(r.records >= 55);

@@ -156,7 +156,7 @@ describe("atrest plugin with the alibaba backend against atrest kms", { timeout:
   it("puts each call's uid in the plugin's log and in the KMS audit record", async () => {
     const uid = "0b9d3f5e-uid-audit-check";
     await client.encrypt(Buffer.from("audited"), { uid });
-    await kms.audit.idle();
+    await kms.journal.idle();
     const rows = await queryAuditEvents(kms.kdb, { action: "Encrypt" });
     assert.ok(
       rows.some((r) => r.client_uid === uid),

@@ -188,7 +188,7 @@ describe("atrest plugin (CLI)", { timeout: 90_000 }, () => {
       } finally {
         client.close();
       }
-      await kms.audit.idle();
+      await kms.journal.idle();
       const rows = await queryAuditEvents(kms.kdb, { action: "Encrypt" });
       assert.ok(rows.some((r) => r.client_uid === "cli-alibaba-uid"));
       child.kill("SIGTERM");

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
-import { AuditLog, auditUsage, queryAuditEvents, verifyAuditChain, type AuditRecord } from "./audit-log.js";
+import { auditUsage, queryAuditEvents, verifyAuditChain, type AuditRecord } from "./audit-log.js";
+import { RequestJournal } from "./request-journal.js";
 import { openKmsDatabase, type KmsDb } from "./store/database.js";
 
 function rec(i: number, over: Partial<AuditRecord> = {}): AuditRecord {
@@ -26,12 +27,12 @@ function rec(i: number, over: Partial<AuditRecord> = {}): AuditRecord {
 describe("AuditLog hash chain", () => {
   let dir: string;
   let kdb: KmsDb;
-  let log: AuditLog;
+  let log: RequestJournal;
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), "atrest-audit-"));
     kdb = await openKmsDatabase({ dataDir: dir });
-    log = new AuditLog(kdb);
-    await Promise.all(Array.from({ length: 10 }, (_, i) => log.append(rec(i + 1))));
+    log = new RequestJournal(kdb);
+    await Promise.all(Array.from({ length: 10 }, (_, i) => log.appendAudit(rec(i + 1))));
   });
   afterEach(async () => {
     await kdb.close();
@@ -71,9 +72,9 @@ describe("AuditLog hash chain", () => {
   });
 
   it("keeps chaining after a reopen", async () => {
-    await log.append(rec(11));
-    const again = new AuditLog(kdb);
-    await again.append(rec(12));
+    await log.appendAudit(rec(11));
+    const again = new RequestJournal(kdb);
+    await again.appendAudit(rec(12));
     const r = await verifyAuditChain(kdb);
     assert.deepEqual([r.ok, r.records], [true, 12]);
   });

@@ -1,9 +1,8 @@
 import { createHash } from "node:crypto";
-import type { Selectable } from "kysely";
+import type { Kysely, Selectable, Transaction } from "kysely";
 import { AtrestError } from "../common/errors.js";
-import { GroupCommit } from "./group-commit.js";
-import type { KmsDb } from "./store/database.js";
-import type { AuditEventsTable } from "./store/schema.js";
+import type { DialectName, KmsDb } from "./store/database.js";
+import type { AuditEventsTable, KmsDatabase } from "./store/schema.js";
 
 /** What one request leaves in the audit trail. Never plaintext, ciphertext or key material. */
 export interface AuditRecord {
@@ -47,71 +46,67 @@ export function auditHash(row: Omit<AuditRow, "hash">): string {
   return createHash("sha256").update("atrest-kms-audit/v1\n").update(canonical).digest("hex");
 }
 
+/** Creates the chain head row if this store has none yet (idempotent; run once before the first append). */
+export async function ensureAuditHead(db: Kysely<KmsDatabase>): Promise<void> {
+  await db
+    .insertInto("audit_head")
+    .values({ id: 1, seq: 0, hash: GENESIS_HASH })
+    .onConflict((oc) => oc.column("id").doNothing())
+    .execute();
+}
+
+export interface AuditHead {
+  seq: number;
+  hash: string;
+}
+
+/** Links records after `head`: their stored rows and the new head. Pure; both writers use it. */
+export function chainAuditRows(
+  head: AuditHead,
+  records: readonly AuditRecord[],
+): { rows: AuditRow[]; head: AuditHead } {
+  let seq = Number(head.seq);
+  let prev = head.hash;
+  const rows = records.map((r): AuditRow => {
+    seq += 1;
+    const base = {
+      seq,
+      event_time: r.eventTime,
+      request_id: r.requestId,
+      principal: r.principal,
+      access_key_id: r.accessKeyId,
+      source_ip: r.sourceIp,
+      action: r.action,
+      key_id: r.keyId,
+      key_version_id: r.keyVersionId,
+      outcome: r.outcome,
+      error_code: r.errorCode,
+      client_uid: r.clientUid,
+      prev_hash: prev,
+    };
+    const hash = auditHash(base);
+    prev = hash;
+    return { ...base, hash };
+  });
+  return { rows, head: { seq, hash: prev } };
+}
+
 /**
- * The hash-chained audit trail. Records are appended in batches (one transaction each); an append's
- * promise settles after its transaction commits, so a response is sent only once its record is stored.
- * With PostgreSQL the chain head row is locked, so several instances extend one chain.
+ * Appends records to the hash chain inside the caller's transaction: reads the head (locked with
+ * PostgreSQL, so several instances extend one chain), links each record to the one before it, and
+ * moves the head. The records are stored when the transaction commits, or not at all.
  */
-export class AuditLog {
-  readonly #kdb: KmsDb;
-  readonly #batch: GroupCommit<AuditRecord, void>;
-  #headReady = false;
-
-  constructor(kdb: KmsDb) {
-    this.#kdb = kdb;
-    this.#batch = new GroupCommit((records) => this.#write(records), { maxBatch: 500 });
-  }
-
-  append(record: AuditRecord): Promise<void> {
-    return this.#batch.submit(record);
-  }
-
-  idle(): Promise<void> {
-    return this.#batch.idle();
-  }
-
-  async #write(records: AuditRecord[]): Promise<void[]> {
-    const { db, dialect } = this.#kdb;
-    if (!this.#headReady) {
-      await db
-        .insertInto("audit_head")
-        .values({ id: 1, seq: 0, hash: GENESIS_HASH })
-        .onConflict((oc) => oc.column("id").doNothing())
-        .execute();
-      this.#headReady = true;
-    }
-    await db.transaction().execute(async (tx) => {
-      let q = tx.selectFrom("audit_head").select(["seq", "hash"]).where("id", "=", 1);
-      if (dialect === "postgres") q = q.forUpdate();
-      const head = await q.executeTakeFirstOrThrow();
-      let seq = Number(head.seq);
-      let prev = head.hash;
-      const rows: AuditRow[] = records.map((r) => {
-        seq += 1;
-        const base = {
-          seq,
-          event_time: r.eventTime,
-          request_id: r.requestId,
-          principal: r.principal,
-          access_key_id: r.accessKeyId,
-          source_ip: r.sourceIp,
-          action: r.action,
-          key_id: r.keyId,
-          key_version_id: r.keyVersionId,
-          outcome: r.outcome,
-          error_code: r.errorCode,
-          client_uid: r.clientUid,
-          prev_hash: prev,
-        };
-        const hash = auditHash(base);
-        prev = hash;
-        return { ...base, hash };
-      });
-      await tx.insertInto("audit_events").values(rows).execute();
-      await tx.updateTable("audit_head").set({ seq, hash: prev }).where("id", "=", 1).execute();
-    });
-    return records.map(() => undefined);
-  }
+export async function extendAuditChain(
+  tx: Transaction<KmsDatabase>,
+  dialect: DialectName,
+  records: readonly AuditRecord[],
+): Promise<void> {
+  if (records.length === 0) return;
+  let q = tx.selectFrom("audit_head").select(["seq", "hash"]).where("id", "=", 1);
+  if (dialect === "postgres") q = q.forUpdate();
+  const chained = chainAuditRows(await q.executeTakeFirstOrThrow(), records);
+  await tx.insertInto("audit_events").values(chained.rows).execute();
+  await tx.updateTable("audit_head").set(chained.head).where("id", "=", 1).execute();
 }
 
 export interface AuditQuery {

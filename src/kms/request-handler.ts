@@ -4,12 +4,12 @@ import { silentLogger, type Logger } from "../common/logger.js";
 import { systemRandom, type Random } from "../common/random.js";
 import type { AccessStore } from "./access-store.js";
 import { ACTIONS, type ActionContext, type ResolvedResource } from "./actions.js";
-import type { AuditLog, AuditRecord } from "./audit-log.js";
+import type { AuditRecord } from "./audit-log.js";
 import type { KeyService } from "./key-service.js";
 import { kmsError, toKmsWireError } from "./kms-error.js";
-import type { NonceGuard } from "./nonce-guard.js";
 import { evaluatePolicies } from "./policy/index.js";
 import { RateLimiter } from "./rate-limiter.js";
+import type { RequestJournal } from "./request-journal.js";
 import { constantTimeEqual } from "./signature/constant-time.js";
 import { computeSignatureV1 } from "./signature/v1.js";
 import { computeSignatureV3, parseAuthorizationV3 } from "./signature/v3.js";
@@ -43,8 +43,8 @@ export interface KmsHttpResponse {
 export interface RequestHandlerOptions {
   keys: KeyService;
   access: AccessStore;
-  nonces: NonceGuard;
-  audit: AuditLog;
+  /** Where the nonces and audit records are written (one group commit for both). */
+  journal: RequestJournal;
   region: string;
   accountId: string;
   hostId: string;
@@ -214,7 +214,7 @@ export class KmsRequestHandler {
       };
     }
     try {
-      await this.#o.audit.append(record);
+      await this.#o.journal.appendAudit(record);
     } catch (err) {
       // No response without its audit record: a completed action whose record cannot be stored is
       // reported as unavailable, and its result (a ciphertext, a plaintext) is not released.
@@ -355,7 +355,7 @@ export class KmsRequestHandler {
       );
     // The nonce is remembered past the far edge of the window, so a replay is refused for as long as
     // its timestamp could be accepted.
-    const fresh = await this.#o.nonces.reserve(
+    const fresh = await this.#o.journal.reserveNonce(
       accessKeyId,
       nonce,
       Math.max(at, now) + TIMESTAMP_WINDOW_MS + 60_000,

@@ -2,7 +2,7 @@ import { systemClock, type Clock, type Timer } from "../common/clock.js";
 import { keyIdHash } from "../common/key-id-hash.js";
 import { silentLogger, type Logger } from "../common/logger.js";
 import type { KeyService } from "./key-service.js";
-import type { NonceGuard } from "./nonce-guard.js";
+import { purgeExpiredNonces } from "./nonces.js";
 import type { KmsDb } from "./store/database.js";
 
 const LEASE_NAME = "kms-scheduler";
@@ -23,7 +23,6 @@ export interface SchedulerRun {
 export class KmsScheduler {
   readonly #kdb: KmsDb;
   readonly #keys: KeyService;
-  readonly #nonces: NonceGuard | undefined;
   readonly #clock: Clock;
   readonly #intervalMs: number;
   readonly #leaseMs: number;
@@ -36,7 +35,6 @@ export class KmsScheduler {
   constructor(options: {
     kdb: KmsDb;
     keys: KeyService;
-    nonces?: NonceGuard;
     clock?: Clock;
     /** 0 disables the timer (tests call runOnce). */
     intervalMs?: number;
@@ -46,7 +44,6 @@ export class KmsScheduler {
   }) {
     this.#kdb = options.kdb;
     this.#keys = options.keys;
-    this.#nonces = options.nonces;
     this.#clock = options.clock ?? systemClock;
     this.#intervalMs = options.intervalMs ?? 60_000;
     this.#leaseMs = options.leaseMs ?? Math.max(3 * this.#intervalMs, 30_000);
@@ -112,7 +109,7 @@ export class KmsScheduler {
     if (!(await this.#acquireLease(now))) return { ran: false, rotated: [], purged: [] };
     const rotated = await this.#keys.rotateDueKeys(now);
     const purged = await this.#keys.purgeDueKeys(now);
-    await this.#nonces?.purgeExpired(now);
+    await purgeExpiredNonces(this.#kdb.db, now);
     for (const k of rotated) this.#logger.info({ keyIdHash: keyIdHash(k) }, "key rotated by schedule");
     for (const k of purged)
       this.#logger.info({ keyIdHash: keyIdHash(k) }, "key purged after its deletion window");

@@ -7,14 +7,13 @@ import { silentLogger, type Logger } from "../common/logger.js";
 import { systemRandom, type Random } from "../common/random.js";
 import { readTlsFiles } from "../common/tls.js";
 import { AccessStore } from "./access-store.js";
-import { AuditLog } from "./audit-log.js";
 import { KeyService } from "./key-service.js";
 import { checkDatabaseKind, kmsPaths, readKmsConfig } from "./kms-files.js";
 import { KmsMetrics } from "./metrics.js";
-import { NonceGuard } from "./nonce-guard.js";
 import type { ProtectionBackend } from "./protection/protection.js";
 import { createSoftwareProtection } from "./protection/software.js";
 import { KmsRequestHandler } from "./request-handler.js";
+import { RequestJournal } from "./request-journal.js";
 import { loadRootKeyFile } from "./root-key.js";
 import { KmsScheduler } from "./scheduler.js";
 import { openKmsDatabase, type KmsDb } from "./store/database.js";
@@ -48,7 +47,8 @@ export interface KmsServer {
   readonly caCertPem: string | undefined;
   readonly keys: KeyService;
   readonly access: AccessStore;
-  readonly audit: AuditLog;
+  /** The nonce and audit writes; `idle()` waits for everything submitted to be stored. */
+  readonly journal: RequestJournal;
   readonly scheduler: KmsScheduler;
   readonly kdb: KmsDb;
   readonly metrics: KmsMetrics;
@@ -102,13 +102,11 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
     keyCacheTtlMs: options.cacheTtlMs ?? 1000,
   });
   const access = new AccessStore({ kdb, rootKey, clock, cacheTtlMs: options.cacheTtlMs ?? 1000 });
-  const nonces = new NonceGuard(kdb);
-  const audit = new AuditLog(kdb);
+  const journal = new RequestJournal(kdb);
   const metrics = new KmsMetrics();
   const scheduler = new KmsScheduler({
     kdb,
     keys,
-    nonces,
     clock,
     intervalMs: options.schedulerIntervalMs ?? 60_000,
     holderId: `${process.pid}-${randomUUID()}`,
@@ -117,8 +115,7 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
   const handler = new KmsRequestHandler({
     keys,
     access,
-    nonces,
-    audit,
+    journal,
     region,
     accountId,
     hostId: `kms.${region}.atrest.local`,
@@ -193,7 +190,7 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
     caCertPem: tls?.caCertPem,
     keys,
     access,
-    audit,
+    journal,
     scheduler,
     kdb,
     metrics,
@@ -201,8 +198,7 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
       closing ??= (async () => {
         await scheduler.stop();
         await app.close(); // stops accepting, waits for in-flight requests (and their audit records)
-        await audit.idle();
-        await nonces.idle();
+        await journal.idle();
         await scheduler.releaseLease().catch(() => undefined);
         await software.close();
         await options.hsm?.close();

@@ -71,9 +71,9 @@ export interface AttachmentsTable {
   created_at: number;
 }
 
-export interface NoncesTable {
-  access_key_id: string;
-  nonce: string;
+/** A used SignatureNonce: `nonceDigest(accessKeyId, nonce)`, remembered until `expires_at`. */
+export interface NonceDigestsTable {
+  digest: Uint8Array;
   expires_at: number;
 }
 
@@ -115,7 +115,7 @@ export interface KmsDatabase {
   access_keys: AccessKeysTable;
   policies: PoliciesTable;
   attachments: AttachmentsTable;
-  nonces: NoncesTable;
+  nonce_digests: NonceDigestsTable;
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
   scheduler_leases: SchedulerLeasesTable;

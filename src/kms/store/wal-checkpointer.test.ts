@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { openKmsDatabase } from "./database.js";
+import { nonceDigest } from "./nonce-digest.js";
 
 async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -21,9 +22,11 @@ function noncesInMainFile(dir: string): number {
   copyFileSync(join(dir, "kms.db"), copy);
   const db = new Database(copy, { readonly: true });
   try {
-    const table = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'nonces'").get();
+    const table = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'nonce_digests'")
+      .get();
     if (table === undefined) return -1;
-    return (db.prepare("SELECT count(*) AS n FROM nonces").get() as { n: number }).n;
+    return (db.prepare("SELECT count(*) AS n FROM nonce_digests").get() as { n: number }).n;
   } finally {
     db.close();
   }
@@ -38,8 +41,8 @@ test("commits are checkpointed into the database file by the worker, not by the 
     const before = noncesInMainFile(dir);
     for (let i = 0; i < 200; i++)
       await kdb.db
-        .insertInto("nonces")
-        .values({ access_key_id: "ak", nonce: `n${i}`, expires_at: Date.now() + 60_000 })
+        .insertInto("nonce_digests")
+        .values({ digest: nonceDigest("ak", `n${i}`), expires_at: Date.now() + 60_000 })
         .execute();
     assert.ok(existsSync(join(dir, "kms.db-wal")) && statSync(join(dir, "kms.db-wal")).size > 0);
     // The serving connection never checkpoints (wal_autocheckpoint = 0): only the worker can make the
@@ -49,8 +52,8 @@ test("commits are checkpointed into the database file by the worker, not by the 
     for (let round = 0; round < 3; round++) {
       for (let i = 0; i < 200; i++)
         await kdb.db
-          .insertInto("nonces")
-          .values({ access_key_id: "ak", nonce: `r${round}-${i}`, expires_at: Date.now() + 60_000 })
+          .insertInto("nonce_digests")
+          .values({ digest: nonceDigest("ak", `r${round}-${i}`), expires_at: Date.now() + 60_000 })
           .execute();
       await until(`round ${round} checkpointed`, () => noncesInMainFile(dir) === before + 200 * (round + 2));
     }
