@@ -4,7 +4,8 @@
  * acting as kube-apiserver (the at-rest core's gRPC client). Encrypt/Decrypt of 32-byte plaintexts
  * (the seeds kube-apiserver sends) go either directly to the KMS through the Alibaba SDK from this
  * process, or through the plugin; rounds alternate, at concurrency 1 (latency) and 8 (throughput).
- * Then Status is polled 1,000 times and the plugin's KMS requests are counted from its /metrics.
+ * Then Status is polled 1,000 times and the plugin's KMS requests are counted from its /metrics, and a
+ * bare grpc-js echo between two processes gives the floor any Node plugin pays for the hop.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -14,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { initKmsDataDir } from "../src/kms/init.js";
 import { createKmsV2Client } from "../src/kms-plugin-client/index.js";
 import { AtrestKmsSdkClient, SdkConfig, kmsSdk, sdkRuntime } from "../src/plugin/alibaba-sdk-client.js";
+import { measureGrpcFloor, type GrpcFloor } from "./support-grpc-floor.js";
 
 const ROUND_MS = 2_000;
 const ROUNDS = 2;
@@ -23,9 +25,16 @@ const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 interface Measured {
   perSec: number;
   calls: number;
-  /** CPU of this process (the caller) and of the plugin process during the round, in ms. */
+  /** CPU of this process (the caller), of the plugin process and of the KMS process during the round, in ms. */
   callerCpuMs: number;
   pluginCpuMs: number;
+  kmsCpuMs: number;
+}
+
+/** The processes whose CPU a round reads from /proc. */
+interface Pids {
+  plugin: number | undefined;
+  kms: number | undefined;
 }
 
 /** utime + stime of a process in ms, from /proc (Linux); 0 elsewhere. */
@@ -43,13 +52,14 @@ async function rate(
   op: () => Promise<unknown>,
   concurrency: number,
   durationMs: number,
-  pluginPid?: number,
+  pids: Pids = { plugin: undefined, kms: undefined },
 ): Promise<Measured> {
   let calls = 0;
   const until = performance.now() + durationMs;
   const started = performance.now();
   const cpu0 = process.cpuUsage();
-  const plugin0 = processCpuMs(pluginPid);
+  const plugin0 = processCpuMs(pids.plugin);
+  const kms0 = processCpuMs(pids.kms);
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < until) {
@@ -63,7 +73,8 @@ async function rate(
     perSec: calls / ((performance.now() - started) / 1000),
     calls,
     callerCpuMs: (cpu.user + cpu.system) / 1000,
-    pluginCpuMs: processCpuMs(pluginPid) - plugin0,
+    pluginCpuMs: processCpuMs(pids.plugin) - plugin0,
+    kmsCpuMs: processCpuMs(pids.kms) - kms0,
   };
 }
 
@@ -74,21 +85,23 @@ interface Comparison {
   overheadPercent: number;
   /** CPU per call outside the KMS: direct = the caller's SDK work; plugin = gRPC client + plugin process. */
   cpuMsPerCall: { direct: number; plugin: number };
+  /** CPU per call of the KMS process, for each path. */
+  kmsCpuMsPerCall: { direct: number; plugin: number };
 }
 
 async function compare(
   direct: () => Promise<unknown>,
   viaPlugin: () => Promise<unknown>,
   concurrency: number,
-  pluginPid: number | undefined,
+  pids: Pids,
 ): Promise<Comparison> {
   await rate(direct, concurrency, 300); // warm-up: connections, JIT
   await rate(viaPlugin, concurrency, 300);
   const d: Measured[] = [];
   const p: Measured[] = [];
   for (let i = 0; i < ROUNDS; i++) {
-    d.push(await rate(direct, concurrency, ROUND_MS, pluginPid));
-    p.push(await rate(viaPlugin, concurrency, ROUND_MS, pluginPid));
+    d.push(await rate(direct, concurrency, ROUND_MS, pids));
+    p.push(await rate(viaPlugin, concurrency, ROUND_MS, pids));
   }
   const sum = (xs: Measured[], f: (m: Measured) => number) => xs.reduce((a, m) => a + f(m), 0);
   const directPerSec = sum(d, (m) => m.perSec) / ROUNDS;
@@ -103,7 +116,27 @@ async function compare(
       direct: round2(sum(d, (m) => m.callerCpuMs) / sum(d, (m) => m.calls)),
       plugin: round2(sum(p, (m) => m.callerCpuMs + m.pluginCpuMs) / sum(p, (m) => m.calls)),
     },
+    kmsCpuMsPerCall: {
+      direct: round2(sum(d, (m) => m.kmsCpuMs) / sum(d, (m) => m.calls)),
+      plugin: round2(sum(p, (m) => m.kmsCpuMs) / sum(p, (m) => m.calls)),
+    },
   };
+}
+
+/**
+ * The overhead a plugin that did nothing but the gRPC hop would show. At concurrency 1 calls are
+ * latency-bound: the hop's round trip is added to the direct call's. Under concurrency the two cores are
+ * the limit: the hop's CPU (both ends) is added to the direct path's (caller + KMS).
+ */
+function hopOnlyOverheadPercent(c: Comparison, floor: GrpcFloor): number {
+  const added =
+    c.concurrency === 1
+      ? 1 / floor.callsPerSec / (1 / c.directPerSec + 1 / floor.callsPerSec)
+      : (floor.clientCpuUsPerCall + floor.serverCpuUsPerCall) /
+        (1000 * (c.cpuMsPerCall.direct + c.kmsCpuMsPerCall.direct) +
+          floor.clientCpuUsPerCall +
+          floor.serverCpuUsPerCall);
+  return Math.round(added * 1000) / 10;
 }
 
 /** Starts `atrest ARGS` and resolves with the first stdout match of `pattern`. */
@@ -210,15 +243,17 @@ export async function run(): Promise<Record<string, unknown>> {
           annotations: sealed.annotations,
         });
 
-      const pid = plugin.child.pid;
+      const pids = { plugin: plugin.child.pid, kms: kms.child.pid };
       const encrypt = [
-        await compare(directEncrypt, pluginEncrypt, 1, pid),
-        await compare(directEncrypt, pluginEncrypt, 8, pid),
+        await compare(directEncrypt, pluginEncrypt, 1, pids),
+        await compare(directEncrypt, pluginEncrypt, 8, pids),
       ];
       const decrypt = [
-        await compare(directDecrypt, pluginDecrypt, 1, pid),
-        await compare(directDecrypt, pluginDecrypt, 8, pid),
+        await compare(directDecrypt, pluginDecrypt, 1, pids),
+        await compare(directDecrypt, pluginDecrypt, 8, pids),
       ];
+      const floor = await measureGrpcFloor(dir, [1, 8], ROUND_MS, 64);
+      const floorAt = (c: Comparison): GrpcFloor => floor.find((f) => f.concurrency === c.concurrency)!;
 
       const callsBefore = await pluginKmsCalls(healthUrl);
       const pollStarted = performance.now();
@@ -231,6 +266,19 @@ export async function run(): Promise<Record<string, unknown>> {
         plaintextBytes: seed.length,
         encrypt,
         decrypt,
+        // A bare grpc-js echo between two Node processes on this machine, and the overhead a plugin doing
+        // nothing but that hop would show beside the direct calls above: the floor under overheadPercent.
+        grpcHopFloor: floor,
+        hopOnlyOverheadPercent: {
+          encrypt: encrypt.map((c) => ({
+            concurrency: c.concurrency,
+            percent: hopOnlyOverheadPercent(c, floorAt(c)),
+          })),
+          decrypt: decrypt.map((c) => ({
+            concurrency: c.concurrency,
+            percent: hopOnlyOverheadPercent(c, floorAt(c)),
+          })),
+        },
         // At concurrency 1, what the plugin adds per call, beside the bare cost of one gRPC round trip to
         // it (a Status answered from cache): when the two are close, the plugin's own work is negligible
         // and the overhead is the extra process hop.
