@@ -1,7 +1,9 @@
 /**
- * A paginated list whose continue token is from before a compaction: kube-apiserver's answer (410,
- * reason Expired, and a fresh token in metadata.continue that resumes at the latest revision), on each
- * store (memory, SQLite, a real etcd), compacted by the compactor kube-apiserver runs.
+ * Lists at a revision of the past, on each store (memory, SQLite, a real etcd), compacted by the compactor
+ * kube-apiserver runs: a paginated list whose continue token is from before a compaction (410, reason
+ * Expired, and a fresh token in metadata.continue that resumes at the latest revision), and a list at
+ * `resourceVersion=N&resourceVersionMatch=Exact` (the data as it was at N; 410 once compacted; 504 for a
+ * revision not reached yet), with kube-apiserver's answers to the parameters' invalid combinations.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -147,6 +149,127 @@ function compactionSuite(
       const bad = await call(server, "GET", `${CM}?limit=2&continue=${zero}`);
       assert.equal(bad.status, 400);
       assert.equal(bad.body.reason, "BadRequest");
+    });
+
+    test("resourceVersionMatch=Exact lists the data as it was; NotOlderThan the latest; bad combinations are refused", async () => {
+      const NS = "/api/v1/namespaces/history/configmaps";
+      const names = (r: Reply) => (r.body as unknown as ConfigMapList).items.map((i) => i.metadata.name);
+      assert.equal(
+        (await call(server, "POST", "/api/v1/namespaces", { metadata: { name: "history" } })).status,
+        201,
+      );
+      const a = await call(server, "POST", NS, { metadata: { name: "a" }, data: { v: "1" } });
+      const rvA = String((a.body.metadata as { resourceVersion: string }).resourceVersion);
+      const updated = await call(server, "PUT", `${NS}/a`, {
+        metadata: { name: "a", resourceVersion: rvA },
+        data: { v: "2" },
+      });
+      assert.equal(updated.status, 200);
+      assert.equal((await call(server, "POST", NS, { metadata: { name: "b" } })).status, 201);
+
+      const exact = await call(server, "GET", `${NS}?resourceVersion=${rvA}&resourceVersionMatch=Exact`);
+      assert.equal(exact.status, 200, JSON.stringify(exact.body));
+      assert.deepEqual(names(exact), ["a"]);
+      const atA = exact.body as unknown as {
+        items: Array<{ data: { v: string } }>;
+        metadata: { resourceVersion: string };
+      };
+      assert.equal(atA.items[0]?.data.v, "1", "the object as it was at that revision");
+      assert.equal(atA.metadata.resourceVersion, rvA);
+      // Without a match, a resourceVersion with a limit is exact too (the legacy paginated form).
+      const legacy = await call(server, "GET", `${NS}?resourceVersion=${rvA}&limit=10`);
+      assert.deepEqual(names(legacy), ["a"]);
+      // NotOlderThan (and a bare resourceVersion) is served at the latest revision.
+      for (const q of [
+        `resourceVersion=${rvA}&resourceVersionMatch=NotOlderThan`,
+        `resourceVersion=${rvA}`,
+      ]) {
+        const latest = await call(server, "GET", `${NS}?${q}`);
+        assert.deepEqual(names(latest), ["a", "b"], q);
+      }
+
+      const listed = (await call(server, "GET", NS)).body as unknown as ConfigMapList;
+      const current = Number(listed.metadata.resourceVersion);
+      for (const match of ["Exact", "NotOlderThan"]) {
+        const future = await call(
+          server,
+          "GET",
+          `${NS}?resourceVersion=${current + 1000}&resourceVersionMatch=${match}`,
+        );
+        assert.equal(future.status, 504, JSON.stringify(future.body));
+        assert.equal(future.body.reason, "Timeout");
+        assert.match(
+          String(future.body.message),
+          new RegExp(`^Too large resource version: ${current + 1000}, current: \\d+$`),
+        );
+        assert.deepEqual((future.body.details as { causes: unknown[] }).causes, [
+          { reason: "ResourceVersionTooLarge", message: "Too large resource version" },
+        ]);
+      }
+
+      const refused: Array<[string, number, string, string]> = [
+        [
+          "resourceVersionMatch=Exact",
+          422,
+          "Invalid",
+          'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided',
+        ],
+        [
+          "resourceVersion=0&resourceVersionMatch=Exact",
+          422,
+          "Invalid",
+          'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"',
+        ],
+        [
+          `resourceVersion=${rvA}&resourceVersionMatch=Newest`,
+          422,
+          "Invalid",
+          'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Unsupported value: "Newest": supported values: "Exact", "NotOlderThan", ""',
+        ],
+        [
+          `resourceVersion=${rvA}&resourceVersionMatch=Exact&continue=x`,
+          422,
+          "Invalid",
+          'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden when continue is provided',
+        ],
+        [
+          `resourceVersion=${rvA}&continue=x`,
+          400,
+          "BadRequest",
+          "specifying resource version is not allowed when using continue",
+        ],
+        [
+          "resourceVersion=abc&resourceVersionMatch=Exact",
+          400,
+          "BadRequest",
+          'invalid resource version: "abc"',
+        ],
+      ];
+      for (const [q, code, reason, message] of refused) {
+        const r = await call(server, "GET", `${NS}?${q}`);
+        assert.equal(r.status, code, `${q}: ${JSON.stringify(r.body)}`);
+        assert.equal(r.body.reason, reason, q);
+        assert.equal(r.body.message, message, q);
+        if (code === 422)
+          assert.deepEqual(
+            [
+              (r.body.details as { group: string; kind: string }).group,
+              (r.body.details as { kind: string }).kind,
+            ],
+            ["meta.k8s.io", "ListOptions"],
+          );
+      }
+
+      // Once compacted past it, that revision is gone: 410 Expired, as for an old continue token.
+      const ticking = startCompactor(handle.store, { intervalMs: 0 });
+      await ticking.tick();
+      await call(server, "POST", NS, { metadata: { name: "c" } });
+      await ticking.tick();
+      ticking.stop();
+      const gone = await call(server, "GET", `${NS}?resourceVersion=${rvA}&resourceVersionMatch=Exact`);
+      assert.equal(gone.status, 410, JSON.stringify(gone.body));
+      assert.equal(gone.body.reason, "Expired");
+      assert.equal(gone.body.message, "The resourceVersion for the provided list is too old.");
     });
   });
 }

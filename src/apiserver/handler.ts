@@ -433,6 +433,10 @@ async function handleResource(
         const page = await ctx.registry.list(info, namespace, {
           ...(limit !== undefined ? { limit } : {}),
           ...(q.get("continue") !== null ? { continueToken: q.get("continue") ?? "" } : {}),
+          ...(q.get("resourceVersion") !== null ? { resourceVersion: q.get("resourceVersion") ?? "" } : {}),
+          ...(q.get("resourceVersionMatch") !== null
+            ? { resourceVersionMatch: q.get("resourceVersionMatch") ?? "" }
+            : {}),
           ...(q.get("labelSelector") !== null ? { labelSelector: q.get("labelSelector") ?? "" } : {}),
           ...(q.get("fieldSelector") !== null ? { fieldSelector: q.get("fieldSelector") ?? "" } : {}),
         });

@@ -2,6 +2,7 @@ import { AtrestError, isAtrestError } from "../common/errors.js";
 import type { Clock } from "../common/clock.js";
 import type { Random } from "../common/random.js";
 import type { KeyValue, Watch, WatchEvent } from "../storage/store.js";
+import { listReadOf, type ListReadQuery } from "./list-read.js";
 import type { ObjectStore, StoredObject } from "./object-store.js";
 import { collectionPrefix, resourceByName, RESOURCES, storageKey, type ResourceInfo } from "./resources.js";
 import {
@@ -18,6 +19,7 @@ import {
   expired,
   invalid,
   notFound,
+  tooLargeResourceVersion,
   type FieldError,
 } from "./status.js";
 import { isPlainObject, metaOf, rfc3339, type KubeObject } from "./types.js";
@@ -35,7 +37,7 @@ import {
  * delete (with preconditions; a namespace takes its contents with it), deletecollection and watch.
  */
 
-export interface ListQuery {
+export interface ListQuery extends ListReadQuery {
   readonly limit?: number;
   readonly continueToken?: string;
   readonly labelSelector?: string;
@@ -141,7 +143,12 @@ export class Registry {
     const f = this.filter(info, q);
     const limit = q.limit !== undefined && q.limit > 0 ? q.limit : 0;
     let startAfter: string | undefined;
-    let revision = 0;
+    const read = listReadOf(q);
+    if (read.kind !== "latest") {
+      const current = await this.objects.store.currentRevision();
+      if (read.revision > current) throw tooLargeResourceVersion(read.revision, current);
+    }
+    let revision = read.kind === "exact" ? read.revision : 0;
     let continueStart: string | undefined;
     if (q.continueToken !== undefined && q.continueToken !== "") {
       const token = decodeContinue(q.continueToken);

@@ -189,6 +189,17 @@ export function expired(message: string, continueToken?: string): AtrestError {
   });
 }
 
+/**
+ * 504, as kube's storage TooLargeResourceVersionError: the client asked for a revision the store has not
+ * reached yet (clients retry after a second).
+ */
+export function tooLargeResourceVersion(requested: number, current: number): AtrestError {
+  return kubeError("deadline-exceeded", `Too large resource version: ${requested}, current: ${current}`, {
+    causes: [{ reason: "ResourceVersionTooLarge", message: "Too large resource version" }],
+    retryAfterSeconds: 1,
+  });
+}
+
 /** One field error as kube's field.Error renders it: `<field>: <Type>: <detail>`. */
 export interface FieldError {
   readonly field: string;
@@ -229,14 +240,15 @@ export function fieldErrorBody(e: FieldError): string {
 }
 
 /** `<Kind> "<name>" is invalid: <errors>` with field causes (422 Invalid). */
-export function invalid(kind: string, name: string, errors: readonly FieldError[]): AtrestError {
+export function invalid(kind: string, name: string, errors: readonly FieldError[], group = ""): AtrestError {
   const rendered = errors.map((e) => `${e.field}: ${fieldErrorBody(e)}`);
   const joined = rendered.length === 1 ? (rendered[0] ?? "") : `[${rendered.join(", ")}]`;
   const causes = errors.map((e) => ({ reason: e.type, message: fieldErrorBody(e), field: e.field }));
   return kubeError(
     "invalid-argument",
-    `${kind} "${name}" is invalid: ${joined}`,
-    { name, group: "", kind, causes },
+    // kube's GroupKind.String(): "Secret" for the core group, "ListOptions.meta.k8s.io" otherwise.
+    `${group === "" ? kind : `${kind}.${group}`} "${name}" is invalid: ${joined}`,
+    { name, group, kind, causes },
     "Invalid",
   );
 }
