@@ -46,6 +46,11 @@ export interface ActionResult {
 }
 
 export interface ActionSpec {
+  /**
+   * True for actions that change nothing stored (cryptography, describe, list). Every other action's
+   * success is made durable (KmsDb.sync) before it is answered, so forgetting the flag costs an fsync.
+   */
+  readonly readOnly?: true;
   /** Resolves (and validates) what the request acts on, before the policy check; changes nothing. */
   resources(p: Params, ctx: ActionContext): Promise<ResolvedResource[]>;
   run(p: Params, ctx: ActionContext, resources: ResolvedResource[]): Promise<ActionResult>;
@@ -231,6 +236,7 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     },
   },
   DescribeKey: {
+    readOnly: true,
     resources: keyParam(),
     run: async (_p, ctx, r) => {
       const row = await ctx.keys.getKey(keyIdOf(r), { fresh: true });
@@ -238,6 +244,7 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     },
   },
   ListKeys: {
+    readOnly: true,
     resources: async (p, ctx) => {
       page(p);
       parseKeyFilters(p);
@@ -329,6 +336,7 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     },
   },
   ListKeyVersions: {
+    readOnly: true,
     resources: async (p, ctx) => {
       page(p);
       return keyParam()(p, ctx);
@@ -348,6 +356,7 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     },
   },
   DescribeKeyVersion: {
+    readOnly: true,
     resources: async (p, ctx) => {
       requireParam(p, "KeyVersionId");
       return keyParam()(p, ctx);
@@ -376,6 +385,7 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     },
   },
   Encrypt: {
+    readOnly: true,
     resources: async (p, ctx) => {
       plaintextParam(p);
       parseEncryptionContext(p);
@@ -391,6 +401,7 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     },
   },
   Decrypt: {
+    readOnly: true,
     resources: async (p, ctx) => {
       parseEncryptionContext(p);
       return [await blobResource(p, ctx)];
@@ -405,6 +416,7 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     },
   },
   GenerateDataKey: {
+    readOnly: true,
     resources: async (p, ctx) => {
       checkDataKeyParams(p);
       return keyParam()(p, ctx);
@@ -425,6 +437,7 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     },
   },
   GenerateDataKeyWithoutPlaintext: {
+    readOnly: true,
     resources: async (p, ctx) => {
       checkDataKeyParams(p);
       return keyParam()(p, ctx);
@@ -440,6 +453,7 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     },
   },
   ReEncrypt: {
+    readOnly: true,
     resources: async (p, ctx) => {
       parseEncryptionContext(p, "SourceEncryptionContext");
       parseEncryptionContext(p, "DestinationEncryptionContext");
@@ -504,6 +518,7 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     },
   },
   ListAliases: {
+    readOnly: true,
     resources: async (p, ctx) => {
       page(p);
       return accountLevel("alias")(p, ctx);
@@ -526,6 +541,7 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     },
   },
   ListAliasesByKeyId: {
+    readOnly: true,
     resources: async (p, ctx) => {
       page(p);
       return keyParam()(p, ctx);
@@ -571,6 +587,7 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     },
   },
   ListResourceTags: {
+    readOnly: true,
     resources: keyParam(),
     run: async (_p, ctx, r) => {
       const tags = await ctx.keys.listTags(keyIdOf(r));
@@ -590,6 +607,7 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     },
   },
   ListPrincipals: {
+    readOnly: true,
     resources: accountLevel("principal/*"),
     run: async (_p, ctx) => {
       const rows = await ctx.access.listPrincipals();
@@ -624,6 +642,7 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     },
   },
   ListAccessKeys: {
+    readOnly: true,
     resources: (p, ctx) => accountLevel(`principal/${requireParam(p, "PrincipalName")}`)(p, ctx),
     run: async (p, ctx) => {
       const rows = await ctx.access.listAccessKeys(requireParam(p, "PrincipalName"));
@@ -656,6 +675,7 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = {
     },
   },
   ListPolicies: {
+    readOnly: true,
     resources: accountLevel("policy/*"),
     run: async (_p, ctx) => {
       const rows = await ctx.access.listPolicies();

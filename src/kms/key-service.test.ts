@@ -115,3 +115,41 @@ describe("KeyService", () => {
     );
   });
 });
+
+describe("KeyService durability", () => {
+  it("new key material is synced to stable storage before it is returned or cached (API and scheduled)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "atrest-keysvc-sync-"));
+    const kdb = await openKmsDatabase({ dataDir: dir });
+    try {
+      const events: string[] = [];
+      const counted: KmsDb = {
+        ...kdb,
+        db: kdb.db,
+        sync: async () => {
+          events.push("sync");
+          await kdb.sync(); // the real one: fsync of the WAL file
+        },
+      };
+      const clock = new ManualClock(Date.UTC(2026, 0, 1));
+      const { backend } = fakeProtection();
+      const svc = new KeyService({
+        kdb: counted,
+        protections: { SOFTWARE: backend },
+        clock,
+        keyCacheTtlMs: 0,
+      });
+      const key = await svc.createKey(input);
+      events.push("created");
+      assert.deepEqual(events, ["sync", "created"]);
+      await svc.createKeyVersion(key.key_id);
+      events.push("rotated");
+      assert.deepEqual(events.slice(2), ["sync", "rotated"]);
+      clock.advance(8 * 86_400_000);
+      assert.deepEqual(await svc.rotateDueKeys(clock.now()), [key.key_id]);
+      assert.deepEqual(events.slice(4), ["sync"], "a scheduled rotation syncs too");
+    } finally {
+      await kdb.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

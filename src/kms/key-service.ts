@@ -241,6 +241,8 @@ export class KeyService {
       await protection.destroy({ keyId, keyVersionId: versionId }, ref).catch(() => undefined);
       throw err;
     }
+    // Key material must not be lost once a ciphertext can depend on it: durable before it is used.
+    await this.#kdb.sync();
     return row;
   }
 
@@ -388,6 +390,8 @@ export class KeyService {
         return true;
       });
       if (won) {
+        // Durable before the new primary version can encrypt anything (also for scheduled rotations).
+        await this.#kdb.sync();
         const key = { ...row, ...patch };
         this.#keyCache.set(keyId, { row: key, at: now });
         return { key, version };

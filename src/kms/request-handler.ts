@@ -53,6 +53,8 @@ export interface RequestHandlerOptions {
   logger?: Logger;
   /** Requests per second per access key (Rejected.Throttling beyond it); 0 or absent = unlimited. */
   maxRequestsPerSecondPerAccessKey?: number;
+  /** Makes the store's commits durable (KmsDb.sync); run after each action that changed something. */
+  syncStore?: () => Promise<void>;
 }
 
 function header(h: KmsHttpRequest["headers"], name: string): string | undefined {
@@ -176,6 +178,7 @@ export class KmsRequestHandler {
       if (first?.keyVersionId !== undefined) record.keyVersionId = first.keyVersionId;
       await this.#authorize(auth, resources);
       const result = await spec.run(params, ctx, resources);
+      if (spec.readOnly !== true) await this.#o.syncStore?.();
       if (result.keyId !== undefined) record.keyId = result.keyId;
       if (result.keyVersionId !== undefined) record.keyVersionId = result.keyVersionId;
       record.outcome = "Allowed";

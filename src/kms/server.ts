@@ -116,6 +116,7 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
     keys,
     access,
     journal,
+    syncStore: () => kdb.sync(),
     region,
     accountId,
     hostId: `kms.${region}.atrest.local`,

@@ -1,4 +1,5 @@
 import { closeSync, existsSync, openSync } from "node:fs";
+import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import {
@@ -22,6 +23,13 @@ export type DialectName = "sqlite" | "postgres";
 export interface KmsDb {
   readonly db: Kysely<KmsDatabase>;
   readonly dialect: DialectName;
+  /**
+   * Makes every commit so far survive a power loss, for the writes a client must never see undone (key
+   * material, key state). PostgreSQL commits are durable already; SQLite's WAL runs with synchronous =
+   * NORMAL (durable across a process crash, not a power loss), so this fsyncs the WAL file, off the
+   * event loop.
+   */
+  sync(): Promise<void>;
   /**
    * SQLite only: the connection under `db`, for the request path's prepared statements. Use it only
    * while holding Kysely's connection (`db.connection().execute(...)`), so no Kysely transaction is open.
@@ -61,7 +69,7 @@ export async function openKmsDatabase(options: {
     pool.on("error", () => undefined);
     pool.on("connect", (client) => client.on("error", () => undefined));
     const db = new Kysely<KmsDatabase>({ dialect: new PostgresDialect({ pool }) });
-    kdb = { db, dialect: "postgres", close: () => db.destroy() };
+    kdb = { db, dialect: "postgres", sync: () => Promise.resolve(), close: () => db.destroy() };
   } else {
     const file =
       url !== undefined && url.startsWith("sqlite:")
@@ -82,6 +90,7 @@ export async function openKmsDatabase(options: {
       db,
       dialect: "sqlite",
       sqlite,
+      sync: () => fsyncFile(`${file}-wal`),
       close: async () => {
         await checkpointer.stop();
         await db.destroy();
@@ -97,6 +106,22 @@ export async function openKmsDatabase(options: {
     }
   }
   return kdb;
+}
+
+/** fsync on the thread pool; a file that is not there (no write since the WAL was removed) has nothing to sync. */
+async function fsyncFile(path: string): Promise<void> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, "r+");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw err;
+  }
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
