@@ -11,7 +11,8 @@ type JournalEntry = { nonce: NonceReservation } | { audit: AuditRecord };
  * action runs) and the audit record of each finished one (before its response is sent). Everything
  * submitted in one event-loop turn is written in one transaction (group commit), so a request costs a
  * share of one commit rather than two commits of its own; a promise settles only after its transaction
- * has committed, so nothing is acted on or answered before it is durable.
+ * has committed, so nothing is acted on or answered before it is stored (on SQLite that commit survives
+ * a process crash; see KmsDb.sync for a power loss).
  */
 export class RequestJournal {
   readonly #kdb: KmsDb;
