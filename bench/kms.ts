@@ -199,7 +199,8 @@ export async function run(): Promise<Record<string, unknown>> {
       const childProcessLoad = await loadFromChild(target, keyId, DURATION_MS, CONCURRENCY);
       // Throughput and tail latency trade off through the number of requests in flight.
       const childProcessSweep = [];
-      for (const c of [8, 12, 16, 20, 24]) childProcessSweep.push(await loadFromChild(target, keyId, DURATION_MS, c));
+      for (const c of [8, 12, 16, 20, 24])
+        childProcessSweep.push(await loadFromChild(target, keyId, DURATION_MS, c));
       childProcessSweep.push(childProcessLoad);
       let hsmResult: Record<string, unknown> = "skipped" in hsm ? { skipped: hsm.skipped } : {};
       if (hsmBackend !== undefined) {
