@@ -103,6 +103,35 @@ for (const writer of ["auto", "kysely"] as const) {
   });
 }
 
+test("SQLite statements wait for a Kysely transaction in progress on the same connection", async () => {
+  await withStore(async (kdb) => {
+    const journal = new RequestJournal(kdb);
+    const order: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const open = kdb.db.transaction().execute(async (tx) => {
+      await tx
+        .insertInto("nonce_digests")
+        .values({ digest: Buffer.alloc(16, 1), expires_at: Date.now() + 60_000 })
+        .execute();
+      order.push("transaction wrote");
+      await held;
+      order.push("transaction done");
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    const reserved = journal.reserveNonce("ak1", "n1", Date.now() + 60_000).then((fresh) => {
+      order.push("journal");
+      return fresh;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(order, ["transaction wrote"], "the journal's batch waits for the open transaction");
+    release();
+    await open;
+    assert.equal(await reserved, true);
+    assert.deepEqual(order, ["transaction wrote", "transaction done", "journal"]);
+  });
+});
+
 test("upgrading a store from 0001 keeps the nonces inside their window refused", async () => {
   await withDir(async (dir) => {
     const old = new Kysely<Record<string, Record<string, unknown>>>({
