@@ -1,6 +1,5 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +11,7 @@ import { createSoftwareProtection } from "./protection/software.js";
 import { KmsRequestHandler, type KmsHttpRequest } from "./request-handler.js";
 import { RequestJournal } from "./request-journal.js";
 import { loadRootKeyFile } from "./root-key.js";
-import { computeSignatureV1 } from "./signature/v1.js";
+import { signedParamsV1 } from "./rpc-test-client.js";
 import { openKmsDatabase } from "./store/database.js";
 
 test("an action that changes something is made durable before it is answered; cryptography is not", async () => {
@@ -41,18 +40,7 @@ test("an action that changes something is made durable before it is answered; cr
     });
     const call = async (name: string, extra: Record<string, string> = {}) => {
       action = name;
-      const params: Record<string, string> = {
-        Action: name,
-        Version: "2016-01-20",
-        Format: "JSON",
-        AccessKeyId: creds.accessKeyId,
-        SignatureMethod: "HMAC-SHA1",
-        SignatureVersion: "1.0",
-        SignatureNonce: randomUUID(),
-        Timestamp: new Date().toISOString().slice(0, 19) + "Z",
-        ...extra,
-      };
-      params.Signature = computeSignatureV1("POST", params, creds.accessKeySecret);
+      const params = signedParamsV1("POST", name, extra, creds);
       const req: KmsHttpRequest = {
         method: "POST",
         pathname: "/",

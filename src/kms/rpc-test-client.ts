@@ -25,6 +25,29 @@ export interface RawResponse {
   body: Record<string, unknown>;
 }
 
+/** An action's V1 (HMAC-SHA1) parameters, signed as the SDKs sign them; `options` may fix nonce, timestamp or signature. */
+export function signedParamsV1(
+  method: string,
+  action: string,
+  params: Record<string, string>,
+  creds: { accessKeyId: string; accessKeySecret: string },
+  options: Pick<RawCallOptions, "nonce" | "timestamp" | "signature"> = {},
+): Record<string, string> {
+  const all: Record<string, string> = {
+    Action: action,
+    Version: "2016-01-20",
+    Format: "JSON",
+    AccessKeyId: creds.accessKeyId,
+    SignatureMethod: "HMAC-SHA1",
+    SignatureVersion: "1.0",
+    SignatureNonce: options.nonce ?? randomUUID(),
+    Timestamp: options.timestamp ?? acsTimestamp(new Date()),
+    ...params,
+  };
+  all.Signature = options.signature ?? computeSignatureV1(method, all, creds.accessKeySecret);
+  return all;
+}
+
 export class KmsRpcTestClient {
   readonly #url: URL;
   readonly #ak: string;
@@ -92,18 +115,13 @@ export class KmsRpcTestClient {
     let body = "";
     let headers: Record<string, string> = {};
     if (version === "v1") {
-      const all: Record<string, string> = {
-        Action: action,
-        Version: "2016-01-20",
-        Format: "JSON",
-        AccessKeyId: this.#ak,
-        SignatureMethod: "HMAC-SHA1",
-        SignatureVersion: "1.0",
-        SignatureNonce: options.nonce ?? randomUUID(),
-        Timestamp: options.timestamp ?? acsTimestamp(new Date()),
-        ...params,
-      };
-      all.Signature = options.signature ?? computeSignatureV1(method, all, secret);
+      const all = signedParamsV1(
+        method,
+        action,
+        params,
+        { accessKeyId: this.#ak, accessKeySecret: secret },
+        options,
+      );
       const qs = new URLSearchParams(all).toString();
       if (method === "GET") path = `/?${qs}`;
       else {
