@@ -16,6 +16,7 @@ import { initKmsDataDir } from "../src/kms/init.js";
 import { createKmsV2Client } from "../src/kms-plugin-client/index.js";
 import { AtrestKmsSdkClient, SdkConfig, kmsSdk, sdkRuntime } from "../src/plugin/alibaba-sdk-client.js";
 import { measureGrpcFloor, type GrpcFloor } from "./support-grpc-floor.js";
+import { processCpuMs } from "./support-process-cpu.js";
 
 const ROUND_MS = 2_000;
 const ROUNDS = 2;
@@ -35,17 +36,6 @@ interface Measured {
 interface Pids {
   plugin: number | undefined;
   kms: number | undefined;
-}
-
-/** utime + stime of a process in ms, from /proc (Linux); 0 elsewhere. */
-function processCpuMs(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
-  } catch {
-    return 0;
-  }
 }
 
 async function rate(

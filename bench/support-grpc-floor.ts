@@ -6,9 +6,9 @@
  */
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
+import { processCpuMs } from "./support-process-cpu.js";
 
 const SERVER_SOURCE = `
 const grpc = require(process.argv[1]);
@@ -33,11 +33,6 @@ export interface GrpcFloor {
   /** CPU per call of the calling process and of the echoing process, in µs. */
   clientCpuUsPerCall: number;
   serverCpuUsPerCall: number;
-}
-
-function processCpuUs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * 10_000; // USER_HZ = 100
 }
 
 export async function measureGrpcFloor(
@@ -92,7 +87,7 @@ export async function measureGrpcFloor(
       for (const concurrency of concurrencies) {
         await run(concurrency, 300); // warm-up
         const cpu0 = process.cpuUsage();
-        const server0 = processCpuUs(child.pid!);
+        const server0 = processCpuMs(child.pid) * 1000;
         const started = performance.now();
         const calls = await run(concurrency, durationMs);
         const elapsed = performance.now() - started;
@@ -101,7 +96,7 @@ export async function measureGrpcFloor(
           concurrency,
           callsPerSec: Math.round(calls / (elapsed / 1000)),
           clientCpuUsPerCall: Math.round((cpu.user + cpu.system) / calls),
-          serverCpuUsPerCall: Math.round((processCpuUs(child.pid!) - server0) / calls),
+          serverCpuUsPerCall: Math.round((processCpuMs(child.pid) * 1000 - server0) / calls),
         });
       }
     } finally {
