@@ -33,6 +33,9 @@ const secretJson = (name: string) =>
 const dir = mkdtempSync(join(tmpdir(), "atrest-scan-sqlite-"));
 const dbPath = join(dir, "store.db");
 const datastore = `sqlite://${dbPath}`;
+/** `atrest scan` of this test's SQLite file with an encryption configuration, plus more arguments. */
+const scanWith = (configFile: string, ...args: string[]) =>
+  runAtrest(["scan", "--datastore-endpoint", datastore, "--encryption-provider-config", configFile, ...args]);
 let plugin: FakeKmsPlugin;
 let config: string;
 
@@ -117,15 +120,7 @@ after(async () => {
 
 describe("atrest scan on SQLite", () => {
   test("with the configuration: counts per provider, key name, key_id, DEK source; stale, failed, malformed; exit 12", async () => {
-    const r = await runAtrest([
-      "scan",
-      "--datastore-endpoint",
-      datastore,
-      "--encryption-provider-config",
-      config,
-      "-o",
-      "json",
-    ]);
+    const r = await scanWith(config, "-o", "json");
     assertNoMarker(r);
     assert.equal(r.status, SCAN_EXIT.failed, r.stderr);
     const report = parseReport(r.stdout);
@@ -206,13 +201,7 @@ describe("atrest scan on SQLite", () => {
   });
 
   test("the table shows the same story and lists the object keys, never a value", async () => {
-    const r = await runAtrest([
-      "scan",
-      "--datastore-endpoint",
-      datastore,
-      "--encryption-provider-config",
-      config,
-    ]);
+    const r = await scanWith(config);
     assertNoMarker(r);
     assert.equal(r.status, SCAN_EXIT.failed, r.stderr);
     assert.match(r.stdout, /^secrets\s+13\s+2!\s+10\s+1\s+9\s+1\s+kms:v2:kms-provider$/m);
@@ -235,17 +224,7 @@ describe("atrest scan on SQLite", () => {
   });
 
   test("--resource narrows the scan: ConfigMaps alone are clean (exit 0)", async () => {
-    const r = await runAtrest([
-      "scan",
-      "--datastore-endpoint",
-      datastore,
-      "--encryption-provider-config",
-      config,
-      "--resource",
-      "configmaps",
-      "-o",
-      "json",
-    ]);
+    const r = await scanWith(config, "--resource", "configmaps", "-o", "json");
     assertNoMarker(r);
     assert.equal(r.status, 0, r.stderr);
     const report = parseReport(r.stdout);
@@ -301,17 +280,7 @@ describe("atrest scan on SQLite", () => {
         providers: [`kms: {apiVersion: v2, name: another, endpoint: "${plugin.endpoint}"}`],
       },
     ]);
-    const wrong = await runAtrest([
-      "scan",
-      "--datastore-endpoint",
-      datastore,
-      "--etcd-prefix",
-      LEGACY_PREFIX,
-      "--encryption-provider-config",
-      otherName,
-      "-o",
-      "json",
-    ]);
+    const wrong = await scanWith(otherName, "--etcd-prefix", LEGACY_PREFIX, "-o", "json");
     assert.equal(wrong.status, SCAN_EXIT.failed, wrong.stderr);
     assert.match(
       parseReport(wrong.stdout).resources["secrets"]!.objects.failed[0]!.reason,
@@ -322,17 +291,7 @@ describe("atrest scan on SQLite", () => {
   test("after the plugin's key_id changes, the values under the old key_id are the stale ones", async () => {
     /** The stale KMS Secrets as the scan reports them now. */
     const staleKmsSecrets = async (): Promise<string[]> => {
-      const r = await runAtrest([
-        "scan",
-        "--datastore-endpoint",
-        datastore,
-        "--encryption-provider-config",
-        config,
-        "--resource",
-        "secrets",
-        "-o",
-        "json",
-      ]);
+      const r = await scanWith(config, "--resource", "secrets", "-o", "json");
       return parseReport(r.stdout).resources["secrets"]!.objects.stale.filter((k) => k.includes("/kms-"));
     };
     plugin.keyId = "2";
@@ -363,17 +322,7 @@ describe("atrest scan on SQLite", () => {
     ]);
     await plugin.stop();
     try {
-      const r = await runAtrest([
-        "scan",
-        "--datastore-endpoint",
-        datastore,
-        "--encryption-provider-config",
-        quick,
-        "--resource",
-        "secrets",
-        "-o",
-        "json",
-      ]);
+      const r = await scanWith(quick, "--resource", "secrets", "-o", "json");
       assertNoMarker(r);
       const s = parseReport(r.stdout).resources["secrets"]!;
       assert.deepEqual(
@@ -389,17 +338,7 @@ describe("atrest scan on SQLite", () => {
       assert.equal(s.verified, 6);
       // The moved value and the garbled one still decide the exit status.
       assert.equal(r.status, SCAN_EXIT.failed, r.stderr);
-      const onlyKms = await runAtrest([
-        "scan",
-        "--datastore-endpoint",
-        datastore,
-        "--etcd-prefix",
-        LEGACY_PREFIX,
-        "--encryption-provider-config",
-        quick,
-        "-o",
-        "json",
-      ]);
+      const onlyKms = await scanWith(quick, "--etcd-prefix", LEGACY_PREFIX, "-o", "json");
       assert.equal(onlyKms.status, SCAN_EXIT.unverified, onlyKms.stderr);
     } finally {
       await plugin.restart();
