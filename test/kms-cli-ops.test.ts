@@ -262,34 +262,11 @@ describe(
     });
 
     it("usage gives calls per day, key and action with the cost at the given price", async () => {
+      const usage = (args: string[]) => runAtrest(["kms", "usage", "--data-dir", dir, ...args]);
       const [r, text, day2] = await Promise.all([
-        runAtrest([
-          "kms",
-          "usage",
-          "--data-dir",
-          dir,
-          "--start",
-          "2026-03-01T00:00:00Z",
-          "--price-per-10k",
-          "2.5",
-          "-o",
-          "json",
-        ]),
-        runAtrest([
-          "kms",
-          "usage",
-          "--data-dir",
-          dir,
-          "--start",
-          "2026-03-01T00:00:00Z",
-          "--price-per-10k",
-          "2.5",
-        ]),
-        runAtrest([
-          "kms",
-          "usage",
-          "--data-dir",
-          dir,
+        usage(["--start", "2026-03-01T00:00:00Z", "--price-per-10k", "2.5", "-o", "json"]),
+        usage(["--start", "2026-03-01T00:00:00Z", "--price-per-10k", "2.5"]),
+        usage([
           "--start",
           "2026-03-02T00:00:00Z",
           "--end",
