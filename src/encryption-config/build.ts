@@ -8,7 +8,7 @@ import { systemClock, type Clock, type Timer } from "../common/clock.js";
 import { wrapError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import type { Transformer } from "../envelope/transformer.js";
-import type { Closeable, KmsV1Service, KmsV2Service, StatusResponse } from "../kms-plugin-client/service.js";
+import type { Closeable, KmsV1Service, KmsV2Service, StatusResponse } from "../envelope/kms-service.js";
 import type { EncryptionState } from "./encryption-state.js";
 import { KmsV1Probe, KmsV2Probe, combinedCheck, namedCheck, type HealthCheck } from "./health.js";
 import { groupResourceKey, parseGroupResource } from "./group-resource.js";

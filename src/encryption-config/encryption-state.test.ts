@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { ManualClock } from "../common/clock.js";
 import { AtrestError } from "../common/errors.js";
 import { contextForKey, type Transformer } from "../envelope/transformer.js";
-import type { KmsV1Service, KmsV2Service, StatusResponse } from "../kms-plugin-client/service.js";
+import type { KmsV1Service, KmsV2Service, StatusResponse } from "../envelope/kms-service.js";
 import {
   buildEncryptionState,
   type BuildDeps,

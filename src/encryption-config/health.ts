@@ -7,7 +7,7 @@
 import { AtrestError } from "../common/errors.js";
 import type { Clock } from "../common/clock.js";
 import { keyIdHash } from "../common/key-id-hash.js";
-import type { KmsV1Service, KmsV2Service, StatusResponse } from "../kms-plugin-client/service.js";
+import type { KmsV1Service, KmsV2Service, StatusResponse } from "../envelope/kms-service.js";
 
 export interface HealthCheck {
   /** `kms-provider-0`, `kms-provider-1`, … or `kms-providers`. */

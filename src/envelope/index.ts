@@ -13,7 +13,7 @@
 import type { Clock } from "../common/clock.js";
 import type { Logger } from "../common/logger.js";
 import type { Random } from "../common/random.js";
-import type { KmsV1Service, KmsV2Service, StatusResponse } from "../kms-plugin-client/service.js";
+import type { KmsV1Service, KmsV2Service, StatusResponse } from "./kms-service.js";
 import { newAesCbcTransformer } from "./aescbc.js";
 import { newAesGcmTransformer } from "./aesgcm.js";
 import { newIdentityTransformer } from "./identity.js";

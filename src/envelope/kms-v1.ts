@@ -3,7 +3,7 @@ import { AtrestError, wrapError } from "../common/errors.js";
 import type { Random } from "../common/random.js";
 import { pooledRandom } from "../crypto/random-pool.js";
 import { AES_BLOCK_BYTES, aesCbcDecrypt, aesGcmOpen, aesGcmSeal, GCM_NONCE_BYTES } from "../crypto/index.js";
-import type { KmsV1Service } from "../kms-plugin-client/service.js";
+import type { KmsV1Service } from "./kms-service.js";
 import { startsWith, unknownPrefixError, type EnvelopeProvider } from "./provider.js";
 import type { ReadResult, TransformContext, ValueOrigin } from "./transformer.js";
 

@@ -11,7 +11,7 @@ import {
   GCM_TAG_BYTES,
   hkdfExpandSha256,
 } from "../crypto/index.js";
-import type { KmsV2Service, StatusResponse } from "../kms-plugin-client/service.js";
+import type { KmsV2Service, StatusResponse } from "./kms-service.js";
 import {
   decodeEncryptedObject,
   DEK_SOURCE_TYPE,

@@ -19,7 +19,7 @@ import { AtrestError, wrapError } from "../common/errors.js";
 import { keyIdHash } from "../common/key-id-hash.js";
 import type { Logger } from "../common/logger.js";
 import { systemRandom, type Random } from "../common/random.js";
-import type { KmsV2Service, StatusResponse } from "../kms-plugin-client/service.js";
+import type { KmsV2Service, StatusResponse } from "./kms-service.js";
 import {
   annotationsProblems,
   DEK_SOURCE_TYPE,

@@ -1,6 +1,7 @@
 /**
- * The Kubernetes KMS plugin APIs (DESIGN.md §3) as TypeScript interfaces: the gRPC clients implement
- * them, the envelope transformers consume them, and unit tests substitute in-process fakes.
+ * The ports the KMS envelope providers need (DESIGN.md §3): the Kubernetes KMS plugin APIs as TypeScript
+ * interfaces. They belong to their consumer, the envelope layer; src/kms-plugin-client implements them
+ * over gRPC, and unit tests substitute in-process fakes.
  */
 
 export interface StatusResponse {
