@@ -3,7 +3,6 @@ import { readFileSync, readdirSync } from "node:fs";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { isAtrestError } from "../common/errors.js";
-import { formatGoDuration, parseGoDurationNs } from "./go-duration.js";
 import { configIssuesOf, contentHashOf, parseEncryptionConfiguration, type LoadOptions } from "./load.js";
 import { indexRules, matchResource } from "./matching.js";
 import type { KmsProviderConfig } from "./types.js";
@@ -451,27 +450,5 @@ resources:
 `;
     const index = indexRules(parseEncryptionConfiguration(yaml).config);
     assert.deepEqual(matchResource(index, "secrets")?.ruleIndexes, [0, 1]);
-  });
-});
-
-describe("Go durations", () => {
-  test("parse and print like Go's time package", () => {
-    const cases: Array<[string, bigint, string]> = [
-      ["3s", 3_000_000_000n, "3s"],
-      ["1m30s", 90_000_000_000n, "1m30s"],
-      ["1h", 3_600_000_000_000n, "1h0m0s"],
-      ["1.5s", 1_500_000_000n, "1.5s"],
-      ["100ms", 100_000_000n, "100ms"],
-      ["2us", 2_000n, "2µs"],
-      ["7ns", 7n, "7ns"],
-      ["-1m30s", -90_000_000_000n, "-1m30s"],
-      ["0", 0n, "0s"],
-    ];
-    for (const [text, ns, printed] of cases) {
-      assert.equal(parseGoDurationNs(text), ns, text);
-      assert.equal(formatGoDuration(ns), printed, text);
-    }
-    for (const bad of ["", "3", "s", "3 seconds", "1x", "."])
-      assert.equal(parseGoDurationNs(bad), undefined, bad);
   });
 });

@@ -11,7 +11,7 @@ import {
   goQuote,
   type ConfigIssue,
 } from "./field-error.js";
-import { formatGoDuration, parseGoDurationNs } from "./go-duration.js";
+import { formatGoDuration, parseGoDurationNs } from "../common/go-duration.js";
 import {
   ANY_GROUP_ANY_RESOURCE,
   groupResourceKey,

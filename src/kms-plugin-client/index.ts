@@ -10,7 +10,6 @@ export {
   type KmsV1ClientOptions,
 } from "./kms-v1-client.js";
 export { DEFAULT_KMS_TIMEOUT_MS, type KmsClientOptions, type KmsCallEvent } from "./plugin-connection.js";
-export { parseKmsEndpoint, type KmsEndpoint } from "./endpoint.js";
 export { fromGrpcError, grpcCodeName } from "./grpc-errors.js";
 export {
   KMS_V2_LIMITS,

@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { AtrestError } from "../common/errors.js";
 import { fromGrpcError, grpcCodeName } from "./grpc-errors.js";
-import { parseKmsEndpoint, type KmsEndpoint } from "./endpoint.js";
+import { parseKmsEndpoint, type KmsEndpoint } from "../common/kms-endpoint.js";
 
 /** kube-apiserver's default KMS call timeout (EncryptionConfiguration `timeout`, 3s). */
 export const DEFAULT_KMS_TIMEOUT_MS = 3_000;

@@ -11,7 +11,7 @@ import { startApiServer, type ApiServer } from "../apiserver/index.js";
 import { KmsClient } from "../kms/client/index.js";
 import { startKmsServer, type KmsServer } from "../kms/index.js";
 import { startPlugin, type RunningPlugin } from "../plugin/index.js";
-import { removeStaleSocket } from "../plugin/listen-address.js";
+import { removeStaleSocket } from "../common/listen-address.js";
 import { openStore, type StoreEndpoint } from "../storage/open-store.js";
 import type { Store } from "../storage/store.js";
 import { ensureUpEncryptionConfig } from "./encryption-config-file.js";

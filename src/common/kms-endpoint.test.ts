@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { isAtrestError } from "../common/errors.js";
-import { parseKmsEndpoint } from "./endpoint.js";
+import { isAtrestError } from "./errors.js";
+import { parseKmsEndpoint } from "./kms-endpoint.js";
 
 test("unix:///path is a socket file", () => {
   const e = parseKmsEndpoint("unix:///var/run/kms/plugin.sock");

@@ -1,4 +1,4 @@
-import { AtrestError } from "../common/errors.js";
+import { AtrestError } from "./errors.js";
 
 /** A KMS plugin endpoint as kube-apiserver reads it from EncryptionConfiguration. */
 export interface KmsEndpoint {

@@ -5,8 +5,8 @@
 import { connect } from "node:net";
 import { lstatSync, unlinkSync } from "node:fs";
 import { isAbsolute } from "node:path";
-import { AtrestError } from "../common/errors.js";
-import { parseKmsEndpoint } from "../kms-plugin-client/endpoint.js";
+import { AtrestError } from "./errors.js";
+import { parseKmsEndpoint } from "./kms-endpoint.js";
 
 export type ListenAddress =
   | { readonly kind: "file"; readonly path: string; readonly grpcTarget: string; readonly display: string }
@@ -17,7 +17,7 @@ export type ListenAddress =
       readonly display: string;
     };
 
-/** Parsed exactly as the apiserver's client parses its `endpoint` (src/kms-plugin-client/endpoint.ts). */
+/** Parsed exactly as the apiserver's client parses its `endpoint` (src/common/kms-endpoint.ts). */
 export function parseListenAddress(value: string): ListenAddress {
   let endpoint;
   try {
