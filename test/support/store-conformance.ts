@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { isAtrestError } from "../common/errors.js";
-import type { Store, WatchEvent } from "./store.js";
+import { isAtrestError } from "../../src/common/errors.js";
+import type { Store, WatchEvent } from "../../src/storage/store.js";
 
 /**
  * One conformance suite for every Store (memory, SQLite, etcd): the semantics the apiserver relies on.
