@@ -40,3 +40,6 @@ export interface KmsV1Service {
 export interface Closeable {
   close(): void;
 }
+
+/** kube-apiserver's default KMS call timeout (EncryptionConfiguration `timeout`: 3s). */
+export const DEFAULT_KMS_TIMEOUT_MS = 3_000;

@@ -9,7 +9,7 @@ export {
   type KmsV1Client,
   type KmsV1ClientOptions,
 } from "./kms-v1-client.js";
-export { DEFAULT_KMS_TIMEOUT_MS, type KmsClientOptions, type KmsCallEvent } from "./plugin-connection.js";
+export type { KmsClientOptions, KmsCallEvent } from "./plugin-connection.js";
 export { fromGrpcError, grpcCodeName } from "./grpc-errors.js";
 export {
   KMS_V2_LIMITS,

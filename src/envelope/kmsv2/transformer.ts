@@ -1,84 +1,43 @@
-import { systemClock, type Clock } from "../common/clock.js";
-import { AtrestError } from "../common/errors.js";
-import { keyIdHash } from "../common/key-id-hash.js";
-import type { Logger } from "../common/logger.js";
-import type { Random } from "../common/random.js";
-import { pooledRandom } from "../crypto/random-pool.js";
+import { systemClock, type Clock } from "../../common/clock.js";
+import { AtrestError } from "../../common/errors.js";
+import { keyIdHash } from "../../common/key-id-hash.js";
+import type { Logger } from "../../common/logger.js";
+import type { Random } from "../../common/random.js";
+import { pooledRandom } from "../../crypto/random-pool.js";
 import {
   aesGcmOpen,
   aesGcmSealParts,
   GCM_NONCE_BYTES,
   GCM_TAG_BYTES,
   hkdfExpandSha256,
-} from "../crypto/index.js";
-import type { KmsV2Service, StatusResponse } from "./kms-service.js";
+} from "../../crypto/index.js";
+import type { KmsV2Service } from "../kms-service.js";
+import { startsWith, unknownPrefixError, type EnvelopeProvider } from "../provider.js";
+import type { ReadResult, TransformContext, ValueOrigin } from "../transformer.js";
+import { kmsV2CacheKey } from "./cache-key.js";
+import { DerivedKeyCache } from "./derived-key-cache.js";
+import {
+  encodeHeader,
+  INFO_BYTES,
+  splitEncryptedData,
+  varintLength,
+  writeVarint,
+} from "./encrypted-data-field.js";
 import {
   decodeEncryptedObject,
   DEK_SOURCE_TYPE,
   DEK_SOURCE_TYPE_NAMES,
-  encodeEncryptedObject,
   type EncryptedObject,
 } from "./encrypted-object.js";
-import { kmsV2CacheKey } from "./kmsv2-cache-key.js";
-import { DerivedKeyCache } from "./derived-key-cache.js";
-import { KmsV2DekState, type CurrentSeed, type KmsV2Hooks, type KmsV2Stats } from "./kmsv2-dek-state.js";
-import { asBuffer, startsWith, unknownPrefixError, type EnvelopeProvider } from "./provider.js";
-import type { ReadResult, TransformContext, ValueOrigin } from "./transformer.js";
-
-/** Seed mode: the random `info` per write that, with the seed, derives the write's AES-256 key. */
-const INFO_BYTES = 32;
-const ONE_BYTE = Buffer.of(0);
+import type { KmsV2Hooks, KmsV2Stats } from "./plugin-calls.js";
+import { KmsV2Runtime } from "./runtime.js";
+import type { CurrentSeed } from "./seed-state.js";
 
 const MAX_KNOWN_HEADERS = 256;
 
 interface KnownHeader {
   readonly header: Omit<EncryptedObject, "encryptedData">;
   readonly cacheKey: string;
-}
-
-/** Fields 2..5 (keyID, encryptedDEKSource, annotations, type) as protobufjs encodes them, validated. */
-function encodeHeader(h: Omit<EncryptedObject, "encryptedData">): Buffer {
-  const full = encodeEncryptedObject({ ...h, encryptedData: ONE_BYTE });
-  return full.subarray(3); // drop field 1: 0x0a 0x01 0x00
-}
-
-/**
- * Splits a body that starts with field 1 (encryptedData) into it and the bytes after it; undefined when
- * the body does not start that way (the full decoder then judges it).
- */
-function splitEncryptedData(body: Uint8Array): { encryptedData: Buffer; rest: Buffer } | undefined {
-  if (body.length < 2 || body[0] !== 0x0a) return undefined;
-  let length = 0;
-  let at = 1;
-  for (let shift = 1; at < body.length && at < 6; shift *= 128) {
-    const b = body[at++]!;
-    length += (b & 0x7f) * shift;
-    if (b < 0x80) {
-      const end = at + length;
-      if (length === 0 || end > body.length) return undefined;
-      const whole = asBuffer(body);
-      return { encryptedData: whole.subarray(at, end), rest: whole.subarray(end) };
-    }
-  }
-  return undefined;
-}
-
-function varintLength(n: number): number {
-  let bytes = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    bytes++;
-  }
-  return bytes;
-}
-
-function writeVarint(out: Buffer, at: number, n: number): number {
-  while (n >= 0x80) {
-    out[at++] = (n & 0x7f) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  out[at++] = n;
-  return at;
 }
 
 export interface KmsV2TransformerOptions {
@@ -97,14 +56,14 @@ export interface KmsV2TransformerOptions {
  * KMS v2 envelope: `k8s:enc:kms:v2:<name>:` ‖ protobuf EncryptedObject. Writes seed mode (type 1):
  * key = HKDF-Expand(seed, info), encryptedData = info(32) ‖ nonce(12) ‖ AES-256-GCM ct ‖ tag(16), AAD =
  * storage key. Reads type 0 (encryptedData = nonce ‖ ct ‖ tag under the DEK itself) and type 1. A read
- * is stale when its keyID or type differs from the current seed's. The seed state (when to rotate, how
- * long writes may go on without a good Status) lives in `dekState`.
+ * is stale when its keyID or type differs from the current seed's. The runtime (seed state, Status
+ * health check and poller, decrypted-seed cache) lives in `runtime`.
  */
 export class KmsV2Provider implements EnvelopeProvider {
   readonly kind = "kms" as const;
   readonly prefix: Buffer;
   readonly providerName: string;
-  readonly dekState: KmsV2DekState;
+  readonly runtime: KmsV2Runtime;
   private readonly random: Random;
   private readonly origins = new Map<string, { origin: ValueOrigin; keyIdHash: string }>();
   private readonly hooks: KmsV2Hooks;
@@ -127,7 +86,7 @@ export class KmsV2Provider implements EnvelopeProvider {
     this.clock = options.clock ?? systemClock;
     this.kdfCacheEnabled = options.kdfCache ?? true;
     this.hooks = options.hooks ?? {};
-    this.dekState = new KmsV2DekState({
+    this.runtime = new KmsV2Runtime({
       providerName: options.providerName,
       service: options.service,
       random: this.random,
@@ -141,7 +100,7 @@ export class KmsV2Provider implements EnvelopeProvider {
     if (!startsWith(data, this.prefix)) throw unknownPrefixError(data);
     const body = data.subarray(this.prefix.length);
     const split = splitEncryptedData(body);
-    const ready = this.dekState.peekState();
+    const ready = this.runtime.peekState();
     // Fast path: written with the current seed, the body is field 1 followed by exactly the header bytes
     // validated when the seed was made, so protobuf decoding and validation would find nothing new.
     if (split !== undefined && ready !== undefined && split.rest.equals(this.headerFor(ready))) {
@@ -164,8 +123,8 @@ export class KmsV2Provider implements EnvelopeProvider {
       o = decodeEncryptedObject(body);
       if (split !== undefined && restKey !== undefined) this.rememberHeader(o, split.rest, restKey);
     }
-    const current = this.dekState.readState();
-    const key = await this.dekState.sourceFor(o, cacheKey);
+    const current = this.runtime.readState();
+    const key = await this.runtime.sourceFor(o, cacheKey);
     let plaintext: Buffer;
     if (o.encryptedDEKSourceType === DEK_SOURCE_TYPE.HKDF_SHA256_XNONCE_AES_GCM_SEED) {
       plaintext = this.openSeedMode(key, o.encryptedData, ctx);
@@ -232,7 +191,7 @@ export class KmsV2Provider implements EnvelopeProvider {
 
   transformToStorage(plaintext: Uint8Array, ctx: TransformContext): Promise<Buffer> {
     try {
-      const s = this.dekState.writeSeed();
+      const s = this.runtime.writeSeed();
       const header = this.headerFor(s);
       // One draw for info(32) ‖ nonce(12): both random per write.
       const infoAndNonce = this.random.bytes(INFO_BYTES + GCM_NONCE_BYTES);
@@ -277,27 +236,22 @@ export class KmsV2Provider implements EnvelopeProvider {
     return header;
   }
 
-  /** See KmsV2DekState.healthCheck: Status (reused 20 s / 3 s), rotation on a new key_id. */
+  /** See KmsV2Runtime.healthCheck: Status (reused 20 s / 3 s), rotation on a new key_id. */
   healthCheck(): Promise<void> {
-    return this.dekState.healthCheck();
-  }
-
-  /** For an external probe that validated a Status itself (encryption-config's KmsV2Probe). */
-  onHealthyStatus(status: StatusResponse): Promise<void> {
-    return this.dekState.onHealthyStatus(status);
+    return this.runtime.healthCheck();
   }
 
   /** Primes with one check, then polls Status (60 s healthy / 10 s not) on the injected clock. */
   start(): Promise<boolean> {
-    return this.dekState.start();
+    return this.runtime.start();
   }
 
   stop(): void {
-    this.dekState.stop();
+    this.runtime.stop();
   }
 
   stats(): KmsV2Stats {
-    return this.dekState.stats();
+    return this.runtime.stats();
   }
 
   /** The origin of a value read under (keyId, type), reported to the keyIdUsed hook. */

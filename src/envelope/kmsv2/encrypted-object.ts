@@ -3,8 +3,8 @@
  * `k8s:enc:kms:v2:<providerName>:`, encoded with protobufjs and validated on both encode and decode
  * with kube-apiserver's limits (kmsv2 ValidateEncryptedObject).
  */
-import { AtrestError } from "../common/errors.js";
-import { encryptedObjectType } from "../proto/encrypted-object.js";
+import { AtrestError } from "../../common/errors.js";
+import { encryptedObjectType } from "../../proto/encrypted-object.js";
 
 /** Never change: the wire numbers of EncryptedDEKSourceType. */
 export const DEK_SOURCE_TYPE = Object.freeze({ AES_GCM_KEY: 0, HKDF_SHA256_XNONCE_AES_GCM_SEED: 1 });

@@ -1,14 +1,14 @@
 /**
- * The KMS v2 seed state machine driven with a ManualClock and an in-process fake plugin: rotation only
+ * The KMS v2 runtime (seed state machine, Status check and poller, caches) driven with a ManualClock and an in-process fake plugin: rotation only
  * on a new key_id, writes stop 3 minutes after the last good Status, reads go on, Encrypt/Status key_id
  * mismatch means no switch and unhealthy, poll intervals and health-result reuse as kube-apiserver's.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FakeKmsV2Service } from "../../test/support/fake-kms-v2-service.js";
-import { ManualClock } from "../common/clock.js";
-import { isAtrestError } from "../common/errors.js";
-import { keyIdHash } from "../common/key-id-hash.js";
+import { FakeKmsV2Service } from "../../../test/support/fake-kms-v2-service.js";
+import { ManualClock } from "../../common/clock.js";
+import { isAtrestError } from "../../common/errors.js";
+import { keyIdHash } from "../../common/key-id-hash.js";
 import {
   contextForKey,
   decodeEncryptedObject,
@@ -16,7 +16,7 @@ import {
   kmsV2CacheKey,
   newKmsV2Transformer,
   type KmsV2Provider,
-} from "./index.js";
+} from "../index.js";
 
 const ctx = contextForKey("/registry/secrets/default/s1");
 const value = Buffer.from("secret-value");
@@ -47,7 +47,7 @@ function keyIdOf(provider: KmsV2Provider, stored: Buffer): string {
 async function advance(clock: ManualClock, provider: KmsV2Provider, ms: number): Promise<void> {
   for (let left = ms; left > 0; left -= SECOND) {
     clock.advance(Math.min(SECOND, left));
-    await provider.dekState.settled();
+    await provider.runtime.settled();
   }
 }
 
@@ -278,18 +278,18 @@ test("concurrent reads of one uncached seed make one plugin Decrypt", async () =
   assert.equal(service.calls.decrypt, 1);
 });
 
-test("onHealthyStatus (for an external probe) rotates and extends exactly like the own check", async () => {
+test("checkStatus (what the health check does with each Status) rotates and extends the write window", async () => {
   const { clock, service, provider } = setup();
-  await provider.onHealthyStatus({ version: "v2", healthz: "ok", keyId: "1" });
+  await provider.runtime.checkStatus({ version: "v2", healthz: "ok", keyId: "1" });
   assert.equal(service.calls.encrypt, 1);
   assert.equal(service.calls.status, 0);
   clock.advance(2 * MINUTE);
-  await provider.onHealthyStatus({ version: "v2", healthz: "ok", keyId: "1" });
+  await provider.runtime.checkStatus({ version: "v2", healthz: "ok", keyId: "1" });
   clock.advance(2 * MINUTE);
   await provider.transformToStorage(value, ctx); // extended at t0+2 min
   service.encryptKeyId = "9";
   await assert.rejects(
-    provider.onHealthyStatus({ version: "v2", healthz: "ok", keyId: "2" }),
+    provider.runtime.checkStatus({ version: "v2", healthz: "ok", keyId: "2" }),
     /failed to rotate DEK/,
   );
   assert.equal(provider.stats().keyIdHash, keyIdHash("1"));
