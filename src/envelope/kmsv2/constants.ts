@@ -14,6 +14,8 @@ export const KMS_V2_POLL_UNHEALTHY_INTERVAL_MS = 10_000;
 export const KMS_V2_DEK_CACHE_TTL_MS = 24 * 60 * 60_000;
 /** aes_extended_nonce.go cacheTTL: a seed-mode read key is kept per storage key this long. */
 export const KMS_V2_KDF_CACHE_TTL_MS = 10 * 60_000;
+/** Status versions kube-apiserver accepts: "v2", and the pre-GA "v2beta1". */
+export const KMS_V2_STATUS_VERSIONS: readonly string[] = Object.freeze(["v2", "v2beta1"]);
 /** The random seed kube-apiserver makes and sends to the plugin's Encrypt (seed mode). */
 export const KMS_V2_SEED_BYTES = 32;
 

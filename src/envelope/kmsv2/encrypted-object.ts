@@ -3,6 +3,7 @@
  * `k8s:enc:kms:v2:<providerName>:`, encoded with protobufjs and validated on both encode and decode
  * with kube-apiserver's limits (kmsv2 ValidateEncryptedObject).
  */
+import { LRUCache } from "lru-cache";
 import { AtrestError } from "../../common/errors.js";
 import { encryptedObjectType } from "../../proto/encrypted-object.js";
 
@@ -69,7 +70,7 @@ export function encryptedDekSourceProblem(source: Uint8Array): string | undefine
 }
 
 /** Names already found valid (plugins use a handful): reads skip re-checking them. */
-const validAnnotationNames = new Set<string>();
+const validAnnotationNames = new LRUCache<string, true>({ max: 1024 });
 
 export function annotationsProblems(annotations: Readonly<Record<string, Uint8Array>>): string[] {
   const problems: string[] = [];
@@ -78,7 +79,7 @@ export function annotationsProblems(annotations: Readonly<Record<string, Uint8Ar
     if (!validAnnotationNames.has(k)) {
       const p = annotationKeyProblem(k);
       if (p !== undefined) problems.push(p);
-      else if (validAnnotationNames.size < 1024) validAnnotationNames.add(k);
+      else validAnnotationNames.set(k, true);
     }
     total += Buffer.byteLength(k, "utf8") + v.length;
   }

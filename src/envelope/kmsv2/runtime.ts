@@ -15,15 +15,12 @@ import { systemRandom, type Random } from "../../common/random.js";
 import { HealthResultCache } from "../health-result-cache.js";
 import type { KmsV2Service, StatusResponse } from "../kms-service.js";
 import { kmsV2CacheKey } from "./cache-key.js";
-import { KMS_V2_SEED_BYTES } from "./constants.js";
+import { KMS_V2_SEED_BYTES, KMS_V2_STATUS_VERSIONS } from "./constants.js";
 import { DEK_SOURCE_TYPE, keyIdProblem, type EncryptedObject } from "./encrypted-object.js";
 import { PluginCalls, type KmsV2Hooks, type KmsV2Stats } from "./plugin-calls.js";
 import { SeedCache } from "./seed-cache.js";
 import { SeedState, type CurrentSeed } from "./seed-state.js";
 import { StatusPoller } from "./status-poller.js";
-
-/** Status versions kube-apiserver accepts: "v2", and the pre-GA "v2beta1". */
-const KMS_V2_STATUS_VERSIONS: readonly string[] = Object.freeze(["v2", "v2beta1"]);
 
 export interface KmsV2RuntimeOptions {
   readonly providerName: string;

@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import { systemClock, type Clock } from "../../common/clock.js";
 import { AtrestError } from "../../common/errors.js";
 import { keyIdHash } from "../../common/key-id-hash.js";
@@ -33,7 +34,10 @@ import type { KmsV2Hooks, KmsV2Stats } from "./plugin-calls.js";
 import { KmsV2Runtime } from "./runtime.js";
 import type { CurrentSeed } from "./seed-state.js";
 
+/** Headers of other seeds remembered (older seeds, other apiservers'): a handful in practice. */
 const MAX_KNOWN_HEADERS = 256;
+/** (type, key_id) pairs whose read origin is remembered. */
+const MAX_ORIGINS = 1000;
 
 interface KnownHeader {
   readonly header: Omit<EncryptedObject, "encryptedData">;
@@ -65,10 +69,12 @@ export class KmsV2Provider implements EnvelopeProvider {
   readonly providerName: string;
   readonly runtime: KmsV2Runtime;
   private readonly random: Random;
-  private readonly origins = new Map<string, { origin: ValueOrigin; keyIdHash: string }>();
+  private readonly origins = new LRUCache<string, { origin: ValueOrigin; keyIdHash: string }>({
+    max: MAX_ORIGINS,
+  });
   private readonly hooks: KmsV2Hooks;
   private readonly headers = new WeakMap<CurrentSeed, Buffer>();
-  private readonly knownHeaders = new Map<string, KnownHeader>();
+  private readonly knownHeaders = new LRUCache<string, KnownHeader>({ max: MAX_KNOWN_HEADERS });
   private readonly kdfCaches = new WeakMap<Buffer, DerivedKeyCache>();
   private readonly clock: Clock;
   private readonly kdfCacheEnabled: boolean;
@@ -151,7 +157,6 @@ export class KmsV2Provider implements EnvelopeProvider {
   private rememberHeader(o: EncryptedObject, rest: Buffer, restKey: string): void {
     const header = encodeHeader(o);
     if (!header.equals(rest)) return;
-    if (this.knownHeaders.size >= MAX_KNOWN_HEADERS) this.knownHeaders.clear();
     this.knownHeaders.set(restKey, {
       // Copies: the decoded fields are views into the caller's buffer, which may be reused.
       header: {
@@ -269,7 +274,7 @@ export class KmsV2Provider implements EnvelopeProvider {
         }),
         keyIdHash: keyIdHash(keyId),
       };
-      if (this.origins.size < 1000) this.origins.set(cacheKey, entry);
+      this.origins.set(cacheKey, entry);
     }
     this.hooks.keyIdUsed?.({
       providerName: this.providerName,
