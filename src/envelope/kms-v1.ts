@@ -6,6 +6,7 @@ import { pooledRandom } from "../crypto/random-pool.js";
 import { AES_BLOCK_BYTES, aesCbcDecrypt, aesGcmOpen, aesGcmSeal, GCM_NONCE_BYTES } from "../crypto/index.js";
 import { HealthResultCache } from "./health-result-cache.js";
 import type { KmsV1Service } from "./kms-service.js";
+import { reportedCall, type KmsCallEvent } from "./reported-call.js";
 import { startsWith, unknownPrefixError, type EnvelopeProvider } from "./provider.js";
 import type { ReadResult, TransformContext, ValueOrigin } from "./transformer.js";
 
@@ -28,11 +29,7 @@ export interface KmsV1TransformerOptions {
 }
 
 export interface KmsV1Hooks {
-  kmsCall?(event: {
-    readonly providerName: string;
-    readonly method: "encrypt" | "decrypt";
-    readonly ok: boolean;
-  }): void;
+  kmsCall?(event: KmsCallEvent<"encrypt" | "decrypt">): void;
   cacheMiss?(event: { readonly providerName: string }): void;
 }
 
@@ -167,14 +164,7 @@ export class KmsV1Provider implements EnvelopeProvider {
 
   async transformToStorage(plaintext: Uint8Array, ctx: TransformContext): Promise<Buffer> {
     const dek = Buffer.from(this.random.bytes(DEK_BYTES)); // a copy: it outlives the random pool slice in the cache
-    let encDek: Buffer;
-    try {
-      encDek = await this.service.encrypt(dek);
-      this.hooks.kmsCall?.({ providerName: this.providerName, method: "encrypt", ok: true });
-    } catch (err) {
-      this.hooks.kmsCall?.({ providerName: this.providerName, method: "encrypt", ok: false });
-      throw wrapError(err, `kms v1 provider ${this.providerName}: failed to encrypt DEK`, "unavailable");
-    }
+    const encDek = await this.call("encrypt", () => this.service.encrypt(dek), "failed to encrypt DEK");
     if (encDek.length === 0 || encDek.length > MAX_ENCRYPTED_DEK_BYTES) {
       throw new AtrestError(
         "unavailable",
@@ -187,6 +177,19 @@ export class KmsV1Provider implements EnvelopeProvider {
     return Buffer.concat([this.prefix, length, encDek, nonce, aesGcmSeal(dek, nonce, plaintext, ctx.aad)]);
   }
 
+  /** One plugin call, reported to the kmsCall hook; a failure is wrapped with what was being done. */
+  private async call(
+    method: "encrypt" | "decrypt",
+    fn: () => Promise<Buffer>,
+    doing: string,
+  ): Promise<Buffer> {
+    try {
+      return await reportedCall(this.hooks.kmsCall?.bind(this.hooks), this.providerName, method, fn);
+    } catch (err) {
+      throw wrapError(err, `kms v1 provider ${this.providerName}: ${doing}`, "unavailable");
+    }
+  }
+
   private async dekFor(encDek: Uint8Array): Promise<Buffer> {
     const cacheKey =
       this.cache === undefined
@@ -195,14 +198,7 @@ export class KmsV1Provider implements EnvelopeProvider {
     const cached = this.cache?.get(cacheKey);
     if (cached !== undefined) return cached;
     this.hooks.cacheMiss?.({ providerName: this.providerName });
-    let dek: Buffer;
-    try {
-      dek = await this.service.decrypt(encDek);
-      this.hooks.kmsCall?.({ providerName: this.providerName, method: "decrypt", ok: true });
-    } catch (err) {
-      this.hooks.kmsCall?.({ providerName: this.providerName, method: "decrypt", ok: false });
-      throw wrapError(err, `kms v1 provider ${this.providerName}: failed to decrypt DEK`, "unavailable");
-    }
+    const dek = await this.call("decrypt", () => this.service.decrypt(encDek), "failed to decrypt DEK");
     if (dek.length !== 16 && dek.length !== 24 && dek.length !== 32) {
       throw new AtrestError(
         "data-corrupt",

@@ -3,13 +3,11 @@
  * (seed, DEK, plaintext) ever reaches either; key ids arrive hashed (`sha256:…`).
  */
 
+import { reportedCall, type KmsCallEvent } from "../reported-call.js";
+
 /** Observes one provider's KMS v2 runtime for metrics. */
 export interface KmsV2Hooks {
-  kmsCall?(event: {
-    readonly providerName: string;
-    readonly method: "status" | "encrypt" | "decrypt";
-    readonly ok: boolean;
-  }): void;
+  kmsCall?(event: KmsCallEvent<"status" | "encrypt" | "decrypt">): void;
   cacheMiss?(event: { readonly providerName: string }): void;
   dekRotated?(event: { readonly providerName: string; readonly keyIdHash: string }): void;
   health?(event: { readonly providerName: string; readonly healthy: boolean }): void;
@@ -51,17 +49,9 @@ export class PluginCalls {
     private readonly hooks: KmsV2Hooks,
   ) {}
 
-  async run<T>(method: Method, call: () => Promise<T>): Promise<T> {
+  run<T>(method: Method, call: () => Promise<T>): Promise<T> {
     this.counts[method]++;
-    let result: T;
-    try {
-      result = await call();
-    } catch (err) {
-      this.hooks.kmsCall?.({ providerName: this.providerName, method, ok: false });
-      throw err;
-    }
-    this.hooks.kmsCall?.({ providerName: this.providerName, method, ok: true });
-    return result;
+    return reportedCall(this.hooks.kmsCall?.bind(this.hooks), this.providerName, method, call);
   }
 
   cacheMiss(): void {

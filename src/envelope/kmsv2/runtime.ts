@@ -23,6 +23,7 @@ import { SeedState, type CurrentSeed } from "./seed-state.js";
 import { StatusPoller } from "./status-poller.js";
 
 export interface KmsV2RuntimeOptions {
+  /** The provider's `name` (no ':'); part of the prefix `k8s:enc:kms:v2:<name>:`. */
   readonly providerName: string;
   readonly service: KmsV2Service;
   readonly clock?: Clock;

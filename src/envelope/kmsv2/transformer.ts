@@ -2,7 +2,6 @@ import { LRUCache } from "lru-cache";
 import { systemClock, type Clock } from "../../common/clock.js";
 import { AtrestError } from "../../common/errors.js";
 import { keyIdHash } from "../../common/key-id-hash.js";
-import type { Logger } from "../../common/logger.js";
 import type { Random } from "../../common/random.js";
 import { pooledRandom } from "../../crypto/random-pool.js";
 import {
@@ -12,7 +11,6 @@ import {
   GCM_TAG_BYTES,
   hkdfExpandSha256,
 } from "../../crypto/index.js";
-import type { KmsV2Service } from "../kms-service.js";
 import { startsWith, unknownPrefixError, type EnvelopeProvider } from "../provider.js";
 import type { ReadResult, TransformContext, ValueOrigin } from "../transformer.js";
 import { kmsV2CacheKey } from "./cache-key.js";
@@ -31,7 +29,7 @@ import {
   type EncryptedObject,
 } from "./encrypted-object.js";
 import type { KmsV2Hooks, KmsV2Stats } from "./plugin-calls.js";
-import { KmsV2Runtime } from "./runtime.js";
+import { KmsV2Runtime, type KmsV2RuntimeOptions } from "./runtime.js";
 import type { CurrentSeed } from "./seed-state.js";
 
 /** Headers of other seeds remembered (older seeds, other apiservers'): a handful in practice. */
@@ -44,14 +42,7 @@ interface KnownHeader {
   readonly cacheKey: string;
 }
 
-export interface KmsV2TransformerOptions {
-  /** The provider's `name` (no ':'); part of the prefix `k8s:enc:kms:v2:<name>:`. */
-  readonly providerName: string;
-  readonly service: KmsV2Service;
-  readonly clock?: Clock;
-  readonly random?: Random;
-  readonly hooks?: KmsV2Hooks;
-  readonly logger?: Logger;
+export interface KmsV2TransformerOptions extends KmsV2RuntimeOptions {
   /** kube's per-storage-key cache of seed-mode read keys (10 min). Default true; false derives on every read. */
   readonly kdfCache?: boolean;
 }
