@@ -56,7 +56,7 @@ function hsmReference(keyId: string, keyVersionId: string, ref: Buffer): HsmKeyR
       cause: err,
     });
   }
-  const str = (k: string) => (typeof v[k] === "string" ? (v[k]) : "");
+  const str = (k: string) => (typeof v[k] === "string" ? v[k] : "");
   if (str("tokenLabel") === "" || str("ckaId") === "")
     throw new AtrestError(
       "data-corrupt",
@@ -283,7 +283,7 @@ export async function backupKms(options: KmsBackupOptions): Promise<KmsBackupRes
       auditHead: { seq: Number(result.head.seq), hash: result.head.hash },
     };
   } catch (err) {
-    await (writer)?.abort();
+    await writer?.abort();
     throw err;
   } finally {
     key.encryptionKey.fill(0);

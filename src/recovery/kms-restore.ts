@@ -31,9 +31,10 @@ import { sealSoftwareKeyMaterial } from "../kms/protection/software.js";
 import { createRootKeyFile, ROOT_KEY_BYTES, RootKey } from "../kms/root-key.js";
 import { kmsMigrations, openKmsDatabase, type KmsDb } from "../kms/store/database.js";
 import type { KmsDatabase } from "../kms/store/schema.js";
-import { openBackupFile, readBackupRecords, type BackupHeader, type OpenedBackup } from "./backup-file.js";
-import { deriveBackupKey, keyCheckMatches, type BackupSecret } from "./backup-key.js";
-import { parseBackupRecord, type BackupRecord, type FileRecord } from "./backup-records.js";
+import type { BackupHeader, OpenedBackup } from "./backup-file.js";
+import type { BackupSecret } from "./backup-key.js";
+import { backupRecords, unlockBackup } from "./backup-reader.js";
+import type { FileRecord } from "./backup-records.js";
 
 export const RESTORE_AUDIT_ACTION = "RestoreFromBackup";
 const BATCH = 500;
@@ -67,32 +68,6 @@ export interface KmsRestoreResult {
   readonly previousDataDir?: string;
   /** The audit chain's head after the restore record (absent on a dry run). */
   readonly auditHead?: { readonly seq: number; readonly hash: string };
-}
-
-/** Unlocks the backup: checksum and header first (no key needed), then the key check. */
-export async function unlockBackup(
-  path: string,
-  secret: BackupSecret,
-): Promise<{ opened: OpenedBackup; encryptionKey: Buffer }> {
-  const opened = await openBackupFile(path);
-  const key = await deriveBackupKey(secret, opened.header.kdf, Buffer.from(opened.header.salt, "base64"));
-  if (!keyCheckMatches(key, Buffer.from(opened.header.keyCheck, "base64"))) {
-    key.encryptionKey.fill(0);
-    throw new AtrestError(
-      "unauthenticated",
-      `${secret.kind === "passphrase" ? "the passphrase" : "the key file"} (${secret.file}) does not open the backup ${path}`,
-    );
-  }
-  return { opened, encryptionKey: key.encryptionKey };
-}
-
-/** Every record of an unlocked backup, validated. */
-export async function* backupRecords(
-  opened: OpenedBackup,
-  encryptionKey: Buffer,
-): AsyncGenerator<BackupRecord> {
-  let index = 0;
-  for await (const value of readBackupRecords(opened, encryptionKey)) yield parseBackupRecord(value, index++);
 }
 
 interface CheckResult {
