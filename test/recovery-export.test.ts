@@ -76,6 +76,24 @@ describe("atrest export and verify-backup on a real etcd snapshot", { timeout: 6
       rmSync(f);
     }
     await sys.kubectl.ok(["create", "secret", "generic", "plain", "--from-literal=k=created-with-kubectl"]);
+    // Names and values that YAML 1.1 (kubectl's parser) reads as booleans, octals and timestamps.
+    const tricky = join(dir, "tricky.yaml");
+    writeFileSync(
+      tricky,
+      [
+        "apiVersion: v1",
+        "kind: Secret",
+        "metadata:",
+        "  name: yaml-one-one",
+        '  labels: {flag: "on", "y": "n"}',
+        '  annotations: {"no": "0755", date: "2001-12-14", empty: ""}',
+        "stringData:",
+        '  "yes": "off"',
+        '  "on": "1e3"',
+        "",
+      ].join("\n"),
+    );
+    await sys.kubectl.ok(["create", "-f", tricky]);
     await sys.kubectl.ok(["create", "configmap", "settings", "-n", "team-a", "--from-literal=mode=fast"]);
     original = await listSecrets(sys.kubectl);
     pass = passphraseFile(dir);
@@ -126,7 +144,7 @@ describe("atrest export and verify-backup on a real etcd snapshot", { timeout: 6
     );
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, "", "the values go to --out only");
-    assert.match(r.stderr, /atrest export: \d+ objects \(.*secrets 41.*\) from etcd snapshot/);
+    assert.match(r.stderr, /atrest export: \d+ objects \(.*secrets 42.*\) from etcd snapshot/);
     assert.equal(statSync(exported).mode & 0o777, 0o600);
     for (const m of markers) assert.equal(r.stderr.includes(m), false);
     const yaml = readFileSync(exported, "utf8");
@@ -143,10 +161,16 @@ describe("atrest export and verify-backup on a real etcd snapshot", { timeout: 6
       const n = restored.get(k);
       assert.ok(n !== undefined, `${k} is in the new cluster`);
       assert.deepEqual(n.data, s.data, `${k}: data`);
-      assert.equal(n.annotations["owner"], s.annotations["owner"]);
+      // kubectl apply adds its own last-applied-configuration annotation.
+      const { "kubectl.kubernetes.io/last-applied-configuration": _applied, ...annotations } = n.annotations;
+      assert.deepEqual(annotations, s.annotations, `${k}: annotations`);
       equal++;
     }
-    assert.equal(equal, 2 * SECRETS_PER_NS + 1);
+    assert.equal(equal, 2 * SECRETS_PER_NS + 2);
+    const tricky = JSON.parse(await kubectl.ok(["get", "secret", "yaml-one-one", "-o", "json"])) as {
+      metadata: { labels: Record<string, string> };
+    };
+    assert.deepEqual(tricky.metadata.labels, { flag: "on", y: "n" });
     const cm = JSON.parse(
       await kubectl.ok(["get", "configmap", "settings", "-n", "team-a", "-o", "json"]),
     ) as {
@@ -214,7 +238,7 @@ describe("atrest export and verify-backup on a real etcd snapshot", { timeout: 6
       failed: number;
       byKeyId: Record<string, { secrets: number; keyState: string }>;
     };
-    assert.equal(report.secrets, 2 * SECRETS_PER_NS + 1);
+    assert.equal(report.secrets, 2 * SECRETS_PER_NS + 2);
     assert.equal(report.decrypted, report.secrets);
     assert.equal(report.failed, 0);
     const ids = Object.keys(report.byKeyId);
@@ -271,7 +295,7 @@ describe("atrest export and verify-backup on a real etcd snapshot", { timeout: 6
     expectFailure(
       foreign,
       /key .* is not in backup .* \(another KMS, or a key made after the backup\)/,
-      2 * SECRETS_PER_NS + 1,
+      2 * SECRETS_PER_NS + 2,
     );
     assert.match(foreign.stdout, /\(key not in the backup\)/);
     const exportForeign = await runAtrest(
