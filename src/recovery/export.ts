@@ -50,6 +50,13 @@ export interface ExportReport {
 }
 
 const MAX_SKIPPED_EXAMPLES = 20;
+/**
+ * kubectl reads YAML with go-yaml's YAML 1.1 rules, where `on`, `yes`, `no` are booleans and
+ * `2001-12-14` a timestamp: written as YAML 1.2 plain scalars, a label `on` or a data key `yes` would
+ * come back as `true` (kubectl apply then refuses the object). YAML 1.1 output quotes exactly those.
+ * No line folding: base64 values stay on one line.
+ */
+const YAML_OPTIONS = { version: "1.1", lineWidth: 0 } as const;
 
 function encryptionLabel(origin: ReadValue["origin"]): string {
   switch (origin.provider) {
@@ -117,7 +124,7 @@ export async function exportObjects(
     byEncryption[label] = (byEncryption[label] ?? 0) + 1;
     byResource[resource] = (byResource[resource] ?? 0) + 1;
     objects += 1;
-    return `---\n${YAML.stringify(stripServerFields(object), { lineWidth: 0 })}`;
+    return `---\n${YAML.stringify(stripServerFields(object), YAML_OPTIONS)}`;
   };
 
   // Namespaces first (they must exist before what is in them is applied), then everything else.
