@@ -161,7 +161,7 @@ export async function run(): Promise<Record<string, unknown>> {
     const { opened, encryptionKey } = await unlockBackup(backupFile, secret);
     keyring = await BackupKeyring.load(opened, encryptionKey);
     const backupClients = keyringPlugin(keyring).clients;
-    const viaPlugin = await configuredValueReader(config, grpcKmsClients);
+    const viaPlugin = await configuredValueReader(config, grpcKmsClients, { livePlugins: true });
     const viaBackup = await backupOnlyValueReader(backupClients);
     readers.push(viaPlugin, viaBackup);
 

@@ -245,6 +245,25 @@ describe("atrest export and verify-backup on a real etcd snapshot", { timeout: 6
     assert.equal(ids.length, 1);
     assert.match(ids[0]!, new RegExp(`^${sys.kmsKeyId}:`));
     assert.deepEqual(report.byKeyId[ids[0]!], { secrets: report.secrets, failed: 0, keyState: "Enabled" });
+    // With the cluster's configuration too (its KMS providers then read through the backup, not the plugin).
+    const withConfig = await runAtrest(
+      [
+        "verify-backup",
+        "--snapshot",
+        snapshot,
+        "--kms-backup",
+        backup,
+        "--passphrase-file",
+        pass,
+        "--encryption-provider-config",
+        sys.configFile,
+        "-o",
+        "json",
+      ],
+      { timeoutMs: 120_000 },
+    );
+    assert.equal(withConfig.status, 0, withConfig.stdout + withConfig.stderr);
+    assert.deepEqual((JSON.parse(withConfig.stdout) as { byKeyId: unknown }).byKeyId, report.byKeyId);
   });
 
   it("verify-backup fails, naming each Secret, for a key version made after the backup and for another cluster's backup", async () => {

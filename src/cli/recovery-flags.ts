@@ -111,5 +111,5 @@ export async function valueReaderFrom(
   if (configFile === undefined) return backupOnlyValueReader(backup?.plugin.clients);
   const clients: KmsClientFactories = backup === undefined ? grpcKmsClients : backup.plugin.clients;
   const { config, contentHash } = await loadEncryptionConfigurationFile(configFile);
-  return configuredValueReader(config, clients, contentHash);
+  return configuredValueReader(config, clients, { contentHash, livePlugins: backup === undefined });
 }

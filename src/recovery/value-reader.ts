@@ -56,17 +56,25 @@ function build(
   });
 }
 
-/** Reads through a configuration; `clients` are the real plugins (grpcKmsClients) or a backup's. */
+/**
+ * Reads through a configuration. With the real plugins (grpcKmsClients) a value that fails is read
+ * as `atrest decode` reads it, which names an unhealthy plugin as the cause; with a backup's clients
+ * there is no plugin to blame, so the transformer's own error stands.
+ */
 export async function configuredValueReader(
   config: EncryptionConfiguration,
   clients: KmsClientFactories,
-  contentHash?: string,
+  options: { contentHash?: string; livePlugins: boolean },
 ): Promise<ValueReader> {
-  const state = await build(config, clients, contentHash);
+  const state = await build(config, clients, options.contentHash);
   return {
     async read(storageKey, value, resource) {
-      const d = await decodeStoredValue(state, storageKey, value, { resource });
-      return { plaintext: d.plaintext, origin: d.origin, stale: d.stale };
+      if (options.livePlugins) {
+        const d = await decodeStoredValue(state, storageKey, value, { resource });
+        return { plaintext: d.plaintext, origin: d.origin, stale: d.stale };
+      }
+      const r = await state.transformerFor(resource).transformFromStorage(value, contextForKey(storageKey));
+      return { plaintext: r.plaintext, origin: r.origin, stale: r.stale };
     },
     close: () => state.close(),
   };
