@@ -53,7 +53,7 @@ function positiveInt(name: string) {
   };
 }
 
-function collectResources(value: string, previous: string[] | undefined): string[] {
+export function collectResources(value: string, previous: string[] | undefined): string[] {
   const parts = value
     .split(",")
     .map((s) => s.trim())
