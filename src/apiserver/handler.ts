@@ -26,7 +26,7 @@ import type { ApiMetrics } from "./metrics.js";
 import type { OpenApiDocuments } from "./openapi.js";
 import { OPENAPI_V2_PROTOBUF, OPENAPI_V2_PROTOBUF_RESPONSE } from "./openapi-v2.js";
 import { applyPatch, patchTypeOf } from "./patch.js";
-import type { Registry, WatchEventType, WatchHandle } from "./registry.js";
+import type { Registry, WatchEventType, WatchHandle } from "./registry/index.js";
 import { resourceByName, type ResourceInfo } from "./resources.js";
 import {
   badRequest,
@@ -490,12 +490,11 @@ async function handleResource(
         const body = await readBody(ctx, r);
         const validation = parseFieldValidation(q.get("fieldValidation"));
         const warnings: string[] = [];
-        const patched = await ctx.registry.guardedUpdate(
+        const patched = await ctx.registry.patch(
           info,
           namespace,
           name ?? "",
           { dryRun: isDryRun(q) },
-          undefined,
           (current) => {
             const rvBefore = metaOf(current).resourceVersion;
             const out = applyPatch(patchType, info.kind, current, body);

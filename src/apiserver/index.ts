@@ -1,12 +1,7 @@
 /** The Kubernetes-compatible API server: what the CLI, `atrest up` and tests use. */
 export { startApiServer, type ApiServer, type ApiServerOptions } from "./server.js";
-export {
-  identityTransformerFor,
-  ObjectStore,
-  decodeStoredBytes,
-  type TransformerFor,
-  type StoredObject,
-} from "./object-store.js";
+export { identityTransformerFor, type TransformerForKey } from "../storage/transforming-store.js";
+export { decodeStoredBytes } from "./registry/index.js";
 export { decodeProtobufObject, encodeProtobufObject, hasProtobufMagic } from "./protobuf-codec.js";
 export { parseTokenFile, type TokenEntry, type UserInfo } from "./authn.js";
 export { parsePolicyFile } from "./abac.js";

@@ -16,13 +16,18 @@ import { createRequestHandler, MAX_BODY_BYTES, type HandlerContext } from "./han
 import type { HealthCheck } from "./health.js";
 import { writeKubeconfig } from "./kubeconfig.js";
 import { ApiMetrics } from "./metrics.js";
-import { identityTransformerFor, ObjectStore, type TransformerFor } from "./object-store.js";
-import type { TransformationObserver } from "../storage/transforming-store.js";
+import type { TransformationObserver } from "../storage/transformation-record.js";
+import {
+  DEFAULT_DECODED_CACHE_BYTES,
+  identityTransformerFor,
+  TransformingStore,
+  type TransformerForKey,
+} from "../storage/transforming-store.js";
 import { buildOpenApi } from "./openapi.js";
 import { startEncryptionAtRest } from "./encryption.js";
 import { EncryptionMetrics } from "./encryption-metrics.js";
 import type { KmsClientFactories } from "../encryption-config/index.js";
-import { Registry } from "./registry.js";
+import { Registry } from "./registry/index.js";
 import { resourceByName } from "./resources.js";
 
 export interface ApiServerOptions {
@@ -31,7 +36,7 @@ export interface ApiServerOptions {
   /** Names the store's health check: `/healthz/etcd` or `/healthz/datastore`. */
   readonly storeCheckName?: "etcd" | "datastore";
   /** The value transformer per storage key (encryption at rest); identity when absent. */
-  readonly transformerFor?: TransformerFor;
+  readonly transformerFor?: TransformerForKey;
   /**
    * kube's --encryption-provider-config: the EncryptionConfiguration file whose providers encrypt what
    * is stored. Takes the place of `transformerFor`.
@@ -92,6 +97,7 @@ export interface ApiServer {
 }
 
 const DEFAULT_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
+const MAX_CONFLICT_ATTEMPTS = 9;
 
 function loadTokens(
   options: ApiServerOptions,
@@ -208,7 +214,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
 
   const metrics = new ApiMetrics();
   // Set below; the encryption runtime's callbacks start after the store exists.
-  let objects: ObjectStore | undefined = undefined;
+  let transforming: TransformingStore | undefined = undefined;
   if (options.encryptionProviderConfig !== undefined && options.transformerFor !== undefined)
     throw new AtrestError(
       "invalid-argument",
@@ -228,13 +234,16 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
             ? {}
             : { reloadIntervalMs: options.encryptionReloadIntervalMs }),
           ...(options.kmsClients === undefined ? {} : { clients: options.kmsClients }),
-          onStaleVerdictsChanged: () => objects?.decoded.clear(),
+          onStaleVerdictsChanged: () => transforming?.invalidate(),
         });
   const transformerFor = encryption?.transformerFor ?? options.transformerFor ?? identityTransformerFor;
-  objects = new ObjectStore(options.store, transformerFor, {
+  transforming = new TransformingStore(options.store, transformerFor, {
     observer: metrics.transformationObserver(options.transformationObserver),
+    decodedCacheBytes: DEFAULT_DECODED_CACHE_BYTES,
+    // kube retries a lost compare-and-swap without limit; nine attempts is plenty for one apiserver.
+    maxConflictRetries: MAX_CONFLICT_ATTEMPTS,
   });
-  const registry = new Registry(objects, prefix, clock, random);
+  const registry = new Registry(transforming, prefix, clock, random);
   try {
     await ensureDefaultNamespaces(registry);
     await registry.startNamespaceCache();
@@ -243,7 +252,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     throw err;
   }
 
-  const store = options.store;
+  const store = transforming;
   const healthChecks: HealthCheck[] = [
     { name: "ping", check: () => Promise.resolve() },
     { name: "log", check: () => Promise.resolve() },
