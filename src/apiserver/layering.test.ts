@@ -54,6 +54,20 @@ test("the registry reaches storage only through the transforming store", () => {
   );
 });
 
+test("the HTTP layer reaches no storage, and the registry only through its entry", () => {
+  const files = sourceFiles(join(apiserverDir, "http"));
+  assert.ok(files.length >= 5, "the HTTP layer's files were found");
+  assert.deepEqual(
+    violations(
+      files,
+      (t) =>
+        !t.startsWith("storage/") &&
+        (!t.startsWith("apiserver/registry/") || t === "apiserver/registry/index.ts"),
+    ),
+    [],
+  );
+});
+
 test("only the server's wiring sees the raw store", () => {
   const files = sourceFiles(apiserverDir).filter((f) => relative(apiserverDir, f) !== "server.ts");
   assert.deepEqual(

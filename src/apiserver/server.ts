@@ -12,7 +12,7 @@ import type { Store } from "../storage/store.js";
 import { alwaysAllow, createAbacAuthorizer, parsePolicyFile, type Authorizer } from "./abac.js";
 import { createAuthenticator, parseTokenFile, type TokenEntry } from "./authn.js";
 import { GIT_VERSION } from "./discovery.js";
-import { createRequestHandler, MAX_BODY_BYTES, type HandlerContext } from "./handler.js";
+import { createRequestHandler, MAX_BODY_BYTES, type HandlerContext } from "./http/index.js";
 import type { HealthCheck } from "./health.js";
 import { writeKubeconfig } from "./kubeconfig.js";
 import { ApiMetrics } from "./metrics.js";
