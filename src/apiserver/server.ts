@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { join } from "node:path";
@@ -9,8 +9,8 @@ import { silentLogger, type Logger } from "../common/logger.js";
 import { ensureTlsFiles } from "../common/tls.js";
 import { startCompactor } from "../storage/compactor.js";
 import type { Store } from "../storage/store.js";
-import { alwaysAllow, createAbacAuthorizer, parsePolicyFile, type Authorizer } from "./abac.js";
-import { createAuthenticator, parseTokenFile, type TokenEntry } from "./authn.js";
+import { loadAuthorizer, loadTokens } from "./access-files.js";
+import { createAuthenticator, type TokenEntry } from "./authn.js";
 import { GIT_VERSION } from "./discovery.js";
 import { createRequestHandler, MAX_BODY_BYTES, type HandlerContext } from "./http/index.js";
 import type { HealthCheck } from "./health.js";
@@ -98,50 +98,6 @@ export interface ApiServer {
 
 const DEFAULT_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
 const MAX_CONFLICT_ATTEMPTS = 9;
-
-function loadTokens(
-  options: ApiServerOptions,
-  random: Random,
-): { tokens: TokenEntry[]; admin: string | undefined } {
-  const tokens: TokenEntry[] = [...(options.tokens ?? [])];
-  if (options.tokenAuthFile !== undefined) {
-    tokens.push(...parseTokenFile(readFileSync(options.tokenAuthFile, "utf8")));
-    const admin = tokens.find((t) => t.groups.includes("system:masters")) ?? tokens[0];
-    return { tokens, admin: admin?.token };
-  }
-  if (tokens.length > 0 && options.dataDir === undefined) return { tokens, admin: tokens[0]?.token };
-  // No token file: generate an admin token (persisted beside the data when there is a data dir).
-  let generated: TokenEntry[] | undefined;
-  if (options.dataDir !== undefined) {
-    const file = join(options.dataDir, "tokens.csv");
-    if (existsSync(file)) generated = parseTokenFile(readFileSync(file, "utf8"));
-    else {
-      const token = random.bytes(32).toString("base64url");
-      mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-      writeFileSync(file, `${token},admin,${random.uuid()},"system:masters"\n`, { mode: 0o600 });
-      generated = parseTokenFile(readFileSync(file, "utf8"));
-    }
-  } else {
-    generated = [
-      {
-        token: random.bytes(32).toString("base64url"),
-        name: "admin",
-        uid: random.uuid(),
-        groups: ["system:masters"],
-      },
-    ];
-  }
-  tokens.push(...generated);
-  return { tokens, admin: generated[0]?.token };
-}
-
-function loadAuthorizer(options: ApiServerOptions): Authorizer {
-  const mode = options.authorizationMode ?? "AlwaysAllow";
-  if (mode === "AlwaysAllow") return alwaysAllow;
-  if (options.authorizationPolicyFile === undefined)
-    throw new AtrestError("invalid-argument", "--authorization-mode=ABAC needs --authorization-policy-file");
-  return createAbacAuthorizer(parsePolicyFile(readFileSync(options.authorizationPolicyFile, "utf8")));
-}
 
 async function ensureDefaultNamespaces(registry: Registry): Promise<void> {
   const ns = resourceByName("namespaces");
