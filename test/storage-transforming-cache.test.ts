@@ -6,7 +6,13 @@ import type { ReadResult, Transformer } from "../src/envelope/transformer.js";
 import type { DecodedWatchEvent } from "../src/storage/decoded-value.js";
 import { isUnreadableValueError, transformerPrefixOf } from "../src/storage/transformation-record.js";
 import { TransformingStore } from "../src/storage/transforming-store.js";
-import { BACKENDS, TestTransformer, waitFor, type Backend } from "./support/transforming-backends.js";
+import {
+  BACKENDS,
+  eventSummary,
+  TestTransformer,
+  waitFor,
+  type Backend,
+} from "./support/transforming-backends.js";
 
 /**
  * The transforming store as the apiserver runs it: with its decrypted-object cache, on each store that
@@ -242,20 +248,11 @@ function cacheSuite(backend: Backend): void {
         assert.equal(t.calls.fromStorage, 0, "both values were hits (this store wrote them)");
         await ts.delete("/registry/secrets/w/a");
         await waitFor(() => events.length === 3);
-        assert.deepEqual(
-          events.map((e) =>
-            e.type === "put"
-              ? ["put", e.value.data.toString(), e.prev?.data.toString()]
-              : e.type === "delete"
-                ? ["delete", e.key, e.prev?.data.toString()]
-                : ["undecodable", e.key],
-          ),
-          [
-            ["put", "a1", undefined],
-            ["put", "a2", undefined],
-            ["delete", "/registry/secrets/w/a", "a2"],
-          ],
-        );
+        assert.deepEqual(events.map(eventSummary), [
+          ["put", "a1", undefined],
+          ["put", "a2", undefined],
+          ["delete", "/registry/secrets/w/a", "a2"],
+        ]);
         assert.equal(ts.decodedCacheSize, 0, "the deleted value's plaintext is not kept");
       } finally {
         await w.cancel();

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, before } from "node:test";
 import { AtrestError } from "../../src/common/errors.js";
 import type { ReadResult, TransformContext, Transformer } from "../../src/envelope/transformer.js";
+import type { DecodedWatchEvent } from "../../src/storage/decoded-value.js";
 import { EtcdStore } from "../../src/storage/etcd-store.js";
 import { MemoryStore } from "../../src/storage/memory-store.js";
 import { SqliteStore } from "../../src/storage/sqlite-store.js";
@@ -142,4 +143,11 @@ export async function waitFor(check: () => boolean, ms = 5_000): Promise<void> {
     if (Date.now() > deadline) throw new Error("timed out waiting for a condition");
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** A watch event as a short tuple for assertions: the values as text, the error's code. */
+export function eventSummary(e: DecodedWatchEvent): Array<string | undefined> {
+  if (e.type === "put") return ["put", e.value.data.toString(), e.prev?.data.toString()];
+  if (e.type === "delete") return ["delete", e.key, e.prev?.data.toString()];
+  return ["undecodable", e.key, e.error.code];
 }

@@ -11,6 +11,7 @@ import { resourceByName, type ResourceInfo } from "../resources.js";
 import { statusFromError } from "../status.js";
 import { metaOf, type KubeObject } from "../types.js";
 import { Registry } from "./registry.js";
+import { versioned } from "../../../test/support/versioned-transformer.js";
 
 /**
  * The registry over the transforming store over a real (memory) store: the write paths that now run
@@ -31,19 +32,9 @@ const W = { dryRun: false };
 async function setup() {
   const knobs = { failing: undefined as AtrestError | undefined };
   const transformer: Transformer = {
-    transformFromStorage(data) {
-      if (knobs.failing !== undefined) return Promise.reject(knobs.failing);
-      const buf = Buffer.from(data);
-      const tag = buf.subarray(0, 3).toString();
-      if (tag !== "v0:" && tag !== "v1:")
-        return Promise.reject(new AtrestError("data-corrupt", "no provider matched the value's prefix"));
-      return Promise.resolve({
-        plaintext: buf.subarray(3),
-        stale: tag === "v0:",
-        origin: { provider: "aesgcm", keyName: tag.slice(0, 2) },
-      });
-    },
-    transformToStorage: (plaintext) => Promise.resolve(Buffer.concat([Buffer.from("v1:"), plaintext])),
+    transformFromStorage: (data, ctx) =>
+      knobs.failing !== undefined ? Promise.reject(knobs.failing) : versioned.transformFromStorage(data, ctx),
+    transformToStorage: (plaintext, ctx) => versioned.transformToStorage(plaintext, ctx),
   };
   const raw = new MemoryStore();
   const store = new TransformingStore(raw, () => transformer, { decodedCacheBytes: 1 << 20 });
