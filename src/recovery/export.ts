@@ -8,8 +8,8 @@
  * was asked for by name, in which case they fail it too.
  */
 import YAML from "yaml";
-import { decodeStoredBytes } from "../apiserver/object-store.js";
-import { isPlainObject, type KubeObject } from "../apiserver/types.js";
+import { decodeStoredBytes } from "../kube-object/stored-bytes.js";
+import { isPlainObject, type KubeObject } from "../kube-object/types.js";
 import { AtrestError, wrapError } from "../common/errors.js";
 import { mapLimited } from "../common/map-limited.js";
 import {

@@ -6,7 +6,7 @@
  * name owners by the old cluster's uids: a garbage collector in the new cluster would find no such
  * owner and delete the re-created object. Labels, annotations and finalizers stay.
  */
-import { isPlainObject, type KubeObject } from "../apiserver/types.js";
+import { isPlainObject, type KubeObject } from "../kube-object/types.js";
 
 const SERVER_METADATA = [
   "uid",

@@ -4,7 +4,7 @@
  * backup's key material, no KMS running) and decoded as an object. Counts per KMS key_id; every
  * failure named by its storage key (never a value). Exit status non-zero on any failure.
  */
-import { decodeStoredBytes } from "../apiserver/object-store.js";
+import { decodeStoredBytes } from "../kube-object/stored-bytes.js";
 import { AtrestError } from "../common/errors.js";
 import { mapLimited } from "../common/map-limited.js";
 import { decodeEncryptedObject } from "../envelope/kmsv2/encrypted-object.js";

@@ -1,4 +1,4 @@
-import { badRequest, invalid, type FieldError } from "./status.js";
+import { badRequest, invalid, type FieldError } from "../status.js";
 
 /** Which revision a list is read at, from `resourceVersion`, `resourceVersionMatch`, `limit` and `continue`. */
 export type ListRead =
