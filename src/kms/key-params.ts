@@ -1,3 +1,4 @@
+import { checkRotationInterval } from "./keys/key-policy.js";
 import { kmsError } from "./kms-error.js";
 
 /** Pure parameter parsers for KMS actions. Every failure names the parameter and the rule. */
@@ -48,17 +49,13 @@ export function parseIntParam(
   return n;
 }
 
-export const MIN_ROTATION_S = 7 * 86_400;
-export const MAX_ROTATION_S = 730 * 86_400;
-
 /** RotationInterval: `<n>d|h|m|s` (e.g. `30d`, `604800s`), 7 to 730 days. Returns seconds. */
 export function parseRotationInterval(value: string, name = "RotationInterval"): number {
   const m = /^(\d{1,12})([dhms])$/.exec(value);
   if (m === null) throw kmsError("InvalidParameter", `${name}: must look like 30d or 604800s`);
   const unit = { d: 86_400, h: 3_600, m: 60, s: 1 }[m[2] as "d" | "h" | "m" | "s"];
   const seconds = Number(m[1]) * unit;
-  if (seconds < MIN_ROTATION_S || seconds > MAX_ROTATION_S)
-    throw kmsError("InvalidParameter", `${name}: must be between 7 and 730 days`);
+  checkRotationInterval(seconds, name);
   return seconds;
 }
 

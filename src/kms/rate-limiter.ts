@@ -1,29 +1,43 @@
+import { LRUCache } from "lru-cache";
 import type { Clock } from "../common/clock.js";
 
 /**
- * Per-access-key token buckets (requests per second, with one second of burst), as Alibaba Cloud KMS
+ * Per-key token buckets (requests per second, with one second of burst), as Alibaba Cloud KMS
  * throttles each caller (Rejected.Throttling, HTTP 429). In memory per instance.
+ *
+ * The buckets are an LRU of `maxKeys` entries: a key in use keeps its bucket however many other keys
+ * come and go, and the one evicted is the least recently seen. An evicted bucket would have refilled
+ * by the time it comes back (at any realistic request rate, `maxKeys` other keys take far longer than
+ * the one second a bucket needs to refill), so eviction never grants a burst a kept bucket would not.
  */
 export class RateLimiter {
   readonly #ratePerSec: number;
   readonly #clock: Clock;
-  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+  readonly #buckets: LRUCache<string, { tokens: number; at: number }>;
 
-  constructor(ratePerSec: number, clock: Clock) {
+  constructor(ratePerSec: number, clock: Clock, options: { maxKeys?: number } = {}) {
     this.#ratePerSec = ratePerSec;
     this.#clock = clock;
+    this.#buckets = new LRUCache({ max: options.maxKeys ?? 100_000 });
   }
 
-  /** True when the request may proceed. */
+  /** True when the request may proceed (and takes one token). */
   take(key: string): boolean {
     const now = this.#clock.now();
-    const b = this.#buckets.get(key) ?? { tokens: this.#ratePerSec, at: now };
+    let b = this.#buckets.get(key);
+    if (b === undefined) {
+      b = { tokens: this.#ratePerSec, at: now };
+      this.#buckets.set(key, b);
+    }
     b.tokens = Math.min(this.#ratePerSec, b.tokens + (Math.max(0, now - b.at) / 1000) * this.#ratePerSec);
     b.at = now;
-    if (this.#buckets.size > 100_000) this.#buckets.clear();
-    this.#buckets.set(key, b);
     if (b.tokens < 1) return false;
     b.tokens -= 1;
     return true;
+  }
+
+  /** How many keys have a bucket now. */
+  get size(): number {
+    return this.#buckets.size;
   }
 }

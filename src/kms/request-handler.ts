@@ -3,9 +3,9 @@ import { systemClock, type Clock } from "../common/clock.js";
 import { silentLogger, type Logger } from "../common/logger.js";
 import { systemRandom, type Random } from "../common/random.js";
 import type { AccessStore } from "./access-store.js";
-import { ACTIONS, type ActionContext, type ResolvedResource } from "./actions.js";
+import { actionSpec, type ActionContext, type ResolvedResource } from "./actions/index.js";
 import type { AuditRecord } from "./audit-log.js";
-import type { KeyService } from "./key-service.js";
+import type { KeyService } from "./keys/index.js";
 import { kmsError, toKmsWireError } from "./kms-error.js";
 import { evaluatePolicies } from "./policy/index.js";
 import { RateLimiter } from "./rate-limiter.js";
@@ -158,7 +158,7 @@ export class KmsRequestHandler {
           "Request was denied due to request throttling; retry with backoff.",
         );
       }
-      const spec = Object.hasOwn(ACTIONS, auth.action) ? ACTIONS[auth.action] : undefined;
+      const spec = actionSpec(auth.action);
       if (spec === undefined)
         throw kmsError(
           "InvalidAction.NotFound",
@@ -172,12 +172,12 @@ export class KmsRequestHandler {
         accountId: this.#o.accountId,
         principal: auth.principal,
       };
-      const resources = await spec.resources(params, ctx);
-      const first = resources[0];
+      const prepared = await spec.prepare(params, ctx);
+      const first = prepared.resources[0];
       if (first?.keyId !== undefined) record.keyId = first.keyId;
       if (first?.keyVersionId !== undefined) record.keyVersionId = first.keyVersionId;
-      await this.#authorize(auth, resources);
-      const result = await spec.run(params, ctx, resources);
+      await this.#authorize(auth, prepared.resources);
+      const result = await prepared.run();
       if (spec.readOnly !== true) await this.#o.syncStore?.();
       if (result.keyId !== undefined) record.keyId = result.keyId;
       if (result.keyVersionId !== undefined) record.keyVersionId = result.keyVersionId;
@@ -212,7 +212,7 @@ export class KmsRequestHandler {
           Message: wire.message,
           Recommend: recommend(wire.code),
         },
-        action: Object.hasOwn(ACTIONS, record.action) ? record.action : "unknown",
+        action: actionSpec(record.action) === undefined ? "unknown" : record.action,
         code: wire.code,
       };
     }
@@ -372,7 +372,7 @@ export class KmsRequestHandler {
     return { accessKeyId, principal: identity.principal, action, version, timestamp, nonce };
   }
 
-  async #authorize(auth: Authenticated, resources: ResolvedResource[]): Promise<void> {
+  async #authorize(auth: Authenticated, resources: readonly ResolvedResource[]): Promise<void> {
     const policies = await this.#o.access.policiesFor(auth.principal);
     const kmsAction = `kms:${auth.action}`;
     for (const r of resources) {

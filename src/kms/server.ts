@@ -7,7 +7,7 @@ import { silentLogger, type Logger } from "../common/logger.js";
 import { systemRandom, type Random } from "../common/random.js";
 import { readTlsFiles } from "../common/tls.js";
 import { AccessStore } from "./access-store.js";
-import { KeyService } from "./key-service.js";
+import { KeyService } from "./keys/index.js";
 import { checkDatabaseKind, kmsPaths, readKmsConfig } from "./kms-files.js";
 import { KmsMetrics } from "./metrics.js";
 import type { ProtectionBackend } from "./protection/protection.js";

@@ -2,6 +2,7 @@ import { closeSync, existsSync, openSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { LRUCache } from "lru-cache";
 import {
   Kysely,
   Migrator,
@@ -130,7 +131,7 @@ async function fsyncFile(path: string): Promise<void> {
  * statement to completion (all/run) before the next one on the same connection.
  */
 function withStatementCache(sqlite: Database.Database, maxEntries = 512): SqliteDatabase {
-  const cache = new Map<string, Database.Statement>();
+  const cache = new LRUCache<string, Database.Statement>({ max: maxEntries });
   return {
     close: () => {
       cache.clear();
@@ -140,10 +141,6 @@ function withStatementCache(sqlite: Database.Database, maxEntries = 512): Sqlite
       let stmt = cache.get(sqlText);
       if (stmt === undefined) {
         stmt = sqlite.prepare(sqlText);
-        if (cache.size >= maxEntries) {
-          const oldest = cache.keys().next();
-          if (oldest.done !== true) cache.delete(oldest.value);
-        }
         cache.set(sqlText, stmt);
       }
       return stmt;

@@ -4,13 +4,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ManualClock } from "../common/clock.js";
-import { isAtrestError } from "../common/errors.js";
-import { KeyService, type CreateKeyInput } from "./key-service.js";
-import type { ProtectionBackend } from "./protection/protection.js";
-import { createSoftwareProtection } from "./protection/software.js";
-import { RootKey } from "./root-key.js";
-import { openKmsDatabase, type KmsDb } from "./store/database.js";
+import type { KyselyPlugin } from "kysely";
+import { ManualClock } from "../../common/clock.js";
+import { isAtrestError } from "../../common/errors.js";
+import { KeyService, type CreateKeyInput } from "./index.js";
+import type { ProtectionBackend } from "../protection/protection.js";
+import { createSoftwareProtection } from "../protection/software.js";
+import { RootKey } from "../root-key.js";
+import { openKmsDatabase, type KmsDb } from "../store/database.js";
 
 /** The software backend with knobs and counters. */
 function fakeProtection() {
@@ -93,26 +94,73 @@ describe("KeyService", () => {
     const { backend } = fakeProtection();
     const svc = new KeyService({ kdb, protections: { SOFTWARE: backend }, clock, keyCacheTtlMs: 0 });
     const key = await svc.createKey(input);
-    await svc.setDeletionProtection(key.key_id, true, "prod");
+    await svc.changeKey(key.key_id, { op: "SetDeletionProtection", enabled: true, description: "prod" });
     await assert.rejects(
-      svc.scheduleKeyDeletion(key.key_id, 7),
+      svc.changeKey(key.key_id, { op: "ScheduleKeyDeletion", pendingWindowInDays: 7 }),
       (e: unknown) => isAtrestError(e) && e.details.kmsCode === "Forbidden.ResourceProtected",
     );
-    await svc.setDeletionProtection(key.key_id, false, "");
-    await svc.scheduleKeyDeletion(key.key_id, 7);
+    await svc.changeKey(key.key_id, { op: "SetDeletionProtection", enabled: false, description: "" });
+    await svc.changeKey(key.key_id, { op: "ScheduleKeyDeletion", pendingWindowInDays: 7 });
     await assert.rejects(
       svc.encrypt(key.key_id, Buffer.from("x"), {}),
       (e: unknown) => isAtrestError(e) && e.details.kmsCode === "Rejected.PendingDeletion",
     );
     await assert.rejects(
-      svc.cancelKeyDeletion("nope"),
+      svc.changeKey("nope", { op: "CancelKeyDeletion" }),
       (e: unknown) => isAtrestError(e) && e.details.kmsCode === "Forbidden.KeyNotFound",
     );
-    await svc.cancelKeyDeletion(key.key_id);
+    await svc.changeKey(key.key_id, { op: "CancelKeyDeletion" });
     await assert.rejects(
-      svc.cancelKeyDeletion(key.key_id),
+      svc.changeKey(key.key_id, { op: "CancelKeyDeletion" }),
       (e: unknown) => isAtrestError(e) && e.details.kmsCode === "Rejected.NotPendingDeletion",
     );
+  });
+});
+
+/** A store whose UPDATEs fail while `failing.on` is set (a Kysely plugin in front of the real database). */
+function failingUpdates(kdb: KmsDb): { kdb: KmsDb; failing: { on: boolean } } {
+  const failing = { on: false };
+  const plugin: KyselyPlugin = {
+    transformQuery(args) {
+      if (failing.on && args.node.kind === "UpdateQueryNode") throw new Error("disk I/O error");
+      return args.node;
+    },
+    transformResult: (args) => Promise.resolve(args.result),
+  };
+  return { kdb: { ...kdb, db: kdb.db.withPlugin(plugin) }, failing };
+}
+
+describe("KeyService: a change that fails to persist", () => {
+  it("leaves the cached key as the store has it (no half-applied change in memory)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "atrest-keysvc-fail-"));
+    const real = await openKmsDatabase({ dataDir: dir });
+    try {
+      const { kdb, failing } = failingUpdates(real);
+      const svc = new KeyService({
+        kdb,
+        protections: { SOFTWARE: fakeProtection().backend },
+        clock: new ManualClock(),
+        keyCacheTtlMs: 3_600_000,
+      });
+      const key = await svc.createKey(input);
+      await svc.getKey(key.key_id); // cached now
+      failing.on = true;
+      await assert.rejects(svc.changeKey(key.key_id, { op: "DisableKey" }), /disk I\/O error/);
+      await assert.rejects(svc.createKeyVersion(key.key_id), /disk I\/O error/);
+      failing.on = false;
+      const cached = await svc.getKey(key.key_id);
+      const stored = await svc.getKey(key.key_id, { fresh: true });
+      assert.equal(cached.key_state, "Enabled");
+      assert.equal(cached.primary_version_id, key.primary_version_id);
+      assert.deepEqual(cached, stored);
+      assert.equal(
+        (await svc.encrypt(key.key_id, Buffer.from("x"), {})).keyVersionId,
+        key.primary_version_id,
+      );
+    } finally {
+      await real.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,0 +1,112 @@
+import { requireParam, type Params } from "../key-params.js";
+import type { KeyChange } from "../keys/index.js";
+import type { ActionContext, ActionResult, ActionSpec, ResolvedResource } from "./action-spec.js";
+
+/** The ARN of a key. */
+export function keyArn(ctx: Pick<ActionContext, "region" | "accountId">, keyId: string): string {
+  return `acs:kms:${ctx.region}:${ctx.accountId}:key/${keyId}`;
+}
+
+/** The ARN of an account-level resource: `key`, `alias`, `alias/<AliasName>`, `principal/<name>`, … */
+export function accountArn(ctx: Pick<ActionContext, "region" | "accountId">, suffix: string): string {
+  return `acs:kms:${ctx.region}:${ctx.accountId}:${suffix}`;
+}
+
+export interface KeyResource extends ResolvedResource {
+  readonly keyId: string;
+}
+
+/** Resolves a KeyId parameter (id, alias or ARN) into the key's ARN plus the alias ARN it came by. */
+export async function keyResource(ctx: ActionContext, value: string): Promise<KeyResource> {
+  const keyId = await ctx.keys.resolveKeyId(value);
+  await ctx.keys.getKey(keyId);
+  const arns = [keyArn(ctx, keyId)];
+  const alias = /(?:^|:)(alias\/.+)$/.exec(value);
+  if (alias !== null) arns.push(accountArn(ctx, alias[1]!));
+  return { arns, keyId };
+}
+
+/** The key a CiphertextBlob names (the blob is parsed, not opened). */
+export async function blobResource(ctx: ActionContext, blob: string): Promise<KeyResource> {
+  const { keyId, keyVersionId } = ctx.keys.peekBlobKeyId(blob);
+  await ctx.keys.getKey(keyId);
+  return { arns: [keyArn(ctx, keyId)], keyId, keyVersionId };
+}
+
+export function ok(body: Record<string, unknown> = {}, keyId?: string, keyVersionId?: string): ActionResult {
+  return {
+    body,
+    ...(keyId === undefined ? {} : { keyId }),
+    ...(keyVersionId === undefined ? {} : { keyVersionId }),
+  };
+}
+
+/** A list answer as Alibaba wraps it: `{Wrapper: {Item: [...]}, TotalCount, PageNumber, PageSize}`. */
+export function pagedBody(
+  wrapper: string,
+  item: string,
+  rows: readonly unknown[],
+  total: number,
+  page: { pageNumber: number; pageSize: number },
+): Record<string, unknown> {
+  return {
+    [wrapper]: { [item]: rows },
+    TotalCount: total,
+    PageNumber: page.pageNumber,
+    PageSize: page.pageSize,
+  };
+}
+
+type KeyChangeRequest = Exclude<KeyChange, { op: "CreateKeyVersion" }>;
+
+const readOnlyFlag = (readOnly: true | undefined) => (readOnly === true ? { readOnly } : {});
+
+/**
+ * An action on one key named by a parameter (KeyId by default): the parameters are parsed first (bad
+ * input fails before the key is looked up), then the key is resolved, then `run` gets both.
+ */
+export function keyAction<T = undefined>(def: {
+  readonly readOnly?: true;
+  readonly param?: string;
+  readonly parse?: (p: Params) => T;
+  readonly run: (input: T, keyId: string, ctx: ActionContext) => Promise<ActionResult>;
+}): ActionSpec {
+  return {
+    ...readOnlyFlag(def.readOnly),
+    async prepare(p, ctx) {
+      const input = def.parse === undefined ? (undefined as T) : def.parse(p);
+      const key = await keyResource(ctx, requireParam(p, def.param ?? "KeyId"));
+      return { resources: [key], run: () => def.run(input, key.keyId, ctx) };
+    },
+  };
+}
+
+/** An action on an account-level resource (`key`, `alias`, `principal/<name>`, …) named from its input. */
+export function accountAction<T = undefined>(def: {
+  readonly readOnly?: true;
+  readonly resource: (input: T) => string;
+  readonly parse?: (p: Params) => T;
+  readonly run: (input: T, ctx: ActionContext) => Promise<ActionResult>;
+}): ActionSpec {
+  return {
+    ...readOnlyFlag(def.readOnly),
+    prepare(p, ctx) {
+      const input = def.parse === undefined ? (undefined as T) : def.parse(p);
+      return Promise.resolve({
+        resources: [{ arns: [accountArn(ctx, def.resource(input))] }],
+        run: () => def.run(input, ctx),
+      });
+    },
+  };
+}
+
+/** An action that is one planned change of a key (key-policy.ts) and answers nothing but its RequestId. */
+export function keyChangeAction<T extends KeyChangeRequest>(parse: (p: Params) => T): ActionSpec {
+  return keyAction({
+    parse,
+    run: async (change, keyId, ctx) => {
+      await ctx.keys.changeKey(keyId, change);
+      return ok({}, keyId);
+    },
+  });
+}
