@@ -22,11 +22,11 @@ interface CompiledPattern {
   readonly starred: boolean;
 }
 
-const ASCII = /^[\x00-\x7f]*$/;
+const NON_ASCII = /[^ -~\t\n\r]/; // anything but printable ASCII and common whitespace
 const SURROGATE = /[\uD800-\uDFFF]/;
 
 function chars(s: string, caseInsensitive: boolean): Chars {
-  if (ASCII.test(s)) return caseInsensitive ? s.toLowerCase() : s;
+  if (!NON_ASCII.test(s)) return caseInsensitive ? s.toLowerCase() : s;
   if (!caseInsensitive) return SURROGATE.test(s) ? Array.from(s) : s;
   // Unicode: fold each code point on its own, keeping the one-character-per-index shape.
   return Array.from(s, (c) => {
