@@ -174,9 +174,12 @@ export class KmsRequestHandler {
       };
       const prepared = await spec.prepare(params, ctx);
       const first = prepared.resources[0];
-      if (first?.keyId !== undefined) record.keyId = first.keyId;
+      if (first?.keyId !== undefined && first.keyId !== "") record.keyId = first.keyId;
       if (first?.keyVersionId !== undefined) record.keyVersionId = first.keyVersionId;
       await this.#authorize(auth, prepared.resources);
+      // Only a caller allowed on what it named learns that it does not exist.
+      const missing = prepared.resources.find((r) => r.notFound !== undefined)?.notFound;
+      if (missing !== undefined) throw missing;
       const result = await prepared.run();
       if (spec.readOnly !== true) await this.#o.syncStore?.();
       if (result.keyId !== undefined) record.keyId = result.keyId;

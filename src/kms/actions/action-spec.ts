@@ -15,6 +15,11 @@ export interface ResolvedResource {
   readonly arns: readonly string[];
   readonly keyId?: string;
   readonly keyVersionId?: string;
+  /**
+   * The resource does not exist. Raised only after the policy check allowed `arns` (what the caller
+   * named), so a caller not allowed on it gets the same 403 as for one that exists: no existence oracle.
+   */
+  readonly notFound?: Error;
 }
 
 export interface ActionResult {

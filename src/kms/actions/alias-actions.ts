@@ -1,6 +1,6 @@
 import { parseAliasName, parsePage, requireParam, type Params } from "../key-params.js";
 import type { ActionContext, ActionSpec } from "./action-spec.js";
-import { accountAction, accountArn, keyAction, keyArn, keyResource, ok, pagedBody } from "./define-action.js";
+import { accountAction, accountArn, keyAction, keyResource, ok, pagedBody } from "./define-action.js";
 
 /** Aliases: create, point elsewhere, delete, list (all, or of one key). */
 
@@ -34,12 +34,13 @@ function aliasList(ctx: ActionContext, rows: ReadonlyArray<{ alias_name: string;
 const DeleteAlias: ActionSpec = {
   async prepare(p: Params, ctx) {
     const aliasName = parseAliasName(requireParam(p, "AliasName"));
-    const keyId = await ctx.keys.resolveKeyId(aliasName);
+    // The alias and the key behind it (a policy on either allows it); unknown: the alias alone.
+    const target = await keyResource(ctx, aliasName);
     return {
-      resources: [{ arns: [accountArn(ctx, aliasName), keyArn(ctx, keyId)], keyId }],
+      resources: [target],
       run: async () => {
         await ctx.keys.deleteAlias(aliasName);
-        return ok({}, keyId);
+        return ok({}, target.keyId);
       },
     };
   },

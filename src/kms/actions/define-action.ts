@@ -1,3 +1,4 @@
+import { isAtrestError, type AtrestError } from "../../common/errors.js";
 import { requireParam, type Params } from "../key-params.js";
 import type { KeyChange } from "../keys/index.js";
 import type { ActionContext, ActionResult, ActionSpec, ResolvedResource } from "./action-spec.js";
@@ -13,24 +14,53 @@ export function accountArn(ctx: Pick<ActionContext, "region" | "accountId">, suf
 }
 
 export interface KeyResource extends ResolvedResource {
+  /** The resolved key id ("" when the key or alias does not exist: see `notFound`). */
   readonly keyId: string;
 }
 
-/** Resolves a KeyId parameter (id, alias or ARN) into the key's ARN plus the alias ARN it came by. */
+const NOT_FOUND_CODES = new Set(["Forbidden.AliasNotFound", "Forbidden.KeyNotFound"]);
+
+function isNotFound(err: unknown): err is AtrestError {
+  return isAtrestError(err) && NOT_FOUND_CODES.has(String(err.details.kmsCode));
+}
+
+/**
+ * Resolves a KeyId parameter (id, alias or ARN) into the ARNs the policy check evaluates: the alias's
+ * ARN first when it came by alias (errors name what the caller named, never the key behind an alias
+ * it may not see), then the key's. An unknown alias or key is resolved to what was named, with
+ * `notFound` set (raised after the policy check).
+ */
 export async function keyResource(ctx: ActionContext, value: string): Promise<KeyResource> {
-  const keyId = await ctx.keys.resolveKeyId(value);
-  await ctx.keys.getKey(keyId);
-  const arns = [keyArn(ctx, keyId)];
   const alias = /(?:^|:)(alias\/.+)$/.exec(value);
-  if (alias !== null) arns.push(accountArn(ctx, alias[1]!));
+  const aliasArns = alias === null ? [] : [accountArn(ctx, alias[1]!)];
+  let keyId: string;
+  try {
+    keyId = await ctx.keys.resolveKeyId(value);
+  } catch (err) {
+    if (isNotFound(err)) return { arns: aliasArns, keyId: "", notFound: err };
+    throw err;
+  }
+  const arns = [...aliasArns, keyArn(ctx, keyId)];
+  try {
+    await ctx.keys.getKey(keyId);
+  } catch (err) {
+    if (isNotFound(err)) return { arns, keyId: "", notFound: err };
+    throw err;
+  }
   return { arns, keyId };
 }
 
 /** The key a CiphertextBlob names (the blob is parsed, not opened). */
 export async function blobResource(ctx: ActionContext, blob: string): Promise<KeyResource> {
   const { keyId, keyVersionId } = ctx.keys.peekBlobKeyId(blob);
-  await ctx.keys.getKey(keyId);
-  return { arns: [keyArn(ctx, keyId)], keyId, keyVersionId };
+  const arns = [keyArn(ctx, keyId)];
+  try {
+    await ctx.keys.getKey(keyId);
+  } catch (err) {
+    if (isNotFound(err)) return { arns, keyId: "", notFound: err };
+    throw err;
+  }
+  return { arns, keyId, keyVersionId };
 }
 
 export function ok(body: Record<string, unknown> = {}, keyId?: string, keyVersionId?: string): ActionResult {

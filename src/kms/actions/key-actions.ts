@@ -4,6 +4,7 @@ import {
   parseBool,
   parsePage,
   parseRotationInterval,
+  parseTags,
   requireParam,
   type Params,
 } from "../key-params.js";
@@ -48,7 +49,8 @@ function parseCreateKey(p: Params) {
   const description = optionalParam(p, "Description") ?? "";
   if (description.length > MAX_DESCRIPTION_CHARS)
     throw kmsError("InvalidParameter", `Description: at most ${MAX_DESCRIPTION_CHARS} characters`);
-  return { protectionLevel: level, automaticRotation, rotationIntervalS, description };
+  const tags = parseTags(p, { optional: true });
+  return { protectionLevel: level, automaticRotation, rotationIntervalS, description, tags };
 }
 
 const CreateKey: ActionSpec = {

@@ -12,6 +12,7 @@ export {
   type KeyTag,
   type KeyVersionRow,
   type Page,
+  type TagInput,
 } from "./key-types.js";
 export {
   assertCryptoAllowed,

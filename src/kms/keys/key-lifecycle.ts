@@ -22,6 +22,11 @@ export async function createKey(rec: KeyRecords, input: CreateKeyInput): Promise
           stored_ref: ref,
         })
         .execute();
+      for (const t of input.tags ?? [])
+        await tx
+          .insertInto("tags")
+          .values({ key_id: ids.keyId, tag_key: t.TagKey, tag_value: t.TagValue })
+          .execute();
     });
   } catch (err) {
     await protection.destroy({ keyId: ids.keyId, keyVersionId: ids.versionId }, ref).catch(() => undefined);

@@ -19,6 +19,7 @@ import type {
   KeyTag,
   KeyVersionRow,
   Page,
+  TagInput,
 } from "./key-types.js";
 import * as versions from "./key-versions.js";
 
@@ -115,7 +116,7 @@ export class KeyService {
   }
 
   // ---- tags ----
-  tagResource(keyId: string, list: ReadonlyArray<{ TagKey: string; TagValue: string }>): Promise<void> {
+  tagResource(keyId: string, list: readonly TagInput[]): Promise<void> {
     return tags.tagResource(this.#rec, keyId, list);
   }
   untagResource(keyId: string, tagKeys: readonly string[]): Promise<void> {

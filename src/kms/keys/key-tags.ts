@@ -1,14 +1,10 @@
 import { kmsError } from "../kms-error.js";
 import { MAX_TAGS_PER_KEY } from "./key-policy.js";
 import type { KeyRecords } from "./key-records.js";
-import type { KeyTag } from "./key-types.js";
+import type { KeyTag, TagInput } from "./key-types.js";
 
 /** Sets tags on a key (a TagKey already there gets the new value); at most MAX_TAGS_PER_KEY in all. */
-export async function tagResource(
-  rec: KeyRecords,
-  keyId: string,
-  tags: ReadonlyArray<{ TagKey: string; TagValue: string }>,
-): Promise<void> {
+export async function tagResource(rec: KeyRecords, keyId: string, tags: readonly TagInput[]): Promise<void> {
   await rec.getKey(keyId);
   await rec.db.transaction().execute(async (tx) => {
     for (const t of tags) {

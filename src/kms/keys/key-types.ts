@@ -10,6 +10,12 @@ export type KeyState = "Enabled" | "Disabled" | "PendingDeletion";
 export const MAX_PLAINTEXT_BYTES = 6144;
 export const DAY_MS = 86_400_000;
 
+/** A tag as the API spells it (validated by key-params.ts parseTags). */
+export interface TagInput {
+  readonly TagKey: string;
+  readonly TagValue: string;
+}
+
 export interface CreateKeyInput {
   description: string;
   protectionLevel: ProtectionLevel;
@@ -19,6 +25,8 @@ export interface CreateKeyInput {
   rotationIntervalS: number | undefined;
   automaticRotation: boolean;
   creator: string;
+  /** Set with the key, in the same transaction (CreateKey's Tags). */
+  tags?: readonly TagInput[];
 }
 
 export interface KeyListFilters {
