@@ -18,6 +18,10 @@ export const KMS_ERROR_CODES = {
   "InvalidTimeStamp.Format": { status: 400, code: "invalid-argument" },
   UnsupportedSignatureMethod: { status: 400, code: "invalid-argument" },
   "InvalidAction.NotFound": { status: 404, code: "unimplemented" },
+  /** A method the API does not take (Alibaba's gateway code and message). */
+  UnsupportedHTTPMethod: { status: 405, code: "invalid-argument" },
+  /** A request body over the limit (no public gateway code for it: OSS's name for the same refusal). */
+  EntityTooLarge: { status: 413, code: "invalid-argument" },
   InvalidVersion: { status: 400, code: "invalid-argument" },
   "Forbidden.RAM": { status: 403, code: "permission-denied" },
   "Forbidden.KeyNotFound": { status: 404, code: "not-found" },

@@ -9,6 +9,7 @@ import type { KeyService } from "./keys/index.js";
 import { kmsError, toKmsWireError } from "./kms-error.js";
 import { evaluatePolicies } from "./policy/index.js";
 import { RateLimiter } from "./rate-limiter.js";
+import { fallbackResponseFormat, parseResponseFormat, type ResponseFormat } from "./response-body.js";
 import type { RequestJournal } from "./request-journal.js";
 import { constantTimeEqual } from "./signature/constant-time.js";
 import { computeSignatureV1 } from "./signature/v1.js";
@@ -18,7 +19,8 @@ export const API_VERSION = "2016-01-20";
 /** Accepted clock skew of a request's timestamp, as Alibaba Cloud (±15 minutes). */
 export const TIMESTAMP_WINDOW_MS = 15 * 60_000;
 const V3_ALGORITHM = "ACS3-HMAC-SHA256";
-const MAX_PARAM_BYTES = 64 * 1024;
+/** The largest request body read (the parameters of any action fit well within it). */
+export const MAX_PARAM_BYTES = 64 * 1024;
 
 export interface KmsHttpRequest {
   method: string;
@@ -34,6 +36,9 @@ export interface KmsHttpRequest {
 export interface KmsHttpResponse {
   status: number;
   body: Record<string, unknown>;
+  /** How the body is written (the request's Format) and the XML root element it would have. */
+  format: ResponseFormat;
+  root: string;
   /** For metrics: a known action name or "unknown". */
   action: string;
   /** "OK" or the Alibaba error code. */
@@ -62,6 +67,10 @@ function header(h: KmsHttpRequest["headers"], name: string): string | undefined 
   return Array.isArray(v) ? v[0] : v;
 }
 
+export function bodyTooLarge() {
+  return kmsError("EntityTooLarge", `The request body is larger than the limit of ${MAX_PARAM_BYTES} bytes.`);
+}
+
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 
 /** Merges the query string and a form (or JSON object) body; body values win. */
@@ -72,8 +81,7 @@ function mergeParams(req: KmsHttpRequest): Record<string, string> {
     if (s !== undefined) out[k] = s;
   }
   if (req.rawBody.length > 0) {
-    if (req.rawBody.length > MAX_PARAM_BYTES)
-      throw kmsError("InvalidParameter", `request body: must be at most ${MAX_PARAM_BYTES} bytes`);
+    if (req.rawBody.length > MAX_PARAM_BYTES) throw bodyTooLarge();
     const type = (header(req.headers, "content-type") ?? "").toLowerCase();
     const text = req.rawBody.toString("utf8");
     if (type.includes("application/json")) {
@@ -145,8 +153,10 @@ export class KmsRequestHandler {
     };
     let response: KmsHttpResponse;
     let params: Record<string, string> = {};
+    let format = fallbackResponseFormat(req.query);
     try {
       params = mergeParams(req);
+      format = parseResponseFormat(params.Format);
       if (record.action === "" && params.Action !== undefined) record.action = params.Action.slice(0, 128);
       if (record.clientUid === "" && params.ClientUid !== undefined)
         record.clientUid = params.ClientUid.slice(0, 128);
@@ -188,6 +198,8 @@ export class KmsRequestHandler {
       response = {
         status: 200,
         body: { ...result.body, RequestId: requestId },
+        format,
+        root: `${auth.action}Response`,
         action: auth.action,
         code: "OK",
       };
@@ -206,18 +218,7 @@ export class KmsRequestHandler {
       record.errorCode = wire.code;
       // A request refused before its key was resolved still names the key it asked for.
       if (record.keyId === "" && params.KeyId !== undefined) record.keyId = params.KeyId.slice(0, 128);
-      response = {
-        status: wire.status,
-        body: {
-          RequestId: requestId,
-          HostId: this.#o.hostId,
-          Code: wire.code,
-          Message: wire.message,
-          Recommend: recommend(wire.code),
-        },
-        action: actionSpec(record.action) === undefined ? "unknown" : record.action,
-        code: wire.code,
-      };
+      response = this.#errorResponse(requestId, wire, format, record.action);
     }
     try {
       await this.#o.journal.appendAudit(record);
@@ -228,20 +229,52 @@ export class KmsRequestHandler {
         { requestId, err: err instanceof Error ? err.message : String(err) },
         "audit append failed",
       );
-      return {
-        status: 503,
-        body: {
-          RequestId: requestId,
-          HostId: this.#o.hostId,
-          Code: "ServiceUnavailableTemporary",
-          Message: "The audit trail is unavailable; retry later.",
-          Recommend: "",
-        },
-        action: response.action,
-        code: "ServiceUnavailableTemporary",
-      };
+      return this.#errorResponse(
+        requestId,
+        toKmsWireError(
+          kmsError("ServiceUnavailableTemporary", "The audit trail is unavailable; retry later."),
+        ),
+        format,
+        response.action,
+      );
     }
     return response;
+  }
+
+  /**
+   * The answer to a request that is not an API call (an unknown path, a method the API does not
+   * take, a body over the limit): Alibaba-shaped like every other error, in the Format the query asks
+   * for, counted in the metrics but not audited (nothing was authenticated or attempted).
+   */
+  refuse(query: KmsHttpRequest["query"], err: unknown): KmsHttpResponse {
+    return this.#errorResponse(
+      this.#random.uuid().toUpperCase(),
+      toKmsWireError(err),
+      fallbackResponseFormat(query),
+      "",
+    );
+  }
+
+  #errorResponse(
+    requestId: string,
+    wire: ReturnType<typeof toKmsWireError>,
+    format: ResponseFormat,
+    action: string,
+  ): KmsHttpResponse {
+    return {
+      status: wire.status,
+      body: {
+        RequestId: requestId,
+        HostId: this.#o.hostId,
+        Code: wire.code,
+        Message: wire.message,
+        Recommend: recommend(wire.code, requestId),
+      },
+      format,
+      root: "Error",
+      action: actionSpec(action) === undefined ? "unknown" : action,
+      code: wire.code,
+    };
   }
 
   async #authenticate(
@@ -425,6 +458,7 @@ function isAuthCode(code: string): boolean {
   );
 }
 
-function recommend(code: string): string {
-  return `https://api.aliyun.com/troubleshoot?q=${encodeURIComponent(code)}`;
+/** Alibaba's troubleshooting link, as its gateway writes it (code, product, request id). */
+function recommend(code: string, requestId: string): string {
+  return `https://api.aliyun.com/troubleshoot?q=${encodeURIComponent(code)}&product=Kms&requestId=${requestId}`;
 }
