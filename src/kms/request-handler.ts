@@ -8,6 +8,7 @@ import type { AuditRecord } from "./audit-log.js";
 import type { KeyService } from "./keys/index.js";
 import { kmsError, toKmsWireError } from "./kms-error.js";
 import { evaluatePolicies } from "./policy/index.js";
+import { AuthFailureGuard } from "./auth-failures.js";
 import { RateLimiter } from "./rate-limiter.js";
 import { fallbackResponseFormat, parseResponseFormat, type ResponseFormat } from "./response-body.js";
 import type { RequestJournal } from "./request-journal.js";
@@ -58,6 +59,11 @@ export interface RequestHandlerOptions {
   logger?: Logger;
   /** Requests per second per access key (Rejected.Throttling beyond it); 0 or absent = unlimited. */
   maxRequestsPerSecondPerAccessKey?: number;
+  /**
+   * Failed authentications per minute per source and kind before further attempts are refused and
+   * counted instead of audited one by one (auth-failures.ts). Default 20; 0 turns the throttle off.
+   */
+  maxFailedAuthPerMinutePerSource?: number;
   /** Makes the store's commits durable (KmsDb.sync); run after each action that changed something. */
   syncStore?: () => Promise<void>;
 }
@@ -104,6 +110,23 @@ function mergeParams(req: KmsHttpRequest): Record<string, string> {
   return out;
 }
 
+/** How far a request's authentication got: what the failure budget of its source is charged for. */
+interface AuthState {
+  /** The signature matched: later failures are the caller's, not an authentication failure. */
+  verified: boolean;
+  /** The access key named exists (a bad signature then counts against that key's budget). */
+  knownAccessKeyId: string | undefined;
+}
+
+const DEFAULT_FAILED_AUTH_PER_MINUTE = 20;
+/** How often (at most) the summaries of refused attempts are written. */
+const AUTH_SUMMARY_INTERVAL_MS = 60_000;
+/** The one answer to an attempt whose source spent its failure budget (not audited one by one). */
+const AUTH_BUDGET_SPENT = kmsError(
+  "Rejected.Throttling",
+  "Too many failed authentications from this source; retry later with valid credentials.",
+);
+
 interface Authenticated {
   accessKeyId: string;
   principal: string;
@@ -116,7 +139,9 @@ interface Authenticated {
 /**
  * The request pipeline: parameters → access key → signature (V1 or V3, constant-time) → timestamp
  * window → nonce → action lookup → resource resolution → policy → action → audit. Every request,
- * allowed or not, leaves exactly one audit record; the response waits for it to be stored.
+ * allowed or not, leaves exactly one audit record and its response waits for it to be stored — except
+ * the unauthenticated attempts a source makes after spending its failure budget, which are refused
+ * and counted into one summary record a minute (auth-failures.ts).
  */
 export class KmsRequestHandler {
   readonly #o: RequestHandlerOptions;
@@ -124,6 +149,8 @@ export class KmsRequestHandler {
   readonly #random: Random;
   readonly #logger: Logger;
   readonly #limiter: RateLimiter | undefined;
+  readonly #authFailures: AuthFailureGuard | undefined;
+  #lastSummaryFlushMs: number;
 
   constructor(options: RequestHandlerOptions) {
     this.#o = options;
@@ -132,10 +159,38 @@ export class KmsRequestHandler {
     this.#logger = options.logger ?? silentLogger();
     const rate = options.maxRequestsPerSecondPerAccessKey ?? 0;
     this.#limiter = rate > 0 ? new RateLimiter(rate, this.#clock) : undefined;
+    const failures = options.maxFailedAuthPerMinutePerSource ?? DEFAULT_FAILED_AUTH_PER_MINUTE;
+    this.#authFailures =
+      failures > 0
+        ? new AuthFailureGuard({ perMinute: failures, clock: this.#clock, random: this.#random })
+        : undefined;
+    this.#lastSummaryFlushMs = this.#clock.now();
+  }
+
+  /**
+   * Writes one summary record per source budget that refused attempts since the last flush (the
+   * server calls it once a minute and on close). Resolves when they are stored.
+   */
+  async flushAuthFailureSummaries(): Promise<void> {
+    this.#lastSummaryFlushMs = this.#clock.now();
+    const summaries = this.#authFailures?.drainSummaries() ?? [];
+    await Promise.all(summaries.map((r) => this.#o.journal.appendAudit(r)));
+  }
+
+  /** Summaries are written by the first request a minute after the last flush (no timer of its own). */
+  #flushSummariesWhenDue(now: number): void {
+    if (this.#authFailures === undefined || now - this.#lastSummaryFlushMs < AUTH_SUMMARY_INTERVAL_MS) return;
+    this.flushAuthFailureSummaries().catch((err: unknown) =>
+      this.#logger.error(
+        { err: err instanceof Error ? err.message : String(err) },
+        "audit summary append failed",
+      ),
+    );
   }
 
   async handle(req: KmsHttpRequest): Promise<KmsHttpResponse> {
     const requestId = this.#random.uuid().toUpperCase();
+    this.#flushSummariesWhenDue(this.#clock.now());
     const record: AuditRecord = {
       eventTime: this.#clock.now(),
       requestId,
@@ -154,13 +209,14 @@ export class KmsRequestHandler {
     let response: KmsHttpResponse;
     let params: Record<string, string> = {};
     let format = fallbackResponseFormat(req.query);
+    const authState: AuthState = { verified: false, knownAccessKeyId: undefined };
     try {
       params = mergeParams(req);
       format = parseResponseFormat(params.Format);
       if (record.action === "" && params.Action !== undefined) record.action = params.Action.slice(0, 128);
       if (record.clientUid === "" && params.ClientUid !== undefined)
         record.clientUid = params.ClientUid.slice(0, 128);
-      const auth = await this.#authenticate(req, params, record);
+      const auth = await this.#authenticate(req, params, record, authState);
       record.action = auth.action.slice(0, 128);
       if (this.#limiter !== undefined && !this.#limiter.take(auth.accessKeyId)) {
         throw kmsError(
@@ -206,6 +262,24 @@ export class KmsRequestHandler {
     } catch (caught) {
       const err = asStoreUnavailable(caught);
       const wire = toKmsWireError(err);
+      const guard = this.#authFailures;
+      if (!authState.verified && guard !== undefined && wire.status < 500) {
+        // Unauthenticated: the source's failure budget decides between answering and auditing it,
+        // and refusing it uncounted (auth-failures.ts).
+        const budget =
+          authState.knownAccessKeyId === undefined
+            ? AuthFailureGuard.otherBudget(req.sourceIp)
+            : AuthFailureGuard.keyBudget(req.sourceIp, authState.knownAccessKeyId);
+        if (err === AUTH_BUDGET_SPENT || !guard.recordFailure(budget)) {
+          guard.refused(budget, {
+            sourceIp: req.sourceIp,
+            accessKeyId: record.accessKeyId,
+            principal: record.principal,
+            action: record.action,
+          });
+          return this.#errorResponse(requestId, toKmsWireError(AUTH_BUDGET_SPENT), format, record.action);
+        }
+      }
       if (wire.status >= 500)
         this.#logger.error(
           { requestId, err: err instanceof Error ? err.message : String(err) },
@@ -281,6 +355,7 @@ export class KmsRequestHandler {
     req: KmsHttpRequest,
     params: Record<string, string>,
     record: AuditRecord,
+    state: AuthState,
   ): Promise<Authenticated> {
     const authorization = header(req.headers, "authorization");
     let accessKeyId: string;
@@ -366,12 +441,17 @@ export class KmsRequestHandler {
         "The Access Key ID provided does not exist in our records.",
       );
     record.principal = identity.principal;
+    state.knownAccessKeyId = accessKeyId;
+    // A spent budget refuses the attempt before its signature is even checked.
+    if (this.#authFailures?.allows(AuthFailureGuard.keyBudget(req.sourceIp, accessKeyId)) === false)
+      throw AUTH_BUDGET_SPENT;
     if (!verify(identity.secret)) {
       throw kmsError(
         "SignatureDoesNotMatch",
         "The request signature does not conform to Aliyun standards: the signature does not match.",
       );
     }
+    state.verified = true;
     if (timestamp === "")
       throw kmsError(
         "MissingParameter",

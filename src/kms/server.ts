@@ -46,6 +46,8 @@ export interface KmsServerOptions {
   cacheTtlMs?: number;
   /** Per-access-key requests per second before Rejected.Throttling (429); default unlimited. */
   maxRequestsPerSecondPerAccessKey?: number;
+  /** Failed authentications per minute per source (and kind) before they are throttled; default 20, 0 = off. */
+  maxFailedAuthPerMinutePerSource?: number;
 }
 
 export interface KmsServer {
@@ -141,8 +143,10 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
     ...(options.maxRequestsPerSecondPerAccessKey === undefined
       ? {}
       : { maxRequestsPerSecondPerAccessKey: options.maxRequestsPerSecondPerAccessKey }),
+    ...(options.maxFailedAuthPerMinutePerSource === undefined
+      ? {}
+      : { maxFailedAuthPerMinutePerSource: options.maxFailedAuthPerMinutePerSource }),
   });
-
   // Bodies over the limit are refused by fastify before they are buffered (EntityTooLarge, 413).
   const fastifyOptions = { logger: false, bodyLimit: MAX_PARAM_BYTES, exposeHeadRoutes: false } as const;
   const app: FastifyInstance =
@@ -251,6 +255,15 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
       closing ??= (async () => {
         await scheduler.stop();
         await app.close(); // stops accepting, waits for in-flight requests (and their audit records)
+        // The last summaries of throttled failed authentications (auth-failures.ts).
+        await handler
+          .flushAuthFailureSummaries()
+          .catch((err: unknown) =>
+            logger.error(
+              { err: err instanceof Error ? err.message : String(err) },
+              "audit summary append failed",
+            ),
+          );
         await journal.idle();
         await scheduler.releaseLease().catch(() => undefined);
         await software.close();

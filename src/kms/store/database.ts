@@ -298,6 +298,21 @@ export function kmsMigrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.dropTable("nonces").execute();
       },
     },
+    // Audit records that stand for several requests (a summary of throttled failed authentications)
+    // and that say a refusal was overridden with Force=true. Existing rows get the defaults, which
+    // hash exactly as before (audit-log.ts auditHash), so old chains keep verifying.
+    "0003-audit-request-count-forced": {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .alterTable("audit_events")
+          .addColumn("request_count", "integer", (c) => c.notNull().defaultTo(1))
+          .execute();
+        await db.schema
+          .alterTable("audit_events")
+          .addColumn("forced", "integer", (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+    },
   };
 }
 
