@@ -349,7 +349,7 @@ describe("atrest kms: bad input is refused the way Alibaba Cloud refuses it", ()
     assert.equal(v1.headers["content-type"], "text/xml;charset=utf-8");
     const list = TeaXML.parseXml(String(v1.body), null).ListKeysResponse as Record<string, unknown>;
     assert.equal(list.PageSize, "1");
-    assert.equal(typeof (list.Keys as Record<string, { KeyId: string }>).Key.KeyId, "string");
+    assert.equal(typeof (list.Keys as { Key: { KeyId: string } }).Key.KeyId, "string");
     // V3 (ACS3-HMAC-SHA256): the same request answers an XML error (seen raw here), which the SDK
     // reads with its own XML branch (it takes that branch only for exactly text/xml;charset=utf-8).
     const rawV3 = await admin.raw(
