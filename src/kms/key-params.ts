@@ -1,3 +1,4 @@
+import { checkAtrestTag } from "./keys/cluster-tags.js";
 import { checkRotationInterval } from "./keys/key-policy.js";
 import type { TagInput } from "./keys/key-types.js";
 import { kmsError } from "./kms-error.js";
@@ -121,6 +122,7 @@ function checkTagText(
  * A `Tags` parameter: a JSON array of `{"TagKey": string, "TagValue": string}` (nothing else), each key
  * 1-128 characters not starting with `aliyun` or `acs:` (any case), each value 0-128 not starting with
  * `acs:`, neither containing http:// or https:// or control characters, no key twice, at most 20.
+ * Keys in atrest's reserved `atrest:` namespace must be cluster tags (cluster-tags.ts).
  * `optional` (CreateKey): absent means none, and `[]` is allowed.
  */
 export function parseTags(params: Params, options: { optional?: boolean } = {}): TagInput[] {
@@ -148,6 +150,7 @@ export function parseTags(params: Params, options: { optional?: boolean } = {}):
       throw kmsError("InvalidParameter", `${path}: unknown field ${extra.slice(0, 64)}`);
     checkTagText(o.TagKey, `${path}.TagKey`, MAX_TAG_KEY_CHARS, /^(aliyun|acs:)/i, true);
     checkTagText(o.TagValue, `${path}.TagValue`, MAX_TAG_VALUE_CHARS, /^acs:/i, false);
+    checkAtrestTag(o.TagKey, o.TagValue, path);
     const earlier = seen.get(o.TagKey);
     if (earlier !== undefined)
       throw kmsError("InvalidParameter", `${path}.TagKey: repeats Tags[${earlier}].TagKey`);

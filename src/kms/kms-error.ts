@@ -34,6 +34,8 @@ export const KMS_ERROR_CODES = {
   "Rejected.NotPendingDeletion": { status: 409, code: "failed-precondition" },
   "Rejected.ResourceExist": { status: 409, code: "already-exists" },
   "Rejected.ResourceInUse": { status: 409, code: "failed-precondition" },
+  /** atrest: the key is needed by a cluster (an atrest:cluster:<name> tag); Force=true overrides. */
+  "Rejected.KeyInUse": { status: 409, code: "failed-precondition" },
   "Rejected.UnsupportedOperation": { status: 409, code: "failed-precondition" },
   "Rejected.Throttling": { status: 429, code: "resource-exhausted" },
   InternalFailure: { status: 500, code: "internal" },

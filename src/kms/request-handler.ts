@@ -250,6 +250,7 @@ export class KmsRequestHandler {
       if (spec.readOnly !== true) await this.#o.syncStore?.();
       if (result.keyId !== undefined) record.keyId = result.keyId;
       if (result.keyVersionId !== undefined) record.keyVersionId = result.keyVersionId;
+      if (result.forced === true) record.forced = true;
       record.outcome = "Allowed";
       response = {
         status: 200,

@@ -26,6 +26,8 @@ export interface ActionResult {
   readonly body: Record<string, unknown>;
   readonly keyId?: string;
   readonly keyVersionId?: string;
+  /** The action overrode a refusal with Force=true (its audit record says so). */
+  readonly forced?: true;
 }
 
 /** A request whose parameters are parsed and whose resources are resolved, ready to run once allowed. */

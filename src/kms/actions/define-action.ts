@@ -1,5 +1,5 @@
 import { isAtrestError, type AtrestError } from "../../common/errors.js";
-import { requireParam, type Params } from "../key-params.js";
+import { parseBool, requireParam, type Params } from "../key-params.js";
 import type { KeyChange } from "../keys/index.js";
 import type { ActionContext, ActionResult, ActionSpec, ResolvedResource } from "./action-spec.js";
 
@@ -87,7 +87,7 @@ export function pagedBody(
   };
 }
 
-type KeyChangeRequest = Exclude<KeyChange, { op: "CreateKeyVersion" }>;
+export type KeyChangeRequest = Exclude<KeyChange, { op: "CreateKeyVersion" }>;
 
 const readOnlyFlag = (readOnly: true | undefined) => (readOnly === true ? { readOnly } : {});
 
@@ -134,9 +134,24 @@ export function accountAction<T = undefined>(def: {
 export function keyChangeAction<T extends KeyChangeRequest>(parse: (p: Params) => T): ActionSpec {
   return keyAction({
     parse,
-    run: async (change, keyId, ctx) => {
-      await ctx.keys.changeKey(keyId, change);
-      return ok({}, keyId);
-    },
+    run: (change, keyId, ctx) => changeKeyAndAnswer(ctx, keyId, change),
   });
+}
+
+/** Runs one planned key change; the result says whether a Force=true overrode a cluster's use of the key. */
+export async function changeKeyAndAnswer(
+  ctx: ActionContext,
+  keyId: string,
+  change: KeyChangeRequest,
+): Promise<ActionResult> {
+  const { overrode } = await ctx.keys.changeKey(keyId, change);
+  return overrode.length > 0 ? { ...ok({}, keyId), forced: true } : ok({}, keyId);
+}
+
+/**
+ * The atrest extension `Force=true`: overrides the refusal to take a key away from a cluster that
+ * still needs it (Rejected.KeyInUse). The override is audited as forced.
+ */
+export function parseForce(p: Params): boolean {
+  return parseBool(p, "Force", false);
 }

@@ -2,7 +2,7 @@ import { kmsError } from "../kms-error.js";
 import { optionalParam, parseBool, parseIntParam, requireParam } from "../key-params.js";
 import { MAX_PENDING_WINDOW_DAYS, MIN_PENDING_WINDOW_DAYS } from "../keys/index.js";
 import type { ActionSpec } from "./action-spec.js";
-import { keyChangeAction, keyResource, ok } from "./define-action.js";
+import { changeKeyAndAnswer, keyChangeAction, keyResource, parseForce } from "./define-action.js";
 
 /** Deletion: schedule, cancel, deletion protection. */
 
@@ -11,6 +11,7 @@ const SetDeletionProtection: ActionSpec = {
     requireParam(p, "EnableDeletionProtection");
     const enabled = parseBool(p, "EnableDeletionProtection", false);
     const description = optionalParam(p, "DeletionProtectionDescription") ?? "";
+    const force = parseForce(p);
     const arn = requireParam(p, "ProtectedResourceArn");
     const m = /^acs:kms:[^:]*:[^:]*:key\/(.+)$/.exec(arn);
     if (m === null)
@@ -21,10 +22,8 @@ const SetDeletionProtection: ActionSpec = {
     const key = await keyResource(ctx, m[1]!);
     return {
       resources: [key],
-      run: async () => {
-        await ctx.keys.changeKey(key.keyId, { op: "SetDeletionProtection", enabled, description });
-        return ok({}, key.keyId);
-      },
+      run: () =>
+        changeKeyAndAnswer(ctx, key.keyId, { op: "SetDeletionProtection", enabled, description, force }),
     };
   },
 };
@@ -36,6 +35,7 @@ export const DELETION_ACTIONS = {
       min: MIN_PENDING_WINDOW_DAYS,
       max: MAX_PENDING_WINDOW_DAYS,
     }),
+    force: parseForce(p),
   })),
   CancelKeyDeletion: keyChangeAction(() => ({ op: "CancelKeyDeletion" })),
   SetDeletionProtection,

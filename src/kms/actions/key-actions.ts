@@ -18,6 +18,7 @@ import {
   keyArn,
   keyChangeAction,
   ok,
+  parseForce,
   pagedBody,
 } from "./define-action.js";
 import { keyMetadata } from "./key-bodies.js";
@@ -132,5 +133,5 @@ export const KEY_ACTIONS = {
     description: requireParam(p, "Description"),
   })),
   EnableKey: keyChangeAction(() => ({ op: "EnableKey" })),
-  DisableKey: keyChangeAction(() => ({ op: "DisableKey" })),
+  DisableKey: keyChangeAction((p) => ({ op: "DisableKey", force: parseForce(p) })),
 } satisfies Record<string, ActionSpec>;

@@ -1,3 +1,4 @@
+import type { ClusterUse } from "./cluster-tags.js";
 import { newKeyRow, planKeyChange, type KeyChange } from "./key-policy.js";
 import type { KeyRecords } from "./key-records.js";
 import type { CreateKeyInput, KeyListFilters, KeyRow, Page } from "./key-types.js";
@@ -38,15 +39,15 @@ export async function createKey(rec: KeyRecords, input: CreateKeyInput): Promise
 }
 
 /** Applies a state or settings change (not a rotation: see key-versions.ts) as the policy plans it. */
-export function changeKey(
+export async function changeKey(
   rec: KeyRecords,
   keyId: string,
   change: Exclude<KeyChange, { op: "CreateKeyVersion" }>,
-): Promise<KeyRow> {
-  return rec.mutateKey(
-    keyId,
-    (row, tags) => planKeyChange(row, change, { now: rec.clock.now(), tags }).patch,
+): Promise<{ row: KeyRow; overrode: readonly ClusterUse[] }> {
+  const { row, plan } = await rec.mutateKey(keyId, (current, tags) =>
+    planKeyChange(current, change, { now: rec.clock.now(), tags }),
   );
+  return { row, overrode: plan.overrode };
 }
 
 /** Lists keys, optionally only those whose KeyState / KeySpec / ProtectionLevel are among the given values. */

@@ -10,6 +10,7 @@ import {
   type KeyChange,
   type PlanContext,
 } from "./key-policy.js";
+import { checkAtrestTag } from "./cluster-tags.js";
 import { DAY_MS, type CreateKeyInput, type KeyRow } from "./key-types.js";
 
 const NOW = Date.UTC(2026, 0, 1);
@@ -246,5 +247,103 @@ describe("key invariants", () => {
       kmsCode(() => assertCryptoAllowed(pending())),
       "Rejected.PendingDeletion",
     );
+  });
+});
+
+describe("the key in use is protected (atrest:cluster:<name> tags)", () => {
+  const inUse: PlanContext = {
+    now: NOW,
+    tags: [
+      { tag_key: "atrest:cluster:staging", tag_value: "read" },
+      { tag_key: "team", tag_value: "infra" },
+      { tag_key: "atrest:cluster:demo", tag_value: "write" },
+    ],
+  };
+  const takesAway: KeyChange[] = [
+    { op: "DisableKey" },
+    { op: "ScheduleKeyDeletion", pendingWindowInDays: 7 },
+    { op: "SetDeletionProtection", enabled: false, description: "" },
+  ];
+
+  it("disabling, scheduling deletion and unprotecting are refused, naming the clusters and the tags", () => {
+    for (const change of takesAway) {
+      const row = change.op === "SetDeletionProtection" ? protectedKey() : key();
+      try {
+        planKeyChange(row, change, inUse);
+        assert.fail(`${change.op} must be refused`);
+      } catch (err) {
+        assert.ok(isAtrestError(err));
+        assert.equal(err.details.kmsCode, "Rejected.KeyInUse", change.op);
+        assert.match(err.message, /in use by cluster\(s\) demo \(write\), staging \(read\)/);
+        assert.match(err.message, /atrest:cluster:demo, atrest:cluster:staging/);
+        assert.match(err.message, /Force=true/);
+        assert.deepEqual(err.details.clusters, ["demo", "staging"]);
+      }
+    }
+  });
+
+  it("Force=true overrides it and the plan says whose use it overrode", () => {
+    for (const change of takesAway) {
+      const row = change.op === "SetDeletionProtection" ? protectedKey() : key();
+      const plan = planKeyChange(row, { ...change, force: true } as KeyChange, inUse);
+      assert.deepEqual(
+        plan.overrode.map((u) => `${u.cluster}:${u.use}`),
+        ["demo:write", "staging:read"],
+        change.op,
+      );
+    }
+    // Force overrides the cluster's claim only, not deletion protection.
+    assert.equal(
+      kmsCode(() =>
+        planKeyChange(
+          protectedKey(),
+          { op: "ScheduleKeyDeletion", pendingWindowInDays: 7, force: true },
+          inUse,
+        ),
+      ),
+      "Forbidden.ResourceProtected",
+    );
+  });
+
+  it("everything else goes on as usual; without cluster tags nothing is refused or forced", () => {
+    for (const change of [
+      { op: "EnableKey" },
+      { op: "SetDeletionProtection", enabled: true, description: "cluster demo" },
+      { op: "UpdateKeyDescription", description: "x" },
+      { op: "CreateKeyVersion", versionId: "v2" },
+    ] as KeyChange[])
+      assert.deepEqual(planKeyChange(key(), change, inUse).overrode, [], change.op);
+    for (const change of takesAway) {
+      const row = change.op === "SetDeletionProtection" ? protectedKey() : key();
+      const plan = planKeyChange(row, { ...change, force: true } as KeyChange, {
+        now: NOW,
+        tags: [{ tag_key: "team", tag_value: "infra" }],
+      });
+      assert.deepEqual(plan.overrode, [], `${change.op}: nothing to override`);
+    }
+  });
+});
+
+describe("cluster tags: the contract's grammar", () => {
+  it("atrest: is reserved for cluster tags with a DNS-label name and write/read", () => {
+    assert.doesNotThrow(() => checkAtrestTag("atrest:cluster:demo", "write", "Tags[0]"));
+    assert.doesNotThrow(() => checkAtrestTag("atrest:cluster:a-1", "read", "Tags[0]"));
+    assert.doesNotThrow(() => checkAtrestTag("team", "anything", "Tags[0]"));
+    for (const [k, v] of [
+      ["atrest:other", "write"],
+      ["atrest:cluster:", "write"],
+      ["atrest:cluster:Demo", "write"],
+      ["atrest:cluster:-demo", "write"],
+      ["atrest:cluster:demo-", "write"],
+      [`atrest:cluster:${"a".repeat(64)}`, "write"],
+      ["atrest:cluster:demo", "maybe"],
+      ["atrest:cluster:demo", ""],
+    ] as const)
+      assert.equal(
+        kmsCode(() => checkAtrestTag(k, v, "Tags[0]")),
+        "InvalidParameter",
+        `${k}=${v}`,
+      );
+    assert.doesNotThrow(() => checkAtrestTag(`atrest:cluster:${"a".repeat(63)}`, "read", "Tags[0]"));
   });
 });

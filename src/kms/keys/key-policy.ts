@@ -1,4 +1,5 @@
 import { kmsError } from "../kms-error.js";
+import { clusterTagKey, clusterUsesOf, describeClusterUses, type ClusterUse } from "./cluster-tags.js";
 import { DAY_MS, type CreateKeyInput, type KeyRow, type KeyState, type KeyTag } from "./key-types.js";
 
 /**
@@ -22,10 +23,15 @@ export const MAX_TAGS_PER_KEY = 20;
 export type KeyChange =
   | { readonly op: "UpdateKeyDescription"; readonly description: string }
   | { readonly op: "EnableKey" }
-  | { readonly op: "DisableKey" }
-  | { readonly op: "ScheduleKeyDeletion"; readonly pendingWindowInDays: number }
+  | { readonly op: "DisableKey"; readonly force?: boolean }
+  | { readonly op: "ScheduleKeyDeletion"; readonly pendingWindowInDays: number; readonly force?: boolean }
   | { readonly op: "CancelKeyDeletion" }
-  | { readonly op: "SetDeletionProtection"; readonly enabled: boolean; readonly description: string }
+  | {
+      readonly op: "SetDeletionProtection";
+      readonly enabled: boolean;
+      readonly description: string;
+      readonly force?: boolean;
+    }
   | { readonly op: "UpdateRotationPolicy"; readonly enabled: boolean; readonly intervalS: number | undefined }
   | { readonly op: "CreateKeyVersion"; readonly versionId: string };
 
@@ -40,6 +46,8 @@ export type KeyPatch = Partial<Omit<KeyRow, "generation" | "key_id">>;
 
 export interface KeyPlan {
   readonly patch: KeyPatch;
+  /** The clusters whose use of the key a Force=true overrode (empty when nothing was overridden). */
+  readonly overrode: readonly ClusterUse[];
 }
 
 function pendingDeletion(keyId: string) {
@@ -72,9 +80,38 @@ function nextRotationAt(enabled: boolean, intervalS: number | null | undefined, 
 
 /** Checks the preconditions of `change` on `row` and returns what it sets; throws the KMS error otherwise. */
 export function planKeyChange(row: KeyRow, change: KeyChange, context: PlanContext): KeyPlan {
+  const overrode = checkKeyInUse(row, change, context);
   const patch = patchFor(row, change, context);
   assertKeyInvariants({ ...row, ...patch });
-  return { patch };
+  return { patch, overrode };
+}
+
+/** Whether `change` would take the key away from a cluster: disabling, deleting, unprotecting it. */
+function endsUse(change: KeyChange): change is Extract<KeyChange, { force?: boolean }> {
+  return (
+    change.op === "DisableKey" ||
+    change.op === "ScheduleKeyDeletion" ||
+    (change.op === "SetDeletionProtection" && !change.enabled)
+  );
+}
+
+/**
+ * The key in use is protected (cluster-tags.ts): while a cluster's tag is on the key, a change that
+ * would take it away is refused with Rejected.KeyInUse, naming the clusters and the tags to remove;
+ * Force=true overrides it, and the plan says whose use it overrode (so the audit record says forced).
+ */
+function checkKeyInUse(row: KeyRow, change: KeyChange, { tags }: PlanContext): ClusterUse[] {
+  if (!endsUse(change)) return [];
+  const uses = clusterUsesOf(tags);
+  if (uses.length === 0) return [];
+  if (change.force === true) return uses;
+  const tagKeys = uses.map((u) => clusterTagKey(u.cluster)).join(", ");
+  throw kmsError(
+    "Rejected.KeyInUse",
+    `The key ${row.key_id} is in use by cluster(s) ${describeClusterUses(uses)}; ${change.op} would take it away. ` +
+      `Remove the tag ${tagKeys} (UntagResource) once no cluster needs the key, or pass Force=true to override.`,
+    { details: { clusters: uses.map((u) => u.cluster) } },
+  );
 }
 
 function patchFor(row: KeyRow, change: KeyChange, { now }: PlanContext): KeyPatch {

@@ -126,12 +126,18 @@ export class KeyRecords {
   /**
    * Reads the key (and its tags) fresh, lets `plan` check the change and return the new column values,
    * and writes them only if nobody changed the key meanwhile (generation compare-and-set; retried).
+   * A tag change bumps the generation too (key-tags.ts), so a plan that read the tags is never
+   * written over a tag that arrived after it read them.
    */
-  async mutateKey(keyId: string, plan: (row: KeyRow, tags: readonly KeyTag[]) => KeyPatch): Promise<KeyRow> {
+  async mutateKey<P extends { readonly patch: KeyPatch }>(
+    keyId: string,
+    plan: (row: KeyRow, tags: readonly KeyTag[]) => P,
+  ): Promise<{ row: KeyRow; plan: P }> {
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const row = await this.getKey(keyId, { fresh: true });
       const tags = await this.tagsOf(keyId);
-      const patch = plan(row, tags);
+      const planned = plan(row, tags);
+      const { patch } = planned;
       const next: KeyRow = { ...row, ...patch, generation: row.generation + 1 };
       const res = await this.db
         .updateTable("keys")
@@ -141,7 +147,7 @@ export class KeyRecords {
         .executeTakeFirst();
       if (Number(res.numUpdatedRows) === 1) {
         this.remember(next);
-        return next;
+        return { row: next, plan: planned };
       }
     }
     throw concurrentChange(keyId);

@@ -164,6 +164,78 @@ describe("KeyService: a change that fails to persist", () => {
   });
 });
 
+describe("KeyService: the key in use", () => {
+  it("a cluster tag that lands between a DisableKey's read and its write makes it retry and refuse", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "atrest-keysvc-inuse-"));
+    const real = await openKmsDatabase({ dataDir: dir });
+    try {
+      const sqlite = real.sqlite!;
+      let keyId = "";
+      let raced = false;
+      // Another instance's TagResource (tag + generation bump, as key-tags.ts does), run synchronously
+      // just before this instance's compare-and-set of the key row.
+      const plugin: KyselyPlugin = {
+        transformQuery(args) {
+          if (!raced && keyId !== "" && args.node.kind === "UpdateQueryNode") {
+            raced = true;
+            sqlite.transaction(() => {
+              sqlite
+                .prepare(
+                  "insert into tags (key_id, tag_key, tag_value) values (?, 'atrest:cluster:demo', 'write')",
+                )
+                .run(keyId);
+              sqlite.prepare("update keys set generation = generation + 1 where key_id = ?").run(keyId);
+            })();
+          }
+          return args.node;
+        },
+        transformResult: (args) => Promise.resolve(args.result),
+      };
+      const svc = new KeyService({
+        kdb: { ...real, db: real.db.withPlugin(plugin) },
+        protections: { SOFTWARE: fakeProtection().backend },
+        clock: new ManualClock(),
+        keyCacheTtlMs: 0,
+      });
+      keyId = (await svc.createKey(input)).key_id;
+      await assert.rejects(
+        svc.changeKey(keyId, { op: "DisableKey" }),
+        (e: unknown) => isAtrestError(e) && e.details.kmsCode === "Rejected.KeyInUse",
+      );
+      assert.ok(raced);
+      assert.equal((await svc.getKey(keyId, { fresh: true })).key_state, "Enabled");
+    } finally {
+      await real.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("tagging and untagging count as changes of the key (its generation moves, its cached row is dropped)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "atrest-keysvc-tags-"));
+    const kdb = await openKmsDatabase({ dataDir: dir });
+    try {
+      const svc = new KeyService({
+        kdb,
+        protections: { SOFTWARE: fakeProtection().backend },
+        clock: new ManualClock(),
+        keyCacheTtlMs: 3_600_000,
+      });
+      const key = await svc.createKey(input);
+      await svc.getKey(key.key_id);
+      await svc.tagResource(key.key_id, [{ TagKey: "atrest:cluster:demo", TagValue: "write" }]);
+      assert.equal((await svc.getKey(key.key_id)).generation, key.generation + 1);
+      await svc.untagResource(key.key_id, ["atrest:cluster:demo"]);
+      assert.equal((await svc.getKey(key.key_id)).generation, key.generation + 2);
+      const { row, overrode } = await svc.changeKey(key.key_id, { op: "DisableKey" });
+      assert.equal(row.key_state, "Disabled");
+      assert.deepEqual(overrode, []);
+    } finally {
+      await kdb.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("KeyService durability", () => {
   it("new key material is synced to stable storage before it is returned or cached (API and scheduled)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "atrest-keysvc-sync-"));

@@ -3,6 +3,7 @@ import { systemRandom, type Random } from "../../common/random.js";
 import type { EncryptionContext } from "../encryption-context.js";
 import type { ProtectionBackend, ProtectionLevel } from "../protection/protection.js";
 import type { KmsDb } from "../store/database.js";
+import type { ClusterUse } from "./cluster-tags.js";
 import * as aliases from "./key-aliases.js";
 import * as crypto from "./key-crypto.js";
 import * as lifecycle from "./key-lifecycle.js";
@@ -75,7 +76,11 @@ export class KeyService {
   createKey(input: CreateKeyInput): Promise<KeyRow> {
     return lifecycle.createKey(this.#rec, input);
   }
-  changeKey(keyId: string, change: Exclude<KeyChange, { op: "CreateKeyVersion" }>): Promise<KeyRow> {
+  /** `overrode`: the clusters whose use of the key a Force=true overrode. */
+  changeKey(
+    keyId: string,
+    change: Exclude<KeyChange, { op: "CreateKeyVersion" }>,
+  ): Promise<{ row: KeyRow; overrode: readonly ClusterUse[] }> {
     return lifecycle.changeKey(this.#rec, keyId, change);
   }
 
