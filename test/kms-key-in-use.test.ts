@@ -59,7 +59,7 @@ const client = new Kms.default(new Config({
 const keyId = process.env.T_KEY;
 const attempt = async (name, fn) => {
   try { await fn(); return { name, ok: true }; }
-  catch (e) { return { name, ok: false, code: e.data && e.data.Code, error: String(e.message), message: String(e.data && e.data.Message) }; }
+  catch (e) { return { name, ok: false, code: e.data && e.data.Code, sdkError: String(e.message), message: String(e.data && e.data.Message) }; }
 };
 (async () => {
   const out = [];
@@ -94,7 +94,7 @@ test("@alicloud/kms20160120: a cluster's tag refuses DisableKey and ScheduleKeyD
     name: string;
     ok: boolean;
     code?: string;
-    status?: number;
+    sdkError?: string;
     message?: string;
   }>;
   const by = Object.fromEntries(out.map((o) => [o.name, o]));
@@ -104,7 +104,7 @@ test("@alicloud/kms20160120: a cluster's tag refuses DisableKey and ScheduleKeyD
     const r = by[name]!;
     assert.equal(r.ok, false, name);
     assert.equal(r.code, "Rejected.KeyInUse", name);
-    assert.match(r.error ?? "", /code: 409/, name);
+    assert.match(r.sdkError ?? "", /code: 409/, name);
     assert.match(r.message ?? "", /in use by cluster\(s\) demo \(write\), old \(read\)/, name);
     assert.match(r.message ?? "", /atrest:cluster:demo, atrest:cluster:old/, name);
   }
