@@ -25,4 +25,4 @@ export {
   clusterUsesOf,
   type ClusterKeyUse,
   type ClusterUse,
-} from "./keys/index.js";
+} from "./keys/cluster-tags.js";

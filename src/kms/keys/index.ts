@@ -29,11 +29,3 @@ export {
   type KeyChange,
   type KeyPatch,
 } from "./key-policy.js";
-export {
-  CLUSTER_NAME,
-  CLUSTER_TAG_PREFIX,
-  clusterTagKey,
-  clusterUsesOf,
-  type ClusterKeyUse,
-  type ClusterUse,
-} from "./cluster-tags.js";

@@ -13,6 +13,28 @@ import { createSoftwareProtection } from "../protection/software.js";
 import { RootKey } from "../root-key.js";
 import { openKmsDatabase, type KmsDb } from "../store/database.js";
 
+/** A fresh SQLite key store for one test, closed and removed after it. */
+async function withStore(prefix: string, fn: (kdb: KmsDb) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const kdb = await openKmsDatabase({ dataDir: dir });
+  try {
+    await fn(kdb);
+  } finally {
+    await kdb.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A service whose key rows stay cached for an hour (so a test sees what memory holds). */
+function cachingService(kdb: KmsDb): KeyService {
+  return new KeyService({
+    kdb,
+    protections: { SOFTWARE: fakeProtection().backend },
+    clock: new ManualClock(),
+    keyCacheTtlMs: 3_600_000,
+  });
+}
+
 /** The software backend with knobs and counters. */
 function fakeProtection() {
   const inner = createSoftwareProtection({ rootKey: new RootKey(randomBytes(32)) });
@@ -132,16 +154,9 @@ function failingUpdates(kdb: KmsDb): { kdb: KmsDb; failing: { on: boolean } } {
 
 describe("KeyService: a change that fails to persist", () => {
   it("leaves the cached key as the store has it (no half-applied change in memory)", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "atrest-keysvc-fail-"));
-    const real = await openKmsDatabase({ dataDir: dir });
-    try {
+    await withStore("atrest-keysvc-fail-", async (real) => {
       const { kdb, failing } = failingUpdates(real);
-      const svc = new KeyService({
-        kdb,
-        protections: { SOFTWARE: fakeProtection().backend },
-        clock: new ManualClock(),
-        keyCacheTtlMs: 3_600_000,
-      });
+      const svc = cachingService(kdb);
       const key = await svc.createKey(input);
       await svc.getKey(key.key_id); // cached now
       failing.on = true;
@@ -157,18 +172,13 @@ describe("KeyService: a change that fails to persist", () => {
         (await svc.encrypt(key.key_id, Buffer.from("x"), {})).keyVersionId,
         key.primary_version_id,
       );
-    } finally {
-      await real.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
 describe("KeyService: the key in use", () => {
   it("a cluster tag that lands between a DisableKey's read and its write makes it retry and refuse", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "atrest-keysvc-inuse-"));
-    const real = await openKmsDatabase({ dataDir: dir });
-    try {
+    await withStore("atrest-keysvc-inuse-", async (real) => {
       const sqlite = real.sqlite!;
       let keyId = "";
       let raced = false;
@@ -204,22 +214,12 @@ describe("KeyService: the key in use", () => {
       );
       assert.ok(raced);
       assert.equal((await svc.getKey(keyId, { fresh: true })).key_state, "Enabled");
-    } finally {
-      await real.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it("tagging and untagging count as changes of the key (its generation moves, its cached row is dropped)", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "atrest-keysvc-tags-"));
-    const kdb = await openKmsDatabase({ dataDir: dir });
-    try {
-      const svc = new KeyService({
-        kdb,
-        protections: { SOFTWARE: fakeProtection().backend },
-        clock: new ManualClock(),
-        keyCacheTtlMs: 3_600_000,
-      });
+    await withStore("atrest-keysvc-tags-", async (kdb) => {
+      const svc = cachingService(kdb);
       const key = await svc.createKey(input);
       await svc.getKey(key.key_id);
       await svc.tagResource(key.key_id, [{ TagKey: "atrest:cluster:demo", TagValue: "write" }]);
@@ -229,18 +229,13 @@ describe("KeyService: the key in use", () => {
       const { row, overrode } = await svc.changeKey(key.key_id, { op: "DisableKey" });
       assert.equal(row.key_state, "Disabled");
       assert.deepEqual(overrode, []);
-    } finally {
-      await kdb.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
 describe("KeyService durability", () => {
   it("new key material is synced to stable storage before it is returned or cached (API and scheduled)", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "atrest-keysvc-sync-"));
-    const kdb = await openKmsDatabase({ dataDir: dir });
-    try {
+    await withStore("atrest-keysvc-sync-", async (kdb) => {
       const events: string[] = [];
       const counted: KmsDb = {
         ...kdb,
@@ -267,9 +262,6 @@ describe("KeyService durability", () => {
       clock.advance(8 * 86_400_000);
       assert.deepEqual(await svc.rotateDueKeys(clock.now()), [key.key_id]);
       assert.deepEqual(events.slice(4), ["sync"], "a scheduled rotation syncs too");
-    } finally {
-      await kdb.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
