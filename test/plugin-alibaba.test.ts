@@ -332,6 +332,29 @@ describe("atrest plugin with the alibaba backend against atrest kms", { timeout:
         (e: unknown) => e,
       );
     assert.ok(isAtrestError(wrongKey, "invalid-argument"), String(wrongKey));
+    // Without annotations the key_id is all there is to check the KMS's answer against.
+    for (const unchecked of ["bogus", keyId, `${keyId}:`]) {
+      const noAnnotations = await client
+        .decrypt({ ciphertext: sealed.ciphertext, keyId: unchecked, annotations: {} })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      assert.ok(isAtrestError(noAnnotations, "invalid-argument"), `${unchecked}: ${String(noAnnotations)}`);
+    }
+    const otherVersion = await client
+      .decrypt({ ciphertext: sealed.ciphertext, keyId: `${keyId}:someone-elses-version`, annotations: {} })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    assert.ok(isAtrestError(otherVersion, "invalid-argument"), String(otherVersion));
+    assert.match(otherVersion.message, /different key or key version/);
+    assert.deepEqual(
+      await client.decrypt({ ciphertext: sealed.ciphertext, keyId: sealed.keyId, annotations: {} }),
+      Buffer.from("x"),
+      "the key_id alone names the right version",
+    );
     assert.equal((await client.status()).healthz, "ok");
   });
 
