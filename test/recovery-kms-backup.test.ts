@@ -237,7 +237,7 @@ describe("atrest kms backup and restore", { timeout: 300_000 }, () => {
         keyVersions: 4,
         hsm: 0,
         aliases: 1,
-        tags: 2,
+        tags: 3,
         principals: 2,
         accessKeys: 2,
         policies: 1,
