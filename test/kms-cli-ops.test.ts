@@ -10,7 +10,7 @@ import { ManualClock } from "../src/common/clock.js";
 import { initKmsDataDir } from "../src/kms/init.js";
 import { KmsRpcTestClient } from "./support/kms-rpc-test-client.js";
 import { startKmsServer } from "../src/kms/server.js";
-import { acsTimestamp } from "../src/kms/signature/v3.js";
+import { acsTimestamp } from "../src/iam/signature/v3.js";
 import { runAtrest, spawnAtrest } from "./support/cli.js";
 import { freePort } from "./support/etcd.js";
 import { waitForKmsUrl } from "./support/kms.js";

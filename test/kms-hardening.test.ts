@@ -140,16 +140,16 @@ describe("atrest kms: bad input is refused the way Alibaba Cloud refuses it", ()
     const mine = String(((await admin.call("CreateKey", {})).KeyMetadata as Record<string, unknown>).KeyId);
     const theirs = String(((await admin.call("CreateKey", {})).KeyMetadata as Record<string, unknown>).KeyId);
     await admin.call("CreateAlias", { AliasName: "alias/theirs", KeyId: theirs });
-    await server.access.createPrincipal("narrow");
-    await server.access.createPolicy(
+    await server.identity.createPrincipal("narrow");
+    await server.identity.createPolicy(
       "only-mine",
       JSON.stringify({
         Version: "1",
         Statement: [{ Effect: "Allow", Action: "kms:*", Resource: `acs:kms:*:*:key/${mine}` }],
       }),
     );
-    await server.access.attachPolicy("only-mine", "narrow");
-    const ak = await server.access.createAccessKey("narrow");
+    await server.identity.attachPolicy("only-mine", "narrow");
+    const ak = await server.identity.createAccessKey("narrow");
     const narrow = new KmsRpcTestClient({
       url: server.url,
       accessKeyId: ak.accessKeyId,

@@ -8,7 +8,7 @@ import { verifyAuditChain } from "../src/kms/audit-log.js";
 import { initKmsDataDir } from "../src/kms/init.js";
 import { KmsRpcTestClient } from "./support/kms-rpc-test-client.js";
 import { startKmsServer, type KmsServer } from "../src/kms/server.js";
-import { acsTimestamp } from "../src/kms/signature/v3.js";
+import { acsTimestamp } from "../src/iam/signature/v3.js";
 import { runAtrest } from "./support/cli.js";
 import { startTestPostgres, type TestPostgres } from "./support/postgres.js";
 

@@ -7,7 +7,7 @@ import { ManualClock } from "../src/common/clock.js";
 import { initKmsDataDir } from "../src/kms/init.js";
 import { KmsRpcTestClient } from "./support/kms-rpc-test-client.js";
 import { startKmsServer, type KmsServer } from "../src/kms/server.js";
-import { acsTimestamp } from "../src/kms/signature/v3.js";
+import { acsTimestamp } from "../src/iam/signature/v3.js";
 
 const DAY = 86_400_000;
 

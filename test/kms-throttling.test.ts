@@ -8,7 +8,7 @@ import { queryAuditEvents, verifyAuditChain } from "../src/kms/audit-log.js";
 import { initKmsDataDir } from "../src/kms/init.js";
 import { KmsRpcTestClient } from "./support/kms-rpc-test-client.js";
 import { startKmsServer } from "../src/kms/server.js";
-import { acsTimestamp } from "../src/kms/signature/v3.js";
+import { acsTimestamp } from "../src/iam/signature/v3.js";
 
 it("a caller over its request rate gets Rejected.Throttling (429), audited; it recovers as time passes", async () => {
   const dir = mkdtempSync(join(tmpdir(), "atrest-kms-throttle-"));
@@ -59,7 +59,7 @@ it("failed authentication is throttled per source and kind; throttled attempts l
     accessKeyId: string;
     accessKeySecret: string;
   };
-  const other = await server.access.createAccessKey("admin"); // a second caller on the same address
+  const other = await server.identity.createAccessKey("admin"); // a second caller on the same address
   const client = new KmsRpcTestClient({ url: server.url, ...creds, caCertPem: server.caCertPem });
   const otherClient = new KmsRpcTestClient({
     url: server.url,

@@ -359,9 +359,9 @@ describe("atrest plugin with the alibaba backend against atrest kms", { timeout:
   });
 
   it("a principal the policy denies gets a clear PERMISSION_DENIED", async () => {
-    await kms.access.createPrincipal("readonly-plugin");
-    await kms.access.attachPolicy("AliyunKMSReadOnlyAccess", "readonly-plugin");
-    const readonly = await kms.access.createAccessKey("readonly-plugin");
+    await kms.identity.createPrincipal("readonly-plugin");
+    await kms.identity.attachPolicy("AliyunKMSReadOnlyAccess", "readonly-plugin");
+    const readonly = await kms.identity.createAccessKey("readonly-plugin");
     const socket = join(dir, "denied.sock");
     const denied = await startPlugin({
       listen: `unix://${socket}`,

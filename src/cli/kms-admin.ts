@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { AtrestError } from "../common/errors.js";
 import { KmsClient, type KmsParams } from "../kms/client/kms-client.js";
 import { clientOptionsFromProfile, loadKmsProfile } from "../kms/client/profile.js";
-import { parsePolicyDocument } from "../kms/policy/policy-document.js";
+import { parsePolicyDocument } from "../iam/policy/policy-document.js";
 
 /**
  * `atrest kms <admin command>`: a thin client over the signed KMS API. Each command parses its flags

@@ -21,6 +21,14 @@ export interface AuditRecord {
   requestCount?: number;
   /** The action overrode a refusal (Force=true, e.g. a key in use by a cluster). */
   forced?: boolean;
+  /** ActionTrail's userIdentity.type: `ram-user`, `assumed-role`, `service` ("" before it was recorded). */
+  identityType?: string;
+  /** ActionTrail's principalId: the UserId, or `<RoleId>:<RoleSessionName>`. */
+  principalId?: string;
+  /** ActionTrail's userName: the user, or `<RoleName>:<RoleSessionName>`. */
+  userName?: string;
+  /** For an assumed role: when its STS session was issued (ms). */
+  sessionCreatedAt?: number;
 }
 
 export type AuditRow = Selectable<AuditEventsTable>;
@@ -31,7 +39,9 @@ export const GENESIS_HASH = "0".repeat(64);
  * The canonical serialisation each record's hash covers: a JSON array of the fields in this fixed
  * order, prefixed by the previous record's hash. Never change it (old chains must keep verifying).
  * `request_count` and `forced` (added later) are appended only when either differs from its default
- * (1, 0), so every record without them hashes exactly as records did before they existed.
+ * (1, 0), and the caller's identity (`identity_type`, `principal_id`, `user_name`,
+ * `session_created_at`, later still) only when `identity_type` is set — so every record without them
+ * hashes exactly as records did before they existed.
  */
 export function auditHash(row: Omit<AuditRow, "hash">): string {
   const fields: unknown[] = [
@@ -51,7 +61,10 @@ export function auditHash(row: Omit<AuditRow, "hash">): string {
   ];
   const requestCount = Number(row.request_count);
   const forced = Number(row.forced);
-  if (requestCount !== 1 || forced !== 0) fields.push(requestCount, forced);
+  const identityType = row.identity_type;
+  if (requestCount !== 1 || forced !== 0 || identityType !== "") fields.push(requestCount, forced);
+  if (identityType !== "")
+    fields.push(identityType, row.principal_id, row.user_name, Number(row.session_created_at));
   return createHash("sha256").update("atrest-kms-audit/v1\n").update(JSON.stringify(fields)).digest("hex");
 }
 
@@ -93,6 +106,10 @@ export function chainAuditRows(
       client_uid: r.clientUid,
       request_count: r.requestCount ?? 1,
       forced: r.forced === true ? 1 : 0,
+      identity_type: r.identityType ?? "",
+      principal_id: r.principalId ?? "",
+      user_name: r.userName ?? "",
+      session_created_at: r.sessionCreatedAt ?? 0,
       prev_hash: prev,
     };
     const hash = auditHash(base);

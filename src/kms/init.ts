@@ -3,13 +3,22 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureTlsFiles } from "../common/tls.js";
 import { AtrestError } from "../common/errors.js";
-import { AccessStore } from "./access-store.js";
+import { IdentityStore } from "../iam/index.js";
 import { databaseKindOf, kmsPaths } from "./kms-files.js";
 import { createRootKeyFile, ROOT_KEY_BYTES, RootKey } from "./root-key.js";
-import { openKmsDatabase } from "./store/database.js";
+import { identityDbOf, openKmsDatabase } from "./store/database.js";
 
-/** The built-in policy the admin principal gets (D2's policy module defines it). */
+/** The built-in policy the admin principal gets (src/iam/policy defines it). */
 export const ADMIN_POLICY = "AliyunKMSFullAccess";
+/**
+ * What else the admin may do from the start: manage users, roles and policies (RAM), assume roles
+ * (STS) and read the event trail (ActionTrail) — the identity services share the KMS's store.
+ */
+export const ADMIN_IDENTITY_POLICIES = [
+  "AliyunRAMFullAccess",
+  "AliyunSTSAssumeRoleAccess",
+  "AliyunActionTrailFullAccess",
+] as const;
 export const ADMIN_PRINCIPAL = "admin";
 
 export interface InitResult {
@@ -61,12 +70,14 @@ export async function initKmsDataDir(options: {
   try {
     const kdb = await openKmsDatabase({ dataDir: options.dataDir, database: options.database });
     try {
-      const access = new AccessStore({ kdb, rootKey });
-      const existing = await access.listPrincipals();
+      const identity = new IdentityStore({ idb: identityDbOf(kdb), sealer: rootKey, accountId });
+      const existing = await identity.listPrincipals();
       if (!existing.some((p) => p.principal_name === ADMIN_PRINCIPAL))
-        await access.createPrincipal(ADMIN_PRINCIPAL);
-      await access.attachPolicy(ADMIN_POLICY, ADMIN_PRINCIPAL);
-      creds = await access.createAccessKey(ADMIN_PRINCIPAL);
+        await identity.createPrincipal(ADMIN_PRINCIPAL, "user");
+      for (const policy of [ADMIN_POLICY, ...ADMIN_IDENTITY_POLICIES])
+        await identity.attachPolicy(policy, ADMIN_PRINCIPAL);
+      const { accessKeyId, accessKeySecret } = await identity.createAccessKey(ADMIN_PRINCIPAL);
+      creds = { accessKeyId, accessKeySecret };
     } finally {
       await kdb.close();
     }

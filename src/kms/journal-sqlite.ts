@@ -22,9 +22,17 @@ const AUDIT_COLUMNS = [
   "client_uid",
   "request_count",
   "forced",
+  "identity_type",
+  "principal_id",
+  "user_name",
+  "session_created_at",
   "prev_hash",
   "hash",
 ] as const satisfies ReadonlyArray<keyof AuditRow>;
+// Every column of the row is written (a column left to its default would break the record's hash):
+// this fails to compile while AUDIT_COLUMNS misses one.
+type UnwrittenColumn = Exclude<keyof AuditRow, (typeof AUDIT_COLUMNS)[number]>;
+export const EVERY_AUDIT_COLUMN_WRITTEN: [UnwrittenColumn] extends [never] ? true : UnwrittenColumn = true;
 
 /**
  * The journal's commit for SQLite as prepared statements in one synchronous IMMEDIATE transaction: the

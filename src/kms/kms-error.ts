@@ -17,6 +17,10 @@ export const KMS_ERROR_CODES = {
   "InvalidTimeStamp.Expired": { status: 400, code: "unauthenticated" },
   "InvalidTimeStamp.Format": { status: 400, code: "invalid-argument" },
   UnsupportedSignatureMethod: { status: 400, code: "invalid-argument" },
+  /** STS credentials (src/iam): no token, a forged or altered one, one for another key, an expired one. */
+  "InvalidSecurityToken.Malformed": { status: 400, code: "unauthenticated" },
+  "InvalidSecurityToken.MismatchWithAccessKey": { status: 400, code: "unauthenticated" },
+  "InvalidSecurityToken.Expired": { status: 400, code: "unauthenticated" },
   "InvalidAction.NotFound": { status: 404, code: "unimplemented" },
   /** A method the API does not take (Alibaba's gateway code and message). */
   UnsupportedHTTPMethod: { status: 405, code: "invalid-argument" },
@@ -73,10 +77,27 @@ const FALLBACK_BY_CODE: Record<ErrorCode, KmsErrorCode> = {
   internal: "InternalFailure",
 };
 
+/**
+ * Identity errors (src/iam's codes, `details.acsCode`) the KMS answers with a code of its own: the
+ * extension actions on principals and policies keep the codes they had before identity moved out.
+ */
+const FROM_IDENTITY: Readonly<Record<string, KmsErrorCode>> = {
+  "DeleteConflict.Policy.Attachment": "Rejected.ResourceInUse",
+  "DeleteConflict.User.AccessKey": "Rejected.ResourceInUse",
+  "DeleteConflict.Role.Policy": "Rejected.ResourceInUse",
+  "Unsupported.SystemPolicy": "Rejected.UnsupportedOperation",
+  "LimitExceeded.User.AccessKey": "Rejected.UnsupportedOperation",
+  "InvalidParameter.PolicyDocument": "InvalidParameter",
+  "InvalidParameter.Password": "InvalidParameter",
+};
+
 /** The wire form of any error: Alibaba code + HTTP status. Non-AtrestErrors are internal failures. */
 export function toKmsWireError(err: unknown): { status: number; code: KmsErrorCode; message: string } {
   if (err instanceof AtrestError) {
-    const explicit = err.details.kmsCode;
+    const acs = err.details.acsCode;
+    const explicit =
+      err.details.kmsCode ??
+      (typeof acs === "string" ? (acs in KMS_ERROR_CODES ? acs : FROM_IDENTITY[acs]) : undefined);
     const code: KmsErrorCode =
       typeof explicit === "string" && explicit in KMS_ERROR_CODES
         ? (explicit as KmsErrorCode)

@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from "kysely";
-import { nonceDigest } from "./store/nonce-digest.js";
+import { nonceDigest } from "../iam/nonce-digest.js";
 import type { KmsDatabase } from "./store/schema.js";
 
 /** One SignatureNonce to reserve: used once per access key inside the timestamp window. */

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AccessStore } from "./access-store.js";
+import { IdentityStore } from "../iam/index.js";
 import { initKmsDataDir } from "./init.js";
 import { KeyService } from "./keys/index.js";
 import { kmsPaths } from "./kms-files.js";
@@ -12,7 +12,7 @@ import { KmsRequestHandler, type KmsHttpRequest } from "./request-handler.js";
 import { RequestJournal } from "./request-journal.js";
 import { loadRootKeyFile } from "./root-key.js";
 import { signedParamsV1 } from "../../test/support/kms-rpc-test-client.js";
-import { openKmsDatabase } from "./store/database.js";
+import { identityDbOf, openKmsDatabase } from "./store/database.js";
 
 test("an action that changes something is made durable before it is answered; cryptography is not", async () => {
   const dir = mkdtempSync(join(tmpdir(), "atrest-handler-"));
@@ -28,7 +28,7 @@ test("an action that changes something is made durable before it is answered; cr
     let action = "";
     const handler = new KmsRequestHandler({
       keys: new KeyService({ kdb, protections: { SOFTWARE: createSoftwareProtection({ rootKey }) } }),
-      access: new AccessStore({ kdb, rootKey }),
+      identity: new IdentityStore({ idb: identityDbOf(kdb), sealer: rootKey, accountId: "1234567890123456" }),
       journal: new RequestJournal(kdb),
       region: "cn-hangzhou",
       accountId: "1234567890123456",

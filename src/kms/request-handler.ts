@@ -1,38 +1,30 @@
-import { createHash } from "node:crypto";
 import { systemClock, type Clock } from "../common/clock.js";
 import { silentLogger, type Logger } from "../common/logger.js";
 import { systemRandom, type Random } from "../common/random.js";
-import type { AccessStore } from "./access-store.js";
+import {
+  authenticateRpc,
+  mergeRpcParams,
+  rpcHeader as header,
+  TIMESTAMP_WINDOW_MS,
+  type CallerIdentity,
+  type IdentityStore,
+  type RpcHttpRequest,
+} from "../iam/index.js";
 import { actionSpec, type ActionContext, type ResolvedResource } from "./actions/index.js";
 import type { AuditRecord } from "./audit-log.js";
 import type { KeyService } from "./keys/index.js";
 import { kmsError, toKmsWireError } from "./kms-error.js";
-import { evaluatePolicies } from "./policy/index.js";
 import { AuthFailureGuard } from "./auth-failures.js";
 import { RateLimiter } from "./rate-limiter.js";
 import { fallbackResponseFormat, parseResponseFormat, type ResponseFormat } from "./response-body.js";
 import type { RequestJournal } from "./request-journal.js";
-import { constantTimeEqual } from "./signature/constant-time.js";
-import { computeSignatureV1 } from "./signature/v1.js";
-import { computeSignatureV3, parseAuthorizationV3 } from "./signature/v3.js";
 
 export const API_VERSION = "2016-01-20";
-/** Accepted clock skew of a request's timestamp, as Alibaba Cloud (±15 minutes). */
-export const TIMESTAMP_WINDOW_MS = 15 * 60_000;
-const V3_ALGORITHM = "ACS3-HMAC-SHA256";
+export { TIMESTAMP_WINDOW_MS };
 /** The largest request body read (the parameters of any action fit well within it). */
 export const MAX_PARAM_BYTES = 64 * 1024;
 
-export interface KmsHttpRequest {
-  method: string;
-  pathname: string;
-  /** The query string as parsed (repeated names give arrays), for the V3 canonical query. */
-  query: Record<string, string | string[]>;
-  /** Lower-case header names. */
-  headers: Record<string, string | string[] | undefined>;
-  rawBody: Buffer;
-  sourceIp: string;
-}
+export type KmsHttpRequest = RpcHttpRequest;
 
 export interface KmsHttpResponse {
   status: number;
@@ -48,7 +40,7 @@ export interface KmsHttpResponse {
 
 export interface RequestHandlerOptions {
   keys: KeyService;
-  access: AccessStore;
+  identity: IdentityStore;
   /** Where the nonces and audit records are written (one group commit for both). */
   journal: RequestJournal;
   region: string;
@@ -68,46 +60,14 @@ export interface RequestHandlerOptions {
   syncStore?: () => Promise<void>;
 }
 
-function header(h: KmsHttpRequest["headers"], name: string): string | undefined {
-  const v = h[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
 export function bodyTooLarge() {
   return kmsError("EntityTooLarge", `The request body is larger than the limit of ${MAX_PARAM_BYTES} bytes.`);
 }
 
-const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
-
 /** Merges the query string and a form (or JSON object) body; body values win. */
 function mergeParams(req: KmsHttpRequest): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.query)) {
-    const s = Array.isArray(v) ? v[0] : v;
-    if (s !== undefined) out[k] = s;
-  }
-  if (req.rawBody.length > 0) {
-    if (req.rawBody.length > MAX_PARAM_BYTES) throw bodyTooLarge();
-    const type = (header(req.headers, "content-type") ?? "").toLowerCase();
-    const text = req.rawBody.toString("utf8");
-    if (type.includes("application/json")) {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        throw kmsError("InvalidParameter", "request body: not valid JSON");
-      }
-      if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed)) {
-        for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
-          if (v === null || v === undefined) continue;
-          out[k] = typeof v === "string" ? v : JSON.stringify(v);
-        }
-      }
-    } else {
-      for (const [k, v] of new URLSearchParams(text)) out[k] = v;
-    }
-  }
-  return out;
+  if (req.rawBody.length > MAX_PARAM_BYTES) throw bodyTooLarge();
+  return mergeRpcParams(req);
 }
 
 /** How far a request's authentication got: what the failure budget of its source is charged for. */
@@ -128,12 +88,9 @@ const AUTH_BUDGET_SPENT = kmsError(
 );
 
 interface Authenticated {
-  accessKeyId: string;
-  principal: string;
+  caller: CallerIdentity;
   action: string;
   version: string;
-  timestamp: string;
-  nonce: string;
 }
 
 /**
@@ -218,7 +175,7 @@ export class KmsRequestHandler {
         record.clientUid = params.ClientUid.slice(0, 128);
       const auth = await this.#authenticate(req, params, record, authState);
       record.action = auth.action.slice(0, 128);
-      if (this.#limiter !== undefined && !this.#limiter.take(auth.accessKeyId)) {
+      if (this.#limiter !== undefined && !this.#limiter.take(auth.caller.accessKeyId)) {
         throw kmsError(
           "Rejected.Throttling",
           "Request was denied due to request throttling; retry with backoff.",
@@ -233,10 +190,10 @@ export class KmsRequestHandler {
       if (auth.version !== API_VERSION) throw kmsError("InvalidVersion", `Version: must be ${API_VERSION}`);
       const ctx: ActionContext = {
         keys: this.#o.keys,
-        access: this.#o.access,
+        identity: this.#o.identity,
         region: this.#o.region,
         accountId: this.#o.accountId,
-        principal: auth.principal,
+        principal: auth.caller.principal,
       };
       const prepared = await spec.prepare(params, ctx);
       const first = prepared.resources[0];
@@ -358,146 +315,38 @@ export class KmsRequestHandler {
     record: AuditRecord,
     state: AuthState,
   ): Promise<Authenticated> {
-    const authorization = header(req.headers, "authorization");
-    let accessKeyId: string;
-    let action: string;
-    let version: string;
-    let timestamp: string;
-    let nonce: string;
-    let verify: (secret: string) => boolean;
-
-    if (authorization !== undefined && authorization.startsWith(V3_ALGORITHM)) {
-      let parsed: ReturnType<typeof parseAuthorizationV3>;
-      try {
-        parsed = parseAuthorizationV3(authorization);
-      } catch {
-        throw kmsError(
-          "IncompleteSignature",
-          "The Authorization header is not a valid ACS3-HMAC-SHA256 authorization.",
-        );
-      }
-      accessKeyId = parsed.accessKeyId;
-      action = header(req.headers, "x-acs-action") ?? params.Action ?? "";
-      version = header(req.headers, "x-acs-version") ?? params.Version ?? "";
-      timestamp = header(req.headers, "x-acs-date") ?? "";
-      nonce = header(req.headers, "x-acs-signature-nonce") ?? "";
-      const signed = new Set(parsed.signedHeaders);
-      for (const required of [
-        "host",
-        "x-acs-action",
-        "x-acs-version",
-        "x-acs-date",
-        "x-acs-signature-nonce",
-        "x-acs-content-sha256",
-      ]) {
-        if (!signed.has(required))
-          throw kmsError("IncompleteSignature", `SignedHeaders: must include ${required}`);
-      }
-      const bodySha256Hex = createHash("sha256").update(req.rawBody).digest("hex");
-      const claimed = header(req.headers, "x-acs-content-sha256") ?? "";
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers))
-        if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(",") : v;
-      verify = (secret) => {
-        if (!constantTimeEqual(claimed, bodySha256Hex)) return false;
-        const expected = computeSignatureV3({
-          method: req.method,
-          pathname: req.pathname,
-          query: req.query,
-          headers,
-          signedHeaders: parsed.signedHeaders,
-          bodySha256Hex,
-          accessKeySecret: secret,
-        });
-        return constantTimeEqual(expected, parsed.signature);
-      };
-    } else {
-      if (params.Signature === undefined)
-        throw kmsError(
-          "MissingParameter",
-          'The input parameter "Signature" that is mandatory for processing this request is not supplied.',
-        );
-      accessKeyId = params.AccessKeyId ?? "";
-      if (accessKeyId === "")
-        throw kmsError(
-          "MissingParameter",
-          'The input parameter "AccessKeyId" that is mandatory for processing this request is not supplied.',
-        );
-      if ((params.SignatureMethod ?? "") !== "HMAC-SHA1")
-        throw kmsError("UnsupportedSignatureMethod", "SignatureMethod: must be HMAC-SHA1");
-      if ((params.SignatureVersion ?? "1.0") !== "1.0")
-        throw kmsError("InvalidParameter", "SignatureVersion: must be 1.0");
-      action = params.Action ?? "";
-      version = params.Version ?? "";
-      timestamp = params.Timestamp ?? "";
-      nonce = params.SignatureNonce ?? "";
-      const provided = params.Signature;
-      verify = (secret) => constantTimeEqual(computeSignatureV1(req.method, params, secret), provided);
-    }
-    record.accessKeyId = accessKeyId.slice(0, 128);
-    const identity = await this.#o.access.lookupAccessKey(accessKeyId);
-    if (identity === undefined)
-      throw kmsError(
-        "InvalidAccessKeyId.NotFound",
-        "The Access Key ID provided does not exist in our records.",
-      );
-    record.principal = identity.principal;
-    state.knownAccessKeyId = accessKeyId;
-    // A spent budget refuses the attempt before its signature is even checked.
-    if (this.#authFailures?.allows(AuthFailureGuard.keyBudget(req.sourceIp, accessKeyId)) === false)
-      throw AUTH_BUDGET_SPENT;
-    if (!verify(identity.secret)) {
-      throw kmsError(
-        "SignatureDoesNotMatch",
-        "The request signature does not conform to Aliyun standards: the signature does not match.",
-      );
-    }
-    state.verified = true;
-    if (timestamp === "")
-      throw kmsError(
-        "MissingParameter",
-        'The input parameter "Timestamp" that is mandatory for processing this request is not supplied.',
-      );
-    if (!ISO_UTC.test(timestamp))
-      throw kmsError("InvalidTimeStamp.Format", "Timestamp: must be UTC ISO 8601 like 2026-01-01T00:00:00Z");
-    const at = Date.parse(timestamp);
-    const now = this.#clock.now();
-    if (!Number.isFinite(at) || Math.abs(now - at) > TIMESTAMP_WINDOW_MS) {
-      throw kmsError(
-        "InvalidTimeStamp.Expired",
-        "Specified time stamp or date value is expired (accepted: ±15 minutes of the server time).",
-      );
-    }
-    if (nonce === "" || nonce.length > 128)
-      throw kmsError(
-        "MissingParameter",
-        'The input parameter "SignatureNonce" (1-128 characters) is not supplied.',
-      );
-    // The nonce is remembered past the far edge of the window, so a replay is refused for as long as
-    // its timestamp could be accepted.
-    const fresh = await this.#o.journal.reserveNonce(
-      accessKeyId,
-      nonce,
-      Math.max(at, now) + TIMESTAMP_WINDOW_MS + 60_000,
-    );
-    if (!fresh) throw kmsError("SignatureNonceUsed", "Specified signature nonce was used already.");
-    if (action === "")
-      throw kmsError(
-        "MissingParameter",
-        'The input parameter "Action" that is mandatory for processing this request is not supplied.',
-      );
-    return { accessKeyId, principal: identity.principal, action, version, timestamp, nonce };
+    return authenticateRpc(req, params, {
+      identity: this.#o.identity,
+      clock: this.#clock,
+      reserveNonce: (accessKeyId, nonce, expiresAt) =>
+        this.#o.journal.reserveNonce(accessKeyId, nonce, expiresAt),
+      observe: {
+        accessKeyId: (id) => {
+          record.accessKeyId = id.slice(0, 128);
+        },
+        knownKey: (caller) => {
+          setAuditIdentity(record, caller);
+          state.knownAccessKeyId = caller.accessKeyId;
+          // A spent budget refuses the attempt before its signature is even checked.
+          if (
+            this.#authFailures?.allows(AuthFailureGuard.keyBudget(req.sourceIp, caller.accessKeyId)) === false
+          )
+            throw AUTH_BUDGET_SPENT;
+        },
+        verified: () => {
+          state.verified = true;
+        },
+      },
+    });
   }
 
   async #authorize(auth: Authenticated, resources: readonly ResolvedResource[]): Promise<void> {
-    const policies = await this.#o.access.policiesFor(auth.principal);
     const kmsAction = `kms:${auth.action}`;
     for (const r of resources) {
-      const decisions = r.arns.map((resource) => evaluatePolicies(policies, { action: kmsAction, resource }));
-      if (decisions.includes("deny") || !decisions.includes("allow")) {
+      if (!(await this.#o.identity.allows(auth.caller, kmsAction, r.arns))) {
         throw kmsError(
           "Forbidden.RAM",
-          `User not authorized to operate on the specified resource: ${auth.principal} may not ${kmsAction} on ${r.arns[0] ?? "*"}.`,
+          `User not authorized to operate on the specified resource: ${auth.caller.userName} may not ${kmsAction} on ${r.arns[0] ?? "*"}.`,
         );
       }
     }
@@ -530,11 +379,21 @@ function asStoreUnavailable(err: unknown): unknown {
   return err;
 }
 
+/** The audit record names the caller as ActionTrail's userIdentity does. */
+function setAuditIdentity(record: AuditRecord, caller: CallerIdentity): void {
+  record.principal = caller.principal;
+  record.identityType = caller.type;
+  record.principalId = caller.principalId;
+  record.userName = caller.userName;
+  if (caller.type === "assumed-role") record.sessionCreatedAt = caller.sessionCreatedAt;
+}
+
 function isAuthCode(code: string): boolean {
   return (
     code === "SignatureDoesNotMatch" ||
     code === "SignatureNonceUsed" ||
     code.startsWith("InvalidTimeStamp") ||
+    code.startsWith("InvalidSecurityToken") ||
     code === "IncompleteSignature"
   );
 }

@@ -11,7 +11,7 @@ import { AtrestError } from "../common/errors.js";
 import { silentLogger, type Logger } from "../common/logger.js";
 import { systemRandom, type Random } from "../common/random.js";
 import { readTlsFiles } from "../common/tls.js";
-import { AccessStore } from "./access-store.js";
+import { IdentityStore } from "../iam/index.js";
 import { holdDataDirForServing } from "./data-dir-lock.js";
 import { KeyService } from "./keys/index.js";
 import { checkDatabaseKind, kmsPaths, readKmsConfig } from "./kms-files.js";
@@ -24,7 +24,7 @@ import { renderResponseBody } from "./response-body.js";
 import { RequestJournal } from "./request-journal.js";
 import { loadRootKeyFile } from "./root-key.js";
 import { KmsScheduler } from "./scheduler.js";
-import { openKmsDatabase, type KmsDb } from "./store/database.js";
+import { identityDbOf, openKmsDatabase, type KmsDb } from "./store/database.js";
 
 export interface KmsServerOptions {
   dataDir: string;
@@ -56,7 +56,8 @@ export interface KmsServer {
   /** The CA that signed the serving certificate (undefined with insecure HTTP). */
   readonly caCertPem: string | undefined;
   readonly keys: KeyService;
-  readonly access: AccessStore;
+  /** The identity store (shared with the STS, RAM and ActionTrail APIs and the control plane). */
+  readonly identity: IdentityStore;
   /** The nonce and audit writes; `idle()` waits for everything submitted to be stored. */
   readonly journal: RequestJournal;
   readonly scheduler: KmsScheduler;
@@ -127,7 +128,13 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
     random,
     keyCacheTtlMs: options.cacheTtlMs ?? 1000,
   });
-  const access = new AccessStore({ kdb, rootKey, clock, cacheTtlMs: options.cacheTtlMs ?? 1000 });
+  const identity = new IdentityStore({
+    idb: identityDbOf(kdb),
+    sealer: rootKey,
+    accountId,
+    clock,
+    cacheTtlMs: options.cacheTtlMs ?? 1000,
+  });
   const journal = new RequestJournal(kdb);
   const metrics = new KmsMetrics();
   const scheduler = new KmsScheduler({
@@ -140,7 +147,7 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
   });
   const handler = new KmsRequestHandler({
     keys,
-    access,
+    identity,
     journal,
     syncStore: () => kdb.sync(),
     region,
@@ -256,7 +263,7 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
     url,
     caCertPem: tls?.caCertPem,
     keys,
-    access,
+    identity,
     journal,
     scheduler,
     kdb,

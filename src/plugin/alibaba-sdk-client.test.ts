@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { computeSignatureV1 } from "../kms/signature/index.js";
+import { computeSignatureV1 } from "../iam/signature/index.js";
 import { AtrestKmsSdkClient, KmsHttpError, SdkConfig, kmsSdk, sdkRuntime } from "./alibaba-sdk-client.js";
 
 // The very module objects rpc-client (and so both clients) call for the nonce and the timestamp.

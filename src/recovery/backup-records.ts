@@ -74,6 +74,17 @@ export const principalRecord = z.strictObject({
   t: z.literal("principal"),
   principal_name: z.string().min(1),
   created_at: ms,
+  // Added with the identity store (src/iam, migration 0001-identity); absent in backups made before
+  // it, where every principal is a user. An empty principal_id gets a fresh one at restore.
+  principal_type: z.enum(["user", "role", "service"]).default("user"),
+  principal_id: z.string().default(""),
+  description: z.string().default(""),
+  display_name: z.string().default(""),
+  /** A scrypt hash, never a password. */
+  password_hash: z.string().nullable().default(null),
+  password_reset_required: z.number().int().min(0).max(1).default(0),
+  trust_policy: z.string().nullable().default(null),
+  max_session_duration_s: z.number().int().positive().nullable().default(null),
 });
 
 export const accessKeyRecord = z.strictObject({
@@ -124,6 +135,11 @@ export const auditRecord = z.strictObject({
   // backups made before it, where every record is one request, not forced.
   request_count: z.number().int().positive().default(1),
   forced: z.number().int().min(0).max(1).default(0),
+  // Added with audit migration 0004 (the caller as ActionTrail names it); absent before it.
+  identity_type: z.string().default(""),
+  principal_id: z.string().default(""),
+  user_name: z.string().default(""),
+  session_created_at: z.number().int().min(0).default(0),
   prev_hash: z.string(),
   hash: z.string(),
 });

@@ -11,7 +11,7 @@ import { sql, type Transaction } from "kysely";
 import { systemClock, type Clock } from "../common/clock.js";
 import { AtrestError, wrapError } from "../common/errors.js";
 import { systemRandom, type Random } from "../common/random.js";
-import { openAccessKeySecret } from "../kms/access-store.js";
+import { openAccessKeySecret, type PrincipalType } from "../iam/index.js";
 import { checkDatabaseKind, databaseKindOf, kmsPaths, readKmsConfig } from "../kms/kms-files.js";
 import { openSoftwareKeyMaterial } from "../kms/protection/software.js";
 import { loadRootKeyFile } from "../kms/root-key.js";
@@ -220,7 +220,14 @@ export async function backupKms(options: KmsBackupOptions): Promise<KmsBackupRes
       for (const g of await trx.selectFrom("tags").selectAll().orderBy("key_id").orderBy("tag_key").execute())
         await put({ t: "tag", ...g });
       for (const p of await trx.selectFrom("principals").selectAll().orderBy("principal_name").execute())
-        await put({ t: "principal", ...p, created_at: Number(p.created_at) });
+        await put({
+          t: "principal",
+          ...p,
+          created_at: Number(p.created_at),
+          principal_type: p.principal_type as PrincipalType,
+          password_reset_required: Number(p.password_reset_required),
+          max_session_duration_s: p.max_session_duration_s === null ? null : Number(p.max_session_duration_s),
+        });
       for (const a of await trx.selectFrom("access_keys").selectAll().orderBy("access_key_id").execute())
         await put({
           t: "accessKey",
@@ -269,6 +276,7 @@ export async function backupKms(options: KmsBackupOptions): Promise<KmsBackupRes
             event_time: Number(r.event_time),
             request_count: Number(r.request_count),
             forced: Number(r.forced),
+            session_created_at: Number(r.session_created_at),
           });
         }
       }

@@ -22,7 +22,7 @@ import type { Transaction } from "kysely";
 import { systemClock, type Clock } from "../common/clock.js";
 import { AtrestError, wrapError } from "../common/errors.js";
 import { systemRandom, type Random } from "../common/random.js";
-import { sealAccessKeySecret } from "../kms/access-store.js";
+import { newPrincipalIdFor, sealAccessKeySecret } from "../iam/index.js";
 import { auditHash, extendAuditChain, GENESIS_HASH } from "../kms/audit-log.js";
 import { dataDirServers, holdDataDirForRestore } from "../kms/data-dir-lock.js";
 import { databaseKindOf, kmsPaths } from "../kms/kms-files.js";
@@ -300,9 +300,16 @@ async function fillStore(
         });
         break;
       }
+      case "principal": {
+        const { t: _t, ...row } = r;
+        await add("principals", {
+          ...row,
+          principal_id: row.principal_id === "" ? newPrincipalIdFor(row.principal_type) : row.principal_id,
+        });
+        break;
+      }
       case "alias":
       case "tag":
-      case "principal":
       case "policy":
       case "attachment": {
         const { t, ...row } = r;
@@ -310,7 +317,6 @@ async function fillStore(
           {
             alias: "aliases",
             tag: "tags",
-            principal: "principals",
             policy: "policies",
             attachment: "attachments",
           } as const

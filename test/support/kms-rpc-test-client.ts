@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
-import { computeSignatureV1 } from "../../src/kms/signature/v1.js";
-import { acsTimestamp, signRequestV3 } from "../../src/kms/signature/v3.js";
+import { computeSignatureV1 } from "../../src/iam/signature/v1.js";
+import { acsTimestamp, signRequestV3 } from "../../src/iam/signature/v3.js";
 
 /**
  * A minimal signed RPC client for our own tests and benchmark (the product client is src/kms/client/).

@@ -4,8 +4,9 @@ import type { ActionSpec } from "./action-spec.js";
 import { accountAction, ok } from "./define-action.js";
 
 /**
- * atrest's extension actions (not Alibaba's): principals, their access keys, policies and attachments.
- * Each acts on an account-level resource (`principal/<name>`, `accesskey/<id>`, `policy/<name>`).
+ * atrest's extension actions (not Alibaba's): principals, their access keys, policies and attachments,
+ * kept for the clients written before the RAM API (src/iam/http) served the same identity store. Each
+ * acts on an account-level resource (`principal/<name>`, `accesskey/<id>`, `policy/<name>`).
  */
 
 const principalName = (p: Params) => requireParam(p, "PrincipalName");
@@ -23,7 +24,7 @@ export const ACCESS_ACTIONS = {
     resource: onPrincipal,
     parse: principalName,
     run: async (name, ctx) => {
-      await ctx.access.createPrincipal(name);
+      await ctx.identity.createPrincipal(name, "user");
       return ok({ PrincipalName: name });
     },
   }),
@@ -31,7 +32,7 @@ export const ACCESS_ACTIONS = {
     readOnly: true,
     resource: () => "principal/*",
     run: async (_, ctx) => {
-      const rows = await ctx.access.listPrincipals();
+      const rows = await ctx.identity.listPrincipals();
       const principals = rows.map((r) => ({
         PrincipalName: r.principal_name,
         CreationDate: isoSeconds(r.created_at),
@@ -45,7 +46,7 @@ export const ACCESS_ACTIONS = {
     run: async (name, ctx) => {
       if (name === ctx.principal)
         throw kmsError("Rejected.UnsupportedOperation", "a principal cannot delete itself");
-      await ctx.access.deletePrincipal(name);
+      await ctx.identity.deletePrincipal(name, { cascade: true });
       return ok();
     },
   }),
@@ -53,7 +54,7 @@ export const ACCESS_ACTIONS = {
     resource: onPrincipal,
     parse: principalName,
     run: async (name, ctx) => {
-      const ak = await ctx.access.createAccessKey(name);
+      const ak = await ctx.identity.createAccessKey(name);
       return ok({ AccessKeyId: ak.accessKeyId, AccessKeySecret: ak.accessKeySecret, PrincipalName: name });
     },
   }),
@@ -62,7 +63,7 @@ export const ACCESS_ACTIONS = {
     resource: onPrincipal,
     parse: principalName,
     run: async (name, ctx) => {
-      const rows = await ctx.access.listAccessKeys(name);
+      const rows = await ctx.identity.listAccessKeys(name);
       const keys = rows.map((r) => ({
         AccessKeyId: r.access_key_id,
         CreationDate: isoSeconds(r.created_at),
@@ -75,7 +76,7 @@ export const ACCESS_ACTIONS = {
     parse: (p) => requireParam(p, "UserAccessKeyId"),
     resource: (id) => `accesskey/${id}`,
     run: async (id, ctx) => {
-      await ctx.access.deleteAccessKey(id);
+      await ctx.identity.deleteAccessKey(id);
       return ok();
     },
   }),
@@ -86,7 +87,7 @@ export const ACCESS_ACTIONS = {
     },
     resource: ({ name }) => onPolicy(name),
     run: async ({ name, document }, ctx) => {
-      await ctx.access.createPolicy(name, document);
+      await ctx.identity.createPolicy(name, document);
       return ok({ PolicyName: name });
     },
   }),
@@ -94,7 +95,7 @@ export const ACCESS_ACTIONS = {
     readOnly: true,
     resource: () => "policy/*",
     run: async (_, ctx) => {
-      const rows = await ctx.access.listPolicies();
+      const rows = await ctx.identity.listPolicies();
       const policies = rows.map((r) => ({
         PolicyName: r.name,
         PolicyType: r.builtin ? "System" : "Custom",
@@ -107,7 +108,7 @@ export const ACCESS_ACTIONS = {
     resource: onPolicy,
     parse: policyName,
     run: async (name, ctx) => {
-      await ctx.access.deletePolicy(name);
+      await ctx.identity.deletePolicy(name);
       return ok();
     },
   }),
@@ -115,7 +116,7 @@ export const ACCESS_ACTIONS = {
     resource: ({ policy }) => onPolicy(policy),
     parse: attachment,
     run: async ({ policy, principal }, ctx) => {
-      await ctx.access.attachPolicy(policy, principal);
+      await ctx.identity.attachPolicy(policy, principal);
       return ok();
     },
   }),
@@ -123,7 +124,7 @@ export const ACCESS_ACTIONS = {
     resource: ({ policy }) => onPolicy(policy),
     parse: attachment,
     run: async ({ policy, principal }, ctx) => {
-      await ctx.access.detachPolicy(policy, principal);
+      await ctx.identity.detachPolicy(policy, principal);
       return ok();
     },
   }),

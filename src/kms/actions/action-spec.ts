@@ -1,10 +1,10 @@
-import type { AccessStore } from "../access-store.js";
+import type { IdentityStore } from "../../iam/index.js";
 import type { Params } from "../key-params.js";
 import type { KeyService } from "../keys/index.js";
 
 export interface ActionContext {
   readonly keys: KeyService;
-  readonly access: AccessStore;
+  readonly identity: IdentityStore;
   readonly region: string;
   readonly accountId: string;
   readonly principal: string;

@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isAtrestError } from "../../common/errors.js";
-import { computeSignatureV1 } from "../signature/v1.js";
+import { computeSignatureV1 } from "../../iam/signature/v1.js";
 import { KmsClient } from "./kms-client.js";
 import { loadKmsProfile, parseKmsProfile } from "./profile.js";
 

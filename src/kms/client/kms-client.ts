@@ -3,8 +3,8 @@ import { readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import { AtrestError, type ErrorCode } from "../../common/errors.js";
-import { computeSignatureV1 } from "../signature/v1.js";
-import { acsTimestamp } from "../signature/v3.js";
+import { computeSignatureV1 } from "../../iam/signature/v1.js";
+import { acsTimestamp } from "../../iam/signature/v3.js";
 
 /** The API version atrest kms (and Alibaba Cloud KMS) speaks. */
 export const KMS_API_VERSION = "2016-01-20";

@@ -5,7 +5,7 @@ import type { Random } from "../../common/random.js";
 import { kmsError } from "../kms-error.js";
 import type { ProtectionBackend, ProtectionLevel } from "../protection/protection.js";
 import type { KmsDb } from "../store/database.js";
-import { ttlCache } from "../ttl-cache.js";
+import { ttlCache } from "../../common/ttl-cache.js";
 import type { KeyPatch } from "./key-policy.js";
 import type { KeyRow, KeyTag, KeyVersionRow } from "./key-types.js";
 

@@ -15,11 +15,13 @@ import {
 } from "kysely";
 import pg from "pg";
 import { AtrestError } from "../../common/errors.js";
-import { nonceDigest } from "./nonce-digest.js";
+import { migrateIamDatabase, type IamDatabase, type IamDb } from "../../iam/index.js";
+import { nonceDigest } from "../../iam/nonce-digest.js";
 import type { KmsDatabase } from "./schema.js";
 import { startWalCheckpointer } from "./wal-checkpointer.js";
 
-export type DialectName = "sqlite" | "postgres";
+export type { DialectName } from "../../iam/index.js";
+import type { DialectName } from "../../iam/index.js";
 
 export interface KmsDb {
   readonly db: Kysely<KmsDatabase>;
@@ -313,6 +315,45 @@ export function kmsMigrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    // The caller as ActionTrail names it (type, principalId, userName, the STS session's creation),
+    // and the indexes of LookupEvents (src/kms/audit-events.ts): by principal (the user filter; an
+    // assumed role's principal is its role, matched case-insensitively), name, key and request id,
+    // each in time order. Existing rows get "" / 0, which hash as before (audit-log.ts auditHash).
+    "0004-audit-identity": {
+      async up(db: Kysely<unknown>): Promise<void> {
+        for (const [name, type, dflt] of [
+          ["identity_type", "text", ""],
+          ["principal_id", "text", ""],
+          ["user_name", "text", ""],
+          ["session_created_at", "bigint", 0],
+        ] as const)
+          await db.schema
+            .alterTable("audit_events")
+            .addColumn(name, type, (c) => c.notNull().defaultTo(dflt))
+            .execute();
+        await db.schema
+          .createIndex("audit_by_principal_lc")
+          .on("audit_events")
+          .expression(sql`lower(principal), event_time, seq`)
+          .execute();
+        await db.schema
+          .createIndex("audit_by_action")
+          .on("audit_events")
+          .columns(["action", "event_time", "seq"])
+          .execute();
+        await db.schema
+          .createIndex("audit_by_key")
+          .on("audit_events")
+          .columns(["key_id", "event_time", "seq"])
+          .execute();
+        await db.schema.createIndex("audit_by_request_id").on("audit_events").column("request_id").execute();
+        await db.schema
+          .createIndex("audit_by_time_seq")
+          .on("audit_events")
+          .columns(["event_time", "seq"])
+          .execute();
+      },
+    },
   };
 }
 
@@ -335,4 +376,11 @@ export async function migrateKmsDatabase(kdb: KmsDb): Promise<void> {
       { cause: error },
     );
   }
+  // The identity tables live in the same database, after the KMS's (README "Identity").
+  await migrateIamDatabase(identityDbOf(kdb));
+}
+
+/** The identity store's view of the KMS database (the same connection, its tables' types only). */
+export function identityDbOf(kdb: KmsDb): IamDb {
+  return { db: kdb.db as unknown as Kysely<IamDatabase>, dialect: kdb.dialect };
 }

@@ -1,8 +1,9 @@
+import type { IamDatabase } from "../../iam/index.js";
+
 /**
  * The KMS key store's tables (Kysely types). Times are integer milliseconds since the epoch; booleans
  * are 0/1 integers so the same schema works on SQLite and PostgreSQL. Secrets are never stored in the
- * clear: key material is a `StoredKeyRef` (wrapped by the root key, or an HSM object reference) and
- * access key secrets are wrapped by the root key.
+ * clear: key material is a `StoredKeyRef` (wrapped by the root key, or an HSM object reference).
  */
 export interface KeysTable {
   key_id: string;
@@ -46,37 +47,6 @@ export interface TagsTable {
   tag_value: string;
 }
 
-export interface PrincipalsTable {
-  principal_name: string;
-  created_at: number;
-}
-
-export interface AccessKeysTable {
-  access_key_id: string;
-  principal_name: string;
-  /** The secret sealed by the root key (AES-GCM, AAD bound to the access key id). */
-  secret_wrapped: Buffer;
-  created_at: number;
-}
-
-export interface PoliciesTable {
-  policy_name: string;
-  document: string;
-  created_at: number;
-}
-
-export interface AttachmentsTable {
-  policy_name: string;
-  principal_name: string;
-  created_at: number;
-}
-
-/** A used SignatureNonce: `nonceDigest(accessKeyId, nonce)`, remembered until `expires_at`. */
-export interface NonceDigestsTable {
-  digest: Uint8Array;
-  expires_at: number;
-}
-
 export interface AuditEventsTable {
   seq: number;
   event_time: number;
@@ -94,6 +64,12 @@ export interface AuditEventsTable {
   request_count: number;
   /** 1 when the action overrode a refusal with Force=true (atrest extension; 0003). */
   forced: number;
+  /** The caller as ActionTrail names it (0004): `ram-user`, `assumed-role`, `service`, or "" (older rows). */
+  identity_type: string;
+  principal_id: string;
+  user_name: string;
+  /** For an assumed role: when its STS session was issued (ms); 0 otherwise. */
+  session_created_at: number;
   prev_hash: string;
   hash: string;
 }
@@ -110,16 +86,12 @@ export interface SchedulerLeasesTable {
   expires_at: number;
 }
 
-export interface KmsDatabase {
+/** The KMS's tables and the identity tables (src/iam) that live in the same database. */
+export interface KmsDatabase extends IamDatabase {
   keys: KeysTable;
   key_versions: KeyVersionsTable;
   aliases: AliasesTable;
   tags: TagsTable;
-  principals: PrincipalsTable;
-  access_keys: AccessKeysTable;
-  policies: PoliciesTable;
-  attachments: AttachmentsTable;
-  nonce_digests: NonceDigestsTable;
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
   scheduler_leases: SchedulerLeasesTable;

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { openKmsDatabase } from "./database.js";
-import { nonceDigest } from "./nonce-digest.js";
+import { nonceDigest } from "../../iam/nonce-digest.js";
 
 async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -1,8 +1,8 @@
 import { LRUCache } from "lru-cache";
-import type { Clock } from "../common/clock.js";
+import type { Clock } from "./clock.js";
 
 /**
- * The KMS's read-through caches (key rows, access keys, policies): lru-cache bounded by entry count,
+ * Read-through caches (key rows, access keys, policies): lru-cache bounded by entry count,
  * entries expiring `ttlMs` after they were stored, on the injected clock (so tests drive expiry).
  * `ttlMs <= 0` means no caching at all: `undefined`, and callers read the store every time.
  */

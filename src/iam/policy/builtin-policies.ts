@@ -45,6 +45,59 @@ export const BUILTIN_POLICIES = Object.freeze({
     Version: "1",
     Statement: [{ Effect: "Allow", Action: ["kms:List*", "kms:Describe*"], Resource: "*" }],
   }),
+  /** Managing users, roles, access keys, policies and their attachments (RAM's). */
+  AliyunRAMFullAccess: validatePolicyDocument({
+    Version: "1",
+    Statement: [{ Effect: "Allow", Action: "ram:*", Resource: "*" }],
+  }),
+  AliyunRAMReadOnlyAccess: validatePolicyDocument({
+    Version: "1",
+    Statement: [{ Effect: "Allow", Action: ["ram:Get*", "ram:List*"], Resource: "*" }],
+  }),
+  /** Calling STS AssumeRole (each role's trust policy still decides who may assume it). */
+  AliyunSTSAssumeRoleAccess: validatePolicyDocument({
+    Version: "1",
+    Statement: [{ Effect: "Allow", Action: "sts:AssumeRole", Resource: "*" }],
+  }),
+  AliyunActionTrailFullAccess: validatePolicyDocument({
+    Version: "1",
+    Statement: [{ Effect: "Allow", Action: "actiontrail:*", Resource: "*" }],
+  }),
+  AliyunActionTrailReadOnlyAccess: validatePolicyDocument({
+    Version: "1",
+    Statement: [
+      {
+        Effect: "Allow",
+        Action: ["actiontrail:Describe*", "actiontrail:Get*", "actiontrail:Lookup*"],
+        Resource: "*",
+      },
+    ],
+  }),
+  /**
+   * The policy of ACK's service role AliyunCSManagedSecurityRole, action for action as Alibaba Cloud
+   * publishes it (v1, 2024-10-18): what a cluster's KMS plugin needs, and SetDeletionProtection to
+   * protect the key it uses. Never change the list: it is the published one.
+   */
+  AliyunCSManagedSecurityRolePolicy: validatePolicyDocument({
+    Version: "1",
+    Statement: [
+      {
+        Effect: "Allow",
+        Action: [
+          "kms:GetSecretValue",
+          "kms:ListSecrets",
+          "kms:ListKeys",
+          "kms:ListSecretVersionIds",
+          "kms:ListAliasesByKeyId",
+          "kms:SetDeletionProtection",
+          "kms:DescribeKey",
+          "kms:Encrypt",
+          "kms:Decrypt",
+        ],
+        Resource: "*",
+      },
+    ],
+  }),
 } satisfies Record<string, PolicyDocument>);
 
 export type BuiltinPolicyName = keyof typeof BUILTIN_POLICIES;

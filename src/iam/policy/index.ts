@@ -9,3 +9,10 @@ export {
 export { evaluatePolicies, kmsResourceArn, type PolicyDecision, type AccessRequest } from "./evaluate.js";
 export { BUILTIN_POLICIES, isBuiltinPolicyName, type BuiltinPolicyName } from "./builtin-policies.js";
 export { wildcardMatch } from "./wildcard.js";
+export {
+  parseTrustPolicy,
+  trustAllows,
+  type TrustPolicy,
+  type TrustStatement,
+  type TrustCaller,
+} from "./trust-policy.js";

@@ -1,0 +1,27 @@
+/**
+ * Identity shared by atrest kms and the control plane (DESIGN.md §2, `kms → iam ← control-plane`):
+ * principals (users, roles, services), access keys, RAM-grammar policies, trust policies, STS
+ * sessions, console passwords, the authentication of signed requests, and the event trail.
+ */
+export {
+  IdentityStore,
+  MAX_SESSION_DURATION_RANGE,
+  type PrincipalRow,
+  type PolicyRow,
+} from "./identity-store.js";
+export type { CallerIdentity, AssumedRoleCaller, UserCaller, ResolvedCredential } from "./caller.js";
+export { callerArn } from "./caller.js";
+export { IAM_ERROR_CODES, iamError, acsCodeOf, toIamWireError, type IamErrorCode } from "./iam-error.js";
+export { sealAccessKeySecret, openAccessKeySecret, type SecretSealer } from "./sealer.js";
+export { nonceDigest } from "./nonce-digest.js";
+export { STS_ACCESS_KEY_PREFIX, newPrincipalId as newPrincipalIdFor } from "./ids.js";
+export { migrateIamDatabase, iamMigrations, type IamDb, type DialectName } from "./store/migrations.js";
+export type { IamDatabase, PrincipalType, TrailEventsTable } from "./store/schema.js";
+export {
+  authenticateRpc,
+  TIMESTAMP_WINDOW_MS,
+  type AuthenticatedRpc,
+  type RpcAuthenticationDeps,
+} from "./rpc/authenticate.js";
+export { mergeRpcParams, header as rpcHeader, type RpcHttpRequest } from "./rpc/rpc-request.js";
+export * from "./policy/index.js";
