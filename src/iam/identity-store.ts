@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import type { LRUCache } from "lru-cache";
 import { systemClock, type Clock } from "../common/clock.js";
 import type { AssumedRoleCaller, CallerIdentity, ResolvedCredential } from "./caller.js";
@@ -258,18 +259,37 @@ export class IdentityStore {
       trust_policy: type === "role" ? (fields.trustPolicy ?? null) : null,
       max_session_duration_s: type === "role" ? (fields.maxSessionDurationS ?? 3600) : null,
     };
-    const res = await this.#db
-      .insertInto("principals")
-      .values(row)
-      .onConflict((oc) => oc.column("principal_name").doNothing())
-      .executeTakeFirst();
-    if (Number(res.numInsertedOrUpdatedRows ?? 0n) !== 1)
+    // RAM's names are case-insensitive (an ARN may spell a role in lower case): one per spelling.
+    const sameName = await this.#findByNameInsensitive(name);
+    const res =
+      sameName !== undefined
+        ? undefined
+        : await this.#db
+            .insertInto("principals")
+            .values(row)
+            .onConflict((oc) => oc.column("principal_name").doNothing())
+            .executeTakeFirst();
+    if (res === undefined || Number(res.numInsertedOrUpdatedRows ?? 0n) !== 1)
       throw iamError(
         type === "role" ? "EntityAlreadyExists.Role" : "EntityAlreadyExists.User",
         `principal ${name} already exists (users, roles and services share one namespace)`,
       );
     this.#principalCache?.delete(name);
     return row;
+  }
+
+  #findByNameInsensitive(name: string): Promise<PrincipalRow | undefined> {
+    return this.#db
+      .selectFrom("principals")
+      .selectAll()
+      .where(sql<string>`lower(principal_name)`, "=", name.toLowerCase())
+      .executeTakeFirst();
+  }
+
+  /** A role by its name in any case (RAM's role names are case-insensitive; ARNs often lower-case them). */
+  async findRole(name: string): Promise<PrincipalRow | undefined> {
+    const row = await this.#findByNameInsensitive(name);
+    return row?.principal_type === "role" ? row : undefined;
   }
 
   async listPrincipals(type?: PrincipalType): Promise<PrincipalRow[]> {

@@ -25,3 +25,32 @@ export {
 } from "./rpc/authenticate.js";
 export { mergeRpcParams, header as rpcHeader, type RpcHttpRequest } from "./rpc/rpc-request.js";
 export * from "./policy/index.js";
+export type { TrailEvent, TrailUserIdentity } from "./events/trail-event.js";
+export { isoSecondsUtc, userKeyOf } from "./events/trail-event.js";
+export {
+  afterCursor,
+  lookupEvents,
+  type EventSource,
+  type EventFilters,
+  type EventCursor,
+  type SourceQuery,
+  type SourcedEvent,
+  type LookupResult,
+} from "./events/event-query.js";
+export { recordTrailEvent, trailEventSource, newEventId } from "./events/trail-store.js";
+export {
+  IdentityApi,
+  TRAIL_TABLE_RANK,
+  MAX_IDENTITY_PARAM_BYTES,
+  type IdentityApiOptions,
+  type IdentityApiResponse,
+} from "./api/identity-api.js";
+export type { StsOptions } from "./api/action.js";
+export { identityRoutes, startIdentityServer, type IdentityServer } from "./http/identity-routes.js";
+export {
+  assumeRole,
+  STS_MIN_DURATION_SECONDS,
+  type AssumeRoleRequest,
+  type AssumedRole,
+} from "./sts/assume-role.js";
+export { hashPassword, verifyPassword, checkPasswordRules } from "./passwords.js";

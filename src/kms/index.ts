@@ -26,3 +26,7 @@ export {
   type ClusterKeyUse,
   type ClusterUse,
 } from "./keys/cluster-tags.js";
+export { identityDbOf } from "./store/database.js";
+export { kmsAuditEventSource, auditRowToTrailEvent } from "./audit-events.js";
+export { READ_ONLY_ACTIONS } from "./actions/index.js";
+export { identityApiFor, startKmsIdentityEndpoint } from "./identity-endpoint.js";

@@ -11,7 +11,9 @@ import { AtrestError } from "../common/errors.js";
 import { silentLogger, type Logger } from "../common/logger.js";
 import { systemRandom, type Random } from "../common/random.js";
 import { readTlsFiles } from "../common/tls.js";
-import { IdentityStore } from "../iam/index.js";
+import { IdentityStore, type EventSource, type IamDb } from "../iam/index.js";
+import { READ_ONLY_ACTIONS } from "./actions/index.js";
+import { kmsAuditEventSource } from "./audit-events.js";
 import { holdDataDirForServing } from "./data-dir-lock.js";
 import { KeyService } from "./keys/index.js";
 import { checkDatabaseKind, kmsPaths, readKmsConfig } from "./kms-files.js";
@@ -58,6 +60,12 @@ export interface KmsServer {
   readonly keys: KeyService;
   /** The identity store (shared with the STS, RAM and ActionTrail APIs and the control plane). */
   readonly identity: IdentityStore;
+  /** The identity tables' view of the KMS database (for the STS/RAM/ActionTrail API beside it). */
+  readonly idb: IamDb;
+  /** The audit trail as ActionTrail events (LookupEvents' source for the KMS's calls). */
+  readonly eventSource: EventSource;
+  readonly region: string;
+  readonly accountId: string;
   /** The nonce and audit writes; `idle()` waits for everything submitted to be stored. */
   readonly journal: RequestJournal;
   readonly scheduler: KmsScheduler;
@@ -264,6 +272,10 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
     caCertPem: tls?.caCertPem,
     keys,
     identity,
+    idb: identityDbOf(kdb),
+    eventSource: kmsAuditEventSource(kdb, { region, accountId, readOnlyActions: READ_ONLY_ACTIONS, rank: 0 }),
+    region,
+    accountId,
     journal,
     scheduler,
     kdb,

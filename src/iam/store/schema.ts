@@ -1,3 +1,5 @@
+import type { Generated } from "kysely";
+
 /**
  * The identity tables (Kysely types), shared by atrest kms and the control plane: they live in the
  * KMS's database (README "Identity"). Times are integer milliseconds; secrets are never stored in the
@@ -54,7 +56,7 @@ export interface NonceDigestsTable {
  * ActionTrail's shape: the indexed fields as columns, the whole event record as JSON in `record`.
  */
 export interface TrailEventsTable {
-  seq: number;
+  seq: Generated<number>;
   event_id: string;
   event_time: number;
   service_name: string;

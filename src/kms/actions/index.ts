@@ -52,3 +52,10 @@ export const ACTIONS: Readonly<Record<string, ActionSpec>> = merge([
 export function actionSpec(name: string): ActionSpec | undefined {
   return Object.hasOwn(ACTIONS, name) ? ACTIONS[name] : undefined;
 }
+
+/** The actions that change nothing stored (ActionTrail's eventRW Read). */
+export const READ_ONLY_ACTIONS: ReadonlySet<string> = new Set(
+  Object.entries(ACTIONS)
+    .filter(([, spec]) => spec.readOnly === true)
+    .map(([name]) => name),
+);
