@@ -65,18 +65,20 @@ export const ACTIONTRAIL_ACTIONS: Readonly<Record<string, ApiAction>> = {
       const end = timeParam(p, "EndTime");
       if ((start === undefined) !== (end === undefined))
         throw iamError("InvalidParameter.Time", "StartTime and EndTime: give both or neither");
-      const now = ctx.clock.now();
-      const endMs = end ?? now;
-      const startMs = start ?? now - DEFAULT_WINDOW_MS;
-      if (startMs > endMs) throw iamError("InvalidParameter.Time", "StartTime: must not be after EndTime");
+      if (start !== undefined && end !== undefined && start > end)
+        throw iamError("InvalidParameter.Time", "StartTime: must not be after EndTime");
       const maxResults = intParam(p, "MaxResults", { min: 0, max: 50 }) || DEFAULT_MAX_RESULTS;
-      // The token is good only for the same filters and window (as ActionTrail's).
+      // The token is good only for the same filters and times (as ActionTrail's); it carries the
+      // window of the first page, so a default window does not move between pages.
       const fingerprint = createHash("sha256")
-        .update(JSON.stringify([filters, startMs, endMs]))
+        .update(JSON.stringify([filters, start ?? null, end ?? null]))
         .digest("hex")
         .slice(0, 16);
       const token = optionalParam(p, "NextToken");
       const after = token === undefined ? undefined : decodeNextToken(token, fingerprint);
+      const now = ctx.clock.now();
+      const endMs = after?.endMs ?? end ?? now;
+      const startMs = after?.startMs ?? start ?? now - DEFAULT_WINDOW_MS;
       const page = await lookupEvents(ctx.eventSources, {
         filters,
         startMs,

@@ -65,13 +65,19 @@ export interface LookupResult {
 
 const TOKEN_PREFIX = "atrest-events-v1:";
 
-export function encodeNextToken(c: EventCursor, fingerprint: string): string {
+/** The position and the query window of the first page (a default window stays that of the first page). */
+export interface NextTokenState extends EventCursor {
+  readonly startMs: number;
+  readonly endMs: number;
+}
+
+export function encodeNextToken(c: NextTokenState, fingerprint: string): string {
   return Buffer.from(`${TOKEN_PREFIX}${JSON.stringify({ ...c, f: fingerprint })}`, "utf8").toString(
     "base64url",
   );
 }
 
-export function decodeNextToken(token: string, fingerprint: string): EventCursor {
+export function decodeNextToken(token: string, fingerprint: string): NextTokenState {
   const bad = () =>
     iamError("InvalidParameter.NextToken", "NextToken: not a token this server issued for these parameters");
   let text: string;
@@ -87,17 +93,15 @@ export function decodeNextToken(token: string, fingerprint: string): EventCursor
   } catch {
     throw bad();
   }
-  const o = v as Partial<EventCursor & { f: string }>;
+  const o = v as Partial<NextTokenState & { f: string }>;
   if (
     typeof o !== "object" ||
     o === null ||
-    !Number.isSafeInteger(o.time) ||
-    !Number.isSafeInteger(o.rank) ||
-    !Number.isSafeInteger(o.seq) ||
+    ![o.time, o.rank, o.seq, o.startMs, o.endMs].every((n) => Number.isSafeInteger(n)) ||
     o.f !== fingerprint
   )
     throw bad();
-  return { time: o.time!, rank: o.rank!, seq: o.seq! };
+  return { time: o.time!, rank: o.rank!, seq: o.seq!, startMs: o.startMs!, endMs: o.endMs! };
 }
 
 /** Merges the sources' answers for one page. */
@@ -117,7 +121,10 @@ export async function lookupEvents(
     events: page.map((r) => r.event),
     nextToken:
       merged.length > q.maxResults && last !== undefined
-        ? encodeNextToken({ time: last.time, rank: last.rank, seq: last.seq }, q.fingerprint)
+        ? encodeNextToken(
+            { time: last.time, rank: last.rank, seq: last.seq, startMs: q.startMs, endMs: q.endMs },
+            q.fingerprint,
+          )
         : "",
   };
 }
