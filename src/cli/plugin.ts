@@ -27,6 +27,10 @@ const FLAG_KEYS: Record<string, keyof PluginSettings> = {
   pkcs11PinFile: "pkcs11-pin-file",
   pkcs11KeyLabel: "pkcs11-key-label",
   pkcs11CreateKey: "pkcs11-create-key",
+  roleArn: "role-arn",
+  roleSessionName: "role-session-name",
+  stsEndpoint: "sts-endpoint",
+  roleSessionDuration: "role-session-duration",
 };
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -49,7 +53,23 @@ export function registerPlugin(program: Command): void {
       "--credentials-file <file>",
       "JSON {accessKeyId, accessKeySecret[, securityToken]} (else ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET/SECURITY_TOKEN)",
     )
-    .option("--ca-file <file>", "PEM CA that signed the KMS endpoint's certificate")
+    .option("--ca-file <file>", "PEM CA that signed the KMS (and STS) endpoint's certificate")
+    .option(
+      "--role-arn <arn>",
+      "assume this role (acs:ram::<account>:role/<name>) through STS and call the KMS as its session; the credentials only assume it",
+    )
+    .option(
+      "--role-session-name <name>",
+      "with --role-arn: the session's name in the audit trail (name the cluster)",
+    )
+    .option(
+      "--sts-endpoint <url>",
+      "with --role-arn: STS, e.g. atrest's identity endpoint (default https://sts.<region>.aliyuncs.com)",
+    )
+    .option(
+      "--role-session-duration <duration>",
+      "with --role-arn: each session's life, 15m-12h (default 1h); renewed before it ends",
+    )
     .option("--status-refresh <duration>", "how often the Encrypt+Decrypt health check runs (default 60s)")
     .option("--health-listen <host:port>", "serve /healthz, /livez and /metrics over HTTP")
     .option("--key-file <file>", "local backend: the KEK, 32 bytes raw or base64, mode 0600")

@@ -65,7 +65,9 @@ describe("alibaba backend on the wire", () => {
       status: 200,
       body: { RequestId: "r1", CiphertextBlob: "QUJD", KeyId: "key-1", KeyVersionId: "ver-1" },
     });
-    const out = await backend("sts-token-1").encrypt(Buffer.from("seed"), {
+    const out = await (
+      await backend("sts-token-1")
+    ).encrypt(Buffer.from("seed"), {
       uid: "uid-123",
       deadlineMs: Date.now() + 5_000,
     });
@@ -86,7 +88,9 @@ describe("alibaba backend on the wire", () => {
       status: 429,
       body: { RequestId: "r2", Code: "Rejected.Throttling", Message: "slow down" },
     });
-    const err = await backend()
+    const err = await (
+      await backend()
+    )
       .encrypt(Buffer.from("x"), { uid: "u", deadlineMs: Date.now() + 2_000 })
       .then(
         () => undefined,
@@ -111,10 +115,9 @@ describe("alibaba backend on the wire", () => {
               KeyVersionId: "ver-1",
             },
           };
-    const plaintext = await backend().decrypt(
-      { ciphertext: Buffer.from("QUJD") },
-      { uid: "u", deadlineMs: Date.now() + 5_000 },
-    );
+    const plaintext = await (
+      await backend()
+    ).decrypt({ ciphertext: Buffer.from("QUJD") }, { uid: "u", deadlineMs: Date.now() + 5_000 });
     assert.deepEqual(plaintext, Buffer.from("back"));
     assert.equal(requests.length, 3);
   });
@@ -125,7 +128,9 @@ describe("alibaba backend on the wire", () => {
       status: 503,
       body: { RequestId: "r5", Code: "ServiceUnavailableTemporary", Message: "busy" },
     });
-    const err = await backend()
+    const err = await (
+      await backend()
+    )
       .decrypt({ ciphertext: Buffer.from("QUJD") }, { uid: "u", deadlineMs: Date.now() + 300 })
       .then(
         () => undefined,
@@ -146,12 +151,16 @@ describe("alibaba backend on the wire", () => {
         KeyVersionId: "ver-2",
       },
     });
-    const ok = await backend().decrypt(
+    const ok = await (
+      await backend()
+    ).decrypt(
       { ciphertext: Buffer.from("QUJD"), keyId: "key-1:ver-2" },
       { uid: "u", deadlineMs: Date.now() + 2_000 },
     );
     assert.deepEqual(ok, Buffer.from("x"));
-    const err = await backend()
+    const err = await (
+      await backend()
+    )
       .decrypt(
         { ciphertext: Buffer.from("QUJD"), keyId: "key-1:ver-1" },
         { uid: "u", deadlineMs: Date.now() + 2_000 },
@@ -176,7 +185,9 @@ describe("alibaba backend on the wire", () => {
     for (const keyId of ["bogus", "key-1", "key-1:", ":ver-1"]) {
       for (const annotations of [undefined, {}]) {
         requests.length = 0;
-        const err = await backend()
+        const err = await (
+          await backend()
+        )
           .decrypt(
             { ciphertext: Buffer.from("QUJD"), keyId, ...(annotations === undefined ? {} : { annotations }) },
             { uid: "u", deadlineMs: Date.now() + 2_000 },
@@ -202,7 +213,9 @@ describe("alibaba backend on the wire", () => {
         KeyVersionId: "ver-OTHER",
       },
     });
-    const err = await backend()
+    const err = await (
+      await backend()
+    )
       .decrypt(
         {
           ciphertext: Buffer.from("QUJD"),

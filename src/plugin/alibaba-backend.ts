@@ -11,6 +11,8 @@ import type { BackendCiphertext, BackendDecryptRequest, CallContext, KmsBackend 
 import { AtrestKmsSdkClient, SdkConfig, kmsSdk, sdkRuntime } from "./alibaba-sdk-client.js";
 import { classifyKmsError } from "./alibaba-errors.js";
 import { withRetry, type RetryPolicy } from "./retry.js";
+import { AssumedRoleCredentials, type AssumeRoleSettings } from "./assumed-role-credentials.js";
+import type { Logger } from "../common/logger.js";
 
 export interface AlibabaCredentials {
   readonly accessKeyId: string;
@@ -26,6 +28,11 @@ export interface AlibabaBackendOptions {
   /** A key id or an alias (`alias/…`). */
   readonly keyId: string;
   readonly credentials: AlibabaCredentials;
+  /**
+   * Assume this role (through STS, with `credentials`) and sign KMS calls with the session's
+   * credentials, renewed before they expire (assumed-role-credentials.ts).
+   */
+  readonly assumeRole?: AssumeRoleSettings;
   /** PEM of a private CA that signed the KMS endpoint's certificate. */
   readonly caPem?: string;
   readonly connectTimeoutMs?: number;
@@ -33,6 +40,7 @@ export interface AlibabaBackendOptions {
   readonly retryPolicy?: RetryPolicy;
   /** Called after every KMS request (metrics). */
   readonly onKmsCall?: (action: string, outcome: "ok" | "error", durationMs: number) => void;
+  readonly logger?: Logger;
 }
 
 /** The header atrest kms records in its audit trail; real Alibaba Cloud KMS ignores unknown headers. */
@@ -76,7 +84,10 @@ function canonicalBase64(text: string): Buffer | undefined {
   return bytes.toString("base64") === text ? bytes : undefined;
 }
 
-export function createAlibabaBackend(options: AlibabaBackendOptions): KmsBackend {
+/** The alibaba backend; with `assumeRole`, after the role was assumed once (an STS refusal fails here). */
+export async function createAlibabaBackend(
+  options: AlibabaBackendOptions,
+): Promise<KmsBackend & { readonly sts?: AssumedRoleCredentials }> {
   const { protocol, host } = parseEndpoint(options.endpoint);
   if (options.keyId.length === 0)
     throw new AtrestError("invalid-argument", "--key-id is required for the alibaba backend");
@@ -88,6 +99,19 @@ export function createAlibabaBackend(options: AlibabaBackendOptions): KmsBackend
   }
   const clock = options.clock ?? systemClock;
   const connectTimeoutMs = options.connectTimeoutMs ?? 2_000;
+  const sts =
+    options.assumeRole === undefined
+      ? undefined
+      : new AssumedRoleCredentials(
+          {
+            ...options.assumeRole,
+            base: options.credentials,
+            regionId: options.regionId,
+            ...(options.caPem === undefined ? {} : { caPem: options.caPem }),
+          },
+          { clock, ...(options.logger === undefined ? {} : { logger: options.logger }) },
+        );
+  await sts?.start();
   const client = new AtrestKmsSdkClient(
     new SdkConfig({
       accessKeyId: options.credentials.accessKeyId,
@@ -100,6 +124,7 @@ export function createAlibabaBackend(options: AlibabaBackendOptions): KmsBackend
       readTimeout: 10_000,
     }),
     options.caPem,
+    sts === undefined ? undefined : () => sts.current(),
   );
   let calls = 0;
 
@@ -141,7 +166,8 @@ export function createAlibabaBackend(options: AlibabaBackendOptions): KmsBackend
 
   return {
     kind: "alibaba",
-    description: `alibaba kms ${protocol}://${host} region ${options.regionId} key ${options.keyId}`,
+    description: `alibaba kms ${protocol}://${host} region ${options.regionId} key ${options.keyId}${options.assumeRole === undefined ? "" : ` as ${options.assumeRole.roleArn}/${options.assumeRole.roleSessionName}`}`,
+    ...(sts === undefined ? {} : { sts }),
 
     async encrypt(plaintext: Buffer, ctx: CallContext): Promise<BackendCiphertext> {
       if (plaintext.length > ALIBABA_MAX_PLAINTEXT_BYTES) {
@@ -225,6 +251,9 @@ export function createAlibabaBackend(options: AlibabaBackendOptions): KmsBackend
     },
 
     kmsCalls: () => calls,
-    close: async () => {},
+    close: () => {
+      sts?.close();
+      return Promise.resolve();
+    },
   };
 }

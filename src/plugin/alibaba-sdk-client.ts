@@ -59,12 +59,21 @@ export class KmsHttpError extends Error {
 export type SdkConfig = InstanceType<typeof rpcClient.Config>;
 export const SdkConfig = rpcClient.Config;
 
+/** Credentials read per request (STS credentials that are renewed while the client lives). */
+export type CredentialsSource = () => {
+  accessKeyId: string;
+  accessKeySecret: string;
+  securityToken?: string;
+};
+
 export class AtrestKmsSdkClient extends kmsSdk.default {
   private readonly caPem: string | undefined;
+  private readonly credentialsSource: CredentialsSource | undefined;
 
-  constructor(config: SdkConfig, caPem: string | undefined) {
+  constructor(config: SdkConfig, caPem: string | undefined, credentialsSource?: CredentialsSource) {
     super(config);
     this.caPem = caPem;
+    this.credentialsSource = credentialsSource;
   }
 
   override async doRequest(
@@ -105,9 +114,11 @@ export class AtrestKmsSdkClient extends kmsSdk.default {
       request.headers["content-type"] = "application/x-www-form-urlencoded";
     }
     if (authType !== "Anonymous") {
-      const accessKeyId = await this.getAccessKeyId();
-      const accessKeySecret = await this.getAccessKeySecret();
-      const securityToken = await this.getSecurityToken();
+      // One snapshot of all three values: a renewal between them would mix two sessions' credentials.
+      const source = this.credentialsSource?.();
+      const accessKeyId = source?.accessKeyId ?? (await this.getAccessKeyId());
+      const accessKeySecret = source?.accessKeySecret ?? (await this.getAccessKeySecret());
+      const securityToken = source === undefined ? await this.getSecurityToken() : source.securityToken;
       if (securityToken) request.query["SecurityToken"] = securityToken;
       request.query["SignatureMethod"] = "HMAC-SHA1";
       request.query["SignatureVersion"] = "1.0";

@@ -5,6 +5,8 @@ import type { Clock } from "../common/clock.js";
 import type { Random } from "../common/random.js";
 import type { KmsBackend } from "./backend.js";
 import { createAlibabaBackend, type AlibabaCredentials } from "./alibaba-backend.js";
+import type { AssumeRoleSettings } from "./assumed-role-credentials.js";
+import type { Logger } from "../common/logger.js";
 import { createLocalBackend } from "./local-backend.js";
 import { createMemoryKek, parseKeyFileContent, type LocalKek } from "./local-kek.js";
 import { openPkcs11Kek, type Pkcs11KekOptions } from "./pkcs11-kek.js";
@@ -16,6 +18,8 @@ export type BackendConfig =
       readonly regionId: string;
       readonly keyId: string;
       readonly credentials: AlibabaCredentials;
+      /** Sign KMS calls as this role's STS session (`credentials` then only assume it). */
+      readonly assumeRole?: AssumeRoleSettings;
       readonly caPem?: string;
     }
   | {
@@ -50,10 +54,13 @@ export async function createBackend(
     clock: Clock;
     random: Random;
     onKmsCall?: (action: string, outcome: "ok" | "error", durationMs: number) => void;
+    logger?: Logger;
   },
 ): Promise<KmsBackend> {
   if (config.kind === "alibaba") {
     return createAlibabaBackend({
+      ...(config.assumeRole === undefined ? {} : { assumeRole: config.assumeRole }),
+      ...(deps.logger === undefined ? {} : { logger: deps.logger }),
       endpoint: config.endpoint,
       regionId: config.regionId,
       keyId: config.keyId,

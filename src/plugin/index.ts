@@ -25,3 +25,4 @@ export {
   type PluginSettings,
 } from "./options.js";
 export type { HealthSnapshot } from "./status-check.js";
+export { AssumedRoleCredentials, type AssumeRoleSettings } from "./assumed-role-credentials.js";

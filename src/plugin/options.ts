@@ -8,6 +8,7 @@ import { z } from "zod";
 import { AtrestError } from "../common/errors.js";
 import { parseGoDurationNs } from "../common/go-duration.js";
 import type { AlibabaCredentials } from "./alibaba-backend.js";
+import type { AssumeRoleSettings } from "./assumed-role-credentials.js";
 import type { BackendConfig, LocalKekConfig } from "./backend-config.js";
 import { readPinFile } from "./pkcs11-kek.js";
 import { DEFAULT_STATUS_REFRESH_MS, type PluginOptions } from "./plugin.js";
@@ -35,6 +36,10 @@ export const pluginSettingsSchema = z
     "pkcs11-pin-file": z.string().min(1),
     "pkcs11-key-label": z.string().min(1),
     "pkcs11-create-key": z.boolean(),
+    "role-arn": z.string().min(1),
+    "role-session-name": z.string().min(1),
+    "sts-endpoint": z.string().min(1),
+    "role-session-duration": z.string().min(1),
   })
   .partial()
   .strict();
@@ -121,6 +126,48 @@ export function loadCredentials(
   return { accessKeyId, accessKeySecret, ...(token ? { securityToken: token } : {}) };
 }
 
+const ROLE_ARN = /^acs:ram::[0-9]{1,32}:role\/[a-zA-Z0-9._@-]{1,64}$/;
+const SESSION_NAME = /^[A-Za-z0-9.@_-]{2,64}$/;
+
+/** `--role-arn` and its companions → the backend's assumeRole settings (all checked up front). */
+function assumeRoleSettings(settings: PluginSettings, regionId: string): { assumeRole?: AssumeRoleSettings } {
+  const roleArn = settings["role-arn"];
+  if (roleArn === undefined) {
+    for (const key of ["role-session-name", "sts-endpoint", "role-session-duration"] as const)
+      if (settings[key] !== undefined)
+        throw new AtrestError("invalid-argument", `--${key} is for --role-arn`);
+    return {};
+  }
+  if (!ROLE_ARN.test(roleArn))
+    throw new AtrestError("invalid-argument", "--role-arn: must be acs:ram::<account id>:role/<role name>");
+  const session = settings["role-session-name"];
+  if (session === undefined || !SESSION_NAME.test(session))
+    throw new AtrestError(
+      "invalid-argument",
+      "--role-session-name is required with --role-arn: 2-64 of letters, digits, '.', '@', '-', '_' (name the cluster)",
+    );
+  let durationSeconds = 3600;
+  if (settings["role-session-duration"] !== undefined) {
+    durationSeconds = Math.round(
+      parseDurationMs(settings["role-session-duration"], "--role-session-duration") / 1000,
+    );
+    // Shorter sessions are accepted only by an STS started for tests (its documented test-only option).
+    if (durationSeconds < 1 || durationSeconds > 43_200)
+      throw new AtrestError(
+        "invalid-argument",
+        "--role-session-duration: 15m to 12h (the role's MaxSessionDuration bounds it)",
+      );
+  }
+  return {
+    assumeRole: {
+      roleArn,
+      roleSessionName: session,
+      stsEndpoint: settings["sts-endpoint"] ?? `https://sts.${regionId}.aliyuncs.com`,
+      durationSeconds,
+    },
+  };
+}
+
 /** Settings (flags over config file) → PluginOptions; reads the files they name. */
 export function resolvePluginOptions(
   settings: PluginSettings,
@@ -170,9 +217,19 @@ export function resolvePluginOptions(
       keyId: settings["key-id"],
       credentials: loadCredentials(settings["credentials-file"], env),
       ...(caPem !== undefined ? { caPem } : {}),
+      ...assumeRoleSettings(settings, regionId),
     };
   } else {
-    for (const key of ["kms-endpoint", "key-id", "credentials-file", "ca-file"] as const) {
+    for (const key of [
+      "kms-endpoint",
+      "key-id",
+      "credentials-file",
+      "ca-file",
+      "role-arn",
+      "role-session-name",
+      "sts-endpoint",
+      "role-session-duration",
+    ] as const) {
       if (settings[key] !== undefined)
         throw new AtrestError("invalid-argument", `--${key} is for --backend alibaba`);
     }

@@ -77,6 +77,7 @@ export async function startPlugin(options: PluginOptions): Promise<RunningPlugin
         clock,
         random,
         onKmsCall: (action, outcome, ms) => metrics.observeKms(action, outcome, ms),
+        logger,
       });
 
   const statusCheck = new StatusCheck({
