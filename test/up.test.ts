@@ -33,6 +33,9 @@ interface Ready {
   kubeconfig: string;
   apiserverUrl: string;
   kmsEndpoint: string;
+  identityEndpoint: string;
+  pluginRoleArn: string;
+  pluginRoleSessionName: string;
   kmsProfile: string;
   pluginSocket: string;
   keyId: string;
@@ -143,6 +146,7 @@ describe("atrest up", { timeout: 300_000 }, () => {
     assert.equal(r1.dataDir, dataDir);
     assert.match(r1.apiserverUrl, /^https:\/\/127\.0\.0\.1:\d+$/);
     assert.match(r1.kmsEndpoint, /^https:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(r1.identityEndpoint, /^https:\/\/127\.0\.0\.1:\d+$/);
     assert.equal(r1.pluginSocket, join(dataDir, "kms-plugin.sock"));
     assert.equal(r1.kubeconfig, join(dataDir, "kubeconfig"));
     assert.equal(r1.keyCreated, true);
@@ -186,7 +190,8 @@ describe("atrest up", { timeout: 300_000 }, () => {
       assert.ok(!bytes.includes(base64Marker), `no base64 marker in ${file}`);
     }
 
-    // The plugin signed as its own principal, allowed only Encrypt/Decrypt/DescribeKey on this key.
+    // The plugin ran as ACK's service role (quick-authorized at first start), its session named after
+    // the cluster, on STS credentials; the key it keeps only assumes the role.
     const pluginCredsFile = join(dataDir, "kms-plugin-credentials.json");
     assert.equal(statSync(pluginCredsFile).mode & 0o777, 0o600);
     const pluginCreds = JSON.parse(readFileSync(pluginCredsFile, "utf8")) as { accessKeyId: string };
@@ -194,18 +199,32 @@ describe("atrest up", { timeout: 300_000 }, () => {
       accessKeyId: string;
     };
     assert.notEqual(pluginCreds.accessKeyId, adminCreds.accessKeyId);
+    assert.equal(
+      r1.pluginRoleArn,
+      `acs:ram::${/acs:ram::(\d+):/.exec(r1.pluginRoleArn)?.[1]}:role/AliyunCSManagedSecurityRole`,
+    );
     const crypto = await runAtrest(
       ["kms", "events", "--data-dir", join(dataDir, "kms"), "--key-id", r1.keyId, "-o", "json"],
       { env: ENV },
     );
     assert.equal(crypto.status, 0, crypto.stderr);
     const cryptoEvents = (
-      JSON.parse(crypto.stdout) as { events: { action: string; principal: string; accessKeyId: string }[] }
+      JSON.parse(crypto.stdout) as {
+        events: {
+          action: string;
+          principal: string;
+          accessKeyId: string;
+          identityType: string;
+          userName: string;
+        }[];
+      }
     ).events.filter((e) => e.action === "Encrypt" || e.action === "Decrypt");
     assert.ok(cryptoEvents.length >= 2, "the plugin's status probe and the Secret's seed were audited");
     for (const e of cryptoEvents) {
-      assert.equal(e.principal, "atrest-up-plugin", JSON.stringify(e));
-      assert.equal(e.accessKeyId, pluginCreds.accessKeyId);
+      assert.equal(e.principal, "AliyunCSManagedSecurityRole", JSON.stringify(e));
+      assert.equal(e.identityType, "assumed-role", JSON.stringify(e));
+      assert.equal(e.userName, `AliyunCSManagedSecurityRole:${r1.pluginRoleSessionName}`);
+      assert.match(e.accessKeyId, /^STS\./);
     }
 
     // Second start: same key, same token and CA, the Secret still reads.
@@ -231,7 +250,7 @@ describe("atrest up", { timeout: 300_000 }, () => {
       [r1.keyId],
       "no second key was created",
     );
-    // The plugin's access key was reused, and it can do nothing but cryptography on that one key.
+    // The service key was reused, and on the KMS it can do nothing at all: only assume the role.
     assert.equal(
       (JSON.parse(readFileSync(pluginCredsFile, "utf8")) as { accessKeyId: string }).accessKeyId,
       pluginCreds.accessKeyId,
@@ -247,13 +266,41 @@ describe("atrest up", { timeout: 300_000 }, () => {
     );
     const asPlugin = (args: string[]) =>
       runAtrest(["kms", ...args, "--profile", pluginProfile, "-o", "json"], { env: ENV });
-    const described2 = await asPlugin(["describe-key", "--key-id", r1.keyId]);
-    assert.equal(described2.status, 0, described2.stderr);
-    for (const denied of [["create-key"], ["list-keys"], ["disable-key", "--key-id", r1.keyId]]) {
+    for (const denied of [
+      ["describe-key", "--key-id", r1.keyId],
+      ["create-key"],
+      ["list-keys"],
+      ["disable-key", "--key-id", r1.keyId],
+    ]) {
       const r = await asPlugin(denied);
       assert.notEqual(r.status, 0, denied.join(" "));
       assert.match(r.stderr, /Forbidden\.RAM/, denied.join(" "));
     }
+    // The seed documents' check, with the profile up wrote: the role's Encrypt/Decrypt events exist.
+    const lookedUp = await runAtrest(
+      [
+        "events",
+        "--profile",
+        r2.kmsProfile,
+        "--user",
+        "aliyuncsmanagedsecurityrole",
+        "--event-name",
+        "Decrypt",
+        "-o",
+        "json",
+      ],
+      { env: ENV },
+    );
+    assert.equal(lookedUp.status, 0, lookedUp.stderr);
+    const found = (
+      JSON.parse(lookedUp.stdout) as { Events: { userIdentity: { type: string; userName: string } }[] }
+    ).Events;
+    assert.ok(found.length >= 1);
+    for (const e of found)
+      assert.deepEqual(
+        [e.userIdentity.type, e.userIdentity.userName],
+        ["assumed-role", "AliyunCSManagedSecurityRole:atrest-up"],
+      );
     assert.equal(await stop(second.child), 0, second.stderr());
   });
 

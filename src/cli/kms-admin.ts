@@ -20,13 +20,16 @@ interface ConnectionFlags {
   output?: string;
 }
 
-type Flags = ConnectionFlags & Record<string, unknown>;
+export type Flags = ConnectionFlags & Record<string, unknown>;
+
+/** Which endpoint of a profile a command talks to: the KMS, or the identity endpoint beside it. */
+export type EndpointKind = "kms" | "identity";
 
 /** Builds the client from --profile, then flags, then ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET. */
-function clientFrom(flags: ConnectionFlags): KmsClient {
-  const profile =
-    flags.profile === undefined ? undefined : clientOptionsFromProfile(loadKmsProfile(flags.profile));
-  const endpoint = flags.endpoint ?? profile?.endpoint;
+export function clientFrom(flags: ConnectionFlags, kind: EndpointKind = "kms"): KmsClient {
+  const loaded = flags.profile === undefined ? undefined : loadKmsProfile(flags.profile);
+  const profile = loaded === undefined ? undefined : clientOptionsFromProfile(loaded);
+  const endpoint = flags.endpoint ?? (kind === "kms" ? profile?.endpoint : loaded?.identityEndpoint);
   const env = (name: string) => (process.env[name] === "" ? undefined : process.env[name]);
   const accessKeyId = flags.accessKeyId ?? profile?.accessKeyId ?? env("ALIBABA_CLOUD_ACCESS_KEY_ID");
   const accessKeySecret =
@@ -50,7 +53,7 @@ function clientFrom(flags: ConnectionFlags): KmsClient {
   });
 }
 
-function addConnectionOptions(cmd: Command): Command {
+export function addConnectionOptions(cmd: Command): Command {
   return cmd
     .option(
       "--profile <file>",
@@ -71,7 +74,7 @@ function scalar(v: unknown): string {
 }
 
 /** `Name: value` lines for a response (nested objects flattened as `A.B`), RequestId last. */
-function describe(result: Record<string, unknown>, prefix = ""): string {
+export function describe(result: Record<string, unknown>, prefix = ""): string {
   let out = "";
   for (const [k, v] of Object.entries(result)) {
     if (prefix === "" && k === "RequestId") continue;
@@ -101,18 +104,18 @@ function listOf(result: Record<string, unknown>, wrapper: string, item: string):
   return Array.isArray(list) ? (list as Record<string, unknown>[]) : [];
 }
 
-const listText =
+export const listText =
   (wrapper: string, item: string, columns: readonly string[]) => (r: Record<string, unknown>) =>
     table(listOf(r, wrapper, item), columns);
 
 // ---- flag helpers ----
 
-function str(flags: Flags, name: string): string | undefined {
+export function str(flags: Flags, name: string): string | undefined {
   const v = flags[name];
   return typeof v === "string" ? v : undefined;
 }
 
-function readText(file: string, flag: string): string {
+export function readText(file: string, flag: string): string {
   try {
     return readFileSync(file === "-" ? 0 : file, "utf8");
   } catch (err) {
@@ -144,8 +147,10 @@ function pageParams(flags: Flags): KmsParams {
 
 // ---- the command table ----
 
-interface Spec {
+export interface Spec {
   readonly name: string;
+  /** The RPC API version of the action (default the KMS's 2016-01-20). */
+  readonly version?: string;
   readonly description: string;
   readonly action: string | ((flags: Flags) => string);
   /** The API action(s) named in the help when `action` is chosen by the flags. */
@@ -516,8 +521,13 @@ const SPECS: readonly Spec[] = [
 
 /** Registers every admin command under `atrest kms`. */
 export function registerKmsAdminCommands(kms: Command): void {
-  for (const spec of SPECS) {
-    const cmd = kms
+  registerSpecCommands(kms, SPECS, "kms");
+}
+
+/** Registers a table of thin signed-RPC commands under `parent` (atrest kms, atrest iam). */
+export function registerSpecCommands(parent: Command, specs: readonly Spec[], kind: EndpointKind): void {
+  for (const spec of specs) {
+    const cmd = parent
       .command(spec.name)
       .description(
         `${spec.description} [${typeof spec.action === "string" ? spec.action : (spec.label ?? "")}]`,
@@ -529,16 +539,21 @@ export function registerKmsAdminCommands(kms: Command): void {
     addConnectionOptions(cmd);
     cmd.action(async (flags: Flags) => {
       // `atrest kms --profile FILE <command>` as well as `atrest kms <command> --profile FILE`.
-      const parentProfile = kms.opts<{ profile?: string }>().profile;
+      const parentProfile = parent.opts<{ profile?: string }>().profile;
       const client = clientFrom(
         flags.profile === undefined && parentProfile !== undefined
           ? { ...flags, profile: parentProfile }
           : flags,
+        kind,
       );
       try {
         const params = await spec.params(flags, client);
         const action = typeof spec.action === "string" ? spec.action : spec.action(flags);
-        const result = await client.call(action, params);
+        const result = await client.call(
+          action,
+          params,
+          spec.version === undefined ? {} : { version: spec.version },
+        );
         process.stdout.write(
           flags.output === "json"
             ? JSON.stringify(result, null, 2) + "\n"

@@ -10,6 +10,8 @@ import { registerScan } from "./scan.js";
 import { registerUp } from "./up.js";
 import { registerExport } from "./export.js";
 import { registerVerifyBackup } from "./verify-backup.js";
+import { registerIam } from "./iam.js";
+import { registerEvents } from "./events.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -25,6 +27,8 @@ const registrations: Array<(program: Command) => void> = [
   registerUp,
   registerExport,
   registerVerifyBackup,
+  registerIam,
+  registerEvents,
 ];
 
 export function buildProgram(): Command {

@@ -22,11 +22,14 @@ function summaryText(s: UpSummary): string {
     `  kubeconfig     ${s.kubeconfig}`,
     `  apiserver      ${s.apiserverUrl} (${s.store})`,
     `  kms            ${s.kmsEndpoint} (profile ${s.kmsProfile})`,
+    `  sts/ram/trail  ${s.identityEndpoint} (the same profile: atrest iam --profile, atrest events --profile)`,
+    `  plugin role    ${s.pluginRoleArn} (session ${s.pluginRoleSessionName})`,
     `  plugin socket  ${s.pluginSocket}${s.pluginHealthUrl === undefined ? "" : ` (health ${s.pluginHealthUrl})`}`,
     `  kms key        ${s.keyId} (${s.keyAlias}${s.keyCreated ? ", created now" : ""})`,
     "",
     `  kubectl --kubeconfig ${s.kubeconfig} create secret generic demo --from-literal=password=s3cr3t`,
     `  atrest kms describe-key --profile ${s.kmsProfile} --key-id ${s.keyAlias}`,
+    `  atrest events --profile ${s.kmsProfile} --user aliyuncsmanagedsecurityrole --event-name Decrypt`,
     "",
   ].join("\n");
 }

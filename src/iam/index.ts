@@ -54,3 +54,12 @@ export {
   type AssumedRole,
 } from "./sts/assume-role.js";
 export { hashPassword, verifyPassword, checkPasswordRules } from "./passwords.js";
+export {
+  CS_SERVICE_PRINCIPAL,
+  CS_SERVICE_ROLE,
+  CS_SERVICE_ROLE_POLICY,
+  CS_SERVICE_ROLE_TRUST_POLICY,
+  serviceRoleArn,
+  ensureServiceRole,
+  ensureServicePrincipal,
+} from "./service-role.js";

@@ -9,8 +9,9 @@ import { AtrestError, wrapError } from "../common/errors.js";
 import { silentLogger, type Logger } from "../common/logger.js";
 import { startApiServer, type ApiServer } from "../apiserver/index.js";
 import { KmsClient } from "../kms/client/index.js";
-import { startKmsServer, type KmsServer } from "../kms/index.js";
-import { startPlugin, type AlibabaCredentials, type RunningPlugin } from "../plugin/index.js";
+import { startKmsIdentityEndpoint, startKmsServer, type KmsServer } from "../kms/index.js";
+import type { IdentityServer } from "../iam/index.js";
+import { startPlugin, type RunningPlugin } from "../plugin/index.js";
 import { removeStaleSocket } from "../common/listen-address.js";
 import { openStore, type StoreEndpoint } from "../storage/open-store.js";
 import type { Store } from "../storage/store.js";
@@ -18,7 +19,7 @@ import { ensureUpEncryptionConfig } from "./encryption-config-file.js";
 import { ensureKmsDir, readKmsDir } from "./kms-dir.js";
 import { ensureUpKey, type UpKey } from "./kms-key.js";
 import { writeUpKmsProfile } from "./kms-profile-file.js";
-import { ensurePluginPrincipal } from "./plugin-principal.js";
+import { authorizeUpServiceRole, UP_CLUSTER_NAME, type UpPluginIdentity } from "./service-role.js";
 import { upPaths, type UpPaths } from "./paths.js";
 import { waitForPluginHealthy } from "./plugin-ready.js";
 
@@ -30,6 +31,8 @@ export interface UpOptions {
   readonly dataDir: string;
   /** HOST:PORT of the KMS; default 127.0.0.1:0 (a free port: only the plugin and the profile use it). */
   readonly kmsListen?: string;
+  /** Port of the identity endpoint (STS, RAM, ActionTrail) on the KMS's host; default 0 (a free one). */
+  readonly identityPort?: number;
   /** HOST:PORT for the plugin's /healthz, /livez, /metrics; none by default. */
   readonly pluginHealthListen?: string;
   /** Default 6443; 0 picks a free port. */
@@ -49,6 +52,11 @@ export interface UpSummary {
   readonly kubeconfig: string;
   readonly apiserverUrl: string;
   readonly kmsEndpoint: string;
+  /** STS, RAM and ActionTrail (LookupEvents) on one RPC endpoint; the admin's profile works there too. */
+  readonly identityEndpoint: string;
+  /** The role the plugin assumes, and its session name (the cluster). */
+  readonly pluginRoleArn: string;
+  readonly pluginRoleSessionName: string;
   readonly kmsProfile: string;
   readonly pluginSocket: string;
   readonly pluginHealthUrl?: string;
@@ -64,6 +72,7 @@ export interface UpSummary {
 export interface RunningUp {
   readonly summary: UpSummary;
   readonly kms: KmsServer;
+  readonly identity: IdentityServer;
   readonly plugin: RunningPlugin;
   readonly apiserver: ApiServer;
   /** Stops the apiserver, then the plugin, then the KMS (each user before what it uses). */
@@ -125,6 +134,15 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
     });
     stack.push(() => kms.close());
     logger.info({ url: kms.url, initialised: kmsCreated }, "up: kms started");
+    const identity = await startKmsIdentityEndpoint(kms, {
+      dataDir: paths.kmsDir,
+      host: new URL(kms.url).hostname.replace(/^\[|\]$/g, ""),
+      port: options.identityPort ?? 0,
+      logger: logger.child({ part: "identity" }),
+    }).catch((err: unknown) => {
+      throw wrapError(err, "identity endpoint");
+    });
+    stack.push(() => identity.close());
 
     const client = new KmsClient({
       endpoint: kms.url,
@@ -134,25 +152,23 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       caFile: kmsDir.caCertFile,
     });
     let key: UpKey;
-    let pluginCredentials: AlibabaCredentials;
     try {
       key = await ensureUpKey(client, paths.keyFile, logger.child({ part: "up" })).catch((err: unknown) => {
         throw wrapError(err, "kms key");
       });
-      // The plugin signs as its own principal, allowed only what it needs on this key.
-      pluginCredentials = await ensurePluginPrincipal(client, {
-        keyId: key.keyId,
-        region: kmsDir.region,
-        accountId: kmsDir.accountId,
-        credentialsFile: paths.pluginCredentials,
-      }).catch((err: unknown) => {
-        throw wrapError(err, "kms plugin principal");
-      });
     } finally {
       client.close();
     }
+    // The plugin runs as the service role from the first start (service-role.ts).
+    const pluginIdentity: UpPluginIdentity = await authorizeUpServiceRole(kms.identity, {
+      credentialsFile: paths.pluginCredentials,
+      stsEndpoint: identity.url,
+    }).catch((err: unknown) => {
+      throw wrapError(err, "service role");
+    });
     writeUpKmsProfile(paths.kmsProfile, {
       endpoint: kms.url,
+      identityEndpoint: identity.url,
       regionId: kmsDir.region,
       accessKeyId: kmsDir.credentials.accessKeyId,
       accessKeySecret: kmsDir.credentials.accessKeySecret,
@@ -174,7 +190,8 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
         endpoint: kms.url,
         regionId: kmsDir.region,
         keyId: key.keyId,
-        credentials: pluginCredentials,
+        credentials: pluginIdentity.credentials,
+        assumeRole: pluginIdentity.assumeRole,
         caPem: readFileSync(kmsDir.caCertFile, "utf8"),
       },
       logger: logger.child({ part: "plugin" }),
@@ -227,6 +244,9 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       kubeconfig: paths.kubeconfig,
       apiserverUrl: apiserver.url,
       kmsEndpoint: kms.url,
+      identityEndpoint: identity.url,
+      pluginRoleArn: pluginIdentity.assumeRole.roleArn,
+      pluginRoleSessionName: UP_CLUSTER_NAME,
       kmsProfile: paths.kmsProfile,
       pluginSocket: paths.pluginSocket,
       ...(plugin.health === undefined ? {} : { pluginHealthUrl: plugin.health.url }),
@@ -240,6 +260,7 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
     return {
       summary,
       kms,
+      identity,
       plugin,
       apiserver,
       close: () => (closing ??= unwind()),

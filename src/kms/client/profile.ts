@@ -14,6 +14,8 @@ export interface KmsProfile {
   readonly accessKeyId: string;
   readonly accessKeySecret: string;
   readonly caFile?: string;
+  /** The identity endpoint (STS, RAM, ActionTrail) beside this KMS, for `atrest iam` and `atrest events`. */
+  readonly identityEndpoint?: string;
 }
 
 const profileSchema = z.strictObject({
@@ -22,6 +24,10 @@ const profileSchema = z.strictObject({
   accessKeyId: z.string().min(1, "must not be empty"),
   accessKeySecret: z.string().min(1, "must not be empty"),
   caFile: z.string().min(1).optional(),
+  identityEndpoint: z
+    .string()
+    .regex(/^https?:\/\/[^/\s]+\/?$/, "must be https://host:port")
+    .optional(),
 });
 
 export function parseKmsProfile(json: string, source = "profile"): KmsProfile {
@@ -46,6 +52,7 @@ export function parseKmsProfile(json: string, source = "profile"): KmsProfile {
     accessKeySecret: p.accessKeySecret,
     ...(p.regionId === undefined ? {} : { regionId: p.regionId }),
     ...(p.caFile === undefined ? {} : { caFile: p.caFile }),
+    ...(p.identityEndpoint === undefined ? {} : { identityEndpoint: p.identityEndpoint.replace(/\/$/, "") }),
   });
 }
 
