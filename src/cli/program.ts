@@ -8,6 +8,7 @@ import { registerPlugin } from "./plugin.js";
 import { registerDecode } from "./decode.js";
 import { registerScan } from "./scan.js";
 import { registerUp } from "./up.js";
+import { registerEncryption } from "./encryption.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -21,6 +22,7 @@ const registrations: Array<(program: Command) => void> = [
   registerDecode,
   registerScan,
   registerUp,
+  registerEncryption,
 ];
 
 export function buildProgram(): Command {

@@ -24,9 +24,11 @@ function summaryText(s: UpSummary): string {
     `  kms            ${s.kmsEndpoint} (profile ${s.kmsProfile})`,
     `  plugin socket  ${s.pluginSocket}${s.pluginHealthUrl === undefined ? "" : ` (health ${s.pluginHealthUrl})`}`,
     `  kms key        ${s.keyId} (${s.keyAlias}${s.keyCreated ? ", created now" : ""})`,
+    `  cluster file   ${s.clusterFile}`,
     "",
     `  kubectl --kubeconfig ${s.kubeconfig} create secret generic demo --from-literal=password=s3cr3t`,
     `  atrest kms describe-key --profile ${s.kmsProfile} --key-id ${s.keyAlias}`,
+    `  atrest encryption status --cluster ${s.clusterFile}`,
     "",
   ].join("\n");
 }

@@ -52,6 +52,8 @@ export interface KmsV2Hooks {
   }): void;
   cacheMiss?(event: { readonly providerName: string }): void;
   dekRotated?(event: { readonly providerName: string; readonly keyIdHash: string }): void;
+  /** Status returned a well-formed key_id (kube's …_key_id_hash_status_last_timestamp_seconds). */
+  statusKeyId?(event: { readonly providerName: string; readonly keyIdHash: string }): void;
   health?(event: { readonly providerName: string; readonly healthy: boolean }): void;
   /** The number of decrypted seeds/DEKs cached changed (kube's …_dek_source_cache_size). */
   cacheSize?(event: { readonly providerName: string; readonly size: number }): void;
@@ -265,6 +267,7 @@ export class KmsV2DekState {
           `got invalid KMSv2 KeyID hash "${status.keyId === "" ? "" : keyIdHash(status.keyId)}": ${keyIdError}`,
         );
       } else {
+        this.hooks.statusKeyId?.({ providerName: this.providerName, keyIdHash: keyIdHash(status.keyId) });
         try {
           await this.rotateOnKeyIdChange(status.keyId, problems.length === 0);
         } catch (err) {

@@ -14,7 +14,8 @@ import { startPlugin, type RunningPlugin } from "../plugin/index.js";
 import { removeStaleSocket } from "../plugin/listen-address.js";
 import { openStore, type StoreEndpoint } from "../storage/open-store.js";
 import type { Store } from "../storage/store.js";
-import { ensureUpEncryptionConfig } from "./encryption-config-file.js";
+import { writeUpClusterFile } from "./cluster-file.js";
+import { ensureUpEncryptionConfig, UP_KMS_PROVIDER_NAME } from "./encryption-config-file.js";
 import { ensureKmsDir, readKmsDir } from "./kms-dir.js";
 import { ensureUpKey } from "./kms-key.js";
 import { writeUpKmsProfile } from "./kms-profile-file.js";
@@ -58,6 +59,8 @@ export interface UpSummary {
   readonly keyCreated: boolean;
   readonly encryptionConfig: string;
   readonly store: string;
+  /** The cluster file for `atrest encryption … --cluster`. */
+  readonly clusterFile: string;
 }
 
 export interface RunningUp {
@@ -207,6 +210,19 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       throw wrapError(err, "apiserver");
     });
     stack.push(() => apiserver.close());
+    // Rewritten on every start: the apiserver's port may differ.
+    writeUpClusterFile(paths.clusterFile, {
+      name: "atrest-up",
+      region: kmsDir.region,
+      kubeconfig: paths.kubeconfig,
+      apiservers: [{ url: apiserver.url, configFile: paths.encryptionConfig }],
+      store:
+        storeEndpoint !== "memory" && "etcdServers" in storeEndpoint
+          ? { etcd: { endpoints: storeEndpoint.etcdServers }, prefix: options.etcdPrefix ?? "/registry" }
+          : { sqlite: paths.apiserverDb, prefix: options.etcdPrefix ?? "/registry" },
+      kmsProfile: paths.kmsProfile,
+      plugins: [{ name: UP_KMS_PROVIDER_NAME, endpoint: `unix://${paths.pluginSocket}` }],
+    });
 
     const summary: UpSummary = {
       dataDir: paths.root,
@@ -221,6 +237,7 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       keyCreated: key.created,
       encryptionConfig: paths.encryptionConfig,
       store: description,
+      clusterFile: paths.clusterFile,
     };
     let closing: Promise<void> | undefined;
     return {
