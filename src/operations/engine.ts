@@ -153,6 +153,10 @@ export class EncryptionOperations {
     preflight.finishedAt = now;
     preflight.message = `apiservers converged on ${staged.base.hash}${prepared.canary === undefined ? "" : `; canary through ${prepared.canary.endpoint} ok`}`;
     record.stage = record.stages[1]?.name ?? "preflight";
+    // The staged configurations go first, so a record never exists without them (a crash right after
+    // the record is created resumes); saved again once the lease is ours, in case a racing start that
+    // lost the lease overwrote them.
+    await this.delivery.saveStaged(id, staged);
     // Acquire: CAS on the record ConfigMap; another process racing us loses here.
     await this.records.update((s) => {
       this.refuseBusy(s, request, force);

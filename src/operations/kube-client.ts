@@ -125,7 +125,7 @@ export class KubeClient {
       const retryable =
         status === 429 ||
         (status !== undefined && status >= 500 && status !== 501) ||
-        (failure !== undefined && RETRYABLE_NETWORK.test(failure.message));
+        (failure !== undefined && (failure.code === "deadline-exceeded" || RETRYABLE_NETWORK.test(failure.message)));
       if (status === 429) this.stats.throttled++;
       const hinted = response === undefined ? undefined : retryAfterMs(response.headers, this.#clock);
       const waitMs = hinted ?? backoffMs;

@@ -214,15 +214,24 @@ export const STAGE_RUNNERS: Readonly<Record<StageName, (ctx: StageContext) => Pr
       clock: ctx.clock,
       beforePage: async () => {
         ctx.lease.check();
-        // Writing on while the KMS is gone would make the apiservers coast on cached seeds; stop instead.
-        if (plugin !== undefined) {
+        // Writing on while the KMS is gone would make the apiservers coast on cached seeds: wait for it
+        // (a blip), and stop the stage when it stays away longer than the retry timeout.
+        if (plugin === undefined) return;
+        const deadline = ctx.clock.now() + ctx.cluster.tunables.retryTimeoutMs;
+        for (;;) {
           try {
             await pluginKeyId(plugin);
+            return;
           } catch (err) {
-            throw new AtrestError("unavailable", `the KMS plugin is unhealthy, rewrite paused: ${err instanceof Error ? err.message : String(err)}`, {
-              cause: err,
-              details: { reason: "KmsUnavailable" },
-            });
+            const why = err instanceof Error ? err.message : String(err);
+            if (ctx.clock.now() + 1_000 > deadline)
+              throw new AtrestError("unavailable", `the KMS plugin is unhealthy, rewrite paused: ${why}`, {
+                cause: err,
+                details: { reason: "KmsUnavailable" },
+              });
+            ctx.progress({ event: "retry", stage: "rewrite", why, waitMs: 1_000 });
+            await new Promise<void>((r) => ctx.clock.setTimeout(r, 1_000));
+            ctx.lease.check();
           }
         }
       },
