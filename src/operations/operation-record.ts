@@ -69,7 +69,9 @@ export const STAGES: Readonly<Record<OperationType, readonly StageName[]>> = Obj
     "release-key",
   ],
   rotate: ["preflight", "rotate-key", "converge-key", "rewrite", "verify"],
-  reencrypt: ["preflight", "rewrite", "verify"],
+  // converge-key: a KMS writer's key may have moved on (a rotation outside atrest): every apiserver
+  // must write under the key_id the plugin serves now, or the rewrite would leave objects behind.
+  reencrypt: ["preflight", "converge-key", "rewrite", "verify"],
 });
 
 export type StageState = "pending" | "running" | "succeeded" | "failed";

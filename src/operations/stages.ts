@@ -165,8 +165,9 @@ export const STAGE_RUNNERS: Readonly<Record<StageName, (ctx: StageContext) => Pr
   },
 
   "converge-key": async (ctx) => {
-    const newKeyId = ctx.record.rotation?.newKeyId;
     const plugin = targetPlugin(ctx);
+    if (ctx.record.type === "reencrypt" && plugin === undefined) return; // not a KMS v2 writer: nothing to wait for
+    const newKeyId = ctx.record.type === "rotate" ? ctx.record.rotation?.newKeyId : plugin && (await pluginKeyId(plugin));
     if (newKeyId === undefined || plugin === undefined) throw precondition("converge-key", "no new key version was made");
     const deadline = ctx.clock.now() + ctx.cluster.tunables.convergeTimeoutMs;
     for (;;) {
@@ -191,7 +192,7 @@ export const STAGE_RUNNERS: Readonly<Record<StageName, (ctx: StageContext) => Pr
   rewrite: async (ctx) => {
     const writer = ctx.staged.write ?? ctx.staged.base;
     await requireRunning(ctx, "rewrite", [writer.hash], "writes with the target");
-    if (ctx.record.type === "rotate" && !succeeded(ctx, "converge-key"))
+    if ((ctx.record.type === "rotate" || ctx.record.type === "reencrypt") && !succeeded(ctx, "converge-key"))
       throw precondition("rewrite", "the apiservers have not all picked up the new key version");
     const r = ctx.record;
     if (r.cursor.done) return;
