@@ -26,12 +26,17 @@ describe("atrest encryption: bad input changes nothing", () => {
   let configBefore: string;
   const snapshot = async () => ({
     config: readFileSync(c.sys.configFile, "utf8"),
-    record: JSON.stringify((await new EncryptionOperations({ cluster: c.cluster, kube: c.kube, kms: c.kms }).records.read()).record ?? null),
-    tags: JSON.stringify(await c.kms.call("ListResourceTags", { KeyId: c.sys.kmsKeyId }).then((r) => r["Tags"])),
+    record: JSON.stringify(
+      (await new EncryptionOperations({ cluster: c.cluster, kube: c.kube, kms: c.kms }).records.read())
+        .record ?? null,
+    ),
+    tags: JSON.stringify(
+      await c.kms.call("ListResourceTags", { KeyId: c.sys.kmsKeyId }).then((r) => r["Tags"]),
+    ),
     protection: String(
-      ((await c.kms.call("DescribeKey", { KeyId: c.sys.kmsKeyId }))["KeyMetadata"] as Record<string, unknown>)[
-        "DeletionProtection"
-      ],
+      (
+        (await c.kms.call("DescribeKey", { KeyId: c.sys.kmsKeyId }))["KeyMetadata"] as Record<string, unknown>
+      )["DeletionProtection"],
     ),
   });
   let before0: Awaited<ReturnType<typeof snapshot>>;
@@ -43,7 +48,14 @@ describe("atrest encryption: bad input changes nothing", () => {
     await c.createSecrets("app", 10, "bad");
     configBefore = readFileSync(c.sys.configFile, "utf8");
     const mk = async (): Promise<string> =>
-      String(((await c.kms.call("CreateKey", { KeySpec: "Aliyun_AES_256" }))["KeyMetadata"] as Record<string, unknown>)["KeyId"]);
+      String(
+        (
+          (await c.kms.call("CreateKey", { KeySpec: "Aliyun_AES_256" }))["KeyMetadata"] as Record<
+            string,
+            unknown
+          >
+        )["KeyId"],
+      );
     disabledKey = await mk();
     await c.kms.call("DisableKey", { KeyId: disabledKey });
     pendingKey = await mk();
@@ -52,7 +64,8 @@ describe("atrest encryption: bad input changes nothing", () => {
   });
   after(() => c?.close());
 
-  const enc = (args: string[]) => runAtrest(["encryption", ...args, "--progress", "none"], { env: ENV, timeoutMs: 120_000 });
+  const enc = (args: string[]) =>
+    runAtrest(["encryption", ...args, "--progress", "none"], { env: ENV, timeoutMs: 120_000 });
 
   it("refuses unusable keys, a wrong region, a bad cluster file and an unreachable apiserver, each with its exit status", async () => {
     const dir = c.sys.dir;
@@ -64,24 +77,31 @@ describe("atrest encryption: bad input changes nothing", () => {
         .replace(/^kubeconfig:/m, "colour: blue\nkubeconfig:"),
     );
     const otherRegion = join(dir, "other-region.yaml");
-    writeFileSync(otherRegion, readFileSync(c.clusterFile, "utf8").replace(/^region: .*$/m, "region: cn-shanghai"));
+    writeFileSync(
+      otherRegion,
+      readFileSync(c.clusterFile, "utf8").replace(/^region: .*$/m, "region: cn-shanghai"),
+    );
     const unreachable = join(dir, "unreachable.yaml");
     const port = await freePort();
     writeFileSync(
       unreachable,
-      readFileSync(c.clusterFile, "utf8").replace(/^apiservers:\n/m, `apiservers:\n  - url: https://127.0.0.1:${port}\n    encryptionConfig: agent\n`),
+      readFileSync(c.clusterFile, "utf8").replace(
+        /^apiservers:\n/m,
+        `apiservers:\n  - url: https://127.0.0.1:${port}\n    encryptionConfig: agent\n`,
+      ),
     );
-    const [bad, unknown, disabled, pending, region, down, rotateIdentity, migrateNone, resumeNone] = await Promise.all([
-      enc(["enable", "--cluster", badFile, "--key-id", c.sys.kmsKeyId]),
-      enc(["enable", "--cluster", c.clusterFile, "--key-id", "no-such-key"]),
-      enc(["enable", "--cluster", c.clusterFile, "--key-id", disabledKey]),
-      enc(["enable", "--cluster", c.clusterFile, "--key-id", pendingKey]),
-      enc(["enable", "--cluster", otherRegion, "--key-id", c.sys.kmsKeyId]),
-      enc(["enable", "--cluster", unreachable, "--key-id", c.sys.kmsKeyId]),
-      enc(["rotate", "--cluster", c.clusterFile]),
-      enc(["migrate", "--to", "v2", "--cluster", c.clusterFile]),
-      enc(["resume", "--cluster", c.clusterFile]),
-    ]);
+    const [bad, unknown, disabled, pending, region, down, rotateIdentity, migrateNone, resumeNone] =
+      await Promise.all([
+        enc(["enable", "--cluster", badFile, "--key-id", c.sys.kmsKeyId]),
+        enc(["enable", "--cluster", c.clusterFile, "--key-id", "no-such-key"]),
+        enc(["enable", "--cluster", c.clusterFile, "--key-id", disabledKey]),
+        enc(["enable", "--cluster", c.clusterFile, "--key-id", pendingKey]),
+        enc(["enable", "--cluster", otherRegion, "--key-id", c.sys.kmsKeyId]),
+        enc(["enable", "--cluster", unreachable, "--key-id", c.sys.kmsKeyId]),
+        enc(["rotate", "--cluster", c.clusterFile]),
+        enc(["migrate", "--to", "v2", "--cluster", c.clusterFile]),
+        enc(["resume", "--cluster", c.clusterFile]),
+      ]);
     assert.equal(bad.status, 2, bad.stderr);
     const badLine = oneLine(bad);
     assert.match(badLine, /name: must be a DNS label/);
@@ -109,7 +129,16 @@ describe("atrest encryption: bad input changes nothing", () => {
   });
 
   it("--dry-run lists the plan and its blockers and changes nothing", async () => {
-    const plan = await enc(["enable", "--cluster", c.clusterFile, "--key-id", c.sys.kmsKeyId, "--dry-run", "-o", "json"]);
+    const plan = await enc([
+      "enable",
+      "--cluster",
+      c.clusterFile,
+      "--key-id",
+      c.sys.kmsKeyId,
+      "--dry-run",
+      "-o",
+      "json",
+    ]);
     assert.equal(plan.status, 0, plan.stderr);
     const p = JSON.parse(plan.stdout) as {
       stages: Array<{ name: string }>;
@@ -119,7 +148,18 @@ describe("atrest encryption: bad input changes nothing", () => {
     };
     assert.deepEqual(
       p.stages.map((s) => s.name),
-      ["preflight", "add-read-provider", "converge-read", "switch-writer", "converge-writer", "rewrite", "verify", "prune", "converge-prune", "release-key"],
+      [
+        "preflight",
+        "add-read-provider",
+        "converge-read",
+        "switch-writer",
+        "converge-writer",
+        "rewrite",
+        "verify",
+        "prune",
+        "converge-prune",
+        "release-key",
+      ],
     );
     assert.ok(p.resources["secrets"]!.toRewrite >= 10, JSON.stringify(p.resources));
     assert.deepEqual(p.blockers, []);
@@ -155,9 +195,14 @@ describe("atrest encryption: bad input changes nothing", () => {
       enc(["rotate", "--cluster", c.clusterFile]),
     ]);
     assert.equal(second.status, 7, second.stderr);
-    assert.match(oneLine(second), /operation .* \(enable, stage converge-read\) is running, held by tester@ci pid 1/);
+    assert.match(
+      oneLine(second),
+      /operation .* \(enable, stage converge-read\) is running, held by tester@ci pid 1/,
+    );
     assert.equal(rotate.status, 7, rotate.stderr);
-    const status = await runAtrest(["encryption", "status", "--cluster", c.clusterFile, "-o", "json"], { env: ENV });
+    const status = await runAtrest(["encryption", "status", "--cluster", c.clusterFile, "-o", "json"], {
+      env: ENV,
+    });
     assert.equal(status.status, 14, "status exits 14 while Updating");
     assert.equal((JSON.parse(status.stdout) as { phase: string }).phase, "Updating");
     release();

@@ -9,17 +9,23 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { EncryptionOperations } from "../src/operations/engine.js";
-import { STAGES, type StageName } from "../src/operations/operation-record.js";
+import { STAGES } from "../src/operations/operation-record.js";
 import { runAtrest } from "./support/cli.js";
 import { eventually, kmsV1, IDENTITY, secretsConfig } from "./support/encryption-system.js";
-import { assertStored, startOperationsCluster, type OperationsCluster } from "./support/operations-cluster.js";
+import {
+  assertStored,
+  startOperationsCluster,
+  type OperationsCluster,
+} from "./support/operations-cluster.js";
 
 const ENV = { ATREST_LOG_LEVEL: "error" };
 
 /** Whether atrest kms refuses to disable a key a cluster needs (helper B's key-in-use protection). */
 const KEY_IN_USE_PROTECTION = (() => {
   try {
-    return readFileSync(fileURLToPath(new URL("../src/kms/actions.ts", import.meta.url)), "utf8").includes("KeyInUse");
+    return readFileSync(fileURLToPath(new URL("../src/kms/actions.ts", import.meta.url)), "utf8").includes(
+      "KeyInUse",
+    );
   } catch {
     return false;
   }
@@ -39,7 +45,9 @@ describe("atrest encryption on a SQLite cluster", () => {
   let ops: EncryptionOperations;
   let values: Map<string, Record<string, string>>;
   const status = async (): Promise<{ code: number | null; json: StatusJson }> => {
-    const r = await runAtrest(["encryption", "status", "--cluster", c.clusterFile, "-o", "json"], { env: ENV });
+    const r = await runAtrest(["encryption", "status", "--cluster", c.clusterFile, "-o", "json"], {
+      env: ENV,
+    });
     return { code: r.status, json: JSON.parse(r.stdout) as StatusJson };
   };
   before(async () => {
@@ -60,14 +68,34 @@ describe("atrest encryption on a SQLite cluster", () => {
     assert.ok(before.json.apiservers[0]?.converged);
 
     const r = await runAtrest(
-      ["encryption", "enable", "--cluster", c.clusterFile, "--key-id", c.sys.kmsKeyId, "-o", "json", "--progress", "json"],
+      [
+        "encryption",
+        "enable",
+        "--cluster",
+        c.clusterFile,
+        "--key-id",
+        c.sys.kmsKeyId,
+        "-o",
+        "json",
+        "--progress",
+        "json",
+      ],
       { env: ENV, timeoutMs: 120_000 },
     );
     assert.equal(r.status, 0, r.stderr);
     const events = r.stderr
       .trim()
       .split("\n")
-      .map((l) => JSON.parse(l) as { event: string; stage?: string; state?: string; rewritten?: number; total?: number });
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            event: string;
+            stage?: string;
+            state?: string;
+            rewritten?: number;
+            total?: number;
+          },
+      );
     const stages = events.filter((e) => e.event === "stage" && e.state === "succeeded").map((e) => e.stage);
     assert.deepEqual(stages, STAGES.enable);
     const last = events.filter((e) => e.event === "progress").pop();
@@ -103,11 +131,14 @@ describe("atrest encryption on a SQLite cluster", () => {
       ["DisableKey", {}],
       ["ScheduleKeyDeletion", { PendingWindowInDays: 7 }],
     ] as const) {
-      await assert.rejects(c.kms.call(action, { KeyId: c.sys.kmsKeyId, ...params }), (err: Error & { details?: Record<string, unknown> }) => {
-        assert.equal(err.details?.["kmsCode"], "Rejected.KeyInUse");
-        assert.match(err.message, /ops-flows/);
-        return true;
-      });
+      await assert.rejects(
+        c.kms.call(action, { KeyId: c.sys.kmsKeyId, ...params }),
+        (err: Error & { details?: Record<string, unknown> }) => {
+          assert.equal(err.details?.["kmsCode"], "Rejected.KeyInUse");
+          assert.match(err.message, /ops-flows/);
+          return true;
+        },
+      );
     }
   });
 
@@ -138,7 +169,10 @@ describe("atrest encryption on a SQLite cluster", () => {
     assert.deepEqual(await c.secretValues(), values);
     const s = await status();
     assert.equal(s.json.conditions[0]?.reason, "DecryptionCompleted");
-    const key = (await c.kms.call("DescribeKey", { KeyId: c.sys.kmsKeyId }))["KeyMetadata"] as Record<string, unknown>;
+    const key = (await c.kms.call("DescribeKey", { KeyId: c.sys.kmsKeyId }))["KeyMetadata"] as Record<
+      string,
+      unknown
+    >;
     assert.equal(key["DeletionProtection"], "Disabled");
     const tags = JSON.stringify((await c.kms.call("ListResourceTags", { KeyId: c.sys.kmsKeyId }))["Tags"]);
     assert.doesNotMatch(tags, /atrest:cluster/);
@@ -147,7 +181,7 @@ describe("atrest encryption on a SQLite cluster", () => {
   it("a failure at any stage stops the operation there; no provider leaves before verify; resume completes", async () => {
     const order = STAGES.enable;
     const pruneAt = order.indexOf("prune");
-    for (const failAt of order.slice(1) as StageName[]) {
+    for (const failAt of order.slice(1)) {
       const faulty = new EncryptionOperations({
         cluster: c.cluster,
         kube: c.kube,
@@ -158,7 +192,10 @@ describe("atrest encryption on a SQLite cluster", () => {
           },
         },
       });
-      await assert.rejects(faulty.start({ type: "enable", keyId: c.sys.kmsKeyId }), new RegExp(`stopped at stage ${failAt} .*injected`));
+      await assert.rejects(
+        faulty.start({ type: "enable", keyId: c.sys.kmsKeyId }),
+        new RegExp(`stopped at stage ${failAt} .*injected`),
+      );
       const record = (await faulty.records.read()).record!;
       assert.equal(record.state, "Failed");
       assert.equal(record.failure?.stage, failAt);
@@ -184,7 +221,10 @@ describe("atrest encryption on a SQLite cluster", () => {
       kms: c.kms,
       faults: { rewrite: { skipObject: (key) => skipped.has(key) } },
     });
-    await assert.rejects(partial.start({ type: "enable", keyId: c.sys.kmsKeyId }), /stopped at stage verify .*3 of \d+ secrets are not stored by kms:v2:atrest/);
+    await assert.rejects(
+      partial.start({ type: "enable", keyId: c.sys.kmsKeyId }),
+      /stopped at stage verify .*3 of \d+ secrets are not stored by kms:v2:atrest/,
+    );
     let record = (await partial.records.read()).record!;
     assert.equal(record.verify?.passed, false);
     assert.equal(record.stage, "rewrite", "resume starts over at the rewrite");
@@ -199,7 +239,10 @@ describe("atrest encryption on a SQLite cluster", () => {
       r.cursor.done = true;
       return { record: r, lease: s.lease };
     });
-    await assert.rejects(ops.resume(), /stopped at stage prune .*refusing to remove a provider: verify has not passed/);
+    await assert.rejects(
+      ops.resume(),
+      /stopped at stage prune .*refusing to remove a provider: verify has not passed/,
+    );
     assert.match(readFileSync(c.sys.configFile, "utf8"), /identity/);
     record = (await partial.records.read()).record!;
     await partial.records.update((s) => {
@@ -229,11 +272,18 @@ describe("atrest encryption migrate --to v2", () => {
   it("moves every KMS v1 value to KMS v2 and drops the v1 provider", async () => {
     const values = await c.secretValues();
     const stored = await c.sys.storedSecrets();
-    assert.ok([...stored.values()].every((v) => v.kind === "encrypted" && v.provider === "kms" && v.kmsApiVersion === "v1"));
-    const r = await runAtrest(["encryption", "migrate", "--to", "v2", "--cluster", c.clusterFile, "--progress", "none"], {
-      env: ENV,
-      timeoutMs: 120_000,
-    });
+    assert.ok(
+      [...stored.values()].every(
+        (v) => v.kind === "encrypted" && v.provider === "kms" && v.kmsApiVersion === "v1",
+      ),
+    );
+    const r = await runAtrest(
+      ["encryption", "migrate", "--to", "v2", "--cluster", c.clusterFile, "--progress", "none"],
+      {
+        env: ENV,
+        timeoutMs: 120_000,
+      },
+    );
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /migrate .*: Succeeded/);
     await eventually("the plugin key_id", () => Promise.resolve(c.sys.pluginKeyId() !== ""));

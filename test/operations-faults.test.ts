@@ -17,7 +17,11 @@ import { EncryptionOperations } from "../src/operations/engine.js";
 import type { ProgressEvent } from "../src/operations/progress.js";
 import { runAtrest, spawnAtrest } from "./support/cli.js";
 import { eventually } from "./support/encryption-system.js";
-import { assertStored, startOperationsCluster, type OperationsCluster } from "./support/operations-cluster.js";
+import {
+  assertStored,
+  startOperationsCluster,
+  type OperationsCluster,
+} from "./support/operations-cluster.js";
 
 /** mulberry32: a tiny seeded PRNG, so a failing run can be repeated. */
 function prng(seed: number): () => number {
@@ -68,7 +72,9 @@ function runAndKill(args: string[], shouldKill: (e: Record<string, unknown>) => 
         const e = JSON.parse(line) as Record<string, unknown>;
         if (e["event"] === "operation" && e["state"] === "succeeded") finished = true;
         if (killedAt === "" && shouldKill(e)) {
-          killedAt = `${String(e["event"])}:${String(e["stage"] ?? "")}:${String(e["state"] ?? e["rewritten"] ?? "")}`;
+          killedAt = [e["event"], e["stage"], e["state"] ?? e["rewritten"]]
+            .map((v) => JSON.stringify(v ?? ""))
+            .join(":");
           child.kill("SIGKILL");
         }
       }
@@ -89,7 +95,8 @@ describe("operation faults", () => {
   before(async () => {
     c = await startOperationsCluster({
       name: "ops-faults",
-      tunables: "operation: {convergeTimeout: 30s, retryTimeout: 15s, leaseDuration: 3s, pageSize: 20, concurrency: 8}\n",
+      tunables:
+        "operation: {convergeTimeout: 30s, retryTimeout: 15s, leaseDuration: 3s, pageSize: 20, concurrency: 8}\n",
     });
     await c.createSecrets("app", 240, "fault");
     expected = await c.secretValues();
@@ -146,7 +153,11 @@ describe("operation faults", () => {
             await new Promise((r) => setTimeout(r, 3_500));
             resumed = await resume();
           }
-          assert.equal(resumed.status, 0, `trial ${i} (${type}, killed at ${killed.killedAt}): resume: ${resumed.stderr}`);
+          assert.equal(
+            resumed.status,
+            0,
+            `trial ${i} (${type}, killed at ${killed.killedAt}): resume: ${resumed.stderr}`,
+          );
         } else {
           const done = await ops.resume({ force: true });
           assert.equal(done.state, "Succeeded", `trial ${i}`);
@@ -171,7 +182,9 @@ describe("operation faults", () => {
   });
 
   it("the KMS unreachable mid-rewrite: Failed with a reason, data readable, nothing pruned; resume completes", async () => {
-    await new EncryptionOperations({ cluster: c.cluster, kube: c.kube, kms: c.kms }).start({ type: "disable" });
+    await new EncryptionOperations({ cluster: c.cluster, kube: c.kube, kms: c.kms }).start({
+      type: "disable",
+    });
     const kmsUrl = new URL(c.sys.kms!.url);
     let stopped = false;
     const ops = new EncryptionOperations({
@@ -185,18 +198,26 @@ describe("operation faults", () => {
         }
       },
     });
-    await assert.rejects(ops.start({ type: "enable", keyId: c.sys.kmsKeyId }), (err: Error & { code?: string }) => {
-      assert.equal(err.code, "unavailable", err.message);
-      assert.match(err.message, /stopped at stage rewrite .*KMS plugin is unhealthy/);
-      return true;
-    });
+    await assert.rejects(
+      ops.start({ type: "enable", keyId: c.sys.kmsKeyId }),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, "unavailable", err.message);
+        assert.match(err.message, /stopped at stage rewrite .*KMS plugin is unhealthy/);
+        return true;
+      },
+    );
     const status = await ops.status();
     assert.equal(status.phase, "Failed");
     assert.equal(status.operation?.failure?.reason, "KmsUnavailable");
     assert.match(readFileSync(c.sys.configFile, "utf8"), /identity/, "identity is still a provider");
     assert.deepEqual(await c.secretValues(), expected, "every Secret is readable while the KMS is down");
 
-    const again = await startKmsServer({ dataDir: c.sys.kmsDataDir!, listen: kmsUrl.host, cacheTtlMs: 0, schedulerIntervalMs: 0 });
+    const again = await startKmsServer({
+      dataDir: c.sys.kmsDataDir!,
+      listen: kmsUrl.host,
+      cacheTtlMs: 0,
+      schedulerIntervalMs: 0,
+    });
     restarted.push(again);
     await eventually("the plugin to be healthy again", () => Promise.resolve(c.sys.plugin!.status().healthy));
     const done = await new EncryptionOperations({ cluster: c.cluster, kube: c.kube, kms: c.kms }).resume();
@@ -206,7 +227,9 @@ describe("operation faults", () => {
   });
 
   it("an apiserver restarted mid-rewrite: the rewrite retries and completes", async () => {
-    await new EncryptionOperations({ cluster: c.cluster, kube: c.kube, kms: c.kms }).start({ type: "disable" });
+    await new EncryptionOperations({ cluster: c.cluster, kube: c.kube, kms: c.kms }).start({
+      type: "disable",
+    });
     const sys = c.sys;
     const port = sys.apiserver.port;
     const events: ProgressEvent[] = [];
@@ -240,7 +263,10 @@ describe("operation faults", () => {
     const record = await ops.start({ type: "enable", keyId: c.sys.kmsKeyId });
     assert.ok(restarting, "the apiserver was restarted during the rewrite");
     assert.equal(record.state, "Succeeded");
-    assert.ok(events.some((e) => e.event === "retry"), "the rewrite waited for the apiserver");
+    assert.ok(
+      events.some((e) => e.event === "retry"),
+      "the rewrite waited for the apiserver",
+    );
     await assertStored(c, "kms:v2", c.sys.pluginKeyId());
     assert.deepEqual(await c.secretValues(), expected);
   });

@@ -46,16 +46,41 @@ describe("three apiservers on a three-member etcd, delivered by agents", { timeo
     etcd = await startEtcd({ members: 3 });
     const init = await initKmsDataDir({ dataDir: join(dir, "kms") });
     kms = await startKmsServer({ dataDir: join(dir, "kms"), cacheTtlMs: 0, schedulerIntervalMs: 0 });
-    const creds = JSON.parse(readFileSync(init.credentialsFile, "utf8")) as { accessKeyId: string; accessKeySecret: string };
+    const creds = JSON.parse(readFileSync(init.credentialsFile, "utf8")) as {
+      accessKeyId: string;
+      accessKeySecret: string;
+    };
     const profile = join(dir, "kms-profile.json");
-    writeFileSync(profile, JSON.stringify({ endpoint: kms.url, regionId: "cn-hangzhou", ...creds, caFile: init.caCertFile }));
-    kmsClient = new KmsClient({ endpoint: kms.url, regionId: "cn-hangzhou", ...creds, caFile: init.caCertFile });
-    keyId = String(((await kmsClient.call("CreateKey", { KeySpec: "Aliyun_AES_256" }))["KeyMetadata"] as Record<string, unknown>)["KeyId"]);
+    writeFileSync(
+      profile,
+      JSON.stringify({ endpoint: kms.url, regionId: "cn-hangzhou", ...creds, caFile: init.caCertFile }),
+    );
+    kmsClient = new KmsClient({
+      endpoint: kms.url,
+      regionId: "cn-hangzhou",
+      ...creds,
+      caFile: init.caCertFile,
+    });
+    keyId = String(
+      (
+        (await kmsClient.call("CreateKey", { KeySpec: "Aliyun_AES_256" }))["KeyMetadata"] as Record<
+          string,
+          unknown
+        >
+      )["KeyId"],
+    );
     const socket = join(dir, "plugin", "kms.sock");
     mkdirSync(join(dir, "plugin"), { recursive: true });
     plugin = await startPlugin({
       listen: `unix://${socket}`,
-      backend: { kind: "alibaba", endpoint: kms.url, regionId: "cn-hangzhou", keyId, credentials: creds, caPem: readFileSync(init.caCertFile, "utf8") },
+      backend: {
+        kind: "alibaba",
+        endpoint: kms.url,
+        regionId: "cn-hangzhou",
+        keyId,
+        credentials: creds,
+        caPem: readFileSync(init.caCertFile, "utf8"),
+      },
       statusRefreshMs: 500,
     });
     await eventually("the plugin's first healthy check", () => Promise.resolve(plugin.status().healthy));
@@ -97,7 +122,14 @@ describe("three apiservers on a three-member etcd, delivered by agents", { timeo
     );
     kube = new KubeClient(loadKubeconfig(join(dir, "kubeconfig")));
     for (const [i, file] of files.entries())
-      agents.push(new EncryptionConfigAgent({ kube: kube.forServer(apiservers[i]!.url), file, intervalMs: 200, clock: systemClock }));
+      agents.push(
+        new EncryptionConfigAgent({
+          kube: kube.forServer(apiservers[i]!.url),
+          file,
+          intervalMs: 200,
+          clock: systemClock,
+        }),
+      );
   });
 
   after(async () => {
@@ -113,10 +145,19 @@ describe("three apiservers on a three-member etcd, delivered by agents", { timeo
   });
 
   it("waits for the apiserver that has not loaded the read configuration, then completes; user writes survive", async () => {
-    await kube.postJson("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: "app" } });
+    await kube.postJson("/api/v1/namespaces", {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name: "app" },
+    });
     const expected = new Map<string, string>();
     for (let i = 0; i < 80; i++) {
-      await kube.postJson("/api/v1/namespaces/app/secrets", { apiVersion: "v1", kind: "Secret", metadata: { name: `s-${i}` }, stringData: { v: `initial-${i}` } });
+      await kube.postJson("/api/v1/namespaces/app/secrets", {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: `s-${i}` },
+        stringData: { v: `initial-${i}` },
+      });
       expected.set(`s-${i}`, `initial-${i}`);
     }
     agents[0]!.start();
@@ -131,14 +172,26 @@ describe("three apiservers on a three-member etcd, delivered by agents", { timeo
         const k = clients[n % 2]!;
         const i = n++;
         if (i % 3 === 0) {
-          await k.postJson("/api/v1/namespaces/app/secrets", { apiVersion: "v1", kind: "Secret", metadata: { name: `u-${i}` }, stringData: { v: `user-${i}` } });
+          await k.postJson("/api/v1/namespaces/app/secrets", {
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name: `u-${i}` },
+            stringData: { v: `user-${i}` },
+          });
           expected.set(`u-${i}`, `user-${i}`);
         } else if (i % 3 === 1) {
           const name = `s-${i % 80}`;
-          const s = await k.getJson<{ metadata: Record<string, unknown> }>(`/api/v1/namespaces/app/secrets/${name}`).catch(() => undefined);
+          const s = await k
+            .getJson<{ metadata: Record<string, unknown> }>(`/api/v1/namespaces/app/secrets/${name}`)
+            .catch(() => undefined);
           if (s === undefined) continue;
           await k
-            .putJson(`/api/v1/namespaces/app/secrets/${name}`, { apiVersion: "v1", kind: "Secret", metadata: s.metadata, stringData: { v: `updated-${i}` } })
+            .putJson(`/api/v1/namespaces/app/secrets/${name}`, {
+              apiVersion: "v1",
+              kind: "Secret",
+              metadata: s.metadata,
+              stringData: { v: `updated-${i}` },
+            })
             .then(() => expected.set(name, `updated-${i}`))
             .catch((err: unknown) => assert.match(String(err), /Conflict/));
         } else if (i % 9 === 2) {
@@ -163,7 +216,12 @@ describe("three apiservers on a three-member etcd, delivered by agents", { timeo
       progress: (e) => {
         events.push(e);
         if (e.event === "stage") order.push(`${e.stage}:${e.state}`);
-        if (e.event === "waiting" && e.stage === "converge-read" && !agent2Started && e.behind.some((b) => b.startsWith(behindUrl))) {
+        if (
+          e.event === "waiting" &&
+          e.stage === "converge-read" &&
+          !agent2Started &&
+          e.behind.some((b) => b.startsWith(behindUrl))
+        ) {
           // Seen as behind, and the writer not switched: only now does its agent start.
           assert.ok(!order.includes("switch-writer:started"));
           assert.match(readFileSync(files[2]!, "utf8"), /identity/);
@@ -174,8 +232,9 @@ describe("three apiservers on a three-member etcd, delivered by agents", { timeo
       },
     });
     // The first agent publishes the node's file as the cluster's base configuration.
-    await eventually("an agent to publish the base configuration", async () =>
-      (await ops.delivery.read()).current !== undefined,
+    await eventually(
+      "an agent to publish the base configuration",
+      async () => (await ops.delivery.read()).current !== undefined,
     );
     const record = await ops.start({ type: "enable", keyId });
     writing = false;
@@ -188,8 +247,14 @@ describe("three apiservers on a three-member etcd, delivered by agents", { timeo
 
     // Every Secret, read back through each apiserver, has the value the user last wrote.
     for (const a of apiservers) {
-      const list = await kube.forServer(a.url).getJson<{ items: Array<{ metadata: { name: string }; data: { v: string } }> }>("/api/v1/namespaces/app/secrets");
-      const got = new Map(list.items.map((s) => [s.metadata.name, Buffer.from(s.data.v, "base64").toString()]));
+      const list = await kube
+        .forServer(a.url)
+        .getJson<{ items: Array<{ metadata: { name: string }; data: { v: string } }> }>(
+          "/api/v1/namespaces/app/secrets",
+        );
+      const got = new Map(
+        list.items.map((s) => [s.metadata.name, Buffer.from(s.data.v, "base64").toString()]),
+      );
       assert.deepEqual(got, expected, `through ${a.url}`);
     }
     // …and is stored under the KMS key (bytes read straight from etcd).
@@ -208,7 +273,10 @@ describe("three apiservers on a three-member etcd, delivered by agents", { timeo
     const status = await ops.status();
     assert.equal(status.phase, "Running");
     assert.equal(status.apiservers.length, 3);
-    assert.ok(status.apiservers.every((a) => a.converged && a.healthy), JSON.stringify(status.apiservers));
+    assert.ok(
+      status.apiservers.every((a) => a.converged && a.healthy),
+      JSON.stringify(status.apiservers),
+    );
     assert.equal(status.resources["secrets"]?.writer, "identity");
     assert.equal(status.conditions[0]?.reason, "DecryptionCompleted");
   });

@@ -173,7 +173,9 @@ describe("atrest up", { timeout: 300_000 }, () => {
 
     // The cluster file `up` wrote: `atrest encryption status` works on it right away.
     assert.equal(r1.clusterFile, join(dataDir, "cluster.yaml"));
-    const status = await runAtrest(["encryption", "status", "--cluster", r1.clusterFile, "-o", "json"], { env: ENV });
+    const status = await runAtrest(["encryption", "status", "--cluster", r1.clusterFile, "-o", "json"], {
+      env: ENV,
+    });
     assert.equal(status.status, 0, status.stderr);
     const s = JSON.parse(status.stdout) as {
       phase: string;

@@ -135,7 +135,9 @@ export function apiserverIdentity(hostname: string = osHostname(), component = "
     len.writeUInt16BE(bytes.length);
     return Buffer.concat([len, bytes]);
   };
-  const digest = createHash("sha256").update(Buffer.concat([part(hostname), part(component)])).digest();
+  const digest = createHash("sha256")
+    .update(Buffer.concat([part(hostname), part(component)]))
+    .digest();
   return `apiserver-${base32NoPad(digest.subarray(0, 16)).toLowerCase()}`;
 }
 

@@ -51,9 +51,11 @@ function progressSink(mode: CommonFlags["progress"]): ProgressSink {
 }
 
 /** The engine for a cluster file; `close()` frees its connections. */
-function openEngine(flags: CommonFlags): { ops: EncryptionOperations; close(): void } {
+function openEngine(flags: CommonFlags): { ops: EncryptionOperations; close: () => void } {
   const cluster = loadClusterFile(flags.cluster);
-  const kube = new KubeClient(loadKubeconfig(cluster.kubeconfig), { maxSockets: cluster.tunables.concurrency + 4 });
+  const kube = new KubeClient(loadKubeconfig(cluster.kubeconfig), {
+    maxSockets: cluster.tunables.concurrency + 4,
+  });
   const kms = new KmsClient(clientOptionsFromProfile(loadKmsProfile(cluster.kmsProfile)));
   const ops = new EncryptionOperations({ cluster, kube, kms, progress: progressSink(flags.progress) });
   return {
@@ -76,7 +78,11 @@ function printRecord(flags: CommonFlags, r: OperationRecord): void {
       `${r.type} ${r.id}: ${r.state}`,
       `  target     ${r.target.provider}${r.target.keyId === undefined ? "" : ` (KMS key ${r.target.keyId})`}`,
       `  rewritten  ${p.rewritten} of ${p.total} (${p.unchanged} already current, ${p.conflictsRetried} conflicts retried, ${p.skippedDeleted} deleted meanwhile) at ${p.ratePerSecond}/s`,
-      ...(r.verify === undefined ? [] : [`  verified   ${r.verify.underTarget}/${r.verify.total} under the target at revision ${r.verify.revision}`]),
+      ...(r.verify === undefined
+        ? []
+        : [
+            `  verified   ${r.verify.underTarget}/${r.verify.total} under the target at revision ${r.verify.revision}`,
+          ]),
       `  config     ${r.configs.final ?? r.configs.base}`,
       "",
     ].join("\n"),
@@ -89,17 +95,25 @@ function printPlan(flags: CommonFlags, plan: Plan): void {
   } else {
     const lines = [
       `plan: ${plan.type} on ${plan.cluster}${plan.target === null ? "" : ` → ${plan.target.provider}${plan.target.keyId === undefined ? "" : ` (KMS key ${plan.target.keyId})`}`}`,
-      ...plan.stages.map((s, i) => `  ${i + 1}. ${s.name}: ${s.does}${s.configHash === undefined ? "" : ` [${s.configHash}]`}`),
+      ...plan.stages.map(
+        (s, i) => `  ${i + 1}. ${s.name}: ${s.does}${s.configHash === undefined ? "" : ` [${s.configHash}]`}`,
+      ),
       ...Object.entries(plan.resources).map(([r, c]) => `  ${r}: ${c.toRewrite} of ${c.total} to rewrite`),
       `  estimate: rewrite ~${plan.estimate.rewriteSeconds}s at ${plan.estimate.ratePerSecond}/s, ${plan.estimate.kmsCalls} KMS calls, ${plan.estimate.note}`,
-      ...plan.apiservers.map((a) => `  apiserver ${a.url}: ${a.loadedConfigHash ?? "no configuration hash"}${a.healthy ? "" : " (not ready)"}`),
-      ...(plan.blockers.length === 0 ? ["  blockers: none"] : plan.blockers.map((b) => `  BLOCKER ${b.reason}: ${b.message}`)),
+      ...plan.apiservers.map(
+        (a) =>
+          `  apiserver ${a.url}: ${a.loadedConfigHash ?? "no configuration hash"}${a.healthy ? "" : " (not ready)"}`,
+      ),
+      ...(plan.blockers.length === 0
+        ? ["  blockers: none"]
+        : plan.blockers.map((b) => `  BLOCKER ${b.reason}: ${b.message}`)),
       "",
     ];
     process.stdout.write(lines.join("\n"));
   }
   const first = plan.blockers[0];
-  if (first !== undefined) throw new AtrestError(first.code, `dry run: ${first.message}`, { details: { reason: first.reason } });
+  if (first !== undefined)
+    throw new AtrestError(first.code, `dry run: ${first.message}`, { details: { reason: first.reason } });
 }
 
 function printStatus(flags: CommonFlags, s: ClusterStatus): void {
@@ -117,7 +131,9 @@ function printStatus(flags: CommonFlags, s: ClusterStatus): void {
           ]),
       ...Object.entries(s.resources).map(
         ([r, v]) =>
-          `  ${r}: writer ${v.writer}${v.keyIdHash === null ? "" : ` key_id ${v.keyIdHash}`}, ${v.underWriter}/${v.total} under it; ${Object.entries(v.byProvider)
+          `  ${r}: writer ${v.writer}${v.keyIdHash === null ? "" : ` key_id ${v.keyIdHash}`}, ${v.underWriter}/${v.total} under it; ${Object.entries(
+            v.byProvider,
+          )
             .map(([p, n]) => `${p}=${n}`)
             .join(" ")}`,
       ),
@@ -133,7 +149,8 @@ function printStatus(flags: CommonFlags, s: ClusterStatus): void {
     ];
     process.stdout.write(lines.join("\n"));
   }
-  process.exitCode = s.phase === "Running" ? EXIT.ok : s.phase === "Updating" ? EXIT.clusterUpdating : EXIT.clusterFailed;
+  process.exitCode =
+    s.phase === "Running" ? EXIT.ok : s.phase === "Updating" ? EXIT.clusterUpdating : EXIT.clusterFailed;
 }
 
 async function run(flags: CommonFlags, request: OperationRequest): Promise<void> {
@@ -149,7 +166,8 @@ async function run(flags: CommonFlags, request: OperationRequest): Promise<void>
 function durationMs(name: string) {
   return (v: string): number => {
     const ns = parseGoDurationNs(v);
-    if (ns === undefined || ns <= 0n) throw new AtrestError("invalid-argument", `${name} must be a duration like 2s, got "${v}"`);
+    if (ns === undefined || ns <= 0n)
+      throw new AtrestError("invalid-argument", `${name} must be a duration like 2s, got "${v}"`);
     return Number(ns / 1_000_000n);
   };
 }
@@ -169,45 +187,54 @@ function common(cmd: Command): Command {
 function operation(cmd: Command): Command {
   return common(cmd)
     .option("--dry-run", "print the plan (stages, objects to rewrite, estimate, blockers) and change nothing")
-    .option("--force", "take over the lease of an operation whose process is gone, or replace an unfinished one");
+    .option(
+      "--force",
+      "take over the lease of an operation whose process is gone, or replace an unfinished one",
+    );
 }
 
 /** `atrest encryption …`: staged, resumable encryption operations on a cluster. */
 export function registerEncryption(program: Command): void {
   const enc = program
     .command("encryption")
-    .description("enable, disable, rotate and migrate a cluster's Secret encryption as one safe, resumable operation");
+    .description(
+      "enable, disable, rotate and migrate a cluster's Secret encryption as one safe, resumable operation",
+    );
 
-  common(enc.command("status").description("phase, operation, resources per key/provider, apiservers, key")).action(
-    async (flags: CommonFlags) => {
-      const { ops, close } = openEngine({ ...flags, progress: "none" });
-      try {
-        printStatus(flags, await ops.status());
-      } finally {
-        close();
-      }
-    },
-  );
+  common(
+    enc.command("status").description("phase, operation, resources per key/provider, apiservers, key"),
+  ).action(async (flags: CommonFlags) => {
+    const { ops, close } = openEngine({ ...flags, progress: "none" });
+    try {
+      printStatus(flags, await ops.status());
+    } finally {
+      close();
+    }
+  });
 
   operation(enc.command("enable").description("encrypt with a KMS key (KMS v2 through the cluster's plugin)"))
     .requiredOption("--key-id <id>", "the KMS key id or alias the cluster's plugin serves")
     .action((flags: CommonFlags & { keyId: string }) => run(flags, { type: "enable", keyId: flags.keyId }));
 
-  operation(enc.command("disable").description("decrypt everything (KMS stays readable until verified)")).action(
-    (flags: CommonFlags) => run(flags, { type: "disable" }),
-  );
+  operation(
+    enc.command("disable").description("decrypt everything (KMS stays readable until verified)"),
+  ).action((flags: CommonFlags) => run(flags, { type: "disable" }));
 
   operation(
-    enc.command("rotate").description("make a new key version, wait until every apiserver uses it, rewrite, verify"),
+    enc
+      .command("rotate")
+      .description("make a new key version, wait until every apiserver uses it, rewrite, verify"),
   ).action((flags: CommonFlags) => run(flags, { type: "rotate" }));
 
   operation(enc.command("migrate").description("move KMS v1 data to KMS v2"))
-    .addOption(new Option("--to <version>", "the KMS API version to move to").choices(["v2"]).makeOptionMandatory())
+    .addOption(
+      new Option("--to <version>", "the KMS API version to move to").choices(["v2"]).makeOptionMandatory(),
+    )
     .action((flags: CommonFlags) => run(flags, { type: "migrate", to: "v2" }));
 
-  operation(enc.command("reencrypt").description("rewrite every stale object under the current writer, verify")).action(
-    (flags: CommonFlags) => run(flags, { type: "reencrypt" }),
-  );
+  operation(
+    enc.command("reencrypt").description("rewrite every stale object under the current writer, verify"),
+  ).action((flags: CommonFlags) => run(flags, { type: "reencrypt" }));
 
   common(enc.command("resume").description("continue the unfinished operation from the stage it stopped in"))
     .option("--force", "take over the lease even though it has not expired (its process is gone)")
@@ -222,7 +249,9 @@ export function registerEncryption(program: Command): void {
 
   enc
     .command("agent")
-    .description("keep this node's EncryptionConfiguration file equal to the one the cluster's operation delivers")
+    .description(
+      "keep this node's EncryptionConfiguration file equal to the one the cluster's operation delivers",
+    )
     .requiredOption("--kubeconfig <file>", "credentials to read kube-system/atrest-encryption-config")
     .requiredOption("--file <path>", "the node's --encryption-provider-config file")
     .option("--interval <duration>", "how often to look", durationMs("--interval"), 2_000)
@@ -230,7 +259,13 @@ export function registerEncryption(program: Command): void {
     .action(async (flags: { kubeconfig: string; file: string; interval: number; once?: boolean }) => {
       const kube = new KubeClient(loadKubeconfig(flags.kubeconfig));
       const logger = createLogger({ name: "atrest-encryption-agent" });
-      const agent = new EncryptionConfigAgent({ kube, file: flags.file, intervalMs: flags.interval, clock: systemClock, logger });
+      const agent = new EncryptionConfigAgent({
+        kube,
+        file: flags.file,
+        intervalMs: flags.interval,
+        clock: systemClock,
+        logger,
+      });
       try {
         if (flags.once === true) {
           const outcome = await agent.syncOnce();

@@ -36,7 +36,10 @@ function readLocal(file: string): string | undefined {
     return readFileSync(file, "utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new AtrestError("unavailable", `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new AtrestError(
+      "unavailable",
+      `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
   }
 }
 
@@ -87,7 +90,10 @@ export class EncryptionConfigAgent {
     try {
       hash = loadRendered(text, `${RECORD_NAMESPACE}/${CONFIG_SECRET}`).hash;
     } catch (err) {
-      logger?.error({ err: err instanceof Error ? err.message : String(err) }, "agent: the cluster's configuration is invalid; the file is left as it is");
+      logger?.error(
+        { err: err instanceof Error ? err.message : String(err) },
+        "agent: the cluster's configuration is invalid; the file is left as it is",
+      );
       return "invalid";
     }
     const local = readLocal(file);

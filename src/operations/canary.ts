@@ -31,7 +31,10 @@ export async function pluginKeyId(plugin: Pick<ClusterPlugin, "endpoint" | "time
     const status = await client.status();
     const problems = statusHealthProblems(status);
     if (problems.length > 0)
-      throw new AtrestError("unavailable", `KMS plugin ${plugin.endpoint} is not healthy: ${problems.join(", ")}`);
+      throw new AtrestError(
+        "unavailable",
+        `KMS plugin ${plugin.endpoint} is not healthy: ${problems.join(", ")}`,
+      );
     return status.keyId;
   } catch (err) {
     throw wrapError(err, `KMS plugin ${plugin.endpoint}`, "unavailable");
@@ -41,7 +44,9 @@ export async function pluginKeyId(plugin: Pick<ClusterPlugin, "endpoint" | "time
 }
 
 /** Status → Encrypt → Decrypt on a KMS v2 plugin; throws naming the step that failed. */
-export async function kmsV2Canary(plugin: Pick<ClusterPlugin, "endpoint" | "timeout">): Promise<CanaryResult> {
+export async function kmsV2Canary(
+  plugin: Pick<ClusterPlugin, "endpoint" | "timeout">,
+): Promise<CanaryResult> {
   const client = createKmsV2Client({ endpoint: plugin.endpoint, timeoutMs: timeoutOf(plugin) });
   const step = async <T>(name: string, fn: () => Promise<T>): Promise<{ value: T; ms: number }> => {
     const started = Date.now();
@@ -67,10 +72,17 @@ export async function kmsV2Canary(plugin: Pick<ClusterPlugin, "endpoint" | "time
         `canary Encrypt through ${plugin.endpoint}: key_id ${keyIdHash(enc.value.keyId)} differs from Status's ${keyIdHash(status.value.keyId)}`,
       );
     const dec = await step("Decrypt", () =>
-      client.decrypt({ ciphertext: enc.value.ciphertext, keyId: enc.value.keyId, annotations: enc.value.annotations }),
+      client.decrypt({
+        ciphertext: enc.value.ciphertext,
+        keyId: enc.value.keyId,
+        annotations: enc.value.annotations,
+      }),
     );
     if (!Buffer.from(dec.value).equals(plaintext))
-      throw new AtrestError("data-corrupt", `canary Decrypt through ${plugin.endpoint} returned other bytes than were encrypted`);
+      throw new AtrestError(
+        "data-corrupt",
+        `canary Decrypt through ${plugin.endpoint} returned other bytes than were encrypted`,
+      );
     return {
       endpoint: plugin.endpoint,
       keyId: status.value.keyId,
@@ -92,7 +104,10 @@ export async function kmsV1Canary(endpoint: string, timeoutMs: number): Promise<
     const cipher = await client.encrypt(plaintext);
     const plain = await client.decrypt(cipher);
     if (!Buffer.from(plain).equals(plaintext))
-      throw new AtrestError("data-corrupt", `canary Decrypt through ${endpoint} returned other bytes than were encrypted`);
+      throw new AtrestError(
+        "data-corrupt",
+        `canary Decrypt through ${endpoint} returned other bytes than were encrypted`,
+      );
   } catch (err) {
     throw wrapError(err, `canary through the KMS v1 plugin ${endpoint}`, "unavailable");
   } finally {

@@ -79,7 +79,10 @@ const storeSchema = z
         keyFile: z.string().min(1).optional(),
       })
       .optional(),
-    prefix: z.string().regex(/^\/[^\s]*[^/\s]$|^\/$/, "must be an absolute key prefix like /registry").optional(),
+    prefix: z
+      .string()
+      .regex(/^\/[^\s]*[^/\s]$|^\/$/, "must be an absolute key prefix like /registry")
+      .optional(),
   })
   .refine((s) => (s.sqlite === undefined) !== (s.etcd === undefined), "give exactly one of sqlite or etcd");
 
@@ -245,7 +248,10 @@ export function parseClusterFile(text: string, source = "<input>"): ClusterSpec 
     (c.store.etcd.certFile !== undefined || c.store.etcd.keyFile !== undefined)
   )
     problems.push("store.etcd: certFile and keyFile need caFile");
-  if (c.store.etcd !== undefined && (c.store.etcd.certFile === undefined) !== (c.store.etcd.keyFile === undefined))
+  if (
+    c.store.etcd !== undefined &&
+    (c.store.etcd.certFile === undefined) !== (c.store.etcd.keyFile === undefined)
+  )
     problems.push("store.etcd: certFile and keyFile go together");
   if (problems.length > 0) throw invalid(source, problems);
 
@@ -321,7 +327,11 @@ export interface ClusterFileInput {
     | { readonly sqlite: string; readonly prefix?: string }
     | { readonly etcd: { readonly endpoints: readonly string[] }; readonly prefix?: string };
   readonly kmsProfile: string;
-  readonly plugins: ReadonlyArray<{ readonly name: string; readonly endpoint: string; readonly timeout?: string }>;
+  readonly plugins: ReadonlyArray<{
+    readonly name: string;
+    readonly endpoint: string;
+    readonly timeout?: string;
+  }>;
 }
 
 /** The YAML of a cluster file (for `atrest up` and tests); parseClusterFile accepts what this writes. */
@@ -338,7 +348,10 @@ export function renderClusterFile(input: ClusterFileInput): string {
     })),
     store:
       "sqlite" in input.store
-        ? { sqlite: input.store.sqlite, ...(input.store.prefix === undefined ? {} : { prefix: input.store.prefix }) }
+        ? {
+            sqlite: input.store.sqlite,
+            ...(input.store.prefix === undefined ? {} : { prefix: input.store.prefix }),
+          }
         : {
             etcd: { endpoints: [...input.store.etcd.endpoints] },
             ...(input.store.prefix === undefined ? {} : { prefix: input.store.prefix }),

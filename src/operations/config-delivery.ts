@@ -53,7 +53,9 @@ export class ConfigDelivery {
 
   private async readSecret(): Promise<SecretObject | undefined> {
     try {
-      return await this.kube.getJson<SecretObject>(`${PATH}/${CONFIG_SECRET}`, { retryForMs: this.retryForMs });
+      return await this.kube.getJson<SecretObject>(`${PATH}/${CONFIG_SECRET}`, {
+        retryForMs: this.retryForMs,
+      });
     } catch (err) {
       if (isAtrestError(err, "not-found")) return undefined;
       throw err;
@@ -104,7 +106,8 @@ export class ConfigDelivery {
         else await this.kube.putJson(`${PATH}/${CONFIG_SECRET}`, body, { retryForMs: this.retryForMs });
         return;
       } catch (err) {
-        if (!(isAtrestError(err, "conflict") || isAtrestError(err, "already-exists")) || attempt >= 20) throw err;
+        if (!(isAtrestError(err, "conflict") || isAtrestError(err, "already-exists")) || attempt >= 20)
+          throw err;
       }
     }
   }
@@ -155,7 +158,9 @@ export class ConfigDelivery {
       try {
         return [{ url: a.url, path: a.delivery.path, config: loadRendered(text, a.delivery.path) }];
       } catch (err) {
-        return [{ url: a.url, path: a.delivery.path, error: err instanceof Error ? err.message : String(err) }];
+        return [
+          { url: a.url, path: a.delivery.path, error: err instanceof Error ? err.message : String(err) },
+        ];
       }
     });
   }
@@ -173,8 +178,12 @@ function readIfExists(path: string): string | undefined {
     return readFileSync(path, "utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new AtrestError("unavailable", `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
-      cause: err,
-    });
+    throw new AtrestError(
+      "unavailable",
+      `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      {
+        cause: err,
+      },
+    );
   }
 }

@@ -12,7 +12,8 @@ import type { KubeClient } from "./kube-client.js";
 import { samplesOf } from "./metrics-text.js";
 
 export const LAST_CONFIG_INFO = "apiserver_encryption_config_controller_last_config_info";
-export const KEY_ID_STATUS_TIMESTAMP = "apiserver_envelope_encryption_key_id_hash_status_last_timestamp_seconds";
+export const KEY_ID_STATUS_TIMESTAMP =
+  "apiserver_envelope_encryption_key_id_hash_status_last_timestamp_seconds";
 
 export interface ApiserverObservation {
   readonly url: string;
@@ -27,7 +28,10 @@ export interface ApiserverObservation {
   readonly error?: string;
 }
 
-export async function observeApiserver(kube: KubeClient, apiserver: ClusterApiserver): Promise<ApiserverObservation> {
+export async function observeApiserver(
+  kube: KubeClient,
+  apiserver: ClusterApiserver,
+): Promise<ApiserverObservation> {
   const client = kube.forServer(apiserver.metricsUrl);
   let healthy = false;
   let reachable = false;
@@ -46,7 +50,8 @@ export async function observeApiserver(kube: KubeClient, apiserver: ClusterApise
   const statusKeyIds: Array<{ provider: string; keyIdHash: string; atSeconds: number }> = [];
   if (reachable) {
     try {
-      const body = (await client.request("GET", "/metrics", { accept: "text/plain", timeoutMs: 10_000 })).text;
+      const body = (await client.request("GET", "/metrics", { accept: "text/plain", timeoutMs: 10_000 }))
+        .text;
       const info = samplesOf(body, LAST_CONFIG_INFO).filter((s) => s.value === 1);
       // One series per apiserver; a few kube versions briefly keep the previous one at 0.
       const latest = info[info.length - 1];

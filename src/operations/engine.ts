@@ -56,7 +56,10 @@ function stoppedError(record: OperationRecord, err: unknown): AtrestError {
   return new AtrestError(
     cause.code,
     `${record.type} stopped at stage ${record.failure?.stage ?? record.stage} (phase Failed): ${cause.message}; fix the cause, then \`atrest encryption resume\``,
-    { cause, details: { ...cause.details, operationId: record.id, stage: record.failure?.stage ?? record.stage } },
+    {
+      cause,
+      details: { ...cause.details, operationId: record.id, stage: record.failure?.stage ?? record.stage },
+    },
   );
 }
 
@@ -112,7 +115,12 @@ export class EncryptionOperations {
     const force = options.force === true;
     this.refuseBusy(await this.records.read(), request, force);
     const prepared = await prepare(
-      { cluster: this.options.cluster, kube: this.options.kube, kms: this.options.kms, delivery: this.delivery },
+      {
+        cluster: this.options.cluster,
+        kube: this.options.kube,
+        kms: this.options.kms,
+        delivery: this.delivery,
+      },
       request,
     );
     const first = prepared.blockers[0];
@@ -120,7 +128,13 @@ export class EncryptionOperations {
     const staged = prepared.staged!;
     const target = prepared.target!;
     const id = this.random.uuid();
-    const lease = new LeaseHolder(this.records, this.clock, this.random, this.options.cluster.tunables.leaseDurationMs, this.options.owner ?? whoAmI());
+    const lease = new LeaseHolder(
+      this.records,
+      this.clock,
+      this.random,
+      this.options.cluster.tunables.leaseDurationMs,
+      this.options.owner ?? whoAmI(),
+    );
     const now = this.iso();
     const record: OperationRecord = {
       apiVersion: RECORD_API_VERSION,
@@ -141,7 +155,9 @@ export class EncryptionOperations {
       progress: emptyProgress(),
       cursor: { resourceIndex: 0, lastKey: null, done: false },
       keys: prepared.keys,
-      ...(request.type === "rotate" && prepared.canary !== undefined ? { rotation: { fromKeyId: prepared.canary.keyId } } : {}),
+      ...(request.type === "rotate" && prepared.canary !== undefined
+        ? { rotation: { fromKeyId: prepared.canary.keyId } }
+        : {}),
       startedBy: lease.owner,
       startedAt: now,
       updatedAt: now,
@@ -164,7 +180,10 @@ export class EncryptionOperations {
         record,
         lease: lease.lease(id),
         // A replaced unfinished operation goes to the history (a finished one is there already).
-        history: s.record === undefined || s.record.state === "Succeeded" ? s.history : [summary(s.record), ...s.history],
+        history:
+          s.record === undefined || s.record.state === "Succeeded"
+            ? s.history
+            : [summary(s.record), ...s.history],
       };
     });
     this.progress({ event: "operation", state: "started", id, type: request.type });
@@ -198,11 +217,23 @@ export class EncryptionOperations {
     const read = pick("read", record.configs.read);
     const write = pick("write", record.configs.write);
     const final = pick("final", record.configs.final) ?? base;
-    const staged: StageStaged = { base, ...(read === undefined ? {} : { read }), ...(write === undefined ? {} : { write }), final };
-    const lease = new LeaseHolder(this.records, this.clock, this.random, this.options.cluster.tunables.leaseDurationMs, this.options.owner ?? whoAmI());
+    const staged: StageStaged = {
+      base,
+      ...(read === undefined ? {} : { read }),
+      ...(write === undefined ? {} : { write }),
+      final,
+    };
+    const lease = new LeaseHolder(
+      this.records,
+      this.clock,
+      this.random,
+      this.options.cluster.tunables.leaseDurationMs,
+      this.options.owner ?? whoAmI(),
+    );
     await this.records.update((snap) => {
       this.refuseBusy(snap, "resume", force);
-      if (snap.record?.id !== record.id) throw new AtrestError("conflict", "the operation changed while resuming it; try again");
+      if (snap.record?.id !== record.id)
+        throw new AtrestError("conflict", "the operation changed while resuming it; try again");
       const r = snap.record;
       r.state = "Running";
       delete r.failure;
@@ -210,17 +241,30 @@ export class EncryptionOperations {
       Object.assign(record, r);
       return { record: r, lease: lease.lease(record.id) };
     });
-    this.progress({ event: "operation", state: "resumed", id: record.id, type: record.type, message: `at stage ${record.stage}` });
+    this.progress({
+      event: "operation",
+      state: "resumed",
+      id: record.id,
+      type: record.type,
+      message: `at stage ${record.stage}`,
+    });
     return this.drive(record, staged, lease);
   }
 
-  private async drive(record: OperationRecord, staged: StageStaged, lease: LeaseHolder): Promise<OperationRecord> {
+  private async drive(
+    record: OperationRecord,
+    staged: StageStaged,
+    lease: LeaseHolder,
+  ): Promise<OperationRecord> {
     lease.startRenewing();
     const save = async (): Promise<void> => {
       record.updatedAt = this.iso();
       await this.records.update((s) => {
         if (!lease.ownsIn(s))
-          throw new AtrestError("conflict", `the operation's lease was taken over by ${s.lease?.owner ?? "nobody"}`);
+          throw new AtrestError(
+            "conflict",
+            `the operation's lease was taken over by ${s.lease?.owner ?? "nobody"}`,
+          );
         return { record, lease: s.lease };
       });
     };
@@ -234,7 +278,9 @@ export class EncryptionOperations {
       progress: this.progress,
       record,
       staged,
-      ...(this.options.faults?.rewrite === undefined ? {} : { faults: { rewrite: this.options.faults.rewrite } }),
+      ...(this.options.faults?.rewrite === undefined
+        ? {}
+        : { faults: { rewrite: this.options.faults.rewrite } }),
       save,
     };
     const order = STAGES[record.type];
@@ -260,7 +306,10 @@ export class EncryptionOperations {
       lease.stop();
       const lost = isAtrestError(err, "conflict") && /lease/.test(err.message);
       const failedStage = record.stage;
-      const cause = err instanceof AtrestError ? err : new AtrestError("internal", err instanceof Error ? err.message : String(err), { cause: err });
+      const cause =
+        err instanceof AtrestError
+          ? err
+          : new AtrestError("internal", err instanceof Error ? err.message : String(err), { cause: err });
       this.progress({ event: "stage", stage: failedStage, state: "failed", message: cause.message });
       if (!lost) {
         const stage = record.stages.find((s) => s.name === failedStage);
@@ -288,9 +337,17 @@ export class EncryptionOperations {
         record.updatedAt = this.iso();
         // Release the lease with the failure: resume needs no --force after a clean stop.
         await this.records
-          .update((s) => (lease.ownsIn(s) ? { record, lease: undefined } : { record: s.record, lease: s.lease }))
+          .update((s) =>
+            lease.ownsIn(s) ? { record, lease: undefined } : { record: s.record, lease: s.lease },
+          )
           .catch(() => undefined);
-        this.progress({ event: "operation", state: "failed", id: record.id, type: record.type, message: cause.message });
+        this.progress({
+          event: "operation",
+          state: "failed",
+          id: record.id,
+          type: record.type,
+          message: cause.message,
+        });
       }
       throw stoppedError(record, cause);
     }
@@ -299,7 +356,8 @@ export class EncryptionOperations {
     record.finishedAt = this.iso();
     record.updatedAt = record.finishedAt;
     await this.records.update((s) => {
-      if (!lease.ownsIn(s)) throw new AtrestError("conflict", "the operation's lease was taken over at the very end");
+      if (!lease.ownsIn(s))
+        throw new AtrestError("conflict", "the operation's lease was taken over at the very end");
       return { record, lease: undefined, history: [summary(record), ...s.history] };
     });
     this.progress({ event: "operation", state: "succeeded", id: record.id, type: record.type });
@@ -310,7 +368,12 @@ export class EncryptionOperations {
   async plan(request: OperationRequest): Promise<Plan> {
     const snapshot = await this.records.read();
     const prepared = await prepare(
-      { cluster: this.options.cluster, kube: this.options.kube, kms: this.options.kms, delivery: this.delivery },
+      {
+        cluster: this.options.cluster,
+        kube: this.options.kube,
+        kms: this.options.kms,
+        delivery: this.delivery,
+      },
       request,
     );
     let busy: string | undefined;

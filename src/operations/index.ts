@@ -28,7 +28,13 @@ export {
   type StageName,
   type ClusterPhase,
 } from "./operation-record.js";
-export { jsonProgress, ttyProgress, silentProgress, type ProgressEvent, type ProgressSink } from "./progress.js";
+export {
+  jsonProgress,
+  ttyProgress,
+  silentProgress,
+  type ProgressEvent,
+  type ProgressSink,
+} from "./progress.js";
 export { EncryptionConfigAgent, type AgentOptions, type SyncOutcome } from "./agent.js";
 export { clusterTagKey, protectionDescription } from "./key-checks.js";
 export { continueTokenAfter } from "./rewrite.js";

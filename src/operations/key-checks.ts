@@ -39,21 +39,26 @@ export async function describeKey(kms: KmsClient, keyIdOrAlias: string): Promise
     r = await kms.call("DescribeKey", { KeyId: keyIdOrAlias });
   } catch (err) {
     if (isAtrestError(err, "not-found"))
-      throw new AtrestError("not-found", `KMS key ${keyIdOrAlias} does not exist (DescribeKey: ${err.message})`, {
-        cause: err,
-        details: { reason: "KmsKeyNotFound", keyId: keyIdOrAlias },
-      });
+      throw new AtrestError(
+        "not-found",
+        `KMS key ${keyIdOrAlias} does not exist (DescribeKey: ${err.message})`,
+        {
+          cause: err,
+          details: { reason: "KmsKeyNotFound", keyId: keyIdOrAlias },
+        },
+      );
     throw err;
   }
   const md = (r["KeyMetadata"] ?? {}) as Record<string, unknown>;
-  const arn = String(md["Arn"] ?? "");
+  const text = (k: string, fallback: string): string => (typeof md[k] === "string" ? md[k] : fallback);
+  const arn = text("Arn", "");
   return {
-    keyId: String(md["KeyId"] ?? keyIdOrAlias),
+    keyId: text("KeyId", keyIdOrAlias),
     arn,
     region: /^acs:kms:([^:]*):/.exec(arn)?.[1] ?? "",
-    state: String(md["KeyState"] ?? ""),
-    spec: String(md["KeySpec"] ?? ""),
-    usage: String(md["KeyUsage"] ?? "ENCRYPT/DECRYPT"),
+    state: text("KeyState", ""),
+    spec: text("KeySpec", ""),
+    usage: text("KeyUsage", "ENCRYPT/DECRYPT"),
     deletionProtection: md["DeletionProtection"] === "Enabled" ? "Enabled" : "Disabled",
     ...(typeof md["DeletionProtectionDescription"] === "string"
       ? { deletionProtectionDescription: md["DeletionProtectionDescription"] }
@@ -71,11 +76,20 @@ export function assertUsable(key: KeyInfo, region: string): void {
     throw new AtrestError("failed-precondition", message, { details: { reason, keyId: key.keyId } });
   };
   if (key.state === "PendingDeletion")
-    fail("KmsKeyMarkedForDeletion", `KMS key ${key.keyId} is pending deletion; CancelKeyDeletion and EnableKey it first`);
+    fail(
+      "KmsKeyMarkedForDeletion",
+      `KMS key ${key.keyId} is pending deletion; CancelKeyDeletion and EnableKey it first`,
+    );
   if (key.state !== "Enabled")
-    fail("KmsKeyDisabled", `KMS key ${key.keyId} is ${key.state || "not enabled"}; only an Enabled key can encrypt (EnableKey)`);
+    fail(
+      "KmsKeyDisabled",
+      `KMS key ${key.keyId} is ${key.state || "not enabled"}; only an Enabled key can encrypt (EnableKey)`,
+    );
   if (key.spec !== "Aliyun_AES_256")
-    fail("KmsKeySpecInvalid", `KMS key ${key.keyId} has KeySpec ${key.spec}; Secret encryption needs Aliyun_AES_256`);
+    fail(
+      "KmsKeySpecInvalid",
+      `KMS key ${key.keyId} has KeySpec ${key.spec}; Secret encryption needs Aliyun_AES_256`,
+    );
   if (key.usage !== "ENCRYPT/DECRYPT")
     fail("KmsKeyUsageInvalid", `KMS key ${key.keyId} has KeyUsage ${key.usage}; it must be ENCRYPT/DECRYPT`);
   if (key.region !== region)
@@ -107,7 +121,10 @@ export async function protectKey(
 /** The atrest:cluster:* tags on a key: cluster name → use. */
 export async function clusterTags(kms: KmsClient, keyId: string): Promise<Map<string, string>> {
   const r = await kms.call("ListResourceTags", { KeyId: keyId });
-  const tags = ((r["Tags"] as { Tag?: unknown } | undefined)?.Tag ?? []) as Array<{ TagKey?: string; TagValue?: string }>;
+  const tags = ((r["Tags"] as { Tag?: unknown } | undefined)?.Tag ?? []) as Array<{
+    TagKey?: string;
+    TagValue?: string;
+  }>;
   const out = new Map<string, string>();
   for (const t of tags)
     if (typeof t.TagKey === "string" && t.TagKey.startsWith(CLUSTER_TAG_PREFIX))
@@ -119,7 +136,11 @@ export async function clusterTags(kms: KmsClient, keyId: string): Promise<Map<st
  * Releases the key for this cluster once no stored object depends on it: the tag goes, and so does
  * the deletion protection when atrest turned it on and no other cluster still tags the key.
  */
-export async function releaseKey(kms: KmsClient, keyId: string, cluster: string): Promise<{ protectionLifted: boolean }> {
+export async function releaseKey(
+  kms: KmsClient,
+  keyId: string,
+  cluster: string,
+): Promise<{ protectionLifted: boolean }> {
   let key: KeyInfo;
   try {
     key = await describeKey(kms, keyId);

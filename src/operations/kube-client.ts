@@ -66,7 +66,8 @@ function retryAfterMs(headers: KubeResponse["headers"], clock: Clock): number | 
   return Math.min(Math.max(ms, 0), 60_000);
 }
 
-const RETRYABLE_NETWORK = /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|socket hang up|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN/;
+const RETRYABLE_NETWORK =
+  /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|socket hang up|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN/;
 
 export class KubeClient {
   readonly stats: KubeClientStats = { requests: 0, retries: 0, throttled: 0 };
@@ -125,7 +126,8 @@ export class KubeClient {
       const retryable =
         status === 429 ||
         (status !== undefined && status >= 500 && status !== 501) ||
-        (failure !== undefined && (failure.code === "deadline-exceeded" || RETRYABLE_NETWORK.test(failure.message)));
+        (failure !== undefined &&
+          (failure.code === "deadline-exceeded" || RETRYABLE_NETWORK.test(failure.message)));
       if (status === 429) this.stats.throttled++;
       const hinted = response === undefined ? undefined : retryAfterMs(response.headers, this.#clock);
       const waitMs = hinted ?? backoffMs;
@@ -141,11 +143,19 @@ export class KubeClient {
     return JSON.parse((await this.request("GET", path, options)).text) as T;
   }
 
-  async putJson<T = Record<string, unknown>>(path: string, body: unknown, options: RequestOptions = {}): Promise<T> {
+  async putJson<T = Record<string, unknown>>(
+    path: string,
+    body: unknown,
+    options: RequestOptions = {},
+  ): Promise<T> {
     return JSON.parse((await this.request("PUT", path, { ...options, body })).text) as T;
   }
 
-  async postJson<T = Record<string, unknown>>(path: string, body: unknown, options: RequestOptions = {}): Promise<T> {
+  async postJson<T = Record<string, unknown>>(
+    path: string,
+    body: unknown,
+    options: RequestOptions = {},
+  ): Promise<T> {
     return JSON.parse((await this.request("POST", path, { ...options, body })).text) as T;
   }
 
@@ -210,16 +220,22 @@ export class KubeClient {
         },
       );
       req.on("timeout", () =>
-        req.destroy(new AtrestError("deadline-exceeded", `${method} ${url.origin}${url.pathname}: no answer in time`)),
+        req.destroy(
+          new AtrestError("deadline-exceeded", `${method} ${url.origin}${url.pathname}: no answer in time`),
+        ),
       );
       req.on("error", (err) =>
         reject(
           err instanceof AtrestError
             ? err
-            : new AtrestError("unavailable", `${method} ${url.origin}: cannot reach the apiserver: ${err.message}`, {
-                cause: err,
-                details: { url: url.origin },
-              }),
+            : new AtrestError(
+                "unavailable",
+                `${method} ${url.origin}: cannot reach the apiserver: ${err.message}`,
+                {
+                  cause: err,
+                  details: { url: url.origin },
+                },
+              ),
         ),
       );
       req.end(body);

@@ -98,17 +98,16 @@ export function parseKubeconfig(text: string, source: string): KubeCredentials {
     throw new AtrestError("invalid-argument", `kubeconfig ${source}: malformed at ${where}`);
   }
   const kc = parsed.data;
+  const str = (v: unknown): string => (typeof v === "string" ? v : "");
   const base = dirname(resolve(source));
   const contexts = kc.contexts ?? [];
-  const contextName = kc["current-context"] ?? contexts[0]?.name;
+  const contextName = kc["current-context"] ?? (contexts[0]?.name as string | undefined);
   const context = contexts.find((c) => c.name === contextName)?.["context"] as
-    | { cluster: string; user?: string }
-    | undefined;
+    { cluster: string; user?: string } | undefined;
   if (context === undefined)
     throw new AtrestError("invalid-argument", `kubeconfig ${source}: no context ${contextName ?? "(none)"}`);
   const cluster = (kc.clusters ?? []).find((c) => c.name === context.cluster)?.["cluster"] as
-    | Record<string, unknown>
-    | undefined;
+    Record<string, unknown> | undefined;
   if (cluster === undefined)
     throw new AtrestError("invalid-argument", `kubeconfig ${source}: no cluster ${context.cluster}`);
   const user = ((kc.users ?? []).find((u) => u.name === context.user)?.["user"] ?? {}) as Record<
@@ -120,33 +119,36 @@ export function parseKubeconfig(text: string, source: string): KubeCredentials {
       "invalid-argument",
       `kubeconfig ${source}: user ${context.user ?? ""} uses an exec or auth-provider plugin; give a token or a client certificate`,
     );
-  const server = String(cluster["server"]).replace(/\/+$/, "");
+  const server = str(cluster["server"]).replace(/\/+$/, "");
   if (!/^https:\/\//.test(server))
-    throw new AtrestError("invalid-argument", `kubeconfig ${source}: server must be https:// (got ${server})`);
-  const b64 = (v: unknown) => Buffer.from(String(v), "base64").toString("utf8");
+    throw new AtrestError(
+      "invalid-argument",
+      `kubeconfig ${source}: server must be https:// (got ${server})`,
+    );
+  const b64 = (v: unknown) => Buffer.from(str(v), "base64").toString("utf8");
   const caPem =
     cluster["certificate-authority-data"] !== undefined
       ? b64(cluster["certificate-authority-data"])
       : cluster["certificate-authority"] !== undefined
-        ? readText(String(cluster["certificate-authority"]), base, "certificate-authority", source)
+        ? readText(str(cluster["certificate-authority"]), base, "certificate-authority", source)
         : undefined;
   const token =
     user["token"] !== undefined
-      ? String(user["token"])
+      ? str(user["token"])
       : user["tokenFile"] !== undefined
-        ? readText(String(user["tokenFile"]), base, "tokenFile", source).trim()
+        ? readText(str(user["tokenFile"]), base, "tokenFile", source).trim()
         : undefined;
   const clientCertPem =
     user["client-certificate-data"] !== undefined
       ? b64(user["client-certificate-data"])
       : user["client-certificate"] !== undefined
-        ? readText(String(user["client-certificate"]), base, "client-certificate", source)
+        ? readText(str(user["client-certificate"]), base, "client-certificate", source)
         : undefined;
   const clientKeyPem =
     user["client-key-data"] !== undefined
       ? b64(user["client-key-data"])
       : user["client-key"] !== undefined
-        ? readText(String(user["client-key"]), base, "client-key", source)
+        ? readText(str(user["client-key"]), base, "client-key", source)
         : undefined;
   if ((clientCertPem === undefined) !== (clientKeyPem === undefined))
     throw new AtrestError(

@@ -199,11 +199,13 @@ export interface Condition {
 /** The cluster's phase as a managed cloud shows it: Updating while an operation runs, Failed when one stopped. */
 export function phaseOf(record: OperationRecord | undefined): { phase: ClusterPhase; reason?: string } {
   if (record === undefined || record.state === "Succeeded") return { phase: "Running" };
-  if (record.state === "Running") return { phase: "Updating", reason: `${record.type} at stage ${record.stage}` };
+  if (record.state === "Running")
+    return { phase: "Updating", reason: `${record.type} at stage ${record.stage}` };
   const f = record.failure;
   return {
     phase: "Failed",
-    reason: f === undefined ? `${record.type} failed` : `${record.type} failed at stage ${f.stage}: ${f.reason}`,
+    reason:
+      f === undefined ? `${record.type} failed` : `${record.type} failed at stage ${f.stage}: ${f.reason}`,
   };
 }
 
@@ -234,10 +236,20 @@ export function encryptedCondition(
           reason: "DecryptionCompleted",
           message: "Encryption mode set to identity and everything is decrypted",
         }
-      : { type: "Encrypted", status: "False", reason: "EncryptionDisabled", message: "Encryption is not enabled" };
+      : {
+          type: "Encrypted",
+          status: "False",
+          reason: "EncryptionDisabled",
+          message: "Encryption is not enabled",
+        };
   }
   if (counts.underWriter === counts.total)
-    return { type: "Encrypted", status: "True", reason: "EncryptionCompleted", message: `All resources encrypted: ${list}` };
+    return {
+      type: "Encrypted",
+      status: "True",
+      reason: "EncryptionCompleted",
+      message: `All resources encrypted: ${list}`,
+    };
   return {
     type: "Encrypted",
     status: "False",

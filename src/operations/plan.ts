@@ -78,15 +78,23 @@ export function buildPlan(
   const toRewrite = Object.values(prepared.counts).reduce((n, c) => n + c.toRewrite, 0);
   const measured = snapshot.history.find((h) => h.rewriteRatePerSecond !== undefined)?.rewriteRatePerSecond;
   const rate = measured ?? DEFAULT_REWRITE_RATE;
-  const reloads = new Set([s?.read?.hash, s?.write?.hash, s?.final.hash].filter((h) => h !== undefined && h !== s?.base.hash)).size;
+  const reloads = new Set(
+    [s?.read?.hash, s?.write?.hash, s?.final.hash].filter((h) => h !== undefined && h !== s?.base.hash),
+  ).size;
   const apiservers = cluster.apiservers.length;
   // KMS v2 makes one seed (one Encrypt) per apiserver per configuration it loads with the target, and
   // verify decrypts each distinct seed once; the canary is one Encrypt + one Decrypt; KMS v1 would be
   // one Encrypt per object written.
   const kmsTarget = prepared.target !== undefined && prepared.target.provider !== "identity";
-  const kmsCalls = kmsTarget ? 2 + apiservers * Math.max(reloads, 1) + apiservers * Math.max(reloads, 1) + (request.type === "rotate" ? 1 : 0) : 2;
+  const kmsCalls = kmsTarget
+    ? 2 +
+      apiservers * Math.max(reloads, 1) +
+      apiservers * Math.max(reloads, 1) +
+      (request.type === "rotate" ? 1 : 0)
+    : 2;
   const blockers = [...prepared.blockers];
-  if (busy !== undefined) blockers.unshift({ code: "conflict", reason: "OperationInProgress", message: busy });
+  if (busy !== undefined)
+    blockers.unshift({ code: "conflict", reason: "OperationInProgress", message: busy });
   return {
     apiVersion: "atrest.io/v1alpha1",
     kind: "EncryptionPlan",

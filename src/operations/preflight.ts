@@ -16,7 +16,13 @@ import { observeAll, type ApiserverObservation } from "./convergence.js";
 import { assertUsable, describeKey, kmsKeyOfKeyId, type KeyInfo } from "./key-checks.js";
 import type { KubeClient } from "./kube-client.js";
 import type { KeyUse, OperationTarget, OperationType } from "./operation-record.js";
-import { managedProviders, providerId, renderStaged, type RenderedConfig, type StagedConfigs } from "./render.js";
+import {
+  managedProviders,
+  providerId,
+  renderStaged,
+  type RenderedConfig,
+  type StagedConfigs,
+} from "./render.js";
 import { scanCluster, underTarget } from "./verify.js";
 
 export interface OperationRequest {
@@ -37,7 +43,10 @@ export interface Prepared {
   readonly observations: readonly ApiserverObservation[];
   readonly base?: RenderedConfig;
   /** enable/disable/migrate: all four; rotate/reencrypt: base = final (the configuration does not change). */
-  readonly staged?: Partial<StagedConfigs> & { readonly base: RenderedConfig; readonly final: RenderedConfig };
+  readonly staged?: Partial<StagedConfigs> & {
+    readonly base: RenderedConfig;
+    readonly final: RenderedConfig;
+  };
   readonly target?: OperationTarget;
   readonly targetPlugin?: ClusterPlugin;
   readonly targetKey?: KeyInfo;
@@ -63,7 +72,11 @@ function blockerOf(err: unknown, fallbackReason: string): Blocker {
       reason: (err.details["reason"] as string | undefined) ?? fallbackReason,
       message: err.message,
     };
-  return { code: "internal", reason: fallbackReason, message: err instanceof Error ? err.message : String(err) };
+  return {
+    code: "internal",
+    reason: fallbackReason,
+    message: err instanceof Error ? err.message : String(err),
+  };
 }
 
 /** The first blocker as the error the run stops with. */
@@ -79,11 +92,23 @@ export async function findBase(
   const blockers: Blocker[] = [];
   for (const o of observations) {
     if (!o.reachable)
-      blockers.push({ code: "unavailable", reason: "APIServerUnreachable", message: `apiserver ${o.url} is unreachable: ${o.error ?? ""}` });
+      blockers.push({
+        code: "unavailable",
+        reason: "APIServerUnreachable",
+        message: `apiserver ${o.url} is unreachable: ${o.error ?? ""}`,
+      });
     else if (o.loadedConfigHash === undefined)
-      blockers.push({ code: "failed-precondition", reason: "APIServerConfigUnknown", message: `apiserver ${o.url}: ${o.error ?? "no loaded configuration"}` });
+      blockers.push({
+        code: "failed-precondition",
+        reason: "APIServerConfigUnknown",
+        message: `apiserver ${o.url}: ${o.error ?? "no loaded configuration"}`,
+      });
     else if (!o.healthy)
-      blockers.push({ code: "unavailable", reason: "APIServerUnhealthy", message: `apiserver ${o.url} is not ready (/readyz fails)` });
+      blockers.push({
+        code: "unavailable",
+        reason: "APIServerUnhealthy",
+        message: `apiserver ${o.url} is not ready (/readyz fails)`,
+      });
   }
   if (blockers.length > 0) return { blockers };
   const hashes = [...new Set(observations.map((o) => o.loadedConfigHash!))];
@@ -198,7 +223,9 @@ export async function prepare(deps: PrepareDeps, request: OperationRequest): Pro
             break;
           }
         } catch (err) {
-          served.push(`${p.name} (${p.endpoint}) is unreachable: ${err instanceof Error ? err.message : String(err)}`);
+          served.push(
+            `${p.name} (${p.endpoint}) is unreachable: ${err instanceof Error ? err.message : String(err)}`,
+          );
         }
       }
       if (targetPlugin === undefined) {
@@ -307,7 +334,9 @@ export async function prepare(deps: PrepareDeps, request: OperationRequest): Pro
   if (target !== undefined && staged === undefined && blockers.length === 0) {
     try {
       const t =
-        target.provider === "identity" ? ({ type: "identity" } as const) : ({ type: "kms", plugin: targetPlugin! } as const);
+        target.provider === "identity"
+          ? ({ type: "identity" } as const)
+          : ({ type: "kms", plugin: targetPlugin! } as const);
       staged = renderStaged(base, cluster.resources, t);
     } catch (err) {
       blockers.push(blockerOf(err, "RenderFailed"));

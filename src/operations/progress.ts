@@ -13,7 +13,12 @@ export type ProgressEvent =
       readonly type: string;
       readonly message?: string;
     }
-  | { readonly event: "stage"; readonly stage: StageName; readonly state: "started" | "succeeded" | "failed"; readonly message?: string }
+  | {
+      readonly event: "stage";
+      readonly stage: StageName;
+      readonly state: "started" | "succeeded" | "failed";
+      readonly message?: string;
+    }
   | { readonly event: "config"; readonly stage: StageName; readonly hash: string }
   | { readonly event: "waiting"; readonly stage: StageName; readonly behind: readonly string[] }
   | ({ readonly event: "progress"; readonly stage: "rewrite" } & Progress)
@@ -40,7 +45,11 @@ function eta(seconds: number | null): string {
  * A TTY renderer: one line per stage event, and a live progress bar (count, rate, ETA) for the
  * rewrite, redrawn in place at most every `minIntervalMs`.
  */
-export function ttyProgress(write: (text: string) => void, now: () => number = Date.now, minIntervalMs = 100): ProgressSink {
+export function ttyProgress(
+  write: (text: string) => void,
+  now: () => number = Date.now,
+  minIntervalMs = 100,
+): ProgressSink {
   let lastDraw = 0;
   let barShown = false;
   const endBar = (): void => {
@@ -62,7 +71,9 @@ export function ttyProgress(write: (text: string) => void, now: () => number = D
       }
       case "stage":
         endBar();
-        write(`${e.state === "started" ? "▶" : e.state === "succeeded" ? "✓" : "✗"} ${e.stage}${e.message === undefined ? "" : `: ${e.message}`}\n`);
+        write(
+          `${e.state === "started" ? "▶" : e.state === "succeeded" ? "✓" : "✗"} ${e.stage}${e.message === undefined ? "" : `: ${e.message}`}\n`,
+        );
         return;
       case "waiting":
         endBar();
@@ -76,7 +87,9 @@ export function ttyProgress(write: (text: string) => void, now: () => number = D
         write(`  retrying in ${e.waitMs} ms: ${e.why}\n`);
         return;
       case "verify":
-        write(`  verified ${e.underTarget}/${e.total} under the target${e.passed ? "" : `: ${e.reason ?? "failed"}`}\n`);
+        write(
+          `  verified ${e.underTarget}/${e.total} under the target${e.passed ? "" : `: ${e.reason ?? "failed"}`}\n`,
+        );
         return;
       case "operation":
         endBar();
@@ -87,7 +100,11 @@ export function ttyProgress(write: (text: string) => void, now: () => number = D
 }
 
 /** JSON lines, one per event (rewrite progress at most every `minIntervalMs`, and always the last). */
-export function jsonProgress(write: (line: string) => void, now: () => number = Date.now, minIntervalMs = 250): ProgressSink {
+export function jsonProgress(
+  write: (line: string) => void,
+  now: () => number = Date.now,
+  minIntervalMs = 250,
+): ProgressSink {
   let last = 0;
   return (e) => {
     if (e.event === "progress") {

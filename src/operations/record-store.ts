@@ -9,12 +9,7 @@ import { AtrestError, isAtrestError } from "../common/errors.js";
 import type { Clock } from "../common/clock.js";
 import type { Random } from "../common/random.js";
 import type { KubeClient } from "./kube-client.js";
-import {
-  RECORD_CONFIGMAP,
-  RECORD_NAMESPACE,
-  type Lease,
-  type OperationRecord,
-} from "./operation-record.js";
+import { RECORD_CONFIGMAP, RECORD_NAMESPACE, type Lease, type OperationRecord } from "./operation-record.js";
 
 const PATH = `/api/v1/namespaces/${RECORD_NAMESPACE}/configmaps`;
 const MAX_CAS_ATTEMPTS = 20;

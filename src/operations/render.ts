@@ -31,8 +31,7 @@ export interface RenderedConfig {
 }
 
 export type TargetWriter =
-  | { readonly type: "identity" }
-  | { readonly type: "kms"; readonly plugin: ClusterPlugin };
+  { readonly type: "identity" } | { readonly type: "kms"; readonly plugin: ClusterPlugin };
 
 export interface StagedConfigs {
   readonly base: RenderedConfig;
@@ -134,7 +133,10 @@ function withProviders(
 }
 
 /** The common provider list of the managed resources in the base; they must agree to be managed together. */
-export function managedProviders(base: RenderedConfig, resources: readonly string[]): readonly ProviderConfig[] {
+export function managedProviders(
+  base: RenderedConfig,
+  resources: readonly string[],
+): readonly ProviderConfig[] {
   const first = providersFor(base.config, resources[0] ?? "secrets");
   for (const r of resources.slice(1)) {
     if (!sameProviders(providersFor(base.config, r), first))
@@ -156,7 +158,8 @@ export function renderStaged(
   const t = targetProvider(target);
   const tid = providerId(t);
   const clash = current.find(
-    (p) => p.type === "kms" && t.type === "kms" && p.name === t.name && JSON.stringify(p) !== JSON.stringify(t),
+    (p) =>
+      p.type === "kms" && t.type === "kms" && p.name === t.name && JSON.stringify(p) !== JSON.stringify(t),
   );
   if (clash !== undefined)
     throw new AtrestError(

@@ -45,23 +45,33 @@ interface KubeList {
 
 /** kube's continue token for "the objects after `key`, at the latest revision" (base64url JSON, rv -1). */
 export function continueTokenAfter(key: string): string {
-  return Buffer.from(JSON.stringify({ v: "meta.k8s.io/v1", rv: -1, start: `${key}\u0000` })).toString("base64url");
+  return Buffer.from(JSON.stringify({ v: "meta.k8s.io/v1", rv: -1, start: `${key}\u0000` })).toString(
+    "base64url",
+  );
 }
 
 /** Where a resource is served: discovery for its group's preferred version and whether it is namespaced. */
-export async function resolveResource(kube: KubeClient, resource: string, retryForMs: number): Promise<ResourcePaths> {
+export async function resolveResource(
+  kube: KubeClient,
+  resource: string,
+  retryForMs: number,
+): Promise<ResourcePaths> {
   const dot = resource.indexOf(".");
   const plural = dot < 0 ? resource : resource.slice(0, dot);
   const group = dot < 0 ? "" : resource.slice(dot + 1);
   let groupVersion: string;
   if (group === "") groupVersion = "v1";
   else {
-    const g = await kube.getJson<{ preferredVersion?: { groupVersion?: string } }>(`/apis/${group}`, { retryForMs });
+    const g = await kube.getJson<{ preferredVersion?: { groupVersion?: string } }>(`/apis/${group}`, {
+      retryForMs,
+    });
     groupVersion = g.preferredVersion?.groupVersion ?? "";
     if (groupVersion === "") throw new AtrestError("not-found", `the API group ${group} is not served`);
   }
   const base = group === "" ? "/api/v1" : `/apis/${groupVersion}`;
-  const list = await kube.getJson<{ resources?: Array<{ name: string; namespaced?: boolean; kind?: string }> }>(base, {
+  const list = await kube.getJson<{
+    resources?: Array<{ name: string; namespaced?: boolean; kind?: string }>;
+  }>(base, {
     retryForMs,
   });
   const info = list.resources?.find((r) => r.name === plural);
@@ -102,7 +112,7 @@ export interface RewriteOptions {
   beforePage?(): Promise<void>;
   /** After each object (progress output). */
   onObject?(progress: Progress): void;
-  onRetry?(why: string, waitMs: number): void;
+  readonly onRetry?: (why: string, waitMs: number) => void;
   readonly faults?: RewriteFaults;
 }
 
@@ -125,9 +135,13 @@ export async function rewriteAll(options: RewriteOptions): Promise<Cursor> {
     const seconds = (clock.now() - startedMs) / 1000;
     progress.ratePerSecond = seconds > 0 ? Math.round(((done - processedAtStart) / seconds) * 10) / 10 : 0;
     progress.remaining = Math.max(progress.total - done, 0);
-    progress.etaSeconds = progress.ratePerSecond > 0 ? Math.ceil(progress.remaining / progress.ratePerSecond) : null;
+    progress.etaSeconds =
+      progress.ratePerSecond > 0 ? Math.ceil(progress.remaining / progress.ratePerSecond) : null;
   };
-  const request = { retryForMs: options.retryForMs, ...(options.onRetry ? { onRetry: options.onRetry } : {}) };
+  const request = {
+    retryForMs: options.retryForMs,
+    ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+  };
 
   const rewriteOne = async (paths: ResourcePaths, listed: KubeObject): Promise<void> => {
     let object = listed;
@@ -135,7 +149,11 @@ export async function rewriteAll(options: RewriteOptions): Promise<Cursor> {
     for (let attempt = 0; ; attempt++) {
       const sent = object.metadata.resourceVersion;
       try {
-        const written = await kube.putJson<KubeObject>(path, { ...object, apiVersion: paths.apiVersion, kind: paths.kind }, request);
+        const written = await kube.putJson<KubeObject>(
+          path,
+          { ...object, apiVersion: paths.apiVersion, kind: paths.kind },
+          request,
+        );
         if (written.metadata?.resourceVersion !== sent) progress.rewritten++;
         else progress.unchanged++;
         return;
@@ -180,7 +198,9 @@ export async function rewriteAll(options: RewriteOptions): Promise<Cursor> {
           options.onObject?.(progress);
         }
       };
-      await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, items.length)) }, worker));
+      await Promise.all(
+        Array.from({ length: Math.max(1, Math.min(options.concurrency, items.length)) }, worker),
+      );
       const last = items[items.length - 1];
       if (last !== undefined) cursor.lastKey = keyOf(last);
       const more = page.metadata?.continue !== undefined && page.metadata.continue !== "" && items.length > 0;

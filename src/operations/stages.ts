@@ -47,7 +47,9 @@ export interface StageContext {
 }
 
 function precondition(stage: StageName, message: string): AtrestError {
-  return new AtrestError("failed-precondition", `${stage}: ${message}`, { details: { reason: "StagePreconditionFailed" } });
+  return new AtrestError("failed-precondition", `${stage}: ${message}`, {
+    details: { reason: "StagePreconditionFailed" },
+  });
 }
 
 function nowIso(ctx: StageContext): string {
@@ -71,7 +73,12 @@ function targetPlugin(ctx: StageContext): ClusterPlugin | undefined {
 }
 
 /** Every apiserver runs one of `allowed` (hashes) and is healthy; otherwise the stage must not act. */
-async function requireRunning(ctx: StageContext, stage: StageName, allowed: readonly string[], what: string): Promise<void> {
+async function requireRunning(
+  ctx: StageContext,
+  stage: StageName,
+  allowed: readonly string[],
+  what: string,
+): Promise<void> {
   const seen = await observeAll(ctx.kube, ctx.cluster.apiservers);
   const problems = seen
     .map((o) => {
@@ -97,7 +104,10 @@ async function converge(ctx: StageContext, stage: StageName, config: RenderedCon
   });
 }
 
-async function tagKeys(ctx: StageContext, wanted: (k: KeyUse) => "write" | "read" | undefined): Promise<void> {
+async function tagKeys(
+  ctx: StageContext,
+  wanted: (k: KeyUse) => "write" | "read" | undefined,
+): Promise<void> {
   for (const k of ctx.record.keys) {
     const tag = wanted(k);
     if (tag === undefined || k.tag === tag) continue;
@@ -113,197 +123,243 @@ function need(config: RenderedConfig | undefined, stage: StageName): RenderedCon
   return config;
 }
 
-export const STAGE_RUNNERS: Readonly<Record<StageName, (ctx: StageContext) => Promise<void>>> = Object.freeze({
-  // Preflight ran before the record existed (engine.ts); on resume there is nothing to redo.
-  preflight: () => Promise.resolve(),
+export const STAGE_RUNNERS: Readonly<Record<StageName, (ctx: StageContext) => Promise<void>>> = Object.freeze(
+  {
+    // Preflight ran before the record existed (engine.ts); on resume there is nothing to redo.
+    preflight: () => Promise.resolve(),
 
-  "add-read-provider": async (ctx) => {
-    const read = need(ctx.staged.read, "add-read-provider");
-    if (!succeeded(ctx, "preflight")) throw precondition("add-read-provider", "preflight has not passed");
-    await requireRunning(ctx, "add-read-provider", [ctx.staged.base.hash, read.hash], "runs the base configuration");
-    // The target key is protected before any configuration names it.
-    await tagKeys(ctx, (k) => (k.role === "target" ? "read" : undefined));
-    await deploy(ctx, "add-read-provider", read);
-  },
+    "add-read-provider": async (ctx) => {
+      const read = need(ctx.staged.read, "add-read-provider");
+      if (!succeeded(ctx, "preflight")) throw precondition("add-read-provider", "preflight has not passed");
+      await requireRunning(
+        ctx,
+        "add-read-provider",
+        [ctx.staged.base.hash, read.hash],
+        "runs the base configuration",
+      );
+      // The target key is protected before any configuration names it.
+      await tagKeys(ctx, (k) => (k.role === "target" ? "read" : undefined));
+      await deploy(ctx, "add-read-provider", read);
+    },
 
-  "converge-read": (ctx) => converge(ctx, "converge-read", need(ctx.staged.read, "converge-read")),
+    "converge-read": (ctx) => converge(ctx, "converge-read", need(ctx.staged.read, "converge-read")),
 
-  "switch-writer": async (ctx) => {
-    const read = need(ctx.staged.read, "switch-writer");
-    const write = need(ctx.staged.write, "switch-writer");
-    // The one rule that matters most: no apiserver writes with the target before all can read it.
-    await requireRunning(ctx, "switch-writer", [read.hash, write.hash], "can read the target yet");
-    await tagKeys(ctx, (k) => (k.role === "target" ? "write" : "read"));
-    await deploy(ctx, "switch-writer", write);
-  },
+    "switch-writer": async (ctx) => {
+      const read = need(ctx.staged.read, "switch-writer");
+      const write = need(ctx.staged.write, "switch-writer");
+      // The one rule that matters most: no apiserver writes with the target before all can read it.
+      await requireRunning(ctx, "switch-writer", [read.hash, write.hash], "can read the target yet");
+      await tagKeys(ctx, (k) => (k.role === "target" ? "write" : "read"));
+      await deploy(ctx, "switch-writer", write);
+    },
 
-  "converge-writer": (ctx) => converge(ctx, "converge-writer", need(ctx.staged.write, "converge-writer")),
+    "converge-writer": (ctx) => converge(ctx, "converge-writer", need(ctx.staged.write, "converge-writer")),
 
-  "rotate-key": async (ctx) => {
-    const rotation = ctx.record.rotation;
-    const keyId = ctx.record.target.keyId;
-    if (rotation === undefined || keyId === undefined) throw precondition("rotate-key", "the operation names no key to rotate");
-    if (rotation.newKeyId !== undefined) return;
-    if (rotation.requestedAt !== undefined) {
-      // A crash after CreateKeyVersion and before the record said so: adopt the version it made.
-      const key = await describeKey(ctx.kms, keyId);
-      const current = `${key.keyId}:${key.primaryKeyVersion ?? ""}`;
-      if (current !== rotation.fromKeyId) {
-        rotation.newKeyId = current;
-        await ctx.save();
-        return;
-      }
-    }
-    rotation.requestedAt = nowIso(ctx);
-    await ctx.save();
-    ctx.lease.check();
-    const r = await ctx.kms.call("CreateKeyVersion", { KeyId: keyId });
-    const version = (r["KeyVersion"] as { KeyVersionId?: string } | undefined)?.KeyVersionId;
-    if (version === undefined) throw new AtrestError("internal", "CreateKeyVersion answered without KeyVersion.KeyVersionId");
-    rotation.newKeyId = `${keyId}:${version}`;
-    await ctx.save();
-  },
-
-  "converge-key": async (ctx) => {
-    const plugin = targetPlugin(ctx);
-    if (ctx.record.type === "reencrypt" && plugin === undefined) return; // not a KMS v2 writer: nothing to wait for
-    const newKeyId = ctx.record.type === "rotate" ? ctx.record.rotation?.newKeyId : plugin && (await pluginKeyId(plugin));
-    if (newKeyId === undefined || plugin === undefined) throw precondition("converge-key", "no new key version was made");
-    const deadline = ctx.clock.now() + ctx.cluster.tunables.convergeTimeoutMs;
-    for (;;) {
-      ctx.lease.check();
-      const served = await pluginKeyId(plugin).catch((err: unknown) => (err instanceof Error ? err.message : String(err)));
-      if (served === newKeyId) break;
-      ctx.progress({ event: "waiting", stage: "converge-key", behind: [`the plugin ${plugin.endpoint} still serves ${keyIdHash(served)}`] });
-      if (ctx.clock.now() > deadline)
-        throw new AtrestError("deadline-exceeded", `the plugin ${plugin.endpoint} did not pick up the new key version ${keyIdHash(newKeyId)}`, {
-          details: { reason: "KeyIdNotConverged" },
-        });
-      await new Promise<void>((r) => ctx.clock.setTimeout(r, 500));
-    }
-    await waitKeyIdConverged(ctx.kube, ctx.cluster.apiservers, plugin.name, keyIdHash(newKeyId), 0, {
-      timeoutMs: ctx.cluster.tunables.convergeTimeoutMs,
-      clock: ctx.clock,
-      check: () => ctx.lease.check(),
-      onWaiting: (b) => ctx.progress({ event: "waiting", stage: "converge-key", behind: b }),
-    });
-  },
-
-  rewrite: async (ctx) => {
-    const writer = ctx.staged.write ?? ctx.staged.base;
-    await requireRunning(ctx, "rewrite", [writer.hash], "writes with the target");
-    if ((ctx.record.type === "rotate" || ctx.record.type === "reencrypt") && !succeeded(ctx, "converge-key"))
-      throw precondition("rewrite", "the apiservers have not all picked up the new key version");
-    const r = ctx.record;
-    if (r.cursor.done) return;
-    const scan = await scanCluster(ctx.cluster);
-    const total = Object.values(scan.resources).reduce((n, x) => n + x.total, 0);
-    r.progress.total = Math.max(total, r.progress.rewritten + r.progress.unchanged + r.progress.skippedDeleted);
-    const resources = [];
-    for (const name of ctx.cluster.resources)
-      resources.push(await resolveResource(ctx.kube, name, ctx.cluster.tunables.retryTimeoutMs));
-    const plugin = r.target.provider === "identity" ? undefined : targetPlugin(ctx);
-    const emit = (p: Progress): void => ctx.progress({ event: "progress", stage: "rewrite", ...p });
-    await rewriteAll({
-      kube: ctx.kube,
-      resources,
-      cursor: r.cursor,
-      progress: r.progress,
-      pageSize: ctx.cluster.tunables.pageSize,
-      concurrency: ctx.cluster.tunables.concurrency,
-      retryForMs: ctx.cluster.tunables.retryTimeoutMs,
-      clock: ctx.clock,
-      beforePage: async () => {
-        ctx.lease.check();
-        // Writing on while the KMS is gone would make the apiservers coast on cached seeds: wait for it
-        // (a blip), and stop the stage when it stays away longer than the retry timeout.
-        if (plugin === undefined) return;
-        const deadline = ctx.clock.now() + ctx.cluster.tunables.retryTimeoutMs;
-        for (;;) {
-          try {
-            await pluginKeyId(plugin);
-            return;
-          } catch (err) {
-            const why = err instanceof Error ? err.message : String(err);
-            if (ctx.clock.now() + 1_000 > deadline)
-              throw new AtrestError("unavailable", `the KMS plugin is unhealthy, rewrite paused: ${why}`, {
-                cause: err,
-                details: { reason: "KmsUnavailable" },
-              });
-            ctx.progress({ event: "retry", stage: "rewrite", why, waitMs: 1_000 });
-            await new Promise<void>((r) => ctx.clock.setTimeout(r, 1_000));
-            ctx.lease.check();
-          }
+    "rotate-key": async (ctx) => {
+      const rotation = ctx.record.rotation;
+      const keyId = ctx.record.target.keyId;
+      if (rotation === undefined || keyId === undefined)
+        throw precondition("rotate-key", "the operation names no key to rotate");
+      if (rotation.newKeyId !== undefined) return;
+      if (rotation.requestedAt !== undefined) {
+        // A crash after CreateKeyVersion and before the record said so: adopt the version it made.
+        const key = await describeKey(ctx.kms, keyId);
+        const current = `${key.keyId}:${key.primaryKeyVersion ?? ""}`;
+        if (current !== rotation.fromKeyId) {
+          rotation.newKeyId = current;
+          await ctx.save();
+          return;
         }
-      },
-      checkpoint: async (cursor, progress) => {
-        ctx.lease.check();
-        r.cursor = cursor;
-        r.progress = progress;
-        await ctx.save();
-        emit(progress);
-      },
-      onObject: emit,
-      onRetry: (why, waitMs) => ctx.progress({ event: "retry", stage: "rewrite", why, waitMs }),
-      ...(ctx.faults?.rewrite === undefined ? {} : { faults: ctx.faults.rewrite }),
-    });
-  },
-
-  verify: async (ctx) => {
-    const r = ctx.record;
-    if (!r.cursor.done || !succeeded(ctx, "rewrite")) throw precondition("verify", "the rewrite has not finished");
-    const plugin = r.target.provider === "identity" ? undefined : targetPlugin(ctx);
-    const keyId = plugin === undefined ? undefined : await pluginKeyId(plugin);
-    if (r.type === "rotate" && keyId !== r.rotation?.newKeyId)
-      throw precondition("verify", "the plugin no longer serves the key version this rotation made");
-    const report = await scanCluster(ctx.cluster, ctx.staged.final);
-    const result = judge(
-      report,
-      { provider: r.target.provider, ...(keyId === undefined ? {} : { keyId }) },
-      ctx.staged.final.hash,
-      nowIso(ctx),
-    );
-    r.verify = result;
-    ctx.progress({ event: "verify", stage: "verify", ...result });
-    if (!result.passed) {
-      // Whatever is missing is rewritten again on resume; nothing is pruned.
-      r.cursor = { resourceIndex: 0, lastKey: null, done: false };
-      ctx.resumeAt = "rewrite";
+      }
+      rotation.requestedAt = nowIso(ctx);
       await ctx.save();
-      throw new AtrestError("failed-precondition", `verify failed: ${result.reason ?? `${result.problems} objects not under the target`}`, {
-        details: { reason: "VerifyFailed" },
-      });
-    }
-    await ctx.save();
-  },
-
-  prune: async (ctx) => {
-    const r = ctx.record;
-    const final = ctx.staged.final;
-    // The gate: a failed or partial rewrite can never be followed by a prune.
-    if (r.verify?.passed !== true || r.verify.configHash !== final.hash || !r.cursor.done || !succeeded(ctx, "verify"))
-      throw precondition("prune", "refusing to remove a provider: verify has not passed for the configuration that remains");
-    await requireRunning(ctx, "prune", [need(ctx.staged.write, "prune").hash, final.hash], "writes with the target");
-    await deploy(ctx, "prune", final);
-  },
-
-  "converge-prune": (ctx) => converge(ctx, "converge-prune", ctx.staged.final),
-
-  "release-key": async (ctx) => {
-    const r = ctx.record;
-    if (!succeeded(ctx, "converge-prune")) throw precondition("release-key", "the pruned configuration is not in effect everywhere");
-    const keep = r.target.keyId;
-    for (const k of r.keys) {
-      if (k.keyId === keep) continue;
-      if (k.tag === "none" && k.role === "target") continue;
       ctx.lease.check();
-      await releaseKey(ctx.kms, k.keyId, ctx.cluster.name);
-      k.tag = "none";
+      const r = await ctx.kms.call("CreateKeyVersion", { KeyId: keyId });
+      const version = (r["KeyVersion"] as { KeyVersionId?: string } | undefined)?.KeyVersionId;
+      if (version === undefined)
+        throw new AtrestError("internal", "CreateKeyVersion answered without KeyVersion.KeyVersionId");
+      rotation.newKeyId = `${keyId}:${version}`;
       await ctx.save();
-    }
-    if (keep !== undefined) await tagKeys(ctx, (k) => (k.keyId === keep ? "write" : undefined));
+    },
+
+    "converge-key": async (ctx) => {
+      const plugin = targetPlugin(ctx);
+      if (ctx.record.type === "reencrypt" && plugin === undefined) return; // not a KMS v2 writer: nothing to wait for
+      const newKeyId =
+        ctx.record.type === "rotate" ? ctx.record.rotation?.newKeyId : plugin && (await pluginKeyId(plugin));
+      if (newKeyId === undefined || plugin === undefined)
+        throw precondition("converge-key", "no new key version was made");
+      const deadline = ctx.clock.now() + ctx.cluster.tunables.convergeTimeoutMs;
+      for (;;) {
+        ctx.lease.check();
+        const served = await pluginKeyId(plugin).catch((err: unknown) =>
+          err instanceof Error ? err.message : String(err),
+        );
+        if (served === newKeyId) break;
+        ctx.progress({
+          event: "waiting",
+          stage: "converge-key",
+          behind: [`the plugin ${plugin.endpoint} still serves ${keyIdHash(served)}`],
+        });
+        if (ctx.clock.now() > deadline)
+          throw new AtrestError(
+            "deadline-exceeded",
+            `the plugin ${plugin.endpoint} did not pick up the new key version ${keyIdHash(newKeyId)}`,
+            {
+              details: { reason: "KeyIdNotConverged" },
+            },
+          );
+        await new Promise<void>((r) => ctx.clock.setTimeout(r, 500));
+      }
+      await waitKeyIdConverged(ctx.kube, ctx.cluster.apiservers, plugin.name, keyIdHash(newKeyId), 0, {
+        timeoutMs: ctx.cluster.tunables.convergeTimeoutMs,
+        clock: ctx.clock,
+        check: () => ctx.lease.check(),
+        onWaiting: (b) => ctx.progress({ event: "waiting", stage: "converge-key", behind: b }),
+      });
+    },
+
+    rewrite: async (ctx) => {
+      const writer = ctx.staged.write ?? ctx.staged.base;
+      await requireRunning(ctx, "rewrite", [writer.hash], "writes with the target");
+      if (
+        (ctx.record.type === "rotate" || ctx.record.type === "reencrypt") &&
+        !succeeded(ctx, "converge-key")
+      )
+        throw precondition("rewrite", "the apiservers have not all picked up the new key version");
+      const r = ctx.record;
+      if (r.cursor.done) return;
+      const scan = await scanCluster(ctx.cluster);
+      const total = Object.values(scan.resources).reduce((n, x) => n + x.total, 0);
+      r.progress.total = Math.max(
+        total,
+        r.progress.rewritten + r.progress.unchanged + r.progress.skippedDeleted,
+      );
+      const resources = [];
+      for (const name of ctx.cluster.resources)
+        resources.push(await resolveResource(ctx.kube, name, ctx.cluster.tunables.retryTimeoutMs));
+      const plugin = r.target.provider === "identity" ? undefined : targetPlugin(ctx);
+      const emit = (p: Progress): void => ctx.progress({ event: "progress", stage: "rewrite", ...p });
+      await rewriteAll({
+        kube: ctx.kube,
+        resources,
+        cursor: r.cursor,
+        progress: r.progress,
+        pageSize: ctx.cluster.tunables.pageSize,
+        concurrency: ctx.cluster.tunables.concurrency,
+        retryForMs: ctx.cluster.tunables.retryTimeoutMs,
+        clock: ctx.clock,
+        beforePage: async () => {
+          ctx.lease.check();
+          // Writing on while the KMS is gone would make the apiservers coast on cached seeds: wait for it
+          // (a blip), and stop the stage when it stays away longer than the retry timeout.
+          if (plugin === undefined) return;
+          const deadline = ctx.clock.now() + ctx.cluster.tunables.retryTimeoutMs;
+          for (;;) {
+            try {
+              await pluginKeyId(plugin);
+              return;
+            } catch (err) {
+              const why = err instanceof Error ? err.message : String(err);
+              if (ctx.clock.now() + 1_000 > deadline)
+                throw new AtrestError("unavailable", `the KMS plugin is unhealthy, rewrite paused: ${why}`, {
+                  cause: err,
+                  details: { reason: "KmsUnavailable" },
+                });
+              ctx.progress({ event: "retry", stage: "rewrite", why, waitMs: 1_000 });
+              await new Promise<void>((r) => ctx.clock.setTimeout(r, 1_000));
+              ctx.lease.check();
+            }
+          }
+        },
+        checkpoint: async (cursor, progress) => {
+          ctx.lease.check();
+          r.cursor = cursor;
+          r.progress = progress;
+          await ctx.save();
+          emit(progress);
+        },
+        onObject: emit,
+        onRetry: (why, waitMs) => ctx.progress({ event: "retry", stage: "rewrite", why, waitMs }),
+        ...(ctx.faults?.rewrite === undefined ? {} : { faults: ctx.faults.rewrite }),
+      });
+    },
+
+    verify: async (ctx) => {
+      const r = ctx.record;
+      if (!r.cursor.done || !succeeded(ctx, "rewrite"))
+        throw precondition("verify", "the rewrite has not finished");
+      const plugin = r.target.provider === "identity" ? undefined : targetPlugin(ctx);
+      const keyId = plugin === undefined ? undefined : await pluginKeyId(plugin);
+      if (r.type === "rotate" && keyId !== r.rotation?.newKeyId)
+        throw precondition("verify", "the plugin no longer serves the key version this rotation made");
+      const report = await scanCluster(ctx.cluster, ctx.staged.final);
+      const result = judge(
+        report,
+        { provider: r.target.provider, ...(keyId === undefined ? {} : { keyId }) },
+        ctx.staged.final.hash,
+        nowIso(ctx),
+      );
+      r.verify = result;
+      ctx.progress({ event: "verify", stage: "verify", ...result });
+      if (!result.passed) {
+        // Whatever is missing is rewritten again on resume; nothing is pruned.
+        r.cursor = { resourceIndex: 0, lastKey: null, done: false };
+        ctx.resumeAt = "rewrite";
+        await ctx.save();
+        throw new AtrestError(
+          "failed-precondition",
+          `verify failed: ${result.reason ?? `${result.problems} objects not under the target`}`,
+          {
+            details: { reason: "VerifyFailed" },
+          },
+        );
+      }
+      await ctx.save();
+    },
+
+    prune: async (ctx) => {
+      const r = ctx.record;
+      const final = ctx.staged.final;
+      // The gate: a failed or partial rewrite can never be followed by a prune.
+      if (
+        r.verify?.passed !== true ||
+        r.verify.configHash !== final.hash ||
+        !r.cursor.done ||
+        !succeeded(ctx, "verify")
+      )
+        throw precondition(
+          "prune",
+          "refusing to remove a provider: verify has not passed for the configuration that remains",
+        );
+      await requireRunning(
+        ctx,
+        "prune",
+        [need(ctx.staged.write, "prune").hash, final.hash],
+        "writes with the target",
+      );
+      await deploy(ctx, "prune", final);
+    },
+
+    "converge-prune": (ctx) => converge(ctx, "converge-prune", ctx.staged.final),
+
+    "release-key": async (ctx) => {
+      const r = ctx.record;
+      if (!succeeded(ctx, "converge-prune"))
+        throw precondition("release-key", "the pruned configuration is not in effect everywhere");
+      const keep = r.target.keyId;
+      for (const k of r.keys) {
+        if (k.keyId === keep) continue;
+        if (k.tag === "none" && k.role === "target") continue;
+        ctx.lease.check();
+        await releaseKey(ctx.kms, k.keyId, ctx.cluster.name);
+        k.tag = "none";
+        await ctx.save();
+      }
+      if (keep !== undefined) await tagKeys(ctx, (k) => (k.keyId === keep ? "write" : undefined));
+    },
   },
-});
+);
 
 /** The key the record says the target writes with (for messages). */
 export function describeTarget(r: OperationRecord): string {

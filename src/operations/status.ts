@@ -83,8 +83,13 @@ function message(err: unknown): string {
 
 export async function clusterStatus(deps: StatusDeps): Promise<ClusterStatus> {
   const { cluster } = deps;
-  const [snapshot, observations] = await Promise.all([deps.records.read(), observeAll(deps.kube, cluster.apiservers)]);
-  const loaded = [...new Set(observations.map((o) => o.loadedConfigHash).filter((h): h is string => h !== undefined))];
+  const [snapshot, observations] = await Promise.all([
+    deps.records.read(),
+    observeAll(deps.kube, cluster.apiservers),
+  ]);
+  const loaded = [
+    ...new Set(observations.map((o) => o.loadedConfigHash).filter((h): h is string => h !== undefined)),
+  ];
   const converged = loaded.length === 1 && observations.every((o) => o.loadedConfigHash === loaded[0]);
   const hash = loaded.length === 1 ? loaded[0]! : null;
 
@@ -113,7 +118,9 @@ export async function clusterStatus(deps: StatusDeps): Promise<ClusterStatus> {
       const label = writer === undefined ? "unknown" : providerId(writer);
       let keyId: string | undefined;
       if (writer?.type === "kms" && writer.apiVersion === "v2") {
-        keyId = await pluginKeyId({ endpoint: writer.endpoint, timeout: `${writer.timeoutMs}ms` }).catch(() => undefined);
+        keyId = await pluginKeyId({ endpoint: writer.endpoint, timeout: `${writer.timeoutMs}ms` }).catch(
+          () => undefined,
+        );
         writerKeyId ??= keyId;
       }
       writerIsIdentity = writerIsIdentity && label === "identity";
@@ -143,7 +150,8 @@ export async function clusterStatus(deps: StatusDeps): Promise<ClusterStatus> {
 
   let key: ClusterStatus["key"] = null;
   let keyError: string | undefined;
-  const kmsKey = (writerKeyId === undefined ? undefined : kmsKeyOfKeyId(writerKeyId)) ?? snapshot.record?.target.keyId;
+  const kmsKey =
+    (writerKeyId === undefined ? undefined : kmsKeyOfKeyId(writerKeyId)) ?? snapshot.record?.target.keyId;
   if (kmsKey !== undefined) {
     try {
       const k = await describeKey(deps.kms, kmsKey);
@@ -164,9 +172,18 @@ export async function clusterStatus(deps: StatusDeps): Promise<ClusterStatus> {
   const { phase, reason } = phaseOf(snapshot.record);
   const lastType = snapshot.record?.state === "Succeeded" ? snapshot.record.type : undefined;
   const conditions: Condition[] =
-    resourcesError === undefined ? [encryptedCondition(cluster.resources, writerIsIdentity, counts, lastType)] : [];
-  if (conditions[0] !== undefined && snapshot.record?.state === "Running" && conditions[0].reason === "EncryptionInProgress")
-    conditions[0] = { ...conditions[0], message: `Resource ${cluster.resources.join(", ")} is being encrypted` };
+    resourcesError === undefined
+      ? [encryptedCondition(cluster.resources, writerIsIdentity, counts, lastType)]
+      : [];
+  if (
+    conditions[0] !== undefined &&
+    snapshot.record?.state === "Running" &&
+    conditions[0].reason === "EncryptionInProgress"
+  )
+    conditions[0] = {
+      ...conditions[0],
+      message: `Resource ${cluster.resources.join(", ")} is being encrypted`,
+    };
   const lease = snapshot.lease;
   return {
     apiVersion: "atrest.io/v1alpha1",
@@ -179,7 +196,11 @@ export async function clusterStatus(deps: StatusDeps): Promise<ClusterStatus> {
     lease:
       lease === undefined
         ? null
-        : { owner: lease.owner, expiresAt: lease.expiresAt, live: Date.parse(lease.expiresAt) > deps.clock.now() },
+        : {
+            owner: lease.owner,
+            expiresAt: lease.expiresAt,
+            live: Date.parse(lease.expiresAt) > deps.clock.now(),
+          },
     configuration: { hash, converged },
     resources,
     ...(resourcesError === undefined ? {} : { resourcesError }),

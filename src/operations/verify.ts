@@ -89,7 +89,12 @@ export function underTarget(r: ResourceReport, target: VerifyTarget): number {
   return k !== undefined && k.providers.includes(target.provider) ? k.count : 0;
 }
 
-export function judge(report: ScanReport, target: VerifyTarget, finalHash: string, nowIso: string): VerifyResult {
+export function judge(
+  report: ScanReport,
+  target: VerifyTarget,
+  finalHash: string,
+  nowIso: string,
+): VerifyResult {
   let total = 0;
   let good = 0;
   let problems = 0;
@@ -111,7 +116,9 @@ export function judge(report: ScanReport, target: VerifyTarget, finalHash: strin
         `${r.failed} ${name} fail to decrypt with the remaining providers (${r.objects.failed[0]?.key ?? ""}: ${r.objects.failed[0]?.reason ?? ""})`,
       );
     if ((r.unverified ?? 0) > 0)
-      reasons.push(`${r.unverified} ${name} could not be read: ${r.objects.unverified[0]?.reason ?? "KMS unavailable"}`);
+      reasons.push(
+        `${r.unverified} ${name} could not be read: ${r.objects.unverified[0]?.reason ?? "KMS unavailable"}`,
+      );
     if (r.malformed > 0) reasons.push(`${r.malformed} ${name} do not parse`);
   }
   return {

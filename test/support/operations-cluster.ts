@@ -107,10 +107,12 @@ export async function startOperationsCluster(
           for (const s of list.items)
             // The operation's own Secret (the rendered configurations) changes by design.
             if (!(s.metadata.namespace === "kube-system" && s.metadata.name === "atrest-encryption-config"))
-            out.set(
-              `${s.metadata.namespace}/${s.metadata.name}`,
-              Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString()])),
-            );
+              out.set(
+                `${s.metadata.namespace}/${s.metadata.name}`,
+                Object.fromEntries(
+                  Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]),
+                ),
+              );
           cont = list.metadata.continue || undefined;
         } while (cont !== undefined);
         return out;
@@ -128,7 +130,11 @@ export async function startOperationsCluster(
 }
 
 /** Asserts every stored Secret is of the given kind (from the bytes, read straight from the store). */
-export async function assertStored(c: OperationsCluster, expect: "kms:v2" | "identity", keyId?: string): Promise<number> {
+export async function assertStored(
+  c: OperationsCluster,
+  expect: "kms:v2" | "identity",
+  keyId?: string,
+): Promise<number> {
   const stored = await c.sys.storedSecrets();
   let n = 0;
   for (const [key, v] of stored) {
