@@ -14,7 +14,7 @@ import type { Logger } from "../common/logger.js";
 import { HASH_ANNOTATION } from "./config-delivery.js";
 import type { KubeClient } from "./kube-client.js";
 import { CONFIG_SECRET, CURRENT_CONFIG_KEY, RECORD_NAMESPACE } from "./operation-record.js";
-import { contentHashOf, loadRendered } from "./render.js";
+import { contentHashOf, loadRendered, providersFor } from "./render.js";
 
 export type SyncOutcome = "unchanged" | "written" | "published" | "absent" | "invalid";
 
@@ -64,7 +64,16 @@ export class EncryptionConfigAgent {
     if (encoded === undefined) {
       const local = readLocal(file);
       if (local === undefined || this.options.publishIfMissing === false) return "absent";
-      loadRendered(local, file); // only a valid file is published
+      const config = loadRendered(local, file).config; // only a valid file is published
+      // …and never one whose static keys would then sit in a Secret that is itself stored in plaintext.
+      const staticKeys = config.resources.some((r) => r.providers.some((p) => "keys" in p));
+      if (staticKeys && providersFor(config, "secrets")[0]?.type === "identity") {
+        logger?.error(
+          { file },
+          "agent: not publishing a configuration with static keys while Secrets are not encrypted",
+        );
+        return "invalid";
+      }
       try {
         await kube.postJson(SECRETS, {
           apiVersion: "v1",

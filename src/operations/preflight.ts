@@ -19,6 +19,7 @@ import type { KeyUse, OperationTarget, OperationType } from "./operation-record.
 import {
   managedProviders,
   providerId,
+  providersFor,
   renderStaged,
   type RenderedConfig,
   type StagedConfigs,
@@ -341,6 +342,23 @@ export async function prepare(deps: PrepareDeps, request: OperationRequest): Pro
     } catch (err) {
       blockers.push(blockerOf(err, "RenderFailed"));
     }
+  }
+
+  // The staged configurations are kept in a Secret: when they hold static keys (aescbc, aesgcm,
+  // secretbox) and Secrets are stored in the clear at any stage, those keys would be too.
+  if (staged !== undefined && cluster.resources.includes("secrets")) {
+    const all = [staged.base, staged.read, staged.write, staged.final].filter((r) => r !== undefined);
+    const hasStaticKeys = all.some((r) =>
+      r.config.resources.some((rule) => rule.providers.some((p) => "keys" in p)),
+    );
+    const plainSecrets = all.some((r) => providersFor(r.config, "secrets")[0]?.type === "identity");
+    if (hasStaticKeys && plainSecrets)
+      blockers.push({
+        code: "failed-precondition",
+        reason: "StaticKeysWouldBeExposed",
+        message:
+          "the configuration holds static aescbc/aesgcm/secretbox keys and Secrets are stored in plaintext at some stage: the operation's Secret kube-system/atrest-encryption-config would expose them; move those resources to KMS first",
+      });
   }
 
   // The keys this operation will protect and, once verified, release.

@@ -50,7 +50,7 @@ export function ttyProgress(
   now: () => number = Date.now,
   minIntervalMs = 100,
 ): ProgressSink {
-  let lastDraw = 0;
+  let lastDraw = Number.NEGATIVE_INFINITY;
   let barShown = false;
   const endBar = (): void => {
     if (barShown) write("\n");
@@ -105,7 +105,7 @@ export function jsonProgress(
   now: () => number = Date.now,
   minIntervalMs = 250,
 ): ProgressSink {
-  let last = 0;
+  let last = Number.NEGATIVE_INFINITY;
   return (e) => {
     if (e.event === "progress") {
       const t = now();
