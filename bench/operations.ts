@@ -23,7 +23,10 @@ const STORES = (process.env.BENCH_OPERATIONS_STORES ?? "sqlite,etcd").split(",")
 async function kmsCalls(c: OperationsCluster): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const v of (await c.sys.kms!.metrics.requests.get()).values) {
-    const key = v.labels.code === "OK" ? String(v.labels.action) : `${String(v.labels.action)}:${String(v.labels.code)}`;
+    const key =
+      v.labels.code === "OK"
+        ? String(v.labels.action)
+        : `${String(v.labels.action)}:${String(v.labels.code)}`;
     out[key] = (out[key] ?? 0) + v.value;
   }
   // The plugin's health probe is one Encrypt + one Decrypt, made whatever the apiservers do.
@@ -62,7 +65,8 @@ async function timed(c: OperationsCluster, type: "enable" | "disable") {
     { env: { ATREST_LOG_LEVEL: "error" }, timeoutMs: 600_000 },
   );
   const seconds = (performance.now() - t0) / 1000;
-  if (r.status !== 0) throw new Error(`atrest encryption ${type} exited ${String(r.status)}: ${r.stderr.slice(-500)}`);
+  if (r.status !== 0)
+    throw new Error(`atrest encryption ${type} exited ${String(r.status)}: ${r.stderr.slice(-500)}`);
   const calls = diff(await kmsCalls(c), before);
   const record = (JSON.parse(r.stdout) as { operation: OperationRecord }).operation;
   const events = r.stderr
@@ -89,7 +93,8 @@ async function timed(c: OperationsCluster, type: "enable" | "disable") {
   return {
     seconds: Math.round(seconds * 100) / 100,
     /** From the process start to its first event: node + tsx start-up and preflight. */
-    startupAndPreflightSeconds: firstEvent === undefined ? null : Math.round((firstEvent - (Date.now() - seconds * 1000)) / 10) / 100,
+    startupAndPreflightSeconds:
+      firstEvent === undefined ? null : Math.round((firstEvent - (Date.now() - seconds * 1000)) / 10) / 100,
     rewriteSeconds,
     rewritten: record.progress.rewritten,
     unchanged: record.progress.unchanged,
@@ -120,10 +125,7 @@ async function onStore(store: "sqlite" | "etcd") {
     await c.sys.writeConfig(secretsConfig([kmsV2(c.sys.pluginEndpoint), IDENTITY]));
     const before = await kmsCalls(c);
     const k0 = performance.now();
-    const r = await c.sys.pipe(
-      ["get", "secrets", "--all-namespaces", "-o", "json"],
-      ["replace", "-f", "-"],
-    );
+    const r = await c.sys.pipe(["get", "secrets", "--all-namespaces", "-o", "json"], ["replace", "-f", "-"]);
     const kubectlSeconds = (performance.now() - k0) / 1000;
     if (r.status !== 0) throw new Error(`kubectl replace failed: ${r.stderr.slice(0, 500)}`);
     const kubectlCalls = diff(await kmsCalls(c), before);
@@ -143,9 +145,12 @@ async function onStore(store: "sqlite" | "etcd") {
         kmsCalls: kubectlCalls,
       },
       rewriteVsKubectl:
-        enable.rewritePerSecond === null ? null : Math.round((enable.rewritePerSecond / kubectlPerSecond) * 10) / 10,
+        enable.rewritePerSecond === null
+          ? null
+          : Math.round((enable.rewritePerSecond / kubectlPerSecond) * 10) / 10,
       goals: {
-        rewriteAtLeast1000PerSecond: (enable.rewritePerSecond ?? 0) >= 1000 && (disable.rewritePerSecond ?? 0) >= 1000,
+        rewriteAtLeast1000PerSecond:
+          (enable.rewritePerSecond ?? 0) >= 1000 && (disable.rewritePerSecond ?? 0) >= 1000,
         atLeast3xKubectl: (enable.rewritePerSecond ?? 0) >= 3 * kubectlPerSecond,
         enableWithin30s: enable.seconds <= 30,
       },
