@@ -117,7 +117,8 @@ describe("operation faults", () => {
       const stage = STAGES[Math.floor(random() * STAGES.length)]!;
       // In the rewrite, die after a random number of progress lines; elsewhere when the stage starts
       // (or, for a third of the trials, when it finished).
-      const afterPages = Math.floor(random() * 6);
+      // (JSON progress lines come at most every 250 ms: a few per rewrite of this size.)
+      const afterPages = Math.floor(random() * 3);
       const onFinish = random() < 0.33;
       let seen = 0;
       const args = (progress: string): string[] => [
@@ -132,6 +133,8 @@ describe("operation faults", () => {
       const killed = await runAndKill(args("json"), (e) => {
         if (e["stage"] !== stage) return false;
         if (stage === "rewrite" && e["event"] === "progress") return seen++ >= afterPages;
+        // Preflight runs before the record exists and reports only its end.
+        if (stage === "preflight") return e["event"] === "stage" && e["state"] === "succeeded";
         return e["event"] === "stage" && e["state"] === (onFinish ? "succeeded" : "started");
       });
       // Resume: in process with force right away (the dead process's lease is still live), or — every
@@ -179,6 +182,8 @@ describe("operation faults", () => {
       else assert.doesNotMatch(final, /kms:/, `trial ${i}: kms pruned`);
     }
     t.diagnostic(trials.join("\n"));
+    const kills = trials.filter((l) => !l.includes("(end)")).length;
+    assert.ok(kills >= 20, `at least 20 trials were killed mid-operation (${kills})`);
   });
 
   it("the KMS unreachable mid-rewrite: Failed with a reason, data readable, nothing pruned; resume completes", async () => {
