@@ -178,10 +178,16 @@ describe("atrest encryption on a SQLite cluster", () => {
     assert.doesNotMatch(tags, /atrest:cluster/);
   });
 
-  it("a failure at any stage stops the operation there; no provider leaves before verify; resume completes", async () => {
+  it("a failure at any stage of enable or disable stops it there; no provider leaves before verify; resume completes", async () => {
+    // The cluster is disabled here; each stage fails once, alternately in an enable and a disable (the
+    // resume of one leaves the cluster ready for the other).
     const order = STAGES.enable;
     const pruneAt = order.indexOf("prune");
-    for (const failAt of order.slice(1)) {
+    const stages = order.slice(1);
+    for (let i = 0; i < stages.length; i++) {
+      const failAt = stages[i]!;
+      const type = i % 2 === 0 ? ("enable" as const) : ("disable" as const);
+      const old = type === "enable" ? /identity/ : /kms:/;
       const faulty = new EncryptionOperations({
         cluster: c.cluster,
         kube: c.kube,
@@ -193,27 +199,36 @@ describe("atrest encryption on a SQLite cluster", () => {
         },
       });
       await assert.rejects(
-        faulty.start({ type: "enable", keyId: c.sys.kmsKeyId }),
-        new RegExp(`stopped at stage ${failAt} .*injected`),
+        faulty.start(type === "enable" ? { type, keyId: c.sys.kmsKeyId } : { type }),
+        new RegExp(`${type} stopped at stage ${failAt} .*injected`),
       );
       const record = (await faulty.records.read()).record!;
       assert.equal(record.state, "Failed");
       assert.equal(record.failure?.stage, failAt);
       const file = readFileSync(c.sys.configFile, "utf8");
       if (order.indexOf(failAt) <= pruneAt) {
-        assert.match(file, /identity/, `${failAt}: identity is still a provider`);
+        assert.match(
+          file,
+          old,
+          `${type} failed at ${failAt}: the old provider is still in the configuration`,
+        );
         assert.notEqual(record.stages.find((s) => s.name === "prune")?.state, "succeeded");
       } else {
-        assert.equal(record.verify?.passed, true, `${failAt}: pruned only after verify passed`);
+        assert.equal(
+          record.verify?.passed,
+          true,
+          `${type} failed at ${failAt}: pruned only after verify passed`,
+        );
       }
-      assert.deepEqual(await c.secretValues(), values, `${failAt}: every Secret readable`);
-      assert.equal((await ops.resume()).state, "Succeeded", `${failAt}: resume`);
-      await assertStored(c, "kms:v2", c.sys.pluginKeyId());
-      assert.equal((await ops.start({ type: "disable" })).state, "Succeeded");
+      assert.deepEqual(await c.secretValues(), values, `${type} failed at ${failAt}: every Secret readable`);
+      assert.equal((await ops.resume()).state, "Succeeded", `${type} failed at ${failAt}: resume`);
+      if (type === "enable") await assertStored(c, "kms:v2", c.sys.pluginKeyId());
+      else await assertStored(c, "identity");
     }
   });
 
   it("a partial rewrite is caught by verify: nothing is pruned, a forced prune is refused, resume rewrites the rest", async () => {
+    assert.equal((await ops.start({ type: "disable" })).state, "Succeeded");
     const skipped = new Set(["app/s-3", "app/s-77", "other/s-5"]);
     const partial = new EncryptionOperations({
       cluster: c.cluster,
