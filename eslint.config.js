@@ -1,5 +1,6 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import { importDirectionConfigs } from "./scripts/import-direction.mjs";
 
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "src/generated/", ".atrest/", "coverage/"] },
@@ -36,4 +37,6 @@ export default tseslint.config(
       globals: { process: "readonly", console: "readonly", URL: "readonly", Buffer: "readonly" },
     },
   },
+  // Imports point one way (DESIGN.md §2): scripts/import-direction.mjs has the table.
+  ...importDirectionConfigs(),
 );

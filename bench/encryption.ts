@@ -24,7 +24,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startApiServer, type ApiServer } from "../src/apiserver/server.js";
-import { decodeEncryptedObject } from "../src/envelope/encrypted-object.js";
+import { decodeEncryptedObject } from "../src/envelope/kmsv2/encrypted-object.js";
 import { initKmsDataDir } from "../src/kms/init.js";
 import { startKmsServer, type KmsServer } from "../src/kms/server.js";
 import { AtrestKmsSdkClient, SdkConfig, kmsSdk } from "../src/plugin/alibaba-sdk-client.js";

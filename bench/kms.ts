@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { verifyAuditChain } from "../src/kms/audit-log.js";
 import { initKmsDataDir } from "../src/kms/init.js";
 import type { ProtectionBackend } from "../src/kms/protection/protection.js";
-import { KmsRpcTestClient } from "../src/kms/rpc-test-client.js";
+import { KmsRpcTestClient } from "../test/support/kms-rpc-test-client.js";
 import { startKmsServer } from "../src/kms/server.js";
 
 const DURATION_MS = Number(process.env.KMS_BENCH_MS ?? 8000);

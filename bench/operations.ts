@@ -13,7 +13,6 @@
  */
 import type { OperationRecord } from "../src/operations/operation-record.js";
 import type { ProgressEvent } from "../src/operations/progress.js";
-import { scanCluster } from "../src/operations/verify.js";
 import { runAtrest } from "../test/support/cli.js";
 import { IDENTITY, kmsV2, secretsConfig } from "../test/support/encryption-system.js";
 import { startOperationsCluster, type OperationsCluster } from "../test/support/operations-cluster.js";
@@ -131,7 +130,7 @@ async function onStore(store: "sqlite" | "etcd") {
     if (r.status !== 0) throw new Error(`kubectl replace failed: ${r.stderr.slice(0, 500)}`);
     const kubectlCalls = diff(await kmsCalls(c), before);
     // Paged, straight from the store (the scan verify uses).
-    const secrets = (await scanCluster(c.cluster)).resources["secrets"];
+    const secrets = (await c.scanner.scan()).resources["secrets"];
     const total = secrets?.total ?? 0;
     const underKms = secrets?.encrypted ?? 0;
     const kubectlPerSecond = Math.round(total / kubectlSeconds);

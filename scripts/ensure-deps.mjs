@@ -33,6 +33,9 @@ const SYSTEM = [
   ["/usr/bin/softhsm2-util", "softhsm2"],
   ["/usr/bin/pkcs11-tool", "opensc"],
   ["/usr/lib/postgresql", "postgresql"],
+  // docs/runbook.md's commands (run by test/recovery-runbook.test.ts) use jq and curl.
+  ["/usr/bin/jq", "jq"],
+  ["/usr/bin/curl", "curl"],
 ];
 
 export function ensureSystem() {

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MemoryStore } from "../src/storage/memory-store.js";
 import { startApiServer, type ApiServer } from "../src/apiserver/index.js";
-import { decodeProtobufObject, encodeProtobufObject } from "../src/apiserver/protobuf-codec.js";
+import { decodeProtobufObject, encodeProtobufObject } from "../src/kube-object/protobuf-codec.js";
 
 interface Reply {
   status: number;

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { createLogger } from "../src/common/logger.js";
 import type { Store } from "../src/storage/store.js";
 import { startApiServer, type ApiServer } from "../src/apiserver/index.js";
-import { encodeProtobufObject } from "../src/apiserver/protobuf-codec.js";
+import { encodeProtobufObject } from "../src/kube-object/protobuf-codec.js";
 import { Kubectl } from "./support/kubectl.js";
 
 export interface StoreHandle {

@@ -9,30 +9,11 @@ import { request } from "node:https";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AtrestError } from "../src/common/errors.js";
 import { generateTlsMaterial } from "../src/common/tls.js";
-import type { Transformer } from "../src/envelope/transformer.js";
 import { MemoryStore } from "../src/storage/memory-store.js";
 import { startApiServer, type ApiServer } from "../src/apiserver/index.js";
 import { Kubectl } from "./support/kubectl.js";
-
-/** "v1:" values are current, "v0:" values are readable but stale; anything else does not decode. */
-const versioned: Transformer = {
-  transformFromStorage(data) {
-    const buf = Buffer.from(data);
-    const tag = buf.subarray(0, 3).toString();
-    if (tag !== "v0:" && tag !== "v1:")
-      return Promise.reject(new AtrestError("data-corrupt", "no provider matched the value's prefix"));
-    return Promise.resolve({
-      plaintext: buf.subarray(3),
-      stale: tag === "v0:",
-      origin: { provider: "aesgcm", keyName: tag.slice(0, 2) },
-    });
-  },
-  transformToStorage(plaintext) {
-    return Promise.resolve(Buffer.concat([Buffer.from("v1:"), Buffer.from(plaintext)]));
-  },
-};
+import { versioned } from "./support/versioned-transformer.js";
 
 function get(
   server: ApiServer,

@@ -83,11 +83,15 @@ describe("encryption at rest under faults", { timeout: 240_000 }, () => {
 
   async function startPluginProcess(): Promise<void> {
     const child = spawnAtrest(pluginArgs);
+    plugin = child; // stopped by after() even when it never comes up
     let stdout = "";
+    let log = "";
     child.stdout?.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr?.resume();
+    child.stderr?.on("data", (c: Buffer) => (log += c.toString()));
     await eventually("the plugin to serve", () => Promise.resolve(/serving unix:/.test(stdout)));
-    plugin = child;
+    // Its first KMS check done, so the apiserver's first Status (which primes the seed; the injected
+    // clock brings no retry) does not depend on how fast a loaded machine answers it.
+    await eventually("the plugin's first KMS check", () => Promise.resolve(/"kms healthy"/.test(log)));
   }
 
   /** One write and one read of every Secret written so far; returns what failed. */

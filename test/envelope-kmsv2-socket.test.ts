@@ -27,7 +27,7 @@ const MINUTE = 60 * SECOND;
 async function advance(clock: ManualClock, provider: KmsV2Provider, ms: number): Promise<void> {
   for (let left = ms; left > 0; left -= 5 * SECOND) {
     clock.advance(Math.min(5 * SECOND, left));
-    await provider.dekState.settled();
+    await provider.runtime.settled();
   }
 }
 

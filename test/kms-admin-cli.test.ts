@@ -1,7 +1,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { KmsRpcTestClient } from "../src/kms/rpc-test-client.js";
+import { KmsRpcTestClient } from "./support/kms-rpc-test-client.js";
 import type { KmsServer } from "../src/kms/server.js";
 import { kmsCli, kmsCliJson, startTestKms, type TestKms } from "./support/kms.js";
 

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { queryAuditEvents, verifyAuditChain } from "../src/kms/audit-log.js";
 import { initKmsDataDir } from "../src/kms/init.js";
-import { KmsRpcTestClient } from "../src/kms/rpc-test-client.js";
+import { KmsRpcTestClient } from "./support/kms-rpc-test-client.js";
 import { startKmsServer, type KmsServer } from "../src/kms/server.js";
 
 function get(url: string, ca: string | undefined): Promise<{ status: number; text: string }> {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ManualClock } from "../src/common/clock.js";
 import { initKmsDataDir } from "../src/kms/init.js";
-import { KmsRpcTestClient } from "../src/kms/rpc-test-client.js";
+import { KmsRpcTestClient } from "./support/kms-rpc-test-client.js";
 import { startKmsServer } from "../src/kms/server.js";
 import { acsTimestamp } from "../src/kms/signature/v3.js";
 import { runAtrest, spawnAtrest } from "./support/cli.js";

@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { ManualClock } from "../src/common/clock.js";
 import { verifyAuditChain } from "../src/kms/audit-log.js";
 import { initKmsDataDir } from "../src/kms/init.js";
-import { KmsRpcTestClient } from "../src/kms/rpc-test-client.js";
+import { KmsRpcTestClient } from "./support/kms-rpc-test-client.js";
 import { startKmsServer, type KmsServer } from "../src/kms/server.js";
 import { acsTimestamp } from "../src/kms/signature/v3.js";
 import { runAtrest } from "./support/cli.js";

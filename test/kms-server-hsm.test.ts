@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { initKmsDataDir } from "../src/kms/init.js";
 import { createPkcs11Protection } from "../src/kms/protection/pkcs11.js";
-import { KmsRpcTestClient } from "../src/kms/rpc-test-client.js";
+import { KmsRpcTestClient } from "./support/kms-rpc-test-client.js";
 import { startKmsServer, type KmsServer } from "../src/kms/server.js";
 import { spawnAtrest } from "./support/cli.js";
 import { waitForKmsUrl } from "./support/kms.js";

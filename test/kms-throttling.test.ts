@@ -6,7 +6,7 @@ import { it } from "node:test";
 import { ManualClock } from "../src/common/clock.js";
 import { queryAuditEvents } from "../src/kms/audit-log.js";
 import { initKmsDataDir } from "../src/kms/init.js";
-import { KmsRpcTestClient } from "../src/kms/rpc-test-client.js";
+import { KmsRpcTestClient } from "./support/kms-rpc-test-client.js";
 import { startKmsServer } from "../src/kms/server.js";
 import { acsTimestamp } from "../src/kms/signature/v3.js";
 

@@ -27,8 +27,14 @@ describe("atrest encryption: bad input changes nothing", () => {
   const snapshot = async () => ({
     config: readFileSync(c.sys.configFile, "utf8"),
     record: JSON.stringify(
-      (await new EncryptionOperations({ cluster: c.cluster, kube: c.kube, kms: c.kms }).records.read())
-        .record ?? null,
+      (
+        await new EncryptionOperations({
+          cluster: c.cluster,
+          kube: c.kube,
+          kms: c.kms,
+          scanner: c.scanner,
+        }).records.read()
+      ).record ?? null,
     ),
     tags: JSON.stringify(
       await c.kms.call("ListResourceTags", { KeyId: c.sys.kmsKeyId }).then((r) => r["Tags"]),
@@ -178,6 +184,7 @@ describe("atrest encryption: bad input changes nothing", () => {
       cluster: c.cluster,
       kube: c.kube,
       kms: c.kms,
+      scanner: c.scanner,
       owner: "tester@ci pid 1",
       faults: {
         beforeStage: async (stage) => {

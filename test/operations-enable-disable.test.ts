@@ -52,7 +52,7 @@ describe("atrest encryption on a SQLite cluster", () => {
   };
   before(async () => {
     c = await startOperationsCluster({ name: "ops-flows" });
-    ops = new EncryptionOperations({ cluster: c.cluster, kube: c.kube, kms: c.kms });
+    ops = new EncryptionOperations({ cluster: c.cluster, kube: c.kube, kms: c.kms, scanner: c.scanner });
     await c.createSecrets("app", 150, "flows");
     await c.createSecrets("other", 30, "flows");
     values = await c.secretValues();
@@ -192,6 +192,7 @@ describe("atrest encryption on a SQLite cluster", () => {
         cluster: c.cluster,
         kube: c.kube,
         kms: c.kms,
+        scanner: c.scanner,
         faults: {
           beforeStage: (s) => {
             if (s === failAt) throw new Error(`injected failure at ${s}`);
@@ -234,6 +235,7 @@ describe("atrest encryption on a SQLite cluster", () => {
       cluster: c.cluster,
       kube: c.kube,
       kms: c.kms,
+      scanner: c.scanner,
       faults: { rewrite: { skipObject: (key) => skipped.has(key) } },
     });
     await assert.rejects(

@@ -139,7 +139,12 @@ describe("operation faults", () => {
       });
       // Resume: in process with force right away (the dead process's lease is still live), or — every
       // fourth trial — through the CLI: first refused while the lease is live, then after it expired.
-      const ops = new EncryptionOperations({ cluster: c.cluster, kube: c.kube, kms: c.kms });
+      const ops = new EncryptionOperations({
+        cluster: c.cluster,
+        kube: c.kube,
+        kms: c.kms,
+        scanner: c.scanner,
+      });
       const status = await ops.status();
       let how = "finished before the kill";
       if (status.operation !== null && status.operation.state !== "Succeeded") {
@@ -187,7 +192,12 @@ describe("operation faults", () => {
   });
 
   it("the KMS unreachable mid-rewrite: Failed with a reason, data readable, nothing pruned; resume completes", async () => {
-    await new EncryptionOperations({ cluster: c.cluster, kube: c.kube, kms: c.kms }).start({
+    await new EncryptionOperations({
+      cluster: c.cluster,
+      kube: c.kube,
+      kms: c.kms,
+      scanner: c.scanner,
+    }).start({
       type: "disable",
     });
     const kmsUrl = new URL(c.sys.kms!.url);
@@ -196,6 +206,7 @@ describe("operation faults", () => {
       cluster: c.cluster,
       kube: c.kube,
       kms: c.kms,
+      scanner: c.scanner,
       progress: (e) => {
         if (!stopped && e.event === "progress" && e.rewritten >= 30) {
           stopped = true;
@@ -225,14 +236,24 @@ describe("operation faults", () => {
     });
     restarted.push(again);
     await eventually("the plugin to be healthy again", () => Promise.resolve(c.sys.plugin!.status().healthy));
-    const done = await new EncryptionOperations({ cluster: c.cluster, kube: c.kube, kms: c.kms }).resume();
+    const done = await new EncryptionOperations({
+      cluster: c.cluster,
+      kube: c.kube,
+      kms: c.kms,
+      scanner: c.scanner,
+    }).resume();
     assert.equal(done.state, "Succeeded");
     await assertStored(c, "kms:v2", c.sys.pluginKeyId());
     assert.deepEqual(await c.secretValues(), expected);
   });
 
   it("an apiserver restarted mid-rewrite: the rewrite retries and completes", async () => {
-    await new EncryptionOperations({ cluster: c.cluster, kube: c.kube, kms: c.kms }).start({
+    await new EncryptionOperations({
+      cluster: c.cluster,
+      kube: c.kube,
+      kms: c.kms,
+      scanner: c.scanner,
+    }).start({
       type: "disable",
     });
     const sys = c.sys;
@@ -243,6 +264,7 @@ describe("operation faults", () => {
       cluster: c.cluster,
       kube: c.kube,
       kms: c.kms,
+      scanner: c.scanner,
       progress: (e) => {
         events.push(e);
         if (!restarting && e.event === "progress" && e.rewritten > 40) {

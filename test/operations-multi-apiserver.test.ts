@@ -24,6 +24,7 @@ import { loadKubeconfig } from "../src/operations/kubeconfig.js";
 import type { ProgressEvent } from "../src/operations/progress.js";
 import { startPlugin, type RunningPlugin } from "../src/plugin/plugin.js";
 import { classifyValue } from "../src/scan/classify.js";
+import { storeScanner } from "../src/scan/index.js";
 import { EtcdStore } from "../src/storage/etcd-store.js";
 import { eventually, IDENTITY, secretsConfig } from "./support/encryption-system.js";
 import { startEtcd, type EtcdCluster } from "./support/etcd.js";
@@ -213,6 +214,11 @@ describe("three apiservers on a three-member etcd, delivered by agents", { timeo
       cluster: loadClusterFile(clusterFile),
       kube,
       kms: kmsClient,
+      scanner: storeScanner({
+        endpoint: { etcdServers: etcd.endpoints },
+        prefix: "/registry",
+        resources: ["secrets"],
+      }),
       progress: (e) => {
         events.push(e);
         if (e.event === "stage") order.push(`${e.stage}:${e.state}`);
@@ -267,7 +273,16 @@ describe("three apiservers on a three-member etcd, delivered by agents", { timeo
   });
 
   it("disable through the agents, then status agrees on every apiserver", async () => {
-    const ops = new EncryptionOperations({ cluster: loadClusterFile(clusterFile), kube, kms: kmsClient });
+    const ops = new EncryptionOperations({
+      cluster: loadClusterFile(clusterFile),
+      kube,
+      kms: kmsClient,
+      scanner: storeScanner({
+        endpoint: { etcdServers: etcd.endpoints },
+        prefix: "/registry",
+        resources: ["secrets"],
+      }),
+    });
     const record = await ops.start({ type: "disable" });
     assert.equal(record.state, "Succeeded");
     const status = await ops.status();

@@ -12,7 +12,6 @@ import { initKmsDataDir } from "../src/kms/init.js";
 import { startKmsServer, type KmsServer } from "../src/kms/server.js";
 import { parseEncryptionConfiguration } from "../src/encryption-config/load.js";
 import { buildEncryptionState } from "../src/encryption-config/build.js";
-import { defaultProviderFactories } from "../src/encryption-config/envelope-providers.js";
 import { grpcKmsClients } from "../src/encryption-config/grpc-clients.js";
 import { contextForKey } from "../src/envelope/transformer.js";
 import { startPlugin, type RunningPlugin } from "../src/plugin/plugin.js";
@@ -41,7 +40,6 @@ describe("the at-rest core through the plugin and atrest kms", { timeout: 120_00
     ).config;
   const buildState = () =>
     buildEncryptionState(encryptionConfig(), {
-      providers: defaultProviderFactories,
       clients: grpcKmsClients,
       background: false,
     });

@@ -6,7 +6,6 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildEncryptionState } from "../src/encryption-config/build.js";
-import { defaultProviderFactories } from "../src/encryption-config/envelope-providers.js";
 import { grpcKmsClients } from "../src/encryption-config/grpc-clients.js";
 import { loadEncryptionConfigurationFile } from "../src/encryption-config/load.js";
 import { contextForKey } from "../src/envelope/transformer.js";
@@ -46,7 +45,6 @@ export async function writeThrough(
 ): Promise<void> {
   const { config, contentHash } = await loadEncryptionConfigurationFile(configPath);
   const state = await buildEncryptionState(config, {
-    providers: defaultProviderFactories,
     clients: grpcKmsClients,
     contentHash,
     background: false,

@@ -4,7 +4,7 @@ import { GRPCUnavailableError, type Etcd3 } from "etcd3";
 import { ConnectionPool } from "etcd3/lib/connection-pool.js";
 import { isAtrestError } from "../src/common/errors.js";
 import { EtcdStore, type EtcdRetryEvent } from "../src/storage/etcd-store.js";
-import { collect, registerStoreConformance } from "../src/storage/store-conformance.js";
+import { collect, registerStoreConformance } from "./support/store-conformance.js";
 import { generateTlsMaterial } from "../src/common/tls.js";
 import { startEtcd, type EtcdCluster } from "./support/etcd.js";
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { isAtrestError } from "../src/common/errors.js";
 import { SqliteStore, sqlitePathFromUrl } from "../src/storage/sqlite-store.js";
-import { collect, registerStoreConformance } from "../src/storage/store-conformance.js";
+import { collect, registerStoreConformance } from "./support/store-conformance.js";
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), "atrest-sqlite-"));

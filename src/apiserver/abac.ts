@@ -1,6 +1,6 @@
 import { AtrestError } from "../common/errors.js";
 import type { UserInfo } from "./authn.js";
-import { isPlainObject } from "./types.js";
+import { isPlainObject } from "../kube-object/types.js";
 
 /**
  * kube's ABAC authorizer: one policy per line of JSON (`abac.authorization.kubernetes.io/v1beta1`

@@ -14,7 +14,7 @@ import {
 import type { Transformer } from "../envelope/transformer.js";
 import type { EncryptionMetrics } from "./encryption-metrics.js";
 import type { HealthCheck } from "./health.js";
-import type { TransformerFor } from "./object-store.js";
+import type { TransformerForKey } from "../storage/transforming-store.js";
 
 export interface EncryptionAtRestOptions {
   /** The EncryptionConfiguration file. */
@@ -36,7 +36,7 @@ export interface EncryptionAtRestOptions {
 }
 
 export interface EncryptionAtRest {
-  readonly transformerFor: TransformerFor;
+  readonly transformerFor: TransformerForKey;
   readonly healthChecks: readonly HealthCheck[];
   close(): void;
 }
@@ -75,7 +75,7 @@ export async function startEncryptionAtRest(options: EncryptionAtRestOptions): P
   // once, so the hot path does no parsing (the transformer itself follows reloads).
   const bySegment = new Map<string, Transformer>();
   const start = options.prefix.length + 1;
-  const transformerFor: TransformerFor = (storageKey) => {
+  const transformerFor: TransformerForKey = (storageKey) => {
     const end = storageKey.indexOf("/", start);
     const segment = storageKey.slice(start, end < 0 ? undefined : end);
     let t = bySegment.get(segment);

@@ -1,13 +1,6 @@
 /** The Kubernetes-compatible API server: what the CLI, `atrest up` and tests use. */
 export { startApiServer, type ApiServer, type ApiServerOptions } from "./server.js";
-export {
-  identityTransformerFor,
-  ObjectStore,
-  decodeStoredBytes,
-  type TransformerFor,
-  type StoredObject,
-} from "./object-store.js";
-export { decodeProtobufObject, encodeProtobufObject, hasProtobufMagic } from "./protobuf-codec.js";
+export { identityTransformerFor, type TransformerForKey } from "../storage/transforming-store.js";
 export { parseTokenFile, type TokenEntry, type UserInfo } from "./authn.js";
 export { parsePolicyFile } from "./abac.js";
 export { renderKubeconfig, writeKubeconfig } from "./kubeconfig.js";

@@ -5,10 +5,10 @@ import {
   decodeProtobufObject,
   encodeProtobufObject,
   PROTOBUF_MEDIA_TYPE,
-} from "./protobuf-codec.js";
+} from "../kube-object/protobuf-codec.js";
 import { checkAgainstSchema, schemaNameForKind } from "./schemas.js";
 import { badRequest, notAcceptable, unsupportedMediaType } from "./status.js";
-import { isPlainObject, type KubeObject } from "./types.js";
+import { isPlainObject, type KubeObject } from "../kube-object/types.js";
 
 /** Content negotiation: request bodies (JSON, YAML, protobuf) and responses (JSON, protobuf, Table). */
 

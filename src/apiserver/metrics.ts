@@ -1,6 +1,6 @@
 import { Counter, Histogram, Registry } from "prom-client";
 import { HotCounter } from "./hot-counter.js";
-import type { TransformationObserver, TransformationRecord } from "../storage/transforming-store.js";
+import type { TransformationObserver, TransformationRecord } from "../storage/transformation-record.js";
 
 /** Prometheus metrics with kube-apiserver's names; one registry per server (several run in one test process). */
 export class ApiMetrics {

@@ -1,6 +1,6 @@
 import fastJsonPatch from "fast-json-patch";
 import { badRequest, unsupportedMediaType } from "./status.js";
-import { isPlainObject, type KubeObject } from "./types.js";
+import { isPlainObject, type KubeObject } from "../kube-object/types.js";
 
 /**
  * The three PATCH flavours kube serves for these types: JSON merge patch (RFC 7386), strategic merge

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { join } from "node:path";
@@ -9,20 +9,25 @@ import { silentLogger, type Logger } from "../common/logger.js";
 import { ensureTlsFiles } from "../common/tls.js";
 import { startCompactor } from "../storage/compactor.js";
 import type { Store } from "../storage/store.js";
-import { alwaysAllow, createAbacAuthorizer, parsePolicyFile, type Authorizer } from "./abac.js";
-import { createAuthenticator, parseTokenFile, type TokenEntry } from "./authn.js";
+import { loadAuthorizer, loadTokens } from "./access-files.js";
+import { createAuthenticator, type TokenEntry } from "./authn.js";
 import { GIT_VERSION } from "./discovery.js";
-import { createRequestHandler, MAX_BODY_BYTES, type HandlerContext } from "./handler.js";
+import { createRequestHandler, MAX_BODY_BYTES, type HandlerContext } from "./http/index.js";
 import type { HealthCheck } from "./health.js";
 import { writeKubeconfig } from "./kubeconfig.js";
 import { ApiMetrics } from "./metrics.js";
-import { identityTransformerFor, ObjectStore, type TransformerFor } from "./object-store.js";
-import type { TransformationObserver } from "../storage/transforming-store.js";
+import type { TransformationObserver } from "../storage/transformation-record.js";
+import {
+  DEFAULT_DECODED_CACHE_BYTES,
+  identityTransformerFor,
+  TransformingStore,
+  type TransformerForKey,
+} from "../storage/transforming-store.js";
 import { buildOpenApi } from "./openapi.js";
 import { startEncryptionAtRest } from "./encryption.js";
 import { apiserverIdentity, EncryptionMetrics } from "./encryption-metrics.js";
 import type { KmsClientFactories } from "../encryption-config/index.js";
-import { Registry } from "./registry.js";
+import { Registry } from "./registry/index.js";
 import { resourceByName } from "./resources.js";
 
 export interface ApiServerOptions {
@@ -31,7 +36,7 @@ export interface ApiServerOptions {
   /** Names the store's health check: `/healthz/etcd` or `/healthz/datastore`. */
   readonly storeCheckName?: "etcd" | "datastore";
   /** The value transformer per storage key (encryption at rest); identity when absent. */
-  readonly transformerFor?: TransformerFor;
+  readonly transformerFor?: TransformerForKey;
   /**
    * kube's --encryption-provider-config: the EncryptionConfiguration file whose providers encrypt what
    * is stored. Takes the place of `transformerFor`.
@@ -92,50 +97,7 @@ export interface ApiServer {
 }
 
 const DEFAULT_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
-
-function loadTokens(
-  options: ApiServerOptions,
-  random: Random,
-): { tokens: TokenEntry[]; admin: string | undefined } {
-  const tokens: TokenEntry[] = [...(options.tokens ?? [])];
-  if (options.tokenAuthFile !== undefined) {
-    tokens.push(...parseTokenFile(readFileSync(options.tokenAuthFile, "utf8")));
-    const admin = tokens.find((t) => t.groups.includes("system:masters")) ?? tokens[0];
-    return { tokens, admin: admin?.token };
-  }
-  if (tokens.length > 0 && options.dataDir === undefined) return { tokens, admin: tokens[0]?.token };
-  // No token file: generate an admin token (persisted beside the data when there is a data dir).
-  let generated: TokenEntry[] | undefined;
-  if (options.dataDir !== undefined) {
-    const file = join(options.dataDir, "tokens.csv");
-    if (existsSync(file)) generated = parseTokenFile(readFileSync(file, "utf8"));
-    else {
-      const token = random.bytes(32).toString("base64url");
-      mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-      writeFileSync(file, `${token},admin,${random.uuid()},"system:masters"\n`, { mode: 0o600 });
-      generated = parseTokenFile(readFileSync(file, "utf8"));
-    }
-  } else {
-    generated = [
-      {
-        token: random.bytes(32).toString("base64url"),
-        name: "admin",
-        uid: random.uuid(),
-        groups: ["system:masters"],
-      },
-    ];
-  }
-  tokens.push(...generated);
-  return { tokens, admin: generated[0]?.token };
-}
-
-function loadAuthorizer(options: ApiServerOptions): Authorizer {
-  const mode = options.authorizationMode ?? "AlwaysAllow";
-  if (mode === "AlwaysAllow") return alwaysAllow;
-  if (options.authorizationPolicyFile === undefined)
-    throw new AtrestError("invalid-argument", "--authorization-mode=ABAC needs --authorization-policy-file");
-  return createAbacAuthorizer(parsePolicyFile(readFileSync(options.authorizationPolicyFile, "utf8")));
-}
+const MAX_CONFLICT_ATTEMPTS = 9;
 
 async function ensureDefaultNamespaces(registry: Registry): Promise<void> {
   const ns = resourceByName("namespaces");
@@ -208,7 +170,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
 
   const metrics = new ApiMetrics();
   // Set below; the encryption runtime's callbacks start after the store exists.
-  let objects: ObjectStore | undefined = undefined;
+  let transforming: TransformingStore | undefined = undefined;
   if (options.encryptionProviderConfig !== undefined && options.transformerFor !== undefined)
     throw new AtrestError(
       "invalid-argument",
@@ -228,13 +190,16 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
             ? {}
             : { reloadIntervalMs: options.encryptionReloadIntervalMs }),
           ...(options.kmsClients === undefined ? {} : { clients: options.kmsClients }),
-          onStaleVerdictsChanged: () => objects?.decoded.clear(),
+          onStaleVerdictsChanged: () => transforming?.invalidate(),
         });
   const transformerFor = encryption?.transformerFor ?? options.transformerFor ?? identityTransformerFor;
-  objects = new ObjectStore(options.store, transformerFor, {
+  transforming = new TransformingStore(options.store, transformerFor, {
     observer: metrics.transformationObserver(options.transformationObserver),
+    decodedCacheBytes: DEFAULT_DECODED_CACHE_BYTES,
+    // kube retries a lost compare-and-swap without limit; nine attempts is plenty for one apiserver.
+    maxConflictRetries: MAX_CONFLICT_ATTEMPTS,
   });
-  const registry = new Registry(objects, prefix, clock, random);
+  const registry = new Registry(transforming, prefix, clock, random);
   try {
     await ensureDefaultNamespaces(registry);
     await registry.startNamespaceCache();
@@ -243,7 +208,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     throw err;
   }
 
-  const store = options.store;
+  const store = transforming;
   const healthChecks: HealthCheck[] = [
     { name: "ping", check: () => Promise.resolve() },
     { name: "log", check: () => Promise.resolve() },

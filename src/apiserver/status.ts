@@ -1,5 +1,5 @@
 import { AtrestError, type ErrorCode } from "../common/errors.js";
-import type { KubeObject } from "./types.js";
+import type { KubeObject } from "../kube-object/types.js";
 
 /**
  * Kubernetes `Status` objects and the one table that turns an AtrestError into one. Handlers raise

@@ -1,5 +1,5 @@
 import type { ResourceInfo } from "./resources.js";
-import { isPlainObject, metaOf, type KubeObject } from "./types.js";
+import { isPlainObject, metaOf, type KubeObject } from "../kube-object/types.js";
 
 /** meta.k8s.io/v1 Table rendering for `kubectl get` (kube's printers for these types). */
 

@@ -1,5 +1,5 @@
 import type { FieldError } from "./status.js";
-import { isPlainObject, type KubeObject, type ObjectMeta } from "./types.js";
+import { isPlainObject, type KubeObject, type ObjectMeta } from "../kube-object/types.js";
 
 /** Kubernetes' validation rules and messages (k8s.io/apimachinery/pkg/util/validation) for the served types. */
 

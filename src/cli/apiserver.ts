@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { AtrestError } from "../common/errors.js";
 import { createLogger } from "../common/logger.js";
 import { startApiServer } from "../apiserver/index.js";
-import { parseGoDurationNs } from "../encryption-config/go-duration.js";
+import { parseGoDurationNs } from "../common/go-duration.js";
 import { openStore, storeEndpointFromFlags } from "../storage/open-store.js";
 import { addEtcdTlsOptions, etcdTlsFrom, type EtcdTlsFlags } from "./etcd-tls-flags.js";
 import type { Store } from "../storage/store.js";

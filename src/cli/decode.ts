@@ -3,7 +3,6 @@ import type { Command } from "commander";
 import { AtrestError } from "../common/errors.js";
 import { buildEncryptionState } from "../encryption-config/build.js";
 import { decodedValueJson, decodeStoredValue } from "../encryption-config/decode-value.js";
-import { defaultProviderFactories } from "../encryption-config/envelope-providers.js";
 import { grpcKmsClients } from "../encryption-config/grpc-clients.js";
 import { loadEncryptionConfigurationFile } from "../encryption-config/load.js";
 
@@ -72,7 +71,6 @@ export function registerDecode(program: Command): void {
       const value = await readValue(options);
       const { config, contentHash } = await loadEncryptionConfigurationFile(options.encryptionProviderConfig);
       const state = await buildEncryptionState(config, {
-        providers: defaultProviderFactories,
         clients: grpcKmsClients,
         contentHash,
         background: false,

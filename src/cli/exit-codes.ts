@@ -1,10 +1,10 @@
 import type { AtrestError } from "../common/errors.js";
 
 /**
- * The CLI's one mapping from error codes to exit statuses: one status per class of failure, so scripts
- * can tell "fix your input" from "try again later" from "the key is unusable" from "someone else is
- * running an operation". (`atrest scan` adds its findings, 10–13; `atrest encryption status` adds
- * 14/15 for a cluster that is Updating / Failed.)
+ * The CLI's one mapping from error codes to exit statuses. Distinct statuses let scripts (and the
+ * runbook) tell a bad command line from a damaged file, a wrong passphrase, a data dir in use, an
+ * unusable key or another operation running. Commands that report findings (scan, verify-backup) use
+ * 10–13 for those; `atrest encryption status` uses 14 / 15 for a cluster that is Updating / Failed.
  */
 export const EXIT = Object.freeze({
   ok: 0,
@@ -12,11 +12,12 @@ export const EXIT = Object.freeze({
   invalidArgument: 2,
   unavailable: 3,
   dataCorrupt: 4,
-  notFound: 5,
+  denied: 5,
   failedPrecondition: 6,
-  conflict: 7,
-  denied: 8,
-  resourceExhausted: 9,
+  alreadyExists: 7,
+  notFound: 8,
+  /** Another operation holds the cluster (a lease, or a compare-and-swap lost). */
+  conflict: 9,
   clusterUpdating: 14,
   clusterFailed: 15,
 });
@@ -30,18 +31,17 @@ export function exitCodeFor(err: AtrestError): number {
       return EXIT.unavailable;
     case "data-corrupt":
       return EXIT.dataCorrupt;
-    case "not-found":
-      return EXIT.notFound;
-    case "failed-precondition":
-      return EXIT.failedPrecondition;
-    case "conflict":
-    case "already-exists":
-      return EXIT.conflict;
     case "unauthenticated":
     case "permission-denied":
       return EXIT.denied;
-    case "resource-exhausted":
-      return EXIT.resourceExhausted;
+    case "failed-precondition":
+      return EXIT.failedPrecondition;
+    case "already-exists":
+      return EXIT.alreadyExists;
+    case "not-found":
+      return EXIT.notFound;
+    case "conflict":
+      return EXIT.conflict;
     default:
       return EXIT.other;
   }

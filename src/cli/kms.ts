@@ -1,14 +1,14 @@
-import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { AtrestError } from "../common/errors.js";
 import { createLogger } from "../common/logger.js";
 import { auditUsage, queryAuditEvents, verifyAuditChain, type AuditQuery } from "../kms/audit-log.js";
 import { initKmsDataDir } from "../kms/init.js";
 import { readKmsConfig } from "../kms/kms-files.js";
-import type { ProtectionBackend } from "../kms/protection/protection.js";
 import { startKmsServer } from "../kms/server.js";
 import { openKmsDatabase, type KmsDb } from "../kms/store/database.js";
 import { registerKmsAdminCommands } from "./kms-admin.js";
+import { registerKmsBackupCommands } from "./kms-backup.js";
+import { loadHsm } from "./pkcs11-flags.js";
 
 function parseTime(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
@@ -33,24 +33,6 @@ async function withStore<T>(
 
 function print(output: string | undefined, json: unknown, text: () => string): void {
   process.stdout.write(output === "json" ? JSON.stringify(json, null, 2) + "\n" : text());
-}
-
-async function loadHsm(opts: {
-  pkcs11Module?: string;
-  pkcs11TokenLabel?: string;
-  pkcs11PinFile?: string;
-}): Promise<ProtectionBackend | undefined> {
-  if (opts.pkcs11Module === undefined) return undefined;
-  if (opts.pkcs11TokenLabel === undefined || opts.pkcs11PinFile === undefined) {
-    throw new AtrestError(
-      "invalid-argument",
-      "--pkcs11-module needs --pkcs11-token-label and --pkcs11-pin-file",
-    );
-  }
-  const pin = readFileSync(opts.pkcs11PinFile, "utf8").trim();
-  // Loaded only when asked for, so the server starts without the native pkcs11js module otherwise.
-  const { createPkcs11Protection } = await import("../kms/protection/pkcs11.js");
-  return createPkcs11Protection({ modulePath: opts.pkcs11Module, tokenLabel: opts.pkcs11TokenLabel, pin });
 }
 
 /** `atrest kms …`: init, serve and the audit tools; the admin commands come from kms-admin.ts. */
@@ -294,4 +276,5 @@ export function registerKms(program: Command): void {
     );
 
   registerKmsAdminCommands(kms);
+  registerKmsBackupCommands(kms);
 }

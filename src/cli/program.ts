@@ -8,6 +8,8 @@ import { registerPlugin } from "./plugin.js";
 import { registerDecode } from "./decode.js";
 import { registerScan } from "./scan.js";
 import { registerUp } from "./up.js";
+import { registerExport } from "./export.js";
+import { registerVerifyBackup } from "./verify-backup.js";
 import { registerEncryption } from "./encryption.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
@@ -22,6 +24,8 @@ const registrations: Array<(program: Command) => void> = [
   registerDecode,
   registerScan,
   registerUp,
+  registerExport,
+  registerVerifyBackup,
   registerEncryption,
 ];
 

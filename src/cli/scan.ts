@@ -2,7 +2,6 @@ import { Option, type Command } from "commander";
 import { AtrestError } from "../common/errors.js";
 import { buildEncryptionState } from "../encryption-config/build.js";
 import type { EncryptionState } from "../encryption-config/encryption-state.js";
-import { defaultProviderFactories } from "../encryption-config/envelope-providers.js";
 import { grpcKmsClients } from "../encryption-config/grpc-clients.js";
 import { loadEncryptionConfigurationFile } from "../encryption-config/load.js";
 import {
@@ -54,7 +53,7 @@ function positiveInt(name: string) {
   };
 }
 
-function collectResources(value: string, previous: string[] | undefined): string[] {
+export function collectResources(value: string, previous: string[] | undefined): string[] {
   const parts = value
     .split(",")
     .map((s) => s.trim())
@@ -112,7 +111,6 @@ export function registerScan(program: Command): void {
       if (flags.encryptionProviderConfig !== undefined) {
         const { config, contentHash } = await loadEncryptionConfigurationFile(flags.encryptionProviderConfig);
         state = await buildEncryptionState(config, {
-          providers: defaultProviderFactories,
           clients: grpcKmsClients,
           contentHash,
           background: false,

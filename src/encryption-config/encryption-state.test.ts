@@ -4,105 +4,29 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { FakeKmsV1Service, FakeKmsV2Service } from "../../test/support/fake-kms-v2-service.js";
 import { ManualClock } from "../common/clock.js";
 import { AtrestError } from "../common/errors.js";
+import { describePrefix } from "../envelope/provider.js";
 import { contextForKey, type Transformer } from "../envelope/transformer.js";
-import type { KmsV1Service, KmsV2Service, StatusResponse } from "../kms-plugin-client/service.js";
-import {
-  buildEncryptionState,
-  type BuildDeps,
-  type KmsClientFactories,
-  type ProviderFactories,
-} from "./build.js";
+import { buildEncryptionState, type BuildDeps, type KmsClientFactories } from "./build.js";
 import { DynamicEncryptionState } from "./encryption-state.js";
 import { parseEncryptionConfiguration } from "./load.js";
 import { EncryptionConfigReloadController } from "./reload-controller.js";
 
 /*
- * In-process fakes. A fake provider writes `<prefix>` + plaintext and reads what starts with its prefix, so
- * tests can see which provider (and which first key) a resource's chain writes with.
+ * The real providers (src/envelope) behind fake KMS plugins (test/support): the KMS health checks and
+ * Status polling below are the KMS v2 runtime that ships. A fake plugin "encrypts" by base64.
  */
-type FakeProvider = { prefix: string };
-
-const fakeProviders: ProviderFactories<FakeProvider> = {
-  identity: () => ({ prefix: "" }),
-  aesgcm: (keys) => ({ prefix: `k8s:enc:aesgcm:v1:${keys[0]!.name}:` }),
-  aescbc: (keys) => ({ prefix: `k8s:enc:aescbc:v1:${keys[0]!.name}:` }),
-  secretbox: (keys) => ({ prefix: `k8s:enc:secretbox:v1:${keys[0]!.name}:` }),
-  kmsV1: ({ name }) => ({ prefix: `k8s:enc:kms:v1:${name}:` }),
-  kmsV2: ({ name }) => ({
-    provider: { prefix: `k8s:enc:kms:v2:${name}:` },
-    onHealthyStatus: (s) => void statusSeen.push(s.keyId),
-  }),
-  chain: (providers) => fakeChain(providers.map((p) => p.prefix)),
-  fallback: () => fakeChain([""]),
-};
-const statusSeen: string[] = [];
-
-function fakeChain(prefixes: string[]): Transformer & { prefixes: string[] } {
-  return {
-    prefixes,
-    transformToStorage(plaintext) {
-      return Promise.resolve(Buffer.concat([Buffer.from(prefixes[0]!), plaintext]));
-    },
-    transformFromStorage(data) {
-      const text = Buffer.from(data).toString();
-      const i = prefixes.findIndex((p) => p !== "" && text.startsWith(p));
-      if (i >= 0) {
-        return Promise.resolve({
-          plaintext: Buffer.from(text.slice(prefixes[i]!.length)),
-          stale: i !== 0,
-          origin: { provider: "aesgcm" },
-        });
-      }
-      if (prefixes.includes("")) {
-        return Promise.resolve({
-          plaintext: Buffer.from(text),
-          stale: prefixes[0] !== "",
-          origin: { provider: "identity" },
-        });
-      }
-      return Promise.reject(new AtrestError("data-corrupt", "no matching prefix found"));
-    },
-  };
-}
-
-class FakeKmsV2 implements KmsV2Service {
-  version = "v2";
-  healthz = "ok";
-  keyId = "1";
-  statusCalls = 0;
+class FakeKmsV2 extends FakeKmsV2Service {
   closed = 0;
-  down = false;
-  status(): Promise<StatusResponse> {
-    this.statusCalls++;
-    if (this.down) return Promise.reject(new AtrestError("unavailable", "connect ECONNREFUSED"));
-    return Promise.resolve({ version: this.version, healthz: this.healthz, keyId: this.keyId });
-  }
-  encrypt(): Promise<never> {
-    return Promise.reject(new Error("not used"));
-  }
-  decrypt(): Promise<never> {
-    return Promise.reject(new Error("not used"));
-  }
   close(): void {
     this.closed++;
   }
 }
 
-class FakeKmsV1 implements KmsV1Service {
-  calls: string[] = [];
+class FakeKmsV1 extends FakeKmsV1Service {
   closed = 0;
-  failDecrypt = false;
-  encrypt(p: Uint8Array): Promise<Buffer> {
-    this.calls.push("encrypt");
-    return Promise.resolve(Buffer.from(Buffer.from(p).toString("base64")));
-  }
-  decrypt(c: Uint8Array): Promise<Buffer> {
-    this.calls.push("decrypt");
-    if (this.failDecrypt) return Promise.reject(new AtrestError("unavailable", "decrypt refused"));
-    return Promise.resolve(Buffer.from(Buffer.from(c).toString(), "base64"));
-  }
   close(): void {
     this.closed++;
   }
@@ -142,14 +66,22 @@ const kmsV2 = (name: string) =>
   `{kms: {apiVersion: v2, name: ${name}, endpoint: "unix:///tmp/${name}.sock", timeout: 1s}}`;
 const aesgcm = (key: string) => `{aesgcm: {keys: [{name: ${key}, secret: "${K32}"}]}}`;
 
-function deps(
-  extra: Partial<BuildDeps<FakeProvider>> & { clients: KmsClientFactories },
-): BuildDeps<FakeProvider> {
-  return { providers: fakeProviders, clock: new ManualClock(), background: false, ...extra };
+function deps(extra: Partial<BuildDeps> & { clients: KmsClientFactories }): BuildDeps {
+  return { clock: new ManualClock(), background: false, ...extra };
 }
 
+/**
+ * Writes "v" through `t` and reads it back: the stored value's provider prefix (up to the key or
+ * provider name) followed by the plaintext read back, e.g. `k8s:enc:aesgcm:v1:key1:v`; "v" for identity.
+ */
 async function written(t: Transformer, key = "/registry/secrets/ns/a"): Promise<string> {
-  return (await t.transformToStorage(Buffer.from("v"), contextForKey(key))).toString();
+  const ctx = contextForKey(key);
+  const stored = await t.transformToStorage(Buffer.from("v"), ctx);
+  const read = (await t.transformFromStorage(stored, ctx)).plaintext.toString();
+  const encrypted = stored.toString("latin1").startsWith("k8s:enc:");
+  if (encrypted)
+    assert.ok(stored.length >= describePrefix(stored).length + 16, "ciphertext follows the prefix");
+  return encrypted ? `${describePrefix(stored)}${read}` : read;
 }
 
 describe("buildEncryptionState", () => {
@@ -176,17 +108,28 @@ describe("buildEncryptionState", () => {
     const t = state.transformerFor("secrets");
     assert.equal(await written(t), "k8s:enc:aesgcm:v1:new:v");
     const ctx = contextForKey("/registry/secrets/ns/a");
-    assert.equal((await t.transformFromStorage(Buffer.from("k8s:enc:aesgcm:v1:old:x"), ctx)).stale, true);
-    assert.equal((await t.transformFromStorage(Buffer.from("k8s:enc:aesgcm:v1:new:x"), ctx)).stale, false);
+    const before = `${header}resources:\n  - resources: [secrets]\n    providers: [${aesgcm("old")}]\n`;
+    const old = await buildEncryptionState(parse(before).config, deps({ clients: fakeClients().clients }));
+    const underOld = await old.transformerFor("secrets").transformToStorage(Buffer.from("v"), ctx);
+    const underNew = await t.transformToStorage(Buffer.from("v"), ctx);
+    assert.equal((await t.transformFromStorage(underOld, ctx)).stale, true);
+    assert.equal((await t.transformFromStorage(underNew, ctx)).stale, false);
+    assert.equal((await t.transformFromStorage(Buffer.from("v"), ctx)).stale, true, "identity is third");
   });
 
   test("a resource in two rules reads with both chains' providers, in file order", async () => {
     const yaml = `${header}resources:\n  - resources: [secrets]\n    providers: [${aesgcm("a")}]\n  - resources: [configmaps, secrets]\n    providers: [${aesgcm("b")}]\n`;
     const state = await buildEncryptionState(parse(yaml).config, deps({ clients: fakeClients().clients }));
-    assert.deepEqual((state.transformerFor("secrets") as unknown as { prefixes: string[] }).prefixes, [
-      "k8s:enc:aesgcm:v1:a:",
-      "k8s:enc:aesgcm:v1:b:",
-    ]);
+    const ctx = contextForKey("/registry/secrets/ns/a");
+    const secrets = state.transformerFor("secrets");
+    const configmaps = state.transformerFor("configmaps");
+    assert.equal(await written(secrets), "k8s:enc:aesgcm:v1:a:v");
+    assert.equal(await written(configmaps), "k8s:enc:aesgcm:v1:b:v");
+    const underA = await secrets.transformToStorage(Buffer.from("v"), ctx);
+    const underB = await configmaps.transformToStorage(Buffer.from("v"), ctx);
+    assert.equal((await secrets.transformFromStorage(underA, ctx)).stale, false);
+    assert.equal((await secrets.transformFromStorage(underB, ctx)).stale, true, "b is second for secrets");
+    await assert.rejects(configmaps.transformFromStorage(underA, ctx), { code: "failed-precondition" });
   });
 
   test("health checks: kms-provider-N in file order across rules", async () => {
@@ -198,7 +141,7 @@ describe("buildEncryptionState", () => {
       ["kms-provider-0", "kms-provider-1", "kms-provider-2"],
     );
     for (const c of state.healthChecks) await c.check();
-    assert.deepEqual(f.v1.get("unix:///tmp/one.sock")?.calls, ["encrypt", "decrypt"]);
+    assert.deepEqual(f.v1.get("unix:///tmp/one.sock")?.calls, { encrypt: 1, decrypt: 1 }, "v1: ping");
     // kube's grace period before closing replaced clients: 2 × (2 × 2 s for v1 + 1 s + 1 s).
     assert.equal(state.closeGracePeriodMs, 12_000);
   });
@@ -244,27 +187,33 @@ describe("buildEncryptionState", () => {
     const yaml = `${header}resources:\n  - resources: [secrets]\n    providers: [${kmsV2("p")}]\n`;
     const state = await buildEncryptionState(parse(yaml).config, deps({ clients: f.clients, clock }));
     const plugin = f.v2.get("unix:///tmp/p.sock")!;
-    assert.equal(plugin.statusCalls, 1, "primed once while building");
+    assert.equal(plugin.calls.status, 1, "primed once while building");
     await assert.rejects(state.healthChecks[0]!.check(), {
       code: "unavailable",
       message:
         "kms-provider-0: kmsv2 Provider p is not healthy, error: got unexpected healthz status: broken",
     });
-    assert.equal(plugin.statusCalls, 1, "a failure is reused for 3 s");
+    assert.equal(plugin.calls.status, 1, "a failure is reused for 3 s");
     clock.advance(3_000);
     plugin.healthz = "ok";
     await state.healthChecks[0]!.check();
-    assert.equal(plugin.statusCalls, 2);
-    assert.deepEqual(statusSeen.slice(-1), ["1"], "the healthy status reached the provider's DEK state");
+    assert.equal(plugin.calls.status, 2);
     clock.advance(19_999);
     await state.healthChecks[0]!.check();
-    assert.equal(plugin.statusCalls, 2, "a success is reused for 20 s");
+    assert.equal(plugin.calls.status, 2, "a success is reused for 20 s");
     clock.advance(1);
     plugin.down = true;
     await assert.rejects(state.kmsChecks[0]!.check(), {
       message:
-        "failed to perform status section of the healthz check for KMS Provider p, error: connect ECONNREFUSED",
+        "failed to perform status section of the healthz check for KMS Provider p, error: fake kms plugin is down (Status)",
     });
+    // The healthy Status at 3 s reached the provider's seed state: it let writes go on until 3 s + 3 min.
+    const secrets = state.transformerFor("secrets");
+    clock.advance(3 * 60_000 - 20_000 - 1);
+    assert.equal(await written(secrets), "k8s:enc:kms:v2:p:v");
+    clock.advance(2);
+    await assert.rejects(written(secrets), { code: "unavailable" });
+    state.close();
   });
 
   test("v2 Status with a bad version and an empty key_id reports both problems", async () => {
@@ -287,19 +236,19 @@ describe("buildEncryptionState", () => {
       deps({ clients: f.clients, clock, background: true }),
     );
     const plugin = f.v2.get("unix:///tmp/p.sock")!;
-    assert.equal(plugin.statusCalls, 1);
+    assert.equal(plugin.calls.status, 1);
     clock.advance(59_999);
-    assert.equal(plugin.statusCalls, 1);
+    assert.equal(plugin.calls.status, 1);
     clock.advance(1);
     await flush();
-    assert.equal(plugin.statusCalls, 2);
+    assert.equal(plugin.calls.status, 2);
     plugin.down = true;
     clock.advance(60_000);
     await flush();
-    assert.equal(plugin.statusCalls, 3);
+    assert.equal(plugin.calls.status, 3);
     clock.advance(10_000);
     await flush();
-    assert.equal(plugin.statusCalls, 4, "retried after 10 s");
+    assert.equal(plugin.calls.status, 4, "retried after 10 s");
     state.close();
     assert.equal(clock.pendingTimers(), 0, "close stops the probing");
     assert.equal(plugin.closed, 1);

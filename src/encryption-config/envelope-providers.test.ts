@@ -8,7 +8,6 @@ import { contextForKey } from "../envelope/transformer.js";
 import type { KmsClientFactories } from "./build.js";
 import { buildEncryptionState } from "./build.js";
 import { decodeStoredValue } from "./decode-value.js";
-import { defaultProviderFactories } from "./envelope-providers.js";
 import { parseEncryptionConfiguration } from "./load.js";
 
 const vectors = JSON.parse(
@@ -51,7 +50,6 @@ resources:
       - secretbox: {keys: [{name: apps, secret: "${SECRET}"}]}
 `;
   const state = await buildEncryptionState(parseEncryptionConfiguration(yaml).config, {
-    providers: defaultProviderFactories,
     clients: base64Clients,
     clock: new ManualClock(),
     background: false,

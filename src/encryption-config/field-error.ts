@@ -51,10 +51,6 @@ export function invalidIssue(path: string, value: BadValue | undefined, detail: 
   return { path, message: prefixed(path, `${body}: ${detail}`) };
 }
 
-export function duplicateIssue(path: string, value: string): ConfigIssue {
-  return { path, message: prefixed(path, `Duplicate value: ${goQuote(value)}`) };
-}
-
 export function plainIssue(path: string, message: string): ConfigIssue {
   return { path, message };
 }

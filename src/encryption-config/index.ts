@@ -21,22 +21,12 @@ export { parseGroupResource, groupResourceString, type GroupResource } from "./g
 export { indexRules, matchResource, type RuleMatch } from "./matching.js";
 export {
   buildEncryptionState,
-  KMS_V2_STATUS_POSITIVE_INTERVAL_MS,
-  KMS_V2_STATUS_NEGATIVE_INTERVAL_MS,
   type BuildDeps,
-  type ProviderFactories,
   type KmsClientFactories,
   type KmsClientOptions,
-  type KmsV2ProviderParts,
-  type NamedKey,
 } from "./build.js";
 export { DynamicEncryptionState, type EncryptionState } from "./encryption-state.js";
-export {
-  KMS_HEALTH_POSITIVE_TTL_MS,
-  KMS_HEALTH_NEGATIVE_TTL_MS,
-  KMS_RELOAD_HEALTH_CHECK_NAME,
-  type HealthCheck,
-} from "./health.js";
+export { KMS_RELOAD_HEALTH_CHECK_NAME, type HealthCheck } from "./health.js";
 export {
   EncryptionConfigReloadController,
   DEFAULT_RELOAD_INTERVAL_MS,
@@ -48,9 +38,5 @@ export {
 export { grpcKmsClients } from "./grpc-clients.js";
 export { resourceFromStorageKey } from "./storage-key.js";
 export { decodeStoredValue, decodedValueJson, type DecodedValue } from "./decode-value.js";
-export {
-  envelopeProviders,
-  defaultProviderFactories,
-  type EnvelopeProviderOptions,
-} from "./envelope-providers.js";
+export { EnvelopeProviders, envelopeProviders, type EnvelopeProviderOptions } from "./envelope-providers.js";
 export { startEncryptionRuntime, type EncryptionRuntime, type EncryptionRuntimeOptions } from "./runtime.js";

@@ -4,18 +4,17 @@
  */
 import { systemClock, type Clock } from "../common/clock.js";
 import type { Logger } from "../common/logger.js";
-import type { EnvelopeProvider } from "../envelope/index.js";
 import type { Transformer } from "../envelope/transformer.js";
-import { buildEncryptionState, type KmsClientFactories, type ProviderFactories } from "./build.js";
+import { buildEncryptionState, type KmsClientFactories } from "./build.js";
 import { DynamicEncryptionState } from "./encryption-state.js";
-import { defaultProviderFactories } from "./envelope-providers.js";
+import type { EnvelopeProviders } from "./envelope-providers.js";
 import type { GroupResource } from "./group-resource.js";
 import type { HealthCheck } from "./health.js";
 import { grpcKmsClients } from "./grpc-clients.js";
 import { loadEncryptionConfigurationFile } from "./load.js";
 import { EncryptionConfigReloadController, type ReloadEvent } from "./reload-controller.js";
 
-export interface EncryptionRuntimeOptions<P = EnvelopeProvider> {
+export interface EncryptionRuntimeOptions {
   /** The EncryptionConfiguration file (`--encryption-provider-config`). */
   readonly path: string;
   /** `--encryption-provider-config-automatic-reload`. */
@@ -24,8 +23,8 @@ export interface EncryptionRuntimeOptions<P = EnvelopeProvider> {
   readonly clock?: Clock;
   readonly logger?: Logger;
   readonly clients?: KmsClientFactories;
-  /** Default: src/envelope's providers. */
-  readonly providers?: ProviderFactories<P>;
+  /** The real providers with the process's randomness, logger and metrics hooks (`envelopeProviders`). */
+  readonly providers?: EnvelopeProviders;
   readonly onReload?: (event: ReloadEvent) => void;
 }
 
@@ -39,16 +38,13 @@ export interface EncryptionRuntime {
   close(): void;
 }
 
-export async function startEncryptionRuntime<P = EnvelopeProvider>(
-  options: EncryptionRuntimeOptions<P>,
-): Promise<EncryptionRuntime> {
+export async function startEncryptionRuntime(options: EncryptionRuntimeOptions): Promise<EncryptionRuntime> {
   const clock = options.clock ?? systemClock;
   const reload = options.reload === true;
-  const providers = options.providers ?? (defaultProviderFactories as unknown as ProviderFactories<P>);
   const clients = options.clients ?? grpcKmsClients;
   const build = async (config: Parameters<typeof buildEncryptionState>[0], contentHash: string) =>
     buildEncryptionState(config, {
-      providers,
+      ...(options.providers === undefined ? {} : { providers: options.providers }),
       clients,
       clock,
       reload,

@@ -58,8 +58,9 @@ export interface EncryptionConfiguration {
   readonly resources: readonly ResourceRule[];
 }
 
-export const DEFAULT_KMS_TIMEOUT_MS = 3_000;
-export const DEFAULT_KMS_V1_CACHE_SIZE = 1_000;
+/** kube-apiserver's defaults for `timeout` (3 s) and a v1 provider's `cachesize` (1000): one definition each. */
+export { DEFAULT_KMS_TIMEOUT_MS } from "../envelope/kms-service.js";
+export { KMS_V1_DEFAULT_CACHE_SIZE as DEFAULT_KMS_V1_CACHE_SIZE } from "../envelope/kms-v1.js";
 
 /** Deep-freezes a plain configuration value. */
 export function deepFreeze<T>(value: T): T {

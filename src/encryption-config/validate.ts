@@ -3,7 +3,6 @@
  * masking check of encryptionconfig/config.go), with the same paths and messages, all reported at once.
  */
 import {
-  duplicateIssue,
   invalidIssue,
   joinPath,
   plainIssue,
@@ -11,7 +10,7 @@ import {
   goQuote,
   type ConfigIssue,
 } from "./field-error.js";
-import { formatGoDuration, parseGoDurationNs } from "./go-duration.js";
+import { formatGoDuration, parseGoDurationNs } from "../common/go-duration.js";
 import {
   ANY_GROUP_ANY_RESOURCE,
   groupResourceKey,
@@ -250,18 +249,13 @@ function validateKeys(
   const keys = raw.keys ?? [];
   if (keys.length === 0) return { issues: [requiredIssue(path, atLeastOneRequiredErr("keys"))] };
   const issues: ConfigIssue[] = [];
-  const names = new Set<string>();
   const out: KeyConfig[] = [];
   for (const [i, key] of keys.entries()) {
     const kp = joinPath(path, i);
     const name = key.name ?? "";
     const secret = key.secret ?? "";
+    // Two keys may share a name, as kube-apiserver allows: a value one cannot open is tried with the next.
     if (name === "") issues.push(requiredIssue(joinPath(kp, "name"), mandatoryFieldErr("name", "key")));
-    else if (names.has(name)) {
-      // Not a kube-apiserver rule: two keys with one name would make the second unreadable by prefix.
-      issues.push(duplicateIssue(joinPath(kp, "name"), name));
-    }
-    names.add(name);
     if (secret === "") {
       issues.push(requiredIssue(joinPath(kp, "secret"), mandatoryFieldErr("secret", "key")));
       continue;

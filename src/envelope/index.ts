@@ -10,22 +10,6 @@
  *   ]);
  *   const stored = await chain.transformToStorage(plaintext, contextForKey("/registry/secrets/ns/name"));
  */
-import type { Clock } from "../common/clock.js";
-import type { Logger } from "../common/logger.js";
-import type { Random } from "../common/random.js";
-import type { KmsV1Service, KmsV2Service, StatusResponse } from "../kms-plugin-client/service.js";
-import { newAesCbcTransformer } from "./aescbc.js";
-import { newAesGcmTransformer } from "./aesgcm.js";
-import { newIdentityTransformer } from "./identity.js";
-import type { EnvelopeKey } from "./keyed-provider.js";
-import { newKmsV1Transformer } from "./kms-v1.js";
-import { newKmsV2Transformer } from "./kms-v2.js";
-import type { KmsV2Hooks } from "./kmsv2-dek-state.js";
-import { newPrefixChain } from "./prefix-chain.js";
-import type { EnvelopeProvider } from "./provider.js";
-import { newSecretboxTransformer } from "./secretbox.js";
-import type { Transformer } from "./transformer.js";
-
 export {
   contextForKey,
   type ReadResult,
@@ -46,19 +30,32 @@ export {
   type KmsV1Hooks,
   type KmsV1TransformerOptions,
 } from "./kms-v1.js";
-export { KmsV2Provider, newKmsV2Transformer, type KmsV2TransformerOptions } from "./kms-v2.js";
+export type {
+  Closeable,
+  DecryptRequest,
+  EncryptResponse,
+  KmsV1Service,
+  KmsV2Service,
+  StatusResponse,
+} from "./kms-service.js";
+export {
+  HealthResultCache,
+  KMS_HEALTH_NEGATIVE_TTL_MS,
+  KMS_HEALTH_POSITIVE_TTL_MS,
+} from "./health-result-cache.js";
+export { KmsV2Provider, newKmsV2Transformer, type KmsV2TransformerOptions } from "./kmsv2/transformer.js";
+export { KmsV2Runtime, type KmsV2RuntimeOptions } from "./kmsv2/runtime.js";
+export type { CurrentSeed } from "./kmsv2/seed-state.js";
+export type { KmsV2Hooks, KmsV2Stats } from "./kmsv2/plugin-calls.js";
 export {
   KMS_V2_DEK_CACHE_TTL_MS,
-  KMS_V2_HEALTH_NEGATIVE_TTL_MS,
-  KMS_V2_HEALTH_POSITIVE_TTL_MS,
+  KMS_V2_KDF_CACHE_TTL_MS,
   KMS_V2_POLL_HEALTHY_INTERVAL_MS,
   KMS_V2_POLL_UNHEALTHY_INTERVAL_MS,
+  KMS_V2_SEED_BYTES,
+  KMS_V2_STATUS_VERSIONS,
   KMS_V2_WRITE_DEK_MAX_TTL_MS,
-  KmsV2DekState,
-  type CurrentSeed,
-  type KmsV2Hooks,
-  type KmsV2Stats,
-} from "./kmsv2-dek-state.js";
+} from "./kmsv2/constants.js";
 export {
   ANNOTATIONS_MAX_BYTES,
   DEK_SOURCE_TYPE,
@@ -70,54 +67,6 @@ export {
   encryptedObjectProblems,
   type DekSourceType,
   type EncryptedObject,
-} from "./encrypted-object.js";
-export { kmsV2CacheKey } from "./kmsv2-cache-key.js";
+} from "./kmsv2/encrypted-object.js";
+export { kmsV2CacheKey } from "./kmsv2/cache-key.js";
 export { PrefixChain, newPrefixChain } from "./prefix-chain.js";
-
-/**
- * The envelope providers in the shape src/encryption-config/build.ts's `ProviderFactories<P>` expects
- * (P = EnvelopeProvider), so the configuration builder can wire them without knowing their classes.
- */
-export function envelopeProviderFactories(
-  options: { random?: Random; logger?: Logger; kmsV2Hooks?: KmsV2Hooks } = {},
-): {
-  identity(): EnvelopeProvider;
-  aesgcm(keys: readonly EnvelopeKey[]): EnvelopeProvider;
-  aescbc(keys: readonly EnvelopeKey[]): EnvelopeProvider;
-  secretbox(keys: readonly EnvelopeKey[]): EnvelopeProvider;
-  kmsV1(o: { name: string; service: KmsV1Service; cacheSize: number; clock: Clock }): EnvelopeProvider;
-  kmsV2(o: { name: string; service: KmsV2Service; clock: Clock }): {
-    provider: EnvelopeProvider;
-    onHealthyStatus: (status: StatusResponse) => Promise<void>;
-    close: () => void;
-  };
-  chain(providers: readonly EnvelopeProvider[]): Transformer;
-  fallback(): Transformer;
-} {
-  const random = options.random === undefined ? {} : { random: options.random };
-  return {
-    identity: () => newIdentityTransformer(),
-    aesgcm: (keys) => newAesGcmTransformer(keys, random),
-    aescbc: (keys) => newAesCbcTransformer(keys, random),
-    secretbox: (keys) => newSecretboxTransformer(keys, random),
-    kmsV1: (o) =>
-      newKmsV1Transformer({ providerName: o.name, service: o.service, cacheSize: o.cacheSize, ...random }),
-    kmsV2: (o) => {
-      const provider = newKmsV2Transformer({
-        providerName: o.name,
-        service: o.service,
-        clock: o.clock,
-        ...random,
-        ...(options.logger === undefined ? {} : { logger: options.logger }),
-        ...(options.kmsV2Hooks === undefined ? {} : { hooks: options.kmsV2Hooks }),
-      });
-      return {
-        provider,
-        onHealthyStatus: (status) => provider.onHealthyStatus(status),
-        close: () => provider.stop(),
-      };
-    },
-    chain: (providers) => newPrefixChain(providers),
-    fallback: () => newIdentityTransformer(),
-  };
-}

@@ -1,5 +1,5 @@
 import { AtrestError } from "../common/errors.js";
-import { startsWith, unknownPrefixError, type EnvelopeProvider } from "./provider.js";
+import { readRefusedError, startsWith, unknownPrefixError, type EnvelopeProvider } from "./provider.js";
 import type { ReadResult, TransformContext, ValueOrigin } from "./transformer.js";
 
 /** A named key from the configuration (`keys: [{name, secret}]`). The bytes are key material: never log them. */
@@ -28,7 +28,9 @@ interface PreparedKey {
 
 /**
  * aescbc, aesgcm and secretbox: several named keys under `k8s:enc:<provider>:v1:`; the first key
- * writes, every key reads, and a read with any key but the first is stale.
+ * writes, every key reads, and a read with any key but the first is stale. As in kube (a prefix
+ * transformer per key, `<name>:`), a key that cannot open a value does not end the search: two keys may
+ * share a name, or one name may start another's (`a` and `a:b`).
  */
 export class KeyedProvider implements EnvelopeProvider {
   readonly prefix: Buffer;
@@ -42,13 +44,9 @@ export class KeyedProvider implements EnvelopeProvider {
     this.prefix = Buffer.from(`k8s:enc:${kind}:v1:`);
     if (keys.length === 0)
       throw new AtrestError("invalid-argument", `${kind} provider needs at least one key`);
-    const seen = new Set<string>();
     this.keys = keys.map((k, i) => {
       if (k.name.length === 0)
         throw new AtrestError("invalid-argument", `${kind} keys[${i}].name: must not be empty`);
-      if (seen.has(k.name))
-        throw new AtrestError("invalid-argument", `${kind} keys[${i}].name: duplicate key name "${k.name}"`);
-      seen.add(k.name);
       let cipher: KeyCipher;
       try {
         cipher = makeCipher(keyMaterial(k), k.name);
@@ -68,18 +66,18 @@ export class KeyedProvider implements EnvelopeProvider {
   }
 
   transformFromStorage(data: Uint8Array, ctx: TransformContext): Promise<ReadResult> {
-    try {
-      for (let i = 0; i < this.keys.length; i++) {
-        const key = this.keys[i]!;
-        if (startsWith(data, key.prefix)) {
-          const plaintext = key.cipher.open(data.subarray(key.prefix.length), ctx.aad);
-          return Promise.resolve({ plaintext, stale: i !== 0, origin: key.origin });
-        }
+    let refusals: unknown[] | undefined;
+    for (let i = 0; i < this.keys.length; i++) {
+      const key = this.keys[i]!;
+      if (!startsWith(data, key.prefix)) continue;
+      try {
+        const plaintext = key.cipher.open(data.subarray(key.prefix.length), ctx.aad);
+        return Promise.resolve({ plaintext, stale: i !== 0, origin: key.origin });
+      } catch (err) {
+        (refusals ??= []).push(err);
       }
-      return Promise.reject(unknownPrefixError(data));
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+    return Promise.reject(refusals === undefined ? unknownPrefixError(data) : readRefusedError(refusals));
   }
 
   transformToStorage(plaintext: Uint8Array, ctx: TransformContext): Promise<Buffer> {

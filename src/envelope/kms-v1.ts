@@ -1,9 +1,12 @@
 import { LRUCache } from "lru-cache";
+import { systemClock, type Clock } from "../common/clock.js";
 import { AtrestError, wrapError } from "../common/errors.js";
 import type { Random } from "../common/random.js";
 import { pooledRandom } from "../crypto/random-pool.js";
 import { AES_BLOCK_BYTES, aesCbcDecrypt, aesGcmOpen, aesGcmSeal, GCM_NONCE_BYTES } from "../crypto/index.js";
-import type { KmsV1Service } from "../kms-plugin-client/service.js";
+import { HealthResultCache } from "./health-result-cache.js";
+import type { KmsV1Service } from "./kms-service.js";
+import { reportedCall, type KmsCallEvent } from "./reported-call.js";
 import { startsWith, unknownPrefixError, type EnvelopeProvider } from "./provider.js";
 import type { ReadResult, TransformContext, ValueOrigin } from "./transformer.js";
 
@@ -19,16 +22,14 @@ export interface KmsV1TransformerOptions {
   /** Decrypted DEKs kept (LRU), keyed by the encrypted DEK. Default 1000; negative disables the cache. */
   readonly cacheSize?: number;
   readonly random?: Random;
+  /** For the health check's result reuse (20 s / 3 s). */
+  readonly clock?: Clock;
   /** Observes plugin calls (for metrics). */
   readonly hooks?: KmsV1Hooks;
 }
 
 export interface KmsV1Hooks {
-  kmsCall?(event: {
-    readonly providerName: string;
-    readonly method: "encrypt" | "decrypt";
-    readonly ok: boolean;
-  }): void;
+  kmsCall?(event: KmsCallEvent<"encrypt" | "decrypt">): void;
   cacheMiss?(event: { readonly providerName: string }): void;
 }
 
@@ -47,6 +48,7 @@ export class KmsV1Provider implements EnvelopeProvider {
   private readonly cache: LRUCache<string, Buffer> | undefined;
   private readonly gcmOrigin: ValueOrigin;
   private readonly cbcOrigin: ValueOrigin;
+  private readonly health: HealthResultCache;
 
   constructor(options: KmsV1TransformerOptions) {
     if (options.providerName.length === 0)
@@ -71,6 +73,35 @@ export class KmsV1Provider implements EnvelopeProvider {
     };
     this.gcmOrigin = Object.freeze({ ...base, dekSourceType: "AES_GCM" });
     this.cbcOrigin = Object.freeze({ ...base, dekSourceType: "AES_CBC" });
+    this.health = new HealthResultCache(options.clock ?? systemClock, () => this.probe());
+  }
+
+  /**
+   * The provider's health check (`/healthz/kms-provider-N`), kube's kmsPluginProbe: the plugin encrypts
+   * "ping" and decrypts the result; the result is reused for 20 s after success and 3 s after failure.
+   */
+  healthCheck(): Promise<void> {
+    return this.health.check();
+  }
+
+  private async probe(): Promise<void> {
+    let ciphertext: Buffer;
+    try {
+      ciphertext = await this.service.encrypt(Buffer.from("ping"));
+    } catch (err) {
+      throw unhealthy(
+        `failed to perform encrypt section of the healthz check for KMS Provider ${this.providerName}`,
+        err,
+      );
+    }
+    try {
+      await this.service.decrypt(ciphertext);
+    } catch (err) {
+      throw unhealthy(
+        `failed to perform decrypt section of the healthz check for KMS Provider ${this.providerName}`,
+        err,
+      );
+    }
   }
 
   /** Decrypted DEKs currently cached. */
@@ -133,14 +164,7 @@ export class KmsV1Provider implements EnvelopeProvider {
 
   async transformToStorage(plaintext: Uint8Array, ctx: TransformContext): Promise<Buffer> {
     const dek = Buffer.from(this.random.bytes(DEK_BYTES)); // a copy: it outlives the random pool slice in the cache
-    let encDek: Buffer;
-    try {
-      encDek = await this.service.encrypt(dek);
-      this.hooks.kmsCall?.({ providerName: this.providerName, method: "encrypt", ok: true });
-    } catch (err) {
-      this.hooks.kmsCall?.({ providerName: this.providerName, method: "encrypt", ok: false });
-      throw wrapError(err, `kms v1 provider ${this.providerName}: failed to encrypt DEK`, "unavailable");
-    }
+    const encDek = await this.call("encrypt", () => this.service.encrypt(dek), "failed to encrypt DEK");
     if (encDek.length === 0 || encDek.length > MAX_ENCRYPTED_DEK_BYTES) {
       throw new AtrestError(
         "unavailable",
@@ -153,6 +177,19 @@ export class KmsV1Provider implements EnvelopeProvider {
     return Buffer.concat([this.prefix, length, encDek, nonce, aesGcmSeal(dek, nonce, plaintext, ctx.aad)]);
   }
 
+  /** One plugin call, reported to the kmsCall hook; a failure is wrapped with what was being done. */
+  private async call(
+    method: "encrypt" | "decrypt",
+    fn: () => Promise<Buffer>,
+    doing: string,
+  ): Promise<Buffer> {
+    try {
+      return await reportedCall(this.hooks.kmsCall?.bind(this.hooks), this.providerName, method, fn);
+    } catch (err) {
+      throw wrapError(err, `kms v1 provider ${this.providerName}: ${doing}`, "unavailable");
+    }
+  }
+
   private async dekFor(encDek: Uint8Array): Promise<Buffer> {
     const cacheKey =
       this.cache === undefined
@@ -161,14 +198,7 @@ export class KmsV1Provider implements EnvelopeProvider {
     const cached = this.cache?.get(cacheKey);
     if (cached !== undefined) return cached;
     this.hooks.cacheMiss?.({ providerName: this.providerName });
-    let dek: Buffer;
-    try {
-      dek = await this.service.decrypt(encDek);
-      this.hooks.kmsCall?.({ providerName: this.providerName, method: "decrypt", ok: true });
-    } catch (err) {
-      this.hooks.kmsCall?.({ providerName: this.providerName, method: "decrypt", ok: false });
-      throw wrapError(err, `kms v1 provider ${this.providerName}: failed to decrypt DEK`, "unavailable");
-    }
+    const dek = await this.call("decrypt", () => this.service.decrypt(encDek), "failed to decrypt DEK");
     if (dek.length !== 16 && dek.length !== 24 && dek.length !== 32) {
       throw new AtrestError(
         "data-corrupt",
@@ -178,6 +208,14 @@ export class KmsV1Provider implements EnvelopeProvider {
     this.cache?.set(cacheKey, dek);
     return dek;
   }
+}
+
+/** A failed health probe: "deadline-exceeded" when the plugin was too slow, else "unavailable". */
+function unhealthy(context: string, cause: unknown): AtrestError {
+  const code =
+    cause instanceof AtrestError && cause.code === "deadline-exceeded" ? "deadline-exceeded" : "unavailable";
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return new AtrestError(code, `${context}, error: ${message}`, { cause });
 }
 
 export function newKmsV1Transformer(options: KmsV1TransformerOptions): KmsV1Provider {

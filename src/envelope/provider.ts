@@ -51,6 +51,38 @@ export function unknownPrefixError(data: Uint8Array): AtrestError {
   );
 }
 
+/**
+ * The error of a read that every matching provider (or key) refused, as kube's prefix transformers
+ * report it (utilerrors.Reduce of the aggregate): one error as it is, several as `[e1, e2]`. "No key of
+ * mine wrote this" refusals are left out when another provider said more; the code is the one they
+ * share, else "unavailable" when any may pass on retry (a plugin was down), else the first's.
+ */
+export function readRefusedError(errors: readonly unknown[]): Error {
+  const all = errors.map((e) => (e instanceof Error ? e : new Error(String(e))));
+  const informative = all.filter(
+    (e) => !(e instanceof AtrestError && e.details["reason"] === "unknown-prefix"),
+  );
+  const seen = new Set<string>();
+  const unique = (informative.length > 0 ? informative : all).filter((e) => {
+    if (seen.has(e.message)) return false;
+    seen.add(e.message);
+    return true;
+  });
+  const first = unique[0]!;
+  if (unique.length === 1) return first;
+  const codes = new Set(unique.map((e) => (e instanceof AtrestError ? e.code : "internal")));
+  const retryable = unique.some((e) => e instanceof AtrestError && e.retryable);
+  const code =
+    codes.size === 1
+      ? [...codes][0]!
+      : retryable
+        ? "unavailable"
+        : first instanceof AtrestError
+          ? first.code
+          : "internal";
+  return new AtrestError(code, `[${unique.map((e) => e.message).join(", ")}]`, { cause: first });
+}
+
 /** The plaintext as a Buffer, copied when it is not one (callers may reuse their arrays). */
 export function asBuffer(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);

@@ -1,12 +1,7 @@
-/** The gRPC clients of the Kubernetes KMS plugin API (DESIGN.md §3). */
-export type {
-  KmsV2Service,
-  KmsV1Service,
-  Closeable,
-  StatusResponse,
-  EncryptResponse,
-  DecryptRequest,
-} from "./service.js";
+/**
+ * The gRPC clients of the Kubernetes KMS plugin API (DESIGN.md §3). They implement the ports the envelope
+ * layer defines (src/envelope/kms-service.ts: KmsV2Service, KmsV1Service).
+ */
 export { createKmsV2Client, type KmsV2Client, type KmsV2ClientOptions } from "./kms-v2-client.js";
 export {
   createKmsV1Client,
@@ -14,8 +9,7 @@ export {
   type KmsV1Client,
   type KmsV1ClientOptions,
 } from "./kms-v1-client.js";
-export { DEFAULT_KMS_TIMEOUT_MS, type KmsClientOptions, type KmsCallEvent } from "./plugin-connection.js";
-export { parseKmsEndpoint, type KmsEndpoint } from "./endpoint.js";
+export type { KmsClientOptions, KmsCallEvent } from "./plugin-connection.js";
 export { fromGrpcError, grpcCodeName } from "./grpc-errors.js";
 export {
   KMS_V2_LIMITS,

@@ -9,7 +9,7 @@ import type {
   V1beta1VersionResponseOutput,
 } from "../generated/kms-wire.js";
 import { PluginConnection, type KmsClientOptions } from "./plugin-connection.js";
-import type { Closeable, KmsV1Service } from "./service.js";
+import type { Closeable, KmsV1Service } from "../envelope/kms-service.js";
 
 /** The only KMS v1 API version; sent in every request and required from Version. */
 export const KMS_V1_API_VERSION = "v1beta1";

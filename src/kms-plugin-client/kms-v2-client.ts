@@ -10,7 +10,13 @@ import type {
 } from "../generated/kms-wire.js";
 import { PluginConnection, type KmsClientOptions } from "./plugin-connection.js";
 import { encryptResponseProblems, invalidPluginResponse } from "./validation.js";
-import type { Closeable, DecryptRequest, EncryptResponse, KmsV2Service, StatusResponse } from "./service.js";
+import type {
+  Closeable,
+  DecryptRequest,
+  EncryptResponse,
+  KmsV2Service,
+  StatusResponse,
+} from "../envelope/kms-service.js";
 
 export interface KmsV2ClientOptions extends KmsClientOptions {
   /** Source of the per-call uids (fresh UUIDs); injected by tests. */

@@ -1,10 +1,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { AtrestError } from "../common/errors.js";
+import { DEFAULT_KMS_TIMEOUT_MS } from "../envelope/kms-service.js";
 import { fromGrpcError, grpcCodeName } from "./grpc-errors.js";
-import { parseKmsEndpoint, type KmsEndpoint } from "./endpoint.js";
-
-/** kube-apiserver's default KMS call timeout (EncryptionConfiguration `timeout`, 3s). */
-export const DEFAULT_KMS_TIMEOUT_MS = 3_000;
+import { parseKmsEndpoint, type KmsEndpoint } from "../common/kms-endpoint.js";
 
 /** One finished plugin call, for metrics and logs (no payloads, only what is safe to record). */
 export interface KmsCallEvent {

@@ -4,19 +4,24 @@
  * all at once; the envelope's EncryptedObject codec applies the same limits to stored values.
  */
 import { AtrestError } from "../common/errors.js";
+import {
+  ANNOTATIONS_MAX_BYTES,
+  ENCRYPTED_DEK_SOURCE_MAX_BYTES,
+  KEY_ID_MAX_BYTES,
+  KMS_V2_STATUS_VERSIONS,
+} from "../envelope/index.js";
 
-/** kube-apiserver's limits; they must never change (they are part of what a plugin may rely on). */
+export { KMS_V2_STATUS_VERSIONS };
+
+/** kube-apiserver's limits (defined once, by the envelope that stores what the plugin returns). */
 export const KMS_V2_LIMITS = Object.freeze({
   /** Plugin ciphertext (the stored encryptedDEKSource): 1..1024 bytes. */
-  ciphertextMaxBytes: 1024,
+  ciphertextMaxBytes: ENCRYPTED_DEK_SOURCE_MAX_BYTES,
   /** key_id: 1..1024 bytes (UTF-8). */
-  keyIdMaxBytes: 1024,
+  keyIdMaxBytes: KEY_ID_MAX_BYTES,
   /** Sum over annotations of key bytes + value bytes. */
-  annotationsMaxBytes: 32 * 1024,
+  annotationsMaxBytes: ANNOTATIONS_MAX_BYTES,
 });
-
-/** Healthy Status versions: "v2", and the pre-GA "v2beta1" that kube-apiserver still accepts. */
-export const KMS_V2_STATUS_VERSIONS: readonly string[] = Object.freeze(["v2", "v2beta1"]);
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;

@@ -11,6 +11,15 @@ const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 // Domain-separates access key secrets from other values the root key seals; never change it.
 const SECRET_AAD_PREFIX = "atrest-kms/access-key-secret/v1\0";
 
+/** An access key secret as the store keeps it (sealed by the root key, bound to the access key id). */
+export function sealAccessKeySecret(rootKey: RootKey, accessKeyId: string, secret: string): Buffer {
+  return rootKey.seal(Buffer.from(secret, "utf8"), Buffer.from(SECRET_AAD_PREFIX + accessKeyId));
+}
+
+export function openAccessKeySecret(rootKey: RootKey, accessKeyId: string, sealed: Buffer): string {
+  return rootKey.open(sealed, Buffer.from(SECRET_AAD_PREFIX + accessKeyId)).toString("utf8");
+}
+
 function randomAlnum(n: number): string {
   const bytes = randomBytes(n * 2);
   let out = "";
@@ -71,9 +80,7 @@ export class AccessStore {
         : {
             accessKeyId,
             principal: row.principal_name,
-            secret: this.#rootKey
-              .open(row.secret_wrapped, Buffer.from(SECRET_AAD_PREFIX + accessKeyId))
-              .toString("utf8"),
+            secret: openAccessKeySecret(this.#rootKey, accessKeyId, row.secret_wrapped),
           };
     if (this.#akCache.size > 10_000) this.#akCache.clear();
     this.#akCache.set(accessKeyId, { v, at: now });
@@ -148,10 +155,7 @@ export class AccessStore {
       .values({
         access_key_id: accessKeyId,
         principal_name: principal,
-        secret_wrapped: this.#rootKey.seal(
-          Buffer.from(accessKeySecret, "utf8"),
-          Buffer.from(SECRET_AAD_PREFIX + accessKeyId),
-        ),
+        secret_wrapped: sealAccessKeySecret(this.#rootKey, accessKeyId, accessKeySecret),
         created_at: this.#clock.now(),
       })
       .execute();

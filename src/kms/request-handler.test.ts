@@ -11,7 +11,7 @@ import { createSoftwareProtection } from "./protection/software.js";
 import { KmsRequestHandler, type KmsHttpRequest } from "./request-handler.js";
 import { RequestJournal } from "./request-journal.js";
 import { loadRootKeyFile } from "./root-key.js";
-import { signedParamsV1 } from "./rpc-test-client.js";
+import { signedParamsV1 } from "../../test/support/kms-rpc-test-client.js";
 import { openKmsDatabase } from "./store/database.js";
 
 test("an action that changes something is made durable before it is answered; cryptography is not", async () => {

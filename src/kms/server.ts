@@ -8,6 +8,7 @@ import { systemRandom, type Random } from "../common/random.js";
 import { readTlsFiles } from "../common/tls.js";
 import { AccessStore } from "./access-store.js";
 import { KeyService } from "./key-service.js";
+import { holdDataDirForServing } from "./data-dir-lock.js";
 import { checkDatabaseKind, kmsPaths, readKmsConfig } from "./kms-files.js";
 import { KmsMetrics } from "./metrics.js";
 import type { ProtectionBackend } from "./protection/protection.js";
@@ -92,7 +93,15 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
           keyFile: `${paths.tlsDir}/tls.key`,
         });
 
-  const kdb = await openKmsDatabase({ dataDir: options.dataDir, database: options.database });
+  // Marks the dir in use (for `atrest kms restore`); refuses while a restore runs.
+  const inUse = await holdDataDirForServing(options.dataDir, options.database);
+  let kdb: KmsDb;
+  try {
+    kdb = await openKmsDatabase({ dataDir: options.dataDir, database: options.database });
+  } catch (err) {
+    await inUse.release();
+    throw err;
+  }
   const software = createSoftwareProtection({ rootKey });
   const keys = new KeyService({
     kdb,
@@ -173,6 +182,7 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
     await app.listen({ host, port });
   } catch (err) {
     await kdb.close();
+    await inUse.release();
     throw new AtrestError(
       "unavailable",
       `cannot listen on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`,
@@ -204,6 +214,7 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
         await software.close();
         await options.hsm?.close();
         await kdb.close();
+        await inUse.release();
         logger.info({}, "kms stopped");
       })();
       return closing;

@@ -6,8 +6,10 @@
 import { randomBytes } from "node:crypto";
 import { AtrestError, wrapError } from "../common/errors.js";
 import { keyIdHash } from "../common/key-id-hash.js";
-import { createKmsV1Client, createKmsV2Client, statusHealthProblems } from "../kms-plugin-client/index.js";
-import { parseGoDurationNs } from "../encryption-config/go-duration.js";
+import { grpcKmsClients } from "../encryption-config/grpc-clients.js";
+import { KMS_V2_STATUS_VERSIONS, type StatusResponse } from "../envelope/index.js";
+import { keyIdProblem } from "../envelope/kmsv2/encrypted-object.js";
+import { parseGoDurationNs } from "../common/go-duration.js";
 import type { ClusterPlugin } from "./cluster-file.js";
 
 export interface CanaryResult {
@@ -20,13 +22,28 @@ export interface CanaryResult {
   readonly decryptMs: number;
 }
 
+/** kube's judgement of a Status answer (isKMSv2ProviderHealthy): healthz ok, a v2 version, a valid key_id. */
+function statusHealthProblems(status: StatusResponse): string[] {
+  const problems: string[] = [];
+  if (status.healthz !== "ok") problems.push(`got unexpected healthz status: ${status.healthz}`);
+  if (!KMS_V2_STATUS_VERSIONS.includes(status.version))
+    problems.push(`expected KMSv2 API version v2, got ${status.version}`);
+  const keyId = keyIdProblem(status.keyId);
+  if (keyId !== undefined) problems.push(`invalid key_id: ${keyId}`);
+  return problems;
+}
+
 function timeoutOf(plugin: Pick<ClusterPlugin, "timeout">): number {
   return Number((parseGoDurationNs(plugin.timeout) ?? 3_000_000_000n) / 1_000_000n);
 }
 
 /** Only Status: which key_id the plugin serves now (throws `unavailable` when it is not healthy). */
 export async function pluginKeyId(plugin: Pick<ClusterPlugin, "endpoint" | "timeout">): Promise<string> {
-  const client = createKmsV2Client({ endpoint: plugin.endpoint, timeoutMs: timeoutOf(plugin) });
+  const client = grpcKmsClients.createKmsV2Client({
+    endpoint: plugin.endpoint,
+    timeoutMs: timeoutOf(plugin),
+    providerName: "atrest-encryption-canary",
+  });
   try {
     const status = await client.status();
     const problems = statusHealthProblems(status);
@@ -47,7 +64,11 @@ export async function pluginKeyId(plugin: Pick<ClusterPlugin, "endpoint" | "time
 export async function kmsV2Canary(
   plugin: Pick<ClusterPlugin, "endpoint" | "timeout">,
 ): Promise<CanaryResult> {
-  const client = createKmsV2Client({ endpoint: plugin.endpoint, timeoutMs: timeoutOf(plugin) });
+  const client = grpcKmsClients.createKmsV2Client({
+    endpoint: plugin.endpoint,
+    timeoutMs: timeoutOf(plugin),
+    providerName: "atrest-encryption-canary",
+  });
   const step = async <T>(name: string, fn: () => Promise<T>): Promise<{ value: T; ms: number }> => {
     const started = Date.now();
     try {
@@ -98,7 +119,11 @@ export async function kmsV2Canary(
 
 /** Encrypt → Decrypt on a KMS v1 plugin (v1 has no Status): can the old provider still read? */
 export async function kmsV1Canary(endpoint: string, timeoutMs: number): Promise<void> {
-  const client = createKmsV1Client({ endpoint, timeoutMs });
+  const client = grpcKmsClients.createKmsV1Client({
+    endpoint,
+    timeoutMs,
+    providerName: "atrest-encryption-canary",
+  });
   try {
     const plaintext = randomBytes(32);
     const cipher = await client.encrypt(plaintext);

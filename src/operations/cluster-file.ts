@@ -25,7 +25,7 @@ import { parseDocument } from "yaml";
 import YAML from "yaml";
 import { z } from "zod";
 import { AtrestError } from "../common/errors.js";
-import { parseGoDurationNs } from "../encryption-config/go-duration.js";
+import { parseGoDurationNs } from "../common/go-duration.js";
 
 export const CLUSTER_FILE_API_VERSION = "atrest.io/v1alpha1";
 export const CLUSTER_FILE_KIND = "Cluster";

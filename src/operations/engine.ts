@@ -26,6 +26,7 @@ import { blockerError, prepare, type OperationRequest } from "./preflight.js";
 import { silentProgress, type ProgressSink } from "./progress.js";
 import { LeaseHolder, leaseIsLive, RecordStore, whoAmI, type RecordSnapshot } from "./record-store.js";
 import type { RewriteFaults } from "./rewrite.js";
+import type { ClusterScanner } from "./verify.js";
 import { STAGE_RUNNERS, type StageContext, type StageStaged } from "./stages.js";
 import { buildPlan, type Plan } from "./plan.js";
 import { clusterStatus, type ClusterStatus } from "./status.js";
@@ -40,6 +41,8 @@ export interface EngineOptions {
   readonly cluster: ClusterSpec;
   readonly kube: KubeClient;
   readonly kms: KmsClient;
+  /** The store, read-only, for verify and the status counts (src/scan's storeScanner). */
+  readonly scanner: ClusterScanner;
   readonly progress?: ProgressSink;
   readonly clock?: Clock;
   readonly random?: Random;
@@ -120,6 +123,7 @@ export class EncryptionOperations {
         kube: this.options.kube,
         kms: this.options.kms,
         delivery: this.delivery,
+        scanner: this.options.scanner,
       },
       request,
     );
@@ -273,6 +277,7 @@ export class EncryptionOperations {
       kube: this.options.kube,
       kms: this.options.kms,
       delivery: this.delivery,
+      scanner: this.options.scanner,
       lease,
       clock: this.clock,
       progress: this.progress,
@@ -373,6 +378,7 @@ export class EncryptionOperations {
         kube: this.options.kube,
         kms: this.options.kms,
         delivery: this.delivery,
+        scanner: this.options.scanner,
       },
       request,
     );
@@ -392,6 +398,7 @@ export class EncryptionOperations {
       kms: this.options.kms,
       delivery: this.delivery,
       records: this.records,
+      scanner: this.options.scanner,
       clock: this.clock,
     });
   }

@@ -8,7 +8,6 @@
 import { AtrestError, isAtrestError, type ErrorCode } from "../common/errors.js";
 import type { KmsProviderConfig, ProviderConfig } from "../encryption-config/types.js";
 import type { KmsClient } from "../kms/client/index.js";
-import type { ScanReport } from "../scan/index.js";
 import { kmsV1Canary, kmsV2Canary, pluginKeyId, type CanaryResult } from "./canary.js";
 import type { ClusterPlugin, ClusterSpec } from "./cluster-file.js";
 import type { ConfigDelivery } from "./config-delivery.js";
@@ -24,7 +23,7 @@ import {
   type RenderedConfig,
   type StagedConfigs,
 } from "./render.js";
-import { scanCluster, underTarget } from "./verify.js";
+import { scanCluster, underTarget, type ClusterScanner, type StoredObjects } from "./verify.js";
 
 export interface OperationRequest {
   readonly type: OperationType;
@@ -53,7 +52,7 @@ export interface Prepared {
   readonly targetKey?: KeyInfo;
   readonly canary?: CanaryResult;
   readonly keys: KeyUse[];
-  readonly scan?: ScanReport;
+  readonly scan?: StoredObjects;
   /** Per managed resource: objects and how many an update would rewrite (not under the target yet). */
   readonly counts: Record<string, { total: number; toRewrite: number }>;
   readonly blockers: Blocker[];
@@ -64,6 +63,7 @@ export interface PrepareDeps {
   readonly kube: KubeClient;
   readonly kms: KmsClient;
   readonly delivery: ConfigDelivery;
+  readonly scanner: ClusterScanner;
 }
 
 function blockerOf(err: unknown, fallbackReason: string): Blocker {
@@ -144,7 +144,7 @@ function kmsProviders(list: readonly ProviderConfig[]): KmsProviderConfig[] {
 }
 
 /** The KMS keys the store's objects are under (from their key_ids), for the managed resources. */
-function keysInStore(scan: ScanReport | undefined): Set<string> {
+function keysInStore(scan: StoredObjects | undefined): Set<string> {
   const out = new Set<string>();
   for (const r of Object.values(scan?.resources ?? {}))
     for (const keyId of Object.keys(r.byKeyId)) {
@@ -174,9 +174,9 @@ export async function prepare(deps: PrepareDeps, request: OperationRequest): Pro
   } catch (err) {
     return { observations, base, keys, counts, blockers: [...blockers, blockerOf(err, "ResourcesDiffer")] };
   }
-  let scan: ScanReport | undefined;
+  let scan: StoredObjects | undefined;
   try {
-    scan = await scanCluster(cluster);
+    scan = await scanCluster(deps.scanner);
   } catch (err) {
     blockers.push(blockerOf(err, "StoreUnreachable"));
   }

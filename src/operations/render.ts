@@ -14,12 +14,12 @@
  */
 import YAML from "yaml";
 import { AtrestError } from "../common/errors.js";
-import { formatGoDuration } from "../encryption-config/go-duration.js";
+import { formatGoDuration } from "../common/go-duration.js";
 import { contentHashOf, parseEncryptionConfiguration } from "../encryption-config/load.js";
 import { indexRules, matchResource } from "../encryption-config/matching.js";
 import type { EncryptionConfiguration, ProviderConfig, ResourceRule } from "../encryption-config/types.js";
-import { parseGoDurationNs } from "../encryption-config/go-duration.js";
-import { writerLabel } from "../scan/policy.js";
+import { parseGoDurationNs } from "../common/go-duration.js";
+import { providerLabel } from "../encryption-config/provider-label.js";
 import type { ClusterPlugin } from "./cluster-file.js";
 
 /** A configuration as bytes (what the file holds), its hash and its validated form. */
@@ -41,7 +41,7 @@ export interface StagedConfigs {
 }
 
 /** `identity`, `kms:v2:<name>`, `aesgcm:<key>`: how providers are told apart (as the scan labels them). */
-export const providerId = writerLabel;
+export const providerId = providerLabel;
 
 export function targetProvider(target: TargetWriter): ProviderConfig {
   if (target.type === "identity") return { type: "identity" };

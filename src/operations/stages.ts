@@ -19,7 +19,7 @@ import type { KeyUse, OperationRecord, Progress, StageName } from "./operation-r
 import type { ProgressSink } from "./progress.js";
 import type { RenderedConfig } from "./render.js";
 import { resolveResource, rewriteAll, type RewriteFaults } from "./rewrite.js";
-import { judge, scanCluster } from "./verify.js";
+import { judge, scanCluster, type ClusterScanner } from "./verify.js";
 import type { Clock } from "../common/clock.js";
 
 export interface StageStaged {
@@ -35,6 +35,7 @@ export interface StageContext {
   readonly kube: KubeClient;
   readonly kms: KmsClient;
   readonly delivery: ConfigDelivery;
+  readonly scanner: ClusterScanner;
   readonly lease: LeaseHolder;
   readonly clock: Clock;
   readonly progress: ProgressSink;
@@ -229,7 +230,7 @@ export const STAGE_RUNNERS: Readonly<Record<StageName, (ctx: StageContext) => Pr
         throw precondition("rewrite", "the apiservers have not all picked up the new key version");
       const r = ctx.record;
       if (r.cursor.done) return;
-      const scan = await scanCluster(ctx.cluster);
+      const scan = await scanCluster(ctx.scanner);
       const total = Object.values(scan.resources).reduce((n, x) => n + x.total, 0);
       r.progress.total = Math.max(
         total,
@@ -293,7 +294,7 @@ export const STAGE_RUNNERS: Readonly<Record<StageName, (ctx: StageContext) => Pr
       const keyId = plugin === undefined ? undefined : await pluginKeyId(plugin);
       if (r.type === "rotate" && keyId !== r.rotation?.newKeyId)
         throw precondition("verify", "the plugin no longer serves the key version this rotation made");
-      const report = await scanCluster(ctx.cluster, ctx.staged.final);
+      const report = await scanCluster(ctx.scanner, ctx.staged.final);
       const result = judge(
         report,
         { provider: r.target.provider, ...(keyId === undefined ? {} : { keyId }) },

@@ -21,7 +21,7 @@ import {
 } from "./operation-record.js";
 import type { HistoryEntry, RecordStore } from "./record-store.js";
 import { providerId, providersFor, type RenderedConfig } from "./render.js";
-import { scanCluster, underTarget } from "./verify.js";
+import { scanCluster, underTarget, type ClusterScanner } from "./verify.js";
 import { keyIdHash } from "../common/key-id-hash.js";
 
 export interface ClusterStatus {
@@ -74,6 +74,7 @@ export interface StatusDeps {
   readonly kms: KmsClient;
   readonly delivery: ConfigDelivery;
   readonly records: RecordStore;
+  readonly scanner: ClusterScanner;
   readonly clock: Clock;
 }
 
@@ -111,7 +112,7 @@ export async function clusterStatus(deps: StatusDeps): Promise<ClusterStatus> {
   let writerIsIdentity = true;
   let counts = { total: 0, underWriter: 0, encrypted: 0 };
   try {
-    const scan = await scanCluster(cluster);
+    const scan = await scanCluster(deps.scanner);
     for (const name of cluster.resources) {
       const r = scan.resources[name];
       const writer = config === undefined ? undefined : providersFor(config.config, name)[0];

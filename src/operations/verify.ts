@@ -6,71 +6,59 @@
  * missed by a partial rewrite, written by a lagging apiserver, unreadable — fails the gate.
  */
 import { AtrestError } from "../common/errors.js";
-import { buildEncryptionState } from "../encryption-config/build.js";
-import { defaultProviderFactories } from "../encryption-config/envelope-providers.js";
-import { grpcKmsClients } from "../encryption-config/grpc-clients.js";
-import { scanStore, type ResourceReport, type ScanReport } from "../scan/index.js";
-import { openStore, type StoreEndpoint } from "../storage/open-store.js";
-import { readFileSync } from "node:fs";
-import type { ClusterSpec } from "./cluster-file.js";
 import type { VerifyResult } from "./operation-record.js";
 import type { RenderedConfig } from "./render.js";
 
-export function storeEndpointOf(cluster: ClusterSpec): StoreEndpoint {
-  const s = cluster.store;
-  if (s.kind === "sqlite") return { sqlitePath: s.path };
-  const read = (f: string | undefined, what: string): Buffer | undefined => {
-    if (f === undefined) return undefined;
-    try {
-      return readFileSync(f);
-    } catch (err) {
-      throw new AtrestError("invalid-argument", `store.etcd.${what}: cannot read ${f}`, { cause: err });
-    }
-  };
-  const ca = read(s.caFile, "caFile");
-  const cert = read(s.certFile, "certFile");
-  const key = read(s.keyFile, "keyFile");
-  return {
-    etcdServers: s.endpoints,
-    ...(ca === undefined
-      ? {}
-      : {
-          tls: {
-            caCertPem: ca,
-            ...(cert === undefined ? {} : { clientCertPem: cert }),
-            ...(key === undefined ? {} : { clientKeyPem: key }),
-          },
-        }),
+/** What the store holds for one resource (the scan's report, the fields the operation reads). */
+export interface StoredResource {
+  readonly total: number;
+  readonly plaintext: number;
+  readonly encrypted: number;
+  readonly malformed: number;
+  /** With a configuration to read with: values that fail to decrypt / could not be read (KMS down). */
+  readonly failed: number | null;
+  readonly unverified: number | null;
+  readonly byProvider: Readonly<Record<string, number>>;
+  /** `kms:v2:<name>` → count. */
+  readonly byKmsProvider: Readonly<Record<string, number>>;
+  /** KMS v2 key_id as stored → count, hash, the providers that stored it. */
+  readonly byKeyId: Readonly<
+    Record<string, { count: number; keyIdHash: string; providers: readonly string[] }>
+  >;
+  readonly objects: {
+    readonly stale: readonly string[];
+    readonly failed: ReadonlyArray<{ key: string; reason: string }>;
+    readonly unverified: ReadonlyArray<{ key: string; reason: string }>;
   };
 }
 
-/** Scans the managed resources; with `readWith`, every value is read through that configuration. */
-export async function scanCluster(cluster: ClusterSpec, readWith?: RenderedConfig): Promise<ScanReport> {
-  const store = openStore(storeEndpointOf(cluster));
-  const state =
-    readWith === undefined
-      ? undefined
-      : await buildEncryptionState(readWith.config, {
-          providers: defaultProviderFactories,
-          clients: grpcKmsClients,
-          contentHash: readWith.hash,
-          background: false,
-        });
+export interface StoredObjects {
+  /** The store revision the scan read at. */
+  readonly revision: number;
+  readonly resources: Readonly<Record<string, StoredResource>>;
+}
+
+/**
+ * The port to the store: the engine never opens one itself (src/scan's storeScanner implements it,
+ * wired by the CLI). `readWith`: read every value through that configuration's providers.
+ */
+export interface ClusterScanner {
+  scan(readWith?: RenderedConfig): Promise<StoredObjects>;
+}
+
+/** Runs a scan, naming the store as the cause when it fails. */
+export async function scanCluster(
+  scanner: ClusterScanner,
+  readWith?: RenderedConfig,
+): Promise<StoredObjects> {
   try {
-    return await scanStore(store, {
-      prefix: cluster.store.prefix,
-      resources: cluster.resources,
-      ...(state === undefined ? {} : { verifier: state, configurationHash: readWith!.hash }),
-    });
+    return await scanner.scan(readWith);
   } catch (err) {
     throw new AtrestError(
       "unavailable",
-      `cannot scan the store (${cluster.store.kind}): ${err instanceof Error ? err.message : String(err)}`,
-      { cause: err },
+      `cannot scan the store: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err, details: { reason: "StoreUnreachable" } },
     );
-  } finally {
-    state?.close();
-    await store.close();
   }
 }
 
@@ -82,7 +70,7 @@ export interface VerifyTarget {
 }
 
 /** How many of a resource's objects are stored by the target. */
-export function underTarget(r: ResourceReport, target: VerifyTarget): number {
+export function underTarget(r: StoredResource, target: VerifyTarget): number {
   if (target.provider === "identity") return r.plaintext;
   if (target.keyId === undefined) return r.byKmsProvider[target.provider] ?? 0;
   const k = r.byKeyId[target.keyId];
@@ -90,7 +78,7 @@ export function underTarget(r: ResourceReport, target: VerifyTarget): number {
 }
 
 export function judge(
-  report: ScanReport,
+  report: StoredObjects,
   target: VerifyTarget,
   finalHash: string,
   nowIso: string,

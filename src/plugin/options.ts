@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { AtrestError } from "../common/errors.js";
-import { parseGoDurationNs } from "../encryption-config/go-duration.js";
+import { parseGoDurationNs } from "../common/go-duration.js";
 import type { AlibabaCredentials } from "./alibaba-backend.js";
 import type { BackendConfig, LocalKekConfig } from "./backend-config.js";
 import { readPinFile } from "./pkcs11-kek.js";

@@ -17,7 +17,7 @@ import { createBackend, type BackendConfig } from "./backend-config.js";
 import { kmsServiceDefinitions } from "./grpc-definitions.js";
 import { createServiceImplementations } from "./grpc-service.js";
 import { startHealthServer, type HealthServer } from "./health-server.js";
-import { parseListenAddress, removeStaleSocket, type ListenAddress } from "./listen-address.js";
+import { parseListenAddress, removeStaleSocket, type ListenAddress } from "../common/listen-address.js";
 import { PluginMetrics } from "./metrics.js";
 import { StatusCheck, type HealthSnapshot } from "./status-check.js";
 

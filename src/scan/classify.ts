@@ -4,7 +4,7 @@
  * and, for KMS v2, an EncryptedObject carrying the key_id and the DEK source type); anything without the
  * `k8s:enc:` marker is stored in the clear. Never returns or keeps any payload bytes.
  */
-import { DEK_SOURCE_TYPE_NAMES, decodeEncryptedObject } from "../envelope/encrypted-object.js";
+import { DEK_SOURCE_TYPE_NAMES, decodeEncryptedObject } from "../envelope/kmsv2/encrypted-object.js";
 
 /** How a plaintext value is encoded (kube stores JSON, its protobuf envelope, or CBOR for some types). */
 export type PlaintextEncoding = "json" | "protobuf" | "cbor" | "other";

@@ -6,6 +6,7 @@
  * the store is never written.
  */
 import { AtrestError, isAtrestError } from "../common/errors.js";
+import { mapLimited } from "../common/map-limited.js";
 import { contextForKey, type Transformer } from "../envelope/transformer.js";
 import type { Store } from "../storage/store.js";
 import { classifyValue, type ValueClass } from "./classify.js";
@@ -71,24 +72,6 @@ async function verify(transformer: Transformer, key: string, value: Uint8Array):
     if (isAtrestError(err) && err.retryable) return { kind: "unverified", reason };
     return { kind: "failed", reason };
   }
-}
-
-/** Runs `work` over `items` with at most `limit` in flight, keeping order of results. */
-async function mapLimited<T, R>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await work(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return results;
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {

@@ -12,15 +12,25 @@ export {
 export { openStore, storeEndpointFromFlags, type StoreEndpoint } from "./open-store.js";
 export {
   TransformingStore,
-  transformerPrefixOf,
-  type DecodedList,
-  type DecodedValue,
-  type DecodedWatchEvent,
-  type DecodedWatchHandlers,
-  type TransformationObserver,
-  type TransformationRecord,
+  identityTransformerFor,
   type TransformerForKey,
   type TransformingStoreOptions,
-  type UpdateFn,
-  type WrittenValue,
 } from "./transforming-store.js";
+export type {
+  DecodedList,
+  DecodedValue,
+  DecodedWatchEvent,
+  DecodedWatchHandlers,
+  DecodedWatchOptions,
+  DeleteConditions,
+  GuaranteedUpdateOptions,
+  UpdateFn,
+  WrittenValue,
+} from "./decoded-value.js";
+export { DEFAULT_DECODED_CACHE_BYTES } from "./decoded-cache.js";
+export {
+  isUnreadableValueError,
+  transformerPrefixOf,
+  type TransformationObserver,
+  type TransformationRecord,
+} from "./transformation-record.js";

@@ -1,4 +1,4 @@
 import { MemoryStore } from "./memory-store.js";
-import { registerStoreConformance } from "./store-conformance.js";
+import { registerStoreConformance } from "../../test/support/store-conformance.js";
 
 registerStoreConformance("memory", () => Promise.resolve({ store: new MemoryStore() }));

@@ -1,108 +1,82 @@
-import { AtrestError, type ErrorCode } from "../common/errors.js";
-import { contextForKey, type Transformer, type ValueOrigin } from "../envelope/transformer.js";
-import type { KeyValue, ListOptions, Store, Watch, WatchEvent } from "./store.js";
-import { deliverWatchEvent } from "./store-errors.js";
+import { isAtrestError, type AtrestError } from "../common/errors.js";
+import { newIdentityTransformer } from "../envelope/identity.js";
+import { contextForKey, type Transformer } from "../envelope/transformer.js";
+import { DecodedCache } from "./decoded-cache.js";
+export { DEFAULT_DECODED_CACHE_BYTES } from "./decoded-cache.js";
+import type {
+  DecodedList,
+  DecodedValue,
+  DecodedWatchHandlers,
+  DecodedWatchOptions,
+  DeleteConditions,
+  GuaranteedUpdateOptions,
+  UpdateFn,
+  Watch,
+  WrittenValue,
+} from "./decoded-value.js";
+import { watchDecoded } from "./decoded-watch.js";
+import type { KeyValue, ListOptions, Store } from "./store.js";
+import { conflictError, notFoundError } from "./store-errors.js";
+import {
+  transformationStatusOf,
+  transformError,
+  transformerPrefixOf,
+  type TransformationObserver,
+  type TransformationType,
+} from "./transformation-record.js";
 
 /**
- * The layer between the apiserver and the revisioned store (kube-apiserver's etcd3 store with its value
- * transformer): every write goes through `transformToStorage` and every read through
+ * The one layer between the apiserver and the revisioned store (kube-apiserver's etcd3 store with its
+ * value transformer): every write goes through `transformToStorage` and every read through
  * `transformFromStorage`, with the full storage key as the AAD, so bytes moved to another key do not
  * decrypt. Reads keep the transformer's `stale` flag; `guaranteedUpdate` rewrites a stale value even
  * when the object did not change, which is how re-encryption works ("read; if stale, write back").
+ * With a budget, decoded values are kept in a decrypted-object cache by (key, modRevision);
+ * `invalidate()` forgets them when the stale verdicts may have changed (reload, key_id rotation).
  */
 
 /** Picks the transformer for a storage key (by its resource, from the encryption configuration). */
 export type TransformerForKey = (storageKey: string) => Transformer;
 
-/** A value as the apiserver sees it: the object bytes (plaintext), never the stored ciphertext. */
-export interface DecodedValue {
-  readonly key: string;
-  /** The object bytes (JSON or kube protobuf), as the transformer returned them. */
-  readonly data: Buffer;
-  /** The value should be rewritten: it was written by another provider, key or key_id than the current one. */
-  readonly stale: boolean;
-  readonly origin: ValueOrigin;
-  readonly modRevision: number;
-  readonly createRevision: number;
-}
+const identity = newIdentityTransformer();
 
-/** What a write returns: the new revision of the bytes the caller passed. */
-export interface WrittenValue {
-  readonly key: string;
-  readonly data: Buffer;
-  readonly modRevision: number;
-  readonly createRevision: number;
-}
-
-export interface DecodedList {
-  readonly items: DecodedValue[];
-  readonly revision: number;
-  readonly more: boolean;
-}
-
-export type DecodedWatchEvent =
-  | { readonly type: "put"; readonly value: DecodedValue; readonly prev?: DecodedValue }
-  | {
-      readonly type: "delete";
-      readonly key: string;
-      readonly modRevision: number;
-      readonly prev?: DecodedValue;
-    }
-  /** A value in the stream that does not decode; the error names the key and never holds plaintext. */
-  | {
-      readonly type: "undecodable";
-      readonly key: string;
-      readonly modRevision: number;
-      readonly error: AtrestError;
-    };
-
-export interface DecodedWatchHandlers {
-  onEvent(event: DecodedWatchEvent): void;
-  onError(err: Error): void;
-}
-
-/**
- * Hook for metrics like kube-apiserver's `apiserver_storage_transformation_operations_total
- * {transformation_type, transformer_prefix, status}` and `…_transformation_duration_seconds`.
- */
-export interface TransformationObserver {
-  observe(op: TransformationRecord): void;
-}
-
-export interface TransformationRecord {
-  readonly transformationType: "to_storage" | "from_storage";
-  /** The prefix of the stored bytes, e.g. `k8s:enc:kms:v2:my-kms:`, or "identity" for unprefixed data. */
-  readonly transformerPrefix: string;
-  /** "OK" or a gRPC-style code name ("Unavailable", "DataLoss", …), as kube-apiserver labels it. */
-  readonly status: string;
-  readonly durationMs: number;
-}
+/** Every key through the identity transformer (no encryption configured). */
+export const identityTransformerFor: TransformerForKey = () => identity;
 
 export interface TransformingStoreOptions {
   readonly observer?: TransformationObserver;
   /** Attempts of `guaranteedUpdate` / an unconditional delete when another writer wins (default 5). */
   readonly maxConflictRetries?: number;
+  /** Budget of the decrypted-object cache, in bytes of plaintext and key (default 0: no cache). */
+  readonly decodedCacheBytes?: number;
 }
 
-/** What `guaranteedUpdate`'s function returns: new object bytes, or undefined to leave the value alone. */
-export type UpdateFn = (current: DecodedValue) => Promise<Uint8Array | undefined> | Uint8Array | undefined;
+/** A namespace's worth of keys is deleted in pages of this many. */
+const DELETE_PAGE = 500;
 
 export class TransformingStore {
   private readonly observer: TransformationObserver | undefined;
   private readonly maxConflictRetries: number;
+  private readonly decoded: DecodedCache;
 
   constructor(
-    /** The store under this layer; its values are the bytes at rest. */
-    readonly raw: Store,
+    /** The store under this layer; its values are the bytes at rest. Nothing above reaches it. */
+    private readonly raw: Store,
     private readonly transformerFor: TransformerForKey,
     options: TransformingStoreOptions = {},
   ) {
     this.observer = options.observer;
     this.maxConflictRetries = options.maxConflictRetries ?? 5;
+    this.decoded = new DecodedCache(options.decodedCacheBytes ?? 0);
   }
 
   currentRevision(): Promise<number> {
     return this.raw.currentRevision();
+  }
+
+  /** Whether the key exists; nothing is decoded (a value that does not read still exists). */
+  async has(key: string): Promise<boolean> {
+    return (await this.raw.get(key)) !== undefined;
   }
 
   async get(key: string): Promise<DecodedValue | undefined> {
@@ -118,37 +92,40 @@ export class TransformingStore {
     return { items, revision: res.revision, more: res.more };
   }
 
-  async create(key: string, data: Uint8Array): Promise<WrittenValue> {
-    const stored = await this.encode(key, data);
-    const kv = await this.raw.create(key, stored);
-    return written(kv, data);
+  /** Creates the key; "already-exists" when it exists. */
+  create(key: string, data: Uint8Array): Promise<WrittenValue> {
+    return this.write(key, data, (stored) => this.raw.create(key, stored));
   }
 
   /** Writes unconditionally at the expected revision, also when the bytes equal the stored object's. */
-  async update(key: string, data: Uint8Array, expectedModRevision: number): Promise<WrittenValue> {
-    const stored = await this.encode(key, data);
-    const kv = await this.raw.update(key, stored, expectedModRevision);
-    return written(kv, data);
+  update(key: string, data: Uint8Array, expectedModRevision: number): Promise<WrittenValue> {
+    return this.write(key, data, (stored) => this.raw.update(key, stored, expectedModRevision));
   }
 
   /**
-   * kube-apiserver's GuaranteedUpdate: read, let `fn` produce the new object, write with
-   * compare-and-swap, and on a conflict read again and retry. When `fn` returns the same bytes the
-   * write is skipped — unless the value is stale, which is rewritten with the current provider.
-   * Returns the value as stored afterwards; "not-found" when the key is absent.
+   * kube-apiserver's GuaranteedUpdate, the one place where "stale ⇒ rewrite" lives: read, let `fn`
+   * produce the new object (it checks the caller's preconditions on every attempt), write with
+   * compare-and-swap, and on a conflict read again and retry. When `fn` returns the same bytes, or
+   * undefined, the write is skipped — unless the value is stale, which is rewritten with the current
+   * provider. Returns the value as stored afterwards (or as it would be, on a dry run); "not-found" when
+   * the key is absent, "conflict" when other writers won every attempt.
    */
-  async guaranteedUpdate(key: string, fn: UpdateFn): Promise<DecodedValue | WrittenValue> {
+  async guaranteedUpdate(
+    key: string,
+    fn: UpdateFn,
+    options: GuaranteedUpdateOptions = {},
+  ): Promise<DecodedValue | WrittenValue> {
     for (let attempt = 1; ; attempt++) {
       const current = await this.get(key);
-      if (current === undefined)
-        throw new AtrestError("not-found", `key "${key}" not found`, { details: { key } });
-      const next = await fn(current);
-      if (next === undefined || (!current.stale && Buffer.from(next).equals(current.data))) return current;
+      if (current === undefined) throw notFoundError(key);
+      const produced = await fn(current);
+      const next = produced === undefined ? current.data : Buffer.from(produced);
+      if (!current.stale && next.equals(current.data)) return current;
+      if (options.dryRun === true) return written(current, next);
       try {
         return await this.update(key, next, current.modRevision);
       } catch (err) {
-        if (err instanceof AtrestError && err.code === "conflict" && attempt < this.maxConflictRetries)
-          continue;
+        if (isAtrestError(err, "conflict") && attempt < this.maxConflictRetries) continue;
         throw err;
       }
     }
@@ -157,76 +134,83 @@ export class TransformingStore {
   /**
    * Deletes the key and returns what it held. The value is read and decoded first (as kube-apiserver
    * does for preconditions), so an undecodable value is not deleted through this path; the delete is
-   * conditional on the revision read, or on `expectedModRevision` when given.
+   * conditional on the revision read, and retried on a lost race unless `expectedModRevision` pins it.
    */
-  async delete(key: string, expectedModRevision?: number): Promise<DecodedValue> {
+  async delete(key: string, conditions: number | DeleteConditions = {}): Promise<DecodedValue> {
+    const c: DeleteConditions =
+      typeof conditions === "number" ? { expectedModRevision: conditions } : conditions;
     for (let attempt = 1; ; attempt++) {
       const current = await this.get(key);
-      if (current === undefined)
-        throw new AtrestError("not-found", `key "${key}" not found`, { details: { key } });
-      if (expectedModRevision !== undefined && current.modRevision !== expectedModRevision) {
-        throw new AtrestError(
-          "conflict",
-          `key "${key}" was modified (revision ${current.modRevision}, expected ${expectedModRevision})`,
-          {
-            details: { key, modRevision: current.modRevision, expectedModRevision },
-          },
-        );
-      }
+      if (current === undefined) throw notFoundError(key);
+      if (c.expectedModRevision !== undefined && current.modRevision !== c.expectedModRevision)
+        throw conflictError(key, current.modRevision, c.expectedModRevision);
+      await c.beforeDelete?.(current);
+      if (c.dryRun === true) return current;
       try {
         await this.raw.delete(key, current.modRevision);
+        this.decoded.delete(key);
         return current;
       } catch (err) {
-        const retry = expectedModRevision === undefined && attempt < this.maxConflictRetries;
-        if (err instanceof AtrestError && retry && (err.code === "conflict" || err.code === "not-found"))
-          continue;
+        const retry = c.expectedModRevision === undefined && attempt < this.maxConflictRetries;
+        if (retry && (isAtrestError(err, "conflict") || isAtrestError(err, "not-found"))) continue;
         throw err;
       }
     }
   }
 
   /** Deletes the stored bytes without reading them (for values that no longer decode). */
-  deleteWithoutDecodingUnsafe(key: string): Promise<KeyValue> {
-    return this.raw.delete(key);
+  async deleteWithoutDecodingUnsafe(key: string): Promise<KeyValue> {
+    const kv = await this.raw.delete(key);
+    this.decoded.delete(key);
+    return kv;
+  }
+
+  /**
+   * Deletes every key under the prefix without reading the values (a namespace's contents go with it,
+   * whether they decode or not). Keys deleted meanwhile by someone else are skipped. Returns the count.
+   */
+  async deletePrefixWithoutDecodingUnsafe(prefix: string): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const page = await this.raw.list(prefix, { limit: DELETE_PAGE });
+      for (const kv of page.items) {
+        try {
+          await this.raw.delete(kv.key);
+          deleted++;
+        } catch (err) {
+          if (!isAtrestError(err, "not-found")) throw err;
+        }
+        this.decoded.delete(kv.key);
+      }
+      if (!page.more || page.items.length === 0) return deleted;
+    }
   }
 
   /** Watches decoded events, in order; a value that fails to decode arrives as an "undecodable" event. */
-  async watch(prefix: string, fromRevision: number, handlers: DecodedWatchHandlers): Promise<Watch> {
-    let chain = Promise.resolve();
-    let cancelled = false;
-    const started: { watch?: Watch } = {};
-    const end = (): void => {
-      cancelled = true;
-      void started.watch?.cancel();
-    };
-    const watch = await this.raw.watch(prefix, fromRevision, {
-      onEvent: (event) => {
-        // Decoding is asynchronous; the chain keeps the events in revision order.
-        chain = chain.then(async () => {
-          if (cancelled) return;
-          const decoded = await this.decodeEvent(event);
-          if (!cancelled && !deliverWatchEvent(handlers, decoded)) end();
-        });
-      },
-      onError: (err) => {
-        chain = chain.then(() => {
-          if (cancelled) return;
-          cancelled = true;
-          try {
-            handlers.onError(err);
-          } catch {
-            // The watch is over either way.
-          }
-        });
-      },
+  watch(
+    prefix: string,
+    fromRevision: number,
+    handlers: DecodedWatchHandlers,
+    options: DecodedWatchOptions = {},
+  ): Promise<Watch> {
+    return watchDecoded(this.raw, prefix, fromRevision, handlers, {
+      decode: (kv) => this.decode(kv),
+      decodePrevOnPut: options.decodePrevOnPut ?? true,
+      deleted: (key, modRevision) => this.decoded.forgetBefore(key, modRevision),
     });
-    started.watch = watch;
-    return {
-      cancel: async () => {
-        cancelled = true;
-        await watch.cancel();
-      },
-    };
+  }
+
+  /**
+   * Forgets every decoded value: how values are judged stale may have changed (a new encryption
+   * configuration, a KMS v2 provider on a new key_id). A decode already under way is not kept.
+   */
+  invalidate(): void {
+    this.decoded.clear();
+  }
+
+  /** How many decoded values the cache holds (for tests and metrics). */
+  get decodedCacheSize(): number {
+    return this.decoded.size;
   }
 
   compact(revision: number): Promise<void> {
@@ -237,64 +221,64 @@ export class TransformingStore {
     return this.raw.close();
   }
 
-  /** Reads one stored value through the key's transformer. Errors name the key, never the bytes. */
-  async decode(kv: KeyValue): Promise<DecodedValue> {
+  /** Reads one stored value through the cache or the key's transformer. Errors name the key, never the bytes. */
+  private async decode(kv: KeyValue): Promise<DecodedValue> {
+    const hit = this.decoded.get(kv.key, kv.modRevision);
+    if (hit !== undefined) return { key: kv.key, ...hit, createRevision: kv.createRevision };
+    const generation = this.decoded.generation;
     const started = performance.now();
     const prefix = transformerPrefixOf(kv.value);
+    let read;
     try {
-      const read = await this.transformerFor(kv.key).transformFromStorage(kv.value, contextForKey(kv.key));
-      this.record("from_storage", prefix, "OK", started);
-      return {
-        key: kv.key,
-        data: read.plaintext,
-        stale: read.stale,
-        origin: read.origin,
-        modRevision: kv.modRevision,
-        createRevision: kv.createRevision,
-      };
+      read = await this.transformerFor(kv.key).transformFromStorage(kv.value, contextForKey(kv.key));
     } catch (err) {
-      const mapped = transformError(err, kv.key);
-      this.record("from_storage", prefix, statusOf(mapped.code), started);
-      throw mapped;
+      throw this.failed("from_storage", prefix, started, err, kv.key);
     }
+    this.record("from_storage", prefix, "OK", started);
+    const entry = {
+      modRevision: kv.modRevision,
+      data: read.plaintext,
+      stale: read.stale,
+      origin: read.origin,
+    };
+    this.decoded.set(kv.key, entry, generation);
+    return { key: kv.key, ...entry, createRevision: kv.createRevision };
   }
 
-  private async encode(key: string, data: Uint8Array): Promise<Buffer> {
+  /** Encodes, stores with `put`, and keeps the plaintext: written by the first provider, so not stale. */
+  private async write(
+    key: string,
+    data: Uint8Array,
+    put: (stored: Buffer) => Promise<KeyValue>,
+  ): Promise<WrittenValue> {
+    const generation = this.decoded.generation;
+    const plaintext = Buffer.from(data);
     const started = performance.now();
+    let stored;
     try {
-      const stored = await this.transformerFor(key).transformToStorage(data, contextForKey(key));
-      this.record("to_storage", transformerPrefixOf(stored), "OK", started);
-      return stored;
+      stored = await this.transformerFor(key).transformToStorage(plaintext, contextForKey(key));
     } catch (err) {
-      const mapped = transformError(err, key);
-      this.record("to_storage", "", statusOf(mapped.code), started);
-      throw mapped;
+      throw this.failed("to_storage", "", started, err, key);
     }
+    this.record("to_storage", transformerPrefixOf(stored), "OK", started);
+    const kv = await put(stored);
+    this.decoded.set(key, { modRevision: kv.modRevision, data: plaintext, stale: false }, generation);
+    return written(kv, plaintext);
   }
 
-  private async decodeEvent(event: WatchEvent): Promise<DecodedWatchEvent> {
-    const key = event.type === "put" ? event.kv.key : event.key;
-    const modRevision = event.type === "put" ? event.kv.modRevision : event.modRevision;
-    try {
-      const prev = event.prevKv === undefined ? undefined : await this.decode(event.prevKv);
-      if (event.type === "put") {
-        const value = await this.decode(event.kv);
-        return prev === undefined ? { type: "put", value } : { type: "put", value, prev };
-      }
-      return prev === undefined
-        ? { type: "delete", key, modRevision }
-        : { type: "delete", key, modRevision, prev };
-    } catch (err) {
-      return {
-        type: "undecodable",
-        key,
-        modRevision,
-        error: err instanceof AtrestError ? err : transformError(err, key),
-      };
-    }
+  private failed(
+    type: TransformationType,
+    prefix: string,
+    started: number,
+    err: unknown,
+    key: string,
+  ): AtrestError {
+    const mapped = transformError(err, key, type);
+    this.record(type, prefix, transformationStatusOf(mapped.code), started);
+    return mapped;
   }
 
-  private record(type: "to_storage" | "from_storage", prefix: string, status: string, started: number): void {
+  private record(type: TransformationType, prefix: string, status: string, started: number): void {
     if (this.observer === undefined) return;
     try {
       this.observer.observe({
@@ -309,61 +293,9 @@ export class TransformingStore {
   }
 }
 
-function written(kv: KeyValue, data: Uint8Array): WrittenValue {
-  return {
-    key: kv.key,
-    data: Buffer.from(data),
-    modRevision: kv.modRevision,
-    createRevision: kv.createRevision,
-  };
-}
-
-/** kube-apiserver's wording; the cause's message is the transformer's and never holds plaintext. */
-function transformError(err: unknown, key: string): AtrestError {
-  const code: ErrorCode = err instanceof AtrestError ? err.code : "internal";
-  const message = err instanceof Error ? err.message : String(err);
-  return new AtrestError(code, `unable to transform key "${key}": ${message}`, {
-    cause: err,
-    details: { key },
-  });
-}
-
-const ENC_PREFIX = Buffer.from("k8s:enc:");
-const COLON = 0x3a;
-
-/**
- * `k8s:enc:<provider>:<version>:<name>:` from stored bytes (config names only, nothing secret), or
- * "identity" for unprefixed values. Bytes that start like a prefix but do not complete one are "unknown".
- */
-export function transformerPrefixOf(stored: Uint8Array): string {
-  const buf = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
-  if (!buf.subarray(0, ENC_PREFIX.length).equals(ENC_PREFIX)) return "identity";
-  let colons = 0;
-  // Names are short; a prefix longer than this is not one.
-  for (let i = 0; i < Math.min(buf.length, 300); i++) {
-    if (buf[i] === COLON && ++colons === 5) return buf.subarray(0, i + 1).toString("latin1");
-  }
-  return "unknown";
-}
-
-/** gRPC code names, which kube-apiserver uses for the `status` label. */
-const STATUS_BY_CODE: Readonly<Record<ErrorCode, string>> = {
-  "invalid-argument": "InvalidArgument",
-  "not-found": "NotFound",
-  "already-exists": "AlreadyExists",
-  conflict: "Aborted",
-  "failed-precondition": "FailedPrecondition",
-  unauthenticated: "Unauthenticated",
-  "permission-denied": "PermissionDenied",
-  "resource-exhausted": "ResourceExhausted",
-  unavailable: "Unavailable",
-  "deadline-exceeded": "DeadlineExceeded",
-  "data-corrupt": "DataLoss",
-  gone: "OutOfRange",
-  unimplemented: "Unimplemented",
-  internal: "Internal",
-};
-
-function statusOf(code: ErrorCode): string {
-  return STATUS_BY_CODE[code];
+function written(
+  kv: { key: string; modRevision: number; createRevision: number },
+  data: Buffer,
+): WrittenValue {
+  return { key: kv.key, data, modRevision: kv.modRevision, createRevision: kv.createRevision };
 }

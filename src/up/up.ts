@@ -11,10 +11,9 @@ import { startApiServer, type ApiServer } from "../apiserver/index.js";
 import { KmsClient } from "../kms/client/index.js";
 import { startKmsServer, type KmsServer } from "../kms/index.js";
 import { startPlugin, type RunningPlugin } from "../plugin/index.js";
-import { removeStaleSocket } from "../plugin/listen-address.js";
+import { removeStaleSocket } from "../common/listen-address.js";
 import { openStore, type StoreEndpoint } from "../storage/open-store.js";
 import type { Store } from "../storage/store.js";
-import { writeUpClusterFile } from "./cluster-file.js";
 import { ensureUpEncryptionConfig, UP_KMS_PROVIDER_NAME } from "./encryption-config-file.js";
 import { ensureKmsDir, readKmsDir } from "./kms-dir.js";
 import { ensureUpKey } from "./kms-key.js";
@@ -59,7 +58,14 @@ export interface UpSummary {
   readonly keyCreated: boolean;
   readonly encryptionConfig: string;
   readonly store: string;
-  /** The cluster file for `atrest encryption … --cluster`. */
+  /** Where the objects are (the cluster file's `store`). */
+  readonly storeLocation:
+    { readonly sqlite: string } | { readonly etcd: { readonly endpoints: readonly string[] } };
+  readonly etcdPrefix: string;
+  readonly region: string;
+  /** The KMS v2 provider name in the encryption configuration. */
+  readonly kmsProviderName: string;
+  /** Where `atrest up` writes the cluster file for `atrest encryption … --cluster`. */
   readonly clusterFile: string;
 }
 
@@ -210,20 +216,6 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       throw wrapError(err, "apiserver");
     });
     stack.push(() => apiserver.close());
-    // Rewritten on every start: the apiserver's port may differ.
-    writeUpClusterFile(paths.clusterFile, {
-      name: "atrest-up",
-      region: kmsDir.region,
-      kubeconfig: paths.kubeconfig,
-      apiservers: [{ url: apiserver.url, configFile: paths.encryptionConfig }],
-      store:
-        storeEndpoint !== "memory" && "etcdServers" in storeEndpoint
-          ? { etcd: { endpoints: storeEndpoint.etcdServers }, prefix: options.etcdPrefix ?? "/registry" }
-          : { sqlite: paths.apiserverDb, prefix: options.etcdPrefix ?? "/registry" },
-      kmsProfile: paths.kmsProfile,
-      plugins: [{ name: UP_KMS_PROVIDER_NAME, endpoint: `unix://${paths.pluginSocket}` }],
-    });
-
     const summary: UpSummary = {
       dataDir: paths.root,
       kubeconfig: paths.kubeconfig,
@@ -237,6 +229,13 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       keyCreated: key.created,
       encryptionConfig: paths.encryptionConfig,
       store: description,
+      storeLocation:
+        storeEndpoint !== "memory" && "etcdServers" in storeEndpoint
+          ? { etcd: { endpoints: [...storeEndpoint.etcdServers] } }
+          : { sqlite: paths.apiserverDb },
+      etcdPrefix: options.etcdPrefix ?? "/registry",
+      region: kmsDir.region,
+      kmsProviderName: UP_KMS_PROVIDER_NAME,
       clusterFile: paths.clusterFile,
     };
     let closing: Promise<void> | undefined;

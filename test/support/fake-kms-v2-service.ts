@@ -18,7 +18,7 @@ import type {
   KmsV1Service,
   KmsV2Service,
   StatusResponse,
-} from "../../src/kms-plugin-client/service.js";
+} from "../../src/envelope/kms-service.js";
 
 export const MOCK_KEK_ANNOTATION = "local-kek.kms.kubernetes.io";
 export const MOCK_KEK_ANNOTATION_VALUE = "encrypted-local-kek";

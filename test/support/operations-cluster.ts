@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { KmsClient } from "../../src/kms/client/index.js";
+import { storeScanner, type StoreScanner } from "../../src/scan/index.js";
 import { loadClusterFile, renderClusterFile, type ClusterSpec } from "../../src/operations/cluster-file.js";
 import { KubeClient } from "../../src/operations/kube-client.js";
 import { loadKubeconfig } from "../../src/operations/kubeconfig.js";
@@ -24,6 +25,8 @@ export interface OperationsCluster {
   readonly cluster: ClusterSpec;
   readonly kube: KubeClient;
   readonly kms: KmsClient;
+  /** The read-only store scanner the CLI wires into the engine. */
+  readonly scanner: StoreScanner;
   /** Creates `count` Secrets `s-<i>` in namespace `ns` (value `v-<i>-<marker>`), `concurrency` at a time. */
   createSecrets(ns: string, count: number, marker: string, concurrency?: number): Promise<void>;
   /** Every Secret's decoded data, by namespace/name, read through the API (but the operation's own). */
@@ -67,6 +70,12 @@ export async function startOperationsCluster(
       caFile: string;
     };
     const kms = new KmsClient(profile);
+    const scanner = storeScanner({
+      endpoint:
+        sys.etcd !== undefined ? { etcdServers: sys.etcd.endpoints } : { sqlitePath: sys.sqlitePath! },
+      prefix: sys.etcdPrefix,
+      resources: cluster.resources,
+    });
     const ensureNs = async (ns: string): Promise<void> => {
       await kube
         .postJson("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } })
@@ -80,6 +89,7 @@ export async function startOperationsCluster(
       cluster,
       kube,
       kms,
+      scanner,
       async createSecrets(ns, count, marker, concurrency = 16) {
         await ensureNs(ns);
         let next = 0;

@@ -11,6 +11,25 @@ function materialAad(id: KeyVersionIdentity): Buffer {
   return Buffer.from(`${AAD_PREFIX}\0${id.keyId}\0${id.keyVersionId}`, "utf8");
 }
 
+/** A SOFTWARE key version's stored ref for this material (what `generate` stores). Backup restore re-seals with it. */
+export function sealSoftwareKeyMaterial(
+  rootKey: RootKey,
+  id: KeyVersionIdentity,
+  material: Buffer,
+): StoredKeyRef {
+  if (material.length !== MATERIAL_BYTES)
+    throw new AtrestError("invalid-argument", `key material must be ${MATERIAL_BYTES} bytes`);
+  return rootKey.seal(material, materialAad(id));
+}
+
+/** The material inside a SOFTWARE key version's stored ref. Secret: wipe it after use. */
+export function openSoftwareKeyMaterial(rootKey: RootKey, id: KeyVersionIdentity, ref: StoredKeyRef): Buffer {
+  const key = rootKey.open(ref, materialAad(id));
+  if (key.length !== MATERIAL_BYTES)
+    throw new AtrestError("data-corrupt", "stored key material has the wrong length");
+  return key;
+}
+
 /**
  * SOFTWARE protection: 32 random bytes per key version, stored sealed by the root key with the key and
  * version ids as AAD. Unsealed material is cached in memory (bounded) because every Encrypt needs it.
@@ -28,9 +47,7 @@ export function createSoftwareProtection(options: {
     const cacheKey = `${id.keyId}/${id.keyVersionId}`;
     const hit = cache.get(cacheKey);
     if (hit !== undefined) return hit;
-    const key = options.rootKey.open(ref, materialAad(id));
-    if (key.length !== MATERIAL_BYTES)
-      throw new AtrestError("data-corrupt", "stored key material has the wrong length");
+    const key = openSoftwareKeyMaterial(options.rootKey, id, ref);
     if (cache.size >= maxEntries) {
       const first = cache.keys().next();
       if (first.done !== true) cache.delete(first.value);
@@ -43,7 +60,7 @@ export function createSoftwareProtection(options: {
     level: "SOFTWARE",
     generate(id) {
       const key = rand(MATERIAL_BYTES);
-      const ref = options.rootKey.seal(key, materialAad(id));
+      const ref = sealSoftwareKeyMaterial(options.rootKey, id, key);
       key.fill(0);
       return Promise.resolve(ref);
     },

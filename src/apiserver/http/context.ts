@@ -1,0 +1,28 @@
+import type { Clock } from "../../common/clock.js";
+import type { Logger } from "../../common/logger.js";
+import type { Authorizer } from "../abac.js";
+import type { Authenticator } from "../authn.js";
+import type { HealthCheck } from "../health.js";
+import type { ApiMetrics } from "../metrics.js";
+import type { OpenApiDocuments } from "../openapi.js";
+import type { Registry } from "../registry/index.js";
+
+/** Everything a request handler needs, built once by the server. */
+export interface HandlerContext {
+  readonly registry: Registry;
+  readonly authenticator: Authenticator | undefined;
+  readonly authorizer: Authorizer;
+  readonly openapi: OpenApiDocuments;
+  readonly metrics: ApiMetrics;
+  readonly healthChecks: readonly HealthCheck[];
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /** host:port as clients reach it (for /api's serverAddressByClientCIDRs). */
+  serverAddress: string;
+  readonly maxBodyBytes: number;
+  readonly watchTimeoutMs: number;
+  /** How often a watch that allows bookmarks gets one (kube: about a minute); 0 disables. */
+  readonly watchBookmarkIntervalMs: number;
+  /** Open watch responses, ended on shutdown. */
+  readonly openWatches: Set<() => void>;
+}

@@ -1,0 +1,37 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { UserInfo } from "../authn.js";
+import { authenticate } from "./authenticate.js";
+import type { HandlerContext } from "./context.js";
+import { handleNonResource } from "./non-resource.js";
+import { Request } from "./request.js";
+import { handleResource } from "./resource.js";
+import { sendError } from "./respond.js";
+import { pathSegments } from "./route.js";
+
+/**
+ * The HTTP surface: authentication first, then resources under /api/v1 or everything else; one place
+ * (respond.ts) turns errors into Status responses.
+ */
+export function createRequestHandler(
+  ctx: HandlerContext,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const r = new Request(req, res);
+    handle(ctx, r).catch((err: unknown) => sendError(ctx, r, err, { kind: "json" }));
+  };
+}
+
+async function handle(ctx: HandlerContext, r: Request): Promise<void> {
+  let user: UserInfo;
+  let segments: string[];
+  try {
+    user = authenticate(ctx, r);
+    segments = pathSegments(r.path);
+  } catch (err) {
+    r.verb = r.method;
+    return sendError(ctx, r, err, { kind: "json" });
+  }
+  if (segments[0] === "api" && segments[1] === "v1" && segments.length > 2)
+    return handleResource(ctx, r, user, segments.slice(2));
+  return handleNonResource(ctx, r, user);
+}

@@ -1,0 +1,4 @@
+/** The apiserver's HTTP layer: requests in, the registry asked, responses out. */
+export { createRequestHandler } from "./handler.js";
+export type { HandlerContext } from "./context.js";
+export { MAX_BODY_BYTES } from "./request.js";

@@ -1,0 +1,90 @@
+import type { UserInfo } from "../authn.js";
+import {
+  aggregatedDiscovery,
+  aggregatedDiscoveryType,
+  apiGroupList,
+  apiVersions,
+  coreResourceList,
+  versionInfo,
+} from "../discovery.js";
+import { runHealth } from "../health.js";
+import { OPENAPI_V2_PROTOBUF, OPENAPI_V2_PROTOBUF_RESPONSE } from "../openapi-v2.js";
+import { methodNotAllowed } from "../status.js";
+import { authorize, isPublicPath } from "./authenticate.js";
+import type { HandlerContext } from "./context.js";
+import type { Request } from "./request.js";
+import { send } from "./respond.js";
+import { pageNotFound } from "./route.js";
+
+/** Everything that is not a resource: version, health, discovery, OpenAPI, metrics. */
+export async function handleNonResource(ctx: HandlerContext, r: Request, user: UserInfo): Promise<void> {
+  const method = r.method;
+  r.verb = method;
+  const verb = method === "GET" || method === "HEAD" ? "get" : method.toLowerCase();
+  const path = r.path.length > 1 && r.path.endsWith("/") ? r.path.slice(0, -1) : r.path;
+  if (!isPublicPath(path))
+    authorize(ctx, {
+      user,
+      verb,
+      isResourceRequest: false,
+      path,
+      namespace: "",
+      resource: "",
+      apiGroup: "",
+      name: "",
+    });
+  const json = (obj: unknown): void => send(ctx, r, 200, "application/json", JSON.stringify(obj));
+  if (method !== "GET" && method !== "HEAD")
+    throw methodNotAllowed(`the server does not allow this method on the requested resource`);
+  const health = /^\/(livez|readyz|healthz)(?:\/(.+))?$/.exec(path);
+  if (health) {
+    const endpoint = health[1] as "livez" | "readyz" | "healthz";
+    const result = await runHealth(endpoint, ctx.healthChecks, {
+      ...(health[2] !== undefined ? { only: health[2] } : {}),
+      verbose: r.query.has("verbose"),
+      exclude: r.query.getAll("exclude"),
+    });
+    return send(ctx, r, result.status, "text/plain; charset=utf-8", result.body, {
+      "X-Content-Type-Options": "nosniff",
+    });
+  }
+  switch (path) {
+    case "/version":
+      return json(versionInfo());
+    case "/api":
+    case "/apis": {
+      const aggregated = aggregatedDiscoveryType(r.req.headers.accept);
+      if (aggregated !== undefined) {
+        const doc = aggregatedDiscovery(aggregated.version, path === "/api");
+        return send(ctx, r, 200, aggregated.contentType, JSON.stringify(doc), { Vary: "Accept" });
+      }
+      return json(path === "/api" ? apiVersions(ctx.serverAddress) : apiGroupList());
+    }
+    case "/api/v1":
+      return json(coreResourceList());
+    case "/openapi/v3":
+      return send(ctx, r, 200, "application/json", ctx.openapi.index);
+    case "/openapi/v3/api/v1":
+      return send(
+        ctx,
+        r,
+        200,
+        "application/json",
+        ctx.openapi.coreV1,
+        r.query.has("hash")
+          ? { "Cache-Control": "public, immutable", Etag: `"${ctx.openapi.coreV1Hash}"` }
+          : {},
+      );
+    case "/openapi/v2": {
+      const accept = r.req.headers.accept ?? "";
+      if (accept.includes(OPENAPI_V2_PROTOBUF) || accept.includes(OPENAPI_V2_PROTOBUF_RESPONSE)) {
+        return send(ctx, r, 200, OPENAPI_V2_PROTOBUF_RESPONSE, ctx.openapi.v2Protobuf);
+      }
+      return send(ctx, r, 200, "application/json", ctx.openapi.v2Json);
+    }
+    case "/metrics":
+      return send(ctx, r, 200, ctx.metrics.registry.contentType, await ctx.metrics.registry.metrics());
+    default:
+      throw pageNotFound();
+  }
+}

@@ -1,0 +1,111 @@
+import { checkPatchedObject, decodeBody, parseFieldValidation, type ResponseFormat } from "../media.js";
+import { applyPatch, patchTypeOf } from "../patch.js";
+import { successStatus, unsupportedMediaType } from "../status.js";
+import { isPlainObject, metaOf, type KubeObject } from "../../kube-object/types.js";
+import type { HandlerContext } from "./context.js";
+import { deleteOptionsOf } from "./delete-options.js";
+import { isDryRun, listQueryOf, selectorQueryOf } from "./query.js";
+import { readBody, type Request } from "./request.js";
+import { sendObject, stripTypeMeta, tableOf } from "./respond.js";
+import type { ResourceVerb, Route } from "./route.js";
+import { serveWatch } from "./watch-stream.js";
+
+/** Each resource verb: parse what it takes from the request, ask the registry, answer. */
+export async function serveVerb(
+  ctx: HandlerContext,
+  r: Request,
+  verb: ResourceVerb,
+  route: Route,
+  format: ResponseFormat,
+): Promise<void> {
+  const { info, namespace } = route;
+  const name = route.name ?? "";
+  const q = r.query;
+  switch (verb) {
+    case "get": {
+      const obj = await ctx.registry.get(info, namespace, name);
+      const table = (): KubeObject =>
+        tableOf(ctx, info, [obj], { resourceVersion: metaOf(obj).resourceVersion ?? "" }, q);
+      return sendObject(ctx, r, 200, format.kind === "table" ? table() : obj, format);
+    }
+    case "list": {
+      const page = await ctx.registry.list(info, namespace, listQueryOf(q));
+      const listMeta: Record<string, unknown> = { resourceVersion: page.resourceVersion };
+      if (page.continueToken !== undefined) listMeta.continue = page.continueToken;
+      if (format.kind === "table")
+        return sendObject(ctx, r, 200, tableOf(ctx, info, page.items, listMeta, q), format);
+      const items = format.kind === "protobuf" ? page.items : page.items.map(stripTypeMeta);
+      return sendObject(
+        ctx,
+        r,
+        200,
+        { kind: info.listKind, apiVersion: "v1", metadata: listMeta, items },
+        format,
+      );
+    }
+    case "watch":
+      return serveWatch(ctx, r, route, format);
+    case "create":
+    case "update": {
+      const body = await readBody(ctx, r);
+      const decoded = decodeBody(
+        r.req.headers["content-type"],
+        body,
+        info.kind,
+        parseFieldValidation(q.get("fieldValidation")),
+      );
+      const opts = { dryRun: isDryRun(q) };
+      if (verb === "create") {
+        const created = await ctx.registry.create(info, namespace, decoded.object, opts);
+        return sendObject(ctx, r, 201, created, format, decoded.warnings);
+      }
+      const updated = await ctx.registry.update(info, namespace, name, decoded.object, opts);
+      return sendObject(ctx, r, 200, updated, format, decoded.warnings);
+    }
+    case "patch": {
+      const contentType = r.req.headers["content-type"] ?? "";
+      if (contentType.startsWith("application/apply-patch")) {
+        throw unsupportedMediaType(
+          `the server does not support server-side apply (${contentType.split(";")[0] ?? ""}); use client-side apply`,
+        );
+      }
+      const patchType = patchTypeOf(contentType);
+      const body = await readBody(ctx, r);
+      const validation = parseFieldValidation(q.get("fieldValidation"));
+      const warnings: string[] = [];
+      const patched = await ctx.registry.patch(info, namespace, name, { dryRun: isDryRun(q) }, (current) => {
+        const rvBefore = metaOf(current).resourceVersion;
+        const out = applyPatch(patchType, info.kind, current, body);
+        const checked = checkPatchedObject(info.kind, out, validation);
+        warnings.splice(0, warnings.length, ...checked.warnings);
+        // An unchanged resourceVersion is not a precondition; a patched one is.
+        if (isPlainObject(checked.object.metadata) && checked.object.metadata.resourceVersion === rvBefore)
+          delete checked.object.metadata.resourceVersion;
+        return checked.object;
+      });
+      return sendObject(ctx, r, 200, patched, format, warnings);
+    }
+    case "delete": {
+      const deleted = await ctx.registry.delete(info, namespace, name, await deleteOptionsOf(ctx, r));
+      const meta = metaOf(deleted);
+      const status = successStatus({
+        name: meta.name ?? "",
+        kind: info.resource,
+        ...(meta.uid !== undefined ? { uid: meta.uid } : {}),
+      });
+      return sendObject(ctx, r, 200, status as unknown as KubeObject, format);
+    }
+    case "deletecollection": {
+      // DeleteOptions' preconditions name one object; for a collection only dryRun applies.
+      const { dryRun } = await deleteOptionsOf(ctx, r);
+      const page = await ctx.registry.deleteCollection(info, namespace, selectorQueryOf(q), { dryRun });
+      const list = {
+        kind: info.listKind,
+        apiVersion: "v1",
+        metadata: { resourceVersion: page.resourceVersion },
+        items: page.items.map(stripTypeMeta),
+      };
+      return sendObject(ctx, r, 200, list, format);
+    }
+  }
+}

@@ -1,0 +1,50 @@
+import type { UserInfo } from "../authn.js";
+import { negotiate, type ResponseFormat } from "../media.js";
+import { authorize } from "./authenticate.js";
+import type { HandlerContext } from "./context.js";
+import type { Request } from "./request.js";
+import { sendError } from "./respond.js";
+import { serveVerb } from "./resource-verbs.js";
+import { metricsVerbOf, pageNotFound, parseRoute, verbOf } from "./route.js";
+
+/** A request under /api/v1: route, verb, authorization, content negotiation, then the verb's handler. */
+export async function handleResource(
+  ctx: HandlerContext,
+  r: Request,
+  user: UserInfo,
+  segments: string[],
+): Promise<void> {
+  const method = r.method;
+  const route = parseRoute(segments);
+  let format: ResponseFormat = { kind: "json" };
+  try {
+    if (route === undefined) {
+      r.verb = method;
+      throw pageNotFound();
+    }
+    const { info, namespace, name } = route;
+    r.resource = info.resource;
+    const isWatch = method === "GET" && (r.query.get("watch") === "true" || r.query.get("watch") === "1");
+    r.verb = method; // what a 405 is counted as
+    const verb = verbOf(method, name, isWatch);
+    r.verb = metricsVerbOf(verb);
+    authorize(ctx, {
+      user,
+      verb,
+      isResourceRequest: true,
+      path: r.path,
+      // kube's request info: /api/v1/namespaces/{name} is "in" the namespace it names.
+      namespace: info.namespaced ? (namespace ?? "") : info.kind === "Namespace" ? (name ?? "") : "",
+      resource: info.resource,
+      apiGroup: "",
+      name: name ?? "",
+    });
+    format = negotiate(r.req.headers.accept, {
+      tableAllowed: verb === "get" || verb === "list" || verb === "watch",
+      protobufAllowed: !isWatch,
+    });
+    await serveVerb(ctx, r, verb, route, format);
+  } catch (err) {
+    sendError(ctx, r, err, format);
+  }
+}

@@ -1,0 +1,31 @@
+import { decodeStoredBytes } from "../../kube-object/stored-bytes.js";
+import { isPlainObject, type KubeObject } from "../../kube-object/types.js";
+
+/**
+ * Kubernetes objects as the transforming store holds them: the object bytes are JSON (what atrest
+ * writes; kube-apiserver reads JSON from etcd too) or kube-apiserver's protobuf form (what it writes).
+ * resourceVersion is the store's modRevision and is never stored inside the value.
+ */
+
+/** A decoded value as far as the codec needs it. */
+export interface StoredBytes {
+  readonly key: string;
+  readonly data: Buffer;
+  readonly modRevision: number;
+}
+
+/** The object a value holds, with its resourceVersion (the value's modRevision unless given). */
+export function objectOf(value: StoredBytes, resourceVersion = value.modRevision): KubeObject {
+  const object = decodeStoredBytes(value.data, value.key);
+  const meta = isPlainObject(object.metadata) ? object.metadata : (object.metadata = {});
+  meta.resourceVersion = String(resourceVersion);
+  return object;
+}
+
+/** The stored form: JSON without resourceVersion or selfLink (the store's revision is the version). */
+export function encodeObject(object: KubeObject): Buffer {
+  const meta = isPlainObject(object.metadata) ? { ...object.metadata } : {};
+  delete meta.resourceVersion;
+  delete meta.selfLink;
+  return Buffer.from(JSON.stringify({ ...object, metadata: meta }), "utf8");
+}

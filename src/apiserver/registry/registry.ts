@@ -1,0 +1,259 @@
+import type { Clock } from "../../common/clock.js";
+import { AtrestError, isAtrestError } from "../../common/errors.js";
+import type { Random } from "../../common/random.js";
+import type { TransformingStore } from "../../storage/transforming-store.js";
+import { collectionPrefix, resourceByName, RESOURCES, storageKey, type ResourceInfo } from "../resources.js";
+import { alreadyExists, badRequest, notFound } from "../status.js";
+import { metaOf, type KubeObject } from "../../kube-object/types.js";
+import { filterOf } from "./filter.js";
+import { listPage } from "./list.js";
+import { NamespaceCache } from "./namespace-cache.js";
+import { encodeObject, objectOf } from "./object-codec.js";
+import { objectError } from "./storage-errors.js";
+import {
+  checkDeletePreconditions,
+  checkPinnedRevision,
+  normalizeIncoming,
+  prepareForCreate,
+  prepareForUpdate,
+  sameObject,
+  withTypeMeta,
+} from "./strategy.js";
+import type { DeleteOptions, ListPage, ListQuery, WatchHandle, WatchSink, WriteOptions } from "./types.js";
+import { watchObjects } from "./watch-events.js";
+
+/**
+ * The REST semantics of the served resources, thin over the transforming store (its only way to the
+ * stored bytes): create, get, list (pages, selectors), update and patch (the store's guaranteed update:
+ * preconditions checked on every attempt, stale values rewritten), delete (with preconditions; a
+ * namespace takes its contents with it), deletecollection and watch.
+ */
+export class Registry {
+  private readonly namespaces: NamespaceCache;
+
+  constructor(
+    private readonly store: TransformingStore,
+    private readonly prefix: string,
+    private readonly clock: Clock,
+    private readonly random: Random,
+  ) {
+    const ns = resourceByName("namespaces");
+    if (ns === undefined) throw new AtrestError("internal", "the namespaces resource is not served");
+    this.namespaces = new NamespaceCache(store, collectionPrefix(prefix, ns, undefined), clock);
+  }
+
+  key(info: ResourceInfo, namespace: string | undefined, name: string): string {
+    return storageKey(this.prefix, info, namespace, name);
+  }
+
+  async get(info: ResourceInfo, namespace: string | undefined, name: string): Promise<KubeObject> {
+    let value;
+    try {
+      value = await this.store.get(this.key(info, namespace, name));
+    } catch (err) {
+      throw objectError(err, info, name);
+    }
+    if (value === undefined) throw notFound(info.resource, name);
+    return withTypeMeta(info, objectOf(value));
+  }
+
+  list(info: ResourceInfo, namespace: string | undefined, q: ListQuery): Promise<ListPage> {
+    return listPage(this.store, collectionPrefix(this.prefix, info, namespace), filterOf(info, q), q);
+  }
+
+  async create(
+    info: ResourceInfo,
+    namespace: string | undefined,
+    body: KubeObject,
+    opts: WriteOptions,
+  ): Promise<KubeObject> {
+    const obj = prepareForCreate(info, body, namespace, this.clock, this.random);
+    const name = metaOf(obj).name ?? "";
+    if (info.namespaced) await this.namespaces.require(namespace ?? "");
+    const key = this.key(info, namespace, name);
+    try {
+      if (opts.dryRun) {
+        if (await this.store.has(key)) throw alreadyExists(info.resource, name);
+        return obj;
+      }
+      const written = await this.store.create(key, encodeObject(obj));
+      metaOf(obj).resourceVersion = String(written.modRevision);
+      return obj;
+    } catch (err) {
+      throw objectError(err, info, name);
+    }
+  }
+
+  /** Starts the namespace cache (after the default namespaces exist). */
+  startNamespaceCache(): Promise<void> {
+    return this.namespaces.start();
+  }
+
+  close(): Promise<void> {
+    return this.namespaces.close();
+  }
+
+  /** PUT: compare-and-swap on the body's resourceVersion (unconditional when it has none). */
+  update(
+    info: ResourceInfo,
+    namespace: string | undefined,
+    name: string,
+    body: KubeObject,
+    opts: WriteOptions,
+  ): Promise<KubeObject> {
+    const incoming = normalizeIncoming(info, body, namespace);
+    const bodyName = metaOf(incoming).name;
+    if (bodyName !== undefined && bodyName !== "" && bodyName !== name) {
+      throw badRequest(`the name of the object (${bodyName}) does not match the name on the URL (${name})`);
+    }
+    metaOf(incoming).name = name;
+    const wantedRv = metaOf(incoming).resourceVersion;
+    const pinnedRv = wantedRv === undefined || wantedRv === "" ? undefined : wantedRv;
+    return this.guaranteedUpdate(info, namespace, name, opts, pinnedRv, () => structuredClone(incoming));
+  }
+
+  /** PATCH: `mutate` builds the new object from the current one, again on every attempt. */
+  patch(
+    info: ResourceInfo,
+    namespace: string | undefined,
+    name: string,
+    opts: WriteOptions,
+    mutate: (current: KubeObject) => KubeObject,
+  ): Promise<KubeObject> {
+    return this.guaranteedUpdate(info, namespace, name, opts, undefined, mutate);
+  }
+
+  /**
+   * Read-modify-write through the store's guaranteed update. A lost race is retried there; a pinned
+   * resourceVersion is checked on each attempt, so a lost race with one is a 409 Conflict. An unchanged
+   * object is not written, unless it is stale (the store rewrites it with the current provider).
+   */
+  private async guaranteedUpdate(
+    info: ResourceInfo,
+    namespace: string | undefined,
+    name: string,
+    opts: WriteOptions,
+    pinnedRv: string | undefined,
+    mutate: (current: KubeObject) => KubeObject,
+  ): Promise<KubeObject> {
+    // The last attempt's objects: what the result is made of.
+    let last: { current: KubeObject; changed: KubeObject | undefined; revision: number } | undefined;
+    let stored;
+    try {
+      stored = await this.store.guaranteedUpdate(
+        this.key(info, namespace, name),
+        (value) => {
+          const current = withTypeMeta(info, objectOf(value));
+          checkPinnedRevision(info, name, pinnedRv, value.modRevision);
+          const proposed = mutate(structuredClone(current));
+          const next = prepareForUpdate(
+            info,
+            proposed,
+            current,
+            value.modRevision,
+            namespace,
+            name,
+            pinnedRv,
+          );
+          const changed = sameObject(next, current) ? undefined : next;
+          last = { current, changed, revision: value.modRevision };
+          return changed === undefined ? undefined : encodeObject(changed);
+        },
+        { dryRun: opts.dryRun },
+      );
+    } catch (err) {
+      throw objectError(err, info, name);
+    }
+    if (last === undefined) throw new AtrestError("internal", "the update function did not run");
+    const { current, changed, revision } = last;
+    const result = changed ?? current;
+    if (stored.modRevision !== revision) metaOf(result).resourceVersion = String(stored.modRevision);
+    return result;
+  }
+
+  async delete(
+    info: ResourceInfo,
+    namespace: string | undefined,
+    name: string,
+    opts: DeleteOptions,
+  ): Promise<KubeObject> {
+    let deleted: KubeObject | undefined;
+    try {
+      await this.store.delete(this.key(info, namespace, name), {
+        dryRun: opts.dryRun,
+        beforeDelete: async (value) => {
+          const obj = withTypeMeta(info, objectOf(value));
+          checkDeletePreconditions(info, name, obj, opts.preconditions);
+          deleted = obj;
+          if (opts.dryRun || info.kind !== "Namespace") return;
+          this.namespaces.forget(name);
+          await this.deleteNamespaceContents(name);
+        },
+      });
+    } catch (err) {
+      throw objectError(err, info, name);
+    }
+    if (deleted === undefined) throw new AtrestError("internal", "the delete check did not run");
+    return deleted;
+  }
+
+  /** Everything in a deleted namespace goes with it, whether it decodes or not. */
+  private async deleteNamespaceContents(namespace: string): Promise<void> {
+    for (const info of RESOURCES) {
+      if (!info.namespaced) continue;
+      await this.store.deletePrefixWithoutDecodingUnsafe(collectionPrefix(this.prefix, info, namespace));
+    }
+  }
+
+  /** Deletes every matching object; returns what was deleted (kube answers with the list). */
+  async deleteCollection(
+    info: ResourceInfo,
+    namespace: string | undefined,
+    q: ListQuery,
+    opts: DeleteOptions,
+  ): Promise<ListPage> {
+    const page = await this.list(info, namespace, selectorsOf(q));
+    const deleted: KubeObject[] = [];
+    for (const item of page.items) {
+      const meta = metaOf(item);
+      try {
+        deleted.push(await this.delete(info, meta.namespace ?? namespace, meta.name ?? "", opts));
+      } catch (err) {
+        if (!isAtrestError(err, "not-found")) throw err;
+      }
+    }
+    return { items: deleted, resourceVersion: page.resourceVersion };
+  }
+
+  /**
+   * Streams changes from `resourceVersion` (exclusive). Without one (or "0") it first sends the current
+   * objects as ADDED, like kube-apiserver. Events are delivered in store order.
+   */
+  async watch(
+    info: ResourceInfo,
+    namespace: string | undefined,
+    q: ListQuery & { resourceVersion?: string },
+    sink: WatchSink,
+  ): Promise<WatchHandle> {
+    const filter = filterOf(info, q);
+    let from: number;
+    const rv = q.resourceVersion;
+    if (rv === undefined || rv === "" || rv === "0") {
+      const page = await this.list(info, namespace, selectorsOf(q));
+      for (const item of page.items) sink.event("ADDED", item);
+      from = Number(page.resourceVersion);
+    } else {
+      if (!/^\d+$/.test(rv)) throw badRequest(`invalid resourceVersion "${rv}"`);
+      from = Number(rv);
+    }
+    const prefix = collectionPrefix(this.prefix, info, namespace);
+    return watchObjects(this.store, { info, prefix, filter, from, sink });
+  }
+}
+
+function selectorsOf(q: ListQuery): ListQuery {
+  return {
+    ...(q.labelSelector !== undefined ? { labelSelector: q.labelSelector } : {}),
+    ...(q.fieldSelector !== undefined ? { fieldSelector: q.fieldSelector } : {}),
+  };
+}
