@@ -113,7 +113,7 @@ describe("atrest encryption: bad input changes nothing", () => {
     assert.match(badLine, /name: must be a DNS label/);
     assert.match(badLine, /colour: unknown field/);
 
-    assert.equal(unknown.status, 5, unknown.stderr);
+    assert.equal(unknown.status, 8, unknown.stderr);
     assert.match(oneLine(unknown), /KMS key no-such-key does not exist/);
     assert.equal(disabled.status, 6, disabled.stderr);
     assert.match(oneLine(disabled), new RegExp(`KMS key ${disabledKey} is Disabled`));
@@ -201,12 +201,12 @@ describe("atrest encryption: bad input changes nothing", () => {
       enc(["disable", "--cluster", c.clusterFile]),
       enc(["rotate", "--cluster", c.clusterFile]),
     ]);
-    assert.equal(second.status, 7, second.stderr);
+    assert.equal(second.status, 9, second.stderr);
     assert.match(
       oneLine(second),
       /operation .* \(enable, stage converge-read\) is running, held by tester@ci pid 1/,
     );
-    assert.equal(rotate.status, 7, rotate.stderr);
+    assert.equal(rotate.status, 9, rotate.stderr);
     const status = await runAtrest(["encryption", "status", "--cluster", c.clusterFile, "-o", "json"], {
       env: ENV,
     });

@@ -156,7 +156,7 @@ describe("operation faults", () => {
               timeoutMs: 120_000,
             });
           let resumed = await resume();
-          if (resumed.status === 7) {
+          if (resumed.status === 9) {
             assert.match(resumed.stderr, /is running, held by .* until/);
             await new Promise((r) => setTimeout(r, 3_500));
             resumed = await resume();

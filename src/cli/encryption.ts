@@ -36,13 +36,14 @@ interface CommonFlags {
 const EXIT_HELP = `
 Exit status:
   0   the cluster is Running with the operation's target verified (status: Running)
-  2   invalid arguments or cluster file            5   the KMS key does not exist
+  2   invalid arguments or cluster file
   3   an apiserver, the store or the KMS is unavailable, or did not converge in time
   4   stored data or the operation record is damaged
+  5   not allowed (authentication / authorization)
   6   a precondition failed: key disabled / pending deletion / wrong region or spec, canary failed,
       apiservers on different configurations, verify failed (nothing was pruned)
-  7   another operation is running or unfinished (resume it, or --force)
-  8   not allowed (authentication / authorization)
+  8   the KMS key does not exist
+  9   another operation is running or unfinished (resume it, or --force)
   14  status: an operation is in progress (Updating)   15  status: the last operation failed (Failed)
   With --dry-run: 0 when nothing blocks the operation, else the first blocker's status.
 An operation that stops prints its stage and reason; \`atrest encryption resume\` continues it.`;
