@@ -178,7 +178,7 @@ export class EncryptionOperations {
     // lost the lease overwrote them.
     await this.delivery.saveStaged(id, staged);
     // Acquire: CAS on the record ConfigMap; another process racing us loses here.
-    await this.records.update((s) => {
+    const acquired = await this.records.update((s) => {
       this.refuseBusy(s, request, force);
       return {
         record,
@@ -190,6 +190,7 @@ export class EncryptionOperations {
             : [summary(s.record), ...s.history],
       };
     });
+    lease.held(acquired.lease!);
     this.progress({ event: "operation", state: "started", id, type: request.type });
     this.progress({ event: "stage", stage: "preflight", state: "succeeded", message: preflight.message });
     await this.delivery.saveStaged(id, staged);
@@ -234,7 +235,7 @@ export class EncryptionOperations {
       this.options.cluster.tunables.leaseDurationMs,
       this.options.owner ?? whoAmI(),
     );
-    await this.records.update((snap) => {
+    const resumedWith = await this.records.update((snap) => {
       this.refuseBusy(snap, "resume", force);
       if (snap.record?.id !== record.id)
         throw new AtrestError("conflict", "the operation changed while resuming it; try again");
@@ -245,6 +246,7 @@ export class EncryptionOperations {
       Object.assign(record, r);
       return { record: r, lease: lease.lease(record.id) };
     });
+    lease.held(resumedWith.lease!);
     this.progress({
       event: "operation",
       state: "resumed",

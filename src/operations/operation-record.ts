@@ -116,6 +116,8 @@ export interface VerifyResult {
   underTarget: number;
   /** Objects that fail to decrypt with the remaining providers, are not under the target, or were unreadable. */
   problems: number;
+  /** Of the problems: values that could not be read because a KMS plugin was unavailable. */
+  unreadable: number;
   reason?: string;
 }
 

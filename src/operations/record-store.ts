@@ -170,25 +170,44 @@ export class LeaseHolder {
     this.holder = random.uuid();
   }
 
+  /** A lease for this holder from now; `held()` once it is written. */
   lease(operationId: string, acquiredAt?: string): Lease {
     const now = this.clock.now();
-    this.expiresAtMs = now + this.durationMs;
     return {
       holder: this.holder,
       owner: this.owner,
       operationId,
       acquiredAt: acquiredAt ?? new Date(now).toISOString(),
       renewedAt: new Date(now).toISOString(),
-      expiresAt: new Date(this.expiresAtMs).toISOString(),
+      expiresAt: new Date(now + this.durationMs).toISOString(),
     };
   }
 
-  /** Throws (conflict) if the lease was lost; call before every change to the cluster. */
+  /** The lease `l` is in the cluster now (its compare-and-swap succeeded). */
+  held(l: Lease): void {
+    this.expiresAtMs = Date.parse(l.expiresAt);
+  }
+
+  /**
+   * Throws (conflict) once the lease is known to be lost. A lease that merely expired locally (renewals
+   * could not reach the apiserver) is not lost yet: `confirm()` and every record write (a
+   * compare-and-swap that checks the holder) find out whether anyone took it meanwhile.
+   */
   check(): void {
     if (this.lostReason !== undefined)
       throw new AtrestError("conflict", `the operation's lease was lost: ${this.lostReason}`);
-    if (this.clock.now() > this.expiresAtMs)
-      throw new AtrestError("conflict", "the operation's lease expired before it could be renewed");
+  }
+
+  /**
+   * Renews now, by compare-and-swap: resolves when this process still holds the lease (even after an
+   * outage let it expire — nobody took it), throws conflict when another did. Called right before a
+   * change outside the record (a configuration delivered, a key tagged, a key version made).
+   */
+  async confirm(): Promise<void> {
+    this.check();
+    if (this.clock.now() + this.durationMs / 2 < this.expiresAtMs) return; // renewed recently
+    await this.renew(true);
+    this.check();
   }
 
   ownsIn(snapshot: RecordSnapshot): boolean {
@@ -211,9 +230,9 @@ export class LeaseHolder {
     tick();
   }
 
-  private async renew(): Promise<void> {
+  private async renew(propagate = false): Promise<void> {
     try {
-      await this.records.update((s) => {
+      const written = await this.records.update((s) => {
         if (s.lease?.holder !== this.holder) {
           throw new AtrestError(
             "conflict",
@@ -222,9 +241,12 @@ export class LeaseHolder {
         }
         return { record: s.record, lease: this.lease(s.lease.operationId, s.lease.acquiredAt) };
       });
+      if (written.lease !== undefined) this.held(written.lease);
     } catch (err) {
       if (isAtrestError(err, "conflict")) this.lostReason = err.message;
-      // Other failures (the apiserver restarting) are retried at the next tick; check() notices expiry.
+      // Other failures (the apiserver restarting) are retried at the next tick, or, for confirm(),
+      // reported: the change it guards waits until the lease is known to be ours.
+      else if (propagate) throw err;
     }
   }
 

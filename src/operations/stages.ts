@@ -91,7 +91,7 @@ async function requireRunning(
 }
 
 async function deploy(ctx: StageContext, stage: StageName, config: RenderedConfig): Promise<void> {
-  ctx.lease.check();
+  await ctx.lease.confirm();
   await ctx.delivery.deploy(config);
   ctx.progress({ event: "config", stage, hash: config.hash });
 }
@@ -112,7 +112,7 @@ async function tagKeys(
   for (const k of ctx.record.keys) {
     const tag = wanted(k);
     if (tag === undefined || k.tag === tag) continue;
-    ctx.lease.check();
+    await ctx.lease.confirm();
     await protectKey(ctx.kms, await describeKey(ctx.kms, k.keyId), ctx.cluster.name, tag);
     k.tag = tag;
     await ctx.save();
@@ -174,7 +174,7 @@ export const STAGE_RUNNERS: Readonly<Record<StageName, (ctx: StageContext) => Pr
       }
       rotation.requestedAt = nowIso(ctx);
       await ctx.save();
-      ctx.lease.check();
+      await ctx.lease.confirm();
       const r = await ctx.kms.call("CreateKeyVersion", { KeyId: keyId });
       const version = (r["KeyVersion"] as { KeyVersionId?: string } | undefined)?.KeyVersionId;
       if (version === undefined)
@@ -304,6 +304,17 @@ export const STAGE_RUNNERS: Readonly<Record<StageName, (ctx: StageContext) => Pr
       r.verify = result;
       ctx.progress({ event: "verify", stage: "verify", ...result });
       if (!result.passed) {
+        if (result.problems === result.unreadable) {
+          // Everything is under the target; only reading it back needed a KMS that is not there.
+          await ctx.save();
+          throw new AtrestError(
+            "unavailable",
+            `verify could not read everything back: ${result.reason ?? ""}`,
+            {
+              details: { reason: "KmsUnavailable" },
+            },
+          );
+        }
         // Whatever is missing is rewritten again on resume; nothing is pruned.
         r.cursor = { resourceIndex: 0, lastKey: null, done: false };
         ctx.resumeAt = "rewrite";
@@ -352,7 +363,7 @@ export const STAGE_RUNNERS: Readonly<Record<StageName, (ctx: StageContext) => Pr
       for (const k of r.keys) {
         if (k.keyId === keep) continue;
         if (k.tag === "none" && k.role === "target") continue;
-        ctx.lease.check();
+        await ctx.lease.confirm();
         await releaseKey(ctx.kms, k.keyId, ctx.cluster.name);
         k.tag = "none";
         await ctx.save();

@@ -86,12 +86,14 @@ export function judge(
   let total = 0;
   let good = 0;
   let problems = 0;
+  let unreadable = 0;
   const reasons: string[] = [];
   for (const [name, r] of Object.entries(report.resources)) {
     total += r.total;
     const under = underTarget(r, target);
     good += under;
     const bad = (r.failed ?? 0) + (r.unverified ?? 0) + r.malformed;
+    unreadable += r.unverified ?? 0;
     problems += Math.max(r.total - under, 0) + bad;
     if (r.total - under > 0) {
       const stale = r.objects.stale.slice(0, 3).join(", ");
@@ -117,6 +119,7 @@ export function judge(
     total,
     underTarget: good,
     problems,
+    unreadable,
     ...(reasons.length === 0 ? {} : { reason: reasons.join("; ") }),
   };
 }
