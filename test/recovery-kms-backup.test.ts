@@ -162,7 +162,13 @@ describe("atrest kms backup and restore", { timeout: 300_000 }, () => {
     assert.notEqual(enc1.KeyVersionId, enc2.KeyVersionId);
 
     keyB = String(((await admin.call("CreateKey", {})).KeyMetadata as Record<string, unknown>).KeyId);
-    await admin.call("DisableKey", { KeyId: keyB });
+    // A cluster's claim overridden with Force: the audit record is marked forced (its own hash field),
+    // which the restored chain must keep verifiable.
+    await admin.call("TagResource", {
+      KeyId: keyB,
+      Tags: JSON.stringify([{ TagKey: "atrest:cluster:demo", TagValue: "read" }]),
+    });
+    await admin.call("DisableKey", { KeyId: keyB, Force: "true" });
     keyC = String(((await admin.call("CreateKey", {})).KeyMetadata as Record<string, unknown>).KeyId);
     await admin.call("ScheduleKeyDeletion", { KeyId: keyC, PendingWindowInDays: "7" });
 
@@ -231,7 +237,7 @@ describe("atrest kms backup and restore", { timeout: 300_000 }, () => {
         keyVersions: 4,
         hsm: 0,
         aliases: 1,
-        tags: 2,
+        tags: 3,
         principals: 2,
         accessKeys: 2,
         policies: 1,
@@ -347,6 +353,13 @@ describe("atrest kms backup and restore", { timeout: 300_000 }, () => {
     assert.equal(events.events.length, 1);
     assert.equal(events.events[0]!.seq, out.auditHead.seq);
     assert.match(events.events[0]!.clientUid, /^backup:/);
+    const disables = JSON.parse(
+      (await kmsCli(["events", "--data-dir", kmsDir, "--action", "DisableKey", "-o", "json"])).stdout,
+    ) as { events: Array<{ keyId: string; forced?: boolean }> };
+    assert.ok(
+      disables.events.some((e) => e.keyId === keyB && e.forced === true),
+      "the forced DisableKey is still recorded as forced after the restore",
+    );
   });
 
   it("--replace keeps the replaced dir beside the restored one", async () => {

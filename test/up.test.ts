@@ -215,6 +215,28 @@ describe("atrest up", { timeout: 300_000 }, () => {
       assert.ok(!bytes.includes(base64Marker), `no base64 marker in ${file}`);
     }
 
+    // The plugin signed as its own principal, allowed only Encrypt/Decrypt/DescribeKey on this key.
+    const pluginCredsFile = join(dataDir, "kms-plugin-credentials.json");
+    assert.equal(statSync(pluginCredsFile).mode & 0o777, 0o600);
+    const pluginCreds = JSON.parse(readFileSync(pluginCredsFile, "utf8")) as { accessKeyId: string };
+    const adminCreds = JSON.parse(readFileSync(join(dataDir, "kms", "credentials.json"), "utf8")) as {
+      accessKeyId: string;
+    };
+    assert.notEqual(pluginCreds.accessKeyId, adminCreds.accessKeyId);
+    const crypto = await runAtrest(
+      ["kms", "events", "--data-dir", join(dataDir, "kms"), "--key-id", r1.keyId, "-o", "json"],
+      { env: ENV },
+    );
+    assert.equal(crypto.status, 0, crypto.stderr);
+    const cryptoEvents = (
+      JSON.parse(crypto.stdout) as { events: { action: string; principal: string; accessKeyId: string }[] }
+    ).events.filter((e) => e.action === "Encrypt" || e.action === "Decrypt");
+    assert.ok(cryptoEvents.length >= 2, "the plugin's status probe and the Secret's seed were audited");
+    for (const e of cryptoEvents) {
+      assert.equal(e.principal, "atrest-up-plugin", JSON.stringify(e));
+      assert.equal(e.accessKeyId, pluginCreds.accessKeyId);
+    }
+
     // Second start: same key, same token and CA, the Secret still reads.
     const second = await startUp(dataDir);
     const r2 = second.ready;
@@ -238,6 +260,29 @@ describe("atrest up", { timeout: 300_000 }, () => {
       [r1.keyId],
       "no second key was created",
     );
+    // The plugin's access key was reused, and it can do nothing but cryptography on that one key.
+    assert.equal(
+      (JSON.parse(readFileSync(pluginCredsFile, "utf8")) as { accessKeyId: string }).accessKeyId,
+      pluginCreds.accessKeyId,
+    );
+    const pluginProfile = join(root, "plugin-profile.json");
+    writeFileSync(
+      pluginProfile,
+      JSON.stringify({
+        ...(JSON.parse(readFileSync(r2.kmsProfile, "utf8")) as object),
+        ...(JSON.parse(readFileSync(pluginCredsFile, "utf8")) as object),
+      }),
+      { mode: 0o600 },
+    );
+    const asPlugin = (args: string[]) =>
+      runAtrest(["kms", ...args, "--profile", pluginProfile, "-o", "json"], { env: ENV });
+    const described2 = await asPlugin(["describe-key", "--key-id", r1.keyId]);
+    assert.equal(described2.status, 0, described2.stderr);
+    for (const denied of [["create-key"], ["list-keys"], ["disable-key", "--key-id", r1.keyId]]) {
+      const r = await asPlugin(denied);
+      assert.notEqual(r.status, 0, denied.join(" "));
+      assert.match(r.stderr, /Forbidden\.RAM/, denied.join(" "));
+    }
     assert.equal(await stop(second.child), 0, second.stderr());
   });
 

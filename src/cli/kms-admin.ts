@@ -157,6 +157,12 @@ interface Spec {
 }
 
 const KEY_ID: readonly [string, string, boolean] = ["--key-id <id>", "key id or alias (alias/…)", true];
+/** atrest's Force=true: take a key away from a cluster that still needs it (audited as forced). */
+const FORCE: readonly [string, string] = [
+  "--force",
+  "even while a cluster needs the key (an atrest:cluster:<name> tag); audited as forced",
+];
+const force = (f: Flags) => (f["force"] === true ? "true" : undefined);
 const PAGE: readonly (readonly [string, string])[] = [
   ["--page-number <n>", "page number (from 1)"],
   ["--page-size <n>", "page size (1-100)"],
@@ -214,15 +220,19 @@ const SPECS: readonly Spec[] = [
     name: "disable-key",
     description: "disable a key (it can no longer encrypt or decrypt)",
     action: "DisableKey",
-    options: [KEY_ID],
-    params: (f) => ({ KeyId: str(f, "keyId") }),
+    options: [KEY_ID, FORCE],
+    params: (f) => ({ KeyId: str(f, "keyId"), Force: force(f) }),
   },
   {
     name: "schedule-key-deletion",
     description: "schedule a key's deletion after a pending window",
     action: "ScheduleKeyDeletion",
-    options: [KEY_ID, ["--pending-window-in-days <days>", "7-366", true]],
-    params: (f) => ({ KeyId: str(f, "keyId"), PendingWindowInDays: str(f, "pendingWindowInDays") }),
+    options: [KEY_ID, ["--pending-window-in-days <days>", "7-366", true], FORCE],
+    params: (f) => ({
+      KeyId: str(f, "keyId"),
+      PendingWindowInDays: str(f, "pendingWindowInDays"),
+      Force: force(f),
+    }),
   },
   {
     name: "cancel-key-deletion",
@@ -240,6 +250,7 @@ const SPECS: readonly Spec[] = [
       ["--enable", "protect the key from deletion"],
       ["--disable", "remove the protection"],
       ["--protection-description <text>", "why the key is protected"],
+      FORCE,
     ],
     params: async (f, client) => {
       if ((f["enable"] === true) === (f["disable"] === true))
@@ -257,6 +268,7 @@ const SPECS: readonly Spec[] = [
         ProtectedResourceArn: arn,
         EnableDeletionProtection: f["enable"] === true ? "true" : "false",
         DeletionProtectionDescription: str(f, "protectionDescription"),
+        Force: force(f),
       };
     },
   },
@@ -373,6 +385,28 @@ const SPECS: readonly Spec[] = [
     options: [["--key-id <id>", "only this key's aliases"], ...PAGE],
     params: (f) => ({ KeyId: str(f, "keyId"), ...pageParams(f) }),
     text: listText("Aliases", "Alias", ["AliasName", "KeyId"]),
+  },
+  {
+    name: "tag-resource",
+    description: "set tags on a key",
+    action: "TagResource",
+    options: [KEY_ID, ["--tags <json>", '[{"TagKey":"team","TagValue":"infra"}]', true]],
+    params: (f) => ({ KeyId: str(f, "keyId"), Tags: str(f, "tags") }),
+  },
+  {
+    name: "untag-resource",
+    description: "remove tags from a key (a cluster's atrest:cluster:<name> tag releases the key)",
+    action: "UntagResource",
+    options: [KEY_ID, ["--tag-keys <json>", '["team"]', true]],
+    params: (f) => ({ KeyId: str(f, "keyId"), TagKeys: str(f, "tagKeys") }),
+  },
+  {
+    name: "list-resource-tags",
+    description: "list a key's tags",
+    action: "ListResourceTags",
+    options: [KEY_ID],
+    params: (f) => ({ KeyId: str(f, "keyId") }),
+    text: listText("Tags", "Tag", ["TagKey", "TagValue"]),
   },
   // ---- principals, access keys, policies (atrest extension actions) ----
   {

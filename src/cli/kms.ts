@@ -197,12 +197,14 @@ export function registerKms(program: Command): void {
           outcome: r.outcome,
           errorCode: r.error_code,
           clientUid: r.client_uid,
+          requestCount: Number(r.request_count),
+          forced: Number(r.forced) === 1,
         }));
         print(opts.output, { events }, () =>
           events
             .map(
               (e) =>
-                `${e.eventTime} ${e.action} ${e.outcome}${e.errorCode === "" ? "" : `(${e.errorCode})`} principal=${e.principal} key=${e.keyId}\n`,
+                `${e.eventTime} ${e.action} ${e.outcome}${e.errorCode === "" ? "" : `(${e.errorCode})`}${e.forced ? " FORCED" : ""}${e.requestCount === 1 ? "" : ` ×${e.requestCount}`} principal=${e.principal} key=${e.keyId} source=${e.sourceIp}\n`,
             )
             .join(""),
         );

@@ -1,15 +1,20 @@
 import { randomBytes } from "node:crypto";
+import type { LRUCache } from "lru-cache";
 import { systemClock, type Clock } from "../common/clock.js";
 import { kmsError } from "./kms-error.js";
 import { BUILTIN_POLICIES, parsePolicyDocument, type PolicyDocument } from "./policy/index.js";
 import type { RootKey } from "./root-key.js";
 import type { KmsDb } from "./store/database.js";
+import { ttlCache } from "./ttl-cache.js";
 
 const PRINCIPAL_NAME = /^[a-zA-Z0-9._@-]{1,64}$/;
 const POLICY_NAME = /^[a-zA-Z0-9-]{1,128}$/;
 const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 // Domain-separates access key secrets from other values the root key seals; never change it.
 const SECRET_AAD_PREFIX = "atrest-kms/access-key-secret/v1\0";
+/** Access keys (known or not: a miss is cached too) and principals' policies held in memory. */
+const MAX_CACHED_ACCESS_KEYS = 10_000;
+const MAX_CACHED_PRINCIPALS = 10_000;
 
 /** An access key secret as the store keeps it (sealed by the root key, bound to the access key id). */
 export function sealAccessKeySecret(rootKey: RootKey, accessKeyId: string, secret: string): Buffer {
@@ -45,15 +50,17 @@ export class AccessStore {
   readonly #kdb: KmsDb;
   readonly #rootKey: RootKey;
   readonly #clock: Clock;
-  readonly #ttlMs: number;
-  readonly #akCache = new Map<string, { v: AccessKeyIdentity | undefined; at: number }>();
-  readonly #policyCache = new Map<string, { v: PolicyDocument[]; at: number }>();
+  /** `{ v: undefined }` remembers an unknown access key (lru-cache holds no undefined values). */
+  readonly #akCache: LRUCache<string, { v: AccessKeyIdentity | undefined }> | undefined;
+  readonly #policyCache: LRUCache<string, PolicyDocument[]> | undefined;
 
   constructor(options: { kdb: KmsDb; rootKey: RootKey; clock?: Clock; cacheTtlMs?: number }) {
     this.#kdb = options.kdb;
     this.#rootKey = options.rootKey;
     this.#clock = options.clock ?? systemClock;
-    this.#ttlMs = options.cacheTtlMs ?? 1000;
+    const ttlMs = options.cacheTtlMs ?? 1000;
+    this.#akCache = ttlCache({ max: MAX_CACHED_ACCESS_KEYS, ttlMs, clock: this.#clock });
+    this.#policyCache = ttlCache({ max: MAX_CACHED_PRINCIPALS, ttlMs, clock: this.#clock });
   }
 
   get #db() {
@@ -61,14 +68,13 @@ export class AccessStore {
   }
 
   #invalidate(): void {
-    this.#akCache.clear();
-    this.#policyCache.clear();
+    this.#akCache?.clear();
+    this.#policyCache?.clear();
   }
 
   async lookupAccessKey(accessKeyId: string): Promise<AccessKeyIdentity | undefined> {
-    const now = this.#clock.now();
-    const hit = this.#akCache.get(accessKeyId);
-    if (hit !== undefined && now - hit.at < this.#ttlMs && now >= hit.at) return hit.v;
+    const hit = this.#akCache?.get(accessKeyId);
+    if (hit !== undefined) return hit.v;
     const row = await this.#db
       .selectFrom("access_keys")
       .selectAll()
@@ -82,15 +88,13 @@ export class AccessStore {
             principal: row.principal_name,
             secret: openAccessKeySecret(this.#rootKey, accessKeyId, row.secret_wrapped),
           };
-    if (this.#akCache.size > 10_000) this.#akCache.clear();
-    this.#akCache.set(accessKeyId, { v, at: now });
+    this.#akCache?.set(accessKeyId, { v });
     return v;
   }
 
   async policiesFor(principal: string): Promise<PolicyDocument[]> {
-    const now = this.#clock.now();
-    const hit = this.#policyCache.get(principal);
-    if (hit !== undefined && now - hit.at < this.#ttlMs && now >= hit.at) return hit.v;
+    const hit = this.#policyCache?.get(principal);
+    if (hit !== undefined) return hit;
     const rows = await this.#db
       .selectFrom("attachments")
       .leftJoin("policies", "policies.policy_name", "attachments.policy_name")
@@ -103,7 +107,7 @@ export class AccessStore {
       if (r.document !== null && r.document !== undefined) docs.push(parsePolicyDocument(r.document));
       else if (builtin !== undefined) docs.push(builtin);
     }
-    this.#policyCache.set(principal, { v: docs, at: now });
+    this.#policyCache?.set(principal, docs);
     return docs;
   }
 
@@ -159,7 +163,7 @@ export class AccessStore {
         created_at: this.#clock.now(),
       })
       .execute();
-    this.#akCache.delete(accessKeyId);
+    this.#akCache?.delete(accessKeyId);
     return { accessKeyId, accessKeySecret };
   }
 

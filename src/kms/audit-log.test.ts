@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createHash } from "node:crypto";
 import { afterEach, beforeEach, describe, it } from "node:test";
+import { sql } from "kysely";
 import { auditUsage, queryAuditEvents, verifyAuditChain, type AuditRecord } from "./audit-log.js";
 import { RequestJournal } from "./request-journal.js";
 import { openKmsDatabase, type KmsDb } from "./store/database.js";
@@ -77,5 +79,68 @@ describe("AuditLog hash chain", () => {
     await again.appendAudit(rec(12));
     const r = await verifyAuditChain(kdb);
     assert.deepEqual([r.ok, r.records], [true, 12]);
+  });
+
+  it("a record's request count and forced flag are in its hash; records with the defaults hash as before", async () => {
+    await log.appendAudit(
+      rec(11, { requestCount: 7, errorCode: "SignatureDoesNotMatch", outcome: "Denied" }),
+    );
+    await log.appendAudit(rec(12, { forced: true }));
+    assert.equal((await verifyAuditChain(kdb)).ok, true);
+    const rows = await queryAuditEvents(kdb, {});
+    assert.deepEqual(
+      rows.slice(-3).map((r) => [Number(r.request_count), Number(r.forced)]),
+      [
+        [1, 0],
+        [7, 0],
+        [1, 1],
+      ],
+    );
+    // A record written before the columns existed (migration 0003): the same 13 fields, the old hash.
+    const last = rows[rows.length - 1]!;
+    const { hash: _h, request_count: _c, forced: _f, ...old } = { ...last, seq: 13, prev_hash: last.hash };
+    const oldHash = createHash("sha256")
+      .update("atrest-kms-audit/v1\n")
+      .update(
+        JSON.stringify([
+          old.seq,
+          Number(old.event_time),
+          old.request_id,
+          old.principal,
+          old.access_key_id,
+          old.source_ip,
+          old.action,
+          old.key_id,
+          old.key_version_id,
+          old.outcome,
+          old.error_code,
+          old.client_uid,
+          old.prev_hash,
+        ]),
+      )
+      .digest("hex");
+    await sql`insert into audit_events (seq, event_time, request_id, principal, access_key_id, source_ip, action,
+      key_id, key_version_id, outcome, error_code, client_uid, prev_hash, hash)
+      values (${old.seq}, ${Number(old.event_time)}, ${old.request_id}, ${old.principal}, ${old.access_key_id},
+      ${old.source_ip}, ${old.action}, ${old.key_id}, ${old.key_version_id}, ${old.outcome}, ${old.error_code},
+      ${old.client_uid}, ${old.prev_hash}, ${oldHash})`.execute(kdb.db);
+    await kdb.db.updateTable("audit_head").set({ seq: 13, hash: oldHash }).where("id", "=", 1).execute();
+    assert.deepEqual(await verifyAuditChain(kdb), { ok: true, records: 13, headHash: oldHash });
+    // Editing the count (or the flag) of a record breaks the chain at it.
+    await kdb.db.updateTable("audit_events").set({ request_count: 1 }).where("seq", "=", 11).execute();
+    const broken = await verifyAuditChain(kdb);
+    assert.equal(broken.ok ? 0 : broken.brokenSeq, 11);
+    await kdb.db
+      .updateTable("audit_events")
+      .set({ request_count: 7, forced: 1 })
+      .where("seq", "=", 11)
+      .execute();
+    assert.equal((await verifyAuditChain(kdb)).ok, false, "a forced flag set afterwards is detected");
+    const usage = await auditUsage(kdb, { pricePer10k: 1 });
+    assert.equal(
+      usage.reduce((n, u) => n + u.calls, 0),
+      13 + 6,
+      "usage counts the requests a summary record stands for",
+    );
   });
 });

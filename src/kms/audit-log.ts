@@ -17,6 +17,10 @@ export interface AuditRecord {
   outcome: "Allowed" | "Denied" | "Failed";
   errorCode: string;
   clientUid: string;
+  /** Requests this record stands for (default 1): a summary of refused attempts counts them all. */
+  requestCount?: number;
+  /** The action overrode a refusal (Force=true, e.g. a key in use by a cluster). */
+  forced?: boolean;
 }
 
 export type AuditRow = Selectable<AuditEventsTable>;
@@ -26,9 +30,11 @@ export const GENESIS_HASH = "0".repeat(64);
 /**
  * The canonical serialisation each record's hash covers: a JSON array of the fields in this fixed
  * order, prefixed by the previous record's hash. Never change it (old chains must keep verifying).
+ * `request_count` and `forced` (added later) are appended only when either differs from its default
+ * (1, 0), so every record without them hashes exactly as records did before they existed.
  */
 export function auditHash(row: Omit<AuditRow, "hash">): string {
-  const canonical = JSON.stringify([
+  const fields: unknown[] = [
     row.seq,
     row.event_time,
     row.request_id,
@@ -42,8 +48,11 @@ export function auditHash(row: Omit<AuditRow, "hash">): string {
     row.error_code,
     row.client_uid,
     row.prev_hash,
-  ]);
-  return createHash("sha256").update("atrest-kms-audit/v1\n").update(canonical).digest("hex");
+  ];
+  const requestCount = Number(row.request_count);
+  const forced = Number(row.forced);
+  if (requestCount !== 1 || forced !== 0) fields.push(requestCount, forced);
+  return createHash("sha256").update("atrest-kms-audit/v1\n").update(JSON.stringify(fields)).digest("hex");
 }
 
 /** Creates the chain head row if this store has none yet (idempotent; run once before the first append). */
@@ -82,6 +91,8 @@ export function chainAuditRows(
       outcome: r.outcome,
       error_code: r.errorCode,
       client_uid: r.clientUid,
+      request_count: r.requestCount ?? 1,
+      forced: r.forced === true ? 1 : 0,
       prev_hash: prev,
     };
     const hash = auditHash(base);
@@ -243,7 +254,7 @@ export async function auditUsage(
     const day = new Date(Number(r.event_time)).toISOString().slice(0, 10);
     const k = `${day}\0${r.key_id}\0${r.action}`;
     const u = counts.get(k) ?? { day, keyId: r.key_id, action: r.action, calls: 0, estimatedCost: 0 };
-    u.calls += 1;
+    u.calls += Number(r.request_count);
     counts.set(k, u);
   }
   const out = [...counts.values()].sort(

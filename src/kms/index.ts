@@ -15,5 +15,14 @@ export {
 } from "./audit-log.js";
 export { KMS_ERROR_CODES, kmsError, toKmsWireError, type KmsErrorCode } from "./kms-error.js";
 export { decodeBlob, type ParsedBlob } from "./ciphertext-blob.js";
-export { KeyService, MAX_PLAINTEXT_BYTES } from "./key-service.js";
+export { KeyService, MAX_PLAINTEXT_BYTES } from "./keys/index.js";
 export { KmsScheduler, type SchedulerRun } from "./scheduler.js";
+/** The contract with atrest's encryption operations: a cluster's tag marks the key it needs. */
+export {
+  CLUSTER_NAME,
+  CLUSTER_TAG_PREFIX,
+  clusterTagKey,
+  clusterUsesOf,
+  type ClusterKeyUse,
+  type ClusterUse,
+} from "./keys/cluster-tags.js";

@@ -20,6 +20,8 @@ const AUDIT_COLUMNS = [
   "outcome",
   "error_code",
   "client_uid",
+  "request_count",
+  "forced",
   "prev_hash",
   "hash",
 ] as const satisfies ReadonlyArray<keyof AuditRow>;

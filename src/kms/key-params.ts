@@ -1,3 +1,6 @@
+import { checkAtrestTag } from "./keys/cluster-tags.js";
+import { checkRotationInterval } from "./keys/key-policy.js";
+import type { TagInput } from "./keys/key-types.js";
 import { kmsError } from "./kms-error.js";
 
 /** Pure parameter parsers for KMS actions. Every failure names the parameter and the rule. */
@@ -48,17 +51,13 @@ export function parseIntParam(
   return n;
 }
 
-export const MIN_ROTATION_S = 7 * 86_400;
-export const MAX_ROTATION_S = 730 * 86_400;
-
 /** RotationInterval: `<n>d|h|m|s` (e.g. `30d`, `604800s`), 7 to 730 days. Returns seconds. */
 export function parseRotationInterval(value: string, name = "RotationInterval"): number {
   const m = /^(\d{1,12})([dhms])$/.exec(value);
   if (m === null) throw kmsError("InvalidParameter", `${name}: must look like 30d or 604800s`);
   const unit = { d: 86_400, h: 3_600, m: 60, s: 1 }[m[2] as "d" | "h" | "m" | "s"];
   const seconds = Number(m[1]) * unit;
-  if (seconds < MIN_ROTATION_S || seconds > MAX_ROTATION_S)
-    throw kmsError("InvalidParameter", `${name}: must be between 7 and 730 days`);
+  checkRotationInterval(seconds, name);
   return seconds;
 }
 
@@ -90,28 +89,72 @@ export function parseJsonParam(params: Params, name: string): unknown {
   }
 }
 
-export function parseTags(params: Params): Array<{ TagKey: string; TagValue: string }> {
+/** Alibaba's tag limits (the tag service's rules, which KMS keys follow). */
+export const MAX_TAG_KEY_CHARS = 128;
+export const MAX_TAG_VALUE_CHARS = 128;
+export const MAX_TAGS_PER_REQUEST = 20;
+// eslint-disable-next-line no-control-regex -- control characters are what this finds
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const URL_TEXT = /https?:\/\//i;
+
+function checkTagText(
+  text: string,
+  path: string,
+  max: number,
+  reservedPrefix: RegExp,
+  required: boolean,
+): void {
+  const chars = [...text].length;
+  if (required && chars < 1) throw kmsError("InvalidParameter", `${path}: must not be empty`);
+  if (chars > max) throw kmsError("InvalidParameter", `${path}: at most ${max} characters`);
+  const reserved = reservedPrefix.exec(text);
+  if (reserved !== null)
+    throw kmsError(
+      "InvalidParameter",
+      `${path}: must not start with ${reserved[0].toLowerCase()} (reserved)`,
+    );
+  if (URL_TEXT.test(text))
+    throw kmsError("InvalidParameter", `${path}: must not contain http:// or https://`);
+  if (CONTROL.test(text)) throw kmsError("InvalidParameter", `${path}: must not contain control characters`);
+}
+
+/**
+ * A `Tags` parameter: a JSON array of `{"TagKey": string, "TagValue": string}` (nothing else), each key
+ * 1-128 characters not starting with `aliyun` or `acs:` (any case), each value 0-128 not starting with
+ * `acs:`, neither containing http:// or https:// or control characters, no key twice, at most 20.
+ * Keys in atrest's reserved `atrest:` namespace must be cluster tags (cluster-tags.ts).
+ * `optional` (CreateKey): absent means none, and `[]` is allowed.
+ */
+export function parseTags(params: Params, options: { optional?: boolean } = {}): TagInput[] {
+  if (options.optional === true && optionalParam(params, "Tags") === undefined) return [];
   const v = parseJsonParam(params, "Tags");
-  if (!Array.isArray(v) || v.length === 0 || v.length > 20)
-    throw kmsError("InvalidParameter", "Tags: must be a JSON array of 1-20 {TagKey, TagValue}");
+  const min = options.optional === true ? 0 : 1;
+  if (!Array.isArray(v) || v.length < min || v.length > MAX_TAGS_PER_REQUEST)
+    throw kmsError(
+      "InvalidParameter",
+      `Tags: must be a JSON array of ${min}-${MAX_TAGS_PER_REQUEST} {"TagKey": string, "TagValue": string} (at most ${MAX_TAGS_PER_REQUEST})`,
+    );
+  const seen = new Map<string, number>();
   return v.map((t: unknown, i) => {
-    const o = t as { TagKey?: unknown; TagValue?: unknown } | null;
-    if (
-      o === null ||
-      typeof o !== "object" ||
-      typeof o.TagKey !== "string" ||
-      typeof o.TagValue !== "string"
-    ) {
-      throw kmsError("InvalidParameter", `Tags[${i}]: must be {"TagKey": string, "TagValue": string}`);
-    }
-    if (o.TagKey.length < 1 || o.TagKey.length > 128 || /^(acs:|aliyun)/i.test(o.TagKey)) {
+    const path = `Tags[${i}]`;
+    if (t === null || typeof t !== "object" || Array.isArray(t))
+      throw kmsError("InvalidParameter", `${path}: must be {"TagKey": string, "TagValue": string}`);
+    const o = t as Record<string, unknown>;
+    const extra = Object.keys(o).find((k) => k !== "TagKey" && k !== "TagValue");
+    if (typeof o.TagKey !== "string" || typeof o.TagValue !== "string")
       throw kmsError(
         "InvalidParameter",
-        `Tags[${i}].TagKey: 1-128 characters, not starting with acs: or aliyun`,
+        `${path}: must be {"TagKey": string, "TagValue": string}${extra === undefined ? "" : ` (found ${extra.slice(0, 64)})`}`,
       );
-    }
-    if (o.TagValue.length > 128)
-      throw kmsError("InvalidParameter", `Tags[${i}].TagValue: at most 128 characters`);
+    if (extra !== undefined)
+      throw kmsError("InvalidParameter", `${path}: unknown field ${extra.slice(0, 64)}`);
+    checkTagText(o.TagKey, `${path}.TagKey`, MAX_TAG_KEY_CHARS, /^(aliyun|acs:)/i, true);
+    checkTagText(o.TagValue, `${path}.TagValue`, MAX_TAG_VALUE_CHARS, /^acs:/i, false);
+    checkAtrestTag(o.TagKey, o.TagValue, path);
+    const earlier = seen.get(o.TagKey);
+    if (earlier !== undefined)
+      throw kmsError("InvalidParameter", `${path}.TagKey: repeats Tags[${earlier}].TagKey`);
+    seen.set(o.TagKey, i);
     return { TagKey: o.TagKey, TagValue: o.TagValue };
   });
 }

@@ -18,6 +18,10 @@ export const KMS_ERROR_CODES = {
   "InvalidTimeStamp.Format": { status: 400, code: "invalid-argument" },
   UnsupportedSignatureMethod: { status: 400, code: "invalid-argument" },
   "InvalidAction.NotFound": { status: 404, code: "unimplemented" },
+  /** A method the API does not take (Alibaba's gateway code and message). */
+  UnsupportedHTTPMethod: { status: 405, code: "invalid-argument" },
+  /** A request body over the limit (no public gateway code for it: OSS's name for the same refusal). */
+  EntityTooLarge: { status: 413, code: "invalid-argument" },
   InvalidVersion: { status: 400, code: "invalid-argument" },
   "Forbidden.RAM": { status: 403, code: "permission-denied" },
   "Forbidden.KeyNotFound": { status: 404, code: "not-found" },
@@ -30,6 +34,8 @@ export const KMS_ERROR_CODES = {
   "Rejected.NotPendingDeletion": { status: 409, code: "failed-precondition" },
   "Rejected.ResourceExist": { status: 409, code: "already-exists" },
   "Rejected.ResourceInUse": { status: 409, code: "failed-precondition" },
+  /** atrest: the key is needed by a cluster (an atrest:cluster:<name> tag); Force=true overrides. */
+  "Rejected.KeyInUse": { status: 409, code: "failed-precondition" },
   "Rejected.UnsupportedOperation": { status: 409, code: "failed-precondition" },
   "Rejected.Throttling": { status: 429, code: "resource-exhausted" },
   InternalFailure: { status: 500, code: "internal" },

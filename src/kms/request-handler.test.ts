@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AccessStore } from "./access-store.js";
 import { initKmsDataDir } from "./init.js";
-import { KeyService } from "./key-service.js";
+import { KeyService } from "./keys/index.js";
 import { kmsPaths } from "./kms-files.js";
 import { createSoftwareProtection } from "./protection/software.js";
 import { KmsRequestHandler, type KmsHttpRequest } from "./request-handler.js";

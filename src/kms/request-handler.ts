@@ -3,12 +3,14 @@ import { systemClock, type Clock } from "../common/clock.js";
 import { silentLogger, type Logger } from "../common/logger.js";
 import { systemRandom, type Random } from "../common/random.js";
 import type { AccessStore } from "./access-store.js";
-import { ACTIONS, type ActionContext, type ResolvedResource } from "./actions.js";
+import { actionSpec, type ActionContext, type ResolvedResource } from "./actions/index.js";
 import type { AuditRecord } from "./audit-log.js";
-import type { KeyService } from "./key-service.js";
+import type { KeyService } from "./keys/index.js";
 import { kmsError, toKmsWireError } from "./kms-error.js";
 import { evaluatePolicies } from "./policy/index.js";
+import { AuthFailureGuard } from "./auth-failures.js";
 import { RateLimiter } from "./rate-limiter.js";
+import { fallbackResponseFormat, parseResponseFormat, type ResponseFormat } from "./response-body.js";
 import type { RequestJournal } from "./request-journal.js";
 import { constantTimeEqual } from "./signature/constant-time.js";
 import { computeSignatureV1 } from "./signature/v1.js";
@@ -18,7 +20,8 @@ export const API_VERSION = "2016-01-20";
 /** Accepted clock skew of a request's timestamp, as Alibaba Cloud (±15 minutes). */
 export const TIMESTAMP_WINDOW_MS = 15 * 60_000;
 const V3_ALGORITHM = "ACS3-HMAC-SHA256";
-const MAX_PARAM_BYTES = 64 * 1024;
+/** The largest request body read (the parameters of any action fit well within it). */
+export const MAX_PARAM_BYTES = 64 * 1024;
 
 export interface KmsHttpRequest {
   method: string;
@@ -34,6 +37,9 @@ export interface KmsHttpRequest {
 export interface KmsHttpResponse {
   status: number;
   body: Record<string, unknown>;
+  /** How the body is written (the request's Format) and the XML root element it would have. */
+  format: ResponseFormat;
+  root: string;
   /** For metrics: a known action name or "unknown". */
   action: string;
   /** "OK" or the Alibaba error code. */
@@ -53,6 +59,11 @@ export interface RequestHandlerOptions {
   logger?: Logger;
   /** Requests per second per access key (Rejected.Throttling beyond it); 0 or absent = unlimited. */
   maxRequestsPerSecondPerAccessKey?: number;
+  /**
+   * Failed authentications per minute per source and kind before further attempts are refused and
+   * counted instead of audited one by one (auth-failures.ts). Default 20; 0 turns the throttle off.
+   */
+  maxFailedAuthPerMinutePerSource?: number;
   /** Makes the store's commits durable (KmsDb.sync); run after each action that changed something. */
   syncStore?: () => Promise<void>;
 }
@@ -60,6 +71,10 @@ export interface RequestHandlerOptions {
 function header(h: KmsHttpRequest["headers"], name: string): string | undefined {
   const v = h[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+export function bodyTooLarge() {
+  return kmsError("EntityTooLarge", `The request body is larger than the limit of ${MAX_PARAM_BYTES} bytes.`);
 }
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
@@ -72,8 +87,7 @@ function mergeParams(req: KmsHttpRequest): Record<string, string> {
     if (s !== undefined) out[k] = s;
   }
   if (req.rawBody.length > 0) {
-    if (req.rawBody.length > MAX_PARAM_BYTES)
-      throw kmsError("InvalidParameter", `request body: must be at most ${MAX_PARAM_BYTES} bytes`);
+    if (req.rawBody.length > MAX_PARAM_BYTES) throw bodyTooLarge();
     const type = (header(req.headers, "content-type") ?? "").toLowerCase();
     const text = req.rawBody.toString("utf8");
     if (type.includes("application/json")) {
@@ -96,6 +110,23 @@ function mergeParams(req: KmsHttpRequest): Record<string, string> {
   return out;
 }
 
+/** How far a request's authentication got: what the failure budget of its source is charged for. */
+interface AuthState {
+  /** The signature matched: later failures are the caller's, not an authentication failure. */
+  verified: boolean;
+  /** The access key named exists (a bad signature then counts against that key's budget). */
+  knownAccessKeyId: string | undefined;
+}
+
+const DEFAULT_FAILED_AUTH_PER_MINUTE = 20;
+/** How often (at most) the summaries of refused attempts are written. */
+const AUTH_SUMMARY_INTERVAL_MS = 60_000;
+/** The one answer to an attempt whose source spent its failure budget (not audited one by one). */
+const AUTH_BUDGET_SPENT = kmsError(
+  "Rejected.Throttling",
+  "Too many failed authentications from this source; retry later with valid credentials.",
+);
+
 interface Authenticated {
   accessKeyId: string;
   principal: string;
@@ -108,7 +139,9 @@ interface Authenticated {
 /**
  * The request pipeline: parameters → access key → signature (V1 or V3, constant-time) → timestamp
  * window → nonce → action lookup → resource resolution → policy → action → audit. Every request,
- * allowed or not, leaves exactly one audit record; the response waits for it to be stored.
+ * allowed or not, leaves exactly one audit record and its response waits for it to be stored — except
+ * the unauthenticated attempts a source makes after spending its failure budget, which are refused
+ * and counted into one summary record a minute (auth-failures.ts).
  */
 export class KmsRequestHandler {
   readonly #o: RequestHandlerOptions;
@@ -116,6 +149,8 @@ export class KmsRequestHandler {
   readonly #random: Random;
   readonly #logger: Logger;
   readonly #limiter: RateLimiter | undefined;
+  readonly #authFailures: AuthFailureGuard | undefined;
+  #lastSummaryFlushMs: number;
 
   constructor(options: RequestHandlerOptions) {
     this.#o = options;
@@ -124,10 +159,38 @@ export class KmsRequestHandler {
     this.#logger = options.logger ?? silentLogger();
     const rate = options.maxRequestsPerSecondPerAccessKey ?? 0;
     this.#limiter = rate > 0 ? new RateLimiter(rate, this.#clock) : undefined;
+    const failures = options.maxFailedAuthPerMinutePerSource ?? DEFAULT_FAILED_AUTH_PER_MINUTE;
+    this.#authFailures =
+      failures > 0
+        ? new AuthFailureGuard({ perMinute: failures, clock: this.#clock, random: this.#random })
+        : undefined;
+    this.#lastSummaryFlushMs = this.#clock.now();
+  }
+
+  /**
+   * Writes one summary record per source budget that refused attempts since the last flush (the
+   * server calls it once a minute and on close). Resolves when they are stored.
+   */
+  async flushAuthFailureSummaries(): Promise<void> {
+    this.#lastSummaryFlushMs = this.#clock.now();
+    const summaries = this.#authFailures?.drainSummaries() ?? [];
+    await Promise.all(summaries.map((r) => this.#o.journal.appendAudit(r)));
+  }
+
+  /** Summaries are written by the first request a minute after the last flush (no timer of its own). */
+  #flushSummariesWhenDue(now: number): void {
+    if (this.#authFailures === undefined || now - this.#lastSummaryFlushMs < AUTH_SUMMARY_INTERVAL_MS) return;
+    this.flushAuthFailureSummaries().catch((err: unknown) =>
+      this.#logger.error(
+        { err: err instanceof Error ? err.message : String(err) },
+        "audit summary append failed",
+      ),
+    );
   }
 
   async handle(req: KmsHttpRequest): Promise<KmsHttpResponse> {
     const requestId = this.#random.uuid().toUpperCase();
+    this.#flushSummariesWhenDue(this.#clock.now());
     const record: AuditRecord = {
       eventTime: this.#clock.now(),
       requestId,
@@ -145,12 +208,15 @@ export class KmsRequestHandler {
     };
     let response: KmsHttpResponse;
     let params: Record<string, string> = {};
+    let format = fallbackResponseFormat(req.query);
+    const authState: AuthState = { verified: false, knownAccessKeyId: undefined };
     try {
       params = mergeParams(req);
+      format = parseResponseFormat(params.Format);
       if (record.action === "" && params.Action !== undefined) record.action = params.Action.slice(0, 128);
       if (record.clientUid === "" && params.ClientUid !== undefined)
         record.clientUid = params.ClientUid.slice(0, 128);
-      const auth = await this.#authenticate(req, params, record);
+      const auth = await this.#authenticate(req, params, record, authState);
       record.action = auth.action.slice(0, 128);
       if (this.#limiter !== undefined && !this.#limiter.take(auth.accessKeyId)) {
         throw kmsError(
@@ -158,7 +224,7 @@ export class KmsRequestHandler {
           "Request was denied due to request throttling; retry with backoff.",
         );
       }
-      const spec = Object.hasOwn(ACTIONS, auth.action) ? ACTIONS[auth.action] : undefined;
+      const spec = actionSpec(auth.action);
       if (spec === undefined)
         throw kmsError(
           "InvalidAction.NotFound",
@@ -172,25 +238,49 @@ export class KmsRequestHandler {
         accountId: this.#o.accountId,
         principal: auth.principal,
       };
-      const resources = await spec.resources(params, ctx);
-      const first = resources[0];
-      if (first?.keyId !== undefined) record.keyId = first.keyId;
+      const prepared = await spec.prepare(params, ctx);
+      const first = prepared.resources[0];
+      if (first?.keyId !== undefined && first.keyId !== "") record.keyId = first.keyId;
       if (first?.keyVersionId !== undefined) record.keyVersionId = first.keyVersionId;
-      await this.#authorize(auth, resources);
-      const result = await spec.run(params, ctx, resources);
+      await this.#authorize(auth, prepared.resources);
+      // Only a caller allowed on what it named learns that it does not exist.
+      const missing = prepared.resources.find((r) => r.notFound !== undefined)?.notFound;
+      if (missing !== undefined) throw missing;
+      const result = await prepared.run();
       if (spec.readOnly !== true) await this.#o.syncStore?.();
       if (result.keyId !== undefined) record.keyId = result.keyId;
       if (result.keyVersionId !== undefined) record.keyVersionId = result.keyVersionId;
+      if (result.forced === true) record.forced = true;
       record.outcome = "Allowed";
       response = {
         status: 200,
         body: { ...result.body, RequestId: requestId },
+        format,
+        root: `${auth.action}Response`,
         action: auth.action,
         code: "OK",
       };
     } catch (caught) {
       const err = asStoreUnavailable(caught);
       const wire = toKmsWireError(err);
+      const guard = this.#authFailures;
+      if (!authState.verified && guard !== undefined && wire.status < 500) {
+        // Unauthenticated: the source's failure budget decides between answering and auditing it,
+        // and refusing it uncounted (auth-failures.ts).
+        const budget =
+          authState.knownAccessKeyId === undefined
+            ? AuthFailureGuard.otherBudget(req.sourceIp)
+            : AuthFailureGuard.keyBudget(req.sourceIp, authState.knownAccessKeyId);
+        if (err === AUTH_BUDGET_SPENT || !guard.recordFailure(budget)) {
+          guard.refused(budget, {
+            sourceIp: req.sourceIp,
+            accessKeyId: record.accessKeyId,
+            principal: record.principal,
+            action: record.action,
+          });
+          return this.#errorResponse(requestId, toKmsWireError(AUTH_BUDGET_SPENT), format, record.action);
+        }
+      }
       if (wire.status >= 500)
         this.#logger.error(
           { requestId, err: err instanceof Error ? err.message : String(err) },
@@ -203,18 +293,7 @@ export class KmsRequestHandler {
       record.errorCode = wire.code;
       // A request refused before its key was resolved still names the key it asked for.
       if (record.keyId === "" && params.KeyId !== undefined) record.keyId = params.KeyId.slice(0, 128);
-      response = {
-        status: wire.status,
-        body: {
-          RequestId: requestId,
-          HostId: this.#o.hostId,
-          Code: wire.code,
-          Message: wire.message,
-          Recommend: recommend(wire.code),
-        },
-        action: Object.hasOwn(ACTIONS, record.action) ? record.action : "unknown",
-        code: wire.code,
-      };
+      response = this.#errorResponse(requestId, wire, format, record.action);
     }
     try {
       await this.#o.journal.appendAudit(record);
@@ -225,26 +304,59 @@ export class KmsRequestHandler {
         { requestId, err: err instanceof Error ? err.message : String(err) },
         "audit append failed",
       );
-      return {
-        status: 503,
-        body: {
-          RequestId: requestId,
-          HostId: this.#o.hostId,
-          Code: "ServiceUnavailableTemporary",
-          Message: "The audit trail is unavailable; retry later.",
-          Recommend: "",
-        },
-        action: response.action,
-        code: "ServiceUnavailableTemporary",
-      };
+      return this.#errorResponse(
+        requestId,
+        toKmsWireError(
+          kmsError("ServiceUnavailableTemporary", "The audit trail is unavailable; retry later."),
+        ),
+        format,
+        response.action,
+      );
     }
     return response;
+  }
+
+  /**
+   * The answer to a request that is not an API call (an unknown path, a method the API does not
+   * take, a body over the limit): Alibaba-shaped like every other error, in the Format the query asks
+   * for, counted in the metrics but not audited (nothing was authenticated or attempted).
+   */
+  refuse(query: KmsHttpRequest["query"], err: unknown): KmsHttpResponse {
+    return this.#errorResponse(
+      this.#random.uuid().toUpperCase(),
+      toKmsWireError(err),
+      fallbackResponseFormat(query),
+      "",
+    );
+  }
+
+  #errorResponse(
+    requestId: string,
+    wire: ReturnType<typeof toKmsWireError>,
+    format: ResponseFormat,
+    action: string,
+  ): KmsHttpResponse {
+    return {
+      status: wire.status,
+      body: {
+        RequestId: requestId,
+        HostId: this.#o.hostId,
+        Code: wire.code,
+        Message: wire.message,
+        Recommend: recommend(wire.code, requestId),
+      },
+      format,
+      root: "Error",
+      action: actionSpec(action) === undefined ? "unknown" : action,
+      code: wire.code,
+    };
   }
 
   async #authenticate(
     req: KmsHttpRequest,
     params: Record<string, string>,
     record: AuditRecord,
+    state: AuthState,
   ): Promise<Authenticated> {
     const authorization = header(req.headers, "authorization");
     let accessKeyId: string;
@@ -330,12 +442,17 @@ export class KmsRequestHandler {
         "The Access Key ID provided does not exist in our records.",
       );
     record.principal = identity.principal;
+    state.knownAccessKeyId = accessKeyId;
+    // A spent budget refuses the attempt before its signature is even checked.
+    if (this.#authFailures?.allows(AuthFailureGuard.keyBudget(req.sourceIp, accessKeyId)) === false)
+      throw AUTH_BUDGET_SPENT;
     if (!verify(identity.secret)) {
       throw kmsError(
         "SignatureDoesNotMatch",
         "The request signature does not conform to Aliyun standards: the signature does not match.",
       );
     }
+    state.verified = true;
     if (timestamp === "")
       throw kmsError(
         "MissingParameter",
@@ -372,7 +489,7 @@ export class KmsRequestHandler {
     return { accessKeyId, principal: identity.principal, action, version, timestamp, nonce };
   }
 
-  async #authorize(auth: Authenticated, resources: ResolvedResource[]): Promise<void> {
+  async #authorize(auth: Authenticated, resources: readonly ResolvedResource[]): Promise<void> {
     const policies = await this.#o.access.policiesFor(auth.principal);
     const kmsAction = `kms:${auth.action}`;
     for (const r of resources) {
@@ -422,6 +539,7 @@ function isAuthCode(code: string): boolean {
   );
 }
 
-function recommend(code: string): string {
-  return `https://api.aliyun.com/troubleshoot?q=${encodeURIComponent(code)}`;
+/** Alibaba's troubleshooting link, as its gateway writes it (code, product, request id). */
+function recommend(code: string, requestId: string): string {
+  return `https://api.aliyun.com/troubleshoot?q=${encodeURIComponent(code)}&product=Kms&requestId=${requestId}`;
 }

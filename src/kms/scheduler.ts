@@ -1,7 +1,7 @@
 import { systemClock, type Clock, type Timer } from "../common/clock.js";
 import { keyIdHash } from "../common/key-id-hash.js";
 import { silentLogger, type Logger } from "../common/logger.js";
-import type { KeyService } from "./key-service.js";
+import type { KeyService } from "./keys/index.js";
 import { purgeExpiredNonces } from "./nonces.js";
 import type { KmsDb } from "./store/database.js";
 

@@ -1,19 +1,26 @@
 import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from "fastify";
 import { systemClock, type Clock } from "../common/clock.js";
 import { AtrestError } from "../common/errors.js";
 import { silentLogger, type Logger } from "../common/logger.js";
 import { systemRandom, type Random } from "../common/random.js";
 import { readTlsFiles } from "../common/tls.js";
 import { AccessStore } from "./access-store.js";
-import { KeyService } from "./key-service.js";
 import { holdDataDirForServing } from "./data-dir-lock.js";
+import { KeyService } from "./keys/index.js";
 import { checkDatabaseKind, kmsPaths, readKmsConfig } from "./kms-files.js";
 import { KmsMetrics } from "./metrics.js";
 import type { ProtectionBackend } from "./protection/protection.js";
 import { createSoftwareProtection } from "./protection/software.js";
-import { KmsRequestHandler } from "./request-handler.js";
+import { kmsError } from "./kms-error.js";
+import { bodyTooLarge, KmsRequestHandler, MAX_PARAM_BYTES, type KmsHttpResponse } from "./request-handler.js";
+import { renderResponseBody } from "./response-body.js";
 import { RequestJournal } from "./request-journal.js";
 import { loadRootKeyFile } from "./root-key.js";
 import { KmsScheduler } from "./scheduler.js";
@@ -40,6 +47,8 @@ export interface KmsServerOptions {
   cacheTtlMs?: number;
   /** Per-access-key requests per second before Rejected.Throttling (429); default unlimited. */
   maxRequestsPerSecondPerAccessKey?: number;
+  /** Failed authentications per minute per source (and kind) before they are throttled; default 20, 0 = off. */
+  maxFailedAuthPerMinutePerSource?: number;
 }
 
 export interface KmsServer {
@@ -57,6 +66,14 @@ export interface KmsServer {
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost", "[::1]"]);
+/** The paths the server serves, with their methods (the `Allow` of a 405). */
+const ALLOWED_METHODS: Readonly<Record<string, string>> = Object.freeze(
+  Object.assign(Object.create(null) as Record<string, string>, {
+    "/": "GET, POST",
+    "/healthz": "GET",
+    "/metrics": "GET",
+  }),
+);
 
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(listen);
@@ -135,14 +152,26 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
     ...(options.maxRequestsPerSecondPerAccessKey === undefined
       ? {}
       : { maxRequestsPerSecondPerAccessKey: options.maxRequestsPerSecondPerAccessKey }),
+    ...(options.maxFailedAuthPerMinutePerSource === undefined
+      ? {}
+      : { maxFailedAuthPerMinutePerSource: options.maxFailedAuthPerMinutePerSource }),
   });
-
+  // Bodies over the limit are refused by fastify before they are buffered (EntityTooLarge, 413).
+  const fastifyOptions = { logger: false, bodyLimit: MAX_PARAM_BYTES, exposeHeadRoutes: false } as const;
   const app: FastifyInstance =
     tls === undefined
-      ? Fastify({ logger: false, bodyLimit: 1 << 20 })
-      : Fastify({ logger: false, bodyLimit: 1 << 20, https: { key: tls.keyPem, cert: tls.certPem } });
+      ? Fastify(fastifyOptions)
+      : Fastify({ ...fastifyOptions, https: { key: tls.keyPem, cert: tls.certPem } });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
+
+  const send = (reply: FastifyReply, res: KmsHttpResponse, started: bigint) => {
+    metrics.requests.inc({ action: res.action, code: res.code });
+    metrics.latency.observe({ action: res.action }, Number(process.hrtime.bigint() - started) / 1e9);
+    const { contentType, payload } = renderResponseBody(res.format, res.root, res.body);
+    return reply.code(res.status).header("content-type", contentType).send(payload);
+  };
+  const queryOf = (req: FastifyRequest) => (req.query ?? {}) as Record<string, string | string[]>;
 
   app.route({
     method: ["GET", "POST"],
@@ -153,18 +182,45 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
       const res = await handler.handle({
         method: req.method,
         pathname: url.pathname,
-        query: (req.query ?? {}) as Record<string, string | string[]>,
+        query: queryOf(req),
         headers: req.headers,
         rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
         sourceIp: req.ip,
       });
-      metrics.requests.inc({ action: res.action, code: res.code });
-      metrics.latency.observe({ action: res.action }, Number(process.hrtime.bigint() - started) / 1e9);
-      return reply
-        .code(res.status)
-        .header("content-type", "application/json;charset=utf-8")
-        .send(JSON.stringify(res.body));
+      return send(reply, res, started);
     },
+  });
+  // Everything outside the API answers as Alibaba's gateway does: a known path with another method is
+  // 405 UnsupportedHTTPMethod (with Allow), any other path 404 InvalidAction.NotFound.
+  app.setNotFoundHandler((req, reply) => {
+    const started = process.hrtime.bigint();
+    const allow = ALLOWED_METHODS[new URL(req.url, "http://x").pathname];
+    if (allow === undefined)
+      return send(
+        reply,
+        handler.refuse(
+          queryOf(req),
+          kmsError("InvalidAction.NotFound", "Specified api is not found, please check your url and method."),
+        ),
+        started,
+      );
+    reply.header("allow", allow);
+    return send(
+      reply,
+      handler.refuse(queryOf(req), kmsError("UnsupportedHTTPMethod", "This http method is not supported.")),
+      started,
+    );
+  });
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const started = process.hrtime.bigint();
+    const refusal =
+      err.code === "FST_ERR_CTP_BODY_TOO_LARGE"
+        ? bodyTooLarge()
+        : (err.statusCode ?? 500) < 500
+          ? kmsError("InvalidParameter", "The request could not be read (malformed HTTP).")
+          : err;
+    if (!(refusal instanceof AtrestError)) logger.error({ err: err.message }, "request failed");
+    return send(reply, handler.refuse(queryOf(req), refusal), started);
   });
   app.get("/healthz", async (_req, reply) => {
     try {
@@ -209,6 +265,15 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
       closing ??= (async () => {
         await scheduler.stop();
         await app.close(); // stops accepting, waits for in-flight requests (and their audit records)
+        // The last summaries of throttled failed authentications (auth-failures.ts).
+        await handler
+          .flushAuthFailureSummaries()
+          .catch((err: unknown) =>
+            logger.error(
+              { err: err instanceof Error ? err.message : String(err) },
+              "audit summary append failed",
+            ),
+          );
         await journal.idle();
         await scheduler.releaseLease().catch(() => undefined);
         await software.close();

@@ -163,6 +163,35 @@ describe("alibaba backend on the wire", () => {
     assert.ok(isAtrestError(err, "data-corrupt"), String(err));
   });
 
+  it("without annotations, a key_id not of this plugin's form is refused before any KMS call", async () => {
+    respond = () => ({
+      status: 200,
+      body: {
+        RequestId: "r8",
+        Plaintext: Buffer.from("x").toString("base64"),
+        KeyId: "key-1",
+        KeyVersionId: "v",
+      },
+    });
+    for (const keyId of ["bogus", "key-1", "key-1:", ":ver-1"]) {
+      for (const annotations of [undefined, {}]) {
+        requests.length = 0;
+        const err = await backend()
+          .decrypt(
+            { ciphertext: Buffer.from("QUJD"), keyId, ...(annotations === undefined ? {} : { annotations }) },
+            { uid: "u", deadlineMs: Date.now() + 2_000 },
+          )
+          .then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+        assert.ok(isAtrestError(err, "invalid-argument"), `${keyId}: ${String(err)}`);
+        assert.match(String(err), /key_id/);
+        assert.equal(requests.length, 0, `${keyId}: no KMS call`);
+      }
+    }
+  });
+
   it("refuses a KMS answer for another key version than the annotations name", async () => {
     respond = () => ({
       status: 200,

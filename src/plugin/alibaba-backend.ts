@@ -183,9 +183,18 @@ export function createAlibabaBackend(options: AlibabaBackendOptions): KmsBackend
           "key_id does not match the key and version in the annotations",
         );
       }
-      // Without annotations the key_id alone names the version (when it has this plugin's form).
-      const ref =
-        fromAnnotations ?? (request.keyId === undefined ? undefined : parseAlibabaKeyId(request.keyId));
+      // Without annotations the key_id alone names the version; a v2 request (one with a key_id) whose
+      // key_id is not of this plugin's form could not be checked against the KMS's answer, so it is
+      // refused rather than decrypted unchecked. (v1 requests carry neither: the blob names its key.)
+      let ref = fromAnnotations;
+      if (ref === undefined && request.keyId !== undefined) {
+        ref = parseAlibabaKeyId(request.keyId);
+        if (ref === undefined)
+          throw new AtrestError(
+            "invalid-argument",
+            "key_id is not <key id>:<key version id> as this plugin writes it, and no annotations name the key",
+          );
+      }
       const blob = request.ciphertext.toString("utf8");
       if (blob.length > MAX_BLOB_CHARS || !BLOB_PATTERN.test(blob)) {
         throw new AtrestError(

@@ -120,6 +120,10 @@ export const auditRecord = z.strictObject({
   outcome: z.string(),
   error_code: z.string(),
   client_uid: z.string(),
+  // Added with audit migration 0003 (summaries of refused requests, forced overrides); absent in
+  // backups made before it, where every record is one request, not forced.
+  request_count: z.number().int().positive().default(1),
+  forced: z.number().int().min(0).max(1).default(0),
   prev_hash: z.string(),
   hash: z.string(),
 });

@@ -262,7 +262,14 @@ export async function backupKms(options: KmsBackupOptions): Promise<KmsBackupRes
           .execute();
         for (const r of rows) {
           auditRecords += 1;
-          await put({ t: "audit", ...r, seq: Number(r.seq), event_time: Number(r.event_time) });
+          await put({
+            t: "audit",
+            ...r,
+            seq: Number(r.seq),
+            event_time: Number(r.event_time),
+            request_count: Number(r.request_count),
+            forced: Number(r.forced),
+          });
         }
       }
       if (auditRecords !== Number(head.seq))

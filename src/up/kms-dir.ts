@@ -12,6 +12,7 @@ import { loadCredentials, type AlibabaCredentials } from "../plugin/index.js";
 
 export interface KmsDirInfo {
   readonly region: string;
+  readonly accountId: string;
   readonly credentials: AlibabaCredentials;
   readonly caCertFile: string;
 }
@@ -63,6 +64,7 @@ export function readKmsDir(kmsDir: string): KmsDirInfo {
     const config = readKmsConfig(kmsDir);
     return {
       region: config.region,
+      accountId: config.accountId,
       credentials: loadCredentials(paths.credentials, {}),
       caCertFile: paths.caCert,
     };

@@ -15,6 +15,8 @@ export function upPaths(dataDir: string) {
     /** The KMS key `atrest up` created, so a second start reuses it. */
     keyFile: join(root, "kms-key.json"),
     kmsProfile: join(root, "kms-profile.json"),
+    /** The access key of the plugin's own principal (plugin-principal.ts), 0600. */
+    pluginCredentials: join(root, "kms-plugin-credentials.json"),
     pluginSocket: join(root, "kms-plugin.sock"),
     encryptionConfig: join(root, "encryption-config.yaml"),
     apiserverDir: join(root, "apiserver"),

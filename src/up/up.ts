@@ -10,14 +10,15 @@ import { silentLogger, type Logger } from "../common/logger.js";
 import { startApiServer, type ApiServer } from "../apiserver/index.js";
 import { KmsClient } from "../kms/client/index.js";
 import { startKmsServer, type KmsServer } from "../kms/index.js";
-import { startPlugin, type RunningPlugin } from "../plugin/index.js";
+import { startPlugin, type AlibabaCredentials, type RunningPlugin } from "../plugin/index.js";
 import { removeStaleSocket } from "../common/listen-address.js";
 import { openStore, type StoreEndpoint } from "../storage/open-store.js";
 import type { Store } from "../storage/store.js";
 import { ensureUpEncryptionConfig, UP_KMS_PROVIDER_NAME } from "./encryption-config-file.js";
 import { ensureKmsDir, readKmsDir } from "./kms-dir.js";
-import { ensureUpKey } from "./kms-key.js";
+import { ensureUpKey, type UpKey } from "./kms-key.js";
 import { writeUpKmsProfile } from "./kms-profile-file.js";
+import { ensurePluginPrincipal } from "./plugin-principal.js";
 import { upPaths, type UpPaths } from "./paths.js";
 import { waitForPluginHealthy } from "./plugin-ready.js";
 
@@ -141,11 +142,24 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       accessKeySecret: kmsDir.credentials.accessKeySecret,
       caFile: kmsDir.caCertFile,
     });
-    const key = await ensureUpKey(client, paths.keyFile, logger.child({ part: "up" }))
-      .catch((err: unknown) => {
+    let key: UpKey;
+    let pluginCredentials: AlibabaCredentials;
+    try {
+      key = await ensureUpKey(client, paths.keyFile, logger.child({ part: "up" })).catch((err: unknown) => {
         throw wrapError(err, "kms key");
-      })
-      .finally(() => client.close());
+      });
+      // The plugin signs as its own principal, allowed only what it needs on this key.
+      pluginCredentials = await ensurePluginPrincipal(client, {
+        keyId: key.keyId,
+        region: kmsDir.region,
+        accountId: kmsDir.accountId,
+        credentialsFile: paths.pluginCredentials,
+      }).catch((err: unknown) => {
+        throw wrapError(err, "kms plugin principal");
+      });
+    } finally {
+      client.close();
+    }
     writeUpKmsProfile(paths.kmsProfile, {
       endpoint: kms.url,
       regionId: kmsDir.region,
@@ -169,7 +183,7 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
         endpoint: kms.url,
         regionId: kmsDir.region,
         keyId: key.keyId,
-        credentials: kmsDir.credentials,
+        credentials: pluginCredentials,
         caPem: readFileSync(kmsDir.caCertFile, "utf8"),
       },
       logger: logger.child({ part: "plugin" }),

@@ -1,5 +1,5 @@
 /**
- * In-process fakes of the KMS plugin services (src/kms-plugin-client/service.ts) with knobs and call
+ * In-process fakes of the KMS plugin services (src/envelope/kms-service.ts) with knobs and call
  * counters. By default they "encrypt" like Kubernetes' own mock plugin (Base64Plugin): ciphertext =
  * base64(plaintext), key_id "1", annotation local-kek.kms.kubernetes.io = "encrypted-local-kek".
  *

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { LRUCache } from "lru-cache";
 import pkcs11js from "pkcs11js";
 import type { Handle, PKCS11, Template } from "pkcs11js";
 import { AtrestError } from "../../common/errors.js";
@@ -30,6 +31,7 @@ const REF_FORMAT = "atrest-kms/pkcs11-key-ref/v1";
 const GCM_IV_BYTES = 12;
 const GCM_TAG_BYTES = 16;
 const KEY_BYTES = 32;
+const MAX_CACHED_HANDLES = 10_000;
 
 /** What the key store keeps for an HSM key version: which token object holds its key. */
 export interface Pkcs11KeyRef {
@@ -251,8 +253,9 @@ function openPkcs11Protection(options: Pkcs11ProtectionOptions): ProtectionBacke
     throw err;
   }
 
-  // Object handles stay valid for the application while the object exists; cache them by CKA_ID.
-  const handles = new Map<string, Handle>();
+  // Object handles stay valid for the application while the object exists; cache them by CKA_ID
+  // (bounded: one per key version in use, least recently used out; a miss costs one C_FindObjects).
+  const handles = new LRUCache<string, Handle>({ max: MAX_CACHED_HANDLES });
 
   function findKey(session: Handle, ref: Pkcs11KeyRef): Handle {
     const cached = handles.get(ref.ckaId);

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { LRUCache } from "lru-cache";
 import { AtrestError } from "../../common/errors.js";
 import type { RootKey } from "../root-key.js";
 import type { GcmSealed, KeyVersionIdentity, ProtectionBackend, StoredKeyRef } from "./protection.js";
@@ -40,18 +41,17 @@ export function createSoftwareProtection(options: {
   cacheEntries?: number;
 }): ProtectionBackend {
   const rand = options.random ?? randomBytes;
-  const cache = new Map<string, Buffer>();
-  const maxEntries = options.cacheEntries ?? 10_000;
+  // Unsealed material leaves memory zeroed: on eviction, destroy and close alike.
+  const cache = new LRUCache<string, Buffer>({
+    max: options.cacheEntries ?? 10_000,
+    dispose: (material) => material.fill(0),
+  });
 
   function material(id: KeyVersionIdentity, ref: StoredKeyRef): Buffer {
     const cacheKey = `${id.keyId}/${id.keyVersionId}`;
     const hit = cache.get(cacheKey);
     if (hit !== undefined) return hit;
     const key = openSoftwareKeyMaterial(options.rootKey, id, ref);
-    if (cache.size >= maxEntries) {
-      const first = cache.keys().next();
-      if (first.done !== true) cache.delete(first.value);
-    }
     cache.set(cacheKey, key);
     return key;
   }
@@ -88,7 +88,6 @@ export function createSoftwareProtection(options: {
       return Promise.resolve();
     },
     close() {
-      for (const k of cache.values()) k.fill(0);
       cache.clear();
       return Promise.resolve();
     },

@@ -2,6 +2,7 @@ import { closeSync, existsSync, openSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { LRUCache } from "lru-cache";
 import {
   Kysely,
   Migrator,
@@ -130,7 +131,7 @@ async function fsyncFile(path: string): Promise<void> {
  * statement to completion (all/run) before the next one on the same connection.
  */
 function withStatementCache(sqlite: Database.Database, maxEntries = 512): SqliteDatabase {
-  const cache = new Map<string, Database.Statement>();
+  const cache = new LRUCache<string, Database.Statement>({ max: maxEntries });
   return {
     close: () => {
       cache.clear();
@@ -140,10 +141,6 @@ function withStatementCache(sqlite: Database.Database, maxEntries = 512): Sqlite
       let stmt = cache.get(sqlText);
       if (stmt === undefined) {
         stmt = sqlite.prepare(sqlText);
-        if (cache.size >= maxEntries) {
-          const oldest = cache.keys().next();
-          if (oldest.done !== true) cache.delete(oldest.value);
-        }
         cache.set(sqlText, stmt);
       }
       return stmt;
@@ -299,6 +296,21 @@ export function kmsMigrations(dialect: DialectName): Record<string, Migration> {
             .execute();
         }
         await db.schema.dropTable("nonces").execute();
+      },
+    },
+    // Audit records that stand for several requests (a summary of throttled failed authentications)
+    // and that say a refusal was overridden with Force=true. Existing rows get the defaults, which
+    // hash exactly as before (audit-log.ts auditHash), so old chains keep verifying.
+    "0003-audit-request-count-forced": {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .alterTable("audit_events")
+          .addColumn("request_count", "integer", (c) => c.notNull().defaultTo(1))
+          .execute();
+        await db.schema
+          .alterTable("audit_events")
+          .addColumn("forced", "integer", (c) => c.notNull().defaultTo(0))
+          .execute();
       },
     },
   };

@@ -90,6 +90,10 @@ export interface AuditEventsTable {
   outcome: string;
   error_code: string;
   client_uid: string;
+  /** How many requests the record stands for: 1, or N for a summary of refused attempts (0003). */
+  request_count: number;
+  /** 1 when the action overrode a refusal with Force=true (atrest extension; 0003). */
+  forced: number;
   prev_hash: string;
   hash: string;
 }
