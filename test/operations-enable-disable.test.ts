@@ -7,7 +7,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { EncryptionOperations } from "../src/operations/engine.js";
 import { STAGES } from "../src/operations/operation-record.js";
 import { runAtrest } from "./support/cli.js";
@@ -19,17 +18,6 @@ import {
 } from "./support/operations-cluster.js";
 
 const ENV = { ATREST_LOG_LEVEL: "error" };
-
-/** Whether atrest kms refuses to disable a key a cluster needs (helper B's key-in-use protection). */
-const KEY_IN_USE_PROTECTION = (() => {
-  try {
-    return readFileSync(fileURLToPath(new URL("../src/kms/actions.ts", import.meta.url)), "utf8").includes(
-      "KeyInUse",
-    );
-  } catch {
-    return false;
-  }
-})();
 
 interface StatusJson {
   phase: string;
@@ -122,11 +110,7 @@ describe("atrest encryption on a SQLite cluster", () => {
     assert.deepEqual(after.json.key?.clusters, { "ops-flows": "write" });
   });
 
-  it("atrest kms refuses to disable or schedule deletion of the key while the cluster needs it", async (t) => {
-    if (!KEY_IN_USE_PROTECTION) {
-      t.skip("atrest kms does not have the key-in-use protection yet (helper B's branch)");
-      return;
-    }
+  it("atrest kms refuses to disable or schedule deletion of the key while the cluster needs it", async () => {
     for (const [action, params] of [
       ["DisableKey", {}],
       ["ScheduleKeyDeletion", { PendingWindowInDays: 7 }],
