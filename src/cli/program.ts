@@ -12,6 +12,7 @@ import { registerExport } from "./export.js";
 import { registerVerifyBackup } from "./verify-backup.js";
 import { registerIam } from "./iam.js";
 import { registerEvents } from "./events.js";
+import { registerEncryption } from "./encryption.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -29,6 +30,7 @@ const registrations: Array<(program: Command) => void> = [
   registerVerifyBackup,
   registerIam,
   registerEvents,
+  registerEncryption,
 ];
 
 export function buildProgram(): Command {

@@ -16,7 +16,7 @@ import {
   type IdentityStore,
 } from "../iam/index.js";
 import { loadCredentials, type AlibabaCredentials, type AssumeRoleSettings } from "../plugin/index.js";
-import { writeFileAtomic } from "./atomic-file.js";
+import { writeFileAtomic } from "../common/atomic-file.js";
 
 /** The cluster `atrest up` runs; its plugin's STS session carries this name in the audit trail. */
 export const UP_CLUSTER_NAME = "atrest-up";
