@@ -126,9 +126,10 @@ test("quick-authorize, users, passwords from stdin, assume-role and events from 
         e.resourceName === `acs:ram::${TEST_ACCOUNT_ID}:role/cli-role` && e.userIdentity.userName === "admin",
     ),
   );
-  const text = await runAtrest(["events", "--profile", profile, "--user", "ADMIN", "--max-results", "5"], {
-    env: ENV,
-  });
+  const text = await runAtrest(
+    ["events", "--profile", profile, "--user", "ADMIN", "--event-name", "CreateUser", "--max-results", "5"],
+    { env: ENV },
+  );
   assert.equal(text.status, 0, text.stderr);
   assert.match(text.stdout, /Ram\s+CreateUser\s+admin \(ram-user\)/);
   const badKey = await runAtrest(["events", "--profile", profile, "--event-rw", "Both"], { env: ENV });
@@ -139,6 +140,21 @@ test("quick-authorize, users, passwords from stdin, assume-role and events from 
 test("atrest kms serve --identity-listen serves STS, RAM and LookupEvents beside the KMS", async () => {
   const dir = mkdtempSync(join(tmpdir(), "atrest-iam-serve-"));
   await initKmsDataDir({ dataDir: join(dir, "kms"), accountId: TEST_ACCOUNT_ID });
+  const badListen = await runAtrest(
+    [
+      "kms",
+      "serve",
+      "--data-dir",
+      join(dir, "kms"),
+      "--listen",
+      "127.0.0.1:0",
+      "--identity-listen",
+      "nowhere",
+    ],
+    { env: ENV },
+  );
+  assert.notEqual(badListen.status, 0);
+  assert.match(badListen.stderr, /--identity-listen: must be HOST:PORT/);
   const served = spawnAtrest(
     [
       "kms",

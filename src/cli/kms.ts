@@ -124,6 +124,11 @@ export function registerKms(program: Command): void {
         const interval = Number(opts.schedulerInterval);
         if (!Number.isFinite(interval) || interval < 0)
           throw new AtrestError("invalid-argument", "--scheduler-interval: must be a number of seconds");
+        // Checked before anything starts, so a bad address changes nothing.
+        const identityAddress =
+          opts.identityListen === undefined
+            ? undefined
+            : parseListen(opts.identityListen, "--identity-listen");
         const logger = createLogger({ name: "kms" });
         const hsm = await loadHsm(opts);
         const server = await startKmsServer({
@@ -139,8 +144,8 @@ export function registerKms(program: Command): void {
           ...(opts.accountId === undefined ? {} : { accountId: opts.accountId }),
         });
         let identity: IdentityServer | undefined;
-        if (opts.identityListen !== undefined) {
-          const { host, port } = parseListen(opts.identityListen);
+        if (identityAddress !== undefined) {
+          const { host, port } = identityAddress;
           try {
             identity = await startKmsIdentityEndpoint(server, {
               dataDir: opts.dataDir,
