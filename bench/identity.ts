@@ -208,15 +208,21 @@ export async function run(): Promise<Record<string, unknown>> {
     const kms = new KmsClient({ endpoint: server.url, ...creds, caFile: init.caCertFile });
     const iam = new KmsClient({ endpoint: identity.url, ...creds, caFile: init.caCertFile });
     try {
-      // The query plan SQLite chose for the role filter (the LookupEvents index, migration 0004).
+      // The query plans SQLite chooses for the role filter, alone (migration 0004's index) and with
+      // an event name (0005's; src/kms/audit-events.ts adds this condition).
       const reader = new Database(join(dataDir, "kms.db"), { readonly: true });
-      const plan = (
-        reader
-          .prepare(
-            "EXPLAIN QUERY PLAN SELECT * FROM audit_events WHERE event_time >= ? AND event_time <= ? AND lower(principal) = ? ORDER BY event_time DESC, seq DESC LIMIT 21",
-          )
-          .all(0, Date.now(), ROLE.toLowerCase()) as Array<{ detail: string }>
-      ).map((r) => r.detail);
+      const planOf = (where: string, value: string) =>
+        (
+          reader
+            .prepare(
+              `EXPLAIN QUERY PLAN SELECT * FROM audit_events WHERE event_time >= ? AND event_time <= ? AND ${where} = ? ORDER BY event_time DESC, seq DESC LIMIT 21`,
+            )
+            .all(0, Date.now(), value) as Array<{ detail: string }>
+        ).map((r) => r.detail);
+      const plan = {
+        role: planOf("lower(principal)", ROLE.toLowerCase()),
+        roleAndEventName: planOf("lower(principal) || '/' || action", `${ROLE.toLowerCase()}/Decrypt`),
+      };
       reader.close();
 
       const encryptOne = async () => {
@@ -311,7 +317,7 @@ export async function run(): Promise<Record<string, unknown>> {
         transport: "HTTPS keep-alive, signature V1, one request at a time unless concurrency is stated",
         store: "SQLite (WAL), the KMS's database (audit_events + the identity tables)",
         trailWriteMs: Math.round(writeMs),
-        roleFilterQueryPlan: plan,
+        queryPlans: plan,
         baselineKmsEncrypt: encryptSequential,
         lookupEvents: {
           roleLowercase,

@@ -118,13 +118,20 @@ export function kmsAuditEventSource(kdb: KmsDb, o: KmsEventSourceOptions): Event
                 ]),
               );
       }
+      let eventName = f.eventName;
       if (f.user !== undefined) {
         const v = f.user.toLowerCase();
         const colon = v.indexOf(":");
-        s = s.where(sql<string>`lower(principal)`, "=", colon < 0 ? v : v.slice(0, colon));
+        const principal = colon < 0 ? v : v.slice(0, colon);
+        // A user and an event name together: the one expression migration 0005 indexes ('/' is in
+        // neither a principal's nor an action's name, so the pair is unambiguous).
+        if (eventName !== undefined && !principal.includes("/") && !eventName.includes("/")) {
+          s = s.where(sql<string>`lower(principal) || '/' || action`, "=", `${principal}/${eventName}`);
+          eventName = undefined;
+        } else s = s.where(sql<string>`lower(principal)`, "=", principal);
         if (colon >= 0) s = s.where(sql<string>`lower(user_name)`, "=", v);
       }
-      if (f.eventName !== undefined) s = s.where("action", "=", f.eventName);
+      if (eventName !== undefined) s = s.where("action", "=", eventName);
       if (f.eventId !== undefined) s = s.where("request_id", "=", f.eventId);
       if (f.resourceName !== undefined) s = s.where("key_id", "=", f.resourceName);
       if (f.resourceType !== undefined) s = s.where("key_id", "!=", "");

@@ -29,14 +29,25 @@ export interface IdentityStack {
 
 export async function startIdentityStack(
   name: string,
-  options: { sts?: StsOptions; clock?: Clock } = {},
+  options: {
+    sts?: StsOptions;
+    clock?: Clock;
+    /** postgres:// URL (default SQLite) */ database?: string;
+  } = {},
 ): Promise<IdentityStack> {
   const dir = mkdtempSync(join(tmpdir(), `atrest-${name}-`));
   const dataDir = join(dir, "kms");
-  const init = await initKmsDataDir({ dataDir, accountId: TEST_ACCOUNT_ID, region: TEST_REGION });
+  const database = options.database === undefined ? {} : { database: options.database };
+  const init = await initKmsDataDir({
+    dataDir,
+    accountId: TEST_ACCOUNT_ID,
+    region: TEST_REGION,
+    ...database,
+  });
   const admin = JSON.parse(readFileSync(init.credentialsFile, "utf8")) as IdentityStack["admin"];
   const kms = await startKmsServer({
     dataDir,
+    ...database,
     schedulerIntervalMs: 0,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
   });

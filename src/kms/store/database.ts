@@ -354,6 +354,20 @@ export function kmsMigrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    // LookupEvents by a user or role and an event name together (the seed documents' check: the
+    // service role's Encrypt/Decrypt). One expression, not two columns: beside 0004's
+    // lower(principal) index SQLite's planner (without ANALYZE statistics) kept choosing that one and
+    // scanned all of a busy role's records for a rare action (bench/identity.ts roleAndRareEvent,
+    // ~370 ms over 1M records); audit-events.ts queries exactly this expression.
+    "0005-audit-by-principal-action": {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createIndex("audit_by_principal_action_lc")
+          .on("audit_events")
+          .expression(sql`(lower(principal) || '/' || action), event_time, seq`)
+          .execute();
+      },
+    },
   };
 }
 
