@@ -53,7 +53,7 @@ export class Registry {
     } catch (err) {
       throw objectError(err, info, name);
     }
-    if (value === undefined) throw notFound(info.resource, name);
+    if (value === undefined) throw notFound(info, name);
     return withTypeMeta(info, objectOf(value));
   }
 
@@ -73,7 +73,7 @@ export class Registry {
     const key = this.key(info, namespace, name);
     try {
       if (opts.dryRun) {
-        if (await this.store.has(key)) throw alreadyExists(info.resource, name);
+        if (await this.store.has(key)) throw alreadyExists(info, name);
         return obj;
       }
       const written = await this.store.create(key, encodeObject(obj));
@@ -200,7 +200,7 @@ export class Registry {
   /** Everything in a deleted namespace goes with it, whether it decodes or not. */
   private async deleteNamespaceContents(namespace: string): Promise<void> {
     for (const info of RESOURCES) {
-      if (!info.namespaced) continue;
+      if (!info.namespaced || info.storageSegment === undefined) continue;
       await this.store.deletePrefixWithoutDecodingUnsafe(collectionPrefix(this.prefix, info, namespace));
     }
   }
