@@ -51,7 +51,12 @@ const PACKAGES: ReadonlyArray<{ apiVersion: string; pkg: string; kinds: readonly
   {
     apiVersion: "authorization.k8s.io/v1",
     pkg: "k8s.io.api.authorization.v1.",
-    kinds: ["SelfSubjectAccessReview", "SelfSubjectRulesReview", "SubjectAccessReview", "LocalSubjectAccessReview"],
+    kinds: [
+      "SelfSubjectAccessReview",
+      "SelfSubjectRulesReview",
+      "SubjectAccessReview",
+      "LocalSubjectAccessReview",
+    ],
   },
 ];
 

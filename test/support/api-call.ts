@@ -45,4 +45,3 @@ export function call(
     req.end(options.body);
   });
 }
-
