@@ -1,5 +1,5 @@
 import type { ListQuery } from "../registry/index.js";
-import { badRequest, invalid } from "../status.js";
+import { badRequest, invalid, type FieldError } from "../status.js";
 
 /**
  * Query parameters of resource requests, converted as kube-apiserver converts them
@@ -76,6 +76,19 @@ export function listQueryOf(query: URLSearchParams): ListQuery {
   const limit = intParam(query, "limit");
   // kube: the other integer and boolean list options must parse too, even where they do not apply.
   intParam(query, "timeoutSeconds");
+  if (query.has("sendInitialEvents"))
+    throw invalid(
+      "ListOptions",
+      "",
+      [
+        {
+          field: "sendInitialEvents",
+          type: "FieldValueForbidden",
+          detail: "sendInitialEvents is forbidden for list",
+        },
+      ],
+      "meta.k8s.io",
+    );
   return {
     ...(limit !== undefined ? { limit } : {}),
     ...present(query, {
@@ -99,4 +112,55 @@ export function nameFromFieldSelector(query: URLSearchParams): string | undefine
     return name === "" || name === "." || name === ".." || /[/%]/.test(name) ? undefined : name;
   }
   return undefined;
+}
+
+export interface WatchOptions {
+  readonly resourceVersion: string | undefined;
+  readonly timeoutSeconds: number | undefined;
+  readonly allowWatchBookmarks: boolean;
+  /** kube's streaming lists (WatchList, on in 1.32): the initial state as events, then a marked BOOKMARK. */
+  readonly sendInitialEvents: boolean | undefined;
+}
+
+/** A watch's options, validated as kube's validateWatchOptions does (the WatchList feature enabled). */
+export function watchOptionsOf(query: URLSearchParams): WatchOptions {
+  const timeoutSeconds = intParam(query, "timeoutSeconds");
+  intParam(query, "limit");
+  const sendInitialEvents = boolParam(query, "sendInitialEvents");
+  const match = query.get("resourceVersionMatch") ?? "";
+  const errs: FieldError[] = [];
+  if (sendInitialEvents !== undefined && match !== "NotOlderThan")
+    errs.push({
+      field: "resourceVersionMatch",
+      type: "FieldValueForbidden",
+      detail: "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+    });
+  if (match !== "") {
+    if (sendInitialEvents === undefined)
+      errs.push({
+        field: "resourceVersionMatch",
+        type: "FieldValueForbidden",
+        detail: "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+      });
+    if (match !== "NotOlderThan")
+      errs.push({
+        field: "resourceVersionMatch",
+        type: "FieldValueNotSupported",
+        value: match,
+        detail: 'supported values: "NotOlderThan"',
+      });
+    if ((query.get("continue") ?? "") !== "")
+      errs.push({
+        field: "resourceVersionMatch",
+        type: "FieldValueForbidden",
+        detail: "resourceVersionMatch is forbidden when continue is provided",
+      });
+  }
+  if (errs.length > 0) throw invalid("ListOptions", "", errs, "meta.k8s.io");
+  return {
+    resourceVersion: query.get("resourceVersion") ?? undefined,
+    timeoutSeconds,
+    allowWatchBookmarks: boolParam(query, "allowWatchBookmarks") === true,
+    sendInitialEvents,
+  };
 }
