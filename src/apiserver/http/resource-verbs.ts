@@ -109,6 +109,7 @@ export async function serveVerb(
       const deleteOptions = await deleteOptionsOf(ctx, r);
       const deleted = await ctx.registry.delete(info, namespace, name, deleteOptions);
       await settle(deleted, true, deleteOptions.dryRun);
+      if (info.returnDeletedObject === true) return sendObject(ctx, r, 200, deleted, format);
       const meta = metaOf(deleted);
       const status = successStatus({
         name: meta.name ?? "",

@@ -60,6 +60,8 @@ export interface ResourceInfo {
   readonly defaults?: (obj: KubeObject) => void;
   /** The kind's own validation (metadata is checked for every kind); `old` on updates. */
   readonly validate?: (obj: KubeObject, old: KubeObject | undefined) => FieldError[];
+  /** A delete answers with the deleted object instead of a Status (kube's Store.ReturnDeletedObject). */
+  readonly returnDeletedObject?: boolean;
 }
 
 /** The declarative part of an entry; the rest is derived. */
