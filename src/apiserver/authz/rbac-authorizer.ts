@@ -1,5 +1,5 @@
 import { ruleAllows } from "./rbac-rules.js";
-import { aggregateErrors, describeSource, type RuleResolver } from "./rule-resolver.js";
+import { aggregateErrors, describeSource, type RuleResolver, type RuleSource } from "./rule-resolver.js";
 import {
   allow,
   noOpinion,
@@ -15,13 +15,20 @@ import {
  * RBAC never denies: the next authorizer in the mode list may still allow.
  */
 export function createRbacAuthorizer(resolver: RuleResolver): Authorizer & RulesLister {
+  // The reasons of the sources the resolver keeps (it hands out the same source objects until RBAC changes).
+  const reasons = new WeakMap<RuleSource, string>();
+  const reasonOf = (source: RuleSource): string => {
+    let reason = reasons.get(source);
+    if (reason === undefined) reasons.set(source, (reason = `RBAC: allowed by ${describeSource(source)}`));
+    return reason;
+  };
   return {
     authorize(attrs) {
       let reason: string | undefined;
       const errors: string[] = [];
       resolver.visitRulesFor(attrs.user, attrs.namespace, (source, rule, err) => {
         if (rule !== undefined && source !== undefined && ruleAllows(attrs, rule)) {
-          reason = `RBAC: allowed by ${describeSource(source)}`;
+          reason = reasonOf(source);
           return false;
         }
         if (err !== undefined) errors.push(err);

@@ -41,6 +41,8 @@ export interface RoleRecord {
 
 /** Where the rule resolver reads RBAC objects from (the cache, or a fixed set in tests). */
 export interface RbacSource {
+  /** Changes whenever any object changes: what was resolved from an older generation is stale. */
+  readonly generation: number;
   /** The ClusterRoleBindings that may apply to the user (a superset: callers check the subjects). */
   clusterRoleBindingsFor(user: UserInfo): readonly Binding[];
   /** The RoleBindings of `namespace` that may apply to the user (a superset). */
@@ -154,10 +156,16 @@ export class RbacIndex implements RbacSource {
   private readonly namespaceBindings = new Map<string, BindingSet>();
   private readonly clusterRoles = new Map<string, RoleRecord>();
   private readonly roles = new Map<string, RoleRecord>();
+  private changes = 0;
+
+  get generation(): number {
+    return this.changes;
+  }
 
   /** Adds or replaces an object of any of the four RBAC kinds. */
   put(obj: KubeObject): void {
     const meta = metaOf(obj);
+    this.changes++;
     switch (obj.kind) {
       case "ClusterRoleBinding":
         this.clusterBindings.put(bindingOf(obj));
@@ -179,6 +187,7 @@ export class RbacIndex implements RbacSource {
   }
 
   delete(kind: string, namespace: string, name: string): void {
+    this.changes++;
     switch (kind) {
       case "ClusterRoleBinding":
         this.clusterBindings.delete(name);

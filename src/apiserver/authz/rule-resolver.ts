@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import type { UserInfo } from "../authn.js";
 import type { Binding, RbacSource, RoleRef, Subject } from "./rbac-index.js";
 import type { PolicyRule } from "./rbac-rules.js";
@@ -42,7 +43,24 @@ function appliesTo(user: UserInfo, binding: Binding, namespace: string): Subject
   return binding.subjects.find((s) => subjectAppliesTo(user, s, namespace));
 }
 
+/** One step of a user's resolution: a rule and where it came from, or an error met on the way. */
+interface Resolved {
+  readonly source?: RuleSource;
+  readonly rule?: PolicyRule;
+  readonly error?: string;
+}
+
+/** How many users × namespaces keep their resolution between RBAC changes. */
+const RESOLVED_CACHE_ENTRIES = 4096;
+
 export class RuleResolver {
+  /**
+   * The resolution of (user name, groups, namespace) — the only inputs it depends on — kept until the
+   * RBAC objects change (the source's generation), so a request does not rebuild it from the indexes.
+   */
+  private readonly resolved = new LRUCache<string, readonly Resolved[]>({ max: RESOLVED_CACHE_ENTRIES });
+  private resolvedGeneration = -1;
+
   constructor(private readonly source: RbacSource) {}
 
   /** The rules a role reference grants, or kube's lister error (`role.rbac.authorization.k8s.io "x" not found`). */
@@ -66,21 +84,33 @@ export class RuleResolver {
   }
 
   visitRulesFor(user: UserInfo, namespace: string, visitor: RuleVisitor): void {
-    const visitBindings = (bindings: readonly Binding[], bindingNamespace: string): boolean => {
+    for (const r of this.resolve(user, namespace)) if (!visitor(r.source, r.rule, r.error)) return;
+  }
+
+  private resolve(user: UserInfo, namespace: string): readonly Resolved[] {
+    if (this.resolvedGeneration !== this.source.generation) {
+      this.resolved.clear();
+      this.resolvedGeneration = this.source.generation;
+    }
+    // NUL cannot be in a name that came through HTTP headers, a token file line or a certificate.
+    const key = `${namespace}\0${user.name}\0${user.groups.join("\0")}`;
+    let out = this.resolved.get(key);
+    if (out !== undefined) return out;
+    const steps: Resolved[] = [];
+    const addBindings = (bindings: readonly Binding[], bindingNamespace: string): void => {
       for (const binding of bindings) {
         const subject = appliesTo(user, binding, bindingNamespace);
         if (subject === undefined) continue;
         const found = this.roleReferenceRules(binding.roleRef, bindingNamespace);
-        if ("error" in found) {
-          if (!visitor(undefined, undefined, found.error)) return false;
-          continue;
-        }
-        for (const rule of found.rules) if (!visitor({ binding, subject }, rule, undefined)) return false;
+        if ("error" in found) steps.push({ error: found.error });
+        else for (const rule of found.rules) steps.push({ source: { binding, subject }, rule });
       }
-      return true;
     };
-    if (!visitBindings(this.source.clusterRoleBindingsFor(user), "")) return;
-    if (namespace !== "") visitBindings(this.source.roleBindingsFor(user, namespace), namespace);
+    addBindings(this.source.clusterRoleBindingsFor(user), "");
+    if (namespace !== "") addBindings(this.source.roleBindingsFor(user, namespace), namespace);
+    out = steps;
+    this.resolved.set(key, out);
+    return out;
   }
 
   /** Every rule the user holds in the namespace (cluster-wide ones included), and the errors met. */
