@@ -423,12 +423,12 @@ class ParametersTest(unittest.TestCase):
     def tearDownClass(cls):
         ADMIN.delete_namespace(cls.ns)
 
-    def raw(self, query):
-        """GET the namespace's configmaps with these query parameters: (status, body text)."""
+    def raw(self, query, path=None, method="GET"):
+        """GET the namespace's configmaps (or path) with these query parameters: (status, body text)."""
         try:
             resp = ADMIN.api_client.call_api(
-                f"/api/v1/namespaces/{self.ns}/configmaps",
-                "GET",
+                path or f"/api/v1/namespaces/{self.ns}/configmaps",
+                method,
                 query_params=query,
                 header_params={"Accept": "application/json"},
                 auth_settings=["BearerToken"],
@@ -457,6 +457,18 @@ class ParametersTest(unittest.TestCase):
         self.assertEqual({json.loads(l)["type"] for l in body.splitlines() if l}, {"ADDED"})
         code, body = self.raw([("watch", "false"), ("limit", "1")])
         self.assertEqual(json.loads(body)["kind"], "ConfigMapList")
+
+    def test_watch_paths(self):
+        # kube's deprecated /watch/ paths: a collection, or one object by name
+        code, body = self.raw([("timeoutSeconds", "1")], f"/api/v1/watch/namespaces/{self.ns}/configmaps")
+        self.assertEqual(code, 200)
+        events = [json.loads(l) for l in body.splitlines() if l]
+        self.assertEqual(sorted(e["object"]["metadata"]["name"] for e in events), [f"cm-{i}" for i in range(5)])
+        code, body = self.raw([("timeoutSeconds", "1")], f"/api/v1/watch/namespaces/{self.ns}/configmaps/cm-3")
+        self.assertEqual([json.loads(l)["object"]["metadata"]["name"] for l in body.splitlines() if l], ["cm-3"])
+        code, body = self.raw([], f"/api/v1/watch/namespaces/{self.ns}/configmaps/cm-3", "DELETE")
+        self.assertEqual(code, 405)
+        ADMIN.read_namespaced_config_map("cm-3", self.ns)  # still there
 
 
 if __name__ == "__main__":

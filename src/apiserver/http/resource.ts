@@ -19,7 +19,10 @@ export async function handleResource(
   segments: string[],
 ): Promise<void> {
   const method = r.method;
-  const route = parseRoute(gv, segments);
+  // kube's RequestInfo: `/watch/` after the group version (deprecated, still served) makes any request a
+  // watch, of a collection or of one named object.
+  const watchPath = segments[0] === "watch";
+  const route = parseRoute(gv, watchPath ? segments.slice(1) : segments);
   let format: ResponseFormat = { kind: "json" };
   try {
     if (route === undefined) {
@@ -30,7 +33,10 @@ export async function handleResource(
     r.resource = info.resource;
     r.verb = method; // what a 405 is counted as
     // kube's RequestInfo: a GET of a collection is a watch when `watch` converts to true; a named GET is a get.
-    const isWatch = method === "GET" && name === undefined && boolParam(r.query, "watch") === true;
+    const isWatch =
+      method === "GET" && (watchPath || (name === undefined && boolParam(r.query, "watch") === true));
+    if (watchPath && !isWatch)
+      throw methodNotAllowed(`the server does not allow this method on the requested resource`);
     const verb = verbOf(method, name, isWatch);
     if (!info.verbs.includes(verb))
       throw methodNotAllowed(`the server does not allow this method on the requested resource`);
