@@ -52,8 +52,9 @@ describe("API groups", () => {
     assert.deepEqual(
       list.groups.map((g) => `${g.name} ${g.preferredVersion.groupVersion}`),
       [
-        "rbac.authorization.k8s.io rbac.authorization.k8s.io/v1",
+        "authentication.k8s.io authentication.k8s.io/v1",
         "authorization.k8s.io authorization.k8s.io/v1",
+        "rbac.authorization.k8s.io rbac.authorization.k8s.io/v1",
       ],
     );
     const group = (await call(server, "GET", "/apis/rbac.authorization.k8s.io")).json();
@@ -107,6 +108,7 @@ describe("API groups", () => {
     };
     assert.deepEqual(Object.keys(index.paths).sort(), [
       "api/v1",
+      "apis/authentication.k8s.io/v1",
       "apis/authorization.k8s.io/v1",
       "apis/rbac.authorization.k8s.io/v1",
     ]);

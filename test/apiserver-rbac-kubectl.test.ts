@@ -203,6 +203,15 @@ describe("RBAC with kubectl", { timeout: 240_000 }, () => {
       (await k.ok(["auth", "can-i", "list", "configmaps", "-n", "team", "--as=alice"])).trim(),
       "yes",
     );
+    // kubectl auth whoami (SelfSubjectReview): the requester, or whom it impersonates.
+    assert.match(
+      await k.ok(["auth", "whoami"]),
+      /^ATTRIBUTE\s+VALUE\nUsername\s+admin\nUID\s+1\nGroups\s+\[system:masters system:authenticated\]\n$/,
+    );
+    assert.match(
+      await k.ok(["auth", "whoami", "--as=carol", "--as-group=auditors", "-o", "json"]),
+      /"userInfo": \{\s+"username": "carol",\s+"groups": \[\s+"auditors",\s+"system:authenticated"\s+\]/,
+    );
     // A discovery cache of alice's own first: without one, kubectl's discovery fails too, and prints less.
     const alice = as("alice");
     await alice.ok(["get", "configmaps", "-n", "team"]);

@@ -1,3 +1,4 @@
+import { AUTHENTICATION_V1 } from "./resources/authentication-v1.js";
 import { AUTHORIZATION_V1 } from "./resources/authorization-v1.js";
 import { CORE_V1 } from "./resources/core-v1.js";
 import { RBAC_V1 } from "./resources/rbac-v1.js";
@@ -20,7 +21,13 @@ export {
  * validation; every layer reads the entry.
  */
 
-export const GROUP_VERSIONS: readonly GroupVersion[] = Object.freeze([CORE_V1, RBAC_V1, AUTHORIZATION_V1]);
+/** In kube's order of /apis (its APIService group priorities: authentication, authorization, rbac, …). */
+export const GROUP_VERSIONS: readonly GroupVersion[] = Object.freeze([
+  CORE_V1,
+  AUTHENTICATION_V1,
+  AUTHORIZATION_V1,
+  RBAC_V1,
+]);
 
 export const RESOURCES: readonly ResourceInfo[] = Object.freeze(GROUP_VERSIONS.flatMap((gv) => gv.resources));
 

@@ -12,6 +12,7 @@ import {
   type FieldSchema,
   type TypeSchema,
 } from "./schema-fields.js";
+import { AUTHENTICATION_SCHEMAS } from "./schemas-authentication.js";
 import { AUTHORIZATION_SCHEMAS } from "./schemas-authorization.js";
 import { RBAC_SCHEMAS } from "./schemas-rbac.js";
 
@@ -259,7 +260,7 @@ export const SCHEMAS: Readonly<Record<string, TypeSchema>> = {
 for (const kind of ["Secret", "ConfigMap", "ServiceAccount", "Namespace"]) {
   (SCHEMAS as Record<string, TypeSchema>)[`${CORE}${kind}List`] = listSchema(CORE + kind, "", "v1", kind);
 }
-Object.assign(SCHEMAS, RBAC_SCHEMAS, AUTHORIZATION_SCHEMAS);
+Object.assign(SCHEMAS, RBAC_SCHEMAS, AUTHORIZATION_SCHEMAS, AUTHENTICATION_SCHEMAS);
 
 /** Kind → definition name (kinds are unique across the served groups). */
 const BY_KIND = new Map(

@@ -92,7 +92,7 @@ test("malformed protobuf is an invalid-argument error", () => {
   assert.throws(() => decodeProtobufObject(Buffer.from("nope")), { code: "invalid-argument" });
 });
 
-test("round-trips the RBAC kinds and the access reviews (kube's rbac/v1 and authorization/v1 messages)", () => {
+test("round-trips the RBAC kinds, the access reviews and SelfSubjectReview (kube's rbac/v1, authorization/v1, authentication/v1 messages)", () => {
   const objs = [
     {
       apiVersion: "rbac.authorization.k8s.io/v1",
@@ -138,6 +138,12 @@ test("round-trips the RBAC kinds and the access reviews (kube's rbac/v1 and auth
         nonResourceRules: [{ verbs: ["get"], nonResourceURLs: ["/api"] }],
         incomplete: false,
       },
+    },
+    {
+      apiVersion: "authentication.k8s.io/v1",
+      kind: "SelfSubjectReview",
+      metadata: { creationTimestamp: "2026-12-02T01:02:03Z" },
+      status: { userInfo: { username: "ann", uid: "7", groups: ["dev", "system:authenticated"] } },
     },
   ];
   for (const o of objs) assert.deepEqual(decodeProtobufObject(encodeProtobufObject(o)), o);

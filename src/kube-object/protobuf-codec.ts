@@ -26,9 +26,17 @@ const root = (() => {
   const dir = protoDir();
   const r = new protobuf.Root();
   r.resolvePath = (_origin, target) => (target.startsWith("/") ? target : dir + target.replace(/^.*\//, ""));
-  r.loadSync(["core-v1.proto", "meta-v1.proto", "runtime.proto", "rbac-v1.proto", "authorization-v1.proto"], {
-    keepCase: true,
-  });
+  r.loadSync(
+    [
+      "core-v1.proto",
+      "meta-v1.proto",
+      "runtime.proto",
+      "rbac-v1.proto",
+      "authorization-v1.proto",
+      "authentication-v1.proto",
+    ],
+    { keepCase: true },
+  );
   r.resolveAll();
   return r;
 })();
@@ -57,6 +65,11 @@ const PACKAGES: ReadonlyArray<{ apiVersion: string; pkg: string; kinds: readonly
       "SubjectAccessReview",
       "LocalSubjectAccessReview",
     ],
+  },
+  {
+    apiVersion: "authentication.k8s.io/v1",
+    pkg: "k8s.io.api.authentication.v1.",
+    kinds: ["SelfSubjectReview"],
   },
 ];
 

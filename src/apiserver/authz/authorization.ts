@@ -45,6 +45,7 @@ export interface WriteGuard {
 export class Authorization {
   readonly authorizer: Authorizer;
   readonly ruleResolver: RulesLister;
+  readonly clock: Clock;
   private readonly resolver: RuleResolver;
   private readonly aggregation: AggregationController;
 
@@ -59,6 +60,7 @@ export class Authorization {
     });
     this.authorizer = authorizer;
     this.ruleResolver = ruleResolver;
+    this.clock = options.clock;
     this.aggregation = new AggregationController(options.registry, cache, options.logger);
   }
 

@@ -1,4 +1,5 @@
-import { isPlainObject, metaOf, type KubeObject } from "../../kube-object/types.js";
+import type { Clock } from "../../common/clock.js";
+import { isPlainObject, metaOf, rfc3339, type KubeObject } from "../../kube-object/types.js";
 import type { UserInfo } from "../authn.js";
 import type { ResourceInfo } from "../resources.js";
 import { badRequest, invalid, type FieldError } from "../status.js";
@@ -8,7 +9,8 @@ import type { Attributes, Authorizer, RuleResolver } from "./types.js";
  * authorization.k8s.io/v1 access reviews, answered as kube's REST handlers answer them
  * (pkg/registry/authorization/*): SelfSubjectAccessReview ("can I?" — `kubectl auth can-i`),
  * SelfSubjectRulesReview (`kubectl auth can-i --list`), SubjectAccessReview and LocalSubjectAccessReview
- * ("can they?"). Nothing is stored.
+ * ("can they?"); authentication.k8s.io/v1 SelfSubjectReview ("who am I?" — `kubectl auth whoami`).
+ * Nothing is stored.
  */
 
 const GROUP = "authorization.k8s.io";
@@ -17,6 +19,7 @@ const str = (v: unknown): string => (typeof v === "string" ? v : "");
 export interface ReviewContext {
   readonly authorizer: Authorizer;
   readonly ruleResolver: RuleResolver;
+  readonly clock: Clock;
 }
 
 /** The NonResourceAttributes value as field.Error prints it (Go's %#v of the struct). */
@@ -175,6 +178,18 @@ export function answerReview(
       if (rules.error !== undefined) status.evaluationError = rules.error;
       // kube answers with an empty spec.
       return reviewed(obj, info, {}, status);
+    }
+    case "SelfSubjectReview": {
+      // kube's selfsubjectreview REST: the requesting (or impersonated) user, stamped with the time.
+      const userInfo: Record<string, unknown> = { username: user.name };
+      if (user.uid !== "") userInfo.uid = user.uid;
+      if (user.groups.length > 0) userInfo.groups = [...user.groups];
+      return {
+        kind: info.kind,
+        apiVersion: info.apiVersion,
+        metadata: { creationTimestamp: rfc3339(ctx.clock.now()) },
+        status: { userInfo },
+      };
     }
     default:
       throw badRequest(`${info.kind} is not a review`);
