@@ -2,6 +2,7 @@ import { checkPatchedObject, decodeBody, parseFieldValidation, type ResponseForm
 import { applyPatch, patchTypeOf } from "../patch.js";
 import { successStatus, unsupportedMediaType } from "../status.js";
 import { isPlainObject, metaOf, type KubeObject } from "../../kube-object/types.js";
+import type { UserInfo } from "../authn.js";
 import type { HandlerContext } from "./context.js";
 import { deleteOptionsOf } from "./delete-options.js";
 import { isDryRun, listQueryOf, selectorQueryOf } from "./query.js";
@@ -14,6 +15,7 @@ import { serveWatch } from "./watch-stream.js";
 export async function serveVerb(
   ctx: HandlerContext,
   r: Request,
+  user: UserInfo,
   verb: ResourceVerb,
   route: Route,
   format: ResponseFormat,
@@ -21,6 +23,11 @@ export async function serveVerb(
   const { info, namespace } = route;
   const name = route.name ?? "";
   const q = r.query;
+  // RBAC objects: kube's escalation checks on writes, and the authorizer caught up before answering.
+  const guard = ctx.authz.writeGuard(info, user, namespace, name);
+  const settle = async (obj: KubeObject, deleted: boolean, dryRun: boolean): Promise<void> => {
+    if (guard !== undefined && !dryRun) await guard.settle(obj, deleted);
+  };
   switch (verb) {
     case "get": {
       const obj = await ctx.registry.get(info, namespace, name);
@@ -39,7 +46,7 @@ export async function serveVerb(
         ctx,
         r,
         200,
-        { kind: info.listKind, apiVersion: "v1", metadata: listMeta, items },
+        { kind: info.listKind, apiVersion: info.apiVersion, metadata: listMeta, items },
         format,
       );
     }
@@ -54,12 +61,22 @@ export async function serveVerb(
         info.kind,
         parseFieldValidation(q.get("fieldValidation")),
       );
-      const opts = { dryRun: isDryRun(q) };
+      const opts = {
+        dryRun: isDryRun(q, verb === "create" ? "CreateOptions" : "UpdateOptions"),
+        ...(guard !== undefined ? { admit: guard.admit } : {}),
+      };
       if (verb === "create") {
+        if (info.storageSegment === undefined) {
+          // The access reviews: answered, not stored.
+          const reviewed = ctx.authz.review(info, decoded.object, user, namespace);
+          return sendObject(ctx, r, 201, reviewed, format, decoded.warnings);
+        }
         const created = await ctx.registry.create(info, namespace, decoded.object, opts);
+        await settle(created, false, opts.dryRun);
         return sendObject(ctx, r, 201, created, format, decoded.warnings);
       }
       const updated = await ctx.registry.update(info, namespace, name, decoded.object, opts);
+      await settle(updated, false, opts.dryRun);
       return sendObject(ctx, r, 200, updated, format, decoded.warnings);
     }
     case "patch": {
@@ -73,7 +90,9 @@ export async function serveVerb(
       const body = await readBody(ctx, r);
       const validation = parseFieldValidation(q.get("fieldValidation"));
       const warnings: string[] = [];
-      const patched = await ctx.registry.patch(info, namespace, name, { dryRun: isDryRun(q) }, (current) => {
+      const dryRun = isDryRun(q, "PatchOptions");
+      const patchOptions = { dryRun, ...(guard !== undefined ? { admit: guard.admit } : {}) };
+      const patched = await ctx.registry.patch(info, namespace, name, patchOptions, (current) => {
         const rvBefore = metaOf(current).resourceVersion;
         const out = applyPatch(patchType, info.kind, current, body);
         const checked = checkPatchedObject(info.kind, out, validation);
@@ -83,10 +102,14 @@ export async function serveVerb(
           delete checked.object.metadata.resourceVersion;
         return checked.object;
       });
+      await settle(patched, false, dryRun);
       return sendObject(ctx, r, 200, patched, format, warnings);
     }
     case "delete": {
-      const deleted = await ctx.registry.delete(info, namespace, name, await deleteOptionsOf(ctx, r));
+      const deleteOptions = await deleteOptionsOf(ctx, r);
+      const deleted = await ctx.registry.delete(info, namespace, name, deleteOptions);
+      await settle(deleted, true, deleteOptions.dryRun);
+      if (info.returnDeletedObject === true) return sendObject(ctx, r, 200, deleted, format);
       const meta = metaOf(deleted);
       const status = successStatus({
         name: meta.name ?? "",
@@ -99,9 +122,10 @@ export async function serveVerb(
       // DeleteOptions' preconditions name one object; for a collection only dryRun applies.
       const { dryRun } = await deleteOptionsOf(ctx, r);
       const page = await ctx.registry.deleteCollection(info, namespace, selectorQueryOf(q), { dryRun });
+      for (const item of page.items) await settle(item, true, dryRun);
       const list = {
         kind: info.listKind,
-        apiVersion: "v1",
+        apiVersion: info.apiVersion,
         metadata: { resourceVersion: page.resourceVersion },
         items: page.items.map(stripTypeMeta),
       };

@@ -53,7 +53,7 @@ export class Registry {
     } catch (err) {
       throw objectError(err, info, name);
     }
-    if (value === undefined) throw notFound(info.resource, name);
+    if (value === undefined) throw notFound(info, name);
     return withTypeMeta(info, objectOf(value));
   }
 
@@ -68,12 +68,13 @@ export class Registry {
     opts: WriteOptions,
   ): Promise<KubeObject> {
     const obj = prepareForCreate(info, body, namespace, this.clock, this.random);
+    opts.admit?.(obj, undefined);
     const name = metaOf(obj).name ?? "";
     if (info.namespaced) await this.namespaces.require(namespace ?? "");
     const key = this.key(info, namespace, name);
     try {
       if (opts.dryRun) {
-        if (await this.store.has(key)) throw alreadyExists(info.resource, name);
+        if (await this.store.has(key)) throw alreadyExists(info, name);
         return obj;
       }
       const written = await this.store.create(key, encodeObject(obj));
@@ -156,6 +157,7 @@ export class Registry {
             pinnedRv,
           );
           const changed = sameObject(next, current) ? undefined : next;
+          if (changed !== undefined) opts.admit?.(changed, current);
           last = { current, changed, revision: value.modRevision };
           return changed === undefined ? undefined : encodeObject(changed);
         },
@@ -200,7 +202,7 @@ export class Registry {
   /** Everything in a deleted namespace goes with it, whether it decodes or not. */
   private async deleteNamespaceContents(namespace: string): Promise<void> {
     for (const info of RESOURCES) {
-      if (!info.namespaced) continue;
+      if (!info.namespaced || info.storageSegment === undefined) continue;
       await this.store.deletePrefixWithoutDecodingUnsafe(collectionPrefix(this.prefix, info, namespace));
     }
   }

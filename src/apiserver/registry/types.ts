@@ -20,6 +20,11 @@ export interface ListPage {
 
 export interface WriteOptions {
   readonly dryRun: boolean;
+  /**
+   * Admission: runs on the validated object about to be written (and the current one, on updates; only
+   * when something changes), on every attempt; throwing refuses the write. RBAC's escalation checks.
+   */
+  readonly admit?: (obj: KubeObject, old: KubeObject | undefined) => void;
 }
 
 export interface DeleteOptions extends WriteOptions {
