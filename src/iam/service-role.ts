@@ -40,7 +40,8 @@ export async function ensureServiceRole(identity: IdentityStore): Promise<Princi
     try {
       role = await identity.createPrincipal(CS_SERVICE_ROLE, "role", {
         trustPolicy: CS_SERVICE_ROLE_TRUST_POLICY,
-        description: "atrest's control plane (cs.aliyuncs.com) assumes this role to call the KMS for a cluster",
+        description:
+          "atrest's control plane (cs.aliyuncs.com) assumes this role to call the KMS for a cluster",
       });
     } catch (err) {
       if (!isAtrestError(err, "already-exists")) throw err;
