@@ -53,6 +53,7 @@ function schemasDocument(): Record<string, unknown> {
     const doc: Record<string, unknown> = { description: schema.description, type: "object", properties };
     if (schema.required !== undefined) doc.required = [...schema.required];
     if (schema.gvk !== undefined) doc["x-kubernetes-group-version-kind"] = [schema.gvk];
+    if (schema.structType === "atomic") doc["x-kubernetes-map-type"] = "atomic";
     out[name] = doc;
   }
   return out;

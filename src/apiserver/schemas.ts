@@ -20,6 +20,8 @@ export interface TypeSchema {
   readonly description: string;
   readonly properties: Readonly<Record<string, FieldSchema>>;
   readonly required?: readonly string[];
+  /** kube's `+structType=atomic` (x-kubernetes-map-type: atomic): server-side apply owns it whole. */
+  readonly structType?: "atomic";
   /** The kind this top-level type is (adds x-kubernetes-group-version-kind). */
   readonly gvk?: { readonly group: string; readonly version: string; readonly kind: string };
 }
@@ -196,11 +198,13 @@ export const SCHEMAS: Readonly<Record<string, TypeSchema>> = {
       resourceVersion: s(),
       uid: s(),
     },
+    structType: "atomic",
   },
   [CORE + "LocalObjectReference"]: {
     description:
       "LocalObjectReference contains enough information to let you locate the referenced object inside the same namespace.",
     properties: { name: s() },
+    structType: "atomic",
   },
   [CORE + "ServiceAccount"]: {
     description:

@@ -1,14 +1,16 @@
+import { APPLY_PATCH_TYPE, decodeApplyPatch } from "../apply/index.js";
 import { checkPatchedObject, decodeBody, parseFieldValidation, type ResponseFormat } from "../media.js";
 import { applyPatch, patchTypeOf } from "../patch.js";
-import { successStatus, unsupportedMediaType } from "../status.js";
+import { successStatus } from "../status.js";
 import { isPlainObject, metaOf, type KubeObject } from "../../kube-object/types.js";
 import type { HandlerContext } from "./context.js";
 import { deleteOptionsOf } from "./delete-options.js";
-import { isDryRun, listQueryOf, selectorQueryOf } from "./query.js";
+import { listQueryOf, selectorQueryOf } from "./query.js";
 import { readBody, type Request } from "./request.js";
 import { sendObject, stripTypeMeta, tableOf } from "./respond.js";
 import type { ResourceVerb, Route } from "./route.js";
 import { serveWatch } from "./watch-stream.js";
+import { applyOptionsOf, writeOptionsOf } from "./write-options.js";
 
 /** Each resource verb: parse what it takes from the request, ask the registry, answer. */
 export async function serveVerb(
@@ -54,7 +56,7 @@ export async function serveVerb(
         info.kind,
         parseFieldValidation(q.get("fieldValidation")),
       );
-      const opts = { dryRun: isDryRun(q) };
+      const opts = writeOptionsOf(r, verb === "create" ? "CreateOptions" : "UpdateOptions");
       if (verb === "create") {
         const created = await ctx.registry.create(info, namespace, decoded.object, opts);
         return sendObject(ctx, r, 201, created, format, decoded.warnings);
@@ -64,16 +66,18 @@ export async function serveVerb(
     }
     case "patch": {
       const contentType = r.req.headers["content-type"] ?? "";
-      if (contentType.startsWith("application/apply-patch")) {
-        throw unsupportedMediaType(
-          `the server does not support server-side apply (${contentType.split(";")[0] ?? ""}); use client-side apply`,
-        );
-      }
       const patchType = patchTypeOf(contentType);
-      const body = await readBody(ctx, r);
       const validation = parseFieldValidation(q.get("fieldValidation"));
+      if (patchType === APPLY_PATCH_TYPE) {
+        const opts = applyOptionsOf(r);
+        const { config, warnings } = decodeApplyPatch(await readBody(ctx, r), validation);
+        const applied = await ctx.registry.apply(info, namespace, name, config, opts);
+        return sendObject(ctx, r, applied.created ? 201 : 200, applied.object, format, warnings);
+      }
+      const opts = writeOptionsOf(r, "PatchOptions");
+      const body = await readBody(ctx, r);
       const warnings: string[] = [];
-      const patched = await ctx.registry.patch(info, namespace, name, { dryRun: isDryRun(q) }, (current) => {
+      const patched = await ctx.registry.patch(info, namespace, name, opts, (current) => {
         const rvBefore = metaOf(current).resourceVersion;
         const out = applyPatch(patchType, info.kind, current, body);
         const checked = checkPatchedObject(info.kind, out, validation);

@@ -2,9 +2,17 @@ import type { Clock } from "../../common/clock.js";
 import { AtrestError, isAtrestError } from "../../common/errors.js";
 import type { Random } from "../../common/random.js";
 import type { TransformingStore } from "../../storage/transforming-store.js";
-import { collectionPrefix, resourceByName, RESOURCES, storageKey, type ResourceInfo } from "../resources.js";
-import { alreadyExists, badRequest, notFound } from "../status.js";
+import {
+  collectionPrefix,
+  GROUP_VERSION,
+  resourceByName,
+  RESOURCES,
+  storageKey,
+  type ResourceInfo,
+} from "../resources.js";
+import { alreadyExists, badRequest, conflict, notFound } from "../status.js";
 import { metaOf, type KubeObject } from "../../kube-object/types.js";
+import { FieldManagers } from "./field-managers.js";
 import { filterOf } from "./filter.js";
 import { listPage } from "./list.js";
 import { NamespaceCache } from "./namespace-cache.js";
@@ -19,7 +27,16 @@ import {
   sameObject,
   withTypeMeta,
 } from "./strategy.js";
-import type { DeleteOptions, ListPage, ListQuery, WatchHandle, WatchSink, WriteOptions } from "./types.js";
+import type {
+  ApplyOptions,
+  ApplyResult,
+  DeleteOptions,
+  ListPage,
+  ListQuery,
+  WatchHandle,
+  WatchSink,
+  WriteOptions,
+} from "./types.js";
 import { watchObjects } from "./watch-events.js";
 
 /**
@@ -30,6 +47,7 @@ import { watchObjects } from "./watch-events.js";
  */
 export class Registry {
   private readonly namespaces: NamespaceCache;
+  private readonly fieldManagers: FieldManagers;
 
   constructor(
     private readonly store: TransformingStore,
@@ -40,6 +58,13 @@ export class Registry {
     const ns = resourceByName("namespaces");
     if (ns === undefined) throw new AtrestError("internal", "the namespaces resource is not served");
     this.namespaces = new NamespaceCache(store, collectionPrefix(prefix, ns, undefined), clock);
+    this.fieldManagers = new FieldManagers(clock);
+  }
+
+  /** managedFields after a non-apply write by `opts.fieldManager` (untouched for internal writes). */
+  private track(info: ResourceInfo, live: KubeObject, next: KubeObject, opts: WriteOptions): KubeObject {
+    if (opts.fieldManager === undefined) return next;
+    return this.fieldManagers.for(info, GROUP_VERSION).update(live, next, opts.fieldManager);
   }
 
   key(info: ResourceInfo, namespace: string | undefined, name: string): string {
@@ -62,6 +87,17 @@ export class Registry {
   }
 
   async create(
+    info: ResourceInfo,
+    namespace: string | undefined,
+    body: KubeObject,
+    opts: WriteOptions,
+  ): Promise<KubeObject> {
+    const tracked = this.track(info, {}, normalizeIncoming(info, body, namespace), opts);
+    return this.createPrepared(info, namespace, tracked, opts);
+  }
+
+  /** A create of an object whose managedFields are already what they should be. */
+  private async createPrepared(
     info: ResourceInfo,
     namespace: string | undefined,
     body: KubeObject,
@@ -109,7 +145,15 @@ export class Registry {
     metaOf(incoming).name = name;
     const wantedRv = metaOf(incoming).resourceVersion;
     const pinnedRv = wantedRv === undefined || wantedRv === "" ? undefined : wantedRv;
-    return this.guaranteedUpdate(info, namespace, name, opts, pinnedRv, () => structuredClone(incoming));
+    return this.guaranteedUpdate(
+      info,
+      namespace,
+      name,
+      opts,
+      pinnedRv,
+      () => structuredClone(incoming),
+      true,
+    );
   }
 
   /** PATCH: `mutate` builds the new object from the current one, again on every attempt. */
@@ -120,7 +164,71 @@ export class Registry {
     opts: WriteOptions,
     mutate: (current: KubeObject) => KubeObject,
   ): Promise<KubeObject> {
-    return this.guaranteedUpdate(info, namespace, name, opts, undefined, mutate);
+    return this.guaranteedUpdate(info, namespace, name, opts, undefined, mutate, true);
+  }
+
+  /**
+   * Server-side apply (PATCH application/apply-patch+yaml): merges `config` into the object, or
+   * creates it from `config` when there is none, as kube's patcher does with forceAllowCreate.
+   */
+  async apply(
+    info: ResourceInfo,
+    namespace: string | undefined,
+    name: string,
+    config: KubeObject,
+    opts: ApplyOptions,
+  ): Promise<ApplyResult> {
+    const fm = this.fieldManagers.for(info, GROUP_VERSION);
+    const checkName = (obj: KubeObject): KubeObject => {
+      const meta = metaOf(obj);
+      if ((meta.name ?? "") !== name)
+        throw badRequest(
+          `the name of the object (${meta.name ?? ""}) does not match the name on the URL (${name})`,
+        );
+      if (
+        info.namespaced &&
+        namespace !== undefined &&
+        typeof meta.namespace === "string" &&
+        meta.namespace !== "" &&
+        meta.namespace !== namespace
+      )
+        throw badRequest(
+          `the namespace of the object (${meta.namespace}) does not match the namespace on the request (${namespace})`,
+        );
+      return obj;
+    };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const object = await this.guaranteedUpdate(
+          info,
+          namespace,
+          name,
+          opts,
+          undefined,
+          (current) => checkName(fm.apply(current, config, opts.fieldManager, opts.force)),
+          false,
+        );
+        return { object, created: false };
+      } catch (err) {
+        if (!isAtrestError(err, "not-found") || attempt > 2) throw err;
+      }
+      const applied = checkName(fm.apply({}, config, opts.fieldManager, opts.force));
+      const meta = metaOf(applied);
+      if (typeof meta.uid === "string" && meta.uid !== "")
+        throw conflict(
+          info.resource,
+          name,
+          `uid mismatch: the provided object specified uid ${meta.uid}, and no existing object was found`,
+        );
+      // A resourceVersion in the configuration has nothing to match on a create (kube drops it too).
+      delete meta.resourceVersion;
+      try {
+        return { object: await this.createPrepared(info, namespace, applied, opts), created: true };
+      } catch (err) {
+        if (!isAtrestError(err, "already-exists")) throw err;
+        // Someone created it meanwhile: apply onto theirs.
+      }
+    }
   }
 
   /**
@@ -135,6 +243,8 @@ export class Registry {
     opts: WriteOptions,
     pinnedRv: string | undefined,
     mutate: (current: KubeObject) => KubeObject,
+    /** Record the write as an Update in managedFields (an apply records itself). */
+    trackUpdate: boolean,
   ): Promise<KubeObject> {
     // The last attempt's objects: what the result is made of.
     let last: { current: KubeObject; changed: KubeObject | undefined; revision: number } | undefined;
@@ -145,7 +255,9 @@ export class Registry {
         (value) => {
           const current = withTypeMeta(info, objectOf(value));
           checkPinnedRevision(info, name, pinnedRv, value.modRevision);
-          const proposed = mutate(structuredClone(current));
+          let proposed = mutate(structuredClone(current));
+          if (trackUpdate)
+            proposed = this.track(info, current, normalizeIncoming(info, proposed, namespace), opts);
           const next = prepareForUpdate(
             info,
             proposed,

@@ -65,6 +65,9 @@ export function normalizeIncoming(
     if (obj.type === undefined || obj.type === null || obj.type === "") obj.type = "Opaque";
   }
   for (const k of ["data", "binaryData", "immutable"]) if (obj[k] === null) delete obj[k];
+  // A default (kube's SetDefaults_Namespace runs at decode time), so the writer owns the label.
+  if (info.kind === "Namespace" && typeof meta.name === "string" && meta.name !== "")
+    meta.labels = { ...(isPlainObject(meta.labels) ? meta.labels : {}), [NAMESPACE_NAME_LABEL]: meta.name };
   return obj;
 }
 

@@ -20,6 +20,24 @@ export interface ListPage {
 
 export interface WriteOptions {
   readonly dryRun: boolean;
+  /**
+   * Who writes, for metadata.managedFields: kube's `fieldManager`, else the user agent's prefix. An
+   * empty name is recorded as "unknown"; without one (internal writes) nothing is recorded.
+   */
+  readonly fieldManager?: string;
+}
+
+/** A server-side apply: the manager is required, `force` takes fields other managers own. */
+export interface ApplyOptions {
+  readonly dryRun: boolean;
+  readonly fieldManager: string;
+  readonly force: boolean;
+}
+
+export interface ApplyResult {
+  readonly object: KubeObject;
+  /** The apply created the object (HTTP 201). */
+  readonly created: boolean;
 }
 
 export interface DeleteOptions extends WriteOptions {

@@ -1,0 +1,33 @@
+import type { Clock } from "../../common/clock.js";
+import { FieldManager, FieldSet, typeOfKind } from "../apply/index.js";
+import type { ResourceInfo } from "../resources.js";
+import { rfc3339 } from "../../kube-object/types.js";
+
+/**
+ * One field manager per served kind, as kube builds one per resource endpoint. A main resource's
+ * reset fields (its status, where the kind has one) are owned by no one through it.
+ */
+export class FieldManagers {
+  private readonly byKind = new Map<string, FieldManager>();
+
+  constructor(private readonly clock: Clock) {}
+
+  for(info: ResourceInfo, groupVersion: string): FieldManager {
+    const key = `${groupVersion}/${info.kind}`;
+    let fm = this.byKind.get(key);
+    if (fm === undefined) {
+      fm = new FieldManager({
+        kind: info.kind,
+        groupVersion,
+        type: typeOfKind(info.kind),
+        ...(RESET_STATUS.has(info.kind) ? { ignored: FieldSet.of([{ field: "status" }]) } : {}),
+        now: () => rfc3339(this.clock.now()),
+      });
+      this.byKind.set(key, fm);
+    }
+    return fm;
+  }
+}
+
+/** Kinds whose strategy resets status on writes to the main resource (kube's GetResetFields). */
+const RESET_STATUS = new Set(["Namespace"]);
