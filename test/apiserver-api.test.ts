@@ -8,50 +8,7 @@ import { join } from "node:path";
 import { MemoryStore } from "../src/storage/memory-store.js";
 import { startApiServer, type ApiServer } from "../src/apiserver/index.js";
 import { decodeProtobufObject, encodeProtobufObject } from "../src/kube-object/protobuf-codec.js";
-
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-  json: () => Record<string, unknown>;
-}
-
-function call(
-  server: ApiServer,
-  method: string,
-  path: string,
-  options: {
-    token?: string | null;
-    body?: string | Buffer;
-    contentType?: string;
-    accept?: string;
-    headers?: Record<string, string>;
-  } = {},
-): Promise<Reply> {
-  const url = new URL(path, server.url);
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { ...(options.headers ?? {}) };
-    const token = options.token === undefined ? server.adminToken : options.token;
-    if (token !== null && token !== undefined) headers.Authorization = `Bearer ${token}`;
-    if (options.contentType !== undefined) headers["Content-Type"] = options.contentType;
-    if (options.accept !== undefined) headers.Accept = options.accept;
-    const req = request(url, { method, headers, ca: server.caCertPem }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const body = Buffer.concat(chunks);
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body,
-          json: () => JSON.parse(body.toString()) as Record<string, unknown>,
-        });
-      });
-    });
-    req.on("error", reject);
-    req.end(options.body);
-  });
-}
+import { call, type Reply } from "./support/apiserver-call.js";
 
 const json = "application/json";
 const secret = (name: string, extra: Record<string, unknown> = {}): string =>
