@@ -164,6 +164,9 @@ describe("kubectl apply --server-side", { timeout: 240_000 }, () => {
       undefined,
       "kubectl migrated its client-side fields",
     );
+    assert.deepEqual(who["kubectl-last-applied/Apply"], {
+      "f:metadata": { "f:annotations": { "f:kubectl.kubernetes.io/last-applied-configuration": {} } },
+    });
     assert.deepEqual((who["kubectl/Apply"] as { "f:data"?: unknown })["f:data"], {
       "f:keep": {},
       "f:mode": {},
