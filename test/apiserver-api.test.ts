@@ -1,14 +1,14 @@
 /** The apiserver's REST surface over HTTPS, request by request: Status errors, bad input, auth, watch, health. */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { request } from "node:https";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { request } from "node:https";
 import { MemoryStore } from "../src/storage/memory-store.js";
 import { startApiServer, type ApiServer } from "../src/apiserver/index.js";
 import { decodeProtobufObject, encodeProtobufObject } from "../src/kube-object/protobuf-codec.js";
-import { call, type Reply } from "./support/apiserver-call.js";
+import { call, type Reply } from "./support/api-call.js";
 
 const json = "application/json";
 const secret = (name: string, extra: Record<string, unknown> = {}): string =>

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MemoryStore } from "../src/storage/memory-store.js";
 import { startApiServer, type ApiServer } from "../src/apiserver/index.js";
-import { call } from "./support/apiserver-call.js";
+import { call } from "./support/api-call.js";
 
 type Obj = Record<string, unknown>;
 

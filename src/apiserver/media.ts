@@ -161,7 +161,7 @@ export interface EncodedResponse {
 }
 
 export function encodeResponse(obj: KubeObject, format: ResponseFormat): EncodedResponse {
-  if (format.kind === "protobuf" && canEncodeProtobuf(obj.kind)) {
+  if (format.kind === "protobuf" && canEncodeProtobuf(obj.apiVersion, obj.kind)) {
     return { contentType: PROTOBUF_MEDIA_TYPE, body: encodeProtobufObject(obj) };
   }
   return { contentType: "application/json", body: Buffer.from(JSON.stringify(obj)) };

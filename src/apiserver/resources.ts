@@ -1,80 +1,67 @@
-/** The resources atrest serves, as discovery, the router, storage keys and tables see them. */
-export interface ResourceInfo {
-  /** Plural, lowercase: the URL segment and the storage key segment. */
-  readonly resource: string;
-  readonly singularName: string;
-  readonly kind: string;
-  readonly listKind: string;
-  readonly namespaced: boolean;
-  readonly shortNames: readonly string[];
-  /** The protobuf message in k8s.io.api.core.v1. */
-  readonly protoType: string;
+import { AUTHORIZATION_V1 } from "./resources/authorization-v1.js";
+import { CORE_V1 } from "./resources/core-v1.js";
+import { RBAC_V1 } from "./resources/rbac-v1.js";
+import type { GroupVersion, ResourceInfo } from "./resources/define.js";
+
+export {
+  defineResource,
+  VERBS,
+  type GroupVersion,
+  type NameRule,
+  type ResourceInfo,
+  type ResourceSpec,
+  type ResourceVerb,
+  type TableColumn,
+} from "./resources/define.js";
+
+/**
+ * The resources atrest serves, as discovery, the router, the registry, OpenAPI, storage keys and tables
+ * see them. Adding a resource is one declarative entry (resources/<group>-<version>.ts) plus its
+ * validation; every layer reads the entry.
+ */
+
+export const GROUP_VERSIONS: readonly GroupVersion[] = Object.freeze([CORE_V1, RBAC_V1, AUTHORIZATION_V1]);
+
+export const RESOURCES: readonly ResourceInfo[] = Object.freeze(GROUP_VERSIONS.flatMap((gv) => gv.resources));
+
+/** The core group's version (what /api lists). */
+export const GROUP_VERSION = CORE_V1.version;
+
+const byGroupVersion = new Map(GROUP_VERSIONS.map((gv) => [gvKey(gv.group, gv.version), gv]));
+const byGroupResource = new Map(RESOURCES.map((r) => [`${r.group}/${r.resource}`, r]));
+const byGvk = new Map(RESOURCES.map((r) => [`${r.apiVersion}/${r.kind}`, r]));
+
+function gvKey(group: string, version: string): string {
+  return `${group}/${version}`;
 }
 
-export const GROUP_VERSION = "v1";
-
-export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
-  {
-    resource: "namespaces",
-    singularName: "namespace",
-    kind: "Namespace",
-    listKind: "NamespaceList",
-    namespaced: false,
-    shortNames: ["ns"],
-    protoType: "Namespace",
-  },
-  {
-    resource: "secrets",
-    singularName: "secret",
-    kind: "Secret",
-    listKind: "SecretList",
-    namespaced: true,
-    shortNames: [],
-    protoType: "Secret",
-  },
-  {
-    resource: "configmaps",
-    singularName: "configmap",
-    kind: "ConfigMap",
-    listKind: "ConfigMapList",
-    namespaced: true,
-    shortNames: ["cm"],
-    protoType: "ConfigMap",
-  },
-  {
-    resource: "serviceaccounts",
-    singularName: "serviceaccount",
-    kind: "ServiceAccount",
-    listKind: "ServiceAccountList",
-    namespaced: true,
-    shortNames: ["sa"],
-    protoType: "ServiceAccount",
-  },
-]);
-
-const byResource = new Map(RESOURCES.map((r) => [r.resource, r]));
-const byKind = new Map(RESOURCES.map((r) => [r.kind, r]));
-
-export function resourceByName(resource: string): ResourceInfo | undefined {
-  return byResource.get(resource);
+export function groupVersion(group: string, version: string): GroupVersion | undefined {
+  return byGroupVersion.get(gvKey(group, version));
 }
 
-export function resourceByKind(kind: string): ResourceInfo | undefined {
-  return byKind.get(kind);
+/** A resource by its plural name, in the core group unless `group` is given. */
+export function resourceByName(resource: string, group = ""): ResourceInfo | undefined {
+  return byGroupResource.get(`${group}/${resource}`);
 }
 
-export const VERBS = [
-  "create",
-  "delete",
-  "deletecollection",
-  "get",
-  "list",
-  "patch",
-  "update",
-  "watch",
-] as const;
+/** A resource by its objects' apiVersion and kind (`v1` + `Secret`, `rbac.authorization.k8s.io/v1` + `Role`). */
+export function resourceByKind(kind: string, apiVersion = "v1"): ResourceInfo | undefined {
+  return byGvk.get(`${apiVersion}/${kind}`);
+}
 
-/** kube-apiserver's storage key: `<prefix>/<resource>/<namespace>/<name>` or `<prefix>/<resource>/<name>`. */
+/** The served resource, or a programming error (for the kinds the server itself depends on). */
+export function requireResource(resource: string, group = ""): ResourceInfo {
+  const info = resourceByName(resource, group);
+  if (info === undefined) throw new Error(`resource ${resource} in group "${group}" is not served`);
+  return info;
+}
+
+function segmentOf(info: ResourceInfo): string {
+  if (info.storageSegment === undefined) throw new Error(`${info.resource} is not stored`);
+  return info.storageSegment;
+}
+
+/** kube-apiserver's storage key: `<prefix>/<segment>/<namespace>/<name>` or `<prefix>/<segment>/<name>`. */
 export function storageKey(
   prefix: string,
   info: ResourceInfo,
@@ -82,13 +69,13 @@ export function storageKey(
   name: string,
 ): string {
   return info.namespaced
-    ? `${prefix}/${info.resource}/${namespace ?? ""}/${name}`
-    : `${prefix}/${info.resource}/${name}`;
+    ? `${prefix}/${segmentOf(info)}/${namespace ?? ""}/${name}`
+    : `${prefix}/${segmentOf(info)}/${name}`;
 }
 
 /** The key prefix of a collection (all namespaces when `namespace` is undefined); ends with "/". */
 export function collectionPrefix(prefix: string, info: ResourceInfo, namespace: string | undefined): string {
   return info.namespaced && namespace !== undefined
-    ? `${prefix}/${info.resource}/${namespace}/`
-    : `${prefix}/${info.resource}/`;
+    ? `${prefix}/${segmentOf(info)}/${namespace}/`
+    : `${prefix}/${segmentOf(info)}/`;
 }

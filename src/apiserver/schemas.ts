@@ -3,37 +3,19 @@
  * validation support, `explain`, client-side apply's list merge keys) and drive the server's strict
  * decoding (unknown and mistyped fields). Names are kube's OpenAPI definition names.
  */
-export type FieldSchema =
-  | { readonly t: "string" | "integer" | "boolean" | "byte" | "date-time"; readonly d?: string }
-  | { readonly ref: string; readonly d?: string }
-  | { readonly map: "string" | "byte"; readonly d?: string }
-  | {
-      readonly list: FieldSchema;
-      readonly mergeKey?: string;
-      readonly strategy?: "merge";
-      readonly listType?: "atomic" | "set" | "map";
-      readonly d?: string;
-    }
-  | { readonly free: true; readonly d?: string };
+import {
+  CORE,
+  listSchema,
+  META,
+  s,
+  typeMetaFields,
+  type FieldSchema,
+  type TypeSchema,
+} from "./schema-fields.js";
+import { AUTHORIZATION_SCHEMAS } from "./schemas-authorization.js";
+import { RBAC_SCHEMAS } from "./schemas-rbac.js";
 
-export interface TypeSchema {
-  readonly description: string;
-  readonly properties: Readonly<Record<string, FieldSchema>>;
-  readonly required?: readonly string[];
-  /** kube's `+structType=atomic` (x-kubernetes-map-type: atomic): server-side apply owns it whole. */
-  readonly structType?: "atomic";
-  /** The kind this top-level type is (adds x-kubernetes-group-version-kind). */
-  readonly gvk?: { readonly group: string; readonly version: string; readonly kind: string };
-}
-
-const META = "io.k8s.apimachinery.pkg.apis.meta.v1.";
-const CORE = "io.k8s.api.core.v1.";
-
-const s = (d?: string): FieldSchema => (d === undefined ? { t: "string" } : { t: "string", d });
-const typeMetaFields = {
-  apiVersion: s("APIVersion defines the versioned schema of this representation of an object."),
-  kind: s("Kind is a string value representing the REST resource this object represents."),
-} as const;
+export type { FieldSchema, TypeSchema } from "./schema-fields.js";
 
 export const SCHEMAS: Readonly<Record<string, TypeSchema>> = {
   [META + "Time"]: {
@@ -107,6 +89,27 @@ export const SCHEMAS: Readonly<Record<string, TypeSchema>> = {
     description:
       "ListMeta describes metadata that synthetic resources must have, including lists and various status objects.",
     properties: { continue: s(), remainingItemCount: { t: "integer" }, resourceVersion: s(), selfLink: s() },
+  },
+  [META + "LabelSelectorRequirement"]: {
+    description:
+      "A label selector requirement is a selector that contains values, a key, and an operator that relates the key and values.",
+    properties: {
+      key: s("key is the label key that the selector applies to."),
+      operator: s(
+        "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
+      ),
+      values: { list: s(), listType: "atomic" },
+    },
+    required: ["key", "operator"],
+  },
+  [META + "LabelSelector"]: {
+    description:
+      "A label selector is a label query over a set of resources. The result of matchLabels and matchExpressions are ANDed. An empty label selector matches all objects. A null label selector matches no objects.",
+    properties: {
+      matchExpressions: { list: { ref: META + "LabelSelectorRequirement" }, listType: "atomic" },
+      matchLabels: { map: "string", d: "matchLabels is a map of {key,value} pairs." },
+    },
+    structType: "atomic",
   },
   [META + "Preconditions"]: {
     description: "Preconditions must be fulfilled before an operation (update, delete, etc.) is carried out.",
@@ -257,20 +260,20 @@ export const SCHEMAS: Readonly<Record<string, TypeSchema>> = {
 };
 
 for (const kind of ["Secret", "ConfigMap", "ServiceAccount", "Namespace"]) {
-  (SCHEMAS as Record<string, TypeSchema>)[`${CORE}${kind}List`] = {
-    description: `${kind}List is a list of ${kind} objects.`,
-    properties: {
-      ...typeMetaFields,
-      items: { list: { ref: CORE + kind } },
-      metadata: { ref: META + "ListMeta" },
-    },
-    required: ["items"],
-    gvk: { group: "", version: "v1", kind: `${kind}List` },
-  };
+  (SCHEMAS as Record<string, TypeSchema>)[`${CORE}${kind}List`] = listSchema(CORE + kind, "", "v1", kind);
 }
+Object.assign(SCHEMAS, RBAC_SCHEMAS, AUTHORIZATION_SCHEMAS);
+
+/** Kind → definition name (kinds are unique across the served groups). */
+const BY_KIND = new Map(
+  Object.entries(SCHEMAS).flatMap(([name, t]) =>
+    t.gvk !== undefined && t.gvk.kind !== "Status" ? [[t.gvk.kind, name] as const] : [],
+  ),
+);
 
 export function schemaNameForKind(kind: string): string {
-  return kind === "Status" || kind === "DeleteOptions" ? META + kind : CORE + kind;
+  if (kind === "Status" || kind === "DeleteOptions") return META + kind;
+  return BY_KIND.get(kind) ?? CORE + kind;
 }
 
 /** Free-form types: strict decoding does not look inside them. */

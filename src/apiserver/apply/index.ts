@@ -7,4 +7,4 @@ export { FieldManager, MAX_UPDATE_MANAGERS, type FieldManagerOptions } from "./f
 export { FieldSet } from "./field-set.js";
 export { LAST_APPLIED_ANNOTATION } from "./last-applied.js";
 export { fieldManagerErrors, managerFromUserAgent } from "./manager-name.js";
-export { typeOfKind } from "./type-schema.js";
+export { typeOfKind, typeOfSchema } from "./type-schema.js";

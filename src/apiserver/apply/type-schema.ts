@@ -92,10 +92,14 @@ export function resolve(ref: TypeRef, value?: unknown): Atom {
   return UNTYPED;
 }
 
+/** The type of objects of a named schema (deduced when there is no such schema). */
+export function typeOfSchema(name: string): TypeRef {
+  return SCHEMAS[name] === undefined ? DEDUCED : { named: name };
+}
+
 /** The schema of a kind's objects (deduced when the kind has none). */
 export function typeOfKind(kind: string): TypeRef {
-  const name = schemaNameForKind(kind);
-  return SCHEMAS[name] === undefined ? DEDUCED : { named: name };
+  return typeOfSchema(schemaNameForKind(kind));
 }
 
 /** The type of a map entry: its named field, else the map's element type (undefined: not declared). */

@@ -41,7 +41,7 @@ export async function serveVerb(
         ctx,
         r,
         200,
-        { kind: info.listKind, apiVersion: "v1", metadata: listMeta, items },
+        { kind: info.listKind, apiVersion: info.apiVersion, metadata: listMeta, items },
         format,
       );
     }
@@ -105,7 +105,7 @@ export async function serveVerb(
       const page = await ctx.registry.deleteCollection(info, namespace, selectorQueryOf(q), { dryRun });
       const list = {
         kind: info.listKind,
-        apiVersion: "v1",
+        apiVersion: info.apiVersion,
         metadata: { resourceVersion: page.resourceVersion },
         items: page.items.map(stripTypeMeta),
       };

@@ -1,21 +1,24 @@
 import type { UserInfo } from "../authn.js";
 import { negotiate, type ResponseFormat } from "../media.js";
 import { authorize } from "./authenticate.js";
+import type { GroupVersion } from "../resources.js";
 import type { HandlerContext } from "./context.js";
 import type { Request } from "./request.js";
+import { methodNotAllowed } from "../status.js";
 import { sendError } from "./respond.js";
 import { serveVerb } from "./resource-verbs.js";
 import { metricsVerbOf, pageNotFound, parseRoute, verbOf } from "./route.js";
 
-/** A request under /api/v1: route, verb, authorization, content negotiation, then the verb's handler. */
+/** A request for a resource: route, verb, authorization, content negotiation, then the verb's handler. */
 export async function handleResource(
   ctx: HandlerContext,
   r: Request,
   user: UserInfo,
+  gv: GroupVersion,
   segments: string[],
 ): Promise<void> {
   const method = r.method;
-  const route = parseRoute(segments);
+  const route = parseRoute(gv, segments);
   let format: ResponseFormat = { kind: "json" };
   try {
     if (route === undefined) {
@@ -27,6 +30,8 @@ export async function handleResource(
     const isWatch = method === "GET" && (r.query.get("watch") === "true" || r.query.get("watch") === "1");
     r.verb = method; // what a 405 is counted as
     const verb = verbOf(method, name, isWatch);
+    if (!info.verbs.includes(verb))
+      throw methodNotAllowed(`the server does not allow this method on the requested resource`);
     r.verb = metricsVerbOf(verb);
     authorize(ctx, {
       user,
@@ -36,7 +41,7 @@ export async function handleResource(
       // kube's request info: /api/v1/namespaces/{name} is "in" the namespace it names.
       namespace: info.namespaced ? (namespace ?? "") : info.kind === "Namespace" ? (name ?? "") : "",
       resource: info.resource,
-      apiGroup: "",
+      apiGroup: info.group,
       name: name ?? "",
     });
     format = negotiate(r.req.headers.accept, {

@@ -7,6 +7,7 @@ import type { HandlerContext } from "./context.js";
 import { intParam } from "./query.js";
 import type { Request } from "./request.js";
 import { finish, tableOf } from "./respond.js";
+import type { ResourceInfo } from "../resources.js";
 import type { Route } from "./route.js";
 
 /**
@@ -107,7 +108,7 @@ export async function serveWatch(
   state.timer = setTimeout(end, ms);
   state.timer.unref();
   if (q.get("allowWatchBookmarks") === "true" && ctx.watchBookmarkIntervalMs > 0) {
-    startBookmarks(ctx, r, info.kind, state.watch, () => ended);
+    startBookmarks(ctx, r, info, state.watch, () => ended);
   }
 }
 
@@ -115,7 +116,7 @@ export async function serveWatch(
 function startBookmarks(
   ctx: HandlerContext,
   r: Request,
-  kind: string,
+  info: ResourceInfo,
   handle: WatchHandle,
   ended: () => boolean,
 ): void {
@@ -127,7 +128,7 @@ function startBookmarks(
     r.res.write(
       JSON.stringify({
         type: "BOOKMARK",
-        object: { kind, apiVersion: "v1", metadata: { resourceVersion: String(rv) } },
+        object: { kind: info.kind, apiVersion: info.apiVersion, metadata: { resourceVersion: String(rv) } },
       }) + "\n",
     );
   }, ctx.watchBookmarkIntervalMs);

@@ -1,5 +1,5 @@
 import type { Clock } from "../../common/clock.js";
-import { FieldManager, FieldSet, typeOfKind } from "../apply/index.js";
+import { FieldManager, FieldSet, typeOfSchema } from "../apply/index.js";
 import type { ResourceInfo } from "../resources.js";
 import { rfc3339 } from "../../kube-object/types.js";
 
@@ -12,14 +12,14 @@ export class FieldManagers {
 
   constructor(private readonly clock: Clock) {}
 
-  for(info: ResourceInfo, groupVersion: string): FieldManager {
-    const key = `${groupVersion}/${info.kind}`;
+  for(info: ResourceInfo): FieldManager {
+    const key = `${info.apiVersion}/${info.kind}`;
     let fm = this.byKind.get(key);
     if (fm === undefined) {
       fm = new FieldManager({
         kind: info.kind,
-        groupVersion,
-        type: typeOfKind(info.kind),
+        groupVersion: info.apiVersion,
+        type: typeOfSchema(info.schema),
         ...(RESET_STATUS.has(info.kind) ? { ignored: FieldSet.of([{ field: "status" }]) } : {}),
         now: () => rfc3339(this.clock.now()),
       });

@@ -2,14 +2,7 @@ import type { Clock } from "../../common/clock.js";
 import { AtrestError, isAtrestError } from "../../common/errors.js";
 import type { Random } from "../../common/random.js";
 import type { TransformingStore } from "../../storage/transforming-store.js";
-import {
-  collectionPrefix,
-  GROUP_VERSION,
-  resourceByName,
-  RESOURCES,
-  storageKey,
-  type ResourceInfo,
-} from "../resources.js";
+import { collectionPrefix, resourceByName, RESOURCES, storageKey, type ResourceInfo } from "../resources.js";
 import { alreadyExists, badRequest, conflict, notFound } from "../status.js";
 import { metaOf, type KubeObject } from "../../kube-object/types.js";
 import { FieldManagers } from "./field-managers.js";
@@ -64,7 +57,7 @@ export class Registry {
   /** managedFields after a non-apply write by `opts.fieldManager` (untouched for internal writes). */
   private track(info: ResourceInfo, live: KubeObject, next: KubeObject, opts: WriteOptions): KubeObject {
     if (opts.fieldManager === undefined) return next;
-    return this.fieldManagers.for(info, GROUP_VERSION).update(live, next, opts.fieldManager);
+    return this.fieldManagers.for(info).update(live, next, opts.fieldManager);
   }
 
   key(info: ResourceInfo, namespace: string | undefined, name: string): string {
@@ -78,7 +71,7 @@ export class Registry {
     } catch (err) {
       throw objectError(err, info, name);
     }
-    if (value === undefined) throw notFound(info.resource, name);
+    if (value === undefined) throw notFound(info, name);
     return withTypeMeta(info, objectOf(value));
   }
 
@@ -109,7 +102,7 @@ export class Registry {
     const key = this.key(info, namespace, name);
     try {
       if (opts.dryRun) {
-        if (await this.store.has(key)) throw alreadyExists(info.resource, name);
+        if (await this.store.has(key)) throw alreadyExists(info, name);
         return obj;
       }
       const written = await this.store.create(key, encodeObject(obj));
@@ -178,7 +171,7 @@ export class Registry {
     config: KubeObject,
     opts: ApplyOptions,
   ): Promise<ApplyResult> {
-    const fm = this.fieldManagers.for(info, GROUP_VERSION);
+    const fm = this.fieldManagers.for(info);
     const checkName = (obj: KubeObject): KubeObject => {
       const meta = metaOf(obj);
       if ((meta.name ?? "") !== name)
@@ -312,7 +305,7 @@ export class Registry {
   /** Everything in a deleted namespace goes with it, whether it decodes or not. */
   private async deleteNamespaceContents(namespace: string): Promise<void> {
     for (const info of RESOURCES) {
-      if (!info.namespaced) continue;
+      if (!info.namespaced || info.storageSegment === undefined) continue;
       await this.store.deletePrefixWithoutDecodingUnsafe(collectionPrefix(this.prefix, info, namespace));
     }
   }

@@ -3,13 +3,7 @@ import type { Random } from "../../common/random.js";
 import type { ResourceInfo } from "../resources.js";
 import { badRequest, conflict, invalid, type FieldError } from "../status.js";
 import { isPlainObject, metaOf, rfc3339, type KubeObject } from "../../kube-object/types.js";
-import {
-  validateConfigMap,
-  validateImmutableUpdate,
-  validateObjectMeta,
-  validateSecret,
-  validateServiceAccount,
-} from "../validation.js";
+import { validateObjectMeta } from "../validation.js";
 import type { DeleteOptions } from "./types.js";
 
 /**
@@ -29,9 +23,9 @@ export function normalizeIncoming(
   namespace: string | undefined,
 ): KubeObject {
   const obj: KubeObject = { ...body };
-  if (obj.apiVersion !== undefined && obj.apiVersion !== "v1") {
+  if (obj.apiVersion !== undefined && obj.apiVersion !== info.apiVersion) {
     throw badRequest(
-      `the API version in the data (${JSON.stringify(obj.apiVersion)}) does not match the expected API version (v1)`,
+      `the API version in the data (${JSON.stringify(obj.apiVersion)}) does not match the expected API version (${info.apiVersion})`,
     );
   }
   if (obj.kind !== undefined && obj.kind !== info.kind) {
@@ -39,7 +33,7 @@ export function normalizeIncoming(
       `the kind in the data (${JSON.stringify(obj.kind)}) does not match the expected kind (${info.kind})`,
     );
   }
-  obj.apiVersion = "v1";
+  obj.apiVersion = info.apiVersion;
   obj.kind = info.kind;
   const meta = { ...metaOf(obj) };
   obj.metadata = meta;
@@ -68,12 +62,13 @@ export function normalizeIncoming(
   // A default (kube's SetDefaults_Namespace runs at decode time), so the writer owns the label.
   if (info.kind === "Namespace" && typeof meta.name === "string" && meta.name !== "")
     meta.labels = { ...(isPlainObject(meta.labels) ? meta.labels : {}), [NAMESPACE_NAME_LABEL]: meta.name };
+  info.defaults?.(obj);
   return obj;
 }
 
 export function withTypeMeta(info: ResourceInfo, obj: KubeObject): KubeObject {
-  if (obj.apiVersion === "v1" && obj.kind === info.kind) return obj;
-  return { ...obj, apiVersion: "v1", kind: info.kind };
+  if (obj.apiVersion === info.apiVersion && obj.kind === info.kind) return obj;
+  return { ...obj, apiVersion: info.apiVersion, kind: info.kind };
 }
 
 /** The new object of a create: a generated name, uid, creationTimestamp; a namespace's defaults. */
@@ -145,7 +140,7 @@ export function prepareForUpdate(
     pinnedRv === undefined
   ) {
     // A patch that sets metadata.resourceVersion makes it a precondition.
-    throw conflict(info.resource, name);
+    throw conflict(info, name);
   }
   if (oldMeta.uid !== undefined) meta.uid = oldMeta.uid;
   else delete meta.uid;
@@ -171,7 +166,7 @@ export function checkPinnedRevision(
 ): void {
   if (pinnedRv === undefined || pinnedRv === String(currentRevision)) return;
   if (!/^\d+$/.test(pinnedRv)) throw badRequest(`invalid resourceVersion "${pinnedRv}"`);
-  throw conflict(info.resource, name);
+  throw conflict(info, name);
 }
 
 /** DeleteOptions.preconditions, with kube's messages. */
@@ -184,7 +179,7 @@ export function checkDeletePreconditions(
   const meta = metaOf(obj);
   if (pre?.uid !== undefined && pre.uid !== "" && pre.uid !== meta.uid) {
     throw conflict(
-      info.resource,
+      info,
       name,
       `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${meta.uid ?? ""}`,
     );
@@ -195,7 +190,7 @@ export function checkDeletePreconditions(
     pre.resourceVersion !== meta.resourceVersion
   ) {
     throw conflict(
-      info.resource,
+      info,
       name,
       `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${meta.resourceVersion ?? ""}`,
     );
@@ -205,14 +200,11 @@ export function checkDeletePreconditions(
 function validateObject(info: ResourceInfo, obj: KubeObject, old?: KubeObject): void {
   const meta = metaOf(obj);
   const errs: FieldError[] = validateObjectMeta(meta, {
-    nameRule: info.kind === "Namespace" ? "label" : "subdomain",
+    nameRule: info.nameRule,
     namespaced: info.namespaced,
   });
-  if (info.kind === "Secret") errs.push(...validateSecret(obj));
-  else if (info.kind === "ConfigMap") errs.push(...validateConfigMap(obj));
-  else if (info.kind === "ServiceAccount") errs.push(...validateServiceAccount(obj));
-  if (old !== undefined) errs.push(...validateImmutableUpdate(info.kind, old, obj));
-  if (errs.length > 0) throw invalid(info.kind, meta.name ?? meta.generateName ?? "", errs);
+  if (info.validate !== undefined) errs.push(...info.validate(obj, old));
+  if (errs.length > 0) throw invalid(info.kind, meta.name ?? meta.generateName ?? "", errs, info.group);
 }
 
 /** "Did anything change", whatever the key order (a stable serialization). */

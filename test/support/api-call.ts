@@ -1,7 +1,6 @@
+/** One HTTPS request to a test apiserver, as the admin unless told otherwise (tests of the REST surface). */
 import { request } from "node:https";
 import type { ApiServer } from "../../src/apiserver/index.js";
-
-/** One HTTPS request to a test apiserver (its CA, the admin token unless `token` says otherwise). */
 
 export interface Reply {
   status: number;
