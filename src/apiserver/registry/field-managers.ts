@@ -20,7 +20,9 @@ export class FieldManagers {
         kind: info.kind,
         groupVersion: info.apiVersion,
         type: typeOfSchema(info.schema),
-        ...(RESET_STATUS.has(info.kind) ? { ignored: FieldSet.of([{ field: "status" }]) } : {}),
+        ...(info.statusSubresource === true || RESET_STATUS.has(info.kind)
+          ? { ignored: FieldSet.of([{ field: "status" }]) }
+          : {}),
         now: () => rfc3339(this.clock.now()),
       });
       this.byKind.set(key, fm);
@@ -29,5 +31,8 @@ export class FieldManagers {
   }
 }
 
-/** Kinds whose strategy resets status on writes to the main resource (kube's GetResetFields). */
+/**
+ * Kinds whose strategy resets status on writes to the main resource (kube's GetResetFields), besides
+ * those with a status subresource.
+ */
 const RESET_STATUS = new Set(["Namespace"]);

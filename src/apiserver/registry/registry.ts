@@ -3,7 +3,7 @@ import { AtrestError, isAtrestError } from "../../common/errors.js";
 import type { Random } from "../../common/random.js";
 import type { TransformingStore } from "../../storage/transforming-store.js";
 import { collectionPrefix, resourceByName, RESOURCES, storageKey, type ResourceInfo } from "../resources.js";
-import { alreadyExists, badRequest, conflict, notFound } from "../status.js";
+import { alreadyExists, badRequest, conflict, invalid, notFound } from "../status.js";
 import { metaOf, type KubeObject } from "../../kube-object/types.js";
 import { FieldManagers } from "./field-managers.js";
 import { filterOf } from "./filter.js";
@@ -75,8 +75,15 @@ export class Registry {
     return withTypeMeta(info, objectOf(value));
   }
 
-  list(info: ResourceInfo, namespace: string | undefined, q: ListQuery): Promise<ListPage> {
-    return listPage(this.store, collectionPrefix(this.prefix, info, namespace), filterOf(info, q), q);
+  async list(info: ResourceInfo, namespace: string | undefined, q: ListQuery): Promise<ListPage> {
+    const page = await listPage(
+      this.store,
+      collectionPrefix(this.prefix, info, namespace),
+      filterOf(info, q),
+      q,
+    );
+    const convert = info.conversion?.fromStorage;
+    return convert === undefined ? page : { ...page, items: page.items.map(convert) };
   }
 
   async create(
@@ -105,7 +112,7 @@ export class Registry {
         if (await this.store.has(key)) throw alreadyExists(info, name);
         return obj;
       }
-      const written = await this.store.create(key, encodeObject(obj));
+      const written = await this.store.create(key, encodeObject(toStorage(info, obj)));
       metaOf(obj).resourceVersion = String(written.modRevision);
       return obj;
     } catch (err) {
@@ -138,15 +145,10 @@ export class Registry {
     metaOf(incoming).name = name;
     const wantedRv = metaOf(incoming).resourceVersion;
     const pinnedRv = wantedRv === undefined || wantedRv === "" ? undefined : wantedRv;
-    return this.guaranteedUpdate(
-      info,
-      namespace,
-      name,
-      opts,
-      pinnedRv,
-      () => structuredClone(incoming),
-      true,
-    );
+    return this.guaranteedUpdate(info, namespace, name, opts, () => structuredClone(incoming), {
+      ...(pinnedRv === undefined ? {} : { pinnedRv }),
+      trackUpdate: true,
+    });
   }
 
   /** PATCH: `mutate` builds the new object from the current one, again on every attempt. */
@@ -157,7 +159,28 @@ export class Registry {
     opts: WriteOptions,
     mutate: (current: KubeObject) => KubeObject,
   ): Promise<KubeObject> {
-    return this.guaranteedUpdate(info, namespace, name, opts, undefined, mutate, true);
+    return this.guaranteedUpdate(info, namespace, name, opts, mutate, { trackUpdate: true });
+  }
+
+  /**
+   * A status write (what kube's `/status` subresource does for a resource with statusSubresource):
+   * `mutate` makes the new status from the current object; nothing else of the object changes.
+   */
+  updateStatus(
+    info: ResourceInfo,
+    namespace: string | undefined,
+    name: string,
+    opts: WriteOptions,
+    mutate: (current: KubeObject) => unknown,
+  ): Promise<KubeObject> {
+    return this.guaranteedUpdate(
+      info,
+      namespace,
+      name,
+      opts,
+      (current) => ({ ...current, status: mutate(current) }),
+      { trackUpdate: true, statusWrite: true },
+    );
   }
 
   /**
@@ -190,6 +213,17 @@ export class Registry {
         );
       return obj;
     };
+    const checkUid = (current: KubeObject, applied: KubeObject): KubeObject => {
+      const uid = metaOf(applied).uid;
+      if (uid !== metaOf(current).uid)
+        throw invalid(
+          info.kind,
+          name,
+          [{ field: "metadata.uid", type: "FieldValueInvalid", value: uid, detail: "field is immutable" }],
+          info.group,
+        );
+      return applied;
+    };
     for (let attempt = 1; ; attempt++) {
       try {
         const object = await this.guaranteedUpdate(
@@ -197,9 +231,8 @@ export class Registry {
           namespace,
           name,
           opts,
-          undefined,
-          (current) => checkName(fm.apply(current, config, opts.fieldManager, opts.force)),
-          false,
+          (current) => checkUid(current, checkName(fm.apply(current, config, opts.fieldManager, opts.force))),
+          { trackUpdate: false },
         );
         return { object, created: false };
       } catch (err) {
@@ -209,7 +242,7 @@ export class Registry {
       const meta = metaOf(applied);
       if (typeof meta.uid === "string" && meta.uid !== "")
         throw conflict(
-          info.resource,
+          info,
           name,
           `uid mismatch: the provided object specified uid ${meta.uid}, and no existing object was found`,
         );
@@ -234,11 +267,17 @@ export class Registry {
     namespace: string | undefined,
     name: string,
     opts: WriteOptions,
-    pinnedRv: string | undefined,
     mutate: (current: KubeObject) => KubeObject,
-    /** Record the write as an Update in managedFields (an apply records itself). */
-    trackUpdate: boolean,
+    how: {
+      /** A resourceVersion the write must find (PUT with one); a lost race is then a 409. */
+      readonly pinnedRv?: string;
+      /** Record the write as an Update in managedFields (an apply records itself). */
+      readonly trackUpdate: boolean;
+      /** Change only the status (statusSubresource resources). */
+      readonly statusWrite?: boolean;
+    },
   ): Promise<KubeObject> {
+    const { pinnedRv, trackUpdate, statusWrite = false } = how;
     // The last attempt's objects: what the result is made of.
     let last: { current: KubeObject; changed: KubeObject | undefined; revision: number } | undefined;
     let stored;
@@ -259,10 +298,11 @@ export class Registry {
             namespace,
             name,
             pinnedRv,
+            statusWrite,
           );
           const changed = sameObject(next, current) ? undefined : next;
           last = { current, changed, revision: value.modRevision };
-          return changed === undefined ? undefined : encodeObject(changed);
+          return changed === undefined ? undefined : encodeObject(toStorage(info, changed));
         },
         { dryRun: opts.dryRun },
       );
@@ -354,6 +394,11 @@ export class Registry {
     const prefix = collectionPrefix(this.prefix, info, namespace);
     return watchObjects(this.store, { info, prefix, filter, from, sink });
   }
+}
+
+/** The stored form of an object of this version (the storage version's, for converted resources). */
+function toStorage(info: ResourceInfo, obj: KubeObject): KubeObject {
+  return info.conversion === undefined ? obj : info.conversion.toStorage(obj);
 }
 
 function selectorsOf(q: ListQuery): ListQuery {
