@@ -94,8 +94,8 @@ const LIST_PARAMS = [
   ),
 ];
 
-function ref(kind: string): Record<string, unknown> {
-  const schema = { $ref: `#/components/schemas/${schemaNameForKind(kind)}` };
+function ref(kind: string, apiVersion: string): Record<string, unknown> {
+  const schema = { $ref: `#/components/schemas/${schemaNameForKind(kind, apiVersion)}` };
 
   return {
     content: {
@@ -139,14 +139,14 @@ function op(
     operationId: id,
     parameters: params,
     responses: {
-      "200": { description: "OK", ...ref(responseKind ?? kind) },
+      "200": { description: "OK", ...ref(responseKind ?? kind, info.apiVersion) },
       "401": { description: "Unauthorized" },
     },
     "x-kubernetes-action": action,
     "x-kubernetes-group-version-kind": { group: info.group, version: info.version, kind },
   };
   if (body !== undefined) {
-    const schema = { $ref: `#/components/schemas/${schemaNameForKind(body)}` };
+    const schema = { $ref: `#/components/schemas/${schemaNameForKind(body, info.apiVersion)}` };
     o.requestBody = {
       content:
         body === "Patch"

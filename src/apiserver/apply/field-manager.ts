@@ -38,6 +38,8 @@ export interface FieldManagerOptions {
   readonly type: TypeRef;
   /** Reset fields (owned by no one through this endpoint), e.g. a main resource's status. */
   readonly ignored?: FieldSet;
+  /** The subresource this manager serves ("status"): entries say so, requests cannot set managedFields. */
+  readonly subresource?: string;
   /** The time an entry records, RFC 3339 (metav1.Time). */
   readonly now: () => string;
 }
@@ -111,7 +113,11 @@ export class FieldManager {
    * clients edit them); `[]` clears them. Never fails: on a problem the live entries are kept.
    */
   update(live: KubeObject, next: KubeObject, manager: string): KubeObject {
-    const requested = isPlainObject(next.metadata) ? next.metadata.managedFields : undefined;
+    // A subresource write cannot edit managedFields (kube takes the live ones).
+    const requested =
+      this.options.subresource === undefined && isPlainObject(next.metadata)
+        ? next.metadata.managedFields
+        : undefined;
     let managed: Managed;
     if (isResetManagedFields(requested)) managed = emptyManaged();
     else {
@@ -147,6 +153,7 @@ export class FieldManager {
       manager: manager === "" ? "unknown" : manager,
       operation: "Update",
       apiVersion: this.options.groupVersion,
+      ...(this.options.subresource === undefined ? {} : { subresource: this.options.subresource }),
     });
     let fields = this.updater.update(
       live,
@@ -244,7 +251,11 @@ export class FieldManager {
     manager: string,
     force: boolean,
   ): { object: KubeObject; managed: Managed } {
-    const id = managerIdentifier({ manager, operation: "Apply" });
+    const id = managerIdentifier({
+      manager,
+      operation: "Apply",
+      ...(this.options.subresource === undefined ? {} : { subresource: this.options.subresource }),
+    });
     const applied = this.updater.apply(live, config, this.options.groupVersion, managed.fields, id, force);
     const fields = strip(applied.managers, id);
     const times = new Map(managed.times);

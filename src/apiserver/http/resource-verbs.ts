@@ -55,6 +55,7 @@ export async function serveVerb(
         body,
         info.kind,
         parseFieldValidation(q.get("fieldValidation")),
+        info.apiVersion,
       );
       const opts = writeOptionsOf(r, verb === "create" ? "CreateOptions" : "UpdateOptions");
       if (verb === "create") {
@@ -80,7 +81,7 @@ export async function serveVerb(
       const patched = await ctx.registry.patch(info, namespace, name, opts, (current) => {
         const rvBefore = metaOf(current).resourceVersion;
         const out = applyPatch(patchType, info.kind, current, body);
-        const checked = checkPatchedObject(info.kind, out, validation);
+        const checked = checkPatchedObject(info.kind, out, validation, info.apiVersion);
         warnings.splice(0, warnings.length, ...checked.warnings);
         // An unchanged resourceVersion is not a precondition; a patched one is.
         if (isPlainObject(checked.object.metadata) && checked.object.metadata.resourceVersion === rvBefore)

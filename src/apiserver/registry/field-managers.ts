@@ -12,17 +12,23 @@ export class FieldManagers {
 
   constructor(private readonly clock: Clock) {}
 
-  for(info: ResourceInfo): FieldManager {
-    const key = `${info.apiVersion}/${info.kind}`;
+  /** The manager of the resource, or of its status subresource (where only the status is owned). */
+  for(info: ResourceInfo, subresource?: "status"): FieldManager {
+    const key = `${info.apiVersion}/${info.kind}/${subresource ?? ""}`;
     let fm = this.byKind.get(key);
     if (fm === undefined) {
+      const ignored =
+        subresource === "status"
+          ? FieldSet.of([{ field: "spec" }])
+          : info.statusSubresource === true || RESET_STATUS.has(info.kind)
+            ? FieldSet.of([{ field: "status" }])
+            : undefined;
       fm = new FieldManager({
         kind: info.kind,
         groupVersion: info.apiVersion,
         type: typeOfSchema(info.schema),
-        ...(info.statusSubresource === true || RESET_STATUS.has(info.kind)
-          ? { ignored: FieldSet.of([{ field: "status" }]) }
-          : {}),
+        ...(ignored === undefined ? {} : { ignored }),
+        ...(subresource === undefined ? {} : { subresource }),
         now: () => rfc3339(this.clock.now()),
       });
       this.byKind.set(key, fm);

@@ -55,9 +55,15 @@ export class Registry {
   }
 
   /** managedFields after a non-apply write by `opts.fieldManager` (untouched for internal writes). */
-  private track(info: ResourceInfo, live: KubeObject, next: KubeObject, opts: WriteOptions): KubeObject {
+  private track(
+    info: ResourceInfo,
+    live: KubeObject,
+    next: KubeObject,
+    opts: WriteOptions,
+    subresource?: "status",
+  ): KubeObject {
     if (opts.fieldManager === undefined) return next;
-    return this.fieldManagers.for(info).update(live, next, opts.fieldManager);
+    return this.fieldManagers.for(info, subresource).update(live, next, opts.fieldManager);
   }
 
   key(info: ResourceInfo, namespace: string | undefined, name: string): string {
@@ -117,6 +123,23 @@ export class Registry {
       return obj;
     } catch (err) {
       throw objectError(err, info, name);
+    }
+  }
+
+  /** How many objects of the resource are stored with a resourceVersion at or below `maxRevision`. */
+  async countStored(info: ResourceInfo, maxRevision: number): Promise<number> {
+    const prefix = collectionPrefix(this.prefix, info, undefined);
+    let count = 0;
+    let startAfter: string | undefined;
+    for (;;) {
+      const page = await this.store.listKeys(prefix, {
+        limit: COUNT_PAGE,
+        ...(startAfter === undefined ? {} : { startAfter }),
+      });
+      for (const item of page.items) if (item.modRevision <= maxRevision) count++;
+      const last = page.items[page.items.length - 1];
+      if (!page.more || last === undefined) return count;
+      startAfter = last.key;
     }
   }
 
@@ -238,14 +261,16 @@ export class Registry {
       } catch (err) {
         if (!isAtrestError(err, "not-found") || attempt > 2) throw err;
       }
-      const applied = checkName(fm.apply({}, config, opts.fieldManager, opts.force));
+      const applied = fm.apply({}, config, opts.fieldManager, opts.force);
       const meta = metaOf(applied);
+      // Before the name check, as kube's patcher: a uid names an object that is gone.
       if (typeof meta.uid === "string" && meta.uid !== "")
         throw conflict(
           info,
           name,
           `uid mismatch: the provided object specified uid ${meta.uid}, and no existing object was found`,
         );
+      checkName(applied);
       // A resourceVersion in the configuration has nothing to match on a create (kube drops it too).
       delete meta.resourceVersion;
       try {
@@ -289,7 +314,13 @@ export class Registry {
           checkPinnedRevision(info, name, pinnedRv, value.modRevision);
           let proposed = mutate(structuredClone(current));
           if (trackUpdate)
-            proposed = this.track(info, current, normalizeIncoming(info, proposed, namespace), opts);
+            proposed = this.track(
+              info,
+              current,
+              normalizeIncoming(info, proposed, namespace),
+              opts,
+              statusWrite ? "status" : undefined,
+            );
           const next = prepareForUpdate(
             info,
             proposed,
@@ -395,6 +426,9 @@ export class Registry {
     return watchObjects(this.store, { info, prefix, filter, from, sink });
   }
 }
+
+/** Keys read per page when counting. */
+const COUNT_PAGE = 1000;
 
 /** The stored form of an object of this version (the storage version's, for converted resources). */
 function toStorage(info: ResourceInfo, obj: KubeObject): KubeObject {
