@@ -40,6 +40,7 @@ interface Ready {
   keyCreated: boolean;
   encryptionConfig: string;
   store: string;
+  clusterFile: string;
 }
 
 const ENV = { ATREST_FROM_SOURCE: "1", ATREST_LOG_LEVEL: "warn" };
@@ -169,6 +170,34 @@ describe("atrest up", { timeout: 300_000 }, () => {
     await kc.ok(["create", "secret", "generic", "up-secret", `--from-literal=token=${marker}`]);
     const got = await kc.ok(["get", "secret", "up-secret", "-o", "jsonpath={.data.token}"]);
     assert.equal(Buffer.from(got, "base64").toString(), marker);
+
+    // The cluster file `up` wrote: `atrest encryption status` works on it right away.
+    assert.equal(r1.clusterFile, join(dataDir, "cluster.yaml"));
+    const status = await runAtrest(["encryption", "status", "--cluster", r1.clusterFile, "-o", "json"], {
+      env: ENV,
+    });
+    assert.equal(status.status, 0, status.stderr);
+    const s = JSON.parse(status.stdout) as {
+      phase: string;
+      operation: unknown;
+      conditions: Array<{ reason: string }>;
+      resources: Record<string, { writer: string; total: number; underWriter: number }>;
+      apiservers: Array<{ url: string; converged: boolean; healthy: boolean; loadedConfigHash: string }>;
+      key: { id: string; state: string } | null;
+    };
+    assert.equal(s.phase, "Running");
+    assert.equal(s.operation, null);
+    assert.equal(s.conditions[0]?.reason, "EncryptionCompleted");
+    assert.equal(s.resources["secrets"]?.writer, "kms:v2:atrest");
+    assert.equal(s.resources["secrets"]?.total, 1);
+    assert.equal(s.resources["secrets"]?.underWriter, 1);
+    assert.deepEqual(
+      s.apiservers.map((a) => [a.url, a.converged, a.healthy]),
+      [[r1.apiserverUrl, true, true]],
+    );
+    assert.match(s.apiservers[0]!.loadedConfigHash, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(s.key?.id, r1.keyId);
+    assert.equal(s.key?.state, "Enabled");
 
     const tokensBefore = readFileSync(join(dataDir, "apiserver", "tokens.csv"), "utf8");
     const kubeconfigBefore = readFileSync(r1.kubeconfig, "utf8");

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { hostname as osHostname } from "node:os";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { ReloadEvent } from "../encryption-config/index.js";
 import type { KmsV2Hooks } from "../envelope/index.js";
@@ -17,6 +18,9 @@ export class EncryptionMetrics {
   readonly kmsCalls: Counter<"provider_name" | "method_name" | "status">;
   readonly reloadsTotal: Counter<"apiserver_id_hash" | "status">;
   readonly reloadLastTimestamp: Gauge<"apiserver_id_hash" | "status">;
+  /** One series: the hash of the configuration in effect (kube ≥ 1.34; what `atrest encryption` converges on). */
+  readonly lastConfigInfo: Gauge<"apiserver_id_hash" | "hash">;
+  readonly keyIdStatusLastTimestamp: Gauge<"apiserver_id_hash" | "key_id_hash" | "provider_name">;
   /** kube labels these with a hash of the apiserver's identity, so several apiservers can be told apart. */
   readonly apiserverIdHash: string;
 
@@ -50,6 +54,18 @@ export class EncryptionMetrics {
       labelNames: ["apiserver_id_hash", "status"],
       registers,
     });
+    this.lastConfigInfo = new Gauge({
+      name: "apiserver_encryption_config_controller_last_config_info",
+      help: "Information about the last applied encryption configuration with hash as label, split by apiserver identity.",
+      labelNames: ["apiserver_id_hash", "hash"],
+      registers,
+    });
+    this.keyIdStatusLastTimestamp = new Gauge({
+      name: "apiserver_envelope_encryption_key_id_hash_status_last_timestamp_seconds",
+      help: "The last time in seconds when a keyID was returned by the Status RPC call.",
+      labelNames: ["apiserver_id_hash", "key_id_hash", "provider_name"],
+      registers,
+    });
     this.reloadLastTimestamp = new Gauge({
       name: "apiserver_encryption_config_controller_automatic_reload_last_timestamp_seconds",
       help: "Timestamp of the last successful or failed automatic reload of encryption configuration split by apiserver identity.",
@@ -74,6 +90,11 @@ export class EncryptionMetrics {
           clockNowMs(),
         ),
       cacheSize: (e) => this.dekSourceCacheSize.set({ provider_name: e.providerName }, e.size),
+      statusKeyId: (e) =>
+        this.keyIdStatusLastTimestamp.set(
+          { apiserver_id_hash: id, key_id_hash: e.keyIdHash, provider_name: e.providerName },
+          clockNowMs() / 1000,
+        ),
       kmsCall: (e) =>
         this.kmsCalls.inc({
           provider_name: e.providerName,
@@ -87,5 +108,53 @@ export class EncryptionMetrics {
     const labels = { apiserver_id_hash: this.apiserverIdHash, status: event.status };
     this.reloadsTotal.inc(labels);
     this.reloadLastTimestamp.set(labels, event.atMs / 1000);
+    if (event.status === "success") this.configLoaded(event.contentHash);
   }
+
+  /**
+   * The configuration now in effect, at start and after every successful reload: kube's custom
+   * collector keeps exactly one series, so the previous hash is dropped. `contentHash` is
+   * `sha256:<hex of the file's bytes>` (load.ts), the value kube ≥ 1.34 exports.
+   */
+  configLoaded(contentHash: string): void {
+    this.lastConfigInfo.reset();
+    this.lastConfigInfo.set({ apiserver_id_hash: this.apiserverIdHash, hash: contentHash }, 1);
+  }
+}
+
+/**
+ * kube-apiserver's identity (k8s.io/apiserver server.NewConfig): `apiserver-` + lowercase unpadded
+ * base32 of the first 16 bytes of SHA-256 over the hostname and the component name, each with a
+ * uint16 big-endian length prefix (cryptobyte's AddUint16LengthPrefixed). Its metrics label is
+ * `sha256:<hex of SHA-256 of that id>` (apiserverIdHashOf). Do not change: dashboards compare them.
+ */
+export function apiserverIdentity(hostname: string = osHostname(), component = "kube-apiserver"): string {
+  const part = (s: string): Buffer => {
+    const bytes = Buffer.from(s, "utf8");
+    const len = Buffer.alloc(2);
+    len.writeUInt16BE(bytes.length);
+    return Buffer.concat([len, bytes]);
+  };
+  const digest = createHash("sha256")
+    .update(Buffer.concat([part(hostname), part(component)]))
+    .digest();
+  return `apiserver-${base32NoPad(digest.subarray(0, 16)).toLowerCase()}`;
+}
+
+/** RFC 4648 base32 (standard alphabet), no padding: Go's base32.StdEncoding.WithPadding(NoPadding). */
+function base32NoPad(bytes: Uint8Array): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let out = "";
+  let bits = 0;
+  let value = 0;
+  for (const b of bytes) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += alphabet[(value << (5 - bits)) & 31];
+  return out;
 }

@@ -69,6 +69,8 @@ export async function startEncryptionAtRest(options: EncryptionAtRestOptions): P
     ...(options.clients === undefined ? {} : { clients: options.clients }),
   });
 
+  metrics.configLoaded(runtime.dynamic.state.contentHash);
+
   // Storage keys are `<prefix>/<resource>/…`: one dynamic transformer per storage path segment, found
   // once, so the hot path does no parsing (the transformer itself follows reloads).
   const bySegment = new Map<string, Transformer>();

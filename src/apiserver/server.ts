@@ -25,7 +25,7 @@ import {
 } from "../storage/transforming-store.js";
 import { buildOpenApi } from "./openapi.js";
 import { startEncryptionAtRest } from "./encryption.js";
-import { EncryptionMetrics } from "./encryption-metrics.js";
+import { apiserverIdentity, EncryptionMetrics } from "./encryption-metrics.js";
 import type { KmsClientFactories } from "../encryption-config/index.js";
 import { Registry } from "./registry/index.js";
 import { resourceByName } from "./resources.js";
@@ -200,7 +200,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
           prefix,
           clock,
           logger,
-          metrics: new EncryptionMetrics(metrics.registry, `atrest-apiserver-${random.uuid()}`),
+          metrics: new EncryptionMetrics(metrics.registry, apiserverIdentity()),
           ...(options.encryptionReloadIntervalMs === undefined
             ? {}
             : { reloadIntervalMs: options.encryptionReloadIntervalMs }),

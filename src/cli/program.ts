@@ -10,6 +10,7 @@ import { registerScan } from "./scan.js";
 import { registerUp } from "./up.js";
 import { registerExport } from "./export.js";
 import { registerVerifyBackup } from "./verify-backup.js";
+import { registerEncryption } from "./encryption.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -25,6 +26,7 @@ const registrations: Array<(program: Command) => void> = [
   registerUp,
   registerExport,
   registerVerifyBackup,
+  registerEncryption,
 ];
 
 export function buildProgram(): Command {

@@ -1,5 +1,7 @@
 import type { Command } from "commander";
+import { writeFileAtomic } from "../common/atomic-file.js";
 import { AtrestError } from "../common/errors.js";
+import { renderClusterFile } from "../operations/cluster-file.js";
 import { createLogger } from "../common/logger.js";
 import { storeEndpointFromFlags } from "../storage/open-store.js";
 import { addEtcdTlsOptions, etcdTlsFrom, type EtcdTlsFlags } from "./etcd-tls-flags.js";
@@ -24,9 +26,11 @@ function summaryText(s: UpSummary): string {
     `  kms            ${s.kmsEndpoint} (profile ${s.kmsProfile})`,
     `  plugin socket  ${s.pluginSocket}${s.pluginHealthUrl === undefined ? "" : ` (health ${s.pluginHealthUrl})`}`,
     `  kms key        ${s.keyId} (${s.keyAlias}${s.keyCreated ? ", created now" : ""})`,
+    `  cluster file   ${s.clusterFile}`,
     "",
     `  kubectl --kubeconfig ${s.kubeconfig} create secret generic demo --from-literal=password=s3cr3t`,
     `  atrest kms describe-key --profile ${s.kmsProfile} --key-id ${s.keyAlias}`,
+    `  atrest encryption status --cluster ${s.clusterFile}`,
     "",
   ].join("\n");
 }
@@ -98,6 +102,21 @@ export function registerUp(program: Command): void {
               }),
             }),
       });
+      // Rewritten on every start: the apiserver's port may differ. 0600 like the profile it names.
+      const s = up.summary;
+      writeFileAtomic(
+        s.clusterFile,
+        renderClusterFile({
+          name: "atrest-up",
+          region: s.region,
+          kubeconfig: s.kubeconfig,
+          apiservers: [{ url: s.apiserverUrl, configFile: s.encryptionConfig }],
+          store: { ...s.storeLocation, prefix: s.etcdPrefix },
+          kmsProfile: s.kmsProfile,
+          plugins: [{ name: s.kmsProviderName, endpoint: `unix://${s.pluginSocket}` }],
+        }),
+        0o600,
+      );
       process.stdout.write(
         flags.output === "json"
           ? JSON.stringify({ msg: "atrest up ready", ...up.summary }) + "\n"

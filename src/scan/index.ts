@@ -53,3 +53,4 @@ export {
   normalizePrefix,
   resourceOfKey,
 } from "./storage-path.js";
+export { storeScanner, type StoreScanner } from "./store-scanner.js";

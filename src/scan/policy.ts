@@ -5,7 +5,8 @@
  * thing this whole system exists for — are expected to be encrypted and nothing else is.
  */
 import { indexRules, matchResource } from "../encryption-config/matching.js";
-import type { EncryptionConfiguration, ProviderConfig } from "../encryption-config/types.js";
+import { providerLabel } from "../encryption-config/provider-label.js";
+import type { EncryptionConfiguration } from "../encryption-config/types.js";
 
 export interface ResourcePolicy {
   /** Plaintext objects of this resource are findings. */
@@ -29,18 +30,7 @@ export const defaultScanPolicy: ScanPolicy = Object.freeze({
 });
 
 /** A provider element as the scan reports it: `identity`, `aesgcm:<first key>`, `kms:v2:<name>`. */
-export function writerLabel(p: ProviderConfig): string {
-  switch (p.type) {
-    case "identity":
-      return "identity";
-    case "aescbc":
-    case "aesgcm":
-    case "secretbox":
-      return `${p.type}:${p.keys[0]?.name ?? ""}`;
-    case "kms":
-      return `kms:${p.apiVersion}:${p.name}`;
-  }
-}
+export const writerLabel = providerLabel;
 
 export function policyFromConfiguration(config: EncryptionConfiguration): ScanPolicy {
   const index = indexRules(config);

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import YAML from "yaml";
-import { writeFileAtomic } from "./atomic-file.js";
+import { writeFileAtomic } from "../common/atomic-file.js";
 
 /** The KMS v2 provider name: part of every stored value's prefix (`k8s:enc:kms:v2:atrest:`), never change it. */
 export const UP_KMS_PROVIDER_NAME = "atrest";

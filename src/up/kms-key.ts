@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { AtrestError, isAtrestError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import type { KmsClient } from "../kms/client/index.js";
-import { writeFileAtomic } from "./atomic-file.js";
+import { writeFileAtomic } from "../common/atomic-file.js";
 
 export const UP_KEY_ALIAS = "alias/atrest-up";
 

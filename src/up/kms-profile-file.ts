@@ -1,5 +1,5 @@
 import type { KmsProfile } from "../kms/client/index.js";
-import { writeFileAtomic } from "./atomic-file.js";
+import { writeFileAtomic } from "../common/atomic-file.js";
 
 /**
  * Writes the client profile `atrest kms --profile FILE …` reads (src/kms/client/profile.ts). Rewritten

@@ -22,6 +22,8 @@ export function upPaths(dataDir: string) {
     apiserverDir: join(root, "apiserver"),
     apiserverDb: join(root, "apiserver.db"),
     kubeconfig: join(root, "kubeconfig"),
+    /** `atrest encryption … --cluster` reads it: this cluster's apiserver, store, KMS and plugin. */
+    clusterFile: join(root, "cluster.yaml"),
   };
 }
 

@@ -12,7 +12,7 @@ import { existsSync } from "node:fs";
 import { AtrestError, isAtrestError } from "../common/errors.js";
 import type { KmsClient } from "../kms/client/index.js";
 import { loadCredentials, type AlibabaCredentials } from "../plugin/index.js";
-import { writeFileAtomic } from "./atomic-file.js";
+import { writeFileAtomic } from "../common/atomic-file.js";
 
 export const UP_PLUGIN_PRINCIPAL = "atrest-up-plugin";
 /** What the plugin calls: Encrypt and Decrypt, and DescribeKey when Encrypt names no key version. */

@@ -14,7 +14,7 @@ import { startPlugin, type AlibabaCredentials, type RunningPlugin } from "../plu
 import { removeStaleSocket } from "../common/listen-address.js";
 import { openStore, type StoreEndpoint } from "../storage/open-store.js";
 import type { Store } from "../storage/store.js";
-import { ensureUpEncryptionConfig } from "./encryption-config-file.js";
+import { ensureUpEncryptionConfig, UP_KMS_PROVIDER_NAME } from "./encryption-config-file.js";
 import { ensureKmsDir, readKmsDir } from "./kms-dir.js";
 import { ensureUpKey, type UpKey } from "./kms-key.js";
 import { writeUpKmsProfile } from "./kms-profile-file.js";
@@ -59,6 +59,15 @@ export interface UpSummary {
   readonly keyCreated: boolean;
   readonly encryptionConfig: string;
   readonly store: string;
+  /** Where the objects are (the cluster file's `store`). */
+  readonly storeLocation:
+    { readonly sqlite: string } | { readonly etcd: { readonly endpoints: readonly string[] } };
+  readonly etcdPrefix: string;
+  readonly region: string;
+  /** The KMS v2 provider name in the encryption configuration. */
+  readonly kmsProviderName: string;
+  /** Where `atrest up` writes the cluster file for `atrest encryption … --cluster`. */
+  readonly clusterFile: string;
 }
 
 export interface RunningUp {
@@ -221,7 +230,6 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       throw wrapError(err, "apiserver");
     });
     stack.push(() => apiserver.close());
-
     const summary: UpSummary = {
       dataDir: paths.root,
       kubeconfig: paths.kubeconfig,
@@ -235,6 +243,14 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       keyCreated: key.created,
       encryptionConfig: paths.encryptionConfig,
       store: description,
+      storeLocation:
+        storeEndpoint !== "memory" && "etcdServers" in storeEndpoint
+          ? { etcd: { endpoints: [...storeEndpoint.etcdServers] } }
+          : { sqlite: paths.apiserverDb },
+      etcdPrefix: options.etcdPrefix ?? "/registry",
+      region: kmsDir.region,
+      kmsProviderName: UP_KMS_PROVIDER_NAME,
+      clusterFile: paths.clusterFile,
     };
     let closing: Promise<void> | undefined;
     return {

@@ -10,6 +10,8 @@ export interface KmsV2Hooks {
   kmsCall?(event: KmsCallEvent<"status" | "encrypt" | "decrypt">): void;
   cacheMiss?(event: { readonly providerName: string }): void;
   dekRotated?(event: { readonly providerName: string; readonly keyIdHash: string }): void;
+  /** Status returned a well-formed key_id (kube's …_key_id_hash_status_last_timestamp_seconds). */
+  statusKeyId?(event: { readonly providerName: string; readonly keyIdHash: string }): void;
   health?(event: { readonly providerName: string; readonly healthy: boolean }): void;
   /** The number of decrypted seeds/DEKs cached changed (kube's …_dek_source_cache_size). */
   cacheSize?(event: { readonly providerName: string; readonly size: number }): void;

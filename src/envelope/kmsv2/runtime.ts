@@ -153,6 +153,7 @@ export class KmsV2Runtime {
           `got invalid KMSv2 KeyID hash "${status.keyId === "" ? "" : keyIdHash(status.keyId)}": ${keyIdError}`,
         );
       } else {
+        this.hooks.statusKeyId?.({ providerName: this.providerName, keyIdHash: keyIdHash(status.keyId) });
         try {
           await this.seeds.rotateOnKeyIdChange(status.keyId, problems.length === 0);
         } catch (err) {
