@@ -649,7 +649,8 @@ describe("server-side apply over HTTPS, against kube's documented semantics", ()
       ["PUT", `${S}/stored`, "application/json", again.body.toString()],
       ["PATCH", `${S}/stored`, "application/merge-patch+json", '{"data":{"b":"Yg=="}}'],
       ["PATCH", `${S}/stored`, "application/apply-patch+yaml", JSON.stringify(secret("stored"))],
-      ["DELETE", `${S}/stored`, "application/json", "{}"],
+      // A DELETE with a body takes its options from the body only (kube's delete handler).
+      ["DELETE", `${S}/stored`, "application/json", '{"dryRun":["All"]}'],
     ] as const) {
       const revision = await store.currentRevision();
       const r = await call(server, method, `${path}?dryRun=All&fieldManager=alice`, {

@@ -166,9 +166,13 @@ export interface EncodedResponse {
   readonly body: Buffer;
 }
 
-export function encodeResponse(obj: KubeObject, format: ResponseFormat): EncodedResponse {
+/** The response body; `pretty` indents JSON as kube's `?pretty=true` does (json.MarshalIndent, two spaces). */
+export function encodeResponse(obj: KubeObject, format: ResponseFormat, pretty = false): EncodedResponse {
   if (format.kind === "protobuf" && canEncodeProtobuf(obj.apiVersion, obj.kind)) {
     return { contentType: PROTOBUF_MEDIA_TYPE, body: encodeProtobufObject(obj) };
   }
-  return { contentType: "application/json", body: Buffer.from(JSON.stringify(obj)) };
+  return {
+    contentType: "application/json",
+    body: Buffer.from(pretty ? JSON.stringify(obj, null, 2) : JSON.stringify(obj)),
+  };
 }

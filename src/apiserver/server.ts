@@ -9,7 +9,8 @@ import { silentLogger, type Logger } from "../common/logger.js";
 import { ensureTlsFiles } from "../common/tls.js";
 import { startCompactor } from "../storage/compactor.js";
 import type { Store } from "../storage/store.js";
-import { loadAuthorizer, loadTokens } from "./access-files.js";
+import { loadAuthorizationConfig, loadTokens } from "./access-files.js";
+import { Authorization, type AuthorizationMode } from "./authz/index.js";
 import { createAuthenticator, type TokenEntry } from "./authn.js";
 import { GIT_VERSION } from "./discovery.js";
 import { createRequestHandler, MAX_BODY_BYTES, type HandlerContext } from "./http/index.js";
@@ -67,8 +68,11 @@ export interface ApiServerOptions {
   /** Tokens given directly (tests); used in addition to the file. */
   readonly tokens?: readonly TokenEntry[];
   readonly clientCaFile?: string;
-  readonly authorizationMode?: "AlwaysAllow" | "ABAC";
+  /** kube's --authorization-mode: a comma-separated list (RBAC, ABAC, AlwaysAllow, AlwaysDeny) or the modes. */
+  readonly authorizationMode?: string | readonly AuthorizationMode[];
   readonly authorizationPolicyFile?: string;
+  /** Also put ACK's predefined ClusterRoles (cs:admin, cs:ops, cs:dev, cs:restricted) in the cluster. */
+  readonly ackClusterRoles?: boolean;
   readonly kubeconfigOut?: string;
   readonly healthChecks?: readonly HealthCheck[];
   /**
@@ -181,7 +185,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const clientCa =
     options.clientCaFile !== undefined ? readFileSync(options.clientCaFile, "utf8") : undefined;
   const authenticator = createAuthenticator({ tokens, clientCertificates: clientCa !== undefined });
-  const authorizer = loadAuthorizer(options);
+  const authorizationConfig = loadAuthorizationConfig(options);
 
   const metrics = new ApiMetrics();
   // Set below; the encryption runtime's callbacks start after the store exists.
@@ -215,11 +219,20 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     maxConflictRetries: MAX_CONFLICT_ATTEMPTS,
   });
   const registry = new Registry(transforming, prefix, clock, random);
+  let authz: Authorization;
   try {
     await ensureDefaultNamespaces(registry);
     await registry.startNamespaceCache();
+    authz = await Authorization.start({
+      ...authorizationConfig,
+      ...(options.ackClusterRoles === true ? { ackClusterRoles: true } : {}),
+      registry,
+      clock,
+      logger,
+    });
   } catch (err) {
     encryption?.close(); // its Status polling would keep the process alive
+    await registry.close();
     throw err;
   }
 
@@ -238,7 +251,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const ctx: HandlerContext = {
     registry,
     authenticator,
-    authorizer,
+    authz,
     openapi: buildOpenApi(GIT_VERSION),
     metrics,
     healthChecks,
@@ -273,6 +286,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     });
   }).catch(async (err: unknown) => {
     encryption?.close();
+    await authz.close();
     await registry.close();
     throw err;
   });
@@ -317,6 +331,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       compactor.stop();
       await migrator?.close();
       for (const end of [...openWatches]) end();
+      await authz.close();
       await registry.close();
       encryption?.close();
       await new Promise<void>((resolve) => {

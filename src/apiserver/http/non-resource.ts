@@ -28,17 +28,19 @@ export async function handleNonResource(
 ): Promise<void> {
   const method = r.method;
   r.verb = method;
-  const verb = method === "GET" || method === "HEAD" ? "get" : method.toLowerCase();
   const path = r.path.length > 1 && r.path.endsWith("/") ? r.path.slice(0, -1) : r.path;
-  if (!isPublicPath(path))
+  if (!isPublicPath(r.path))
+    // kube authorizes a non-resource request by its path as sent and its method, lowercased.
     authorize(ctx, {
       user,
-      verb,
+      verb: method.toLowerCase(),
       isResourceRequest: false,
-      path,
+      path: r.path,
       namespace: "",
       resource: "",
+      subresource: "",
       apiGroup: "",
+      apiVersion: "",
       name: "",
     });
   const json = (obj: unknown): void => send(ctx, r, 200, "application/json", JSON.stringify(obj));

@@ -3,6 +3,7 @@ import { checkPatchedObject, decodeBody, parseFieldValidation, type ResponseForm
 import { applyPatch, patchTypeOf } from "../patch.js";
 import { successStatus } from "../status.js";
 import { isPlainObject, metaOf, type KubeObject } from "../../kube-object/types.js";
+import type { UserInfo } from "../authn.js";
 import type { HandlerContext } from "./context.js";
 import { deleteOptionsOf } from "./delete-options.js";
 import { listQueryOf, selectorQueryOf } from "./query.js";
@@ -16,6 +17,7 @@ import { applyOptionsOf, writeOptionsOf } from "./write-options.js";
 export async function serveVerb(
   ctx: HandlerContext,
   r: Request,
+  user: UserInfo,
   verb: ResourceVerb,
   route: Route,
   format: ResponseFormat,
@@ -23,6 +25,11 @@ export async function serveVerb(
   const { info, namespace } = route;
   const name = route.name ?? "";
   const q = r.query;
+  // RBAC objects: kube's escalation checks on writes, and the authorizer caught up before answering.
+  const guard = ctx.authz.writeGuard(info, user, namespace, name);
+  const settle = async (obj: KubeObject, deleted: boolean, dryRun: boolean): Promise<void> => {
+    if (guard !== undefined && !dryRun) await guard.settle(obj, deleted);
+  };
   switch (verb) {
     case "get": {
       const obj = await ctx.registry.get(info, namespace, name);
@@ -57,12 +64,22 @@ export async function serveVerb(
         parseFieldValidation(q.get("fieldValidation")),
         info.apiVersion,
       );
-      const opts = writeOptionsOf(r, verb === "create" ? "CreateOptions" : "UpdateOptions");
+      const opts = {
+        ...writeOptionsOf(r, verb === "create" ? "CreateOptions" : "UpdateOptions"),
+        ...(guard !== undefined ? { admit: guard.admit } : {}),
+      };
       if (verb === "create") {
+        if (info.storageSegment === undefined) {
+          // The access reviews: answered, not stored.
+          const reviewed = ctx.authz.review(info, decoded.object, user, namespace);
+          return sendObject(ctx, r, 201, reviewed, format, decoded.warnings);
+        }
         const created = await ctx.registry.create(info, namespace, decoded.object, opts);
+        await settle(created, false, opts.dryRun);
         return sendObject(ctx, r, 201, created, format, decoded.warnings);
       }
       const updated = await ctx.registry.update(info, namespace, name, decoded.object, opts);
+      await settle(updated, false, opts.dryRun);
       return sendObject(ctx, r, 200, updated, format, decoded.warnings);
     }
     case "patch": {
@@ -70,12 +87,19 @@ export async function serveVerb(
       const patchType = patchTypeOf(contentType);
       const validation = parseFieldValidation(q.get("fieldValidation"));
       if (patchType === APPLY_PATCH_TYPE) {
-        const opts = applyOptionsOf(r);
+        const opts = {
+          ...applyOptionsOf(r),
+          ...(guard !== undefined ? { admit: guard.admit } : {}),
+        };
         const { config, warnings } = decodeApplyPatch(await readBody(ctx, r), validation);
         const applied = await ctx.registry.apply(info, namespace, name, config, opts);
+        await settle(applied.object, false, opts.dryRun);
         return sendObject(ctx, r, applied.created ? 201 : 200, applied.object, format, warnings);
       }
-      const opts = writeOptionsOf(r, "PatchOptions");
+      const opts = {
+        ...writeOptionsOf(r, "PatchOptions"),
+        ...(guard !== undefined ? { admit: guard.admit } : {}),
+      };
       const body = await readBody(ctx, r);
       const warnings: string[] = [];
       const patched = await ctx.registry.patch(info, namespace, name, opts, (current) => {
@@ -88,10 +112,14 @@ export async function serveVerb(
           delete checked.object.metadata.resourceVersion;
         return checked.object;
       });
+      await settle(patched, false, opts.dryRun);
       return sendObject(ctx, r, 200, patched, format, warnings);
     }
     case "delete": {
-      const deleted = await ctx.registry.delete(info, namespace, name, await deleteOptionsOf(ctx, r));
+      const deleteOptions = await deleteOptionsOf(ctx, r);
+      const deleted = await ctx.registry.delete(info, namespace, name, deleteOptions);
+      await settle(deleted, true, deleteOptions.dryRun);
+      if (info.returnDeletedObject === true) return sendObject(ctx, r, 200, deleted, format);
       const meta = metaOf(deleted);
       const status = successStatus({
         name: meta.name ?? "",
@@ -104,6 +132,7 @@ export async function serveVerb(
       // DeleteOptions' preconditions name one object; for a collection only dryRun applies.
       const { dryRun } = await deleteOptionsOf(ctx, r);
       const page = await ctx.registry.deleteCollection(info, namespace, selectorQueryOf(q), { dryRun });
+      for (const item of page.items) await settle(item, true, dryRun);
       const list = {
         kind: info.listKind,
         apiVersion: info.apiVersion,

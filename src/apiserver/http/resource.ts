@@ -7,6 +7,7 @@ import type { Request } from "./request.js";
 import { methodNotAllowed } from "../status.js";
 import { sendError } from "./respond.js";
 import { serveVerb } from "./resource-verbs.js";
+import { boolParam, nameFromFieldSelector } from "./query.js";
 import { metricsVerbOf, pageNotFound, parseRoute, verbOf } from "./route.js";
 
 /** A request for a resource: route, verb, authorization, content negotiation, then the verb's handler. */
@@ -27,8 +28,9 @@ export async function handleResource(
     }
     const { info, namespace, name } = route;
     r.resource = info.resource;
-    const isWatch = method === "GET" && (r.query.get("watch") === "true" || r.query.get("watch") === "1");
     r.verb = method; // what a 405 is counted as
+    // kube's RequestInfo: a GET of a collection is a watch when `watch` converts to true; a named GET is a get.
+    const isWatch = method === "GET" && name === undefined && boolParam(r.query, "watch") === true;
     const verb = verbOf(method, name, isWatch);
     if (!info.verbs.includes(verb))
       throw methodNotAllowed(`the server does not allow this method on the requested resource`);
@@ -41,14 +43,16 @@ export async function handleResource(
       // kube's request info: /api/v1/namespaces/{name} is "in" the namespace it names.
       namespace: info.namespaced ? (namespace ?? "") : info.kind === "Namespace" ? (name ?? "") : "",
       resource: info.resource,
+      subresource: "",
       apiGroup: info.group,
-      name: name ?? "",
+      apiVersion: info.version,
+      name: name ?? (verb === "list" || verb === "watch" ? (nameFromFieldSelector(r.query) ?? "") : ""),
     });
     format = negotiate(r.req.headers.accept, {
       tableAllowed: verb === "get" || verb === "list" || verb === "watch",
       protobufAllowed: !isWatch,
     });
-    await serveVerb(ctx, r, verb, route, format);
+    await serveVerb(ctx, r, user, verb, route, format);
   } catch (err) {
     sendError(ctx, r, err, format);
   }

@@ -25,7 +25,7 @@ function fail(kind: OptionsKind, errs: FieldError[]): never {
 }
 
 export function writeOptionsOf(r: Request, kind: OptionsKind): WriteOptions {
-  const dryRun = isDryRun(r.query);
+  const dryRun = isDryRun(r.query, kind);
   const given = r.query.get("fieldManager") ?? "";
   const errs = fieldManagerErrors(given);
   if (kind === "PatchOptions" && r.query.has("force"))
@@ -39,7 +39,7 @@ export function writeOptionsOf(r: Request, kind: OptionsKind): WriteOptions {
 }
 
 export function applyOptionsOf(r: Request): ApplyOptions {
-  const dryRun = isDryRun(r.query);
+  const dryRun = isDryRun(r.query, "PatchOptions");
   const fieldManager = r.query.get("fieldManager") ?? "";
   const errs = fieldManagerErrors(fieldManager);
   // kubectl defaults it to "kubectl"; controllers must set it.

@@ -110,6 +110,7 @@ export class Registry {
     opts: WriteOptions,
   ): Promise<KubeObject> {
     const obj = prepareForCreate(info, body, namespace, this.clock, this.random);
+    opts.admit?.(obj, undefined);
     const name = metaOf(obj).name ?? "";
     if (info.namespaced) await this.namespaces.require(namespace ?? "");
     const key = this.key(info, namespace, name);
@@ -332,6 +333,7 @@ export class Registry {
             statusWrite,
           );
           const changed = sameObject(next, current) ? undefined : next;
+          if (changed !== undefined) opts.admit?.(changed, current);
           last = { current, changed, revision: value.modRevision };
           return changed === undefined ? undefined : encodeObject(toStorage(info, changed));
         },

@@ -102,6 +102,7 @@ export const CORE_V1: GroupVersion = {
       shortNames: ["sa"],
       schema: CORE + "ServiceAccount",
       nameRule: "subdomain",
+      returnDeletedObject: true, // kube's serviceaccount storage
       columns: [
         nameColumn,
         column(

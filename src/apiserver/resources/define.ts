@@ -73,6 +73,8 @@ export interface ResourceInfo {
     readonly toStorage: (obj: KubeObject) => KubeObject;
     readonly fromStorage: (obj: KubeObject) => KubeObject;
   };
+  /** A delete answers with the deleted object instead of a Status (kube's Store.ReturnDeletedObject). */
+  readonly returnDeletedObject?: boolean;
 }
 
 /** The declarative part of an entry; the rest is derived. */
