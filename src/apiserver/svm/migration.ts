@@ -214,10 +214,16 @@ export async function runMigration(
       });
       if (page === "stopped") return "stopped";
       const items = page.items;
-      for (let i = 0; i < items.length; i += ctx.concurrency) {
-        if (ctx.stopped()) return "stopped";
-        await Promise.all(items.slice(i, i + ctx.concurrency).map(rewrite));
-      }
+      // `concurrency` workers over the page (none waits for a slow neighbour); all of it is done
+      // before the checkpoint moves past it.
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        for (let i = next++; i < items.length && !ctx.stopped(); i = next++) {
+          const item = items[i];
+          if (item !== undefined) await rewrite(item);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(ctx.concurrency, items.length) }, worker));
       const last = items[items.length - 1];
       if (last !== undefined) progress = { ...progress, checkpoint: relativeKey(target, last) };
       if (ctx.stopped()) return "stopped";
