@@ -236,6 +236,12 @@ describe("apiserver REST surface", () => {
     );
     assertStatus(
       await call(server, "PATCH", `${S}/dup`, { body: "{}", contentType: "application/apply-patch+yaml" }),
+      422,
+      "Invalid",
+      /^PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch$/,
+    );
+    assertStatus(
+      await call(server, "PATCH", `${S}/dup`, { body: "{}", contentType: "application/apply-patch+cbor" }),
       415,
       "UnsupportedMediaType",
     );

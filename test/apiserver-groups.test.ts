@@ -55,6 +55,7 @@ describe("API groups", () => {
         "authentication.k8s.io authentication.k8s.io/v1",
         "authorization.k8s.io authorization.k8s.io/v1",
         "rbac.authorization.k8s.io rbac.authorization.k8s.io/v1",
+        "storagemigration.k8s.io storagemigration.k8s.io/v1beta1",
       ],
     );
     const group = (await call(server, "GET", "/apis/rbac.authorization.k8s.io")).json();
@@ -111,6 +112,8 @@ describe("API groups", () => {
       "apis/authentication.k8s.io/v1",
       "apis/authorization.k8s.io/v1",
       "apis/rbac.authorization.k8s.io/v1",
+      "apis/storagemigration.k8s.io/v1alpha1",
+      "apis/storagemigration.k8s.io/v1beta1",
     ]);
     const url = index.paths["apis/rbac.authorization.k8s.io/v1"]?.serverRelativeURL ?? "";
     const reply = await call(server, "GET", url);

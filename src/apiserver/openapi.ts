@@ -54,6 +54,7 @@ function schemasDocument(): Record<string, unknown> {
     const doc: Record<string, unknown> = { description: schema.description, type: "object", properties };
     if (schema.required !== undefined) doc.required = [...schema.required];
     if (schema.gvk !== undefined) doc["x-kubernetes-group-version-kind"] = [schema.gvk];
+    if (schema.structType === "atomic") doc["x-kubernetes-map-type"] = "atomic";
     out[name] = doc;
   }
   return out;
@@ -93,8 +94,8 @@ const LIST_PARAMS = [
   ),
 ];
 
-function ref(kind: string): Record<string, unknown> {
-  const schema = { $ref: `#/components/schemas/${schemaNameForKind(kind)}` };
+function ref(kind: string, apiVersion: string): Record<string, unknown> {
+  const schema = { $ref: `#/components/schemas/${schemaNameForKind(kind, apiVersion)}` };
 
   return {
     content: {
@@ -138,14 +139,14 @@ function op(
     operationId: id,
     parameters: params,
     responses: {
-      "200": { description: "OK", ...ref(responseKind ?? kind) },
+      "200": { description: "OK", ...ref(responseKind ?? kind, info.apiVersion) },
       "401": { description: "Unauthorized" },
     },
     "x-kubernetes-action": action,
     "x-kubernetes-group-version-kind": { group: info.group, version: info.version, kind },
   };
   if (body !== undefined) {
-    const schema = { $ref: `#/components/schemas/${schemaNameForKind(body)}` };
+    const schema = { $ref: `#/components/schemas/${schemaNameForKind(body, info.apiVersion)}` };
     o.requestBody = {
       content:
         body === "Patch"

@@ -2,6 +2,7 @@ import { AUTHENTICATION_V1 } from "./resources/authentication-v1.js";
 import { AUTHORIZATION_V1 } from "./resources/authorization-v1.js";
 import { CORE_V1 } from "./resources/core-v1.js";
 import { RBAC_V1 } from "./resources/rbac-v1.js";
+import { STORAGEMIGRATION_V1ALPHA1, STORAGEMIGRATION_V1BETA1 } from "./resources/storagemigration.js";
 import type { GroupVersion, ResourceInfo } from "./resources/define.js";
 
 export {
@@ -27,6 +28,9 @@ export const GROUP_VERSIONS: readonly GroupVersion[] = Object.freeze([
   AUTHENTICATION_V1,
   AUTHORIZATION_V1,
   RBAC_V1,
+  // v1beta1 first: a group's first version is its preferred one.
+  STORAGEMIGRATION_V1BETA1,
+  STORAGEMIGRATION_V1ALPHA1,
 ]);
 
 export const RESOURCES: readonly ResourceInfo[] = Object.freeze(GROUP_VERSIONS.flatMap((gv) => gv.resources));
@@ -35,7 +39,10 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze(GROUP_VERSIONS.f
 export const GROUP_VERSION = CORE_V1.version;
 
 const byGroupVersion = new Map(GROUP_VERSIONS.map((gv) => [gvKey(gv.group, gv.version), gv]));
-const byGroupResource = new Map(RESOURCES.map((r) => [`${r.group}/${r.resource}`, r]));
+/** A resource served in several versions is found in its preferred (first) one. */
+const byGroupResource = new Map<string, ResourceInfo>();
+for (const r of RESOURCES)
+  if (!byGroupResource.has(`${r.group}/${r.resource}`)) byGroupResource.set(`${r.group}/${r.resource}`, r);
 const byGvk = new Map(RESOURCES.map((r) => [`${r.apiVersion}/${r.kind}`, r]));
 
 function gvKey(group: string, version: string): string {

@@ -16,6 +16,8 @@ export interface TypeSchema {
   readonly description: string;
   readonly properties: Readonly<Record<string, FieldSchema>>;
   readonly required?: readonly string[];
+  /** kube's `+structType=atomic` (x-kubernetes-map-type: atomic): server-side apply owns it whole. */
+  readonly structType?: "atomic";
   /** The kind this top-level type is (adds x-kubernetes-group-version-kind). */
   readonly gvk?: { readonly group: string; readonly version: string; readonly kind: string };
 }

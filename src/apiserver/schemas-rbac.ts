@@ -48,6 +48,7 @@ export const RBAC_SCHEMAS: Readonly<Record<string, TypeSchema>> = {
       name: s("Name is the name of resource being referenced"),
     },
     required: ["apiGroup", "kind", "name"],
+    structType: "atomic",
   },
   [RBAC + "Subject"]: {
     description:

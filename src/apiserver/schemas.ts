@@ -15,6 +15,7 @@ import {
 import { AUTHENTICATION_SCHEMAS } from "./schemas-authentication.js";
 import { AUTHORIZATION_SCHEMAS } from "./schemas-authorization.js";
 import { RBAC_SCHEMAS } from "./schemas-rbac.js";
+import { STORAGEMIGRATION_SCHEMAS } from "./schemas-storagemigration.js";
 
 export type { FieldSchema, TypeSchema } from "./schema-fields.js";
 
@@ -110,6 +111,7 @@ export const SCHEMAS: Readonly<Record<string, TypeSchema>> = {
       matchExpressions: { list: { ref: META + "LabelSelectorRequirement" }, listType: "atomic" },
       matchLabels: { map: "string", d: "matchLabels is a map of {key,value} pairs." },
     },
+    structType: "atomic",
   },
   [META + "Preconditions"]: {
     description: "Preconditions must be fulfilled before an operation (update, delete, etc.) is carried out.",
@@ -201,11 +203,13 @@ export const SCHEMAS: Readonly<Record<string, TypeSchema>> = {
       resourceVersion: s(),
       uid: s(),
     },
+    structType: "atomic",
   },
   [CORE + "LocalObjectReference"]: {
     description:
       "LocalObjectReference contains enough information to let you locate the referenced object inside the same namespace.",
     properties: { name: s() },
+    structType: "atomic",
   },
   [CORE + "ServiceAccount"]: {
     description:
@@ -260,18 +264,25 @@ export const SCHEMAS: Readonly<Record<string, TypeSchema>> = {
 for (const kind of ["Secret", "ConfigMap", "ServiceAccount", "Namespace"]) {
   (SCHEMAS as Record<string, TypeSchema>)[`${CORE}${kind}List`] = listSchema(CORE + kind, "", "v1", kind);
 }
-Object.assign(SCHEMAS, RBAC_SCHEMAS, AUTHORIZATION_SCHEMAS, AUTHENTICATION_SCHEMAS);
+Object.assign(SCHEMAS, RBAC_SCHEMAS, AUTHORIZATION_SCHEMAS, AUTHENTICATION_SCHEMAS, STORAGEMIGRATION_SCHEMAS);
 
-/** Kind → definition name (kinds are unique across the served groups). */
-const BY_KIND = new Map(
-  Object.entries(SCHEMAS).flatMap(([name, t]) =>
-    t.gvk !== undefined && t.gvk.kind !== "Status" ? [[t.gvk.kind, name] as const] : [],
-  ),
-);
+/** apiVersion/kind → definition name; a kind alone finds its first version. */
+const BY_GVK = new Map<string, string>();
+const BY_KIND = new Map<string, string>();
+for (const [name, t] of Object.entries(SCHEMAS)) {
+  if (t.gvk === undefined || t.gvk.kind === "Status") continue;
+  const apiVersion = t.gvk.group === "" ? t.gvk.version : `${t.gvk.group}/${t.gvk.version}`;
+  BY_GVK.set(`${apiVersion}/${t.gvk.kind}`, name);
+  if (!BY_KIND.has(t.gvk.kind)) BY_KIND.set(t.gvk.kind, name);
+}
 
-export function schemaNameForKind(kind: string): string {
+export function schemaNameForKind(kind: string, apiVersion?: string): string {
   if (kind === "Status" || kind === "DeleteOptions") return META + kind;
-  return BY_KIND.get(kind) ?? CORE + kind;
+  return (
+    (apiVersion === undefined ? undefined : BY_GVK.get(`${apiVersion}/${kind}`)) ??
+    BY_KIND.get(kind) ??
+    CORE + kind
+  );
 }
 
 /** Free-form types: strict decoding does not look inside them. */

@@ -30,6 +30,7 @@ import { apiserverIdentity, EncryptionMetrics } from "./encryption-metrics.js";
 import type { KmsClientFactories } from "../encryption-config/index.js";
 import { Registry } from "./registry/index.js";
 import { resourceByName } from "./resources.js";
+import { StorageVersionMigrator, type StorageVersionMigratorOptions } from "./svm/index.js";
 
 export interface ApiServerOptions {
   /** The revisioned store (etcd, SQLite, memory); the server does not close it. */
@@ -83,6 +84,12 @@ export interface ApiServerOptions {
   /** BOOKMARK interval for watches with allowWatchBookmarks=true (default 60 s). */
   readonly watchBookmarkIntervalMs?: number;
   readonly maxBodyBytes?: number;
+  /**
+   * The StorageVersionMigration controller (storagemigration.k8s.io): on by default; `false` turns it
+   * off (another process migrates), an object tunes it.
+   */
+  readonly storageVersionMigrator?:
+    false | Omit<StorageVersionMigratorOptions, "registry" | "clock" | "logger">;
   readonly clock?: Clock;
   readonly random?: Random;
   readonly logger?: Logger;
@@ -97,6 +104,8 @@ export interface ApiServer {
   readonly adminToken: string | undefined;
   readonly kubeconfigPath: string | undefined;
   readonly registry: Registry;
+  /** The in-process StorageVersionMigration controller (undefined when turned off). */
+  readonly storageVersionMigrator: StorageVersionMigrator | undefined;
   close(): Promise<void>;
 }
 
@@ -108,7 +117,13 @@ async function ensureDefaultNamespaces(registry: Registry): Promise<void> {
   if (ns === undefined) return;
   for (const name of DEFAULT_NAMESPACES) {
     try {
-      await registry.create(ns, undefined, { metadata: { name } }, { dryRun: false });
+      // kube-apiserver's own controller creates them (and so owns their fields).
+      await registry.create(
+        ns,
+        undefined,
+        { metadata: { name } },
+        { dryRun: false, fieldManager: "kube-apiserver" },
+      );
     } catch (err) {
       if (!isAtrestError(err, "already-exists")) throw err;
     }
@@ -295,6 +310,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       logger.warn({ err: err instanceof Error ? err.message : String(err) }, "store compaction failed"),
   });
 
+  const migrator =
+    options.storageVersionMigrator === false
+      ? undefined
+      : new StorageVersionMigrator({ registry, clock, logger, ...(options.storageVersionMigrator ?? {}) });
+  await migrator?.start();
+
   let closed = false;
   return {
     url,
@@ -303,10 +324,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     adminToken: admin,
     kubeconfigPath: options.kubeconfigOut,
     registry,
+    storageVersionMigrator: migrator,
     async close() {
       if (closed) return;
       closed = true;
       compactor.stop();
+      await migrator?.close();
       for (const end of [...openWatches]) end();
       await authz.close();
       await registry.close();

@@ -28,6 +28,8 @@ export function call(
     if (token !== null && token !== undefined) headers.Authorization = `Bearer ${token}`;
     if (options.contentType !== undefined) headers["Content-Type"] = options.contentType;
     if (options.accept !== undefined) headers.Accept = options.accept;
+    // Node sends a DELETE's body without framing unless told its length.
+    if (options.body !== undefined) headers["Content-Length"] = String(Buffer.byteLength(options.body));
     const req = request(url, { method, headers, ca: server.caCertPem }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));

@@ -1,15 +1,17 @@
+import { APPLY_PATCH_TYPE, decodeApplyPatch } from "../apply/index.js";
 import { checkPatchedObject, decodeBody, parseFieldValidation, type ResponseFormat } from "../media.js";
 import { applyPatch, patchTypeOf } from "../patch.js";
-import { successStatus, unsupportedMediaType } from "../status.js";
+import { successStatus } from "../status.js";
 import { isPlainObject, metaOf, type KubeObject } from "../../kube-object/types.js";
 import type { UserInfo } from "../authn.js";
 import type { HandlerContext } from "./context.js";
 import { deleteOptionsOf } from "./delete-options.js";
-import { isDryRun, listQueryOf, selectorQueryOf } from "./query.js";
+import { listQueryOf, selectorQueryOf } from "./query.js";
 import { readBody, type Request } from "./request.js";
 import { sendObject, stripTypeMeta, tableOf } from "./respond.js";
 import type { ResourceVerb, Route } from "./route.js";
 import { serveWatch } from "./watch-stream.js";
+import { applyOptionsOf, writeOptionsOf } from "./write-options.js";
 
 /** Each resource verb: parse what it takes from the request, ask the registry, answer. */
 export async function serveVerb(
@@ -60,9 +62,10 @@ export async function serveVerb(
         body,
         info.kind,
         parseFieldValidation(q.get("fieldValidation")),
+        info.apiVersion,
       );
       const opts = {
-        dryRun: isDryRun(q, verb === "create" ? "CreateOptions" : "UpdateOptions"),
+        ...writeOptionsOf(r, verb === "create" ? "CreateOptions" : "UpdateOptions"),
         ...(guard !== undefined ? { admit: guard.admit } : {}),
       };
       if (verb === "create") {
@@ -81,28 +84,35 @@ export async function serveVerb(
     }
     case "patch": {
       const contentType = r.req.headers["content-type"] ?? "";
-      if (contentType.startsWith("application/apply-patch")) {
-        throw unsupportedMediaType(
-          `the server does not support server-side apply (${contentType.split(";")[0] ?? ""}); use client-side apply`,
-        );
-      }
       const patchType = patchTypeOf(contentType);
-      const body = await readBody(ctx, r);
       const validation = parseFieldValidation(q.get("fieldValidation"));
+      if (patchType === APPLY_PATCH_TYPE) {
+        const opts = {
+          ...applyOptionsOf(r),
+          ...(guard !== undefined ? { admit: guard.admit } : {}),
+        };
+        const { config, warnings } = decodeApplyPatch(await readBody(ctx, r), validation);
+        const applied = await ctx.registry.apply(info, namespace, name, config, opts);
+        await settle(applied.object, false, opts.dryRun);
+        return sendObject(ctx, r, applied.created ? 201 : 200, applied.object, format, warnings);
+      }
+      const opts = {
+        ...writeOptionsOf(r, "PatchOptions"),
+        ...(guard !== undefined ? { admit: guard.admit } : {}),
+      };
+      const body = await readBody(ctx, r);
       const warnings: string[] = [];
-      const dryRun = isDryRun(q, "PatchOptions");
-      const patchOptions = { dryRun, ...(guard !== undefined ? { admit: guard.admit } : {}) };
-      const patched = await ctx.registry.patch(info, namespace, name, patchOptions, (current) => {
+      const patched = await ctx.registry.patch(info, namespace, name, opts, (current) => {
         const rvBefore = metaOf(current).resourceVersion;
         const out = applyPatch(patchType, info.kind, current, body);
-        const checked = checkPatchedObject(info.kind, out, validation);
+        const checked = checkPatchedObject(info.kind, out, validation, info.apiVersion);
         warnings.splice(0, warnings.length, ...checked.warnings);
         // An unchanged resourceVersion is not a precondition; a patched one is.
         if (isPlainObject(checked.object.metadata) && checked.object.metadata.resourceVersion === rvBefore)
           delete checked.object.metadata.resourceVersion;
         return checked.object;
       });
-      await settle(patched, false, dryRun);
+      await settle(patched, false, opts.dryRun);
       return sendObject(ctx, r, 200, patched, format, warnings);
     }
     case "delete": {

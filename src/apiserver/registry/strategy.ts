@@ -59,11 +59,16 @@ export function normalizeIncoming(
     if (obj.type === undefined || obj.type === null || obj.type === "") obj.type = "Opaque";
   }
   for (const k of ["data", "binaryData", "immutable"]) if (obj[k] === null) delete obj[k];
+  // A default (kube's SetDefaults_Namespace runs at decode time), so the writer owns the label.
+  if (info.kind === "Namespace" && typeof meta.name === "string" && meta.name !== "")
+    meta.labels = { ...(isPlainObject(meta.labels) ? meta.labels : {}), [NAMESPACE_NAME_LABEL]: meta.name };
   info.defaults?.(obj);
   return obj;
 }
 
-export function withTypeMeta(info: ResourceInfo, obj: KubeObject): KubeObject {
+/** A stored object as this version serves it: converted from the stored form, with its type meta. */
+export function withTypeMeta(info: ResourceInfo, stored: KubeObject): KubeObject {
+  const obj = info.conversion === undefined ? stored : info.conversion.fromStorage(stored);
   if (obj.apiVersion === info.apiVersion && obj.kind === info.kind) return obj;
   return { ...obj, apiVersion: info.apiVersion, kind: info.kind };
 }
@@ -95,6 +100,7 @@ export function prepareForCreate(
   delete meta.deletionGracePeriodSeconds;
   delete meta.generation;
   delete meta.selfLink;
+  if (info.statusSubresource === true) delete obj.status;
   if (info.kind === "Namespace") {
     obj.spec = { finalizers: ["kubernetes"], ...(isPlainObject(obj.spec) ? obj.spec : {}) };
     obj.status = { phase: "Active" };
@@ -121,8 +127,24 @@ export function prepareForUpdate(
   namespace: string | undefined,
   name: string,
   pinnedRv: string | undefined,
+  /** A status write: only the status changes (kube's status strategy); else the status is kept. */
+  statusWrite = false,
 ): KubeObject {
   const next = normalizeIncoming(info, proposed, namespace);
+  if (info.statusSubresource === true) {
+    if (statusWrite) {
+      // Everything but the status stays (kube's ResetObjectMetaForStatus keeps all but managedFields).
+      for (const k of Object.keys(next)) if (k !== "status" && k !== "metadata") delete next[k];
+      for (const [k, v] of Object.entries(current)) if (k !== "status" && k !== "metadata") next[k] = v;
+      const { managedFields, resourceVersion } = metaOf(next);
+      const kept: Record<string, unknown> = { ...metaOf(current) };
+      delete kept.managedFields;
+      if (managedFields !== undefined) kept.managedFields = managedFields;
+      if (resourceVersion !== undefined) kept.resourceVersion = resourceVersion;
+      next.metadata = kept;
+    } else if (current.status === undefined) delete next.status;
+    else next.status = current.status;
+  }
   const meta = metaOf(next);
   const oldMeta = metaOf(current);
   if (meta.name !== name)

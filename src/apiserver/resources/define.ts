@@ -60,6 +60,19 @@ export interface ResourceInfo {
   readonly defaults?: (obj: KubeObject) => void;
   /** The kind's own validation (metadata is checked for every kind); `old` on updates. */
   readonly validate?: (obj: KubeObject, old: KubeObject | undefined) => FieldError[];
+  /**
+   * kube's status subresource semantics: a create starts without status, writes to the resource keep
+   * the stored status, and only status writes (the registry's updateStatus) change it.
+   */
+  readonly statusSubresource?: boolean;
+  /**
+   * For a resource served in several versions and stored in one form (kube's storage version): the
+   * conversions between this version's objects and the stored form.
+   */
+  readonly conversion?: {
+    readonly toStorage: (obj: KubeObject) => KubeObject;
+    readonly fromStorage: (obj: KubeObject) => KubeObject;
+  };
   /** A delete answers with the deleted object instead of a Status (kube's Store.ReturnDeletedObject). */
   readonly returnDeletedObject?: boolean;
 }
