@@ -3,7 +3,8 @@
  * - kill -9 of `atrest encryption enable|disable` at a random stage and position (seeded and printed;
  *   ATREST_FAULT_SEED=N repeats a run), then `resume`: every trial ends Running with every Secret's value
  *   unchanged, 0 plaintext after enable and 0 KMS values after disable;
- * - the apiserver restarted mid-rewrite: the rewrite retries and completes;
+ * - the apiserver restarted mid-rewrite, down for longer than the lease: the rewrite retries, the lease
+ *   is re-confirmed, and the operation completes;
  * - the KMS unreachable mid-rewrite: the stage fails with a reason (phase Failed), every Secret stays
  *   readable, nothing is pruned, and resume completes once the KMS is back.
  */
@@ -252,7 +253,7 @@ describe("operation faults", () => {
     assert.deepEqual(await c.secretValues(), expected);
   });
 
-  it("an apiserver restarted mid-rewrite: the rewrite retries and completes", async () => {
+  it("an apiserver restarted mid-rewrite, down longer than the lease: the rewrite retries and completes", async () => {
     await new EncryptionOperations({
       cluster: c.cluster,
       kube: c.kube,
@@ -276,7 +277,9 @@ describe("operation faults", () => {
           restarting = true;
           void (async () => {
             await sys.apiserver.close();
-            await new Promise((r) => setTimeout(r, 1_500));
+            // Down for longer than the lease (3 s): renewals fail until it expires locally, and the
+            // operation re-confirms it by compare-and-swap instead of stopping (nobody took it).
+            await new Promise((r) => setTimeout(r, 4_500));
             restarted.push(
               await startApiServer({
                 store: sys.store,
