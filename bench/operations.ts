@@ -9,6 +9,9 @@
  * KMS calls per operation are counted at atrest kms (requests_total by action, minus the plugin's own
  * health probes). Everything but kubectl runs in this process (apiserver, plugin, kms, the operation),
  * so the rates include all of their CPU.
+ * identityPutFloor, the floor under the rewrite rate: the same apiserver's PUT rate with the identity
+ * provider (every Secret listed in pages and PUT back with an annotation changed, the rewrite's
+ * concurrency), measured in the same run.
  * Sizes: BENCH_OPERATIONS_COUNT (default 10000), BENCH_OPERATIONS_STORES (sqlite,etcd).
  */
 import type { OperationRecord } from "../src/operations/operation-record.js";
@@ -106,6 +109,48 @@ async function timed(c: OperationsCluster, type: "enable" | "disable") {
   };
 }
 
+/**
+ * Lists every Secret in pages and PUTs each back with an annotation changed (so the apiserver really
+ * writes it), `concurrency` in flight — the rewrite's traffic without its stale check and KMS.
+ */
+async function putFloor(c: OperationsCluster) {
+  const { pageSize, concurrency } = c.cluster.tunables;
+  const t0 = performance.now();
+  let written = 0;
+  let cont: string | undefined;
+  do {
+    const page = await c.kube.getJson<{
+      metadata: { continue?: string };
+      items: Array<{ metadata: { namespace: string; name: string; annotations?: Record<string, string> } }>;
+    }>(`/api/v1/secrets?limit=${pageSize}${cont === undefined ? "" : `&continue=${cont}`}`);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < page.items.length) {
+        const item = page.items[next++]!;
+        item.metadata.annotations = {
+          ...item.metadata.annotations,
+          "bench.atrest.io/touched": String(written),
+        };
+        await c.kube.putJson(
+          `/api/v1/namespaces/${item.metadata.namespace}/secrets/${item.metadata.name}`,
+          { ...item, apiVersion: "v1", kind: "Secret" },
+          { retryForMs: 30_000 },
+        );
+        written++;
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    cont = page.metadata.continue || undefined;
+  } while (cont !== undefined);
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    seconds: Math.round(seconds * 100) / 100,
+    written,
+    perSecond: Math.round(written / seconds),
+    concurrency,
+  };
+}
+
 async function onStore(store: "sqlite" | "etcd") {
   const c = await startOperationsCluster({
     name: `bench-ops-${store}`,
@@ -120,6 +165,9 @@ async function onStore(store: "sqlite" | "etcd") {
 
     const enable = await timed(c, "enable");
     const disable = await timed(c, "disable");
+    // The floor under the rewrite rate: the apiserver's own PUT rate with the identity provider (no
+    // KMS, no encryption), the same client and concurrency as the rewrite, every PUT a real write.
+    const identityPutFloor = await putFloor(c);
 
     // Baseline: the seed documents' procedure for the same plaintext → KMS v2 change.
     await c.sys.writeConfig(secretsConfig([kmsV2(c.sys.pluginEndpoint), IDENTITY]));
@@ -145,6 +193,7 @@ async function onStore(store: "sqlite" | "etcd") {
         encryptedAfter: `${underKms}/${total}`,
         kmsCalls: kubectlCalls,
       },
+      identityPutFloor,
       rewriteVsKubectl:
         enable.rewritePerSecond === null
           ? null
