@@ -164,18 +164,28 @@ async function onStore(store: "sqlite" | "etcd") {
     const createPerSecond = Math.round(COUNT / ((performance.now() - t0) / 1000));
 
     const enable = await timed(c, "enable");
+    process.stderr.write(`operations bench, ${store}, enable: ${JSON.stringify(enable)}\n`);
     const disable = await timed(c, "disable");
+    process.stderr.write(`operations bench, ${store}, disable: ${JSON.stringify(disable)}\n`);
     // The floor under the rewrite rate: the apiserver's own PUT rate with the identity provider (no
     // KMS, no encryption), the same client and concurrency as the rewrite, every PUT a real write.
     const identityPutFloor = await putFloor(c);
+    process.stderr.write(`operations bench, ${store}, floor: ${JSON.stringify(identityPutFloor)}\n`);
 
     // Baseline: the seed documents' procedure for the same plaintext → KMS v2 change.
     await c.sys.writeConfig(secretsConfig([kmsV2(c.sys.pluginEndpoint), IDENTITY]));
     const before = await kmsCalls(c);
     const k0 = performance.now();
-    const r = await c.sys.pipe(["get", "secrets", "--all-namespaces", "-o", "json"], ["replace", "-f", "-"]);
+    // (Each half may take minutes on a loaded machine: the support's 60 s default would kill it.)
+    const got = await c.sys.kubectl.run(["get", "secrets", "--all-namespaces", "-o", "json"], {
+      timeoutMs: 900_000,
+    });
+    if (got.status !== 0)
+      throw new Error(`kubectl get exited ${String(got.status)}: ${got.stderr.slice(0, 500)}`);
+    const r = await c.sys.kubectl.run(["replace", "-f", "-"], { input: got.stdout, timeoutMs: 900_000 });
     const kubectlSeconds = (performance.now() - k0) / 1000;
-    if (r.status !== 0) throw new Error(`kubectl replace failed: ${r.stderr.slice(0, 500)}`);
+    if (r.status !== 0)
+      throw new Error(`kubectl replace exited ${String(r.status)}: ${r.stderr.slice(0, 500)}`);
     const kubectlCalls = diff(await kmsCalls(c), before);
     // Paged, straight from the store (the scan verify uses).
     const secrets = (await c.scanner.scan()).resources["secrets"];
