@@ -5,6 +5,8 @@
  *   unchanged, 0 plaintext after enable and 0 KMS values after disable;
  * - the apiserver restarted mid-rewrite, down for longer than the lease: the rewrite retries, the lease
  *   is re-confirmed, and the operation completes;
+ * - the store compacted mid-rewrite: the cursor is a key, so the rewrite goes on where a continue token
+ *   would be expired (410);
  * - the KMS unreachable mid-rewrite: the stage fails with a reason (phase Failed), every Secret stays
  *   readable, nothing is pruned, and resume completes once the KMS is back.
  */
@@ -250,6 +252,46 @@ describe("operation faults", () => {
       scanner: c.scanner,
     }).resume();
     assert.equal(done.state, "Succeeded");
+    await assertStored(c, "kms:v2", c.sys.pluginKeyId());
+    assert.deepEqual(await c.secretValues(), expected);
+  });
+
+  it("the store compacted mid-rewrite (where a continue token loses its place): the key cursor goes on", async () => {
+    await new EncryptionOperations({
+      cluster: c.cluster,
+      kube: c.kube,
+      kms: c.kms,
+      scanner: c.scanner,
+    }).start({ type: "disable" });
+    const store = c.sys.store;
+    // A token as the apiserver hands it out, taken before the compaction: it names a revision.
+    const first = await c.kube.getJson<{ metadata: { continue?: string } }>("/api/v1/secrets?limit=10");
+    const token = first.metadata.continue!;
+    let compactedAt = 0;
+    const ops = new EncryptionOperations({
+      cluster: c.cluster,
+      kube: c.kube,
+      kms: c.kms,
+      scanner: c.scanner,
+      progress: (e) => {
+        if (compactedAt === 0 && e.event === "progress" && e.rewritten > 40) {
+          compactedAt = -1;
+          void store.currentRevision().then(async (rev) => {
+            await store.compact(rev);
+            compactedAt = rev;
+          });
+        }
+      },
+    });
+    const record = await ops.start({ type: "enable", keyId: c.sys.kmsKeyId });
+    assert.ok(compactedAt > 0, "the store was compacted during the rewrite");
+    assert.equal(record.state, "Succeeded");
+    assert.ok(record.progress.rewritten >= 240, JSON.stringify(record.progress));
+    await assert.rejects(
+      c.kube.getJson(`/api/v1/secrets?limit=10&continue=${encodeURIComponent(token)}`),
+      /HTTP 410 Expired/,
+      "the apiserver's own token from before the compaction is expired",
+    );
     await assertStored(c, "kms:v2", c.sys.pluginKeyId());
     assert.deepEqual(await c.secretValues(), expected);
   });
