@@ -12,8 +12,12 @@
  * identityPutFloor, the floor under the rewrite rate: the same apiserver's PUT rate with the identity
  * provider (every Secret listed in pages and PUT back with an annotation changed, the rewrite's
  * concurrency), measured in the same run.
+ * cpu: CPU ms per object of the server side (this process: apiserver, plugin, KMS; etcd not included)
+ * and of the client (the operation's or kubectl's process) — what bounds the rate on a quiet machine,
+ * whatever the load of a shared one.
  * Sizes: BENCH_OPERATIONS_COUNT (default 10000), BENCH_OPERATIONS_STORES (sqlite,etcd).
  */
+import { readFileSync } from "node:fs";
 import type { OperationRecord } from "../src/operations/operation-record.js";
 import type { ProgressEvent } from "../src/operations/progress.js";
 import { runAtrest } from "../test/support/cli.js";
@@ -22,6 +26,32 @@ import { startOperationsCluster, type OperationsCluster } from "../test/support/
 
 const COUNT = Number(process.env.BENCH_OPERATIONS_COUNT ?? 10_000);
 const STORES = (process.env.BENCH_OPERATIONS_STORES ?? "sqlite,etcd").split(",") as Array<"sqlite" | "etcd">;
+
+/**
+ * CPU ms of this process (apiserver, plugin, KMS: the server side) and of its exited children (the
+ * `atrest encryption` and kubectl processes: the client side), from /proc/self/stat. On a shared
+ * machine rates follow the load; CPU per object does not, and bounds the rate one core allows.
+ */
+function cpuMs(): { server: number; client: number } {
+  const f = readFileSync("/proc/self/stat", "utf8").split(") ")[1]?.split(" ") ?? [];
+  const ms = (i: number): number => (Number(f[i]) * 1000) / 100; // USER_HZ is 100 on Linux
+  return { server: ms(11) + ms(12), client: ms(13) + ms(14) };
+}
+
+function cpuPerObject(
+  before: { server: number; client: number },
+  after: { server: number; client: number },
+  objects: number,
+) {
+  const server = (after.server - before.server) / Math.max(objects, 1);
+  const client = (after.client - before.client) / Math.max(objects, 1);
+  return {
+    serverMsPerObject: Math.round(server * 1000) / 1000,
+    clientMsPerObject: Math.round(client * 1000) / 1000,
+    /** The rate the server side's CPU allows on one core (the apiserver is one event loop). */
+    serverBoundPerSecond: server > 0 ? Math.round(1000 / server) : null,
+  };
+}
 
 async function kmsCalls(c: OperationsCluster): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
@@ -52,6 +82,7 @@ function diff(after: Record<string, number>, before: Record<string, number>): Re
  */
 async function timed(c: OperationsCluster, type: "enable" | "disable") {
   const before = await kmsCalls(c);
+  const cpu0 = cpuMs();
   const t0 = performance.now();
   const r = await runAtrest(
     [
@@ -70,6 +101,7 @@ async function timed(c: OperationsCluster, type: "enable" | "disable") {
   const seconds = (performance.now() - t0) / 1000;
   if (r.status !== 0)
     throw new Error(`atrest encryption ${type} exited ${String(r.status)}: ${r.stderr.slice(-500)}`);
+  const cpu1 = cpuMs();
   const calls = diff(await kmsCalls(c), before);
   const record = (JSON.parse(r.stdout) as { operation: OperationRecord }).operation;
   const events = r.stderr
@@ -105,6 +137,8 @@ async function timed(c: OperationsCluster, type: "enable" | "disable") {
     rewritePerSecond: rewriteSeconds > 0 ? Math.round(record.progress.rewritten / rewriteSeconds) : null,
     stageSeconds: Object.fromEntries([...stageMs.keys()].map((k) => [k, span(k)])),
     verified: record.verify?.underTarget ?? null,
+    /** Over the whole operation (all stages, the verify scan included), per object rewritten. */
+    cpu: cpuPerObject(cpu0, cpu1, record.progress.rewritten),
     kmsCalls: calls,
   };
 }
@@ -115,6 +149,7 @@ async function timed(c: OperationsCluster, type: "enable" | "disable") {
  */
 async function putFloor(c: OperationsCluster) {
   const { pageSize, concurrency } = c.cluster.tunables;
+  const cpu0 = cpuMs();
   const t0 = performance.now();
   let written = 0;
   let cont: string | undefined;
@@ -143,7 +178,10 @@ async function putFloor(c: OperationsCluster) {
     cont = page.metadata.continue || undefined;
   } while (cont !== undefined);
   const seconds = (performance.now() - t0) / 1000;
+  // (The client runs in this process here: its CPU is in serverMsPerObject.)
+  const cpu = cpuPerObject(cpu0, cpuMs(), written);
   return {
+    cpu,
     seconds: Math.round(seconds * 100) / 100,
     written,
     perSecond: Math.round(written / seconds),
@@ -175,6 +213,7 @@ async function onStore(store: "sqlite" | "etcd") {
     // Baseline: the seed documents' procedure for the same plaintext → KMS v2 change.
     await c.sys.writeConfig(secretsConfig([kmsV2(c.sys.pluginEndpoint), IDENTITY]));
     const before = await kmsCalls(c);
+    const kcpu0 = cpuMs();
     const k0 = performance.now();
     // (Each half may take minutes on a loaded machine: the support's 60 s default would kill it.)
     const got = await c.sys.kubectl.run(["get", "secrets", "--all-namespaces", "-o", "json"], {
@@ -184,6 +223,7 @@ async function onStore(store: "sqlite" | "etcd") {
       throw new Error(`kubectl get exited ${String(got.status)}: ${got.stderr.slice(0, 500)}`);
     const r = await c.sys.kubectl.run(["replace", "-f", "-"], { input: got.stdout, timeoutMs: 900_000 });
     const kubectlSeconds = (performance.now() - k0) / 1000;
+    const kcpu1 = cpuMs();
     if (r.status !== 0)
       throw new Error(`kubectl replace exited ${String(r.status)}: ${r.stderr.slice(0, 500)}`);
     const kubectlCalls = diff(await kmsCalls(c), before);
@@ -201,6 +241,7 @@ async function onStore(store: "sqlite" | "etcd") {
         seconds: Math.round(kubectlSeconds * 100) / 100,
         perSecond: kubectlPerSecond,
         encryptedAfter: `${underKms}/${total}`,
+        cpu: cpuPerObject(kcpu0, kcpu1, total),
         kmsCalls: kubectlCalls,
       },
       identityPutFloor,
