@@ -4,7 +4,9 @@ import { createLogger } from "../common/logger.js";
 import { auditUsage, queryAuditEvents, verifyAuditChain, type AuditQuery } from "../kms/audit-log.js";
 import { initKmsDataDir } from "../kms/init.js";
 import { readKmsConfig } from "../kms/kms-files.js";
-import { startKmsServer } from "../kms/server.js";
+import { parseListen, startKmsServer } from "../kms/server.js";
+import { startKmsIdentityEndpoint } from "../kms/identity-endpoint.js";
+import type { IdentityServer } from "../iam/index.js";
 import { openKmsDatabase, type KmsDb } from "../kms/store/database.js";
 import { registerKmsAdminCommands } from "./kms-admin.js";
 import { registerKmsBackupCommands } from "./kms-backup.js";
@@ -83,6 +85,10 @@ export function registerKms(program: Command): void {
     .option("--listen <host:port>", "address to listen on", "127.0.0.1:9443")
     .option("--database <url>", "postgres:// URL (default: SQLite in the data dir)")
     .option("--insecure-http", "plain HTTP (loopback only)")
+    .option(
+      "--identity-listen <host:port>",
+      "also serve STS, RAM and ActionTrail LookupEvents (the identity endpoint) on this address",
+    )
     .option("--pkcs11-module <path>", "PKCS#11 module for HSM keys (e.g. libsofthsm2.so)")
     .option("--pkcs11-token-label <label>", "PKCS#11 token label")
     .option("--pkcs11-pin-file <file>", "file holding the token user PIN")
@@ -100,6 +106,7 @@ export function registerKms(program: Command): void {
         listen: string;
         database?: string;
         insecureHttp?: boolean;
+        identityListen?: string;
         pkcs11Module?: string;
         pkcs11TokenLabel?: string;
         pkcs11PinFile?: string;
@@ -117,6 +124,11 @@ export function registerKms(program: Command): void {
         const interval = Number(opts.schedulerInterval);
         if (!Number.isFinite(interval) || interval < 0)
           throw new AtrestError("invalid-argument", "--scheduler-interval: must be a number of seconds");
+        // Checked before anything starts, so a bad address changes nothing.
+        const identityAddress =
+          opts.identityListen === undefined
+            ? undefined
+            : parseListen(opts.identityListen, "--identity-listen");
         const logger = createLogger({ name: "kms" });
         const hsm = await loadHsm(opts);
         const server = await startKmsServer({
@@ -131,15 +143,38 @@ export function registerKms(program: Command): void {
           ...(opts.region === undefined ? {} : { region: opts.region }),
           ...(opts.accountId === undefined ? {} : { accountId: opts.accountId }),
         });
-        process.stdout.write(JSON.stringify({ msg: "kms listening", url: server.url }) + "\n");
+        let identity: IdentityServer | undefined;
+        if (identityAddress !== undefined) {
+          const { host, port } = identityAddress;
+          try {
+            identity = await startKmsIdentityEndpoint(server, {
+              dataDir: opts.dataDir,
+              host,
+              port,
+              logger: logger.child({ part: "identity" }),
+            });
+          } catch (err) {
+            await server.close();
+            throw err;
+          }
+        }
+        process.stdout.write(
+          JSON.stringify({
+            msg: "kms listening",
+            url: server.url,
+            ...(identity === undefined ? {} : { identityUrl: identity.url }),
+          }) + "\n",
+        );
         await new Promise<void>((resolve) => {
           const stop = (): void => {
             process.off("SIGTERM", stop);
             process.off("SIGINT", stop);
-            server.close().then(resolve, (err: unknown) => {
-              logger.error({ err: err instanceof Error ? err.message : String(err) }, "shutdown failed");
-              resolve();
-            });
+            (identity?.close() ?? Promise.resolve())
+              .then(() => server.close())
+              .then(resolve, (err: unknown) => {
+                logger.error({ err: err instanceof Error ? err.message : String(err) }, "shutdown failed");
+                resolve();
+              });
           };
           process.on("SIGTERM", stop);
           process.on("SIGINT", stop);

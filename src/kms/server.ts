@@ -84,11 +84,12 @@ const ALLOWED_METHODS: Readonly<Record<string, string>> = Object.freeze(
   }),
 );
 
-export function parseListen(listen: string): { host: string; port: number } {
+/** `flag` names the option in the error (`--listen`, `--identity-listen`). */
+export function parseListen(listen: string, flag = "--listen"): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(listen);
-  if (m === null) throw new AtrestError("invalid-argument", `--listen: must be HOST:PORT (got ${listen})`);
+  if (m === null) throw new AtrestError("invalid-argument", `${flag}: must be HOST:PORT (got ${listen})`);
   const port = Number(m[2]);
-  if (port > 65535) throw new AtrestError("invalid-argument", "--listen: port must be 0-65535");
+  if (port > 65535) throw new AtrestError("invalid-argument", `${flag}: port must be 0-65535`);
   return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
 }
 

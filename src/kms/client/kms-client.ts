@@ -58,7 +58,9 @@ function errorCodeFor(status: number, kmsCode: string): ErrorCode {
     return "unauthenticated";
   }
   if (kmsCode === "Forbidden.RAM") return "permission-denied";
-  if (kmsCode === "Rejected.ResourceExist") return "already-exists";
+  // KMS's and RAM's spellings of "already there" (RAM answers 409 for both kinds of conflict).
+  if (kmsCode === "Rejected.ResourceExist" || kmsCode.startsWith("EntityAlreadyExists"))
+    return "already-exists";
   if (kmsCode === "InvalidAction.NotFound") return "unimplemented";
   if (status === 404) return "not-found";
   if (status === 403) return "permission-denied";
