@@ -87,11 +87,11 @@ async function interleaved(raw: Side, api: Side): Promise<Record<string, unknown
   };
 }
 
-interface Api extends ApiTarget {
+export interface Api extends ApiTarget {
   child: ChildProcess;
 }
 
-async function startApi(dir: string, storeArgs: string[]): Promise<Api> {
+export async function startApi(dir: string, storeArgs: string[]): Promise<Api> {
   const child = spawnAtrest(["apiserver", "--secure-port", "0", "--data-dir", dir, ...storeArgs], {
     env: { ATREST_LOG_LEVEL: "warn" },
   });
@@ -114,7 +114,7 @@ async function startApi(dir: string, storeArgs: string[]): Promise<Api> {
   return { url, token, ca: readFileSync(join(dir, "pki", "ca.crt"), "utf8"), child };
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise((r) => child.once("exit", r));
   child.kill("SIGTERM");

@@ -9,8 +9,15 @@
  * KMS calls per operation are counted at atrest kms (requests_total by action, minus the plugin's own
  * health probes). Everything but kubectl runs in this process (apiserver, plugin, kms, the operation),
  * so the rates include all of their CPU.
+ * identityPutFloor, the floor under the rewrite rate: the same apiserver's PUT rate with the identity
+ * provider (every Secret listed in pages and PUT back with an annotation changed, the rewrite's
+ * concurrency), measured in the same run.
+ * cpu: CPU ms per object of the server side (this process: apiserver, plugin, KMS; etcd not included)
+ * and of the client (the operation's or kubectl's process) — what bounds the rate on a quiet machine,
+ * whatever the load of a shared one.
  * Sizes: BENCH_OPERATIONS_COUNT (default 10000), BENCH_OPERATIONS_STORES (sqlite,etcd).
  */
+import { readFileSync } from "node:fs";
 import type { OperationRecord } from "../src/operations/operation-record.js";
 import type { ProgressEvent } from "../src/operations/progress.js";
 import { runAtrest } from "../test/support/cli.js";
@@ -19,6 +26,32 @@ import { startOperationsCluster, type OperationsCluster } from "../test/support/
 
 const COUNT = Number(process.env.BENCH_OPERATIONS_COUNT ?? 10_000);
 const STORES = (process.env.BENCH_OPERATIONS_STORES ?? "sqlite,etcd").split(",") as Array<"sqlite" | "etcd">;
+
+/**
+ * CPU ms of this process (apiserver, plugin, KMS: the server side) and of its exited children (the
+ * `atrest encryption` and kubectl processes: the client side), from /proc/self/stat. On a shared
+ * machine rates follow the load; CPU per object does not, and bounds the rate one core allows.
+ */
+function cpuMs(): { server: number; client: number } {
+  const f = readFileSync("/proc/self/stat", "utf8").split(") ")[1]?.split(" ") ?? [];
+  const ms = (i: number): number => (Number(f[i]) * 1000) / 100; // USER_HZ is 100 on Linux
+  return { server: ms(11) + ms(12), client: ms(13) + ms(14) };
+}
+
+function cpuPerObject(
+  before: { server: number; client: number },
+  after: { server: number; client: number },
+  objects: number,
+) {
+  const server = (after.server - before.server) / Math.max(objects, 1);
+  const client = (after.client - before.client) / Math.max(objects, 1);
+  return {
+    serverMsPerObject: Math.round(server * 1000) / 1000,
+    clientMsPerObject: Math.round(client * 1000) / 1000,
+    /** The rate the server side's CPU allows on one core (the apiserver is one event loop). */
+    serverBoundPerSecond: server > 0 ? Math.round(1000 / server) : null,
+  };
+}
 
 async function kmsCalls(c: OperationsCluster): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
@@ -49,6 +82,7 @@ function diff(after: Record<string, number>, before: Record<string, number>): Re
  */
 async function timed(c: OperationsCluster, type: "enable" | "disable") {
   const before = await kmsCalls(c);
+  const cpu0 = cpuMs();
   const t0 = performance.now();
   const r = await runAtrest(
     [
@@ -67,6 +101,7 @@ async function timed(c: OperationsCluster, type: "enable" | "disable") {
   const seconds = (performance.now() - t0) / 1000;
   if (r.status !== 0)
     throw new Error(`atrest encryption ${type} exited ${String(r.status)}: ${r.stderr.slice(-500)}`);
+  const cpu1 = cpuMs();
   const calls = diff(await kmsCalls(c), before);
   const record = (JSON.parse(r.stdout) as { operation: OperationRecord }).operation;
   const events = r.stderr
@@ -102,7 +137,55 @@ async function timed(c: OperationsCluster, type: "enable" | "disable") {
     rewritePerSecond: rewriteSeconds > 0 ? Math.round(record.progress.rewritten / rewriteSeconds) : null,
     stageSeconds: Object.fromEntries([...stageMs.keys()].map((k) => [k, span(k)])),
     verified: record.verify?.underTarget ?? null,
+    /** Over the whole operation (all stages, the verify scan included), per object rewritten. */
+    cpu: cpuPerObject(cpu0, cpu1, record.progress.rewritten),
     kmsCalls: calls,
+  };
+}
+
+/**
+ * Lists every Secret in pages and PUTs each back with an annotation changed (so the apiserver really
+ * writes it), `concurrency` in flight — the rewrite's traffic without its stale check and KMS.
+ */
+async function putFloor(c: OperationsCluster) {
+  const { pageSize, concurrency } = c.cluster.tunables;
+  const cpu0 = cpuMs();
+  const t0 = performance.now();
+  let written = 0;
+  let cont: string | undefined;
+  do {
+    const page = await c.kube.getJson<{
+      metadata: { continue?: string };
+      items: Array<{ metadata: { namespace: string; name: string; annotations?: Record<string, string> } }>;
+    }>(`/api/v1/secrets?limit=${pageSize}${cont === undefined ? "" : `&continue=${cont}`}`);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < page.items.length) {
+        const item = page.items[next++]!;
+        item.metadata.annotations = {
+          ...item.metadata.annotations,
+          "bench.atrest.io/touched": String(written),
+        };
+        await c.kube.putJson(
+          `/api/v1/namespaces/${item.metadata.namespace}/secrets/${item.metadata.name}`,
+          { ...item, apiVersion: "v1", kind: "Secret" },
+          { retryForMs: 30_000 },
+        );
+        written++;
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    cont = page.metadata.continue || undefined;
+  } while (cont !== undefined);
+  const seconds = (performance.now() - t0) / 1000;
+  // (The client runs in this process here: its CPU is in serverMsPerObject.)
+  const cpu = cpuPerObject(cpu0, cpuMs(), written);
+  return {
+    cpu,
+    seconds: Math.round(seconds * 100) / 100,
+    written,
+    perSecond: Math.round(written / seconds),
+    concurrency,
   };
 }
 
@@ -119,15 +202,30 @@ async function onStore(store: "sqlite" | "etcd") {
     const createPerSecond = Math.round(COUNT / ((performance.now() - t0) / 1000));
 
     const enable = await timed(c, "enable");
+    process.stderr.write(`operations bench, ${store}, enable: ${JSON.stringify(enable)}\n`);
     const disable = await timed(c, "disable");
+    process.stderr.write(`operations bench, ${store}, disable: ${JSON.stringify(disable)}\n`);
+    // The floor under the rewrite rate: the apiserver's own PUT rate with the identity provider (no
+    // KMS, no encryption), the same client and concurrency as the rewrite, every PUT a real write.
+    const identityPutFloor = await putFloor(c);
+    process.stderr.write(`operations bench, ${store}, floor: ${JSON.stringify(identityPutFloor)}\n`);
 
     // Baseline: the seed documents' procedure for the same plaintext → KMS v2 change.
     await c.sys.writeConfig(secretsConfig([kmsV2(c.sys.pluginEndpoint), IDENTITY]));
     const before = await kmsCalls(c);
+    const kcpu0 = cpuMs();
     const k0 = performance.now();
-    const r = await c.sys.pipe(["get", "secrets", "--all-namespaces", "-o", "json"], ["replace", "-f", "-"]);
+    // (Each half may take minutes on a loaded machine: the support's 60 s default would kill it.)
+    const got = await c.sys.kubectl.run(["get", "secrets", "--all-namespaces", "-o", "json"], {
+      timeoutMs: 900_000,
+    });
+    if (got.status !== 0)
+      throw new Error(`kubectl get exited ${String(got.status)}: ${got.stderr.slice(0, 500)}`);
+    const r = await c.sys.kubectl.run(["replace", "-f", "-"], { input: got.stdout, timeoutMs: 900_000 });
     const kubectlSeconds = (performance.now() - k0) / 1000;
-    if (r.status !== 0) throw new Error(`kubectl replace failed: ${r.stderr.slice(0, 500)}`);
+    const kcpu1 = cpuMs();
+    if (r.status !== 0)
+      throw new Error(`kubectl replace exited ${String(r.status)}: ${r.stderr.slice(0, 500)}`);
     const kubectlCalls = diff(await kmsCalls(c), before);
     // Paged, straight from the store (the scan verify uses).
     const secrets = (await c.scanner.scan()).resources["secrets"];
@@ -143,8 +241,10 @@ async function onStore(store: "sqlite" | "etcd") {
         seconds: Math.round(kubectlSeconds * 100) / 100,
         perSecond: kubectlPerSecond,
         encryptedAfter: `${underKms}/${total}`,
+        cpu: cpuPerObject(kcpu0, kcpu1, total),
         kmsCalls: kubectlCalls,
       },
+      identityPutFloor,
       rewriteVsKubectl:
         enable.rewritePerSecond === null
           ? null

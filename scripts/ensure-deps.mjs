@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Makes a fresh clone on a fresh machine ready: npm packages (npm ci when node_modules is missing or
 // older than package-lock.json) and, with --system, the Debian packages the tests drive for real
-// (etcd, SoftHSM2, PostgreSQL, OpenSC). Only plain node here: it runs before any dependency exists.
+// (etcd, SoftHSM2, PostgreSQL, OpenSC, the Kubernetes Python client). Only plain node here: it runs
+// before any dependency exists.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -36,6 +37,8 @@ const SYSTEM = [
   // docs/runbook.md's commands (run by test/recovery-runbook.test.ts) use jq and curl.
   ["/usr/bin/jq", "jq"],
   ["/usr/bin/curl", "curl"],
+  // test/clients-python.test.ts: the official Kubernetes Python client, run by Debian's python3.
+  ["/usr/lib/python3/dist-packages/kubernetes", "python3-kubernetes"],
 ];
 
 export function ensureSystem() {

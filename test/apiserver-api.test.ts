@@ -1,57 +1,14 @@
 /** The apiserver's REST surface over HTTPS, request by request: Status errors, bad input, auth, watch, health. */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { request } from "node:https";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { request } from "node:https";
 import { MemoryStore } from "../src/storage/memory-store.js";
 import { startApiServer, type ApiServer } from "../src/apiserver/index.js";
 import { decodeProtobufObject, encodeProtobufObject } from "../src/kube-object/protobuf-codec.js";
-
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-  json: () => Record<string, unknown>;
-}
-
-function call(
-  server: ApiServer,
-  method: string,
-  path: string,
-  options: {
-    token?: string | null;
-    body?: string | Buffer;
-    contentType?: string;
-    accept?: string;
-    headers?: Record<string, string>;
-  } = {},
-): Promise<Reply> {
-  const url = new URL(path, server.url);
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { ...(options.headers ?? {}) };
-    const token = options.token === undefined ? server.adminToken : options.token;
-    if (token !== null && token !== undefined) headers.Authorization = `Bearer ${token}`;
-    if (options.contentType !== undefined) headers["Content-Type"] = options.contentType;
-    if (options.accept !== undefined) headers.Accept = options.accept;
-    const req = request(url, { method, headers, ca: server.caCertPem }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const body = Buffer.concat(chunks);
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body,
-          json: () => JSON.parse(body.toString()) as Record<string, unknown>,
-        });
-      });
-    });
-    req.on("error", reject);
-    req.end(options.body);
-  });
-}
+import { call, type Reply } from "./support/api-call.js";
 
 const json = "application/json";
 const secret = (name: string, extra: Record<string, unknown> = {}): string =>
@@ -279,6 +236,12 @@ describe("apiserver REST surface", () => {
     );
     assertStatus(
       await call(server, "PATCH", `${S}/dup`, { body: "{}", contentType: "application/apply-patch+yaml" }),
+      422,
+      "Invalid",
+      /^PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch$/,
+    );
+    assertStatus(
+      await call(server, "PATCH", `${S}/dup`, { body: "{}", contentType: "application/apply-patch+cbor" }),
       415,
       "UnsupportedMediaType",
     );

@@ -149,15 +149,25 @@ test(
 );
 
 test("atrest apiserver rejects bad flags with a clear error", { timeout: 60_000 }, async () => {
-  const r = await runAtrest([
-    "apiserver",
-    "--authorization-mode",
-    "RBAC",
-    "--datastore-endpoint",
-    "memory://",
-  ]);
-  assert.equal(r.status, 2);
-  assert.match(r.stderr, /--authorization-mode must be AlwaysAllow or ABAC, got "RBAC"/);
+  // kube's --authorization-mode validation, with its messages, before anything starts.
+  const cases: Array<[string[], RegExp]> = [
+    [["--authorization-mode", "RBAC,Bogus"], /authorization-mode "Bogus" is not a valid mode/],
+    [
+      ["--authorization-mode", "RBAC,RBAC"],
+      /authorization-mode "RBAC,RBAC" has mode specified more than once/,
+    ],
+    [["--authorization-mode", "ABAC"], /authorization-mode ABAC's authorization policy file not passed/],
+    [["--authorization-mode", "Webhook"], /authorization-mode "Webhook" is not supported by atrest/],
+    [
+      ["--authorization-mode", "RBAC", "--authorization-policy-file", "/nonexistent"],
+      /cannot specify --authorization-policy-file without mode ABAC/,
+    ],
+  ];
+  for (const [flags, message] of cases) {
+    const r = await runAtrest(["apiserver", ...flags, "--datastore-endpoint", "memory://"]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, message);
+  }
 });
 
 test(

@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { createLogger } from "../src/common/logger.js";
 import type { Store } from "../src/storage/store.js";
 import { startApiServer, type ApiServer } from "../src/apiserver/index.js";
@@ -28,8 +28,20 @@ interface RequestRecord {
   readonly code: number;
 }
 
-export function kubectlSuite(name: string, openStore: (dir: string) => Promise<StoreHandle>): void {
-  describe(`kubectl against the apiserver on ${name}`, { timeout: 240_000 }, () => {
+export interface SuiteOptions {
+  /** The kubectl binary (default: the dispatcher, which runs the minor matching the server's /version). */
+  readonly kubectl?: string;
+}
+
+export function kubectlSuite(
+  name: string,
+  openStore: (dir: string) => Promise<StoreHandle>,
+  options: SuiteOptions = {},
+): void {
+  const by = options.kubectl === undefined ? "kubectl" : basename(options.kubectl);
+  const minorMatch = /^kubectl\.1\.(\d+)$/.exec(by)?.[1];
+  const minor = minorMatch === undefined ? undefined : Number(minorMatch);
+  describe(`${by} against the apiserver on ${name}`, { timeout: 240_000 }, () => {
     let dir: string;
     let handle: StoreHandle;
     let server: ApiServer;
@@ -38,7 +50,11 @@ export function kubectlSuite(name: string, openStore: (dir: string) => Promise<S
     const requestLog: string[] = [];
     const requests = (): RequestRecord[] =>
       requestLog.map((l) => JSON.parse(l) as RequestRecord).filter((r) => r.msg === "request");
-    const k = (): Kubectl => new Kubectl(kubeconfig, { cacheDir: mkdtempSync(join(dir, "cache-")) });
+    const k = (): Kubectl =>
+      new Kubectl(kubeconfig, {
+        cacheDir: mkdtempSync(join(dir, "cache-")),
+        ...(options.kubectl !== undefined ? { binary: options.kubectl } : {}),
+      });
     const file = (fname: string, text: string): string => {
       const p = join(dir, fname);
       writeFileSync(p, text);
@@ -86,12 +102,16 @@ export function kubectlSuite(name: string, openStore: (dir: string) => Promise<S
         ]),
         /secret\/db created/,
       );
-      // kubectl sent the Secret as Kubernetes protobuf, and the server took it (201).
+      // kubectl sent the Secret as Kubernetes protobuf (from 1.32; older minors send JSON), and the server
+      // took it (201).
       const posts = requests().filter(
         (r) => r.method === "POST" && r.path === "/api/v1/namespaces/default/secrets",
       );
       assert.equal(posts.length, 1, JSON.stringify(posts));
-      assert.equal(posts[0]?.contentType, "application/vnd.kubernetes.protobuf");
+      assert.equal(
+        posts[0]?.contentType,
+        minor === undefined || minor >= 32 ? "application/vnd.kubernetes.protobuf" : "application/json",
+      );
       assert.equal(posts[0]?.code, 201);
       assert.doesNotMatch(requestLog.join(""), /hunter2|aHVudGVyMg/, "the request log holds no secret value");
       const table = await kc.ok(["get", "secrets"]);

@@ -88,7 +88,13 @@ test(
         200,
         "still there after a dry-run delete",
       );
-      assert.equal((await call(server, material.caCertPem, "POST", `${S}?dryRun=Maybe`, "{}")).status, 400);
+      // kube's ValidateCreateOptions: 422 Invalid.
+      const maybe = await call(server, material.caCertPem, "POST", `${S}?dryRun=Maybe`, "{}");
+      assert.equal(maybe.status, 422);
+      assert.equal(
+        maybe.json.message,
+        'CreateOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{"Maybe"}: supported values: "All"',
+      );
     } finally {
       await server.close();
     }

@@ -211,7 +211,19 @@ describe("atrest encryption: bad input changes nothing", () => {
       env: ENV,
     });
     assert.equal(status.status, 14, "status exits 14 while Updating");
-    assert.equal((JSON.parse(status.stdout) as { phase: string }).phase, "Updating");
+    const during = JSON.parse(status.stdout) as {
+      phase: string;
+      reason: string;
+      conditions: Array<{ reason: string; message: string }>;
+      lease: { owner: string; live: boolean };
+    };
+    assert.equal(during.phase, "Updating");
+    assert.equal(during.reason, "enable at stage converge-read");
+    assert.deepEqual(
+      [during.conditions[0]?.reason, during.conditions[0]?.message],
+      ["EncryptionInProgress", "Resource secrets is being encrypted"],
+    );
+    assert.deepEqual([during.lease.owner, during.lease.live], ["tester@ci pid 1", true]);
     release();
     assert.equal((await running).state, "Succeeded");
   });

@@ -137,6 +137,48 @@ describe("atrest encryption on a SQLite cluster", () => {
     assert.deepEqual(await c.secretValues(), values);
   });
 
+  it("a second rotation while one is in flight is refused, even with --force; resume finishes the first", async () => {
+    const failing = new EncryptionOperations({
+      cluster: c.cluster,
+      kube: c.kube,
+      kms: c.kms,
+      scanner: c.scanner,
+      faults: {
+        beforeStage: (s) => {
+          if (s === "rewrite") throw new Error("injected failure before the rewrite");
+        },
+      },
+    });
+    await assert.rejects(failing.start({ type: "rotate" }), /rotate stopped at stage rewrite/);
+    const first = (await ops.records.read()).record!;
+    for (const force of [false, true])
+      await assert.rejects(
+        ops.start({ type: "rotate" }, { force }),
+        (err: Error & { code?: string; details?: Record<string, unknown> }) => {
+          assert.equal(err.code, "conflict");
+          assert.equal(err.details?.["reason"], "RotationInProgress");
+          assert.match(
+            err.message,
+            new RegExp(`a rotation \\(${first.id}\\) is still in flight \\(Failed at stage rewrite\\)`),
+          );
+          return true;
+        },
+      );
+    const cli = await runAtrest(
+      ["encryption", "rotate", "--cluster", c.clusterFile, "--force", "--progress", "none"],
+      {
+        env: ENV,
+      },
+    );
+    assert.equal(cli.status, 9, cli.stderr);
+    assert.equal((await ops.records.read()).record?.id, first.id, "the refused rotations changed nothing");
+    const done = await ops.resume();
+    assert.equal(done.id, first.id);
+    assert.equal(done.state, "Succeeded");
+    await assertStored(c, "kms:v2", done.rotation?.newKeyId);
+    assert.deepEqual(await c.secretValues(), values);
+  });
+
   it("a rotation made outside is refused to rotate again until reencrypt has caught up", async () => {
     await c.sys.rotateKey(); // CreateKeyVersion through atrest kms, not through the operation
     await assert.rejects(ops.start({ type: "rotate" }), /still under an older key version.*reencrypt/);

@@ -3,7 +3,10 @@
  * - kill -9 of `atrest encryption enable|disable` at a random stage and position (seeded and printed;
  *   ATREST_FAULT_SEED=N repeats a run), then `resume`: every trial ends Running with every Secret's value
  *   unchanged, 0 plaintext after enable and 0 KMS values after disable;
- * - the apiserver restarted mid-rewrite: the rewrite retries and completes;
+ * - the apiserver restarted mid-rewrite, down for longer than the lease: the rewrite retries, the lease
+ *   is re-confirmed, and the operation completes;
+ * - the store compacted mid-rewrite: the cursor is a key, so the rewrite goes on where a continue token
+ *   would be expired (410);
  * - the KMS unreachable mid-rewrite: the stage fails with a reason (phase Failed), every Secret stays
  *   readable, nothing is pruned, and resume completes once the KMS is back.
  */
@@ -218,11 +221,12 @@ describe("operation faults", () => {
       ops.start({ type: "enable", keyId: c.sys.kmsKeyId }),
       (err: Error & { code?: string }) => {
         // Seen at the rewrite's next page (the plugin's Status turned unhealthy), or — when the rewrite
-        // had finished before the plugin noticed — at verify, which cannot read the values back.
+        // had finished before the plugin noticed — at verify, whose plugin is unhealthy or which cannot
+        // read the values back.
         assert.equal(err.code, "unavailable", err.message);
         assert.match(
           err.message,
-          /stopped at stage (rewrite .*KMS plugin is unhealthy|verify .*could not read everything back)/,
+          /stopped at stage ((rewrite|verify) .*KMS plugin is unhealthy|verify .*could not read everything back)/,
         );
         return true;
       },
@@ -252,7 +256,47 @@ describe("operation faults", () => {
     assert.deepEqual(await c.secretValues(), expected);
   });
 
-  it("an apiserver restarted mid-rewrite: the rewrite retries and completes", async () => {
+  it("the store compacted mid-rewrite (where a continue token loses its place): the key cursor goes on", async () => {
+    await new EncryptionOperations({
+      cluster: c.cluster,
+      kube: c.kube,
+      kms: c.kms,
+      scanner: c.scanner,
+    }).start({ type: "disable" });
+    const store = c.sys.store;
+    // A token as the apiserver hands it out, taken before the compaction: it names a revision.
+    const first = await c.kube.getJson<{ metadata: { continue?: string } }>("/api/v1/secrets?limit=10");
+    const token = first.metadata.continue!;
+    let compactedAt = 0;
+    const ops = new EncryptionOperations({
+      cluster: c.cluster,
+      kube: c.kube,
+      kms: c.kms,
+      scanner: c.scanner,
+      progress: (e) => {
+        if (compactedAt === 0 && e.event === "progress" && e.rewritten > 40) {
+          compactedAt = -1;
+          void store.currentRevision().then(async (rev) => {
+            await store.compact(rev);
+            compactedAt = rev;
+          });
+        }
+      },
+    });
+    const record = await ops.start({ type: "enable", keyId: c.sys.kmsKeyId });
+    assert.ok(compactedAt > 0, "the store was compacted during the rewrite");
+    assert.equal(record.state, "Succeeded");
+    assert.ok(record.progress.rewritten >= 240, JSON.stringify(record.progress));
+    await assert.rejects(
+      c.kube.getJson(`/api/v1/secrets?limit=10&continue=${encodeURIComponent(token)}`),
+      /HTTP 410 Expired/,
+      "the apiserver's own token from before the compaction is expired",
+    );
+    await assertStored(c, "kms:v2", c.sys.pluginKeyId());
+    assert.deepEqual(await c.secretValues(), expected);
+  });
+
+  it("an apiserver restarted mid-rewrite, down longer than the lease: the rewrite retries and completes", async () => {
     await new EncryptionOperations({
       cluster: c.cluster,
       kube: c.kube,
@@ -276,7 +320,9 @@ describe("operation faults", () => {
           restarting = true;
           void (async () => {
             await sys.apiserver.close();
-            await new Promise((r) => setTimeout(r, 1_500));
+            // Down for longer than the lease (3 s): renewals fail until it expires locally, and the
+            // operation re-confirms it by compare-and-swap instead of stopping (nobody took it).
+            await new Promise((r) => setTimeout(r, 4_500));
             restarted.push(
               await startApiServer({
                 store: sys.store,

@@ -4,11 +4,11 @@
  * apiserver does not load the new configuration. The operation waits, says which apiserver is behind,
  * and never switches the writer before all three can read the target; once that agent runs, it goes
  * on. A user writes, updates and deletes Secrets through two of the apiservers all along: nothing is
- * lost and everything ends under the target.
+ * lost and everything ends under the target. Then `atrest encryption agent` through the CLI.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startApiServer, type ApiServer } from "../src/apiserver/index.js";
@@ -26,6 +26,7 @@ import { startPlugin, type RunningPlugin } from "../src/plugin/plugin.js";
 import { classifyValue } from "../src/scan/classify.js";
 import { storeScanner } from "../src/scan/index.js";
 import { EtcdStore } from "../src/storage/etcd-store.js";
+import { runAtrest, spawnAtrest } from "./support/cli.js";
 import { eventually, IDENTITY, secretsConfig } from "./support/encryption-system.js";
 import { startEtcd, type EtcdCluster } from "./support/etcd.js";
 
@@ -294,5 +295,45 @@ describe("three apiservers on a three-member etcd, delivered by agents", { timeo
     );
     assert.equal(status.resources["secrets"]?.writer, "identity");
     assert.equal(status.conditions[0]?.reason, "DecryptionCompleted");
+  });
+
+  it("`atrest encryption agent` as the static pod runs it: --once writes the cluster's configuration, then finds it current; SIGTERM stops it", async () => {
+    const nodeFile = join(dir, "new-node", "encryption-config.yaml");
+    mkdirSync(join(dir, "new-node"));
+    const kubeconfig = join(dir, "kubeconfig");
+    const once = () =>
+      runAtrest(["encryption", "agent", `--kubeconfig=${kubeconfig}`, `--file=${nodeFile}`, "--once"], {
+        env: { ATREST_LOG_LEVEL: "error" },
+      });
+    const first = await once();
+    assert.equal(first.status, 0, first.stderr);
+    assert.equal(first.stdout.trim(), "written");
+    assert.equal(
+      readFileSync(nodeFile, "utf8"),
+      readFileSync(files[0]!, "utf8"),
+      "the same file as every node",
+    );
+    assert.equal(statSync(nodeFile).mode & 0o777, 0o600);
+    const second = await once();
+    assert.equal(second.stdout.trim(), "unchanged", second.stderr);
+
+    // Long-running, as deploy/atrest-encryption-agent.yaml starts it: a lost file comes back.
+    rmSync(nodeFile);
+    const agent = spawnAtrest(
+      ["encryption", "agent", `--kubeconfig=${kubeconfig}`, `--file=${nodeFile}`, "--interval=200ms"],
+      { env: { ATREST_LOG_LEVEL: "error" } },
+    );
+    const exited = new Promise<number | null>((r) => agent.on("exit", (code) => r(code)));
+    try {
+      await eventually(
+        "the agent to write the file again",
+        () => Promise.resolve(existsSync(nodeFile)),
+        60_000,
+      );
+      assert.equal(readFileSync(nodeFile, "utf8"), readFileSync(files[0]!, "utf8"));
+    } finally {
+      agent.kill("SIGTERM");
+    }
+    assert.equal(await exited, 0, "SIGTERM is a clean stop");
   });
 });

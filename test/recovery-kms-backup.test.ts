@@ -11,7 +11,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { initKmsDataDir } from "../src/kms/init.js";
+import { ADMIN_IDENTITY_POLICIES, initKmsDataDir } from "../src/kms/init.js";
 import { KmsRpcTestClient } from "./support/kms-rpc-test-client.js";
 import { startKmsServer, type KmsServer } from "../src/kms/server.js";
 import { runAtrest, type CliResult } from "./support/cli.js";
@@ -241,7 +241,8 @@ describe("atrest kms backup and restore", { timeout: 300_000 }, () => {
         principals: 2,
         accessKeys: 2,
         policies: 1,
-        attachments: 2,
+        // admin: the KMS policy and the identity services' ones; app: app-crypto
+        attachments: 1 + ADMIN_IDENTITY_POLICIES.length + 1,
         files: 5,
       },
     );

@@ -175,6 +175,27 @@ describe("atrest up", { timeout: 300_000 }, () => {
     const got = await kc.ok(["get", "secret", "up-secret", "-o", "jsonpath={.data.token}"]);
     assert.equal(Buffer.from(got, "base64").toString(), marker);
 
+    // RBAC decides: up's admin is in system:masters, anyone else holds only what is bound, here ACK's
+    // developer role (cs:dev) in one namespace.
+    const canI = async (args: string[]): Promise<string> =>
+      (await kc.run(["auth", "can-i", ...args])).stdout.trim();
+    assert.equal(await canI(["*", "*"]), "yes");
+    assert.equal(await canI(["--as=dev-user", "get", "secrets", "-n", "default"]), "no");
+    assert.match(
+      await kc.ok(["get", "clusterroles"]),
+      /^cs:admin\s[\s\S]*^cs:dev\s[\s\S]*^cs:ops\s[\s\S]*^cs:restricted\s/m,
+    );
+    await kc.ok([
+      "create",
+      "rolebinding",
+      "dev-user-cs:dev-rolebinding",
+      "--clusterrole=cs:dev",
+      "--user=dev-user",
+    ]);
+    assert.equal(await canI(["--as=dev-user", "get", "secrets", "-n", "default"]), "yes");
+    assert.equal(await canI(["--as=dev-user", "get", "secrets", "-n", "kube-system"]), "no");
+    assert.equal(await canI(["--as=dev-user", "create", "clusterroles"]), "no");
+
     // The cluster file `up` wrote: `atrest encryption status` works on it right away.
     assert.equal(r1.clusterFile, join(dataDir, "cluster.yaml"));
     const status = await runAtrest(["encryption", "status", "--cluster", r1.clusterFile, "-o", "json"], {

@@ -1,13 +1,18 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AtrestError } from "../common/errors.js";
 import type { Random } from "../common/random.js";
-import { alwaysAllow, createAbacAuthorizer, parsePolicyFile, type Authorizer } from "./abac.js";
+import {
+  parseAuthorizationModes,
+  parsePolicyFile,
+  type AuthorizationMode,
+  type PolicySpec,
+} from "./authz/index.js";
 import { parseTokenFile, type TokenEntry } from "./authn.js";
 
 /**
  * Who may do what, from the server's flags: kube's --token-auth-file (or a generated admin token,
- * persisted beside the data), and --authorization-mode with its ABAC policy file.
+ * persisted beside the data), and --authorization-mode (kube's comma-separated list) with its ABAC policy
+ * file.
  */
 
 export interface TokenOptions {
@@ -17,7 +22,8 @@ export interface TokenOptions {
 }
 
 export interface AuthorizerOptions {
-  readonly authorizationMode?: "AlwaysAllow" | "ABAC";
+  /** kube's --authorization-mode: `RBAC`, `Node,RBAC`-style lists, or the modes themselves. Default AlwaysAllow. */
+  readonly authorizationMode?: string | readonly AuthorizationMode[];
   readonly authorizationPolicyFile?: string;
 }
 
@@ -57,10 +63,15 @@ export function loadTokens(
   return { tokens, admin: generated[0]?.token };
 }
 
-export function loadAuthorizer(options: AuthorizerOptions): Authorizer {
-  const mode = options.authorizationMode ?? "AlwaysAllow";
-  if (mode === "AlwaysAllow") return alwaysAllow;
-  if (options.authorizationPolicyFile === undefined)
-    throw new AtrestError("invalid-argument", "--authorization-mode=ABAC needs --authorization-policy-file");
-  return createAbacAuthorizer(parsePolicyFile(readFileSync(options.authorizationPolicyFile, "utf8")));
+/** The mode list, validated as kube validates it, and the ABAC policies when ABAC is among them. */
+export function loadAuthorizationConfig(options: AuthorizerOptions): {
+  modes: AuthorizationMode[];
+  abacPolicies?: PolicySpec[];
+} {
+  const modes = parseAuthorizationModes(
+    options.authorizationMode ?? "AlwaysAllow",
+    options.authorizationPolicyFile,
+  );
+  if (!modes.includes("ABAC") || options.authorizationPolicyFile === undefined) return { modes };
+  return { modes, abacPolicies: parsePolicyFile(readFileSync(options.authorizationPolicyFile, "utf8")) };
 }

@@ -38,12 +38,15 @@ export function decodeBody(
   body: Buffer,
   kind: string,
   validation: FieldValidation,
+  /** The objects' apiVersion (`v1`, `<group>/<version>`): which schema and version the body is. */
+  apiVersion = "v1",
 ): DecodedBody {
   const mt = mediaTypeOf(contentType);
   let obj: unknown;
   let fromProtobuf = false;
+  const version = apiVersion.slice(apiVersion.indexOf("/") + 1);
   const cannot = (detail: string): AtrestError =>
-    badRequest(`${kind} in version "v1" cannot be handled as a ${kind}: ${detail}`);
+    badRequest(`${kind} in version "${version}" cannot be handled as a ${kind}: ${detail}`);
   if (mt === "application/json" || mt === "") {
     try {
       obj = JSON.parse(body.toString("utf8"));
@@ -71,22 +74,22 @@ export function decodeBody(
   if (!isPlainObject(obj)) throw cannot("the body must be an object");
   const warnings: string[] = [];
   if (!fromProtobuf) {
-    const problems = checkAgainstSchema(schemaNameForKind(kind), obj);
+    const problems = checkAgainstSchema(schemaNameForKind(kind, apiVersion), obj);
     if (problems.typeErrors.length > 0) throw cannot(problems.typeErrors[0] ?? "");
     if (problems.unknown.length > 0) {
       const texts = problems.unknown.map((p) => `unknown field "${p}"`);
       if (validation === "Strict") throw cannot(`strict decoding error: ${texts.join(", ")}`);
       if (validation === "Warn") warnings.push(...texts);
-      obj = dropUnknown(kind, obj);
+      obj = dropUnknown(schemaNameForKind(kind, apiVersion), obj);
     }
   }
   return { object: obj as KubeObject, warnings };
 }
 
 /** Removes unknown fields (what Go's JSON decoding does) by re-walking the problems' paths. */
-function dropUnknown(kind: string, obj: KubeObject): KubeObject {
+function dropUnknown(schema: string, obj: KubeObject): KubeObject {
   const copy = structuredClone(obj);
-  for (const path of checkAgainstSchema(schemaNameForKind(kind), copy).unknown) {
+  for (const path of checkAgainstSchema(schema, copy).unknown) {
     const parts = path.split(/\.(?![^[]*\])/);
     let cur: unknown = copy;
     for (let i = 0; i < parts.length - 1 && cur !== undefined; i++) {
@@ -106,16 +109,19 @@ export function checkPatchedObject(
   kind: string,
   obj: KubeObject,
   validation: FieldValidation,
+  apiVersion = "v1",
 ): { object: KubeObject; warnings: string[] } {
-  const problems = checkAgainstSchema(schemaNameForKind(kind), obj);
+  const schema = schemaNameForKind(kind, apiVersion);
+  const problems = checkAgainstSchema(schema, obj);
+  const version = apiVersion.slice(apiVersion.indexOf("/") + 1);
   if (problems.typeErrors.length > 0)
     throw badRequest(
-      `${kind} in version "v1" cannot be handled as a ${kind}: ${problems.typeErrors[0] ?? ""}`,
+      `${kind} in version "${version}" cannot be handled as a ${kind}: ${problems.typeErrors[0] ?? ""}`,
     );
   if (problems.unknown.length === 0) return { object: obj, warnings: [] };
   const texts = problems.unknown.map((p) => `unknown field "${p}"`);
   if (validation === "Strict") throw badRequest(`strict decoding error: ${texts.join(", ")}`);
-  return { object: dropUnknown(kind, obj), warnings: validation === "Warn" ? texts : [] };
+  return { object: dropUnknown(schema, obj), warnings: validation === "Warn" ? texts : [] };
 }
 
 export type ResponseFormat =
@@ -160,9 +166,13 @@ export interface EncodedResponse {
   readonly body: Buffer;
 }
 
-export function encodeResponse(obj: KubeObject, format: ResponseFormat): EncodedResponse {
-  if (format.kind === "protobuf" && canEncodeProtobuf(obj.kind)) {
+/** The response body; `pretty` indents JSON as kube's `?pretty=true` does (json.MarshalIndent, two spaces). */
+export function encodeResponse(obj: KubeObject, format: ResponseFormat, pretty = false): EncodedResponse {
+  if (format.kind === "protobuf" && canEncodeProtobuf(obj.apiVersion, obj.kind)) {
     return { contentType: PROTOBUF_MEDIA_TYPE, body: encodeProtobufObject(obj) };
   }
-  return { contentType: "application/json", body: Buffer.from(JSON.stringify(obj)) };
+  return {
+    contentType: "application/json",
+    body: Buffer.from(pretty ? JSON.stringify(obj, null, 2) : JSON.stringify(obj)),
+  };
 }

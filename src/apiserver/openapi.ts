@@ -1,12 +1,13 @@
 import { createHash } from "node:crypto";
 import { openApiV2Json, openApiV2Protobuf } from "./openapi-v2.js";
-import { RESOURCES } from "./resources.js";
+import { GROUP_VERSIONS, type GroupVersion, type ResourceInfo } from "./resources.js";
 import { SCHEMAS, schemaNameForKind, type FieldSchema } from "./schemas.js";
 
 /**
- * OpenAPI v3 for the core group (`/openapi/v3` index and `/openapi/v3/api/v1`). kubectl reads it before
- * `create -f`, `replace` and `apply`: it looks for a `fieldValidation` query parameter on each kind's
- * PATCH operation (tagged with x-kubernetes-group-version-kind) to decide that the server validates.
+ * OpenAPI v3, one document per group version (`/openapi/v3` index, `/openapi/v3/api/v1`,
+ * `/openapi/v3/apis/<group>/<version>`). kubectl reads them before `create -f`, `replace` and `apply`: it
+ * looks for a `fieldValidation` query parameter on each kind's PATCH operation (tagged with
+ * x-kubernetes-group-version-kind) to decide that the server validates.
  */
 
 function fieldToOpenApi(f: FieldSchema): Record<string, unknown> {
@@ -53,6 +54,7 @@ function schemasDocument(): Record<string, unknown> {
     const doc: Record<string, unknown> = { description: schema.description, type: "object", properties };
     if (schema.required !== undefined) doc.required = [...schema.required];
     if (schema.gvk !== undefined) doc["x-kubernetes-group-version-kind"] = [schema.gvk];
+    if (schema.structType === "atomic") doc["x-kubernetes-map-type"] = "atomic";
     out[name] = doc;
   }
   return out;
@@ -92,8 +94,9 @@ const LIST_PARAMS = [
   ),
 ];
 
-function ref(kind: string): Record<string, unknown> {
-  const schema = { $ref: `#/components/schemas/${schemaNameForKind(kind)}` };
+function ref(kind: string, apiVersion: string): Record<string, unknown> {
+  const schema = { $ref: `#/components/schemas/${schemaNameForKind(kind, apiVersion)}` };
+
   return {
     content: {
       "application/json": { schema },
@@ -103,29 +106,47 @@ function ref(kind: string): Record<string, unknown> {
   };
 }
 
+/** kube's operation id stem of a group version: `CoreV1`, `RbacAuthorizationV1`, `AuthorizationV1`. */
+function groupWords(group: string): string[] {
+  return group === "" ? ["core"] : group.replace(/\.k8s\.io$/, "").split(/[.-]/);
+}
+
+const capital = (w: string): string => w.charAt(0).toUpperCase() + w.slice(1);
+
+function groupStem(gv: { group: string; version: string }): string {
+  return groupWords(gv.group).map(capital).join("") + capital(gv.version);
+}
+
+/** kube's tag of a group version: `core_v1`, `rbacAuthorization_v1`. */
+function tagOf(gv: { group: string; version: string }): string {
+  const [first = "", ...rest] = groupWords(gv.group);
+  return `${first}${rest.map(capital).join("")}_${gv.version}`;
+}
+
 function op(
+  info: ResourceInfo,
   verb: string,
   action: string,
-  kind: string,
   id: string,
   params: Record<string, unknown>[],
   body?: string,
   responseKind?: string,
 ): Record<string, unknown> {
+  const kind = info.kind;
   const o: Record<string, unknown> = {
-    tags: ["core_v1"],
+    tags: [tagOf(info)],
     description: `${verb} ${kind}`,
     operationId: id,
     parameters: params,
     responses: {
-      "200": { description: "OK", ...ref(responseKind ?? kind) },
+      "200": { description: "OK", ...ref(responseKind ?? kind, info.apiVersion) },
       "401": { description: "Unauthorized" },
     },
     "x-kubernetes-action": action,
-    "x-kubernetes-group-version-kind": { group: "", version: "v1", kind },
+    "x-kubernetes-group-version-kind": { group: info.group, version: info.version, kind },
   };
   if (body !== undefined) {
-    const schema = { $ref: `#/components/schemas/${schemaNameForKind(body)}` };
+    const schema = { $ref: `#/components/schemas/${schemaNameForKind(body, info.apiVersion)}` };
     o.requestBody = {
       content:
         body === "Patch"
@@ -151,29 +172,40 @@ function pathParam(name: string): Record<string, unknown> {
   };
 }
 
-function pathsDocument(): Record<string, unknown> {
+function pathsDocument(gv: GroupVersion): Record<string, unknown> {
   const paths: Record<string, unknown> = {};
-  for (const r of RESOURCES) {
+  const root = gv.group === "" ? `/api/${gv.version}` : `/apis/${gv.group}/${gv.version}`;
+  const stem = groupStem(gv);
+  for (const r of gv.resources) {
     const K = r.kind;
     const ns = r.namespaced ? "Namespaced" : "";
-    const base = r.namespaced ? `/api/v1/namespaces/{namespace}/${r.resource}` : `/api/v1/${r.resource}`;
+    const base = r.namespaced ? `${root}/namespaces/{namespace}/${r.resource}` : `${root}/${r.resource}`;
     const common = r.namespaced ? [pathParam("namespace"), PRETTY] : [PRETTY];
+    const writeParams = [DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION];
+    if (!r.verbs.includes("get")) {
+      // The access reviews: a create that answers the review.
+      paths[base] = {
+        post: op(r, "create a", "post", `create${stem}${ns}${K}`, writeParams, K),
+        parameters: common,
+      };
+      continue;
+    }
     paths[base] = {
       get: op(
+        r,
         "list or watch objects of kind",
         "list",
-        K,
-        `listCoreV1${ns}${K}`,
+        `list${stem}${ns}${K}`,
         LIST_PARAMS,
         undefined,
         r.listKind,
       ),
-      post: op("create a", "post", K, `createCoreV1${ns}${K}`, [DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION], K),
+      post: op(r, "create a", "post", `create${stem}${ns}${K}`, writeParams, K),
       delete: op(
+        r,
         "delete collection of",
         "deletecollection",
-        K,
-        `deleteCoreV1Collection${ns}${K}`,
+        `delete${stem}Collection${ns}${K}`,
         [DRY_RUN, ...LIST_PARAMS],
         "DeleteOptions",
         "Status",
@@ -181,20 +213,13 @@ function pathsDocument(): Record<string, unknown> {
       parameters: common,
     };
     paths[`${base}/{name}`] = {
-      get: op("read the specified", "get", K, `readCoreV1${ns}${K}`, []),
-      put: op(
-        "replace the specified",
-        "put",
-        K,
-        `replaceCoreV1${ns}${K}`,
-        [DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION],
-        K,
-      ),
+      get: op(r, "read the specified", "get", `read${stem}${ns}${K}`, []),
+      put: op(r, "replace the specified", "put", `replace${stem}${ns}${K}`, writeParams, K),
       delete: op(
+        r,
         "delete a",
         "delete",
-        K,
-        `deleteCoreV1${ns}${K}`,
+        `delete${stem}${ns}${K}`,
         [
           DRY_RUN,
           q("gracePeriodSeconds", "The duration in seconds before the object should be deleted.", "integer"),
@@ -204,27 +229,22 @@ function pathsDocument(): Record<string, unknown> {
         "Status",
       ),
       patch: op(
+        r,
         "partially update the specified",
         "patch",
-        K,
-        `patchCoreV1${ns}${K}`,
-        [
-          DRY_RUN,
-          FIELD_MANAGER,
-          FIELD_VALIDATION,
-          q("force", 'Force is going to "force" Apply requests.', "boolean"),
-        ],
+        `patch${stem}${ns}${K}`,
+        [...writeParams, q("force", 'Force is going to "force" Apply requests.', "boolean")],
         "Patch",
       ),
       parameters: [pathParam("name"), ...common],
     };
     if (r.namespaced) {
-      paths[`/api/v1/${r.resource}`] = {
+      paths[`${root}/${r.resource}`] = {
         get: op(
+          r,
           "list or watch objects of kind",
           "list",
-          K,
-          `listCoreV1${K}ForAllNamespaces`,
+          `list${stem}${K}ForAllNamespaces`,
           LIST_PARAMS,
           undefined,
           r.listKind,
@@ -236,44 +256,63 @@ function pathsDocument(): Record<string, unknown> {
   return paths;
 }
 
+/** One group version's OpenAPI v3 document and the hash its index entry names. */
+export interface OpenApiDocument {
+  readonly body: Buffer;
+  readonly hash: string;
+}
+
 export interface OpenApiDocuments {
   /** `/openapi/v2` as JSON and in gnostic protobuf. */
   readonly v2Json: Buffer;
   readonly v2Protobuf: Buffer;
   /** `/openapi/v3` */
   readonly index: Buffer;
-  /** `/openapi/v3/api/v1` */
-  readonly coreV1: Buffer;
-  readonly coreV1Hash: string;
+  /** By path under /openapi/v3/: `api/v1`, `apis/<group>/<version>`. */
+  readonly groupVersions: ReadonlyMap<string, OpenApiDocument>;
 }
 
 export function buildOpenApi(gitVersion: string): OpenApiDocuments {
-  const doc = {
-    openapi: "3.0.0",
-    info: { title: "Kubernetes", version: gitVersion },
-    paths: pathsDocument(),
-    components: {
-      schemas: schemasDocument(),
-      securitySchemes: {
-        BearerToken: {
-          type: "apiKey",
-          description: "Bearer Token authentication",
-          name: "authorization",
-          in: "header",
+  const schemas = schemasDocument();
+  const groupVersions = new Map<string, OpenApiDocument>();
+  for (const gv of GROUP_VERSIONS) {
+    const doc = {
+      openapi: "3.0.0",
+      info: { title: "Kubernetes", version: gitVersion },
+      paths: pathsDocument(gv),
+      components: {
+        schemas,
+        securitySchemes: {
+          BearerToken: {
+            type: "apiKey",
+            description: "Bearer Token authentication",
+            name: "authorization",
+            in: "header",
+          },
         },
       },
-    },
-  };
-  const coreV1 = Buffer.from(JSON.stringify(doc));
-  const coreV1Hash = createHash("sha512").update(coreV1).digest("hex").toUpperCase();
+    };
+    const body = Buffer.from(JSON.stringify(doc));
+    const hash = createHash("sha512").update(body).digest("hex").toUpperCase();
+    groupVersions.set(gv.group === "" ? `api/${gv.version}` : `apis/${gv.group}/${gv.version}`, {
+      body,
+      hash,
+    });
+  }
   const index = Buffer.from(
-    JSON.stringify({ paths: { "api/v1": { serverRelativeURL: `/openapi/v3/api/v1?hash=${coreV1Hash}` } } }),
+    JSON.stringify({
+      paths: Object.fromEntries(
+        [...groupVersions].map(([path, d]) => [
+          path,
+          { serverRelativeURL: `/openapi/v3/${path}?hash=${d.hash}` },
+        ]),
+      ),
+    }),
   );
   const v2 = openApiV2Json(gitVersion);
   return {
     index,
-    coreV1,
-    coreV1Hash,
+    groupVersions,
     v2Json: Buffer.from(JSON.stringify(v2)),
     v2Protobuf: openApiV2Protobuf(v2),
   };

@@ -61,10 +61,15 @@ test("json patch applies operations and reports failures as BadRequest", () => {
   );
 });
 
-test("server-side apply and unknown patch types are 415", () => {
+test("unknown patch types are 415; server-side apply is one of the four kube serves", () => {
   assert.throws(
-    () => patchTypeOf("application/apply-patch+yaml"),
-    (err: Error & { details?: { reason?: string } }) => err.details?.reason === "UnsupportedMediaType",
+    () => patchTypeOf("application/apply-patch+cbor"),
+    (err: Error & { details?: { reason?: string } }) =>
+      err.details?.reason === "UnsupportedMediaType" &&
+      err.message.endsWith(
+        "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml",
+      ),
   );
+  assert.equal(patchTypeOf("application/apply-patch+yaml"), "application/apply-patch+yaml");
   assert.equal(patchTypeOf("application/merge-patch+json; charset=utf-8"), "application/merge-patch+json");
 });

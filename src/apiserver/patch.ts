@@ -3,17 +3,20 @@ import { badRequest, unsupportedMediaType } from "./status.js";
 import { isPlainObject, type KubeObject } from "../kube-object/types.js";
 
 /**
- * The three PATCH flavours kube serves for these types: JSON merge patch (RFC 7386), strategic merge
- * patch (merge patch plus list merging by key and `$patch`/`$retainKeys`/`$setElementOrder`/
- * `$deleteFromPrimitiveList` directives) and JSON patch (RFC 6902). Server-side apply is 415.
+ * The PATCH flavours kube serves for these types: JSON merge patch (RFC 7386), strategic merge patch
+ * (merge patch plus list merging by key and `$patch`/`$retainKeys`/`$setElementOrder`/
+ * `$deleteFromPrimitiveList` directives), JSON patch (RFC 6902) — applied here — and server-side apply
+ * (apply/), in kube's order of the 415 message.
  */
 
 export const PATCH_TYPES = [
   "application/json-patch+json",
   "application/merge-patch+json",
   "application/strategic-merge-patch+json",
+  "application/apply-patch+yaml",
 ] as const;
 export type PatchType = (typeof PATCH_TYPES)[number];
+export type MutatingPatchType = Exclude<PatchType, "application/apply-patch+yaml">;
 
 export function patchTypeOf(contentType: string): PatchType {
   const mt = contentType.split(";")[0]?.trim().toLowerCase() ?? "";
@@ -131,7 +134,12 @@ export function strategicMergePatch(kind: string, target: KubeObject, patch: unk
   return isPlainObject(merged) ? merged : {};
 }
 
-export function applyPatch(type: PatchType, kind: string, target: KubeObject, patchBody: Buffer): KubeObject {
+export function applyPatch(
+  type: MutatingPatchType,
+  kind: string,
+  target: KubeObject,
+  patchBody: Buffer,
+): KubeObject {
   let patch: unknown;
   try {
     patch = JSON.parse(patchBody.toString("utf8"));

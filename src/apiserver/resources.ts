@@ -1,80 +1,81 @@
-/** The resources atrest serves, as discovery, the router, storage keys and tables see them. */
-export interface ResourceInfo {
-  /** Plural, lowercase: the URL segment and the storage key segment. */
-  readonly resource: string;
-  readonly singularName: string;
-  readonly kind: string;
-  readonly listKind: string;
-  readonly namespaced: boolean;
-  readonly shortNames: readonly string[];
-  /** The protobuf message in k8s.io.api.core.v1. */
-  readonly protoType: string;
-}
+import { AUTHENTICATION_V1 } from "./resources/authentication-v1.js";
+import { AUTHORIZATION_V1 } from "./resources/authorization-v1.js";
+import { CORE_V1 } from "./resources/core-v1.js";
+import { RBAC_V1 } from "./resources/rbac-v1.js";
+import { STORAGEMIGRATION_V1ALPHA1, STORAGEMIGRATION_V1BETA1 } from "./resources/storagemigration.js";
+import type { GroupVersion, ResourceInfo } from "./resources/define.js";
 
-export const GROUP_VERSION = "v1";
+export {
+  defineResource,
+  VERBS,
+  type GroupVersion,
+  type NameRule,
+  type ResourceInfo,
+  type ResourceSpec,
+  type ResourceVerb,
+  type TableColumn,
+} from "./resources/define.js";
 
-export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
-  {
-    resource: "namespaces",
-    singularName: "namespace",
-    kind: "Namespace",
-    listKind: "NamespaceList",
-    namespaced: false,
-    shortNames: ["ns"],
-    protoType: "Namespace",
-  },
-  {
-    resource: "secrets",
-    singularName: "secret",
-    kind: "Secret",
-    listKind: "SecretList",
-    namespaced: true,
-    shortNames: [],
-    protoType: "Secret",
-  },
-  {
-    resource: "configmaps",
-    singularName: "configmap",
-    kind: "ConfigMap",
-    listKind: "ConfigMapList",
-    namespaced: true,
-    shortNames: ["cm"],
-    protoType: "ConfigMap",
-  },
-  {
-    resource: "serviceaccounts",
-    singularName: "serviceaccount",
-    kind: "ServiceAccount",
-    listKind: "ServiceAccountList",
-    namespaced: true,
-    shortNames: ["sa"],
-    protoType: "ServiceAccount",
-  },
+/**
+ * The resources atrest serves, as discovery, the router, the registry, OpenAPI, storage keys and tables
+ * see them. Adding a resource is one declarative entry (resources/<group>-<version>.ts) plus its
+ * validation; every layer reads the entry.
+ */
+
+/** In kube's order of /apis (its APIService group priorities: authentication, authorization, rbac, …). */
+export const GROUP_VERSIONS: readonly GroupVersion[] = Object.freeze([
+  CORE_V1,
+  AUTHENTICATION_V1,
+  AUTHORIZATION_V1,
+  RBAC_V1,
+  // v1beta1 first: a group's first version is its preferred one.
+  STORAGEMIGRATION_V1BETA1,
+  STORAGEMIGRATION_V1ALPHA1,
 ]);
 
-const byResource = new Map(RESOURCES.map((r) => [r.resource, r]));
-const byKind = new Map(RESOURCES.map((r) => [r.kind, r]));
+export const RESOURCES: readonly ResourceInfo[] = Object.freeze(GROUP_VERSIONS.flatMap((gv) => gv.resources));
 
-export function resourceByName(resource: string): ResourceInfo | undefined {
-  return byResource.get(resource);
+/** The core group's version (what /api lists). */
+export const GROUP_VERSION = CORE_V1.version;
+
+const byGroupVersion = new Map(GROUP_VERSIONS.map((gv) => [gvKey(gv.group, gv.version), gv]));
+/** A resource served in several versions is found in its preferred (first) one. */
+const byGroupResource = new Map<string, ResourceInfo>();
+for (const r of RESOURCES)
+  if (!byGroupResource.has(`${r.group}/${r.resource}`)) byGroupResource.set(`${r.group}/${r.resource}`, r);
+const byGvk = new Map(RESOURCES.map((r) => [`${r.apiVersion}/${r.kind}`, r]));
+
+function gvKey(group: string, version: string): string {
+  return `${group}/${version}`;
 }
 
-export function resourceByKind(kind: string): ResourceInfo | undefined {
-  return byKind.get(kind);
+export function groupVersion(group: string, version: string): GroupVersion | undefined {
+  return byGroupVersion.get(gvKey(group, version));
 }
 
-export const VERBS = [
-  "create",
-  "delete",
-  "deletecollection",
-  "get",
-  "list",
-  "patch",
-  "update",
-  "watch",
-] as const;
+/** A resource by its plural name, in the core group unless `group` is given. */
+export function resourceByName(resource: string, group = ""): ResourceInfo | undefined {
+  return byGroupResource.get(`${group}/${resource}`);
+}
 
-/** kube-apiserver's storage key: `<prefix>/<resource>/<namespace>/<name>` or `<prefix>/<resource>/<name>`. */
+/** A resource by its objects' apiVersion and kind (`v1` + `Secret`, `rbac.authorization.k8s.io/v1` + `Role`). */
+export function resourceByKind(kind: string, apiVersion = "v1"): ResourceInfo | undefined {
+  return byGvk.get(`${apiVersion}/${kind}`);
+}
+
+/** The served resource, or a programming error (for the kinds the server itself depends on). */
+export function requireResource(resource: string, group = ""): ResourceInfo {
+  const info = resourceByName(resource, group);
+  if (info === undefined) throw new Error(`resource ${resource} in group "${group}" is not served`);
+  return info;
+}
+
+function segmentOf(info: ResourceInfo): string {
+  if (info.storageSegment === undefined) throw new Error(`${info.resource} is not stored`);
+  return info.storageSegment;
+}
+
+/** kube-apiserver's storage key: `<prefix>/<segment>/<namespace>/<name>` or `<prefix>/<segment>/<name>`. */
 export function storageKey(
   prefix: string,
   info: ResourceInfo,
@@ -82,13 +83,13 @@ export function storageKey(
   name: string,
 ): string {
   return info.namespaced
-    ? `${prefix}/${info.resource}/${namespace ?? ""}/${name}`
-    : `${prefix}/${info.resource}/${name}`;
+    ? `${prefix}/${segmentOf(info)}/${namespace ?? ""}/${name}`
+    : `${prefix}/${segmentOf(info)}/${name}`;
 }
 
 /** The key prefix of a collection (all namespaces when `namespace` is undefined); ends with "/". */
 export function collectionPrefix(prefix: string, info: ResourceInfo, namespace: string | undefined): string {
   return info.namespaced && namespace !== undefined
-    ? `${prefix}/${info.resource}/${namespace}/`
-    : `${prefix}/${info.resource}/`;
+    ? `${prefix}/${segmentOf(info)}/${namespace}/`
+    : `${prefix}/${segmentOf(info)}/`;
 }

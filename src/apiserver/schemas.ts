@@ -3,35 +3,21 @@
  * validation support, `explain`, client-side apply's list merge keys) and drive the server's strict
  * decoding (unknown and mistyped fields). Names are kube's OpenAPI definition names.
  */
-export type FieldSchema =
-  | { readonly t: "string" | "integer" | "boolean" | "byte" | "date-time"; readonly d?: string }
-  | { readonly ref: string; readonly d?: string }
-  | { readonly map: "string" | "byte"; readonly d?: string }
-  | {
-      readonly list: FieldSchema;
-      readonly mergeKey?: string;
-      readonly strategy?: "merge";
-      readonly listType?: "atomic" | "set" | "map";
-      readonly d?: string;
-    }
-  | { readonly free: true; readonly d?: string };
+import {
+  CORE,
+  listSchema,
+  META,
+  s,
+  typeMetaFields,
+  type FieldSchema,
+  type TypeSchema,
+} from "./schema-fields.js";
+import { AUTHENTICATION_SCHEMAS } from "./schemas-authentication.js";
+import { AUTHORIZATION_SCHEMAS } from "./schemas-authorization.js";
+import { RBAC_SCHEMAS } from "./schemas-rbac.js";
+import { STORAGEMIGRATION_SCHEMAS } from "./schemas-storagemigration.js";
 
-export interface TypeSchema {
-  readonly description: string;
-  readonly properties: Readonly<Record<string, FieldSchema>>;
-  readonly required?: readonly string[];
-  /** The kind this top-level type is (adds x-kubernetes-group-version-kind). */
-  readonly gvk?: { readonly group: string; readonly version: string; readonly kind: string };
-}
-
-const META = "io.k8s.apimachinery.pkg.apis.meta.v1.";
-const CORE = "io.k8s.api.core.v1.";
-
-const s = (d?: string): FieldSchema => (d === undefined ? { t: "string" } : { t: "string", d });
-const typeMetaFields = {
-  apiVersion: s("APIVersion defines the versioned schema of this representation of an object."),
-  kind: s("Kind is a string value representing the REST resource this object represents."),
-} as const;
+export type { FieldSchema, TypeSchema } from "./schema-fields.js";
 
 export const SCHEMAS: Readonly<Record<string, TypeSchema>> = {
   [META + "Time"]: {
@@ -105,6 +91,27 @@ export const SCHEMAS: Readonly<Record<string, TypeSchema>> = {
     description:
       "ListMeta describes metadata that synthetic resources must have, including lists and various status objects.",
     properties: { continue: s(), remainingItemCount: { t: "integer" }, resourceVersion: s(), selfLink: s() },
+  },
+  [META + "LabelSelectorRequirement"]: {
+    description:
+      "A label selector requirement is a selector that contains values, a key, and an operator that relates the key and values.",
+    properties: {
+      key: s("key is the label key that the selector applies to."),
+      operator: s(
+        "operator represents a key's relationship to a set of values. Valid operators are In, NotIn, Exists and DoesNotExist.",
+      ),
+      values: { list: s(), listType: "atomic" },
+    },
+    required: ["key", "operator"],
+  },
+  [META + "LabelSelector"]: {
+    description:
+      "A label selector is a label query over a set of resources. The result of matchLabels and matchExpressions are ANDed. An empty label selector matches all objects. A null label selector matches no objects.",
+    properties: {
+      matchExpressions: { list: { ref: META + "LabelSelectorRequirement" }, listType: "atomic" },
+      matchLabels: { map: "string", d: "matchLabels is a map of {key,value} pairs." },
+    },
+    structType: "atomic",
   },
   [META + "Preconditions"]: {
     description: "Preconditions must be fulfilled before an operation (update, delete, etc.) is carried out.",
@@ -196,11 +203,13 @@ export const SCHEMAS: Readonly<Record<string, TypeSchema>> = {
       resourceVersion: s(),
       uid: s(),
     },
+    structType: "atomic",
   },
   [CORE + "LocalObjectReference"]: {
     description:
       "LocalObjectReference contains enough information to let you locate the referenced object inside the same namespace.",
     properties: { name: s() },
+    structType: "atomic",
   },
   [CORE + "ServiceAccount"]: {
     description:
@@ -253,20 +262,27 @@ export const SCHEMAS: Readonly<Record<string, TypeSchema>> = {
 };
 
 for (const kind of ["Secret", "ConfigMap", "ServiceAccount", "Namespace"]) {
-  (SCHEMAS as Record<string, TypeSchema>)[`${CORE}${kind}List`] = {
-    description: `${kind}List is a list of ${kind} objects.`,
-    properties: {
-      ...typeMetaFields,
-      items: { list: { ref: CORE + kind } },
-      metadata: { ref: META + "ListMeta" },
-    },
-    required: ["items"],
-    gvk: { group: "", version: "v1", kind: `${kind}List` },
-  };
+  (SCHEMAS as Record<string, TypeSchema>)[`${CORE}${kind}List`] = listSchema(CORE + kind, "", "v1", kind);
+}
+Object.assign(SCHEMAS, RBAC_SCHEMAS, AUTHORIZATION_SCHEMAS, AUTHENTICATION_SCHEMAS, STORAGEMIGRATION_SCHEMAS);
+
+/** apiVersion/kind → definition name; a kind alone finds its first version. */
+const BY_GVK = new Map<string, string>();
+const BY_KIND = new Map<string, string>();
+for (const [name, t] of Object.entries(SCHEMAS)) {
+  if (t.gvk === undefined || t.gvk.kind === "Status") continue;
+  const apiVersion = t.gvk.group === "" ? t.gvk.version : `${t.gvk.group}/${t.gvk.version}`;
+  BY_GVK.set(`${apiVersion}/${t.gvk.kind}`, name);
+  if (!BY_KIND.has(t.gvk.kind)) BY_KIND.set(t.gvk.kind, name);
 }
 
-export function schemaNameForKind(kind: string): string {
-  return kind === "Status" || kind === "DeleteOptions" ? META + kind : CORE + kind;
+export function schemaNameForKind(kind: string, apiVersion?: string): string {
+  if (kind === "Status" || kind === "DeleteOptions") return META + kind;
+  return (
+    (apiVersion === undefined ? undefined : BY_GVK.get(`${apiVersion}/${kind}`)) ??
+    BY_KIND.get(kind) ??
+    CORE + kind
+  );
 }
 
 /** Free-form types: strict decoding does not look inside them. */

@@ -9,7 +9,8 @@ import { silentLogger, type Logger } from "../common/logger.js";
 import { ensureTlsFiles } from "../common/tls.js";
 import { startCompactor } from "../storage/compactor.js";
 import type { Store } from "../storage/store.js";
-import { loadAuthorizer, loadTokens } from "./access-files.js";
+import { loadAuthorizationConfig, loadTokens } from "./access-files.js";
+import { Authorization, type AuthorizationMode } from "./authz/index.js";
 import { createAuthenticator, type TokenEntry } from "./authn.js";
 import { GIT_VERSION } from "./discovery.js";
 import { createRequestHandler, MAX_BODY_BYTES, type HandlerContext } from "./http/index.js";
@@ -29,6 +30,7 @@ import { apiserverIdentity, EncryptionMetrics } from "./encryption-metrics.js";
 import type { KmsClientFactories } from "../encryption-config/index.js";
 import { Registry } from "./registry/index.js";
 import { resourceByName } from "./resources.js";
+import { StorageVersionMigrator, type StorageVersionMigratorOptions } from "./svm/index.js";
 
 export interface ApiServerOptions {
   /** The revisioned store (etcd, SQLite, memory); the server does not close it. */
@@ -66,8 +68,11 @@ export interface ApiServerOptions {
   /** Tokens given directly (tests); used in addition to the file. */
   readonly tokens?: readonly TokenEntry[];
   readonly clientCaFile?: string;
-  readonly authorizationMode?: "AlwaysAllow" | "ABAC";
+  /** kube's --authorization-mode: a comma-separated list (RBAC, ABAC, AlwaysAllow, AlwaysDeny) or the modes. */
+  readonly authorizationMode?: string | readonly AuthorizationMode[];
   readonly authorizationPolicyFile?: string;
+  /** Also put ACK's predefined ClusterRoles (cs:admin, cs:ops, cs:dev, cs:restricted) in the cluster. */
+  readonly ackClusterRoles?: boolean;
   readonly kubeconfigOut?: string;
   readonly healthChecks?: readonly HealthCheck[];
   /**
@@ -79,6 +84,12 @@ export interface ApiServerOptions {
   /** BOOKMARK interval for watches with allowWatchBookmarks=true (default 60 s). */
   readonly watchBookmarkIntervalMs?: number;
   readonly maxBodyBytes?: number;
+  /**
+   * The StorageVersionMigration controller (storagemigration.k8s.io): on by default; `false` turns it
+   * off (another process migrates), an object tunes it.
+   */
+  readonly storageVersionMigrator?:
+    false | Omit<StorageVersionMigratorOptions, "registry" | "clock" | "logger">;
   readonly clock?: Clock;
   readonly random?: Random;
   readonly logger?: Logger;
@@ -93,6 +104,8 @@ export interface ApiServer {
   readonly adminToken: string | undefined;
   readonly kubeconfigPath: string | undefined;
   readonly registry: Registry;
+  /** The in-process StorageVersionMigration controller (undefined when turned off). */
+  readonly storageVersionMigrator: StorageVersionMigrator | undefined;
   close(): Promise<void>;
 }
 
@@ -104,7 +117,13 @@ async function ensureDefaultNamespaces(registry: Registry): Promise<void> {
   if (ns === undefined) return;
   for (const name of DEFAULT_NAMESPACES) {
     try {
-      await registry.create(ns, undefined, { metadata: { name } }, { dryRun: false });
+      // kube-apiserver's own controller creates them (and so owns their fields).
+      await registry.create(
+        ns,
+        undefined,
+        { metadata: { name } },
+        { dryRun: false, fieldManager: "kube-apiserver" },
+      );
     } catch (err) {
       if (!isAtrestError(err, "already-exists")) throw err;
     }
@@ -166,7 +185,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const clientCa =
     options.clientCaFile !== undefined ? readFileSync(options.clientCaFile, "utf8") : undefined;
   const authenticator = createAuthenticator({ tokens, clientCertificates: clientCa !== undefined });
-  const authorizer = loadAuthorizer(options);
+  const authorizationConfig = loadAuthorizationConfig(options);
 
   const metrics = new ApiMetrics();
   // Set below; the encryption runtime's callbacks start after the store exists.
@@ -200,11 +219,20 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     maxConflictRetries: MAX_CONFLICT_ATTEMPTS,
   });
   const registry = new Registry(transforming, prefix, clock, random);
+  let authz: Authorization;
   try {
     await ensureDefaultNamespaces(registry);
     await registry.startNamespaceCache();
+    authz = await Authorization.start({
+      ...authorizationConfig,
+      ...(options.ackClusterRoles === true ? { ackClusterRoles: true } : {}),
+      registry,
+      clock,
+      logger,
+    });
   } catch (err) {
     encryption?.close(); // its Status polling would keep the process alive
+    await registry.close();
     throw err;
   }
 
@@ -223,7 +251,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const ctx: HandlerContext = {
     registry,
     authenticator,
-    authorizer,
+    authz,
     openapi: buildOpenApi(GIT_VERSION),
     metrics,
     healthChecks,
@@ -258,6 +286,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     });
   }).catch(async (err: unknown) => {
     encryption?.close();
+    await authz.close();
     await registry.close();
     throw err;
   });
@@ -281,6 +310,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       logger.warn({ err: err instanceof Error ? err.message : String(err) }, "store compaction failed"),
   });
 
+  const migrator =
+    options.storageVersionMigrator === false
+      ? undefined
+      : new StorageVersionMigrator({ registry, clock, logger, ...(options.storageVersionMigrator ?? {}) });
+  await migrator?.start();
+
   let closed = false;
   return {
     url,
@@ -289,11 +324,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     adminToken: admin,
     kubeconfigPath: options.kubeconfigOut,
     registry,
+    storageVersionMigrator: migrator,
     async close() {
       if (closed) return;
       closed = true;
       compactor.stop();
+      await migrator?.close();
       for (const end of [...openWatches]) end();
+      await authz.close();
       await registry.close();
       encryption?.close();
       await new Promise<void>((resolve) => {

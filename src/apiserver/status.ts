@@ -124,23 +124,45 @@ function kubeError(code: ErrorCode, message: string, status?: StatusDetails, rea
   return new AtrestError(code, message, { details });
 }
 
-export function notFound(resource: string, name: string): AtrestError {
-  return kubeError("not-found", `${resource} "${name}" not found`, { name, kind: resource });
+/** A resource as kube's errors name it: `secrets`, or `roles.rbac.authorization.k8s.io` (GroupResource). */
+export type GroupResource = string | { readonly resource: string; readonly group: string };
+
+function groupResourceOf(gr: GroupResource): { resource: string; group: string; qualified: string } {
+  if (typeof gr === "string") return { resource: gr, group: "", qualified: gr };
+  return { ...gr, qualified: gr.group === "" ? gr.resource : `${gr.resource}.${gr.group}` };
 }
 
-export function alreadyExists(resource: string, name: string): AtrestError {
-  return kubeError("already-exists", `${resource} "${name}" already exists`, { name, kind: resource });
+function objectDetails(gr: GroupResource, name: string): StatusDetails {
+  const { resource, group } = groupResourceOf(gr);
+  return group === "" ? { name, kind: resource } : { name, group, kind: resource };
+}
+
+export function notFound(resource: GroupResource, name: string): AtrestError {
+  return kubeError(
+    "not-found",
+    `${groupResourceOf(resource).qualified} "${name}" not found`,
+    objectDetails(resource, name),
+  );
+}
+
+export function alreadyExists(resource: GroupResource, name: string): AtrestError {
+  return kubeError(
+    "already-exists",
+    `${groupResourceOf(resource).qualified} "${name}" already exists`,
+    objectDetails(resource, name),
+  );
 }
 
 export function conflict(
-  resource: string,
+  resource: GroupResource,
   name: string,
   why = "the object has been modified; please apply your changes to the latest version and try again",
 ): AtrestError {
-  return kubeError("conflict", `Operation cannot be fulfilled on ${resource} "${name}": ${why}`, {
-    name,
-    kind: resource,
-  });
+  return kubeError(
+    "conflict",
+    `Operation cannot be fulfilled on ${groupResourceOf(resource).qualified} "${name}": ${why}`,
+    objectDetails(resource, name),
+  );
 }
 
 export function badRequest(message: string): AtrestError {
@@ -224,7 +246,14 @@ const TYPE_TEXT: Record<FieldError["type"], string> = {
   FieldValueDuplicate: "Duplicate value",
 };
 
+/** A value field.Error prints with Go's %#v (slices, structs), given already rendered. */
+export interface GoSyntaxValue {
+  readonly goSyntax: string;
+}
+
 function renderValue(value: unknown): string {
+  if (typeof value === "object" && value !== null && "goSyntax" in value)
+    return String((value as GoSyntaxValue).goSyntax);
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "number" || typeof value === "boolean") return String(value);
   return JSON.stringify(value);

@@ -1,18 +1,12 @@
-import type { ResourceInfo } from "./resources.js";
-import { isPlainObject, metaOf, type KubeObject } from "../kube-object/types.js";
+import type { ResourceInfo, TableColumn } from "./resources.js";
+import { metaOf, rfc3339, type KubeObject } from "../kube-object/types.js";
 
-/** meta.k8s.io/v1 Table rendering for `kubectl get` (kube's printers for these types). */
+/**
+ * meta.k8s.io/v1 Table rendering for `kubectl get`: each resource entry names its columns (kube's
+ * printers for the type); Name and Age otherwise.
+ */
 
-interface Column {
-  readonly name: string;
-  readonly type: "string" | "integer";
-  readonly format: string;
-  readonly description: string;
-  readonly priority: number;
-  readonly cell: (obj: KubeObject, nowMs: number) => string | number;
-}
-
-const nameCol: Column = {
+export const nameColumn: TableColumn = {
   name: "Name",
   type: "string",
   format: "name",
@@ -20,7 +14,7 @@ const nameCol: Column = {
   priority: 0,
   cell: (o) => metaOf(o).name ?? "",
 };
-const ageCol: Column = {
+export const ageColumn: TableColumn = {
   name: "Age",
   type: "string",
   format: "",
@@ -32,67 +26,17 @@ const ageCol: Column = {
     return humanDuration(now - Date.parse(ts));
   },
 };
-const countKeys = (v: unknown): number => (isPlainObject(v) ? Object.keys(v).length : 0);
-
-const COLUMNS: Readonly<Record<string, readonly Column[]>> = {
-  Secret: [
-    nameCol,
-    {
-      name: "Type",
-      type: "string",
-      format: "",
-      description: "Used to facilitate programmatic handling of secret data.",
-      priority: 0,
-      cell: (o) => (typeof o.type === "string" ? o.type : "Opaque"),
-    },
-    {
-      name: "Data",
-      type: "integer",
-      format: "",
-      description: "Data contains the secret data.",
-      priority: 0,
-      cell: (o) => countKeys(o.data),
-    },
-    ageCol,
-  ],
-  ConfigMap: [
-    nameCol,
-    {
-      name: "Data",
-      type: "integer",
-      format: "",
-      description: "Data contains the configuration data.",
-      priority: 0,
-      cell: (o) => countKeys(o.data) + countKeys(o.binaryData),
-    },
-    ageCol,
-  ],
-  Namespace: [
-    nameCol,
-    {
-      name: "Status",
-      type: "string",
-      format: "",
-      description: "The status of the namespace",
-      priority: 0,
-      cell: (o) =>
-        isPlainObject(o.status) && typeof o.status.phase === "string" ? o.status.phase : "Active",
-    },
-    ageCol,
-  ],
-  ServiceAccount: [
-    nameCol,
-    {
-      name: "Secrets",
-      type: "integer",
-      format: "",
-      description:
-        "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use.",
-      priority: 0,
-      cell: (o) => (Array.isArray(o.secrets) ? o.secrets.length : 0),
-    },
-    ageCol,
-  ],
+/** kube's "Created At" column (printers for Roles and ClusterRoles): the creation time in RFC 3339. */
+export const createdAtColumn: TableColumn = {
+  name: "Created At",
+  type: "date",
+  format: "",
+  description: ageColumn.description,
+  priority: 0,
+  cell: (o) => {
+    const ts = metaOf(o).creationTimestamp;
+    return typeof ts === "string" ? rfc3339(Date.parse(ts)) : "";
+  },
 };
 
 /** kube's duration.HumanDuration. */
@@ -137,7 +81,7 @@ export function toTable(
   listMeta: Record<string, unknown>,
   options: TableOptions,
 ): KubeObject {
-  const columns = COLUMNS[info.kind] ?? [nameCol, ageCol];
+  const columns = info.columns ?? [nameColumn, ageColumn];
   const table: KubeObject = { kind: "Table", apiVersion: "meta.k8s.io/v1", metadata: listMeta };
   if (!options.noHeaders) {
     table.columnDefinitions = columns.map(({ name, type, format, description, priority }) => ({

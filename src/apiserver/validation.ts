@@ -59,6 +59,12 @@ export function qualifiedNameErrors(value: string): string[] {
   return errs;
 }
 
+/** kube's path.IsValidPathSegmentName (ValidateRBACName and other free-form names). */
+export function pathSegmentNameErrors(name: string): string[] {
+  if (name === "." || name === "..") return [`may not be '${name}'`];
+  return ["/", "%"].filter((bad) => name.includes(bad)).map((bad) => `may not contain '${bad}'`);
+}
+
 export function labelValueErrors(value: string): string[] {
   const errs: string[] = [];
   if (value.length > 63) errs.push("must be no more than 63 characters");
@@ -83,7 +89,7 @@ function invalidValue(field: string, value: unknown, detail: string): FieldError
 /** ObjectMeta rules: the name (label or subdomain), namespace, labels, annotations. */
 export function validateObjectMeta(
   meta: ObjectMeta,
-  options: { nameRule: "label" | "subdomain"; namespaced: boolean },
+  options: { nameRule: "label" | "subdomain" | "path-segment"; namespaced: boolean },
 ): FieldError[] {
   const errs: FieldError[] = [];
   const name = meta.name;
@@ -96,7 +102,12 @@ export function validateObjectMeta(
       });
     }
   } else {
-    const nameErrs = options.nameRule === "label" ? dns1123LabelErrors(name) : dns1123SubdomainErrors(name);
+    const nameErrs =
+      options.nameRule === "label"
+        ? dns1123LabelErrors(name)
+        : options.nameRule === "subdomain"
+          ? dns1123SubdomainErrors(name)
+          : pathSegmentNameErrors(name);
     for (const e of nameErrs) errs.push(invalidValue("metadata.name", name, e));
   }
   if (options.namespaced) {

@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { AtrestError } from "../common/errors.js";
 import { createLogger } from "../common/logger.js";
-import { startApiServer } from "../apiserver/index.js";
+import { parseAuthorizationModes, startApiServer } from "../apiserver/index.js";
 import { parseGoDurationNs } from "../common/go-duration.js";
 import { openStore, storeEndpointFromFlags } from "../storage/open-store.js";
 import { addEtcdTlsOptions, etcdTlsFrom, type EtcdTlsFlags } from "./etcd-tls-flags.js";
@@ -93,7 +93,11 @@ export function registerApiserver(program: Command): void {
       'static tokens (kube CSV: token,user,uid,"group1,group2"); default: a generated admin token',
     )
     .option("--client-ca-file <file>", "CA for client certificates (CN = user, O = groups)")
-    .option("--authorization-mode <mode>", "AlwaysAllow or ABAC", "AlwaysAllow")
+    .option(
+      "--authorization-mode <modes>",
+      "authorizers tried in order, comma-separated: RBAC, ABAC, AlwaysAllow, AlwaysDeny (kube's list)",
+      "AlwaysAllow",
+    )
     .option("--authorization-policy-file <file>", "ABAC policy (JSON lines)")
     .option("--kubeconfig-out <file>", "write an admin kubeconfig (CA + token) here")
     .option(
@@ -111,12 +115,8 @@ export function registerApiserver(program: Command): void {
           "invalid-argument",
           `--secure-port must be a port number, got "${flags.securePort}"`,
         );
-      if (flags.authorizationMode !== "AlwaysAllow" && flags.authorizationMode !== "ABAC") {
-        throw new AtrestError(
-          "invalid-argument",
-          `--authorization-mode must be AlwaysAllow or ABAC, got "${flags.authorizationMode}"`,
-        );
-      }
+      // Checked before anything starts, with kube's messages.
+      parseAuthorizationModes(flags.authorizationMode, flags.authorizationPolicyFile);
       const compactionNs = parseGoDurationNs(flags.etcdCompactionInterval);
       if (compactionNs === undefined || compactionNs < 0n)
         throw new AtrestError(

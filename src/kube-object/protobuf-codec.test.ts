@@ -91,3 +91,64 @@ test("malformed protobuf is an invalid-argument error", () => {
   });
   assert.throws(() => decodeProtobufObject(Buffer.from("nope")), { code: "invalid-argument" });
 });
+
+test("round-trips the RBAC kinds, the access reviews and SelfSubjectReview (kube's rbac/v1, authorization/v1, authentication/v1 messages)", () => {
+  const objs = [
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRole",
+      metadata: { name: "view", labels: { "rbac.authorization.k8s.io/aggregate-to-edit": "true" } },
+      rules: [
+        { verbs: ["get"], apiGroups: [""], resources: ["secrets"], resourceNames: ["a"] },
+        { verbs: ["get"], nonResourceURLs: ["/healthz"] },
+      ],
+      aggregationRule: {
+        clusterRoleSelectors: [
+          {
+            matchLabels: { "rbac.authorization.k8s.io/aggregate-to-view": "true" },
+            matchExpressions: [{ key: "k", operator: "In", values: ["v"] }],
+          },
+        ],
+      },
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: "b", namespace: "n" },
+      subjects: [
+        { kind: "User", apiGroup: "rbac.authorization.k8s.io", name: "ann" },
+        { kind: "ServiceAccount", name: "robot", namespace: "ci" },
+      ],
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "view" },
+    },
+    {
+      apiVersion: "authorization.k8s.io/v1",
+      kind: "SelfSubjectAccessReview",
+      metadata: {},
+      spec: { resourceAttributes: { namespace: "n", verb: "get", resource: "secrets" } },
+      status: { allowed: true, reason: "ok" },
+    },
+    {
+      apiVersion: "authorization.k8s.io/v1",
+      kind: "SelfSubjectRulesReview",
+      metadata: {},
+      spec: { namespace: "n" },
+      status: {
+        resourceRules: [{ verbs: ["*"], apiGroups: ["*"], resources: ["*"] }],
+        nonResourceRules: [{ verbs: ["get"], nonResourceURLs: ["/api"] }],
+        incomplete: false,
+      },
+    },
+    {
+      apiVersion: "authentication.k8s.io/v1",
+      kind: "SelfSubjectReview",
+      metadata: { creationTimestamp: "2026-12-02T01:02:03Z" },
+      status: { userInfo: { username: "ann", uid: "7", groups: ["dev", "system:authenticated"] } },
+    },
+  ];
+  for (const o of objs) assert.deepEqual(decodeProtobufObject(encodeProtobufObject(o)), o);
+  // A kind is looked up in its own group version: a Role is not a core/v1 kind.
+  assert.throws(() => encodeProtobufObject({ apiVersion: "v1", kind: "Role", metadata: {} }), {
+    code: "invalid-argument",
+  });
+});

@@ -26,36 +26,70 @@ const root = (() => {
   const dir = protoDir();
   const r = new protobuf.Root();
   r.resolvePath = (_origin, target) => (target.startsWith("/") ? target : dir + target.replace(/^.*\//, ""));
-  r.loadSync(["core-v1.proto", "meta-v1.proto", "runtime.proto"], { keepCase: true });
+  r.loadSync(
+    [
+      "core-v1.proto",
+      "meta-v1.proto",
+      "runtime.proto",
+      "rbac-v1.proto",
+      "authorization-v1.proto",
+      "authentication-v1.proto",
+    ],
+    { keepCase: true },
+  );
   r.resolveAll();
   return r;
 })();
 
 const Unknown = root.lookupType("k8s.io.apimachinery.pkg.runtime.Unknown");
-const CORE = "k8s.io.api.core.v1.";
 const META = "k8s.io.apimachinery.pkg.apis.meta.v1.";
 
-/** kind → protobuf message type (core/v1 types plus meta/v1 Status). */
-const TYPES_BY_KIND = new Map<string, protobuf.Type>();
-for (const kind of [
-  "Secret",
-  "SecretList",
-  "ConfigMap",
-  "ConfigMapList",
-  "ServiceAccount",
-  "ServiceAccountList",
-  "Namespace",
-  "NamespaceList",
-]) {
-  TYPES_BY_KIND.set(kind, root.lookupType(CORE + kind));
+/** The protobuf package of each API group version served, and the kinds it has messages for. */
+const PACKAGES: ReadonlyArray<{ apiVersion: string; pkg: string; kinds: readonly string[] }> = [
+  {
+    apiVersion: "v1",
+    pkg: "k8s.io.api.core.v1.",
+    kinds: ["Secret", "ConfigMap", "ServiceAccount", "Namespace"].flatMap((k) => [k, `${k}List`]),
+  },
+  {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    pkg: "k8s.io.api.rbac.v1.",
+    kinds: ["Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"].flatMap((k) => [k, `${k}List`]),
+  },
+  {
+    apiVersion: "authorization.k8s.io/v1",
+    pkg: "k8s.io.api.authorization.v1.",
+    kinds: [
+      "SelfSubjectAccessReview",
+      "SelfSubjectRulesReview",
+      "SubjectAccessReview",
+      "LocalSubjectAccessReview",
+    ],
+  },
+  {
+    apiVersion: "authentication.k8s.io/v1",
+    pkg: "k8s.io.api.authentication.v1.",
+    kinds: ["SelfSubjectReview"],
+  },
+];
+
+/** `<apiVersion>/<kind>` → protobuf message type; meta/v1 Status is answered in every group version. */
+const TYPES = new Map<string, protobuf.Type>();
+for (const { apiVersion, pkg, kinds } of PACKAGES)
+  for (const kind of kinds) TYPES.set(`${apiVersion}/${kind}`, root.lookupType(pkg + kind));
+const STATUS = root.lookupType(META + "Status");
+
+function typeOf(apiVersion: unknown, kind: unknown): protobuf.Type | undefined {
+  if (typeof kind !== "string") return undefined;
+  if (kind === "Status" && (apiVersion === "v1" || apiVersion === "meta.k8s.io/v1")) return STATUS;
+  return typeof apiVersion === "string" ? TYPES.get(`${apiVersion}/${kind}`) : undefined;
 }
-TYPES_BY_KIND.set("Status", root.lookupType(META + "Status"));
 
 const TIME = META + "Time";
 const FIELDS_V1 = META + "FieldsV1";
 
-export function canEncodeProtobuf(kind: unknown): boolean {
-  return typeof kind === "string" && TYPES_BY_KIND.has(kind);
+export function canEncodeProtobuf(apiVersion: unknown, kind: unknown): boolean {
+  return typeOf(apiVersion, kind) !== undefined;
 }
 
 export function hasProtobufMagic(bytes: Uint8Array): boolean {
@@ -147,11 +181,8 @@ export function decodeProtobufObject(bytes: Uint8Array): KubeObject {
   const typeMeta = (unknown.typeMeta ?? {}) as { apiVersion?: string; kind?: string };
   const kind = typeMeta.kind ?? "";
   const apiVersion = typeMeta.apiVersion ?? "";
-  const type = TYPES_BY_KIND.get(kind);
-  if (
-    type === undefined ||
-    (apiVersion !== "v1" && !(kind === "Status" && apiVersion === "meta.k8s.io/v1"))
-  ) {
+  const type = typeOf(apiVersion, kind);
+  if (type === undefined) {
     throw new AtrestError(
       "invalid-argument",
       `no kind "${kind}" is registered for version "${apiVersion}" in protobuf`,
@@ -226,11 +257,11 @@ function messageFromJson(type: protobuf.Type, json: unknown, path: string): Reco
 /** Encodes an object (JSON form; its `kind` picks the message) as `k8s\0` + Unknown. */
 export function encodeProtobufObject(obj: KubeObject): Buffer {
   const kind = typeof obj.kind === "string" ? obj.kind : "";
-  const type = TYPES_BY_KIND.get(kind);
-  if (type === undefined)
-    throw new AtrestError("invalid-argument", `kind "${kind}" has no protobuf encoding`);
-  const raw = type.encode(messageFromJson(type, obj, "")).finish();
   const apiVersion = typeof obj.apiVersion === "string" ? obj.apiVersion : "v1";
+  const type = typeOf(apiVersion, kind);
+  if (type === undefined)
+    throw new AtrestError("invalid-argument", `kind "${kind}" in "${apiVersion}" has no protobuf encoding`);
+  const raw = type.encode(messageFromJson(type, obj, "")).finish();
   const envelope = Unknown.encode({
     typeMeta: { apiVersion, kind },
     raw,

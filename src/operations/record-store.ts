@@ -64,9 +64,12 @@ function parseJson<T>(text: string | undefined, what: string): T | undefined {
   }
 }
 
+/** What the record store needs of the Kubernetes API (a port: KubeClient in production). */
+export type RecordApi = Pick<KubeClient, "getJson" | "putJson" | "postJson">;
+
 export class RecordStore {
   constructor(
-    private readonly kube: KubeClient,
+    private readonly kube: RecordApi,
     private readonly clock: Clock,
     private readonly retryForMs: number,
   ) {}

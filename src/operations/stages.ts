@@ -119,6 +119,35 @@ async function tagKeys(
   }
 }
 
+/**
+ * The key_id the plugin serves, once its Status is healthy: a blip (a KMS call timing out under load)
+ * is waited out, retried every second; a plugin unhealthy for longer than the retry timeout stops the
+ * stage as `unavailable` (KmsUnavailable), to be resumed.
+ */
+async function healthyKeyId(
+  ctx: StageContext,
+  stage: StageName,
+  plugin: ClusterPlugin,
+  what: string,
+): Promise<string> {
+  const deadline = ctx.clock.now() + ctx.cluster.tunables.retryTimeoutMs;
+  for (;;) {
+    try {
+      return await pluginKeyId(plugin);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      if (ctx.clock.now() + 1_000 > deadline)
+        throw new AtrestError("unavailable", `the KMS plugin is unhealthy, ${what}: ${why}`, {
+          cause: err,
+          details: { reason: "KmsUnavailable" },
+        });
+      ctx.progress({ event: "retry", stage, why, waitMs: 1_000 });
+      await new Promise<void>((r) => ctx.clock.setTimeout(r, 1_000));
+      ctx.lease.check();
+    }
+  }
+}
+
 function need(config: RenderedConfig | undefined, stage: StageName): RenderedConfig {
   if (config === undefined) throw precondition(stage, "the operation has no configuration for this stage");
   return config;
@@ -254,24 +283,7 @@ export const STAGE_RUNNERS: Readonly<Record<StageName, (ctx: StageContext) => Pr
           ctx.lease.check();
           // Writing on while the KMS is gone would make the apiservers coast on cached seeds: wait for it
           // (a blip), and stop the stage when it stays away longer than the retry timeout.
-          if (plugin === undefined) return;
-          const deadline = ctx.clock.now() + ctx.cluster.tunables.retryTimeoutMs;
-          for (;;) {
-            try {
-              await pluginKeyId(plugin);
-              return;
-            } catch (err) {
-              const why = err instanceof Error ? err.message : String(err);
-              if (ctx.clock.now() + 1_000 > deadline)
-                throw new AtrestError("unavailable", `the KMS plugin is unhealthy, rewrite paused: ${why}`, {
-                  cause: err,
-                  details: { reason: "KmsUnavailable" },
-                });
-              ctx.progress({ event: "retry", stage: "rewrite", why, waitMs: 1_000 });
-              await new Promise<void>((r) => ctx.clock.setTimeout(r, 1_000));
-              ctx.lease.check();
-            }
-          }
+          if (plugin !== undefined) await healthyKeyId(ctx, "rewrite", plugin, "rewrite paused");
         },
         checkpoint: async (cursor, progress) => {
           ctx.lease.check();
@@ -291,7 +303,8 @@ export const STAGE_RUNNERS: Readonly<Record<StageName, (ctx: StageContext) => Pr
       if (!r.cursor.done || !succeeded(ctx, "rewrite"))
         throw precondition("verify", "the rewrite has not finished");
       const plugin = r.target.provider === "identity" ? undefined : targetPlugin(ctx);
-      const keyId = plugin === undefined ? undefined : await pluginKeyId(plugin);
+      const keyId =
+        plugin === undefined ? undefined : await healthyKeyId(ctx, "verify", plugin, "cannot verify");
       if (r.type === "rotate" && keyId !== r.rotation?.newKeyId)
         throw precondition("verify", "the plugin no longer serves the key version this rotation made");
       const report = await scanCluster(ctx.scanner, ctx.staged.final);

@@ -176,15 +176,23 @@ export async function clusterStatus(deps: StatusDeps): Promise<ClusterStatus> {
     resourcesError === undefined
       ? [encryptedCondition(cluster.resources, writerIsIdentity, counts, lastType)]
       : [];
-  if (
-    conditions[0] !== undefined &&
-    snapshot.record?.state === "Running" &&
-    conditions[0].reason === "EncryptionInProgress"
-  )
-    conditions[0] = {
-      ...conditions[0],
-      message: `Resource ${cluster.resources.join(", ")} is being encrypted`,
-    };
+  // While an operation runs, the condition says so from its first stage on (the writer may still be
+  // the old one until switch-writer), as library-go's condition controller does during a migration.
+  if (conditions[0] !== undefined && snapshot.record?.state === "Running")
+    conditions[0] =
+      snapshot.record.type === "disable"
+        ? {
+            type: "Encrypted",
+            status: "False",
+            reason: "DecryptionInProgress",
+            message: "Encryption mode set to identity and decryption is not finished",
+          }
+        : {
+            type: "Encrypted",
+            status: "False",
+            reason: "EncryptionInProgress",
+            message: `Resource ${cluster.resources.join(", ")} is being encrypted`,
+          };
   const lease = snapshot.lease;
   return {
     apiVersion: "atrest.io/v1alpha1",

@@ -26,15 +26,21 @@ export async function withRetry<T>(
 ): Promise<T> {
   const policy = options.policy ?? defaultRetryPolicy;
   const jitter = options.jitter ?? Math.random;
+  let last: AtrestError | undefined;
   for (let attemptNo = 0; ; attemptNo++) {
     const remainingMs = options.deadlineMs - options.clock.now();
-    if (remainingMs < policy.minAttemptMs && attemptNo > 0) {
-      throw new AtrestError("deadline-exceeded", "the caller's deadline passed before the KMS answered");
+    if (remainingMs < policy.minAttemptMs && last !== undefined) {
+      // The last attempt's reason goes with it: "deadline" alone hides that the KMS is down.
+      throw new AtrestError(
+        "deadline-exceeded",
+        `the caller's deadline passed before the KMS answered (last attempt: ${last.message})`,
+      );
     }
     try {
       return await attempt(Math.max(remainingMs, policy.minAttemptMs));
     } catch (err) {
       if (!(err instanceof AtrestError) || err.code !== "unavailable") throw err;
+      last = err;
       const capMs = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * 2 ** attemptNo);
       const backoffMs = Math.floor(capMs * (0.5 + jitter() / 2));
       if (options.clock.now() + backoffMs + policy.minAttemptMs > options.deadlineMs) throw err;

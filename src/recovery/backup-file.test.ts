@@ -74,7 +74,19 @@ describe("KMS backup file format", () => {
   let keySecret: BackupSecret;
   let otherKey: BackupSecret;
   const records = [
-    { t: "principal", principal_name: "admin", created_at: 1 },
+    {
+      t: "principal",
+      principal_name: "admin",
+      created_at: 1,
+      principal_type: "user",
+      principal_id: "",
+      display_name: "",
+      description: "",
+      trust_policy: null,
+      max_session_duration_s: null,
+      password_hash: null,
+      password_reset_required: 0,
+    },
     // Big enough for several 64 KiB frames.
     ...Array.from({ length: 3 }, (_, i) => ({
       t: "policy",

@@ -92,6 +92,22 @@ export class TransformingStore {
     return { items, revision: res.revision, more: res.more };
   }
 
+  /**
+   * The keys under a prefix with their revisions; no value is decoded (keys are stored in the clear,
+   * values stay encrypted): what counting and cursors need.
+   */
+  async listKeys(
+    prefix: string,
+    options: ListOptions = {},
+  ): Promise<{ items: { key: string; modRevision: number }[]; revision: number; more: boolean }> {
+    const res = await this.raw.list(prefix, options);
+    return {
+      items: res.items.map((kv) => ({ key: kv.key, modRevision: kv.modRevision })),
+      revision: res.revision,
+      more: res.more,
+    };
+  }
+
   /** Creates the key; "already-exists" when it exists. */
   create(key: string, data: Uint8Array): Promise<WrittenValue> {
     return this.write(key, data, (stored) => this.raw.create(key, stored));

@@ -235,6 +235,10 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       encryptionProviderConfigAutomaticReload: true,
       bindAddress: options.bindAddress ?? "127.0.0.1",
       securePort: options.securePort ?? 6443,
+      // As a managed cluster authorizes: RBAC (up's admin token is in system:masters), with ACK's
+      // predefined cluster roles (cs:admin, cs:ops, cs:dev, cs:restricted) ready to be bound.
+      authorizationMode: "RBAC",
+      ackClusterRoles: true,
       logger: logger.child({ part: "apiserver" }),
       ...(options.etcdPrefix === undefined ? {} : { etcdPrefix: options.etcdPrefix }),
     }).catch((err: unknown) => {

@@ -24,7 +24,7 @@ import {
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { startApiServer, type ApiServer } from "../../src/apiserver/index.js";
+import { startApiServer, type ApiServer, type ApiServerOptions } from "../../src/apiserver/index.js";
 import { createLogger, type Logger } from "../../src/common/logger.js";
 import { KmsClient } from "../../src/kms/client/kms-client.js";
 import { initKmsDataDir } from "../../src/kms/init.js";
@@ -107,6 +107,8 @@ export interface EncryptionSystemOptions {
   readonly logLevel?: string;
   readonly statusRefreshMs?: number;
   readonly reloadIntervalMs?: number;
+  /** The in-process apiserver's StorageVersionMigration controller (default on; `false` when another apiserver runs it). */
+  readonly storageVersionMigrator?: ApiServerOptions["storageVersionMigrator"];
 }
 
 export interface ScanRun {
@@ -368,6 +370,9 @@ export async function startEncryptionSystem(options: EncryptionSystemOptions): P
       encryptionProviderConfig: configFile,
       encryptionProviderConfigAutomaticReload: true,
       encryptionReloadIntervalMs: options.reloadIntervalMs ?? 200,
+      ...(options.storageVersionMigrator !== undefined
+        ? { storageVersionMigrator: options.storageVersionMigrator }
+        : {}),
       ...(apiLogger.logger ? { logger: apiLogger.logger } : {}),
     });
     closers.push(apiLogger.closed(() => apiserver.close()));

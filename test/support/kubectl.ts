@@ -1,10 +1,15 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, realpathSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 /** The real kubectl (a dispatcher that picks kubectl 1.<minor> from the server's /version). */
 export const KUBECTL = process.env.ATREST_KUBECTL ?? "/usr/bin/kubectl";
+
+/** One kubectl minor itself (`kubectl.1.NN` beside the dispatcher), bypassing the dispatcher's choice. */
+export function kubectlMinor(minor: number): string {
+  return join(dirname(realpathSync(KUBECTL)), `kubectl.1.${String(minor)}`);
+}
 
 export interface KubectlResult {
   status: number | null;
@@ -15,12 +20,15 @@ export interface KubectlResult {
 /** One kubectl "session": a kubeconfig and a fresh discovery cache dir of its own. */
 export class Kubectl {
   readonly cacheDir: string;
+  /** The binary run: the dispatcher unless a minor's own binary is given. */
+  readonly binary: string;
 
   constructor(
     readonly kubeconfig: string,
-    options: { cacheDir?: string } = {},
+    options: { cacheDir?: string; binary?: string } = {},
   ) {
     this.cacheDir = options.cacheDir ?? mkdtempSync(join(tmpdir(), "atrest-kubectl-cache-"));
+    this.binary = options.binary ?? KUBECTL;
   }
 
   private argv(args: readonly string[]): string[] {
@@ -56,7 +64,7 @@ export class Kubectl {
 
   /** Starts a long-running kubectl (e.g. `get -w`); the caller kills it. */
   spawn(args: readonly string[]): ChildProcess {
-    return spawn(KUBECTL, this.argv(args), {
+    return spawn(this.binary, this.argv(args), {
       stdio: ["pipe", "pipe", "pipe"],
       env: { ...process.env, KUBECONFIG: this.kubeconfig },
     });

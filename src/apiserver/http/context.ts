@@ -1,6 +1,6 @@
 import type { Clock } from "../../common/clock.js";
 import type { Logger } from "../../common/logger.js";
-import type { Authorizer } from "../abac.js";
+import type { Authorization } from "../authz/index.js";
 import type { Authenticator } from "../authn.js";
 import type { HealthCheck } from "../health.js";
 import type { ApiMetrics } from "../metrics.js";
@@ -11,7 +11,8 @@ import type { Registry } from "../registry/index.js";
 export interface HandlerContext {
   readonly registry: Registry;
   readonly authenticator: Authenticator | undefined;
-  readonly authorizer: Authorizer;
+  /** The authorizer, access reviews, impersonation and RBAC write checks. */
+  readonly authz: Authorization;
   readonly openapi: OpenApiDocuments;
   readonly metrics: ApiMetrics;
   readonly healthChecks: readonly HealthCheck[];

@@ -6,10 +6,11 @@ import { handleNonResource } from "./non-resource.js";
 import { Request } from "./request.js";
 import { handleResource } from "./resource.js";
 import { sendError } from "./respond.js";
-import { pathSegments } from "./route.js";
+import { groupVersionOf, pathSegments } from "./route.js";
 
 /**
- * The HTTP surface: authentication first, then resources under /api/v1 or everything else; one place
+ * The HTTP surface: authentication first, then resources under /api/v1 and /apis/<group>/<version>, or
+ * everything else; one place
  * (respond.ts) turns errors into Status responses.
  */
 export function createRequestHandler(
@@ -31,7 +32,7 @@ async function handle(ctx: HandlerContext, r: Request): Promise<void> {
     r.verb = r.method;
     return sendError(ctx, r, err, { kind: "json" });
   }
-  if (segments[0] === "api" && segments[1] === "v1" && segments.length > 2)
-    return handleResource(ctx, r, user, segments.slice(2));
-  return handleNonResource(ctx, r, user);
+  const target = groupVersionOf(segments);
+  if (target !== undefined) return handleResource(ctx, r, user, target.gv, target.rest);
+  return handleNonResource(ctx, r, user, segments);
 }

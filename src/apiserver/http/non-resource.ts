@@ -2,12 +2,15 @@ import type { UserInfo } from "../authn.js";
 import {
   aggregatedDiscovery,
   aggregatedDiscoveryType,
+  apiGroupDocument,
   apiGroupList,
+  apiResourceList,
   apiVersions,
-  coreResourceList,
   versionInfo,
 } from "../discovery.js";
+import { groupVersion } from "../resources.js";
 import { runHealth } from "../health.js";
+import type { OpenApiDocument } from "../openapi.js";
 import { OPENAPI_V2_PROTOBUF, OPENAPI_V2_PROTOBUF_RESPONSE } from "../openapi-v2.js";
 import { methodNotAllowed } from "../status.js";
 import { authorize, isPublicPath } from "./authenticate.js";
@@ -17,20 +20,27 @@ import { send } from "./respond.js";
 import { pageNotFound } from "./route.js";
 
 /** Everything that is not a resource: version, health, discovery, OpenAPI, metrics. */
-export async function handleNonResource(ctx: HandlerContext, r: Request, user: UserInfo): Promise<void> {
+export async function handleNonResource(
+  ctx: HandlerContext,
+  r: Request,
+  user: UserInfo,
+  segments: readonly string[],
+): Promise<void> {
   const method = r.method;
   r.verb = method;
-  const verb = method === "GET" || method === "HEAD" ? "get" : method.toLowerCase();
   const path = r.path.length > 1 && r.path.endsWith("/") ? r.path.slice(0, -1) : r.path;
-  if (!isPublicPath(path))
+  if (!isPublicPath(r.path))
+    // kube authorizes a non-resource request by its path as sent and its method, lowercased.
     authorize(ctx, {
       user,
-      verb,
+      verb: method.toLowerCase(),
       isResourceRequest: false,
-      path,
+      path: r.path,
       namespace: "",
       resource: "",
+      subresource: "",
       apiGroup: "",
+      apiVersion: "",
       name: "",
     });
   const json = (obj: unknown): void => send(ctx, r, 200, "application/json", JSON.stringify(obj));
@@ -60,21 +70,8 @@ export async function handleNonResource(ctx: HandlerContext, r: Request, user: U
       }
       return json(path === "/api" ? apiVersions(ctx.serverAddress) : apiGroupList());
     }
-    case "/api/v1":
-      return json(coreResourceList());
     case "/openapi/v3":
       return send(ctx, r, 200, "application/json", ctx.openapi.index);
-    case "/openapi/v3/api/v1":
-      return send(
-        ctx,
-        r,
-        200,
-        "application/json",
-        ctx.openapi.coreV1,
-        r.query.has("hash")
-          ? { "Cache-Control": "public, immutable", Etag: `"${ctx.openapi.coreV1Hash}"` }
-          : {},
-      );
     case "/openapi/v2": {
       const accept = r.req.headers.accept ?? "";
       if (accept.includes(OPENAPI_V2_PROTOBUF) || accept.includes(OPENAPI_V2_PROTOBUF_RESPONSE)) {
@@ -84,7 +81,40 @@ export async function handleNonResource(ctx: HandlerContext, r: Request, user: U
     }
     case "/metrics":
       return send(ctx, r, 200, ctx.metrics.registry.contentType, await ctx.metrics.registry.metrics());
-    default:
-      throw pageNotFound();
   }
+  const found = discoveryOrOpenApi(ctx, segments);
+  if (found === undefined) throw pageNotFound();
+  if (found.kind === "json") return json(found.doc);
+  return send(
+    ctx,
+    r,
+    200,
+    "application/json",
+    found.doc.body,
+    r.query.has("hash") ? { "Cache-Control": "public, immutable", Etag: `"${found.doc.hash}"` } : {},
+  );
+}
+
+/** `/api/v1`, `/apis/<group>[/<version>]` and `/openapi/v3/api[s]/…` for the served group versions. */
+function discoveryOrOpenApi(
+  ctx: HandlerContext,
+  segments: readonly string[],
+): { kind: "json"; doc: Record<string, unknown> } | { kind: "openapi"; doc: OpenApiDocument } | undefined {
+  if (segments[0] === "openapi" && segments[1] === "v3") {
+    const doc = ctx.openapi.groupVersions.get(segments.slice(2).join("/"));
+    return doc === undefined ? undefined : { kind: "openapi", doc };
+  }
+  if (segments[0] === "api" && segments.length === 2) {
+    const gv = groupVersion("", segments[1] ?? "");
+    return gv === undefined ? undefined : { kind: "json", doc: apiResourceList(gv) };
+  }
+  if (segments[0] === "apis" && segments.length === 2) {
+    const doc = apiGroupDocument(segments[1] ?? "");
+    return doc === undefined ? undefined : { kind: "json", doc };
+  }
+  if (segments[0] === "apis" && segments.length === 3) {
+    const gv = groupVersion(segments[1] ?? "", segments[2] ?? "");
+    return gv === undefined || gv.group === "" ? undefined : { kind: "json", doc: apiResourceList(gv) };
+  }
+  return undefined;
 }

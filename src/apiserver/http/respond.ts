@@ -59,10 +59,24 @@ export function sendObject(
   format: ResponseFormat,
   warnings: readonly string[] = [],
 ): void {
-  const encoded = encodeResponse(obj, format);
+  const encoded = encodeResponse(obj, format, isPrettyPrint(r));
   const headers: Record<string, string | string[]> = {};
   if (warnings.length > 0) headers.Warning = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
   send(ctx, r, code, encoded.contentType, encoded.body, headers);
+}
+
+/** Go's strconv.ParseBool. */
+const GO_TRUE = new Set(["1", "t", "T", "TRUE", "true", "True"]);
+
+/**
+ * kube's isPrettyPrint: `?pretty=` when it parses as a Go bool, else pretty for curl, wget and browsers
+ * (kube's user-agent rule), compact otherwise.
+ */
+export function isPrettyPrint(r: Request): boolean {
+  const pretty = r.query.get("pretty");
+  if (pretty !== null && pretty !== "") return GO_TRUE.has(pretty);
+  const agent = r.req.headers["user-agent"] ?? "";
+  return agent.startsWith("curl") || agent.startsWith("Wget") || agent.startsWith("Mozilla/5.0");
 }
 
 /** The one place an error becomes a response: a Status (JSON for tables), or a cut connection mid-body. */

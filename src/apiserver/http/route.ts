@@ -1,8 +1,11 @@
 import { AtrestError } from "../../common/errors.js";
-import { resourceByName, type ResourceInfo } from "../resources.js";
+import { groupVersion, type GroupVersion, type ResourceInfo } from "../resources.js";
 import { badRequest, methodNotAllowed } from "../status.js";
 
-/** Resource paths under /api/v1 and the verb a request is, as kube's RequestInfo resolves them. */
+/**
+ * Resource paths under /api/v1 and /apis/<group>/<version>, and the verb a request is, as kube's
+ * RequestInfo resolves them.
+ */
 
 export interface Route {
   readonly info: ResourceInfo;
@@ -31,9 +34,27 @@ export function pathSegments(path: string): string[] {
   }
 }
 
-/** `namespaces/{ns}/{resource}[/{name}]` or `{resource}[/{name}]` (the segments after /api/v1). */
-export function parseRoute(segments: string[]): Route | undefined {
-  const route = matchRoute(segments);
+/**
+ * The served group version a path names and the segments after it: `/api/v1/…` or
+ * `/apis/<group>/<version>/…` (undefined for anything else, or a group version not served).
+ */
+export function groupVersionOf(
+  segments: readonly string[],
+): { gv: GroupVersion; rest: string[] } | undefined {
+  if (segments[0] === "api" && segments[1] === "v1" && segments.length > 2) {
+    const gv = groupVersion("", "v1");
+    return gv === undefined ? undefined : { gv, rest: segments.slice(2) };
+  }
+  if (segments[0] === "apis" && segments.length > 3) {
+    const gv = groupVersion(segments[1] ?? "", segments[2] ?? "");
+    return gv === undefined ? undefined : { gv, rest: segments.slice(3) };
+  }
+  return undefined;
+}
+
+/** `namespaces/{ns}/{resource}[/{name}]` or `{resource}[/{name}]` (the segments after the group version). */
+export function parseRoute(gv: GroupVersion, segments: string[]): Route | undefined {
+  const route = matchRoute(gv, segments);
   if (route !== undefined) {
     checkPathSegment("namespace", route.namespace);
     checkPathSegment("name", route.name);
@@ -41,7 +62,9 @@ export function parseRoute(segments: string[]): Route | undefined {
   return route;
 }
 
-function matchRoute(segments: string[]): Route | undefined {
+function matchRoute(gv: GroupVersion, segments: string[]): Route | undefined {
+  const resourceByName = (name: string): ResourceInfo | undefined =>
+    gv.resources.find((r) => r.resource === name);
   if (segments[0] === "namespaces" && segments.length >= 3) {
     const info = resourceByName(segments[2] ?? "");
     if (info === undefined || !info.namespaced || segments.length > 4) return undefined;

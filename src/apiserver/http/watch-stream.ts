@@ -4,9 +4,10 @@ import type { WatchEventType, WatchHandle } from "../registry/index.js";
 import { statusFromError } from "../status.js";
 import { metaOf, type KubeObject } from "../../kube-object/types.js";
 import type { HandlerContext } from "./context.js";
-import { intParam } from "./query.js";
+import { watchOptionsOf } from "./query.js";
 import type { Request } from "./request.js";
 import { finish, tableOf } from "./respond.js";
+import type { ResourceInfo } from "../resources.js";
 import type { Route } from "./route.js";
 
 /**
@@ -22,7 +23,17 @@ export async function serveWatch(
 ): Promise<void> {
   const { info, namespace, name } = route;
   const q = r.query;
-  const timeoutSeconds = intParam(q, "timeoutSeconds");
+  const options = watchOptionsOf(q);
+  const timeoutSeconds = options.timeoutSeconds;
+  // sendInitialEvents=true: the current state first (as a watch without a resourceVersion sends it);
+  // false: nothing before the changes after the resourceVersion, or after now when there is none.
+  let resourceVersion = options.resourceVersion;
+  if (options.sendInitialEvents === true) resourceVersion = undefined;
+  else if (
+    options.sendInitialEvents === false &&
+    (resourceVersion === undefined || resourceVersion === "" || resourceVersion === "0")
+  )
+    resourceVersion = (await ctx.registry.list(info, namespace, { limit: 1 })).resourceVersion;
   let fieldSelector = q.get("fieldSelector") ?? undefined;
   if (name !== undefined)
     fieldSelector = [fieldSelector, `metadata.name=${name}`]
@@ -71,7 +82,7 @@ export async function serveWatch(
       info,
       namespace,
       {
-        ...(q.get("resourceVersion") !== null ? { resourceVersion: q.get("resourceVersion") ?? "" } : {}),
+        ...(resourceVersion !== undefined ? { resourceVersion } : {}),
         ...(q.get("labelSelector") !== null ? { labelSelector: q.get("labelSelector") ?? "" } : {}),
         ...(fieldSelector !== undefined ? { fieldSelector } : {}),
       },
@@ -93,6 +104,23 @@ export async function serveWatch(
   });
   headersSent = true;
   r.res.flushHeaders();
+  const initialEvents = pending.length;
+  for (const line of pending.splice(0, initialEvents)) r.res.write(line);
+  if (options.sendInitialEvents === true && options.allowWatchBookmarks && state.watch !== undefined)
+    // kube's marker that the initial state is complete: a BOOKMARK at the state's resourceVersion.
+    r.res.write(
+      JSON.stringify({
+        type: "BOOKMARK",
+        object: {
+          kind: info.kind,
+          apiVersion: info.apiVersion,
+          metadata: {
+            resourceVersion: String(state.watch.progressRevision()),
+            annotations: { "k8s.io/initial-events-end": "true" },
+          },
+        },
+      }) + "\n",
+    );
   for (const line of pending.splice(0)) r.res.write(line);
   if (ended || state.watch === undefined) {
     ended = true;
@@ -106,8 +134,8 @@ export async function serveWatch(
   const ms = timeoutSeconds !== undefined && timeoutSeconds > 0 ? timeoutSeconds * 1000 : ctx.watchTimeoutMs;
   state.timer = setTimeout(end, ms);
   state.timer.unref();
-  if (q.get("allowWatchBookmarks") === "true" && ctx.watchBookmarkIntervalMs > 0) {
-    startBookmarks(ctx, r, info.kind, state.watch, () => ended);
+  if (options.allowWatchBookmarks && ctx.watchBookmarkIntervalMs > 0) {
+    startBookmarks(ctx, r, info, state.watch, () => ended);
   }
 }
 
@@ -115,7 +143,7 @@ export async function serveWatch(
 function startBookmarks(
   ctx: HandlerContext,
   r: Request,
-  kind: string,
+  info: ResourceInfo,
   handle: WatchHandle,
   ended: () => boolean,
 ): void {
@@ -127,7 +155,7 @@ function startBookmarks(
     r.res.write(
       JSON.stringify({
         type: "BOOKMARK",
-        object: { kind, apiVersion: "v1", metadata: { resourceVersion: String(rv) } },
+        object: { kind: info.kind, apiVersion: info.apiVersion, metadata: { resourceVersion: String(rv) } },
       }) + "\n",
     );
   }, ctx.watchBookmarkIntervalMs);

@@ -15,21 +15,13 @@ export interface Filter {
   readonly fields: readonly FieldRequirement[];
 }
 
-/** The fields each kind may be selected by (kube's field label conversion functions). */
-const FIELD_SELECTORS: Readonly<Record<string, readonly string[]>> = {
-  Secret: ["metadata.name", "metadata.namespace", "type"],
-  ConfigMap: ["metadata.name", "metadata.namespace"],
-  ServiceAccount: ["metadata.name", "metadata.namespace"],
-  Namespace: ["metadata.name", "status.phase"],
-};
-
 export function filterOf(
   info: ResourceInfo,
   q: { readonly labelSelector?: string; readonly fieldSelector?: string },
 ): Filter {
   return {
     labels: labelSelector(q.labelSelector),
-    fields: parseFieldSelector(q.fieldSelector, FIELD_SELECTORS[info.kind] ?? []),
+    fields: parseFieldSelector(q.fieldSelector, info.fieldSelectors),
   };
 }
 

@@ -1,6 +1,8 @@
 /** The registry: Kubernetes REST semantics over the transforming store. */
 export { Registry } from "./registry.js";
 export type {
+  ApplyOptions,
+  ApplyResult,
   DeleteOptions,
   ListPage,
   ListQuery,

@@ -3,8 +3,9 @@ import { AtrestError, isAtrestError } from "../../common/errors.js";
 import type { Random } from "../../common/random.js";
 import type { TransformingStore } from "../../storage/transforming-store.js";
 import { collectionPrefix, resourceByName, RESOURCES, storageKey, type ResourceInfo } from "../resources.js";
-import { alreadyExists, badRequest, notFound } from "../status.js";
+import { alreadyExists, badRequest, conflict, invalid, notFound } from "../status.js";
 import { metaOf, type KubeObject } from "../../kube-object/types.js";
+import { FieldManagers } from "./field-managers.js";
 import { filterOf } from "./filter.js";
 import { listPage } from "./list.js";
 import { NamespaceCache } from "./namespace-cache.js";
@@ -19,7 +20,16 @@ import {
   sameObject,
   withTypeMeta,
 } from "./strategy.js";
-import type { DeleteOptions, ListPage, ListQuery, WatchHandle, WatchSink, WriteOptions } from "./types.js";
+import type {
+  ApplyOptions,
+  ApplyResult,
+  DeleteOptions,
+  ListPage,
+  ListQuery,
+  WatchHandle,
+  WatchSink,
+  WriteOptions,
+} from "./types.js";
 import { watchObjects } from "./watch-events.js";
 
 /**
@@ -30,6 +40,7 @@ import { watchObjects } from "./watch-events.js";
  */
 export class Registry {
   private readonly namespaces: NamespaceCache;
+  private readonly fieldManagers: FieldManagers;
 
   constructor(
     private readonly store: TransformingStore,
@@ -40,6 +51,19 @@ export class Registry {
     const ns = resourceByName("namespaces");
     if (ns === undefined) throw new AtrestError("internal", "the namespaces resource is not served");
     this.namespaces = new NamespaceCache(store, collectionPrefix(prefix, ns, undefined), clock);
+    this.fieldManagers = new FieldManagers(clock);
+  }
+
+  /** managedFields after a non-apply write by `opts.fieldManager` (untouched for internal writes). */
+  private track(
+    info: ResourceInfo,
+    live: KubeObject,
+    next: KubeObject,
+    opts: WriteOptions,
+    subresource?: "status",
+  ): KubeObject {
+    if (opts.fieldManager === undefined) return next;
+    return this.fieldManagers.for(info, subresource).update(live, next, opts.fieldManager);
   }
 
   key(info: ResourceInfo, namespace: string | undefined, name: string): string {
@@ -53,12 +77,19 @@ export class Registry {
     } catch (err) {
       throw objectError(err, info, name);
     }
-    if (value === undefined) throw notFound(info.resource, name);
+    if (value === undefined) throw notFound(info, name);
     return withTypeMeta(info, objectOf(value));
   }
 
-  list(info: ResourceInfo, namespace: string | undefined, q: ListQuery): Promise<ListPage> {
-    return listPage(this.store, collectionPrefix(this.prefix, info, namespace), filterOf(info, q), q);
+  async list(info: ResourceInfo, namespace: string | undefined, q: ListQuery): Promise<ListPage> {
+    const page = await listPage(
+      this.store,
+      collectionPrefix(this.prefix, info, namespace),
+      filterOf(info, q),
+      q,
+    );
+    const convert = info.conversion?.fromStorage;
+    return convert === undefined ? page : { ...page, items: page.items.map(convert) };
   }
 
   async create(
@@ -67,20 +98,49 @@ export class Registry {
     body: KubeObject,
     opts: WriteOptions,
   ): Promise<KubeObject> {
+    const tracked = this.track(info, {}, normalizeIncoming(info, body, namespace), opts);
+    return this.createPrepared(info, namespace, tracked, opts);
+  }
+
+  /** A create of an object whose managedFields are already what they should be. */
+  private async createPrepared(
+    info: ResourceInfo,
+    namespace: string | undefined,
+    body: KubeObject,
+    opts: WriteOptions,
+  ): Promise<KubeObject> {
     const obj = prepareForCreate(info, body, namespace, this.clock, this.random);
+    opts.admit?.(obj, undefined);
     const name = metaOf(obj).name ?? "";
     if (info.namespaced) await this.namespaces.require(namespace ?? "");
     const key = this.key(info, namespace, name);
     try {
       if (opts.dryRun) {
-        if (await this.store.has(key)) throw alreadyExists(info.resource, name);
+        if (await this.store.has(key)) throw alreadyExists(info, name);
         return obj;
       }
-      const written = await this.store.create(key, encodeObject(obj));
+      const written = await this.store.create(key, encodeObject(toStorage(info, obj)));
       metaOf(obj).resourceVersion = String(written.modRevision);
       return obj;
     } catch (err) {
       throw objectError(err, info, name);
+    }
+  }
+
+  /** How many objects of the resource are stored with a resourceVersion at or below `maxRevision`. */
+  async countStored(info: ResourceInfo, maxRevision: number): Promise<number> {
+    const prefix = collectionPrefix(this.prefix, info, undefined);
+    let count = 0;
+    let startAfter: string | undefined;
+    for (;;) {
+      const page = await this.store.listKeys(prefix, {
+        limit: COUNT_PAGE,
+        ...(startAfter === undefined ? {} : { startAfter }),
+      });
+      for (const item of page.items) if (item.modRevision <= maxRevision) count++;
+      const last = page.items[page.items.length - 1];
+      if (!page.more || last === undefined) return count;
+      startAfter = last.key;
     }
   }
 
@@ -109,7 +169,10 @@ export class Registry {
     metaOf(incoming).name = name;
     const wantedRv = metaOf(incoming).resourceVersion;
     const pinnedRv = wantedRv === undefined || wantedRv === "" ? undefined : wantedRv;
-    return this.guaranteedUpdate(info, namespace, name, opts, pinnedRv, () => structuredClone(incoming));
+    return this.guaranteedUpdate(info, namespace, name, opts, () => structuredClone(incoming), {
+      ...(pinnedRv === undefined ? {} : { pinnedRv }),
+      trackUpdate: true,
+    });
   }
 
   /** PATCH: `mutate` builds the new object from the current one, again on every attempt. */
@@ -120,7 +183,104 @@ export class Registry {
     opts: WriteOptions,
     mutate: (current: KubeObject) => KubeObject,
   ): Promise<KubeObject> {
-    return this.guaranteedUpdate(info, namespace, name, opts, undefined, mutate);
+    return this.guaranteedUpdate(info, namespace, name, opts, mutate, { trackUpdate: true });
+  }
+
+  /**
+   * A status write (what kube's `/status` subresource does for a resource with statusSubresource):
+   * `mutate` makes the new status from the current object; nothing else of the object changes.
+   */
+  updateStatus(
+    info: ResourceInfo,
+    namespace: string | undefined,
+    name: string,
+    opts: WriteOptions,
+    mutate: (current: KubeObject) => unknown,
+  ): Promise<KubeObject> {
+    return this.guaranteedUpdate(
+      info,
+      namespace,
+      name,
+      opts,
+      (current) => ({ ...current, status: mutate(current) }),
+      { trackUpdate: true, statusWrite: true },
+    );
+  }
+
+  /**
+   * Server-side apply (PATCH application/apply-patch+yaml): merges `config` into the object, or
+   * creates it from `config` when there is none, as kube's patcher does with forceAllowCreate.
+   */
+  async apply(
+    info: ResourceInfo,
+    namespace: string | undefined,
+    name: string,
+    config: KubeObject,
+    opts: ApplyOptions,
+  ): Promise<ApplyResult> {
+    const fm = this.fieldManagers.for(info);
+    const checkName = (obj: KubeObject): KubeObject => {
+      const meta = metaOf(obj);
+      if ((meta.name ?? "") !== name)
+        throw badRequest(
+          `the name of the object (${meta.name ?? ""}) does not match the name on the URL (${name})`,
+        );
+      if (
+        info.namespaced &&
+        namespace !== undefined &&
+        typeof meta.namespace === "string" &&
+        meta.namespace !== "" &&
+        meta.namespace !== namespace
+      )
+        throw badRequest(
+          `the namespace of the object (${meta.namespace}) does not match the namespace on the request (${namespace})`,
+        );
+      return obj;
+    };
+    const checkUid = (current: KubeObject, applied: KubeObject): KubeObject => {
+      const uid = metaOf(applied).uid;
+      if (uid !== metaOf(current).uid)
+        throw invalid(
+          info.kind,
+          name,
+          [{ field: "metadata.uid", type: "FieldValueInvalid", value: uid, detail: "field is immutable" }],
+          info.group,
+        );
+      return applied;
+    };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const object = await this.guaranteedUpdate(
+          info,
+          namespace,
+          name,
+          opts,
+          (current) => checkUid(current, checkName(fm.apply(current, config, opts.fieldManager, opts.force))),
+          { trackUpdate: false },
+        );
+        return { object, created: false };
+      } catch (err) {
+        if (!isAtrestError(err, "not-found") || attempt > 2) throw err;
+      }
+      const applied = fm.apply({}, config, opts.fieldManager, opts.force);
+      const meta = metaOf(applied);
+      // Before the name check, as kube's patcher: a uid names an object that is gone.
+      if (typeof meta.uid === "string" && meta.uid !== "")
+        throw conflict(
+          info,
+          name,
+          `uid mismatch: the provided object specified uid ${meta.uid}, and no existing object was found`,
+        );
+      checkName(applied);
+      // A resourceVersion in the configuration has nothing to match on a create (kube drops it too).
+      delete meta.resourceVersion;
+      try {
+        return { object: await this.createPrepared(info, namespace, applied, opts), created: true };
+      } catch (err) {
+        if (!isAtrestError(err, "already-exists")) throw err;
+        // Someone created it meanwhile: apply onto theirs.
+      }
+    }
   }
 
   /**
@@ -133,9 +293,17 @@ export class Registry {
     namespace: string | undefined,
     name: string,
     opts: WriteOptions,
-    pinnedRv: string | undefined,
     mutate: (current: KubeObject) => KubeObject,
+    how: {
+      /** A resourceVersion the write must find (PUT with one); a lost race is then a 409. */
+      readonly pinnedRv?: string;
+      /** Record the write as an Update in managedFields (an apply records itself). */
+      readonly trackUpdate: boolean;
+      /** Change only the status (statusSubresource resources). */
+      readonly statusWrite?: boolean;
+    },
   ): Promise<KubeObject> {
+    const { pinnedRv, trackUpdate, statusWrite = false } = how;
     // The last attempt's objects: what the result is made of.
     let last: { current: KubeObject; changed: KubeObject | undefined; revision: number } | undefined;
     let stored;
@@ -145,7 +313,15 @@ export class Registry {
         (value) => {
           const current = withTypeMeta(info, objectOf(value));
           checkPinnedRevision(info, name, pinnedRv, value.modRevision);
-          const proposed = mutate(structuredClone(current));
+          let proposed = mutate(structuredClone(current));
+          if (trackUpdate)
+            proposed = this.track(
+              info,
+              current,
+              normalizeIncoming(info, proposed, namespace),
+              opts,
+              statusWrite ? "status" : undefined,
+            );
           const next = prepareForUpdate(
             info,
             proposed,
@@ -154,10 +330,12 @@ export class Registry {
             namespace,
             name,
             pinnedRv,
+            statusWrite,
           );
           const changed = sameObject(next, current) ? undefined : next;
+          if (changed !== undefined) opts.admit?.(changed, current);
           last = { current, changed, revision: value.modRevision };
-          return changed === undefined ? undefined : encodeObject(changed);
+          return changed === undefined ? undefined : encodeObject(toStorage(info, changed));
         },
         { dryRun: opts.dryRun },
       );
@@ -200,7 +378,7 @@ export class Registry {
   /** Everything in a deleted namespace goes with it, whether it decodes or not. */
   private async deleteNamespaceContents(namespace: string): Promise<void> {
     for (const info of RESOURCES) {
-      if (!info.namespaced) continue;
+      if (!info.namespaced || info.storageSegment === undefined) continue;
       await this.store.deletePrefixWithoutDecodingUnsafe(collectionPrefix(this.prefix, info, namespace));
     }
   }
@@ -249,6 +427,14 @@ export class Registry {
     const prefix = collectionPrefix(this.prefix, info, namespace);
     return watchObjects(this.store, { info, prefix, filter, from, sink });
   }
+}
+
+/** Keys read per page when counting. */
+const COUNT_PAGE = 1000;
+
+/** The stored form of an object of this version (the storage version's, for converted resources). */
+function toStorage(info: ResourceInfo, obj: KubeObject): KubeObject {
+  return info.conversion === undefined ? obj : info.conversion.toStorage(obj);
 }
 
 function selectorsOf(q: ListQuery): ListQuery {

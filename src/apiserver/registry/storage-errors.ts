@@ -21,8 +21,8 @@ export function objectError(err: unknown, info: ResourceInfo, name: string): unk
   if (!(err instanceof AtrestError) || err.details.key === undefined) return err;
   // A write that did not transform keeps its code (503 when the KMS is down, …).
   if (err.details.transformation !== undefined) return err;
-  if (err.code === "not-found") return notFound(info.resource, name);
-  if (err.code === "conflict") return conflict(info.resource, name);
-  if (err.code === "already-exists") return alreadyExists(info.resource, name);
+  if (err.code === "not-found") return notFound(info, name);
+  if (err.code === "conflict") return conflict(info, name);
+  if (err.code === "already-exists") return alreadyExists(info, name);
   return err;
 }

@@ -3,13 +3,7 @@ import type { Random } from "../../common/random.js";
 import type { ResourceInfo } from "../resources.js";
 import { badRequest, conflict, invalid, type FieldError } from "../status.js";
 import { isPlainObject, metaOf, rfc3339, type KubeObject } from "../../kube-object/types.js";
-import {
-  validateConfigMap,
-  validateImmutableUpdate,
-  validateObjectMeta,
-  validateSecret,
-  validateServiceAccount,
-} from "../validation.js";
+import { validateObjectMeta } from "../validation.js";
 import type { DeleteOptions } from "./types.js";
 
 /**
@@ -29,9 +23,9 @@ export function normalizeIncoming(
   namespace: string | undefined,
 ): KubeObject {
   const obj: KubeObject = { ...body };
-  if (obj.apiVersion !== undefined && obj.apiVersion !== "v1") {
+  if (obj.apiVersion !== undefined && obj.apiVersion !== info.apiVersion) {
     throw badRequest(
-      `the API version in the data (${JSON.stringify(obj.apiVersion)}) does not match the expected API version (v1)`,
+      `the API version in the data (${JSON.stringify(obj.apiVersion)}) does not match the expected API version (${info.apiVersion})`,
     );
   }
   if (obj.kind !== undefined && obj.kind !== info.kind) {
@@ -39,7 +33,7 @@ export function normalizeIncoming(
       `the kind in the data (${JSON.stringify(obj.kind)}) does not match the expected kind (${info.kind})`,
     );
   }
-  obj.apiVersion = "v1";
+  obj.apiVersion = info.apiVersion;
   obj.kind = info.kind;
   const meta = { ...metaOf(obj) };
   obj.metadata = meta;
@@ -65,12 +59,18 @@ export function normalizeIncoming(
     if (obj.type === undefined || obj.type === null || obj.type === "") obj.type = "Opaque";
   }
   for (const k of ["data", "binaryData", "immutable"]) if (obj[k] === null) delete obj[k];
+  // A default (kube's SetDefaults_Namespace runs at decode time), so the writer owns the label.
+  if (info.kind === "Namespace" && typeof meta.name === "string" && meta.name !== "")
+    meta.labels = { ...(isPlainObject(meta.labels) ? meta.labels : {}), [NAMESPACE_NAME_LABEL]: meta.name };
+  info.defaults?.(obj);
   return obj;
 }
 
-export function withTypeMeta(info: ResourceInfo, obj: KubeObject): KubeObject {
-  if (obj.apiVersion === "v1" && obj.kind === info.kind) return obj;
-  return { ...obj, apiVersion: "v1", kind: info.kind };
+/** A stored object as this version serves it: converted from the stored form, with its type meta. */
+export function withTypeMeta(info: ResourceInfo, stored: KubeObject): KubeObject {
+  const obj = info.conversion === undefined ? stored : info.conversion.fromStorage(stored);
+  if (obj.apiVersion === info.apiVersion && obj.kind === info.kind) return obj;
+  return { ...obj, apiVersion: info.apiVersion, kind: info.kind };
 }
 
 /** The new object of a create: a generated name, uid, creationTimestamp; a namespace's defaults. */
@@ -100,6 +100,7 @@ export function prepareForCreate(
   delete meta.deletionGracePeriodSeconds;
   delete meta.generation;
   delete meta.selfLink;
+  if (info.statusSubresource === true) delete obj.status;
   if (info.kind === "Namespace") {
     obj.spec = { finalizers: ["kubernetes"], ...(isPlainObject(obj.spec) ? obj.spec : {}) };
     obj.status = { phase: "Active" };
@@ -126,8 +127,24 @@ export function prepareForUpdate(
   namespace: string | undefined,
   name: string,
   pinnedRv: string | undefined,
+  /** A status write: only the status changes (kube's status strategy); else the status is kept. */
+  statusWrite = false,
 ): KubeObject {
   const next = normalizeIncoming(info, proposed, namespace);
+  if (info.statusSubresource === true) {
+    if (statusWrite) {
+      // Everything but the status stays (kube's ResetObjectMetaForStatus keeps all but managedFields).
+      for (const k of Object.keys(next)) if (k !== "status" && k !== "metadata") delete next[k];
+      for (const [k, v] of Object.entries(current)) if (k !== "status" && k !== "metadata") next[k] = v;
+      const { managedFields, resourceVersion } = metaOf(next);
+      const kept: Record<string, unknown> = { ...metaOf(current) };
+      delete kept.managedFields;
+      if (managedFields !== undefined) kept.managedFields = managedFields;
+      if (resourceVersion !== undefined) kept.resourceVersion = resourceVersion;
+      next.metadata = kept;
+    } else if (current.status === undefined) delete next.status;
+    else next.status = current.status;
+  }
   const meta = metaOf(next);
   const oldMeta = metaOf(current);
   if (meta.name !== name)
@@ -142,7 +159,7 @@ export function prepareForUpdate(
     pinnedRv === undefined
   ) {
     // A patch that sets metadata.resourceVersion makes it a precondition.
-    throw conflict(info.resource, name);
+    throw conflict(info, name);
   }
   if (oldMeta.uid !== undefined) meta.uid = oldMeta.uid;
   else delete meta.uid;
@@ -168,7 +185,7 @@ export function checkPinnedRevision(
 ): void {
   if (pinnedRv === undefined || pinnedRv === String(currentRevision)) return;
   if (!/^\d+$/.test(pinnedRv)) throw badRequest(`invalid resourceVersion "${pinnedRv}"`);
-  throw conflict(info.resource, name);
+  throw conflict(info, name);
 }
 
 /** DeleteOptions.preconditions, with kube's messages. */
@@ -181,7 +198,7 @@ export function checkDeletePreconditions(
   const meta = metaOf(obj);
   if (pre?.uid !== undefined && pre.uid !== "" && pre.uid !== meta.uid) {
     throw conflict(
-      info.resource,
+      info,
       name,
       `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${meta.uid ?? ""}`,
     );
@@ -192,7 +209,7 @@ export function checkDeletePreconditions(
     pre.resourceVersion !== meta.resourceVersion
   ) {
     throw conflict(
-      info.resource,
+      info,
       name,
       `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${meta.resourceVersion ?? ""}`,
     );
@@ -202,14 +219,11 @@ export function checkDeletePreconditions(
 function validateObject(info: ResourceInfo, obj: KubeObject, old?: KubeObject): void {
   const meta = metaOf(obj);
   const errs: FieldError[] = validateObjectMeta(meta, {
-    nameRule: info.kind === "Namespace" ? "label" : "subdomain",
+    nameRule: info.nameRule,
     namespaced: info.namespaced,
   });
-  if (info.kind === "Secret") errs.push(...validateSecret(obj));
-  else if (info.kind === "ConfigMap") errs.push(...validateConfigMap(obj));
-  else if (info.kind === "ServiceAccount") errs.push(...validateServiceAccount(obj));
-  if (old !== undefined) errs.push(...validateImmutableUpdate(info.kind, old, obj));
-  if (errs.length > 0) throw invalid(info.kind, meta.name ?? meta.generateName ?? "", errs);
+  if (info.validate !== undefined) errs.push(...info.validate(obj, old));
+  if (errs.length > 0) throw invalid(info.kind, meta.name ?? meta.generateName ?? "", errs, info.group);
 }
 
 /** "Did anything change", whatever the key order (a stable serialization). */

@@ -20,6 +20,28 @@ export interface ListPage {
 
 export interface WriteOptions {
   readonly dryRun: boolean;
+  /**
+   * Who writes, for metadata.managedFields: kube's `fieldManager`, else the user agent's prefix. An
+   * empty name is recorded as "unknown"; without one (internal writes) nothing is recorded.
+   */
+  readonly fieldManager?: string;
+  /**
+   * Admission: runs on the validated object about to be written (and the current one, on updates; only
+   * when something changes), on every attempt; throwing refuses the write. RBAC's escalation checks.
+   */
+  readonly admit?: (obj: KubeObject, old: KubeObject | undefined) => void;
+}
+
+/** A server-side apply: the manager is required, `force` takes fields other managers own. */
+export interface ApplyOptions extends WriteOptions {
+  readonly fieldManager: string;
+  readonly force: boolean;
+}
+
+export interface ApplyResult {
+  readonly object: KubeObject;
+  /** The apply created the object (HTTP 201). */
+  readonly created: boolean;
 }
 
 export interface DeleteOptions extends WriteOptions {

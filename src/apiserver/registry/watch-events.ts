@@ -100,5 +100,5 @@ function objectFromKey(info: ResourceInfo, prefix: string, key: string, rv: numb
     metadata.namespace = rest[0];
     metadata.name = rest[1];
   } else metadata.name = rest[0];
-  return { apiVersion: "v1", kind: info.kind, metadata };
+  return { apiVersion: info.apiVersion, kind: info.kind, metadata };
 }

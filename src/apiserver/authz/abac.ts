@@ -1,22 +1,12 @@
-import { AtrestError } from "../common/errors.js";
-import type { UserInfo } from "./authn.js";
-import { isPlainObject } from "../kube-object/types.js";
+import { AtrestError } from "../../common/errors.js";
+import type { UserInfo } from "../authn.js";
+import { isPlainObject } from "../../kube-object/types.js";
+import { allow, noOpinion, type Attributes, type Authorizer, type RuleResolver } from "./types.js";
 
 /**
  * kube's ABAC authorizer: one policy per line of JSON (`abac.authorization.kubernetes.io/v1beta1`
  * Policy, or the legacy unversioned form); a request is allowed when any policy matches.
  */
-
-export interface RequestAttributes {
-  readonly user: UserInfo;
-  readonly verb: string;
-  readonly isResourceRequest: boolean;
-  readonly path: string;
-  readonly namespace: string;
-  readonly resource: string;
-  readonly apiGroup: string;
-  readonly name: string;
-}
 
 export interface PolicySpec {
   readonly user: string;
@@ -27,14 +17,6 @@ export interface PolicySpec {
   readonly namespace: string;
   readonly nonResourcePath: string;
 }
-
-export type Decision = { readonly allowed: true } | { readonly allowed: false; readonly reason: string };
-
-export interface Authorizer {
-  authorize(attrs: RequestAttributes): Decision;
-}
-
-export const alwaysAllow: Authorizer = { authorize: () => ({ allowed: true }) };
 
 const SPEC_FIELDS = new Set([
   "user",
@@ -136,7 +118,7 @@ function subjectMatches(p: PolicySpec, user: UserInfo): boolean {
   return matched;
 }
 
-function policyMatches(p: PolicySpec, a: RequestAttributes): boolean {
+function policyMatches(p: PolicySpec, a: Attributes): boolean {
   if (!subjectMatches(p, a.user)) return false;
   if (p.readonly && !READONLY_VERBS.has(a.verb)) return false;
   if (a.isResourceRequest) {
@@ -150,26 +132,29 @@ function policyMatches(p: PolicySpec, a: RequestAttributes): boolean {
   return p.nonResourcePath.endsWith("*") && a.path.startsWith(p.nonResourcePath.slice(0, -1));
 }
 
-export function createAbacAuthorizer(policies: readonly PolicySpec[]): Authorizer {
+export function createAbacAuthorizer(policies: readonly PolicySpec[]): Authorizer & RuleResolver {
   return {
     authorize(attrs) {
-      return policies.some((p) => policyMatches(p, attrs))
-        ? { allowed: true }
-        : { allowed: false, reason: "No policy matched." };
+      return policies.some((p) => policyMatches(p, attrs)) ? allow() : noOpinion("No policy matched.");
+    },
+    // kube's PolicyList.RulesFor: what the user's policies allow in the namespace.
+    rulesFor(user, namespace) {
+      const verbs = (readonly: boolean): string[] => (readonly ? ["get", "list", "watch"] : ["*"]);
+      const resourceRules = [];
+      const nonResourceRules = [];
+      for (const p of policies) {
+        if (!subjectMatches(p, user) || (p.namespace !== "*" && p.namespace !== namespace)) continue;
+        if (p.resource !== "")
+          resourceRules.push({
+            verbs: verbs(p.readonly),
+            apiGroups: [p.apiGroup],
+            resources: [p.resource],
+            resourceNames: [],
+          });
+        if (p.nonResourcePath !== "")
+          nonResourceRules.push({ verbs: verbs(p.readonly), nonResourceURLs: [p.nonResourcePath] });
+      }
+      return { resourceRules, nonResourceRules, incomplete: false };
     },
   };
-}
-
-/** kube's Forbidden message for a denied request. */
-export function forbiddenMessage(a: RequestAttributes, reason: string): string {
-  const who = `User "${a.user.name}"`;
-  let msg: string;
-  if (!a.isResourceRequest) {
-    msg = `forbidden: ${who} cannot ${a.verb} path "${a.path}"`;
-  } else {
-    const subject = a.name === "" ? a.resource : `${a.resource} "${a.name}"`;
-    const scope = a.namespace === "" ? "at the cluster scope" : `in the namespace "${a.namespace}"`;
-    msg = `${subject} is forbidden: ${who} cannot ${a.verb} resource "${a.resource}" in API group "${a.apiGroup}" ${scope}`;
-  }
-  return reason === "" ? msg : `${msg}: ${reason}`;
 }

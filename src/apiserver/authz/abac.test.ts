@@ -1,11 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createAbacAuthorizer, forbiddenMessage, parsePolicyFile, type RequestAttributes } from "./abac.js";
+import { createAbacAuthorizer, parsePolicyFile } from "./abac.js";
+import { forbiddenMessage, type Attributes } from "./types.js";
 
 const policy = (spec: Record<string, unknown>): string =>
   JSON.stringify({ apiVersion: "abac.authorization.kubernetes.io/v1beta1", kind: "Policy", spec });
 const alice = { name: "alice", uid: "1", groups: ["dev", "system:authenticated"] };
-const attrs = (over: Partial<RequestAttributes>): RequestAttributes => ({
+const attrs = (over: Partial<Attributes>): Attributes => ({
   user: alice,
   verb: "get",
   isResourceRequest: true,
@@ -13,6 +14,8 @@ const attrs = (over: Partial<RequestAttributes>): RequestAttributes => ({
   namespace: "default",
   resource: "secrets",
   apiGroup: "",
+  apiVersion: "v1",
+  subresource: "",
   name: "x",
   ...over,
 });
@@ -29,15 +32,15 @@ test("ABAC: user, group, readonly, namespace, resource and nonResourcePath match
       ].join("\n"),
     ),
   );
-  assert.equal(authz.authorize(attrs({})).allowed, true);
-  assert.equal(authz.authorize(attrs({ verb: "create" })).allowed, false);
-  assert.equal(authz.authorize(attrs({ namespace: "kube-system" })).allowed, false);
+  assert.equal(authz.authorize(attrs({})).decision, "Allow");
+  assert.equal(authz.authorize(attrs({ verb: "create" })).decision, "NoOpinion");
+  assert.equal(authz.authorize(attrs({ namespace: "kube-system" })).decision, "NoOpinion");
   assert.equal(
-    authz.authorize(attrs({ resource: "configmaps", verb: "delete", namespace: "x" })).allowed,
-    true,
+    authz.authorize(attrs({ resource: "configmaps", verb: "delete", namespace: "x" })).decision,
+    "Allow",
   );
-  assert.equal(authz.authorize(attrs({ isResourceRequest: false, path: "/apis" })).allowed, true);
-  assert.equal(authz.authorize(attrs({ isResourceRequest: false, path: "/metrics" })).allowed, false);
+  assert.equal(authz.authorize(attrs({ isResourceRequest: false, path: "/apis" })).decision, "Allow");
+  assert.equal(authz.authorize(attrs({ isResourceRequest: false, path: "/metrics" })).decision, "NoOpinion");
   assert.equal(
     authz.authorize(
       attrs({
@@ -46,13 +49,13 @@ test("ABAC: user, group, readonly, namespace, resource and nonResourcePath match
         namespace: "",
         verb: "delete",
       }),
-    ).allowed,
-    true,
+    ).decision,
+    "Allow",
     "legacy (v0): an empty namespace is a wildcard",
   );
   assert.equal(
-    authz.authorize(attrs({ user: { name: "legacy", uid: "", groups: [] } })).allowed,
-    false,
+    authz.authorize(attrs({ user: { name: "legacy", uid: "", groups: [] } })).decision,
+    "NoOpinion",
     "legacy: only its resource",
   );
 });
@@ -69,6 +72,27 @@ test("ABAC policy files: bad lines are errors with their line number", () => {
   );
 });
 
+test("ABAC rules for the rules review: the user's policies in the namespace", () => {
+  const authz = createAbacAuthorizer(
+    parsePolicyFile(
+      [
+        policy({ user: "alice", namespace: "default", resource: "secrets", apiGroup: "", readonly: true }),
+        policy({ group: "dev", namespace: "*", nonResourcePath: "/healthz" }),
+        policy({ group: "dev", nonResourcePath: "/metrics" }),
+        policy({ user: "bob", namespace: "*", resource: "*", apiGroup: "*" }),
+      ].join("\n"),
+    ),
+  );
+  assert.deepEqual(authz.rulesFor(alice, "default"), {
+    resourceRules: [
+      { verbs: ["get", "list", "watch"], apiGroups: [""], resources: ["secrets"], resourceNames: [] },
+    ],
+    nonResourceRules: [{ verbs: ["*"], nonResourceURLs: ["/healthz"] }],
+    incomplete: false,
+  });
+  assert.deepEqual(authz.rulesFor(alice, "other").resourceRules, []);
+});
+
 test("Forbidden messages as kube-apiserver words them", () => {
   assert.equal(
     forbiddenMessage(attrs({ verb: "list", name: "" }), "No policy matched."),
@@ -81,5 +105,12 @@ test("Forbidden messages as kube-apiserver words them", () => {
   assert.equal(
     forbiddenMessage(attrs({ isResourceRequest: false, path: "/metrics" }), ""),
     'forbidden: User "alice" cannot get path "/metrics"',
+  );
+  assert.equal(
+    forbiddenMessage(
+      attrs({ apiGroup: "rbac.authorization.k8s.io", resource: "rolebindings", verb: "create", name: "" }),
+      "",
+    ),
+    'rolebindings.rbac.authorization.k8s.io is forbidden: User "alice" cannot create resource "rolebindings" in API group "rbac.authorization.k8s.io" in the namespace "default"',
   );
 });
