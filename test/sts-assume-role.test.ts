@@ -18,11 +18,14 @@ import {
  * STS AssumeRole with the official @alicloud/sts20150401 client (V3 and V1 signatures), roles made
  * with @alicloud/ram20150501, and the temporary credentials used on atrest kms by
  * @alicloud/openapi-client (V3: x-acs-security-token) and @alicloud/pop-core (V1: SecurityToken).
- * The servers run on a manual clock (started at now), so a session's expiry is reached by advancing
+ * The servers run on a manual clock (started 10 minutes before now), so a session's expiry is reached by advancing
  * it — no waiting.
  */
 const require = createRequire(import.meta.url);
-const clock = new ManualClock(Date.now());
+// Started 10 minutes behind real time: the SDKs sign with the real time and the servers accept ±15
+// minutes, so the clock may later be advanced past a 900-second session (the shortest STS gives)
+// and still be inside that window (starting at now, +901 s fell outside it on a quiet machine).
+const clock = new ManualClock(Date.now() - 600_000);
 let stack: IdentityStack;
 let keyId: string;
 
