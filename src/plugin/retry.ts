@@ -34,6 +34,7 @@ export async function withRetry<T>(
       throw new AtrestError(
         "deadline-exceeded",
         `the caller's deadline passed before the KMS answered (last attempt: ${last.message})`,
+        { cause: last },
       );
     }
     try {
