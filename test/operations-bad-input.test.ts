@@ -7,10 +7,13 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EncryptionOperations } from "../src/operations/engine.js";
 import { runAtrest, type CliResult } from "./support/cli.js";
 import { freePort } from "./support/etcd.js";
-import { startOperationsCluster, type OperationsCluster } from "./support/operations-cluster.js";
+import {
+  operationsOn,
+  startOperationsCluster,
+  type OperationsCluster,
+} from "./support/operations-cluster.js";
 
 const ENV = { ATREST_LOG_LEVEL: "error" };
 
@@ -26,16 +29,7 @@ describe("atrest encryption: bad input changes nothing", () => {
   let configBefore: string;
   const snapshot = async () => ({
     config: readFileSync(c.sys.configFile, "utf8"),
-    record: JSON.stringify(
-      (
-        await new EncryptionOperations({
-          cluster: c.cluster,
-          kube: c.kube,
-          kms: c.kms,
-          scanner: c.scanner,
-        }).records.read()
-      ).record ?? null,
-    ),
+    record: JSON.stringify((await operationsOn(c).records.read()).record ?? null),
     tags: JSON.stringify(
       await c.kms.call("ListResourceTags", { KeyId: c.sys.kmsKeyId }).then((r) => r["Tags"]),
     ),
@@ -180,11 +174,7 @@ describe("atrest encryption: bad input changes nothing", () => {
     const held = new Promise<void>((r) => (release = r));
     let reached!: () => void;
     const atConverge = new Promise<void>((r) => (reached = r));
-    const ops = new EncryptionOperations({
-      cluster: c.cluster,
-      kube: c.kube,
-      kms: c.kms,
-      scanner: c.scanner,
+    const ops = operationsOn(c, {
       owner: "tester@ci pid 1",
       faults: {
         beforeStage: async (stage) => {

@@ -7,12 +7,13 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { EncryptionOperations } from "../src/operations/engine.js";
+import type { EncryptionOperations } from "../src/operations/engine.js";
 import { STAGES } from "../src/operations/operation-record.js";
 import { runAtrest } from "./support/cli.js";
 import { eventually, kmsV1, IDENTITY, secretsConfig } from "./support/encryption-system.js";
 import {
   assertStored,
+  operationsOn,
   startOperationsCluster,
   type OperationsCluster,
 } from "./support/operations-cluster.js";
@@ -40,7 +41,7 @@ describe("atrest encryption on a SQLite cluster", () => {
   };
   before(async () => {
     c = await startOperationsCluster({ name: "ops-flows" });
-    ops = new EncryptionOperations({ cluster: c.cluster, kube: c.kube, kms: c.kms, scanner: c.scanner });
+    ops = operationsOn(c);
     await c.createSecrets("app", 150, "flows");
     await c.createSecrets("other", 30, "flows");
     values = await c.secretValues();
@@ -138,11 +139,7 @@ describe("atrest encryption on a SQLite cluster", () => {
   });
 
   it("a second rotation while one is in flight is refused, even with --force; resume finishes the first", async () => {
-    const failing = new EncryptionOperations({
-      cluster: c.cluster,
-      kube: c.kube,
-      kms: c.kms,
-      scanner: c.scanner,
+    const failing = operationsOn(c, {
       faults: {
         beforeStage: (s) => {
           if (s === "rewrite") throw new Error("injected failure before the rewrite");
@@ -214,11 +211,7 @@ describe("atrest encryption on a SQLite cluster", () => {
       const failAt = stages[i]!;
       const type = i % 2 === 0 ? ("enable" as const) : ("disable" as const);
       const old = type === "enable" ? /identity/ : /kms:/;
-      const faulty = new EncryptionOperations({
-        cluster: c.cluster,
-        kube: c.kube,
-        kms: c.kms,
-        scanner: c.scanner,
+      const faulty = operationsOn(c, {
         faults: {
           beforeStage: (s) => {
             if (s === failAt) throw new Error(`injected failure at ${s}`);
@@ -257,11 +250,7 @@ describe("atrest encryption on a SQLite cluster", () => {
   it("a partial rewrite is caught by verify: nothing is pruned, a forced prune is refused, resume rewrites the rest", async () => {
     assert.equal((await ops.start({ type: "disable" })).state, "Succeeded");
     const skipped = new Set(["app/s-3", "app/s-77", "other/s-5"]);
-    const partial = new EncryptionOperations({
-      cluster: c.cluster,
-      kube: c.kube,
-      kms: c.kms,
-      scanner: c.scanner,
+    const partial = operationsOn(c, {
       faults: { rewrite: { skipObject: (key) => skipped.has(key) } },
     });
     await assert.rejects(

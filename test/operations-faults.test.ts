@@ -16,12 +16,13 @@ import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { startApiServer } from "../src/apiserver/index.js";
 import { startKmsServer } from "../src/kms/server.js";
-import { EncryptionOperations } from "../src/operations/engine.js";
+import { STAGES } from "../src/operations/operation-record.js";
 import type { ProgressEvent } from "../src/operations/progress.js";
 import { runAtrest, spawnAtrest } from "./support/cli.js";
 import { eventually } from "./support/encryption-system.js";
 import {
   assertStored,
+  operationsOn,
   startOperationsCluster,
   type OperationsCluster,
 } from "./support/operations-cluster.js";
@@ -39,18 +40,6 @@ function prng(seed: number): () => number {
 }
 
 const ENV = { ATREST_LOG_LEVEL: "error" };
-const STAGES = [
-  "preflight",
-  "add-read-provider",
-  "converge-read",
-  "switch-writer",
-  "converge-writer",
-  "rewrite",
-  "verify",
-  "prune",
-  "converge-prune",
-  "release-key",
-] as const;
 
 interface Killed {
   killedAt: string;
@@ -117,7 +106,8 @@ describe("operation faults", () => {
     let lastId: string | undefined;
     for (let i = 0; i < 22; i++) {
       const type = i % 2 === 0 ? ("enable" as const) : ("disable" as const);
-      const stage = STAGES[Math.floor(random() * STAGES.length)]!;
+      const stages = STAGES[type];
+      const stage = stages[Math.floor(random() * stages.length)]!;
       // In the rewrite, die after a random number of progress lines; elsewhere when the stage starts
       // (or, for a third of the trials, when it finished).
       // (JSON progress lines come at most every 250 ms: a few per rewrite of this size.)
@@ -142,12 +132,7 @@ describe("operation faults", () => {
       });
       // Resume: in process with force right away (the dead process's lease is still live), or — every
       // fourth trial — through the CLI: first refused while the lease is live, then after it expired.
-      const ops = new EncryptionOperations({
-        cluster: c.cluster,
-        kube: c.kube,
-        kms: c.kms,
-        scanner: c.scanner,
-      });
+      const ops = operationsOn(c);
       const status = await ops.status();
       let how = "finished before the kill";
       if (status.operation !== null && status.operation.state !== "Succeeded") {
@@ -195,21 +180,12 @@ describe("operation faults", () => {
   });
 
   it("the KMS unreachable mid-rewrite: Failed with a reason, data readable, nothing pruned; resume completes", async () => {
-    await new EncryptionOperations({
-      cluster: c.cluster,
-      kube: c.kube,
-      kms: c.kms,
-      scanner: c.scanner,
-    }).start({
+    await operationsOn(c).start({
       type: "disable",
     });
     const kmsUrl = new URL(c.sys.kms!.url);
     let stopped = false;
-    const ops = new EncryptionOperations({
-      cluster: c.cluster,
-      kube: c.kube,
-      kms: c.kms,
-      scanner: c.scanner,
+    const ops = operationsOn(c, {
       progress: (e) => {
         if (!stopped && e.event === "progress" && e.rewritten >= 30) {
           stopped = true;
@@ -245,34 +221,20 @@ describe("operation faults", () => {
     });
     restarted.push(again);
     await eventually("the plugin to be healthy again", () => Promise.resolve(c.sys.plugin!.status().healthy));
-    const done = await new EncryptionOperations({
-      cluster: c.cluster,
-      kube: c.kube,
-      kms: c.kms,
-      scanner: c.scanner,
-    }).resume();
+    const done = await operationsOn(c).resume();
     assert.equal(done.state, "Succeeded");
     await assertStored(c, "kms:v2", c.sys.pluginKeyId());
     assert.deepEqual(await c.secretValues(), expected);
   });
 
   it("the store compacted mid-rewrite (where a continue token loses its place): the key cursor goes on", async () => {
-    await new EncryptionOperations({
-      cluster: c.cluster,
-      kube: c.kube,
-      kms: c.kms,
-      scanner: c.scanner,
-    }).start({ type: "disable" });
+    await operationsOn(c).start({ type: "disable" });
     const store = c.sys.store;
     // A token as the apiserver hands it out, taken before the compaction: it names a revision.
     const first = await c.kube.getJson<{ metadata: { continue?: string } }>("/api/v1/secrets?limit=10");
     const token = first.metadata.continue!;
     let compactedAt = 0;
-    const ops = new EncryptionOperations({
-      cluster: c.cluster,
-      kube: c.kube,
-      kms: c.kms,
-      scanner: c.scanner,
+    const ops = operationsOn(c, {
       progress: (e) => {
         if (compactedAt === 0 && e.event === "progress" && e.rewritten > 40) {
           compactedAt = -1;
@@ -297,23 +259,14 @@ describe("operation faults", () => {
   });
 
   it("an apiserver restarted mid-rewrite, down longer than the lease: the rewrite retries and completes", async () => {
-    await new EncryptionOperations({
-      cluster: c.cluster,
-      kube: c.kube,
-      kms: c.kms,
-      scanner: c.scanner,
-    }).start({
+    await operationsOn(c).start({
       type: "disable",
     });
     const sys = c.sys;
     const port = sys.apiserver.port;
     const events: ProgressEvent[] = [];
     let restarting = false;
-    const ops = new EncryptionOperations({
-      cluster: c.cluster,
-      kube: c.kube,
-      kms: c.kms,
-      scanner: c.scanner,
+    const ops = operationsOn(c, {
       progress: (e) => {
         events.push(e);
         if (!restarting && e.event === "progress" && e.rewritten > 40) {

@@ -30,44 +30,28 @@ export type StageName =
   | "converge-prune"
   | "release-key";
 
+/**
+ * Enable, disable and migrate change the writer: the old provider stays readable until verify passed,
+ * then leaves the configuration.
+ */
+const WRITER_CHANGE_STAGES: readonly StageName[] = Object.freeze([
+  "preflight",
+  "add-read-provider",
+  "converge-read",
+  "switch-writer",
+  "converge-writer",
+  "rewrite",
+  "verify",
+  "prune",
+  "converge-prune",
+  "release-key",
+]);
+
 /** The stages of each operation type, in order. */
 export const STAGES: Readonly<Record<OperationType, readonly StageName[]>> = Object.freeze({
-  enable: [
-    "preflight",
-    "add-read-provider",
-    "converge-read",
-    "switch-writer",
-    "converge-writer",
-    "rewrite",
-    "verify",
-    "prune",
-    "converge-prune",
-    "release-key",
-  ],
-  disable: [
-    "preflight",
-    "add-read-provider",
-    "converge-read",
-    "switch-writer",
-    "converge-writer",
-    "rewrite",
-    "verify",
-    "prune",
-    "converge-prune",
-    "release-key",
-  ],
-  migrate: [
-    "preflight",
-    "add-read-provider",
-    "converge-read",
-    "switch-writer",
-    "converge-writer",
-    "rewrite",
-    "verify",
-    "prune",
-    "converge-prune",
-    "release-key",
-  ],
+  enable: WRITER_CHANGE_STAGES,
+  disable: WRITER_CHANGE_STAGES,
+  migrate: WRITER_CHANGE_STAGES,
   rotate: ["preflight", "rotate-key", "converge-key", "rewrite", "verify"],
   // converge-key: a KMS writer's key may have moved on (a rotation outside atrest): every apiserver
   // must write under the key_id the plugin serves now, or the rewrite would leave objects behind.

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { KmsClient } from "../../src/kms/client/index.js";
 import { storeScanner, type StoreScanner } from "../../src/scan/index.js";
 import { loadClusterFile, renderClusterFile, type ClusterSpec } from "../../src/operations/cluster-file.js";
+import { EncryptionOperations, type EngineOptions } from "../../src/operations/engine.js";
 import { KubeClient } from "../../src/operations/kube-client.js";
 import { loadKubeconfig } from "../../src/operations/kubeconfig.js";
 import {
@@ -32,6 +33,20 @@ export interface OperationsCluster {
   /** Every Secret's decoded data, by namespace/name, read through the API (but the operation's own). */
   secretValues(): Promise<Map<string, Record<string, string>>>;
   close(): Promise<void>;
+}
+
+/** The operation engine on the cluster, as the CLI wires it, with `extra` options (progress, faults, …). */
+export function operationsOn(
+  c: OperationsCluster,
+  extra: Omit<EngineOptions, "cluster" | "kube" | "kms" | "scanner"> = {},
+): EncryptionOperations {
+  return new EncryptionOperations({
+    cluster: c.cluster,
+    kube: c.kube,
+    kms: c.kms,
+    scanner: c.scanner,
+    ...extra,
+  });
 }
 
 export async function startOperationsCluster(
