@@ -6,12 +6,11 @@
  * holds no configuration yet, it publishes the node's own file there once (create-only), so the first
  * operation has a base to start from.
  */
-import { readFileSync } from "node:fs";
-import { AtrestError, isAtrestError } from "../common/errors.js";
+import { isAtrestError } from "../common/errors.js";
 import { writeFileAtomic } from "../common/atomic-file.js";
 import type { Clock } from "../common/clock.js";
 import type { Logger } from "../common/logger.js";
-import { HASH_ANNOTATION } from "./config-delivery.js";
+import { HASH_ANNOTATION, readIfExists } from "./config-delivery.js";
 import type { KubeClient } from "./kube-client.js";
 import { CONFIG_SECRET, CURRENT_CONFIG_KEY, RECORD_NAMESPACE } from "./operation-record.js";
 import { contentHashOf, loadRendered, providersFor } from "./render.js";
@@ -30,18 +29,6 @@ export interface AgentOptions {
 }
 
 const SECRETS = `/api/v1/namespaces/${RECORD_NAMESPACE}/secrets`;
-
-function readLocal(file: string): string | undefined {
-  try {
-    return readFileSync(file, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new AtrestError(
-      "unavailable",
-      `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-    );
-  }
-}
 
 export class EncryptionConfigAgent {
   private timer: ReturnType<Clock["setTimeout"]> | undefined;
@@ -62,7 +49,7 @@ export class EncryptionConfigAgent {
     }
     const encoded = secret?.data?.[CURRENT_CONFIG_KEY];
     if (encoded === undefined) {
-      const local = readLocal(file);
+      const local = readIfExists(file);
       if (local === undefined || this.options.publishIfMissing === false) return "absent";
       const config = loadRendered(local, file).config; // only a valid file is published
       // …and never one whose static keys would then sit in a Secret that is itself stored in plaintext.
@@ -105,7 +92,7 @@ export class EncryptionConfigAgent {
       );
       return "invalid";
     }
-    const local = readLocal(file);
+    const local = readIfExists(file);
     if (local !== undefined && contentHashOf(Buffer.from(local, "utf8")) === hash) return "unchanged";
     writeFileAtomic(file, text, 0o600);
     logger?.info({ file, hash }, "agent: configuration written");

@@ -173,7 +173,8 @@ export interface LocalFile {
   readonly error?: string;
 }
 
-function readIfExists(path: string): string | undefined {
+/** A file's text, undefined when it does not exist; any other failure is `unavailable`. */
+export function readIfExists(path: string): string | undefined {
   try {
     return readFileSync(path, "utf8");
   } catch (err) {

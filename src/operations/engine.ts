@@ -22,7 +22,7 @@ import {
   type OperationRecord,
   type StageName,
 } from "./operation-record.js";
-import { blockerError, prepare, type OperationRequest } from "./preflight.js";
+import { blockerError, prepare, type OperationRequest, type PrepareDeps } from "./preflight.js";
 import { silentProgress, type ProgressSink } from "./progress.js";
 import { LeaseHolder, leaseIsLive, RecordStore, whoAmI, type RecordSnapshot } from "./record-store.js";
 import type { RewriteFaults } from "./rewrite.js";
@@ -117,16 +117,7 @@ export class EncryptionOperations {
   async start(request: OperationRequest, options: { force?: boolean } = {}): Promise<OperationRecord> {
     const force = options.force === true;
     this.refuseBusy(await this.records.read(), request, force);
-    const prepared = await prepare(
-      {
-        cluster: this.options.cluster,
-        kube: this.options.kube,
-        kms: this.options.kms,
-        delivery: this.delivery,
-        scanner: this.options.scanner,
-      },
-      request,
-    );
+    const prepared = await prepare(this.prepareContext(), request);
     const first = prepared.blockers[0];
     if (first !== undefined) throw blockerError(first);
     const staged = prepared.staged!;
@@ -371,19 +362,21 @@ export class EncryptionOperations {
     return record;
   }
 
+  /** What preflight reads, for start and for the dry-run plan alike. */
+  private prepareContext(): PrepareDeps {
+    return {
+      cluster: this.options.cluster,
+      kube: this.options.kube,
+      kms: this.options.kms,
+      delivery: this.delivery,
+      scanner: this.options.scanner,
+    };
+  }
+
   /** `--dry-run`: what the operation would do, and what stops it. Changes nothing. */
   async plan(request: OperationRequest): Promise<Plan> {
     const snapshot = await this.records.read();
-    const prepared = await prepare(
-      {
-        cluster: this.options.cluster,
-        kube: this.options.kube,
-        kms: this.options.kms,
-        delivery: this.delivery,
-        scanner: this.options.scanner,
-      },
-      request,
-    );
+    const prepared = await prepare(this.prepareContext(), request);
     let busy: string | undefined;
     try {
       this.refuseBusy(snapshot, request, false);
