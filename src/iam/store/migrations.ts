@@ -1,5 +1,5 @@
-import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from "kysely";
-import { AtrestError } from "../../common/errors.js";
+import { sql, type Kysely, type Migration } from "kysely";
+import { applyMigrations } from "../../common/migrations.js";
 import type { IamDatabase } from "./schema.js";
 import { newPrincipalId } from "../ids.js";
 
@@ -128,23 +128,10 @@ export function iamMigrations(dialect: DialectName): Record<string, Migration> {
   };
 }
 
-/** Applies the identity migrations (Kysely's Migrator takes a lock, so concurrent starts are safe). */
-export async function migrateIamDatabase(idb: IamDb): Promise<void> {
-  const all = iamMigrations(idb.dialect);
-  const provider: MigrationProvider = { getMigrations: () => Promise.resolve(all) };
-  const migrator = new Migrator({
-    db: idb.db,
-    provider,
-    migrationTableName: "iam_migrations",
-    migrationLockTableName: "iam_migrations_lock",
+/** Applies the identity migrations (a lock in the database makes concurrent starts safe). */
+export function migrateIamDatabase(idb: IamDb): Promise<void> {
+  return applyMigrations(idb.db as Kysely<unknown>, iamMigrations(idb.dialect), {
+    table: "iam",
+    what: "identity store",
   });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error !== undefined) {
-    const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "unknown";
-    throw new AtrestError(
-      "unavailable",
-      `identity store migration ${failed} failed: ${error instanceof Error ? error.message : "unknown error"}`,
-      { cause: error },
-    );
-  }
 }

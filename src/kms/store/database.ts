@@ -3,18 +3,10 @@ import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { LRUCache } from "lru-cache";
-import {
-  Kysely,
-  Migrator,
-  PostgresDialect,
-  SqliteDialect,
-  sql,
-  type Migration,
-  type MigrationProvider,
-  type SqliteDatabase,
-} from "kysely";
+import { Kysely, PostgresDialect, SqliteDialect, sql, type Migration, type SqliteDatabase } from "kysely";
 import pg from "pg";
 import { AtrestError } from "../../common/errors.js";
+import { applyMigrations } from "../../common/migrations.js";
 import { migrateIamDatabase, type IamDatabase, type IamDb } from "../../iam/index.js";
 import { nonceDigest } from "../../iam/nonce-digest.js";
 import type { KmsDatabase } from "./schema.js";
@@ -371,25 +363,12 @@ export function kmsMigrations(dialect: DialectName): Record<string, Migration> {
   };
 }
 
-/** Applies the schema migrations (Kysely's Migrator takes a lock, so concurrent starts are safe). */
+/** Applies the schema migrations (a lock in the database makes concurrent starts safe). */
 export async function migrateKmsDatabase(kdb: KmsDb): Promise<void> {
-  const all = kmsMigrations(kdb.dialect);
-  const provider: MigrationProvider = { getMigrations: () => Promise.resolve(all) };
-  const migrator = new Migrator({
-    db: kdb.db,
-    provider,
-    migrationTableName: "kms_migrations",
-    migrationLockTableName: "kms_migrations_lock",
+  await applyMigrations(kdb.db as Kysely<unknown>, kmsMigrations(kdb.dialect), {
+    table: "kms",
+    what: "key store",
   });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error !== undefined) {
-    const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "unknown";
-    throw new AtrestError(
-      "unavailable",
-      `key store migration ${failed} failed: ${error instanceof Error ? error.message : "unknown error"}`,
-      { cause: error },
-    );
-  }
   // The identity tables live in the same database, after the KMS's (README "Identity").
   await migrateIamDatabase(identityDbOf(kdb));
 }
