@@ -1,26 +1,13 @@
 import { AtrestError, type ErrorCode } from "../common/errors.js";
 
 /**
- * The Alibaba Cloud error codes of the identity services (RAM 2015-05-01, STS 2015-04-01, ActionTrail
- * 2020-07-06) and of credential checks shared by every signed API, with their HTTP status and our
- * ErrorCode: the one table that maps identity failures to the wire. The code travels in
- * `details.acsCode`, so another service's table (the KMS's) can answer with the same code.
+ * The codes every signed Alibaba API answers alike (parameters, access keys, signatures, nonces,
+ * timestamps, STS tokens, actions, versions, throttling): part of each service's own table.
  */
-export const IAM_ERROR_CODES = {
+export const SIGNED_API_ERROR_CODES = {
   MissingParameter: { status: 400, code: "invalid-argument" },
   InvalidParameter: { status: 400, code: "invalid-argument" },
-  "InvalidParameter.RoleArn": { status: 400, code: "invalid-argument" },
-  "InvalidParameter.RoleSessionName": { status: 400, code: "invalid-argument" },
-  "InvalidParameter.DurationSeconds": { status: 400, code: "invalid-argument" },
-  "InvalidParameter.PolicyGrammar": { status: 400, code: "invalid-argument" },
-  "InvalidParameter.ExternalId": { status: 400, code: "invalid-argument" },
-  "InvalidParameter.PolicyDocument": { status: 400, code: "invalid-argument" },
-  "InvalidParameter.Password": { status: 400, code: "invalid-argument" },
-  "InvalidParameter.LookupAttribute": { status: 400, code: "invalid-argument" },
-  "InvalidParameter.NextToken": { status: 400, code: "invalid-argument" },
-  "InvalidParameter.Time": { status: 400, code: "invalid-argument" },
   "InvalidAccessKeyId.NotFound": { status: 404, code: "unauthenticated" },
-  "InvalidAccessKeyId.Inactive": { status: 400, code: "unauthenticated" },
   IncompleteSignature: { status: 400, code: "unauthenticated" },
   SignatureDoesNotMatch: { status: 400, code: "unauthenticated" },
   SignatureNonceUsed: { status: 400, code: "unauthenticated" },
@@ -34,6 +21,28 @@ export const IAM_ERROR_CODES = {
   "InvalidSecurityToken.Expired": { status: 400, code: "unauthenticated" },
   "InvalidAction.NotFound": { status: 404, code: "unimplemented" },
   InvalidVersion: { status: 400, code: "invalid-argument" },
+  "Rejected.Throttling": { status: 429, code: "resource-exhausted" },
+} as const satisfies Record<string, { status: number; code: ErrorCode }>;
+
+/**
+ * The Alibaba Cloud error codes of the identity services (RAM 2015-05-01, STS 2015-04-01, ActionTrail
+ * 2020-07-06) and of credential checks shared by every signed API, with their HTTP status and our
+ * ErrorCode: the one table that maps identity failures to the wire. The code travels in
+ * `details.acsCode`, so another service's table (the KMS's) can answer with the same code.
+ */
+export const IAM_ERROR_CODES = {
+  ...SIGNED_API_ERROR_CODES,
+  "InvalidParameter.RoleArn": { status: 400, code: "invalid-argument" },
+  "InvalidParameter.RoleSessionName": { status: 400, code: "invalid-argument" },
+  "InvalidParameter.DurationSeconds": { status: 400, code: "invalid-argument" },
+  "InvalidParameter.PolicyGrammar": { status: 400, code: "invalid-argument" },
+  "InvalidParameter.ExternalId": { status: 400, code: "invalid-argument" },
+  "InvalidParameter.PolicyDocument": { status: 400, code: "invalid-argument" },
+  "InvalidParameter.Password": { status: 400, code: "invalid-argument" },
+  "InvalidParameter.LookupAttribute": { status: 400, code: "invalid-argument" },
+  "InvalidParameter.NextToken": { status: 400, code: "invalid-argument" },
+  "InvalidParameter.Time": { status: 400, code: "invalid-argument" },
+  "InvalidAccessKeyId.Inactive": { status: 400, code: "unauthenticated" },
   /** STS's refusal: no sts:AssumeRole permission, or the role's trust policy does not name the caller. */
   NoPermission: { status: 403, code: "permission-denied" },
   /** RAM's and ActionTrail's refusal of an action a policy does not allow. */
@@ -54,7 +63,6 @@ export const IAM_ERROR_CODES = {
   "DeleteConflict.Role.Policy": { status: 409, code: "failed-precondition" },
   "Unsupported.SystemPolicy": { status: 409, code: "failed-precondition" },
   "LimitExceeded.User.AccessKey": { status: 409, code: "resource-exhausted" },
-  "Rejected.Throttling": { status: 429, code: "resource-exhausted" },
   InternalError: { status: 500, code: "internal" },
   ServiceUnavailable: { status: 503, code: "unavailable" },
 } as const satisfies Record<string, { status: number; code: ErrorCode }>;

@@ -1,4 +1,5 @@
 import { AtrestError, type ErrorCode } from "../common/errors.js";
+import { SIGNED_API_ERROR_CODES } from "../iam/iam-error.js";
 
 /**
  * The Alibaba Cloud KMS error codes atrest kms answers with, their HTTP status and our ErrorCode.
@@ -6,27 +7,13 @@ import { AtrestError, type ErrorCode } from "../common/errors.js";
  * the real service spells them (OpenAPI 2016-01-20 common and per-action error codes).
  */
 export const KMS_ERROR_CODES = {
-  MissingParameter: { status: 400, code: "invalid-argument" },
-  InvalidParameter: { status: 400, code: "invalid-argument" },
+  ...SIGNED_API_ERROR_CODES,
   "InvalidParameter.EncryptionContext": { status: 400, code: "invalid-argument" },
   InvalidCiphertext: { status: 400, code: "invalid-argument" },
-  "InvalidAccessKeyId.NotFound": { status: 404, code: "unauthenticated" },
-  IncompleteSignature: { status: 400, code: "unauthenticated" },
-  SignatureDoesNotMatch: { status: 400, code: "unauthenticated" },
-  SignatureNonceUsed: { status: 400, code: "unauthenticated" },
-  "InvalidTimeStamp.Expired": { status: 400, code: "unauthenticated" },
-  "InvalidTimeStamp.Format": { status: 400, code: "invalid-argument" },
-  UnsupportedSignatureMethod: { status: 400, code: "invalid-argument" },
-  /** STS credentials (src/iam): no token, a forged or altered one, one for another key, an expired one. */
-  "InvalidSecurityToken.Malformed": { status: 400, code: "unauthenticated" },
-  "InvalidSecurityToken.MismatchWithAccessKey": { status: 400, code: "unauthenticated" },
-  "InvalidSecurityToken.Expired": { status: 400, code: "unauthenticated" },
-  "InvalidAction.NotFound": { status: 404, code: "unimplemented" },
   /** A method the API does not take (Alibaba's gateway code and message). */
   UnsupportedHTTPMethod: { status: 405, code: "invalid-argument" },
   /** A request body over the limit (no public gateway code for it: OSS's name for the same refusal). */
   EntityTooLarge: { status: 413, code: "invalid-argument" },
-  InvalidVersion: { status: 400, code: "invalid-argument" },
   "Forbidden.RAM": { status: 403, code: "permission-denied" },
   "Forbidden.KeyNotFound": { status: 404, code: "not-found" },
   "Forbidden.KeyVersionNotFound": { status: 404, code: "not-found" },
@@ -41,7 +28,6 @@ export const KMS_ERROR_CODES = {
   /** atrest: the key is needed by a cluster (an atrest:cluster:<name> tag); Force=true overrides. */
   "Rejected.KeyInUse": { status: 409, code: "failed-precondition" },
   "Rejected.UnsupportedOperation": { status: 409, code: "failed-precondition" },
-  "Rejected.Throttling": { status: 429, code: "resource-exhausted" },
   InternalFailure: { status: 500, code: "internal" },
   ServiceUnavailableTemporary: { status: 503, code: "unavailable" },
 } as const satisfies Record<string, { status: number; code: ErrorCode }>;
