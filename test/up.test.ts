@@ -394,6 +394,24 @@ describe("atrest up", { timeout: 300_000 }, () => {
     assert.equal(lines.length, 1, r.stderr);
     assert.match(lines[0] ?? "", /^atrest: the KMS data dir .*\/kms is damaged \(missing .*root\.key/);
     assert.equal(readFileSync(join(damaged, "kms", "kms.json"), "utf8"), "{not json", "left as it was");
+
+    // The KMS dir gone while the data dir still names the key its Secrets are under: no new, empty KMS.
+    const lost = join(root, "lost-kms");
+    mkdirSync(lost);
+    writeFileSync(
+      join(lost, "kms-key.json"),
+      JSON.stringify({ keyId: "key-lost", alias: "alias/atrest-up" }),
+    );
+    const refused = await runAtrest(["up", "--data-dir", lost, "--secure-port", "0"], { env: ENV });
+    assert.equal(refused.status, 4, refused.stderr);
+    const refusal = errorLines(refused.stderr);
+    assert.equal(refusal.length, 1, refused.stderr);
+    assert.match(
+      refusal[0] ?? "",
+      /^atrest: the KMS data dir .*\/kms is missing, but .*kms-key\.json names the key/,
+    );
+    assert.match(refusal[0] ?? "", /atrest kms restore --from BACKUP --data-dir .*\/kms/);
+    assert.equal(existsSync(join(lost, "kms")), false, "no KMS was made");
   });
 
   it(

@@ -19,10 +19,20 @@ export interface KmsDirInfo {
 
 const TEMP_MARK = ".init-";
 
-/** Initialises `kmsDir` when it does not exist (or is empty); returns whether it did. */
-export async function ensureKmsDir(kmsDir: string): Promise<{ created: boolean }> {
+/**
+ * Initialises `kmsDir` when it does not exist (or is empty); returns whether it did. `keyFile` is the
+ * record of the key a previous start created in this KMS: when it exists and the KMS dir does not, the
+ * KMS was lost (or moved), and a new empty one would leave every Secret encrypted with the old key
+ * unreadable while looking healthy — so that is refused, pointing to the restore, and nothing is made.
+ */
+export async function ensureKmsDir(kmsDir: string, keyFile: string): Promise<{ created: boolean }> {
   removeAbandonedInits(kmsDir);
   if (existsSync(kmsDir) && readdirSync(kmsDir).length > 0) return { created: false };
+  if (existsSync(keyFile))
+    throw new AtrestError(
+      "data-corrupt",
+      `the KMS data dir ${kmsDir} is missing, but ${keyFile} names the key this data dir's Secrets are encrypted with; restore the KMS with \`atrest kms restore --from BACKUP --data-dir ${kmsDir}\` (docs/runbook.md), or move ${dirname(kmsDir)} away to start afresh (its Secrets are then lost)`,
+    );
   const temp = `${kmsDir}${TEMP_MARK}${randomBytes(6).toString("hex")}`;
   try {
     await initKmsDataDir({ dataDir: temp });

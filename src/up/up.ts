@@ -132,7 +132,7 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       throw wrapError(err, `the data dir ${paths.root} is in use`);
     });
 
-    const { created: kmsCreated } = await ensureKmsDir(paths.kmsDir);
+    const { created: kmsCreated } = await ensureKmsDir(paths.kmsDir, paths.keyFile);
     const kmsDir = readKmsDir(paths.kmsDir);
     const kms = await startKmsServer({
       dataDir: paths.kmsDir,
