@@ -3,6 +3,7 @@ import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { AtrestError } from "../common/errors.js";
 import { prefixEnd } from "./prefix-end.js";
+import { GroupCommit } from "./sqlite-group-commit.js";
 import type { KeyValue, ListOptions, ListResult, Store, Watch, WatchEvent, WatchHandlers } from "./store.js";
 import {
   alreadyExistsError,
@@ -86,6 +87,8 @@ export class SqliteStore implements Store {
   private dispatched = 0;
   private pollTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Writes of one event-loop turn share a transaction (one fsync); see sqlite-group-commit.ts. */
+  private readonly commits: GroupCommit;
   private readonly stmt: {
     latest: Database.Statement<[Buffer], Row>;
     insert: Database.Statement<[Buffer, number, number, number, number, Buffer | null, Buffer | null]>;
@@ -141,6 +144,12 @@ export class SqliteStore implements Store {
       rowsBetween: this.db.prepare(`SELECT ${COLUMNS} FROM atrest_kv WHERE id > ? AND id <= ? ORDER BY id`),
     };
     this.dispatched = this.revisionNow();
+    this.commits = new GroupCommit(this.db, {
+      mapError: (err) => this.writeError(err),
+      afterCommit: () => {
+        if (this.subscribers.size > 0) this.poll();
+      },
+    });
   }
 
   currentRevision(): Promise<number> {
@@ -219,7 +228,7 @@ export class SqliteStore implements Store {
         const id = Number(this.stmt.insert.run(name, 1, 0, 0, latest?.id ?? 0, bytes, null).lastInsertRowid);
         return { key, value: Buffer.from(bytes), modRevision: id, createRevision: id };
       });
-      return this.afterWrite(() => write.immediate());
+      return this.commits.submit(write);
     });
   }
 
@@ -238,7 +247,7 @@ export class SqliteStore implements Store {
         );
         return { key, value: Buffer.from(bytes), modRevision: id, createRevision: latest.create_revision };
       });
-      return this.afterWrite(() => write.immediate());
+      return this.commits.submit(write);
     });
   }
 
@@ -253,7 +262,7 @@ export class SqliteStore implements Store {
         this.stmt.insert.run(name, 0, 1, latest.create_revision, latest.id, null, latest.value);
         return rowKeyValue(latest);
       });
-      return this.afterWrite(() => write.immediate());
+      return this.commits.submit(write);
     });
   }
 
@@ -331,6 +340,8 @@ export class SqliteStore implements Store {
   close(): Promise<void> {
     return settle(() => {
       if (this.closed) return;
+      // Writes already asked for are committed (and answered) before the file closes.
+      this.commits.flush();
       this.closed = true;
       this.stopPolling();
       for (const sub of this.subscribers) sub.cancelled = true;
@@ -360,22 +371,16 @@ export class SqliteStore implements Store {
     return latest;
   }
 
-  private afterWrite<T>(write: () => T): T {
-    let result: T;
-    try {
-      result = write();
-    } catch (err) {
-      if (err instanceof AtrestError) throw err;
-      const code = (err as { code?: string }).code ?? "";
-      if (code.startsWith("SQLITE_BUSY"))
-        throw new AtrestError("unavailable", "SQLite store is busy; retry", { cause: err });
-      // The (name, prev_revision) unique index: another process wrote the same key first.
-      if (code === "SQLITE_CONSTRAINT_UNIQUE")
-        throw new AtrestError("conflict", "the key was modified concurrently", { cause: err });
-      throw new AtrestError("internal", `SQLite write failed: ${(err as Error).message}`, { cause: err });
-    }
-    if (this.subscribers.size > 0) this.poll();
-    return result;
+  /** A write's failure as the store's error (what better-sqlite3 threw, mapped to its kind). */
+  private writeError(err: unknown): Error {
+    if (err instanceof AtrestError) return err;
+    const code = (err as { code?: string }).code ?? "";
+    if (code.startsWith("SQLITE_BUSY"))
+      return new AtrestError("unavailable", "SQLite store is busy; retry", { cause: err });
+    // The (name, prev_revision) unique index: another process wrote the same key first.
+    if (code === "SQLITE_CONSTRAINT_UNIQUE")
+      return new AtrestError("conflict", "the key was modified concurrently", { cause: err });
+    return new AtrestError("internal", `SQLite write failed: ${(err as Error).message}`, { cause: err });
   }
 
   /** Reads rows after the last dispatched revision and hands them to the watchers, in order. */
