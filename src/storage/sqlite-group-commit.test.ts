@@ -112,11 +112,48 @@ test("flush commits what is queued at once (close uses it) and answers it", asyn
   const s = setup();
   try {
     const p = s.put("a", "v");
-    s.group.flush();
-    assert.deepEqual(s.rows(), ["a"]);
+    const flushed = s.group.flush();
+    assert.deepEqual(s.rows(), ["a"]); // committed before flush returned
+    await flushed;
     assert.equal(await p, "a");
     assert.deepEqual(s.commits, [1]);
   } finally {
     s.close();
   }
 });
+
+test("with a sync, a batch is answered only after its sync; the next batch commits meanwhile; a failed sync rejects its batch", async () => {
+  const s = setup();
+  try {
+    const syncs: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+    const group = new GroupCommit(s.db, {
+      mapError: (e) => e as Error,
+      afterCommit: (n) => s.commits.push(n),
+      sync: () => new Promise<void>((resolve, reject) => syncs.push({ resolve, reject })),
+    });
+    const insert = s.db.prepare<[string]>("INSERT INTO t (k, v) VALUES (?, 'v')");
+    const put = (k: string) => group.submit(s.db.transaction(() => insert.run(k).changes));
+    let answered = false;
+    const first = put("a").then((v) => {
+      answered = true;
+      return v;
+    });
+    await waitFor(() => syncs.length === 1);
+    assert.deepEqual(s.rows(), ["a"]); // committed (and visible) ...
+    assert.equal(answered, false); // ... but not answered before its sync
+    const second = put("b");
+    await waitFor(() => syncs.length === 2); // the second batch committed while the first syncs
+    assert.deepEqual(s.commits, [1, 1]);
+    syncs[0]!.resolve();
+    assert.equal(await first, 1);
+    syncs[1]!.reject(new Error("EIO"));
+    await assert.rejects(second, /EIO/);
+  } finally {
+    s.close();
+  }
+});
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setImmediate(r));
+  assert.ok(condition(), "condition not reached");
+}

@@ -10,10 +10,12 @@ import type Database from "better-sqlite3";
  * etcd's backend batching and kine's do for the same reason.
  *
  * What a caller sees does not change: a write's promise settles only after the transaction holding it
- * has committed (nothing is answered before it is durable); a write that fails (a conflict, a key that
- * exists) is rolled back to its savepoint and rejects alone, the others of its batch commit; writes run
- * in the order they were asked for, so a later write of the same key sees the earlier one. If the
- * commit itself fails, every write of the batch rejects and none of them is stored.
+ * has committed and, with `sync`, been made durable (the fsync runs on the thread pool, so the event
+ * loop goes on serving — and committing the next batch — meanwhile); a write that fails (a conflict, a
+ * key that exists) is rolled back to its savepoint and rejects alone, the others of its batch commit;
+ * writes run in the order they were asked for, so a later write of the same key sees the earlier one.
+ * If the commit itself fails, every write of the batch rejects and none of them is stored; if the sync
+ * fails, every write of the batch rejects (stored, but not known to survive a power loss).
  */
 export interface GroupCommitOptions {
   /** At most this many writes in one transaction (the rest go to the next one, at once). */
@@ -22,6 +24,8 @@ export interface GroupCommitOptions {
   readonly mapError: (err: unknown) => Error;
   /** After each commit, before any write of it is answered (the store hands new rows to its watchers). */
   readonly afterCommit: (writes: number) => void;
+  /** Makes a commit survive a power loss (fsync of the WAL); the batch is answered after it. */
+  readonly sync?: () => Promise<void>;
 }
 
 interface Pending {
@@ -33,6 +37,8 @@ interface Pending {
 export class GroupCommit {
   private queue: Pending[] = [];
   private scheduled = false;
+  /** Batches committed and waiting for their sync. */
+  private readonly syncing = new Set<Promise<void>>();
   private readonly maxBatch: number;
 
   constructor(
@@ -49,13 +55,16 @@ export class GroupCommit {
       if (!this.scheduled) {
         this.scheduled = true;
         // After the I/O callbacks of this turn: the writes their requests asked for join one batch.
-        setImmediate(() => this.flush());
+        setImmediate(() => void this.flush());
       }
     });
   }
 
-  /** Commits everything queued now (the timer's job; `close` calls it so no queued write is lost). */
-  flush(): void {
+  /**
+   * Commits everything queued now (the timer's job; `close` calls it so no queued write is lost);
+   * settles once every batch committed so far has been answered.
+   */
+  async flush(): Promise<void> {
     this.scheduled = false;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
@@ -82,11 +91,23 @@ export class GroupCommit {
       } catch {
         // The writes are stored whatever the watchers' read did; the next poll hands the rows over.
       }
-      batch.forEach((p, i) => {
-        const outcome = outcomes[i]!;
-        if (outcome.ok) p.resolve(outcome.value);
-        else p.reject(outcome.error);
+      const answer = (): void =>
+        batch.forEach((p, i) => {
+          const outcome = outcomes[i]!;
+          if (outcome.ok) p.resolve(outcome.value);
+          else p.reject(outcome.error);
+        });
+      if (this.options.sync === undefined) {
+        answer();
+        continue;
+      }
+      const synced = this.options.sync().then(answer, (err: unknown) => {
+        const error = this.options.mapError(err);
+        for (const p of batch) p.reject(error);
       });
+      this.syncing.add(synced);
+      void synced.finally(() => this.syncing.delete(synced));
     }
+    await Promise.all(this.syncing);
   }
 }
