@@ -31,7 +31,7 @@ import type {
   WriteOptions,
 } from "./types.js";
 import { watchObjects } from "./watch-events.js";
-import { watchFromCache, WatchCaches } from "./watch-cache/index.js";
+import { listFromCache, watchFromCache, WatchCaches } from "./watch-cache/index.js";
 
 export interface RegistryOptions {
   /**
@@ -102,13 +102,16 @@ export class Registry {
     return withTypeMeta(info, objectOf(value));
   }
 
+  /** A page of the collection: from the watch cache when it can answer (kube's rules), else the store. */
   async list(info: ResourceInfo, namespace: string | undefined, q: ListQuery): Promise<ListPage> {
-    const page = await listPage(
-      this.store,
-      collectionPrefix(this.prefix, info, namespace),
-      filterOf(info, q),
-      q,
-    );
+    const prefix = collectionPrefix(this.prefix, info, namespace);
+    const filter = filterOf(info, q);
+    const cache = this.watchCaches?.forPrefix(collectionPrefix(this.prefix, info, undefined));
+    const page =
+      (cache === undefined
+        ? undefined
+        : await listFromCache(cache, prefix, filter, q, () => this.store.currentRevision())) ??
+      (await listPage(this.store, prefix, filter, q));
     const convert = info.conversion?.fromStorage;
     return convert === undefined ? page : { ...page, items: page.items.map(convert) };
   }

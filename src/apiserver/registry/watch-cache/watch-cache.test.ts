@@ -347,3 +347,79 @@ test("when the store's watch breaks, watchers get 410 and the cache lists and wa
     await registry.close();
   }
 });
+
+test("lists at resourceVersion 0 and consistent lists come from the cache, with the store's pages", async () => {
+  const { registry, counts, cache, breakable } = await setup();
+  try {
+    for (const n of ["a", "b", "c"]) await registry.create(SECRETS, "default", secret(n, n), W);
+    await registry.create(SECRETS, "team", secret("t", "t"), W);
+    await until(() => cache.objectCount === 4, "4 cached");
+    const before = counts.decodes;
+    const any = await registry.list(SECRETS, "default", { resourceVersion: "0" });
+    assert.deepEqual(
+      any.items.map((o) => metaOf(o).name),
+      ["a", "b", "c"],
+    );
+    // Another collection moves the store's revision; the cache proves it missed nothing.
+    await registry.create(info("configmaps"), "default", { metadata: { name: "cm" } }, W);
+    const consistent = await registry.list(SECRETS, undefined, { labelSelector: "" });
+    assert.equal(consistent.items.length, 4);
+    assert.equal(Number(consistent.resourceVersion), await breakable.inner.currentRevision());
+    const first = await registry.list(SECRETS, "default", { limit: 2 });
+    assert.deepEqual(
+      first.items.map((o) => metaOf(o).name),
+      ["a", "b"],
+    );
+    // The one decode: the ConfigMap's change, by its own collection's cache.
+    assert.equal(counts.decodes, before + 1, "nothing decoded for cached lists");
+    assert.ok(first.continueToken !== undefined);
+    // The next page reads the store at the first page's revision (a write since does not show).
+    await registry.create(SECRETS, "default", secret("d", "d"), W);
+    const second = await registry.list(SECRETS, "default", { limit: 2, continueToken: first.continueToken });
+    assert.deepEqual(
+      second.items.map((o) => metaOf(o).name),
+      ["c"],
+    );
+    assert.equal(second.resourceVersion, first.resourceVersion);
+    // A value that does not decode: the store answers, with its error, as without the cache.
+    await breakable.inner.create("/registry/secrets/default/bad", Buffer.from("not a value"));
+    await until(() => cache.objectCount === 6, "the bad value reached the cache");
+    await assert.rejects(registry.list(SECRETS, "default", { resourceVersion: "0" }), (e) => {
+      assert.equal(statusFromError(e).code, 500);
+      return true;
+    });
+    const ok = await registry.list(SECRETS, "team", { resourceVersion: "0" });
+    assert.equal(ok.items.length, 1, "other namespaces still come from the cache");
+    // Bad input is the same 400 as from the store.
+    await assert.rejects(
+      registry.list(SECRETS, "default", { resourceVersion: "0", resourceVersionMatch: "Exact" }),
+      (e) => {
+        assert.equal(statusFromError(e).code, 422);
+        return true;
+      },
+    );
+  } finally {
+    await registry.close();
+  }
+});
+
+test("with --watch-cache=false, watches and lists read the store", async () => {
+  const store = new TransformingStore(new MemoryStore(), () => versioned);
+  const registry = new Registry(store, "/registry", systemClock, systemRandom, { watchCache: false });
+  try {
+    await registry.create(NAMESPACES, undefined, { metadata: { name: "default" } }, W);
+    await registry.startWatchCache();
+    assert.equal(registry.watchCaches, undefined);
+    await registry.create(SECRETS, "default", secret("a", "1"), W);
+    const c = collector();
+    const h = await registry.watch(SECRETS, "default", {}, c.sink);
+    assert.deepEqual(
+      c.events.map((e) => e.name),
+      ["a"],
+    );
+    await h.cancel();
+    assert.equal((await registry.list(SECRETS, "default", { resourceVersion: "0" })).items.length, 1);
+  } finally {
+    await registry.close();
+  }
+});
