@@ -81,6 +81,8 @@ export interface ApiServerOptions {
    */
   readonly compactionIntervalMs?: number;
   readonly watchTimeoutMs?: number;
+  /** Serve watches and lists from a cache per collection (kube's --watch-cache; default true). */
+  readonly watchCache?: boolean;
   /** BOOKMARK interval for watches with allowWatchBookmarks=true (default 60 s). */
   readonly watchBookmarkIntervalMs?: number;
   readonly maxBodyBytes?: number;
@@ -218,11 +220,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     // kube retries a lost compare-and-swap without limit; nine attempts is plenty for one apiserver.
     maxConflictRetries: MAX_CONFLICT_ATTEMPTS,
   });
-  const registry = new Registry(transforming, prefix, clock, random);
+  const registry = new Registry(transforming, prefix, clock, random, {
+    watchCache: options.watchCache ?? true,
+  });
   let authz: Authorization;
   try {
     await ensureDefaultNamespaces(registry);
     await registry.startNamespaceCache();
+    await registry.startWatchCache();
     authz = await Authorization.start({
       ...authorizationConfig,
       ...(options.ackClusterRoles === true ? { ackClusterRoles: true } : {}),
