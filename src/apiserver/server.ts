@@ -7,6 +7,12 @@ import { systemClock, type Clock } from "../common/clock.js";
 import { systemRandom, type Random } from "../common/random.js";
 import { silentLogger, type Logger } from "../common/logger.js";
 import { ensureTlsFiles } from "../common/tls.js";
+import {
+  guardTlsPort,
+  KUBE_SERVING_TIMEOUTS,
+  servingOptions,
+  type ServingTimeouts,
+} from "../common/tls-serving.js";
 import { startCompactor } from "../storage/compactor.js";
 import type { Store } from "../storage/store.js";
 import { loadAuthorizationConfig, loadTokens } from "./access-files.js";
@@ -86,6 +92,8 @@ export interface ApiServerOptions {
   /** BOOKMARK interval for watches with allowWatchBookmarks=true (default 60 s). */
   readonly watchBookmarkIntervalMs?: number;
   readonly maxBodyBytes?: number;
+  /** Connection timeouts (default kube's secure serving: 32 s read-header, 90 s idle, 60 s request). */
+  readonly servingTimeouts?: ServingTimeouts;
   /**
    * The StorageVersionMigration controller (storagemigration.k8s.io): on by default; `false` turns it
    * off (another process migrates), an object tunes it.
@@ -269,15 +277,17 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     openWatches,
   };
 
+  const timeouts = options.servingTimeouts ?? KUBE_SERVING_TIMEOUTS;
   const server: Server = createServer(
     {
       cert: certPem,
       key: keyPem,
       ...(clientCa !== undefined ? { ca: clientCa, requestCert: true, rejectUnauthorized: false } : {}),
-      keepAliveTimeout: 65_000,
+      ...servingOptions(timeouts),
     },
     createRequestHandler(ctx),
   );
+  guardTlsPort(server, timeouts);
   const sockets = new Set<Socket>();
   server.on("connection", (s: Socket) => {
     sockets.add(s);
