@@ -162,6 +162,9 @@ test("atrest apiserver rejects bad flags with a clear error", { timeout: 60_000 
       ["--authorization-mode", "RBAC", "--authorization-policy-file", "/nonexistent"],
       /cannot specify --authorization-policy-file without mode ABAC/,
     ],
+    [["--max-requests-inflight", "lots"], /--max-requests-inflight must be a whole number ≥ 0, got "lots"/],
+    [["--max-mutating-requests-inflight", "-1"], /--max-mutating-requests-inflight must be a whole number/],
+    [["--watch-cache=maybe"], /--watch-cache must be true or false, got "maybe"/],
   ];
   for (const [flags, message] of cases) {
     const r = await runAtrest(["apiserver", ...flags, "--datastore-endpoint", "memory://"]);

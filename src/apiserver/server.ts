@@ -19,7 +19,14 @@ import { loadAuthorizationConfig, loadTokens } from "./access-files.js";
 import { Authorization, type AuthorizationMode } from "./authz/index.js";
 import { createAuthenticator, type TokenEntry } from "./authn.js";
 import { GIT_VERSION } from "./discovery.js";
-import { createRequestHandler, MAX_BODY_BYTES, type HandlerContext } from "./http/index.js";
+import {
+  createRequestHandler,
+  DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT,
+  DEFAULT_MAX_REQUESTS_INFLIGHT,
+  InflightLimiter,
+  MAX_BODY_BYTES,
+  type HandlerContext,
+} from "./http/index.js";
 import type { HealthCheck } from "./health.js";
 import { writeKubeconfig } from "./kubeconfig.js";
 import { ApiMetrics } from "./metrics.js";
@@ -89,6 +96,10 @@ export interface ApiServerOptions {
   readonly watchTimeoutMs?: number;
   /** Serve watches and lists from a cache per collection (kube's --watch-cache; default true). */
   readonly watchCache?: boolean;
+  /** kube's --max-requests-inflight: read-only requests served at once (default 400; 0 = no limit). */
+  readonly maxRequestsInflight?: number;
+  /** kube's --max-mutating-requests-inflight (default 200; 0 = no limit). */
+  readonly maxMutatingRequestsInflight?: number;
   /** BOOKMARK interval for watches with allowWatchBookmarks=true (default 60 s). */
   readonly watchBookmarkIntervalMs?: number;
   readonly maxBodyBytes?: number;
@@ -275,6 +286,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     watchTimeoutMs: options.watchTimeoutMs ?? 30 * 60_000,
     watchBookmarkIntervalMs: options.watchBookmarkIntervalMs ?? 60_000,
     openWatches,
+    inflight: new InflightLimiter({
+      maxRequestsInflight: options.maxRequestsInflight ?? DEFAULT_MAX_REQUESTS_INFLIGHT,
+      maxMutatingRequestsInflight:
+        options.maxMutatingRequestsInflight ?? DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT,
+    }),
   };
 
   const timeouts = options.servingTimeouts ?? KUBE_SERVING_TIMEOUTS;

@@ -7,9 +7,10 @@ import { parseAuthorizationModes, startApiServer } from "../apiserver/index.js";
 import { parseGoDurationNs } from "../common/go-duration.js";
 import { openStore, storeEndpointFromFlags } from "../storage/open-store.js";
 import { addEtcdTlsOptions, etcdTlsFrom, type EtcdTlsFlags } from "./etcd-tls-flags.js";
+import { addServingLimitOptions, servingLimitsFrom, type ServingLimitFlags } from "./serving-limit-flags.js";
 import type { Store } from "../storage/store.js";
 
-interface ApiServerFlags extends EtcdTlsFlags {
+interface ApiServerFlags extends EtcdTlsFlags, ServingLimitFlags {
   securePort: string;
   bindAddress: string;
   certDir?: string;
@@ -27,15 +28,6 @@ interface ApiServerFlags extends EtcdTlsFlags {
   encryptionProviderConfig?: string;
   encryptionProviderConfigAutomaticReload?: boolean;
   etcdCompactionInterval: string;
-  watchCache: string | boolean;
-}
-
-/** A boolean flag's value as Go's strconv.ParseBool reads it (kube's `--watch-cache=false`). */
-export function parseGoBool(flag: string, value: string | boolean): boolean {
-  if (typeof value === "boolean") return value;
-  if (["1", "t", "T", "true", "TRUE", "True"].includes(value)) return true;
-  if (["0", "f", "F", "false", "FALSE", "False"].includes(value)) return false;
-  throw new AtrestError("invalid-argument", `${flag} must be true or false, got "${value}"`);
 }
 
 /** Opens the store the flags name: etcd (--etcd-servers) or the embedded datastore (--datastore-endpoint). */
@@ -82,7 +74,7 @@ export function registerApiserver(program: Command): void {
       "comma-separated etcd client URLs (uses etcd instead of the embedded datastore)",
     )
     .option("--etcd-prefix <prefix>", "key prefix for every object", "/registry");
-  addEtcdTlsOptions(cmd)
+  addServingLimitOptions(addEtcdTlsOptions(cmd))
     .option(
       "--etcd-compaction-interval <duration>",
       "how often the store's old revisions are compacted (0 = never; applies to SQLite too)",
@@ -114,11 +106,6 @@ export function registerApiserver(program: Command): void {
       "EncryptionConfiguration: how each resource is encrypted at rest (kube-apiserver's format)",
     )
     .option(
-      "--watch-cache [bool]",
-      "serve watches and lists from a cache of every collection (false: read the store each time)",
-      "true",
-    )
-    .option(
       "--encryption-provider-config-automatic-reload",
       "re-read the encryption configuration when the file changes (KMS checks become one kms-providers check)",
     )
@@ -137,7 +124,7 @@ export function registerApiserver(program: Command): void {
           "invalid-argument",
           `--etcd-compaction-interval must be a duration like 5m0s or 0, got "${flags.etcdCompactionInterval}"`,
         );
-      const watchCache = parseGoBool("--watch-cache", flags.watchCache);
+      const limits = servingLimitsFrom(flags);
       const logger = createLogger({ name: "apiserver" });
       const dataDir = resolve(flags.dataDir);
       const { store, checkName, description } = openStoreFromFlags(flags);
@@ -165,7 +152,7 @@ export function registerApiserver(program: Command): void {
               encryptionProviderConfigAutomaticReload: flags.encryptionProviderConfigAutomaticReload === true,
             }
           : {}),
-        watchCache,
+        ...limits,
         logger,
       });
       const ready = {

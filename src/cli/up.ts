@@ -5,9 +5,10 @@ import { renderClusterFile } from "../operations/cluster-file.js";
 import { createLogger } from "../common/logger.js";
 import { storeEndpointFromFlags } from "../storage/open-store.js";
 import { addEtcdTlsOptions, etcdTlsFrom, type EtcdTlsFlags } from "./etcd-tls-flags.js";
+import { addServingLimitOptions, servingLimitsFrom, type ServingLimitFlags } from "./serving-limit-flags.js";
 import { DEFAULT_UP_DATA_DIR, startUp, type UpSummary } from "../up/index.js";
 
-interface UpFlags extends EtcdTlsFlags {
+interface UpFlags extends EtcdTlsFlags, ServingLimitFlags {
   dataDir: string;
   kmsListen?: string;
   pluginHealthListen?: string;
@@ -62,7 +63,7 @@ function untilSignal(onForce: () => void): Promise<NodeJS.Signals> {
 /** `atrest up`: kms + plugin + apiserver with the embedded defaults, state in one data dir. */
 export function registerUp(program: Command): void {
   const cmd = program.command("up");
-  addEtcdTlsOptions(cmd)
+  addServingLimitOptions(addEtcdTlsOptions(cmd))
     .description(
       "run atrest kms, the KMS plugin and the apiserver (Secrets encrypted with a KMS key) on this machine",
     )
@@ -83,6 +84,7 @@ export function registerUp(program: Command): void {
         );
       if (flags.output !== undefined && flags.output !== "json")
         throw new AtrestError("invalid-argument", `-o must be json, got "${flags.output}"`);
+      const limits = servingLimitsFrom(flags);
       const logger = createLogger({ name: "atrest-up" });
       const signal = untilSignal(() => {
         process.stderr.write("atrest up: second signal, exiting without a clean stop\n");
@@ -93,6 +95,7 @@ export function registerUp(program: Command): void {
         securePort: port,
         bindAddress: flags.bindAddress,
         etcdPrefix: flags.etcdPrefix,
+        apiserverLimits: limits,
         logger,
         ...(flags.kmsListen === undefined ? {} : { kmsListen: flags.kmsListen }),
         ...(flags.pluginHealthListen === undefined ? {} : { pluginHealthListen: flags.pluginHealthListen }),

@@ -41,6 +41,12 @@ export interface UpOptions {
   /** Where the apiserver keeps objects; default SQLite at <dataDir>/apiserver.db. */
   readonly storeEndpoint?: StoreEndpoint;
   readonly etcdPrefix?: string;
+  /** The apiserver's --watch-cache and in-flight limits (kube's defaults when absent). */
+  readonly apiserverLimits?: {
+    readonly watchCache?: boolean;
+    readonly maxRequestsInflight?: number;
+    readonly maxMutatingRequestsInflight?: number;
+  };
   /** How long to wait for the plugin's first healthy check before starting the apiserver anyway. */
   readonly pluginReadyTimeoutMs?: number;
   readonly logger?: Logger;
@@ -241,6 +247,7 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       ackClusterRoles: true,
       logger: logger.child({ part: "apiserver" }),
       ...(options.etcdPrefix === undefined ? {} : { etcdPrefix: options.etcdPrefix }),
+      ...options.apiserverLimits,
     }).catch((err: unknown) => {
       if ((err as NodeJS.ErrnoException).code === "EADDRINUSE")
         throw new AtrestError(

@@ -6,6 +6,7 @@ import type { HealthCheck } from "../health.js";
 import type { ApiMetrics } from "../metrics.js";
 import type { OpenApiDocuments } from "../openapi.js";
 import type { Registry } from "../registry/index.js";
+import type { InflightLimiter } from "./inflight.js";
 
 /** Everything a request handler needs, built once by the server. */
 export interface HandlerContext {
@@ -26,4 +27,6 @@ export interface HandlerContext {
   readonly watchBookmarkIntervalMs: number;
   /** Open watch responses, ended on shutdown. */
   readonly openWatches: Set<() => void>;
+  /** kube's max-in-flight limits on non-long-running requests. */
+  readonly inflight: InflightLimiter;
 }

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { UserInfo } from "../authn.js";
 import { authenticate } from "./authenticate.js";
 import type { HandlerContext } from "./context.js";
+import { admit } from "./inflight.js";
 import { handleNonResource } from "./non-resource.js";
 import { Request } from "./request.js";
 import { handleResource } from "./resource.js";
@@ -9,9 +10,9 @@ import { sendError } from "./respond.js";
 import { groupVersionOf, pathSegments } from "./route.js";
 
 /**
- * The HTTP surface: authentication first, then resources under /api/v1 and /apis/<group>/<version>, or
- * everything else; one place
- * (respond.ts) turns errors into Status responses.
+ * The HTTP surface: authentication first, then the in-flight limit (429 when full), then resources
+ * under /api/v1 and /apis/<group>/<version>, or everything else; one place (respond.ts) turns errors
+ * into Status responses.
  */
 export function createRequestHandler(
   ctx: HandlerContext,
@@ -32,6 +33,7 @@ async function handle(ctx: HandlerContext, r: Request): Promise<void> {
     r.verb = r.method;
     return sendError(ctx, r, err, { kind: "json" });
   }
+  if (!admit(ctx, r, segments, user)) return;
   const target = groupVersionOf(segments);
   if (target !== undefined) return handleResource(ctx, r, user, target.gv, target.rest);
   return handleNonResource(ctx, r, user, segments);
