@@ -60,6 +60,7 @@ export function apiCall(
   method: string,
   path: string,
   body?: string,
+  contentType = "application/json",
 ): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = request(
@@ -71,7 +72,7 @@ export function apiCall(
         headers: {
           Authorization: `Bearer ${api.token}`,
           Accept: "application/json",
-          ...(body !== undefined ? { "Content-Type": "application/json" } : {}),
+          ...(body !== undefined ? { "Content-Type": contentType } : {}),
         },
       },
       (res) => {
