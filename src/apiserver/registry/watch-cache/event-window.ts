@@ -32,22 +32,27 @@ export interface CacheEvent {
   readonly prev?: CachedEntry;
   /** A put that created the key (createRevision = modRevision). */
   readonly created: boolean;
+  /** Bytes of the object this change holds (its stored form), for the window's byte budget. */
+  readonly bytes: number;
 }
 
 /**
- * The last `capacity` changes, oldest first (kube's watchCache ring): a watch from a resourceVersion
- * inside the window replays from here; below it the events are gone (410 Expired).
+ * The last `capacity` changes, oldest first (kube's watchCache ring), and no more than `maxBytes` of
+ * the objects they hold (a few large Secrets must not pin a thousand megabytes): a watch from a
+ * resourceVersion inside the window replays from here; below it the events are gone (410 Expired).
  */
 export class EventWindow {
   private readonly ring: (CacheEvent | undefined)[];
   private start = 0;
   private count = 0;
+  private bytes = 0;
   /** Every change after this revision is held (the cache's list revision until the ring wraps). */
   private completeAfter: number;
 
   constructor(
     private readonly capacity: number,
     listRevision: number,
+    private readonly maxBytes = Number.POSITIVE_INFINITY,
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError("capacity must be ≥ 1");
     this.ring = new Array<CacheEvent | undefined>(capacity);
@@ -55,15 +60,22 @@ export class EventWindow {
   }
 
   push(event: CacheEvent): void {
-    if (this.count === this.capacity) {
-      const oldest = this.ring[this.start];
-      if (oldest !== undefined) this.completeAfter = oldest.revision;
-      this.ring[this.start] = event;
-      this.start = (this.start + 1) % this.capacity;
-      return;
-    }
+    while (this.count > 0 && (this.count === this.capacity || this.bytes + event.bytes > this.maxBytes))
+      this.dropOldest();
     this.ring[(this.start + this.count) % this.capacity] = event;
     this.count++;
+    this.bytes += event.bytes;
+  }
+
+  private dropOldest(): void {
+    const oldest = this.ring[this.start];
+    if (oldest !== undefined) {
+      this.completeAfter = oldest.revision;
+      this.bytes -= oldest.bytes;
+    }
+    this.ring[this.start] = undefined;
+    this.start = (this.start + 1) % this.capacity;
+    this.count--;
   }
 
   /** The oldest revision a watch may start from: events after it are all here. */

@@ -32,6 +32,8 @@ export interface ResourceCacheOptions {
   readonly clock: Clock;
   /** Changes kept for watches that resume from a resourceVersion (default 1000). */
   readonly capacity?: number;
+  /** At most this many bytes of objects in those changes (default 64 MiB). */
+  readonly windowMaxBytes?: number;
   /** Before a restart (default 1 s, doubling up to 30 s while starts fail). */
   readonly restartDelayMs?: number;
   /** Objects read per page while listing. */
@@ -41,6 +43,7 @@ export interface ResourceCacheOptions {
 /** How long a watch or list waits for the cache to reach the resourceVersion it asks for (kube: 3 s). */
 export const FRESH_WAIT_MS = 3_000;
 const DEFAULT_CAPACITY = 1000;
+const DEFAULT_WINDOW_MAX_BYTES = 64 * 1024 * 1024;
 const MAX_RESTART_DELAY_MS = 30_000;
 
 export class ResourceWatchCache {
@@ -58,6 +61,7 @@ export class ResourceWatchCache {
   private waiters: { revision: number; done: () => void }[] = [];
   private probe: { revision: number; result: Promise<boolean> } | undefined;
   private readonly capacity: number;
+  private readonly windowMaxBytes: number;
   private readonly baseRestartDelayMs: number;
   private readonly listPage: number;
   private readonly clock: Clock;
@@ -72,10 +76,11 @@ export class ResourceWatchCache {
   ) {
     this.clock = options.clock;
     this.capacity = options.capacity ?? DEFAULT_CAPACITY;
+    this.windowMaxBytes = options.windowMaxBytes ?? DEFAULT_WINDOW_MAX_BYTES;
     this.baseRestartDelayMs = options.restartDelayMs ?? 1_000;
     this.restartDelayMs = this.baseRestartDelayMs;
     this.listPage = options.listPage ?? 500;
-    this.window = new EventWindow(this.capacity, 0);
+    this.window = new EventWindow(this.capacity, 0, this.windowMaxBytes);
   }
 
   /** Serving: listed and watching. */
@@ -142,7 +147,7 @@ export class ResourceWatchCache {
       }
       this.watch = watch;
       this.entries = entries;
-      this.window = new EventWindow(this.capacity, revision);
+      this.window = new EventWindow(this.capacity, revision, this.windowMaxBytes);
       this.revision = revision;
       this.ready = true;
       this.restartDelayMs = this.baseRestartDelayMs;
@@ -236,7 +241,14 @@ export class ResourceWatchCache {
     if (ev.type === "delete") {
       const prev = this.entries.get(ev.key);
       this.entries.delete(ev.key);
-      event = { type: "delete", key: ev.key, revision: ev.modRevision, created: false, ...opt(prev) };
+      event = {
+        type: "delete",
+        key: ev.key,
+        revision: ev.modRevision,
+        created: false,
+        bytes: 0,
+        ...opt(prev),
+      };
     } else {
       const value = ev.type === "put" ? ev.value : ev;
       const prev = this.entries.get(value.key);
@@ -244,7 +256,16 @@ export class ResourceWatchCache {
       this.entries.set(value.key, entry);
       const created =
         ev.type === "put" ? ev.value.createRevision === ev.value.modRevision : prev === undefined;
-      event = { type: "put", key: value.key, revision: value.modRevision, entry, created, ...opt(prev) };
+      const bytes = ev.type === "put" ? ev.value.data.length + value.key.length : value.key.length;
+      event = {
+        type: "put",
+        key: value.key,
+        revision: value.modRevision,
+        entry,
+        created,
+        bytes,
+        ...opt(prev),
+      };
     }
     this.revision = Math.max(this.revision, event.revision);
     this.window.push(event);
