@@ -85,6 +85,10 @@ test(
         assert.ok(Date.now() < deadline, "kubectl was never refused");
         await new Promise((r) => setTimeout(r, 50));
       }
+      // kube's gauge shows the held seat (the admin's own /metrics is served without one: none is free).
+      const metrics = (await call(server, "GET", "/metrics", { token: ADMIN_TOKEN })).body.toString();
+      assert.match(metrics, /^apiserver_current_inflight_requests\{request_kind="readOnly"\} 1$/m);
+      assert.match(metrics, /^apiserver_current_inflight_requests\{request_kind="mutating"\} 0$/m);
       release();
       assert.equal((await heldGet).status, 200);
 

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { HotCounter } from "./hot-counter.js";
 import type { TransformationObserver, TransformationRecord } from "../storage/transformation-record.js";
 
@@ -35,6 +35,21 @@ export class ApiMetrics {
       labelNames: ["transformation_type", "transformer_prefix"],
       buckets: [0.000005, 0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers: [this.registry],
+    });
+  }
+
+  /** kube's apiserver_current_inflight_requests, read from the in-flight limiter when scraped. */
+  observeInflight(current: () => { readonly readonly: number; readonly mutating: number }): void {
+    new Gauge({
+      name: "apiserver_current_inflight_requests",
+      help: "Maximal number of currently used inflight request limit of this apiserver per request kind in last second.",
+      labelNames: ["request_kind"],
+      registers: [this.registry],
+      collect() {
+        const now = current();
+        this.set({ request_kind: "readOnly" }, now.readonly);
+        this.set({ request_kind: "mutating" }, now.mutating);
+      },
     });
   }
 

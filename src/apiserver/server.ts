@@ -174,6 +174,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const logger = options.logger ?? silentLogger();
   const prefix = (options.etcdPrefix ?? "/registry").replace(/\/+$/, "");
   const bindAddress = options.bindAddress ?? "127.0.0.1";
+  // Checked before anything starts: a bad limit is refused with nothing to undo.
+  const inflight = new InflightLimiter({
+    maxRequestsInflight: options.maxRequestsInflight ?? DEFAULT_MAX_REQUESTS_INFLIGHT,
+    maxMutatingRequestsInflight:
+      options.maxMutatingRequestsInflight ?? DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT,
+  });
 
   let certPem: string;
   let keyPem: string;
@@ -286,14 +292,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     watchTimeoutMs: options.watchTimeoutMs ?? 30 * 60_000,
     watchBookmarkIntervalMs: options.watchBookmarkIntervalMs ?? 60_000,
     openWatches,
-    inflight: new InflightLimiter({
-      maxRequestsInflight: options.maxRequestsInflight ?? DEFAULT_MAX_REQUESTS_INFLIGHT,
-      maxMutatingRequestsInflight:
-        options.maxMutatingRequestsInflight ?? DEFAULT_MAX_MUTATING_REQUESTS_INFLIGHT,
-    }),
+    inflight,
   };
 
   const timeouts = options.servingTimeouts ?? KUBE_SERVING_TIMEOUTS;
+  metrics.observeInflight(() => ctx.inflight.inflight);
   const server: Server = createServer(
     {
       cert: certPem,
