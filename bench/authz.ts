@@ -100,7 +100,9 @@ async function overHttp(): Promise<Record<string, unknown>> {
       // startApi reads the admin's token from the first line of <data dir>/tokens.csv.
       const tokens = join(dir, "tokens.csv");
       mkdirSync(dir);
-      writeFileSync(tokens, 'admin-token,admin,1,"system:masters"\nreader-token,reader,2,\n');
+      writeFileSync(tokens, 'admin-token,admin,1,"system:masters"\nreader-token,reader,2,\n', {
+        mode: 0o600,
+      });
       const api = await startApi(dir, [
         "--datastore-endpoint",
         "memory://",

@@ -564,6 +564,7 @@ describe("apiserver with ABAC and a token file", () => {
     writeFileSync(
       tokens,
       'admintoken,admin,1,"system:masters"\nreadertoken,reader,2,"readers,other"\nnobodytoken,nobody,3\n',
+      { mode: 0o600 },
     );
     const policy = join(dir, "policy.jsonl");
     const line = (spec: Record<string, unknown>): string =>

@@ -186,6 +186,7 @@ test(
       writeFileSync(
         join(dir, "tokens.csv"),
         'admintoken,admin,1,"system:masters"\nreadertoken,reader,2,readers\n',
+        { mode: 0o600 },
       );
       // carol authenticates with a client certificate (CN = user) signed by the --client-ca-file CA.
       const carol = await generateTlsMaterial({ commonName: "carol", hosts: ["localhost"] });

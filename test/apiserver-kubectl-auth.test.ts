@@ -22,7 +22,9 @@ describe("kubectl with ABAC and a token file", { timeout: 120_000 }, () => {
     dir = mkdtempSync(join(tmpdir(), "atrest-apiserver-kauth-"));
     store = new MemoryStore();
     const tokens = join(dir, "tokens.csv");
-    writeFileSync(tokens, 'admintoken,admin,1,"system:masters"\nreadertoken,reader,2,readers\n');
+    writeFileSync(tokens, 'admintoken,admin,1,"system:masters"\nreadertoken,reader,2,readers\n', {
+      mode: 0o600,
+    });
     const policy = join(dir, "policy.jsonl");
     const line = (spec: Record<string, unknown>): string =>
       JSON.stringify({ apiVersion: "abac.authorization.kubernetes.io/v1beta1", kind: "Policy", spec });

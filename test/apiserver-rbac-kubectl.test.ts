@@ -41,6 +41,7 @@ describe("RBAC with kubectl", { timeout: 240_000 }, () => {
         "carol-token,carol,4,",
         'robot-token,system:serviceaccount:team:robot,5,"system:serviceaccounts,system:serviceaccounts:team"',
       ].join("\n"),
+      { mode: 0o600 },
     );
     server = await startApiServer({
       store,

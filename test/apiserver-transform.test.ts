@@ -54,7 +54,7 @@ describe("apiserver over a transformer", { timeout: 120_000 }, () => {
     const alice = await generateTlsMaterial({ commonName: "alice", hosts: ["localhost"] });
     client = { certPem: alice.certPem, keyPem: alice.keyPem };
     writeFileSync(join(dir, "client-ca.crt"), alice.caCertPem);
-    writeFileSync(join(dir, "tokens.csv"), 'admintoken,admin,1,"system:masters"\n');
+    writeFileSync(join(dir, "tokens.csv"), 'admintoken,admin,1,"system:masters"\n', { mode: 0o600 });
     const line = (spec: Record<string, unknown>): string =>
       JSON.stringify({ apiVersion: "abac.authorization.kubernetes.io/v1beta1", kind: "Policy", spec });
     writeFileSync(

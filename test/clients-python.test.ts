@@ -48,7 +48,9 @@ describe("the official Python client", { timeout: 300_000 }, () => {
     dir = mkdtempSync(join(tmpdir(), "atrest-clients-python-"));
     store = new MemoryStore();
     const tokens = join(dir, "tokens.csv");
-    writeFileSync(tokens, ['admin-token,admin,1,"system:masters"', "nobody-token,nobody,2,"].join("\n"));
+    writeFileSync(tokens, ['admin-token,admin,1,"system:masters"', "nobody-token,nobody,2,"].join("\n"), {
+      mode: 0o600,
+    });
     server = await startApiServer({
       store,
       dataDir: dir,

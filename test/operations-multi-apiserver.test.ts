@@ -56,6 +56,7 @@ describe("three apiservers on a three-member etcd, delivered by agents", { timeo
     writeFileSync(
       profile,
       JSON.stringify({ endpoint: kms.url, regionId: "cn-hangzhou", ...creds, caFile: init.caCertFile }),
+      { mode: 0o600 },
     );
     kmsClient = new KmsClient({
       endpoint: kms.url,

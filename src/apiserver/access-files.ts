@@ -1,3 +1,4 @@
+import { readSecretFile } from "../common/secret-file.js";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Random } from "../common/random.js";
@@ -33,7 +34,9 @@ export function loadTokens(
 ): { tokens: TokenEntry[]; admin: string | undefined } {
   const tokens: TokenEntry[] = [...(options.tokens ?? [])];
   if (options.tokenAuthFile !== undefined) {
-    tokens.push(...parseTokenFile(readFileSync(options.tokenAuthFile, "utf8")));
+    tokens.push(
+      ...parseTokenFile(readSecretFile(options.tokenAuthFile, "--token-auth-file").toString("utf8")),
+    );
     const admin = tokens.find((t) => t.groups.includes("system:masters")) ?? tokens[0];
     return { tokens, admin: admin?.token };
   }
@@ -42,7 +45,7 @@ export function loadTokens(
   let generated: TokenEntry[] | undefined;
   if (options.dataDir !== undefined) {
     const file = join(options.dataDir, "tokens.csv");
-    if (existsSync(file)) generated = parseTokenFile(readFileSync(file, "utf8"));
+    if (existsSync(file)) generated = parseTokenFile(readSecretFile(file, "token file").toString("utf8"));
     else {
       const token = random.bytes(32).toString("base64url");
       mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });

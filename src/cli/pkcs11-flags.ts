@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readSecretFile } from "../common/secret-file.js";
 import { AtrestError } from "../common/errors.js";
 import type { ProtectionBackend } from "../kms/protection/protection.js";
 
@@ -18,7 +18,7 @@ export async function loadHsm(opts: Pkcs11Flags): Promise<ProtectionBackend | un
       "--pkcs11-module needs --pkcs11-token-label and --pkcs11-pin-file",
     );
   }
-  const pin = readFileSync(opts.pkcs11PinFile, "utf8").trim();
+  const pin = readSecretFile(opts.pkcs11PinFile, "--pkcs11-pin-file").toString("utf8").trim();
   // Loaded only when asked for, so the server starts without the native pkcs11js module otherwise.
   const { createPkcs11Protection } = await import("../kms/protection/pkcs11.js");
   return createPkcs11Protection({ modulePath: opts.pkcs11Module, tokenLabel: opts.pkcs11TokenLabel, pin });

@@ -20,8 +20,11 @@ export class JsonSyntaxError extends AtrestError {
 
 /** Decodes `input` (bytes or text); a JsonSyntaxError with Go's message when it is not valid JSON. */
 export function decodeJson(input: Uint8Array | string, maxDepth = MAX_JSON_DEPTH): unknown {
-  const bytes = typeof input === "string" ? Buffer.from(input, "utf8") : input;
-  const text = typeof input === "string" ? input : Buffer.from(input).toString("utf8");
+  const bytes =
+    typeof input === "string"
+      ? Buffer.from(input, "utf8")
+      : Buffer.from(input.buffer, input.byteOffset, input.byteLength); // a view, not a copy
+  const text = typeof input === "string" ? input : bytes.toString("utf8");
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -38,6 +41,8 @@ const BACKSLASH = 0x5c;
 
 /** The nesting check for input already known to be valid JSON: brackets outside strings. */
 function depthError(b: Uint8Array, maxDepth: number): string | undefined {
+  // Valid JSON nested d levels deep has at least 2d bytes: short input cannot be too deep.
+  if (b.length < 2 * (maxDepth + 1)) return undefined;
   const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   let depth = 0;
   for (let i = 0; i < buf.length; i++) {

@@ -17,3 +17,16 @@ test("YAML: __proto__ is an own key; errors quote no source; deep nesting is a t
     /^YamlSyntaxError: exceeded max depth$/,
   );
 });
+
+test("fuzz finding: unknown tags and directives print no process warning quoting the input", async () => {
+  const warnings: string[] = [];
+  const listener = (w: Error): void => void warnings.push(w.message);
+  process.on("warning", listener);
+  try {
+    decodeYaml("%SECRETDIRECTIVE\n---\na: !secret-tag value\n");
+    await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+  } finally {
+    process.off("warning", listener);
+  }
+  assert.deepEqual(warnings, []);
+});

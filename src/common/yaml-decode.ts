@@ -25,7 +25,8 @@ const TOO_DEEP = /Maximum call stack size exceeded/;
 /** The first YAML document of `text` as plain values; a YamlSyntaxError (first line only) when malformed. */
 export function decodeYaml(text: string, options: YamlDecodeOptions = {}): unknown {
   try {
-    return YAML.parse(text, { maxAliasCount: 100, ...options, prettyErrors: false });
+    // logLevel error: a warning (an unknown tag or directive) would quote the input on stderr.
+    return YAML.parse(text, { maxAliasCount: 100, ...options, prettyErrors: false, logLevel: "error" });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     if (err instanceof RangeError || TOO_DEEP.test(message))

@@ -461,3 +461,13 @@ resources:
     assert.deepEqual(matchResource(index, "secrets")?.ruleIndexes, [0, 1]);
   });
 });
+
+test("fuzz finding: an alias without its anchor is a configuration error, not an untyped ReferenceError", () => {
+  for (const text of ["*!", "resources: *a\n", "a: &a [1]\nb: *b\n"]) {
+    assert.throws(
+      () => parseEncryptionConfiguration(text),
+      (e: unknown) => isAtrestError(e) && /error converting YAML to JSON: yaml: /.test(e.message),
+      text,
+    );
+  }
+});

@@ -41,7 +41,11 @@ export function parseEncryptionConfiguration(
     throw invalid(source, [plainIssue("", `encryption provider configuration file "${source}" is empty`)]);
   }
 
-  const doc = parseDocument(bytes.toString("utf8"), { uniqueKeys: true, prettyErrors: true });
+  const doc = parseDocument(bytes.toString("utf8"), {
+    uniqueKeys: true,
+    prettyErrors: true,
+    logLevel: "error",
+  });
   if (doc.errors.length > 0) {
     throw invalid(
       source,
@@ -56,7 +60,15 @@ export function parseEncryptionConfiguration(
       }),
     );
   }
-  const input: unknown = doc.toJS();
+  let input: unknown;
+  try {
+    // An alias without its anchor (`*x`) or nesting past the library's stack is reported by toJS,
+    // as a plain Error: found by the fuzzing campaign (test/fuzz).
+    input = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    const message = err instanceof RangeError ? "exceeded max depth" : (err as Error).message.split("\n")[0];
+    throw invalid(source, [plainIssue("", `error converting YAML to JSON: yaml: ${message ?? ""}`)]);
+  }
   if (input === null || typeof input !== "object" || Array.isArray(input)) {
     throw invalid(source, [
       plainIssue("", "error decoding encryption provider configuration: expected a YAML or JSON object"),

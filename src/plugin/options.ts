@@ -2,6 +2,7 @@
  * `atrest plugin` settings: flags and a `--config FILE` (YAML or JSON) with the same keys, validated
  * once, up front, into PluginOptions. Every problem is reported with its key; unknown keys are errors.
  */
+import { readSecretFile } from "../common/secret-file.js";
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
@@ -94,9 +95,11 @@ export function loadCredentials(
   env: Readonly<Record<string, string | undefined>>,
 ): AlibabaCredentials {
   if (file !== undefined) {
+    // An access key file others can read is refused, as the KMS root key is.
+    const bytes = readSecretFile(file, "--credentials-file");
     let raw: unknown;
     try {
-      raw = JSON.parse(readFileSync(file, "utf8"));
+      raw = JSON.parse(bytes.toString("utf8"));
     } catch (cause) {
       throw new AtrestError("invalid-argument", `--credentials-file ${file} is not readable JSON`, { cause });
     }

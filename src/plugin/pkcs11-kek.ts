@@ -2,6 +2,7 @@
  * A local KEK inside a PKCS#11 token (SoftHSM2 in tests, an HSM in production): a sensitive,
  * non-extractable AES-256 secret key found by label, used with CKM_AES_GCM inside the token.
  */
+import { assertPrivateFile } from "../common/secret-file.js";
 import { readFileSync } from "node:fs";
 import pkcs11js from "pkcs11js";
 import { AtrestError } from "../common/errors.js";
@@ -17,6 +18,7 @@ export interface Pkcs11KekOptions {
 }
 
 export function readPinFile(path: string): string {
+  assertPrivateFile(path, "PKCS#11 PIN file");
   try {
     return readFileSync(path, "utf8").trim();
   } catch (cause) {

@@ -4,8 +4,9 @@
  * data dir, so a second start with the same dir picks up the same keys, Secrets, tokens and certs.
  * Typed options only: argv, environment and signals belong to src/cli/up.ts.
  */
-import { accessSync, constants, mkdirSync, readFileSync } from "node:fs";
-import { AtrestError, wrapError } from "../common/errors.js";
+import { accessSync, constants, readFileSync } from "node:fs";
+import { AtrestError, isAtrestError, wrapError } from "../common/errors.js";
+import { ensurePrivateDir, octalMode } from "../common/secret-file.js";
 import { silentLogger, type Logger } from "../common/logger.js";
 import { startApiServer, type ApiServer } from "../apiserver/index.js";
 import { KmsClient } from "../kms/client/index.js";
@@ -101,7 +102,7 @@ function describeStore(endpoint: StoreEndpoint): { description: string; checkNam
   return { description: `sqlite ${endpoint.sqlitePath}`, checkName: "datastore" };
 }
 
-function prepareDataDir(paths: UpPaths): void {
+function prepareDataDir(paths: UpPaths, logger: Logger): void {
   // Checked here, before anything is created, rather than by the plugin half-way through the start.
   if (Buffer.byteLength(paths.pluginSocket) > MAX_SOCKET_PATH_BYTES)
     throw new AtrestError(
@@ -109,9 +110,16 @@ function prepareDataDir(paths: UpPaths): void {
       `the data dir ${paths.root} is too deep: the plugin socket path must be at most ${MAX_SOCKET_PATH_BYTES} bytes`,
     );
   try {
-    mkdirSync(paths.root, { recursive: true, mode: 0o700 });
+    const hadMode = ensurePrivateDir(paths.root);
+    // Others could have replaced the plugin socket or read the credentials: owner-only from now on.
+    if (hadMode !== undefined)
+      logger.warn(
+        { dataDir: paths.root, mode: octalMode(hadMode), newMode: octalMode(hadMode & 0o700) },
+        "data dir was open to other users; its mode is now owner-only",
+      );
     accessSync(paths.root, constants.W_OK);
   } catch (err) {
+    if (isAtrestError(err)) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? "error";
     throw new AtrestError("invalid-argument", `the data dir ${paths.root} is not writable (${code})`, {
       cause: err,
@@ -132,7 +140,7 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       );
   };
   try {
-    prepareDataDir(paths);
+    prepareDataDir(paths, logger);
     // Before anything starts: a live socket means another `atrest up` owns this data dir.
     await removeStaleSocket(paths.pluginSocket).catch((err: unknown) => {
       throw wrapError(err, `the data dir ${paths.root} is in use`);

@@ -1,3 +1,4 @@
+import { assertPrivateFile } from "../../common/secret-file.js";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { AtrestError } from "../../common/errors.js";
@@ -57,6 +58,8 @@ export function parseKmsProfile(json: string, source = "profile"): KmsProfile {
 }
 
 export function loadKmsProfile(file: string): KmsProfile {
+  // The profile holds the access key secret: refused when others can read it.
+  assertPrivateFile(file, "--profile");
   let text: string;
   try {
     text = readFileSync(file, "utf8");
