@@ -24,13 +24,14 @@ const TOO_DEEP = /Maximum call stack size exceeded/;
 
 /**
  * The rule a yaml library message states, without the source it quotes: `Unexpected scalar token in
- * YAML stream: "<the token>"` would echo a Secret's value (found by the fuzzing campaign); only the
- * first line, and nothing from the first double quote on.
+ * YAML stream: "<the token>"` and `Not a YAML token: <source>` would echo a Secret's value (found by
+ * the fuzzing campaign); only the first line, and nothing from the first double quote or ": " on.
  */
 export function yamlErrorRule(message: string): string {
   const line = message.split("\n")[0] ?? "";
-  const quote = line.indexOf('"');
-  return (quote < 0 ? line : line.slice(0, quote)).replace(/[\s:]+$/, "");
+  // The source follows the rule after ": " (`Not a YAML token: <source>`) or in quotes.
+  const cut = [line.indexOf('"'), line.indexOf(": ")].filter((i) => i >= 0);
+  return (cut.length === 0 ? line : line.slice(0, Math.min(...cut))).replace(/[\s:]+$/, "");
 }
 
 /** The first YAML document of `text` as plain values; a YamlSyntaxError (first line only) when malformed. */

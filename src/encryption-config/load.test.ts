@@ -483,4 +483,18 @@ test("a YAML syntax error never quotes the token it met (it was a key's secret)"
       !e.message.includes(secret) &&
       !JSON.stringify(e.details).includes(secret),
   );
+  // `Not a YAML token: <source>` quoted the line without quotes.
+  assert.throws(
+    () =>
+      parseEncryptionConfiguration(
+        text
+          .replace("}      - aescbc", "      - aescbc")
+          .replace("              secret", ">              secret"),
+      ),
+    (e: unknown) =>
+      isAtrestError(e, "invalid-argument") &&
+      /line 9: Not a YAML token/.test(e.message) &&
+      !e.message.includes(secret) &&
+      !JSON.stringify(e.details).includes(secret),
+  );
 });
