@@ -30,3 +30,12 @@ test("fuzz finding: unknown tags and directives print no process warning quoting
   }
   assert.deepEqual(warnings, []);
 });
+
+test("a misplaced token is named by its kind, never quoted (it was a Secret's value)", () => {
+  // yaml says `Unexpected scalar token in YAML stream: "<token>"`.
+  assert.throws(
+    () => decodeYaml("}\nstringData:\n  password: hunter2-secret\n"),
+    (e: unknown) =>
+      e instanceof YamlSyntaxError && !e.message.includes("hunter2") && !e.message.includes('"'),
+  );
+});

@@ -22,6 +22,18 @@ export class YamlSyntaxError extends AtrestError {
 
 const TOO_DEEP = /Maximum call stack size exceeded/;
 
+/**
+ * The rule a yaml library message states, without the source it quotes: `Unexpected scalar token in
+ * YAML stream: "<the token>"` and `Not a YAML token: <source>` would echo a Secret's value (found by
+ * the fuzzing campaign); only the first line, and nothing from the first double quote or ": " on.
+ */
+export function yamlErrorRule(message: string): string {
+  const line = message.split("\n")[0] ?? "";
+  // The source follows the rule after ": " (`Not a YAML token: <source>`) or in quotes.
+  const cut = [line.indexOf('"'), line.indexOf(": ")].filter((i) => i >= 0);
+  return (cut.length === 0 ? line : line.slice(0, Math.min(...cut))).replace(/[\s:]+$/, "");
+}
+
 /** The first YAML document of `text` as plain values; a YamlSyntaxError (first line only) when malformed. */
 export function decodeYaml(text: string, options: YamlDecodeOptions = {}): unknown {
   try {
@@ -31,6 +43,6 @@ export function decodeYaml(text: string, options: YamlDecodeOptions = {}): unkno
     const message = err instanceof Error ? err.message : String(err);
     if (err instanceof RangeError || TOO_DEEP.test(message))
       throw new YamlSyntaxError("exceeded max depth", err);
-    throw new YamlSyntaxError(message.split("\n")[0] ?? "", err);
+    throw new YamlSyntaxError(yamlErrorRule(message), err);
   }
 }

@@ -471,3 +471,30 @@ test("fuzz finding: an alias without its anchor is a configuration error, not an
     );
   }
 });
+
+test("a YAML syntax error never quotes the token it met (it was a key's secret)", () => {
+  const secret = Buffer.alloc(32, 7).toString("base64");
+  const text = `apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n  - resources: ["secrets"]\n    providers:\n}      - aescbc:\n          keys:\n            - name: key1\n              secret: ${secret}\n`;
+  assert.throws(
+    () => parseEncryptionConfiguration(text),
+    (e: unknown) =>
+      isAtrestError(e, "invalid-argument") &&
+      /line 6: Unexpected flow-map-end token in YAML stream/.test(e.message) &&
+      !e.message.includes(secret) &&
+      !JSON.stringify(e.details).includes(secret),
+  );
+  // `Not a YAML token: <source>` quoted the line without quotes.
+  assert.throws(
+    () =>
+      parseEncryptionConfiguration(
+        text
+          .replace("}      - aescbc", "      - aescbc")
+          .replace("              secret", ">              secret"),
+      ),
+    (e: unknown) =>
+      isAtrestError(e, "invalid-argument") &&
+      /line 9: Not a YAML token/.test(e.message) &&
+      !e.message.includes(secret) &&
+      !JSON.stringify(e.details).includes(secret),
+  );
+});

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { parseDocument } from "yaml";
 import { AtrestError } from "../common/errors.js";
+import { yamlErrorRule } from "../common/yaml-decode.js";
 import { aggregateMessage, plainIssue, type ConfigIssue } from "./field-error.js";
 import { decodeShape } from "./schema.js";
 import type { EncryptionConfiguration } from "./types.js";
@@ -51,7 +52,7 @@ export function parseEncryptionConfiguration(
       source,
       doc.errors.map((e) => {
         // The YAML library appends the offending source lines, which may hold a key: keep only the rule.
-        const rule = e.message.split(" at line ")[0] ?? e.code;
+        const rule = yamlErrorRule(e.message.split(" at line ")[0] ?? e.code);
         const line = e.linePos?.[0]?.line;
         return plainIssue(
           "",

@@ -167,9 +167,11 @@ export function decodeEncryptedObject(bytes: Uint8Array): EncryptedObject {
       { cause: err },
     );
   }
-  const annotations: Record<string, Buffer> = {};
-  if (m.annotations !== undefined)
-    for (const [k, v] of Object.entries(m.annotations)) annotations[k] = toBuffer(v);
+  // Own entries only: `annotations[k] = v` with k `__proto__` replaced the prototype, so that key
+  // slipped past the annotation-name check and was lost (found by the fuzzing campaign).
+  const annotations: Record<string, Buffer> = Object.fromEntries(
+    Object.entries(m.annotations ?? {}).map(([k, v]) => [k, toBuffer(v)]),
+  );
   const o = {
     encryptedData: toBuffer(m.encryptedData),
     keyID: m.keyID ?? "",
