@@ -30,3 +30,10 @@ export {
   type ControlPlaneDb,
 } from "./store/migrations.js";
 export type { ControlPlaneDatabase } from "./store/schema.js";
+export {
+  startControlPlane,
+  controlPlaneDbOf,
+  type ControlPlaneOptions,
+  type RunningControlPlane,
+} from "./start.js";
+export { CsClient, type CsClientOptions } from "./client/cs-client.js";

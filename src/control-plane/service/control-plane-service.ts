@@ -791,10 +791,10 @@ export class ControlPlaneService implements ClusterService {
       finished_at: now,
       ...(record === undefined ? {} : { operation_id: record.id }),
     });
+    // No cool-down after a failure: the caller fixes the cause and asks again at once.
     await this.store.updateCluster(cluster.cluster_id, {
       state: "failed",
       failure_reason: message,
-      last_change_at: now,
       updated_at: now,
     });
     await this.#event(cluster.cluster_id, task.task_id, {

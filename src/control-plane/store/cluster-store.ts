@@ -77,6 +77,7 @@ export class ClusterStore {
   }
 
   async updateTask(taskId: string, patch: Updateable<CpTasksTable>): Promise<void> {
+    if (Object.keys(patch).length === 0) return;
     await this.db.updateTable("cp_tasks").set(patch).where("task_id", "=", taskId).execute();
   }
 
