@@ -13,15 +13,17 @@ export class ApiError extends Error {
   }
 }
 
-let csrfToken = "";
+let session: Promise<SessionInfo> | undefined;
 
-export function setCsrfToken(token: string): void {
-  csrfToken = token;
+/** The session (asked once per page load); writes wait for its CSRF token, reads need not. */
+export function loadSession(): Promise<SessionInfo> {
+  return (session ??= api<SessionInfo>("GET", "/session"));
 }
 
 export const API_BASE = "/console/api";
 
 export async function api<T>(method: "GET" | "POST" | "DELETE", path: string, body?: unknown): Promise<T> {
+  const csrfToken = method === "GET" || path === "/signin" ? "" : (await loadSession()).csrfToken;
   const res = await fetch(`${API_BASE}${path}`, {
     method,
     credentials: "same-origin",
@@ -60,4 +62,6 @@ export interface SessionInfo {
   identity: Identity;
   csrfToken: string;
   regionId: string;
+  /** Whether the console runs on the control plane (the Clusters pages). */
+  clusters: boolean;
 }

@@ -3,7 +3,7 @@ import type { ZodType } from "zod";
 import { consoleError, consoleRefusal } from "./console-error.js";
 import { assertCsrfToken, assertSameOriginWrite } from "./request-guard.js";
 import type { ConsoleSession, SessionStore } from "./session-store.js";
-import { Upstream, type UpstreamEndpoints } from "./upstream.js";
+import type { Upstream, UpstreamEndpoints, UpstreamPool } from "./upstream.js";
 
 export const SESSION_COOKIE = "__Host-atrest-console";
 
@@ -19,6 +19,7 @@ export interface ApiScope {
   readonly app: FastifyInstance;
   readonly sessions: SessionStore;
   readonly endpoints: UpstreamEndpoints;
+  readonly upstreams: UpstreamPool;
 }
 
 export function sessionOf(req: FastifyRequest, sessions: SessionStore): ConsoleSession | undefined {
@@ -48,13 +49,12 @@ export function apiRoute(
   scope: ApiScope,
   method: "GET" | "POST" | "DELETE",
   path: string,
-  handler: (ctx: ApiContext) => Promise<unknown>,
+  handler: (ctx: ApiContext, req: FastifyRequest) => Promise<unknown>,
 ): void {
   scope.app.route({
     method,
     url: `/api${path}`,
     handler: async (req, reply) => {
-      let upstream: Upstream | undefined;
       try {
         const session = sessionOf(req, scope.sessions);
         if (session === undefined)
@@ -65,19 +65,20 @@ export function apiRoute(
           );
         assertSameOriginWrite(req);
         assertCsrfToken(req, session.csrfToken);
-        upstream = new Upstream(scope.endpoints, session.credentials);
-        const result = await handler({
-          session,
-          upstream,
-          params: (req.params ?? {}) as Record<string, string>,
-          query: (req.query ?? {}) as Record<string, string | undefined>,
-          body: req.body,
-        });
+        const upstream = scope.upstreams.for(session.id, session.credentials);
+        const result = await handler(
+          {
+            session,
+            upstream,
+            params: (req.params ?? {}) as Record<string, string>,
+            query: (req.query ?? {}) as Record<string, string | undefined>,
+            body: req.body,
+          },
+          req,
+        );
         return await reply.header("cache-control", "no-store").send(result ?? {});
       } catch (err) {
         return sendError(reply, err);
-      } finally {
-        upstream?.close();
       }
     },
   });

@@ -28,12 +28,12 @@ function displayName(arn: string): string {
  * identity service checks the signature, the key's state and, for an STS key, its token), and the
  * session keeps the pair in server memory to sign the user's calls. Sign-out ends the session.
  */
-export function registerAuthRoutes(scope: ApiScope, cookie: { secure: boolean }): void {
+export function registerAuthRoutes(scope: ApiScope, options: { secure: boolean; clusters: boolean }): void {
   const { app, sessions } = scope;
   const cookieOptions = {
     path: "/",
     httpOnly: true,
-    secure: cookie.secure,
+    secure: options.secure,
     sameSite: "strict" as const,
   };
   app.post("/api/signin", async (req, reply) => {
@@ -83,6 +83,7 @@ export function registerAuthRoutes(scope: ApiScope, cookie: { secure: boolean })
       if (session !== undefined) {
         assertCsrfToken(req, session.csrfToken);
         sessions.delete(session.id);
+        scope.upstreams.end(session.id);
       }
       return await reply
         .clearCookie(SESSION_COOKIE, cookieOptions)
@@ -101,6 +102,7 @@ export function registerAuthRoutes(scope: ApiScope, cookie: { secure: boolean })
       csrfToken: session.csrfToken,
       regionId: scope.endpoints.regionId,
       idleTimeoutMs: sessions.idleTimeoutMs,
+      clusters: options.clusters,
     });
   });
 }

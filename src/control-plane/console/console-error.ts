@@ -31,14 +31,20 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
 
 export function consoleError(err: unknown): { status: number; body: ConsoleErrorBody } {
   if (err instanceof AtrestError) {
-    const upstream = err.details["kmsCode"] ?? err.details["code"];
+    // The service's own code: the KMS's (kmsCode), an Alibaba code of the cs/identity services
+    // (acsCode), or the console's (code).
+    const upstream = err.details["kmsCode"] ?? err.details["acsCode"] ?? err.details["code"];
     const httpStatus = err.details["httpStatus"];
     const requestId = err.details["requestId"];
     return {
       status: typeof httpStatus === "number" && httpStatus >= 400 ? httpStatus : STATUS[err.code],
       body: {
         code: typeof upstream === "string" ? upstream : err.code,
-        message: err.message,
+        // An internal failure's message may name internals: the page gets a plain sentence.
+        message:
+          err.code === "internal" && upstream === undefined
+            ? "the request failed inside the console"
+            : err.message,
         ...(typeof requestId === "string" ? { requestId } : {}),
       },
     };

@@ -7,3 +7,10 @@ export {
 } from "./register-console.js";
 export { SESSION_COOKIE } from "./api-context.js";
 export { SessionStore, type ConsoleSession, type ConsoleIdentity } from "./session-store.js";
+export type {
+  ConsoleCaller,
+  ConsoleClusters,
+  ConsoleClusterView,
+  ConsoleTaskView,
+  ConsoleIdentityResolver,
+} from "./clusters-port.js";

@@ -2,13 +2,15 @@ import { fileURLToPath } from "node:url";
 import fastifyCookie from "@fastify/cookie";
 import type { FastifyInstance } from "fastify";
 import type { ApiScope } from "./api-context.js";
+import { registerClusterRoutes } from "./cluster-routes.js";
+import type { ConsoleClusters, ConsoleIdentityResolver } from "./clusters-port.js";
 import { registerAuthRoutes } from "./auth-routes.js";
 import { registerEventRoutes } from "./events-routes.js";
 import { registerKmsRoutes } from "./kms-routes.js";
 import { registerPages } from "./pages.js";
 import { registerRamRoutes } from "./ram-routes.js";
 import { SessionStore, type SessionStoreOptions } from "./session-store.js";
-import type { UpstreamEndpoints } from "./upstream.js";
+import { UpstreamPool, type UpstreamEndpoints } from "./upstream.js";
 
 /** Where `npm run console:build` (scripts/build-console.mjs) writes the built console. */
 export const DEFAULT_CONSOLE_ASSETS_DIR = fileURLToPath(new URL("../../../dist-console/", import.meta.url));
@@ -23,6 +25,11 @@ export interface ConsoleDeps extends UpstreamEndpoints {
    * only with Secure over HTTPS: serve the console over HTTPS.
    */
   readonly secureCookies?: boolean;
+  /**
+   * The control plane's cluster service and the identity store that resolves a session's key to its
+   * Caller; without them the console has no Clusters pages (a console beside a bare KMS).
+   */
+  readonly clusters?: { readonly service: ConsoleClusters; readonly identity: ConsoleIdentityResolver };
 }
 
 export interface RegisteredConsole {
@@ -40,8 +47,15 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
   await app.register(
     async (scope) => {
       if (!scope.hasRequestDecorator("cookies")) await scope.register(fastifyCookie);
-      const api: ApiScope = { app: scope, sessions, endpoints: deps };
-      registerAuthRoutes(api, { secure: deps.secureCookies ?? true });
+      const upstreams = new UpstreamPool(deps, { max: 1_000, idleMs: sessions.idleTimeoutMs });
+      scope.addHook("onClose", (_instance, done) => {
+        upstreams.closeAll();
+        done();
+      });
+      const api: ApiScope = { app: scope, sessions, endpoints: deps, upstreams };
+      registerAuthRoutes(api, { secure: deps.secureCookies ?? true, clusters: deps.clusters !== undefined });
+      if (deps.clusters !== undefined)
+        registerClusterRoutes(api, deps.clusters.service, deps.clusters.identity);
       registerKmsRoutes(api);
       registerEventRoutes(api);
       registerRamRoutes(api);

@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import { KmsClient } from "../../kms/client/index.js";
 import type { ConsoleCredentials } from "./session-store.js";
 
@@ -56,5 +57,42 @@ export class Upstream {
   close(): void {
     this.#kms.close();
     this.#identity.close();
+  }
+}
+
+/**
+ * One Upstream per live session, so a page's calls reuse its keep-alive TLS connections instead of a
+ * handshake per call; a session that ends (sign-out, idle, evicted) closes its clients.
+ */
+export class UpstreamPool {
+  readonly #clients: LRUCache<string, Upstream>;
+
+  constructor(
+    readonly endpoints: UpstreamEndpoints,
+    options: { max: number; idleMs: number },
+  ) {
+    this.#clients = new LRUCache({
+      max: options.max,
+      ttl: options.idleMs,
+      updateAgeOnGet: true,
+      dispose: (u) => u.close(),
+    });
+  }
+
+  for(sessionId: string, credentials: ConsoleCredentials): Upstream {
+    let u = this.#clients.get(sessionId);
+    if (u === undefined) {
+      u = new Upstream(this.endpoints, credentials);
+      this.#clients.set(sessionId, u);
+    }
+    return u;
+  }
+
+  end(sessionId: string): void {
+    this.#clients.delete(sessionId);
+  }
+
+  closeAll(): void {
+    this.#clients.clear();
   }
 }
