@@ -59,6 +59,8 @@ export class SessionStore {
       ttl: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       updateAgeOnGet: true,
       perf: { now: this.#now },
+      // Read the clock on every check (lru-cache otherwise caches it for a millisecond by a timer).
+      ttlResolution: 0,
     });
   }
 
