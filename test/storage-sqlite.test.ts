@@ -124,6 +124,48 @@ describe("sqlite store on a file", () => {
     }
   });
 
+  test("writes asked for together (one commit) keep compare-and-swap: one of two racing updates wins, the other conflicts, a create of an existing key fails alone", async () => {
+    const dir = tempDir();
+    const store = new SqliteStore({ path: join(dir, "state.db") });
+    try {
+      const kv = await store.create("/registry/secrets/ns/a", Buffer.from("v0"));
+      // Not awaited one by one: all four join one transaction.
+      const [first, second, dup, other] = await Promise.allSettled([
+        store.update(kv.key, Buffer.from("v1"), kv.modRevision),
+        store.update(kv.key, Buffer.from("v2"), kv.modRevision),
+        store.create(kv.key, Buffer.from("again")),
+        store.create("/registry/secrets/ns/b", Buffer.from("b")),
+      ]);
+      assert.equal(first.status, "fulfilled");
+      assert.ok(second.status === "rejected" && isAtrestError(second.reason, "conflict"));
+      assert.ok(dup.status === "rejected" && isAtrestError(dup.reason, "already-exists"));
+      assert.equal(other.status, "fulfilled");
+      assert.equal((await store.get(kv.key))?.value.toString(), "v1");
+      assert.equal((await store.get("/registry/secrets/ns/b"))?.value.toString(), "b");
+      // Revisions stay dense and ordered as the writes were asked for.
+      assert.equal(first.value.modRevision + 1, other.value.modRevision);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("close commits and answers the writes already asked for", async () => {
+    const dir = tempDir();
+    const path = join(dir, "state.db");
+    const store = new SqliteStore({ path });
+    const written = store.create("/registry/secrets/ns/late", Buffer.from("v"));
+    await store.close();
+    assert.equal((await written).value.toString(), "v");
+    const again = new SqliteStore({ path });
+    try {
+      assert.equal((await again.get("/registry/secrets/ns/late"))?.value.toString(), "v");
+    } finally {
+      await again.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("sqlite:/// URLs give absolute paths; other forms are rejected", () => {
     assert.equal(sqlitePathFromUrl("sqlite:///var/lib/atrest/state.db"), "/var/lib/atrest/state.db");
     assert.equal(sqlitePathFromUrl("sqlite:///tmp/a.db?_journal=WAL"), "/tmp/a.db");

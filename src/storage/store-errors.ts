@@ -65,7 +65,7 @@ export function checkLimit(limit: number): void {
  * Runs a synchronous store operation as a Promise: a throw becomes a rejection, as if the method were
  * async (the in-process stores do their work synchronously).
  */
-export function settle<T>(fn: () => T): Promise<T> {
+export function settle<T>(fn: () => T | Promise<T>): Promise<T> {
   try {
     return Promise.resolve(fn());
   } catch (err) {

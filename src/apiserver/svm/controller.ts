@@ -33,7 +33,11 @@ export interface StorageVersionMigratorOptions {
   readonly logger: Logger;
   /** Objects listed per page (a checkpoint after each). Default 500, kube's chunk size. */
   readonly pageSize?: number;
-  /** Objects rewritten at once (store round trips overlap). Default 16. */
+  /**
+   * Objects rewritten at once (store round trips and SQLite's group-commit fsyncs overlap). Default 32, as
+   * atrest encryption's rewrite: 16 left the migrator waiting on round trips (SQLite 770/s at 16, 1,250/s
+   * at 32 in bench svm).
+   */
   readonly concurrency?: number;
   readonly retryInitialMs?: number;
   readonly retryMaxMs?: number;
@@ -62,7 +66,7 @@ export class StorageVersionMigrator {
       logger: options.logger,
       svmInfo: this.info,
       pageSize: options.pageSize ?? 500,
-      concurrency: options.concurrency ?? 16,
+      concurrency: options.concurrency ?? 32,
       retryInitialMs: options.retryInitialMs ?? 200,
       retryMaxMs: options.retryMaxMs ?? 30_000,
       sleep: (ms) => this.sleep(ms),

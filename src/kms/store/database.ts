@@ -1,5 +1,4 @@
 import { closeSync, existsSync, openSync } from "node:fs";
-import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { LRUCache } from "lru-cache";
@@ -10,7 +9,8 @@ import { applyMigrations } from "../../common/migrations.js";
 import { migrateIamDatabase, type IamDatabase, type IamDb } from "../../iam/index.js";
 import { nonceDigest } from "../../iam/nonce-digest.js";
 import type { KmsDatabase } from "./schema.js";
-import { startWalCheckpointer } from "./wal-checkpointer.js";
+import { fsyncFile } from "../../common/fsync-file.js";
+import { startWalCheckpointer } from "../../common/sqlite-wal-checkpointer.js";
 
 export type { DialectName } from "../../iam/index.js";
 import type { DialectName } from "../../iam/index.js";
@@ -75,7 +75,7 @@ export async function openKmsDatabase(options: {
     sqlite.pragma("journal_mode = WAL");
     sqlite.pragma("synchronous = NORMAL");
     sqlite.pragma("busy_timeout = 5000");
-    // Checkpoints run on a worker thread (see wal-checkpointer.ts), not inside a request's commit.
+    // Checkpoints run on a worker thread (see common/sqlite-wal-checkpointer.ts), not inside a request's commit.
     sqlite.pragma("wal_autocheckpoint = 0");
     const checkpointer = startWalCheckpointer(file);
     const db = new Kysely<KmsDatabase>({
@@ -101,22 +101,6 @@ export async function openKmsDatabase(options: {
     }
   }
   return kdb;
-}
-
-/** fsync on the thread pool; a file that is not there (no write since the WAL was removed) has nothing to sync. */
-async function fsyncFile(path: string): Promise<void> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, "r+");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw err;
-  }
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /**
