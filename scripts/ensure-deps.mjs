@@ -59,6 +59,8 @@ const SYSTEM = [
   ["/usr/lib/python3/dist-packages/kubernetes", "python3-kubernetes"],
   // test/console-*.test.ts: the web console in Debian's Chromium, driven by playwright-core.
   ["/usr/bin/chromium", "chromium"],
+  // A CJK font, so the Chinese console's screenshots show characters rather than empty boxes.
+  ["/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "fonts-wqy-microhei"],
 ];
 
 export function ensureSystem() {
