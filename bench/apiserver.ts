@@ -2,6 +2,7 @@
  * The API path against the raw store, same store, same run: create, get and list of Secrets with
  * 1 KiB of data, over HTTPS with concurrent keep-alive clients. The apiserver runs as its own process
  * (`atrest apiserver`), as in production; the raw baseline drives the same kind of store from here.
+ * The watch load (support-watch-load.ts): many idle watches beside two large Secrets.
  * Goal: API throughput ≥ 0.5× raw store throughput for create and get.
  */
 import { Agent } from "node:https";
@@ -15,6 +16,7 @@ import { openStore } from "../src/storage/open-store.js";
 import { spawnAtrest } from "../test/support/cli.js";
 import { startEtcd } from "../test/support/etcd.js";
 import { apiSide, pool, secretJson, type ApiTarget, type Side } from "./support-api.js";
+import { watchLoad } from "./support-watch-load.js";
 
 const COUNT = Number(process.env.BENCH_APISERVER_COUNT ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_APISERVER_CONCURRENCY ?? 16);
@@ -163,8 +165,14 @@ async function benchSqlite(): Promise<Record<string, unknown>> {
   }
 }
 
+/** `BENCH_APISERVER_PARTS=watch` (or `throughput`) runs one part only. */
+const PARTS = (process.env.BENCH_APISERVER_PARTS ?? "throughput,watch").split(",");
+
 export async function run(): Promise<Record<string, unknown>> {
+  const watch = PARTS.includes("watch") ? { watchLoad: await watchLoad(startApi) } : {};
+  if (!PARTS.includes("throughput")) return watch;
   return {
+    ...watch,
     secrets: COUNT,
     dataBytes: 1024,
     concurrency: CONCURRENCY,

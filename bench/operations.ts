@@ -194,7 +194,7 @@ async function onStore(store: "sqlite" | "etcd") {
     name: `bench-ops-${store}`,
     store,
     statusRefreshMs: 600_000,
-    tunables: "operation: {convergeTimeout: 60s, retryTimeout: 30s, leaseDuration: 30s}\n",
+    tunables: `operation: {convergeTimeout: 60s, retryTimeout: 30s, leaseDuration: 30s${process.env.BENCH_OPERATIONS_CONCURRENCY === undefined ? "" : `, concurrency: ${process.env.BENCH_OPERATIONS_CONCURRENCY}`}}\n`,
   });
   try {
     const t0 = performance.now();

@@ -1,5 +1,7 @@
-import YAML from "yaml";
 import type { AtrestError } from "../common/errors.js";
+import { decodeJson } from "../common/json-decode.js";
+import { getOwn, setOwn } from "../common/own-keys.js";
+import { decodeYaml } from "../common/yaml-decode.js";
 import {
   canEncodeProtobuf,
   decodeProtobufObject,
@@ -49,15 +51,15 @@ export function decodeBody(
     badRequest(`${kind} in version "${version}" cannot be handled as a ${kind}: ${detail}`);
   if (mt === "application/json" || mt === "") {
     try {
-      obj = JSON.parse(body.toString("utf8"));
+      obj = decodeJson(body);
     } catch (err) {
       throw cannot(`couldn't get version/kind; json parse error: ${(err as Error).message}`);
     }
   } else if (mt === "application/yaml") {
     try {
-      obj = YAML.parse(body.toString("utf8"));
+      obj = decodeYaml(body.toString("utf8"));
     } catch (err) {
-      throw cannot(`yaml: ${(err as Error).message.split("\n")[0] ?? ""}`);
+      throw cannot(`yaml: ${(err as Error).message}`);
     }
   } else if (mt === PROTOBUF_MEDIA_TYPE) {
     try {
@@ -80,28 +82,44 @@ export function decodeBody(
       const texts = problems.unknown.map((p) => `unknown field "${p}"`);
       if (validation === "Strict") throw cannot(`strict decoding error: ${texts.join(", ")}`);
       if (validation === "Warn") warnings.push(...texts);
-      obj = dropUnknown(schemaNameForKind(kind, apiVersion), obj);
+      obj = withoutPaths(obj, problems.unknownPaths);
     }
   }
   return { object: obj as KubeObject, warnings };
 }
 
-/** Removes unknown fields (what Go's JSON decoding does) by re-walking the problems' paths. */
-function dropUnknown(schema: string, obj: KubeObject): KubeObject {
-  const copy = structuredClone(obj);
-  for (const path of checkAgainstSchema(schema, copy).unknown) {
-    const parts = path.split(/\.(?![^[]*\])/);
-    let cur: unknown = copy;
-    for (let i = 0; i < parts.length - 1 && cur !== undefined; i++) {
-      const m = /^(.*?)((?:\[\d+\])*)$/.exec(parts[i] ?? "");
-      cur = isPlainObject(cur) ? cur[m?.[1] ?? ""] : undefined;
-      for (const idx of (m?.[2] ?? "").match(/\d+/g) ?? [])
-        cur = Array.isArray(cur) ? cur[Number(idx)] : undefined;
+/**
+ * The object without the members at `paths` (unknown fields, what Go's JSON decoding drops). Only the
+ * containers on each path are copied, so the input (perhaps a cached stored object) is left as it is and
+ * a deeply nested unknown member goes without being walked.
+ */
+function withoutPaths(obj: KubeObject, paths: ReadonlyArray<ReadonlyArray<string | number>>): KubeObject {
+  const copied = new Set<object>();
+  const own = <T extends object>(v: T): T => {
+    if (copied.has(v)) return v;
+    const c = (Array.isArray(v) ? [...v] : { ...v }) as T;
+    copied.add(c);
+    return c;
+  };
+  const root = own(obj);
+  for (const path of paths) {
+    let cur: Record<string, unknown> | unknown[] | undefined = root;
+    for (let i = 0; i < path.length - 1 && cur !== undefined; i++) {
+      const seg = path[i] as string | number;
+      const child: unknown = Array.isArray(cur) ? cur[seg as number] : getOwn(cur, String(seg));
+      if (typeof child !== "object" || child === null) {
+        cur = undefined;
+        break;
+      }
+      const c = own(child) as Record<string, unknown> | unknown[];
+      if (Array.isArray(cur)) cur[seg as number] = c;
+      else setOwn(cur, String(seg), c);
+      cur = c;
     }
-    const last = parts[parts.length - 1] ?? "";
-    if (isPlainObject(cur)) delete cur[last];
+    const last = path[path.length - 1];
+    if (last !== undefined && cur !== undefined && !Array.isArray(cur)) delete cur[String(last)];
   }
-  return copy;
+  return root;
 }
 
 /** Reads strict field checks on an already-decoded object (patch results). */
@@ -121,7 +139,7 @@ export function checkPatchedObject(
   if (problems.unknown.length === 0) return { object: obj, warnings: [] };
   const texts = problems.unknown.map((p) => `unknown field "${p}"`);
   if (validation === "Strict") throw badRequest(`strict decoding error: ${texts.join(", ")}`);
-  return { object: dropUnknown(schema, obj), warnings: validation === "Warn" ? texts : [] };
+  return { object: withoutPaths(obj, problems.unknownPaths), warnings: validation === "Warn" ? texts : [] };
 }
 
 export type ResponseFormat =

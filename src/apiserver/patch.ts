@@ -1,4 +1,6 @@
-import fastJsonPatch from "fast-json-patch";
+import { decodeJson } from "../common/json-decode.js";
+import { getOwn, setOwn } from "../common/own-keys.js";
+import { applyJsonPatch, decodeJsonPatch } from "./json-patch.js";
 import { badRequest, unsupportedMediaType } from "./status.js";
 import { isPlainObject, type KubeObject } from "../kube-object/types.js";
 
@@ -6,7 +8,8 @@ import { isPlainObject, type KubeObject } from "../kube-object/types.js";
  * The PATCH flavours kube serves for these types: JSON merge patch (RFC 7386), strategic merge patch
  * (merge patch plus list merging by key and `$patch`/`$retainKeys`/`$setElementOrder`/
  * `$deleteFromPrimitiveList` directives), JSON patch (RFC 6902) — applied here — and server-side apply
- * (apply/), in kube's order of the 415 message.
+ * (apply/), in kube's order of the 415 message. Members are read and written as own properties
+ * (getOwn/setOwn): a patch member `__proto__` is a key like any other, never the result's prototype.
  */
 
 export const PATCH_TYPES = [
@@ -17,6 +20,14 @@ export const PATCH_TYPES = [
 ] as const;
 export type PatchType = (typeof PATCH_TYPES)[number];
 export type MutatingPatchType = Exclude<PatchType, "application/apply-patch+yaml">;
+
+/**
+ * How deep a patch document may nest. kube's decoder allows 10,000 levels; the merges here recurse
+ * with the patch (as JSON.stringify and structuredClone do), which the call stack bounds well below
+ * that. No object served nests deeper than a few dozen levels in its schema, so only unknown fields
+ * that would be dropped anyway are refused; the answer is the decoder's "exceeded max depth" (400).
+ */
+export const MAX_PATCH_DEPTH = 1000;
 
 export function patchTypeOf(contentType: string): PatchType {
   const mt = contentType.split(";")[0]?.trim().toLowerCase() ?? "";
@@ -42,20 +53,20 @@ export function jsonMergePatch(target: unknown, patch: unknown): unknown {
   const out: Record<string, unknown> = isPlainObject(target) ? { ...target } : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
-    else out[k] = jsonMergePatch(out[k], v);
+    else setOwn(out, k, jsonMergePatch(getOwn(out, k), v));
   }
   return out;
 }
 
 function smpMap(kind: string, path: string, target: unknown, patch: Record<string, unknown>): unknown {
-  const directive = patch.$patch;
+  const directive = getOwn(patch, "$patch");
   if (directive === "delete") return undefined;
   if (directive === "replace") {
     const { $patch: _ignored, ...rest } = patch;
     return stripDirectives(rest);
   }
   let out: Record<string, unknown> = isPlainObject(target) ? { ...target } : {};
-  const retain = patch.$retainKeys;
+  const retain = getOwn(patch, "$retainKeys");
   if (Array.isArray(retain)) {
     const keep = new Set(retain.map(String));
     out = Object.fromEntries(Object.entries(out).filter(([k]) => keep.has(k)));
@@ -64,8 +75,13 @@ function smpMap(kind: string, path: string, target: unknown, patch: Record<strin
     if (k === "$patch" || k === "$retainKeys" || k.startsWith("$setElementOrder/")) continue;
     if (k.startsWith("$deleteFromPrimitiveList/")) {
       const field = k.slice("$deleteFromPrimitiveList/".length);
-      const current = out[field];
-      if (Array.isArray(current) && Array.isArray(v)) out[field] = current.filter((x) => !v.includes(x));
+      const current = getOwn(out, field);
+      if (Array.isArray(current) && Array.isArray(v))
+        setOwn(
+          out,
+          field,
+          current.filter((x) => !v.includes(x)),
+        );
       continue;
     }
     const childPath = path === "" ? k : `${path}.${k}`;
@@ -74,13 +90,13 @@ function smpMap(kind: string, path: string, target: unknown, patch: Record<strin
       continue;
     }
     if (isPlainObject(v)) {
-      const merged = smpMap(kind, childPath, out[k], v);
+      const merged = smpMap(kind, childPath, getOwn(out, k), v);
       if (merged === undefined) delete out[k];
-      else out[k] = merged;
+      else setOwn(out, k, merged);
     } else if (Array.isArray(v)) {
-      out[k] = smpList(kind, childPath, out[k], v);
+      setOwn(out, k, smpList(kind, childPath, getOwn(out, k), v));
     } else {
-      out[k] = v;
+      setOwn(out, k, v);
     }
   }
   return out;
@@ -90,9 +106,9 @@ function smpList(kind: string, path: string, target: unknown, patch: unknown[]):
   const mergeKey = mergeKeyFor(kind, path);
   if (mergeKey === undefined || !Array.isArray(target))
     return patch.map((x) => (isPlainObject(x) ? stripDirectives(x) : x));
-  if (patch.some((x) => isPlainObject(x) && x.$patch === "replace")) {
+  if (patch.some((x) => isPlainObject(x) && getOwn(x, "$patch") === "replace")) {
     return patch
-      .filter((x) => !(isPlainObject(x) && x.$patch === "replace"))
+      .filter((x) => !(isPlainObject(x) && getOwn(x, "$patch") === "replace"))
       .map((x) => (isPlainObject(x) ? stripDirectives(x) : x));
   }
   if (mergeKey === "") {
@@ -107,9 +123,9 @@ function smpList(kind: string, path: string, target: unknown, patch: unknown[]):
         `strategic merge patch: ${path} elements must be objects with the merge key "${mergeKey}"`,
       );
     }
-    const keyValue = item[mergeKey];
-    const index = out.findIndex((x) => isPlainObject(x) && x[mergeKey] === keyValue);
-    if (item.$patch === "delete") {
+    const keyValue = getOwn(item, mergeKey);
+    const index = out.findIndex((x) => isPlainObject(x) && getOwn(x, mergeKey) === keyValue);
+    if (getOwn(item, "$patch") === "delete") {
       if (index >= 0) out.splice(index, 1);
       continue;
     }
@@ -123,7 +139,7 @@ function stripDirectives(obj: Record<string, unknown>): Record<string, unknown> 
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(obj)) {
     if (k.startsWith("$")) continue;
-    out[k] = isPlainObject(v) ? stripDirectives(v) : v;
+    setOwn(out, k, isPlainObject(v) ? stripDirectives(v) : v);
   }
   return out;
 }
@@ -142,7 +158,7 @@ export function applyPatch(
 ): KubeObject {
   let patch: unknown;
   try {
-    patch = JSON.parse(patchBody.toString("utf8"));
+    patch = decodeJson(patchBody, MAX_PATCH_DEPTH);
   } catch (err) {
     throw badRequest(`error decoding patch: ${(err as Error).message}`);
   }
@@ -154,20 +170,9 @@ export function applyPatch(
     case "application/strategic-merge-patch+json":
       return strategicMergePatch(kind, target, patch);
     case "application/json-patch+json": {
-      if (!Array.isArray(patch)) throw badRequest("json patch: the patch must be a JSON array of operations");
-      const ops = patch as fastJsonPatch.Operation[];
-      const invalidOp = fastJsonPatch.validate(ops, target);
-      if (invalidOp !== undefined)
-        throw badRequest(
-          `the server rejected our request due to an error in our request: ${invalidOp.message.split("\n")[0] ?? ""}`,
-        );
-      try {
-        return fastJsonPatch.applyPatch(structuredClone(target), ops, false, false).newDocument;
-      } catch (err) {
-        throw badRequest(
-          `the server rejected our request due to an error in our request: ${(err as Error).message.split("\n")[0] ?? ""}`,
-        );
-      }
+      const result = applyJsonPatch(target, decodeJsonPatch(patch));
+      if (!isPlainObject(result)) throw badRequest("json patch: the patched document must be a JSON object");
+      return result;
     }
   }
 }

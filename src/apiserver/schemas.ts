@@ -287,6 +287,26 @@ export function schemaNameForKind(kind: string, apiVersion?: string): string {
 
 /** Free-form types: strict decoding does not look inside them. */
 const OPAQUE = new Set([META + "FieldsV1"]);
+/**
+ * How deep a free-form value may nest. Every other part of an object is bounded by its schema (unknown
+ * fields are pruned without recursion), so this bounds what later recursive code (JSON.stringify,
+ * managed fields) sees; a FieldsV1 set nests as deep as the object's schema, far less than this.
+ */
+const MAX_OPAQUE_DEPTH = 1000;
+
+/** The nesting depth of a JSON value, walked without recursion. */
+function depthOf(value: unknown): number {
+  let max = 0;
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [v, d] = top;
+    if (typeof v !== "object" || v === null) continue;
+    if (d + 1 > max) max = d + 1;
+    if (max > MAX_OPAQUE_DEPTH) return max;
+    for (const child of Object.values(v)) stack.push([child, d + 1]);
+  }
+  return max;
+}
 
 function jsonType(v: unknown): string {
   if (v === null) return "null";
@@ -306,6 +326,8 @@ function goType(f: FieldSchema): string {
 export interface DecodeProblems {
   /** Paths like `spec.foo`, `metadata.labels` — kube's `unknown field "…"`. */
   unknown: string[];
+  /** The same paths as member names and list indexes (names may hold `.` or `[`), for pruning. */
+  unknownPaths: Array<Array<string | number>>;
   /** kube's json decoding messages for values of the wrong type. */
   typeErrors: string[];
 }
@@ -314,12 +336,18 @@ export interface DecodeProblems {
 export function checkAgainstSchema(
   schemaName: string,
   value: unknown,
-  problems: DecodeProblems = { unknown: [], typeErrors: [] },
+  problems: DecodeProblems = { unknown: [], unknownPaths: [], typeErrors: [] },
   path = "",
   goPath = "",
+  segments: ReadonlyArray<string | number> = [],
 ): DecodeProblems {
   const schema = SCHEMAS[schemaName];
-  if (schema === undefined || OPAQUE.has(schemaName)) return problems;
+  if (OPAQUE.has(schemaName)) {
+    if (depthOf(value) > MAX_OPAQUE_DEPTH)
+      problems.typeErrors.push(`${goPath === "" ? path : goPath}: exceeded max depth of ${MAX_OPAQUE_DEPTH}`);
+    return problems;
+  }
+  if (schema === undefined) return problems;
   if (schemaName === META + "Time") {
     if (value !== null && typeof value !== "string")
       problems.typeErrors.push(
@@ -334,13 +362,15 @@ export function checkAgainstSchema(
   }
   const typeName = schemaName.slice(schemaName.lastIndexOf(".") + 1);
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    const field = schema.properties[k];
+    // Own keys only: `toString` or `constructor` is as unknown as any other name.
+    const field = Object.hasOwn(schema.properties, k) ? schema.properties[k] : undefined;
     const p = path === "" ? k : `${path}.${k}`;
     if (field === undefined) {
       problems.unknown.push(p);
+      problems.unknownPaths.push([...segments, k]);
       continue;
     }
-    checkField(field, v, problems, p, `${goPath === "" ? typeName : goPath}.${k}`);
+    checkField(field, v, problems, p, `${goPath === "" ? typeName : goPath}.${k}`, [...segments, k]);
   }
   return problems;
 }
@@ -351,6 +381,7 @@ function checkField(
   problems: DecodeProblems,
   path: string,
   goPath: string,
+  segments: ReadonlyArray<string | number>,
 ): void {
   if (v === null) return;
   const mismatch = (): void => {
@@ -377,8 +408,8 @@ function checkField(
     }
   } else if ("list" in field) {
     if (!Array.isArray(v)) return mismatch();
-    v.forEach((item, i) => checkField(field.list, item, problems, `${path}[${i}]`, goPath));
+    v.forEach((item, i) => checkField(field.list, item, problems, `${path}[${i}]`, goPath, [...segments, i]));
   } else if ("ref" in field) {
-    checkAgainstSchema(field.ref, v, problems, path, goPath);
+    checkAgainstSchema(field.ref, v, problems, path, goPath, segments);
   }
 }

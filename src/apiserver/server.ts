@@ -7,6 +7,12 @@ import { systemClock, type Clock } from "../common/clock.js";
 import { systemRandom, type Random } from "../common/random.js";
 import { silentLogger, type Logger } from "../common/logger.js";
 import { ensureTlsFiles } from "../common/tls.js";
+import {
+  guardTlsPort,
+  KUBE_SERVING_TIMEOUTS,
+  servingOptions,
+  type ServingTimeouts,
+} from "../common/tls-serving.js";
 import { startCompactor } from "../storage/compactor.js";
 import type { Store } from "../storage/store.js";
 import { loadAuthorizationConfig, loadTokens } from "./access-files.js";
@@ -81,9 +87,13 @@ export interface ApiServerOptions {
    */
   readonly compactionIntervalMs?: number;
   readonly watchTimeoutMs?: number;
+  /** Serve watches and lists from a cache per collection (kube's --watch-cache; default true). */
+  readonly watchCache?: boolean;
   /** BOOKMARK interval for watches with allowWatchBookmarks=true (default 60 s). */
   readonly watchBookmarkIntervalMs?: number;
   readonly maxBodyBytes?: number;
+  /** Connection timeouts (default kube's secure serving: 32 s read-header, 90 s idle, 60 s request). */
+  readonly servingTimeouts?: ServingTimeouts;
   /**
    * The StorageVersionMigration controller (storagemigration.k8s.io): on by default; `false` turns it
    * off (another process migrates), an object tunes it.
@@ -218,11 +228,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     // kube retries a lost compare-and-swap without limit; nine attempts is plenty for one apiserver.
     maxConflictRetries: MAX_CONFLICT_ATTEMPTS,
   });
-  const registry = new Registry(transforming, prefix, clock, random);
+  const registry = new Registry(transforming, prefix, clock, random, {
+    watchCache: options.watchCache ?? true,
+  });
   let authz: Authorization;
   try {
     await ensureDefaultNamespaces(registry);
     await registry.startNamespaceCache();
+    await registry.startWatchCache();
     authz = await Authorization.start({
       ...authorizationConfig,
       ...(options.ackClusterRoles === true ? { ackClusterRoles: true } : {}),
@@ -264,15 +277,17 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     openWatches,
   };
 
+  const timeouts = options.servingTimeouts ?? KUBE_SERVING_TIMEOUTS;
   const server: Server = createServer(
     {
       cert: certPem,
       key: keyPem,
       ...(clientCa !== undefined ? { ca: clientCa, requestCert: true, rejectUnauthorized: false } : {}),
-      keepAliveTimeout: 65_000,
+      ...servingOptions(timeouts),
     },
     createRequestHandler(ctx),
   );
+  guardTlsPort(server, timeouts);
   const sockets = new Set<Socket>();
   server.on("connection", (s: Socket) => {
     sockets.add(s);

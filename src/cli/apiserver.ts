@@ -27,6 +27,15 @@ interface ApiServerFlags extends EtcdTlsFlags {
   encryptionProviderConfig?: string;
   encryptionProviderConfigAutomaticReload?: boolean;
   etcdCompactionInterval: string;
+  watchCache: string | boolean;
+}
+
+/** A boolean flag's value as Go's strconv.ParseBool reads it (kube's `--watch-cache=false`). */
+export function parseGoBool(flag: string, value: string | boolean): boolean {
+  if (typeof value === "boolean") return value;
+  if (["1", "t", "T", "true", "TRUE", "True"].includes(value)) return true;
+  if (["0", "f", "F", "false", "FALSE", "False"].includes(value)) return false;
+  throw new AtrestError("invalid-argument", `${flag} must be true or false, got "${value}"`);
 }
 
 /** Opens the store the flags name: etcd (--etcd-servers) or the embedded datastore (--datastore-endpoint). */
@@ -105,6 +114,11 @@ export function registerApiserver(program: Command): void {
       "EncryptionConfiguration: how each resource is encrypted at rest (kube-apiserver's format)",
     )
     .option(
+      "--watch-cache [bool]",
+      "serve watches and lists from a cache of every collection (false: read the store each time)",
+      "true",
+    )
+    .option(
       "--encryption-provider-config-automatic-reload",
       "re-read the encryption configuration when the file changes (KMS checks become one kms-providers check)",
     )
@@ -123,6 +137,7 @@ export function registerApiserver(program: Command): void {
           "invalid-argument",
           `--etcd-compaction-interval must be a duration like 5m0s or 0, got "${flags.etcdCompactionInterval}"`,
         );
+      const watchCache = parseGoBool("--watch-cache", flags.watchCache);
       const logger = createLogger({ name: "apiserver" });
       const dataDir = resolve(flags.dataDir);
       const { store, checkName, description } = openStoreFromFlags(flags);
@@ -150,6 +165,7 @@ export function registerApiserver(program: Command): void {
               encryptionProviderConfigAutomaticReload: flags.encryptionProviderConfigAutomaticReload === true,
             }
           : {}),
+        watchCache,
         logger,
       });
       const ready = {

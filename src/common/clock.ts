@@ -1,3 +1,5 @@
+import { setLongTimeout, type LongTimer } from "./long-timer.js";
+
 /** Time is injected so tests can drive it (DESIGN.md §8). */
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -10,10 +12,11 @@ export interface Timer {
   unref?(): unknown;
 }
 
+/** The real clock; its timers honour delays past Node's 2^31 − 1 ms limit (long-timer.ts). */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (timer) => clearTimeout(timer as ReturnType<typeof setTimeout>),
+  setTimeout: (fn, ms) => setLongTimeout(fn, ms),
+  clearTimeout: (timer) => (timer as LongTimer).clear(),
 };
 
 /** A clock for tests: time moves only when `advance` is called; due timers fire in order. */

@@ -1,3 +1,5 @@
+import { getOwn, setOwn } from "../common/own-keys.js";
+import { decodeJson } from "../common/json-decode.js";
 import { kmsError } from "./kms-error.js";
 
 export type EncryptionContext = Readonly<Record<string, string>>;
@@ -14,7 +16,7 @@ export function parseEncryptionContext(
   name = "EncryptionContext",
 ): EncryptionContext {
   const out: Record<string, string> = {};
-  const raw = params[name];
+  const raw = getOwn(params, name) as string | undefined;
   if (raw !== undefined && raw !== "") {
     if (raw.length > MAX_ENCRYPTION_CONTEXT_CHARS) {
       throw kmsError(
@@ -24,7 +26,7 @@ export function parseEncryptionContext(
     }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(raw);
+      parsed = decodeJson(raw);
     } catch {
       throw kmsError("InvalidParameter", `${name}: must be a JSON object of string values`);
     }
@@ -33,12 +35,12 @@ export function parseEncryptionContext(
     }
     for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
       if (typeof v !== "string") throw kmsError("InvalidParameter", `${name}.${k}: must be a string`);
-      out[k] = v;
+      setOwn(out, k, v);
     }
   }
   const prefix = `${name}.`;
   for (const [k, v] of Object.entries(params)) {
-    if (k.startsWith(prefix) && k.length > prefix.length) out[k.slice(prefix.length)] = v;
+    if (k.startsWith(prefix) && k.length > prefix.length) setOwn(out, k.slice(prefix.length), v);
   }
   return Object.freeze(out);
 }

@@ -1,3 +1,4 @@
+import { decodeJson } from "../common/json-decode.js";
 import { checkAtrestTag } from "./keys/cluster-tags.js";
 import { checkRotationInterval } from "./keys/key-policy.js";
 import type { TagInput } from "./keys/key-types.js";
@@ -83,7 +84,7 @@ export function parseAliasName(value: string, name = "AliasName"): string {
 export function parseJsonParam(params: Params, name: string): unknown {
   const raw = requireParam(params, name);
   try {
-    return JSON.parse(raw) as unknown;
+    return decodeJson(raw);
   } catch {
     throw kmsError("InvalidParameter", `${name}: must be valid JSON`);
   }

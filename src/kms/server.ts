@@ -11,6 +11,7 @@ import { AtrestError } from "../common/errors.js";
 import { silentLogger, type Logger } from "../common/logger.js";
 import { systemRandom, type Random } from "../common/random.js";
 import { readTlsFiles } from "../common/tls.js";
+import { tlsServerFactory, type ServingTimeouts } from "../common/tls-serving.js";
 import { IdentityStore, type EventSource, type IamDb } from "../iam/index.js";
 import { READ_ONLY_ACTIONS } from "./actions/index.js";
 import { kmsAuditEventSource } from "./audit-events.js";
@@ -51,6 +52,8 @@ export interface KmsServerOptions {
   maxRequestsPerSecondPerAccessKey?: number;
   /** Failed authentications per minute per source (and kind) before they are throttled; default 20, 0 = off. */
   maxFailedAuthPerMinutePerSource?: number;
+  /** Connection timeouts on HTTPS (default kube's secure serving: 32 s read-header, 90 s idle, 60 s request). */
+  servingTimeouts?: ServingTimeouts;
 }
 
 export interface KmsServer {
@@ -177,7 +180,7 @@ export async function startKmsServer(options: KmsServerOptions): Promise<KmsServ
   const app: FastifyInstance =
     tls === undefined
       ? Fastify(fastifyOptions)
-      : Fastify({ ...fastifyOptions, https: { key: tls.keyPem, cert: tls.certPem } });
+      : Fastify({ ...fastifyOptions, serverFactory: tlsServerFactory(tls, options.servingTimeouts) });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
 

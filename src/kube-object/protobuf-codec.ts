@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import protobuf from "protobufjs";
 import { AtrestError } from "../common/errors.js";
+import { setOwn } from "../common/own-keys.js";
 import { isPlainObject, rfc3339, type KubeObject } from "./types.js";
 
 /**
@@ -127,7 +128,7 @@ function messageToJson(type: protobuf.Type, msg: Record<string, unknown>): Recor
       const entries = Object.entries(v as Record<string, unknown>);
       if (entries.length === 0) continue;
       const m: Record<string, unknown> = {};
-      for (const [k, mv] of entries) m[k] = scalarToJson(field.type, mv);
+      for (const [k, mv] of entries) setOwn(m, k, scalarToJson(field.type, mv));
       out[field.name] = m;
     } else if (field.repeated) {
       const arr = v as unknown[];
@@ -236,7 +237,7 @@ function messageFromJson(type: protobuf.Type, json: unknown, path: string): Reco
     if (field.map) {
       if (!isPlainObject(v)) continue;
       const m: Record<string, unknown> = {};
-      for (const [k, mv] of Object.entries(v)) m[k] = scalarFromJson(field.type, mv, `${p}[${k}]`);
+      for (const [k, mv] of Object.entries(v)) setOwn(m, k, scalarFromJson(field.type, mv, `${p}[${k}]`));
       out[field.name] = m;
     } else if (field.repeated) {
       if (!Array.isArray(v)) continue;

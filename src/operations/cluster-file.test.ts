@@ -55,7 +55,7 @@ test("a valid cluster file: paths made absolute against the file, defaults fille
   assert.deepEqual(c.resources, ["secrets"]);
   assert.equal(c.tunables.convergeTimeoutMs, 120_000);
   assert.equal(c.tunables.pageSize, 100);
-  assert.equal(c.tunables.concurrency, 32);
+  assert.equal(c.tunables.concurrency, 64);
   assert.equal(c.plugins[0]?.timeout, "5s");
 });
 

@@ -36,8 +36,12 @@ export const OPERATION_DEFAULTS = Object.freeze({
   convergeTimeoutMs: 5 * 60_000,
   /** A lease not renewed for this long is dead. */
   leaseDurationMs: 30_000,
-  /** Objects rewritten at once. */
-  concurrency: 32,
+  /**
+   * Objects rewritten at once: enough PUTs in flight to cover the store's latency (an etcd round trip,
+   * SQLite's group-commit fsync). bench operations, 10,000 Secrets: 32 gave 1,288/s on SQLite and
+   * 1,112/s on etcd, 64 gave 2,268/s and 1,459/s; well inside kube's 200 mutating requests in flight.
+   */
+  concurrency: 64,
   /** Objects per list page (one checkpoint per page). */
   pageSize: 500,
   /** How long a rewrite retries a failing apiserver (restart, 5xx, refused) before the stage fails. */

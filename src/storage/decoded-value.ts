@@ -60,6 +60,18 @@ export interface DecodedWatchOptions {
    * and for watches with a filter, which need it to tell "left the selection" from "changed".
    */
   readonly decodePrevOnPut?: boolean;
+  /**
+   * Decode the previous value of a delete (default true). A watcher that keeps the objects itself (the
+   * apiserver's watch cache) knows what was deleted without it.
+   */
+  readonly decodePrevOnDelete?: boolean;
+}
+
+/** A value in a list that does not decode (listWithErrors): its key, revision and the error. */
+export interface UndecodableValue {
+  readonly key: string;
+  readonly modRevision: number;
+  readonly error: AtrestError;
 }
 
 export type { Watch };

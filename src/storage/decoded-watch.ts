@@ -9,6 +9,7 @@ import { transformError } from "./transformation-record.js";
 export interface DecodedWatchInternals {
   readonly decode: (kv: KeyValue) => Promise<DecodedValue>;
   readonly decodePrevOnPut: boolean;
+  readonly decodePrevOnDelete: boolean;
   /** A delete event passed by: the key's cached value, if older, is no longer current. */
   readonly deleted: (key: string, modRevision: number) => void;
 }
@@ -69,7 +70,10 @@ async function decodeEvent(event: WatchEvent, internals: DecodedWatchInternals):
       const value = await internals.decode(event.kv);
       return prev === undefined ? { type: "put", value } : { type: "put", value, prev };
     }
-    const prev = event.prevKv === undefined ? undefined : await internals.decode(event.prevKv);
+    const prev =
+      event.prevKv === undefined || !internals.decodePrevOnDelete
+        ? undefined
+        : await internals.decode(event.prevKv);
     // After decoding: the deleted value is not kept (decoding it may have cached it again).
     internals.deleted(key, modRevision);
     return prev === undefined

@@ -10,6 +10,7 @@ import type {
   DecodedWatchOptions,
   DeleteConditions,
   GuaranteedUpdateOptions,
+  UndecodableValue,
   UpdateFn,
   Watch,
   WrittenValue,
@@ -89,6 +90,27 @@ export class TransformingStore {
     const res = await this.raw.list(prefix, options);
     const items: DecodedValue[] = [];
     for (const kv of res.items) items.push(await this.decode(kv));
+    return { items, revision: res.revision, more: res.more };
+  }
+
+  /**
+   * A list in which a value that does not decode is reported in its place instead of failing the list
+   * (what a cache of every object needs: one bad value must not hide the others).
+   */
+  async listWithErrors(
+    prefix: string,
+    options: ListOptions = {},
+  ): Promise<{ items: (DecodedValue | UndecodableValue)[]; revision: number; more: boolean }> {
+    const res = await this.raw.list(prefix, options);
+    const items: (DecodedValue | UndecodableValue)[] = [];
+    for (const kv of res.items) {
+      try {
+        items.push(await this.decode(kv));
+      } catch (err) {
+        const error = isAtrestError(err) ? err : transformError(err, kv.key, "from_storage");
+        items.push({ key: kv.key, modRevision: kv.modRevision, error });
+      }
+    }
     return { items, revision: res.revision, more: res.more };
   }
 
@@ -212,6 +234,7 @@ export class TransformingStore {
     return watchDecoded(this.raw, prefix, fromRevision, handlers, {
       decode: (kv) => this.decode(kv),
       decodePrevOnPut: options.decodePrevOnPut ?? true,
+      decodePrevOnDelete: options.decodePrevOnDelete ?? true,
       deleted: (key, modRevision) => this.decoded.forgetBefore(key, modRevision),
     });
   }

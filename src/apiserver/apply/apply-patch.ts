@@ -1,4 +1,4 @@
-import YAML from "yaml";
+import { decodeYaml } from "../../common/yaml-decode.js";
 import { isPlainObject, type KubeObject } from "../../kube-object/types.js";
 import type { FieldValidation } from "../media.js";
 import { badRequest } from "../status.js";
@@ -18,7 +18,7 @@ export function decodeApplyPatch(
   const text = body.toString("utf8");
   let parsed: unknown;
   try {
-    parsed = YAML.parse(text, { version: "1.1", uniqueKeys: false, maxAliasCount: 100 });
+    parsed = decodeYaml(text, { version: "1.1", uniqueKeys: false, maxAliasCount: 100 });
   } catch (err) {
     throw badRequest(`error decoding YAML: ${firstLine(err)}`);
   }
@@ -30,7 +30,7 @@ export function decodeApplyPatch(
   const warnings: string[] = [];
   if (validation !== "Ignore") {
     try {
-      YAML.parse(text, { version: "1.1", uniqueKeys: true, maxAliasCount: 100 });
+      decodeYaml(text, { version: "1.1", uniqueKeys: true, maxAliasCount: 100 });
     } catch (err) {
       if (validation === "Strict") throw badRequest(`error strict decoding YAML: ${firstLine(err)}`);
       warnings.push(firstLine(err));

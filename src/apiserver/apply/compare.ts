@@ -1,3 +1,4 @@
+import { getOwn } from "../../common/own-keys.js";
 import { isPlainObject } from "../../kube-object/types.js";
 import { FieldSet } from "./field-set.js";
 import { listItemElement } from "./list-items.js";
@@ -57,7 +58,7 @@ function visit(lhs: unknown, rhs: unknown, type: TypeRef, path: PathElement[], c
       for (const key of keys) {
         const childType = entryType(atom, key);
         if (childType === undefined) continue;
-        visit(l[key], r[key], childType, [...path, { field: key }], c);
+        visit(getOwn(l, key), getOwn(r, key), childType, [...path, { field: key }], c);
       }
     }
   } else doLeaf();

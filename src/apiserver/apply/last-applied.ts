@@ -1,3 +1,4 @@
+import { decodeJson } from "../../common/json-decode.js";
 import { isPlainObject, type KubeObject } from "../../kube-object/types.js";
 import { compare } from "./compare.js";
 import type { FieldSet } from "./field-set.js";
@@ -78,7 +79,7 @@ export function allowedConflictsFromLastApplied(
   if (text === undefined) return undefined;
   let last: unknown;
   try {
-    last = JSON.parse(text);
+    last = decodeJson(text);
   } catch {
     return undefined;
   }

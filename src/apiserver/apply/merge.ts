@@ -1,3 +1,4 @@
+import { getOwn, setOwn } from "../../common/own-keys.js";
 import { isPlainObject } from "../../kube-object/types.js";
 import { listItemElement } from "./list-items.js";
 import { comparePathElements, type PathElement } from "./path-element.js";
@@ -29,8 +30,8 @@ export function merge(lhs: unknown, rhs: unknown, type: TypeRef): unknown {
     const out: Record<string, unknown> = {};
     for (const key of new Set([...Object.keys(l), ...Object.keys(r)])) {
       const childType = entryType(ra, key) ?? { kind: "deduced" as const };
-      const merged = merge(l[key], r[key], childType);
-      if (merged !== undefined) out[key] = merged;
+      const merged = merge(getOwn(l, key), getOwn(r, key), childType);
+      if (merged !== undefined) setOwn(out, key, merged);
     }
     return Object.keys(out).length > 0 ? out : undefined;
   }

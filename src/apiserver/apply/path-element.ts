@@ -1,3 +1,4 @@
+import { decodeJson } from "../../common/json-decode.js";
 import { isPlainObject } from "../../kube-object/types.js";
 
 /**
@@ -167,7 +168,7 @@ export function deserializePathElement(s: string): PathElement | undefined {
 
 function parseJson(text: string, whole: string): unknown {
   try {
-    return JSON.parse(text) as unknown;
+    return decodeJson(text);
   } catch {
     throw new PathElementSyntaxError(`invalid JSON in ${whole}`);
   }

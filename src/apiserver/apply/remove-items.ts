@@ -1,3 +1,4 @@
+import { setOwn } from "../../common/own-keys.js";
 import { isPlainObject } from "../../kube-object/types.js";
 import { FieldSet } from "./field-set.js";
 import { listItemElement } from "./list-items.js";
@@ -34,11 +35,11 @@ export function removeItems(value: unknown, toRemove: FieldSet, type: TypeRef): 
       if (toRemove.hasMember(pe)) continue;
       const below = toRemove.withPrefix(pe);
       if (below.empty()) {
-        out[key] = v;
+        setOwn(out, key, v);
         continue;
       }
       const kept = removeItems(v, below, entryType(atom, key) ?? { kind: "deduced" });
-      if (kept !== undefined) out[key] = kept;
+      if (kept !== undefined) setOwn(out, key, kept);
     }
     return Object.keys(out).length > 0 ? out : undefined;
   }

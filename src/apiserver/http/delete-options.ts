@@ -1,3 +1,4 @@
+import { decodeJson } from "../../common/json-decode.js";
 import type { DeleteOptions } from "../registry/index.js";
 import { badRequest, invalid, type FieldError } from "../status.js";
 import { isPlainObject } from "../../kube-object/types.js";
@@ -26,10 +27,10 @@ export async function deleteOptionsOf(ctx: HandlerContext, r: Request): Promise<
   } else {
     let doc: unknown;
     try {
-      doc = JSON.parse(body.toString("utf8"));
+      doc = decodeJson(body);
     } catch (err) {
       throw badRequest(
-        `DeleteOptions in version "v1" cannot be handled as a DeleteOptions: ${(err as Error).message}`,
+        `DeleteOptions in version "v1" cannot be handled as a DeleteOptions: couldn't get version/kind; json parse error: ${(err as Error).message}`,
       );
     }
     if (!isPlainObject(doc))

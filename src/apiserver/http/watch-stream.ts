@@ -1,3 +1,4 @@
+import { setLongTimeout, type LongTimer } from "../../common/long-timer.js";
 import { isAtrestError } from "../../common/errors.js";
 import type { ResponseFormat } from "../media.js";
 import type { WatchEventType, WatchHandle } from "../registry/index.js";
@@ -48,11 +49,11 @@ export async function serveWatch(
     if (!headersSent) pending.push(line);
     else r.res.write(line);
   };
-  const state: { watch?: WatchHandle | undefined; timer?: ReturnType<typeof setTimeout> } = {};
+  const state: { watch?: WatchHandle | undefined; timer?: LongTimer } = {};
   const end = (): void => {
     if (ended) return;
     ended = true;
-    if (state.timer !== undefined) clearTimeout(state.timer);
+    state.timer?.clear();
     ctx.openWatches.delete(end);
     void state.watch?.cancel().catch(() => undefined);
     if (headersSent) {
@@ -132,8 +133,8 @@ export async function serveWatch(
   r.res.on("close", end);
   ctx.openWatches.add(end);
   const ms = timeoutSeconds !== undefined && timeoutSeconds > 0 ? timeoutSeconds * 1000 : ctx.watchTimeoutMs;
-  state.timer = setTimeout(end, ms);
-  state.timer.unref();
+  // timeoutSeconds past 2^31 ms must not end the watch at once (as Node's own setTimeout would).
+  state.timer = setLongTimeout(end, ms).unref();
   if (options.allowWatchBookmarks && ctx.watchBookmarkIntervalMs > 0) {
     startBookmarks(ctx, r, info, state.watch, () => ended);
   }

@@ -1,5 +1,5 @@
 /** The registry: Kubernetes REST semantics over the transforming store. */
-export { Registry } from "./registry.js";
+export { Registry, type RegistryOptions } from "./registry.js";
 export type {
   ApplyOptions,
   ApplyResult,

@@ -1,5 +1,6 @@
 import { decodeStoredBytes } from "../../kube-object/stored-bytes.js";
 import { isPlainObject, type KubeObject } from "../../kube-object/types.js";
+import type { ResourceInfo } from "../resources.js";
 
 /**
  * Kubernetes objects as the transforming store holds them: the object bytes are JSON (what atrest
@@ -28,4 +29,15 @@ export function encodeObject(object: KubeObject): Buffer {
   delete meta.resourceVersion;
   delete meta.selfLink;
   return Buffer.from(JSON.stringify({ ...object, metadata: meta }), "utf8");
+}
+
+/** A DELETED object when nothing of its value is known (the store kept none): what its key says. */
+export function objectFromKey(info: ResourceInfo, prefix: string, key: string, rv: number): KubeObject {
+  const rest = key.slice(prefix.length).split("/");
+  const metadata: Record<string, unknown> = { resourceVersion: String(rv) };
+  if (rest.length >= 2) {
+    metadata.namespace = rest[0];
+    metadata.name = rest[1];
+  } else metadata.name = rest[0];
+  return { apiVersion: info.apiVersion, kind: info.kind, metadata };
 }

@@ -31,6 +31,17 @@ import type {
   WriteOptions,
 } from "./types.js";
 import { watchObjects } from "./watch-events.js";
+import { listFromCache, watchFromCache, WatchCaches } from "./watch-cache/index.js";
+
+export interface RegistryOptions {
+  /**
+   * Serve watches and lists from a watch cache per collection (kube's --watch-cache, default true);
+   * false: every watch and list reads the store.
+   */
+  readonly watchCache?: boolean;
+  /** Changes each collection's cache keeps for watches that resume (default 1000). */
+  readonly watchCacheCapacity?: number;
+}
 
 /**
  * The REST semantics of the served resources, thin over the transforming store (its only way to the
@@ -41,13 +52,23 @@ import { watchObjects } from "./watch-events.js";
 export class Registry {
   private readonly namespaces: NamespaceCache;
   private readonly fieldManagers: FieldManagers;
+  /** Undefined with --watch-cache=false. */
+  readonly watchCaches: WatchCaches | undefined;
 
   constructor(
     private readonly store: TransformingStore,
     private readonly prefix: string,
     private readonly clock: Clock,
     private readonly random: Random,
+    options: RegistryOptions = {},
   ) {
+    this.watchCaches =
+      options.watchCache === false
+        ? undefined
+        : new WatchCaches(store, prefix, {
+            clock,
+            ...(options.watchCacheCapacity !== undefined ? { capacity: options.watchCacheCapacity } : {}),
+          });
     const ns = resourceByName("namespaces");
     if (ns === undefined) throw new AtrestError("internal", "the namespaces resource is not served");
     this.namespaces = new NamespaceCache(store, collectionPrefix(prefix, ns, undefined), clock);
@@ -81,13 +102,16 @@ export class Registry {
     return withTypeMeta(info, objectOf(value));
   }
 
+  /** A page of the collection: from the watch cache when it can answer (kube's rules), else the store. */
   async list(info: ResourceInfo, namespace: string | undefined, q: ListQuery): Promise<ListPage> {
-    const page = await listPage(
-      this.store,
-      collectionPrefix(this.prefix, info, namespace),
-      filterOf(info, q),
-      q,
-    );
+    const prefix = collectionPrefix(this.prefix, info, namespace);
+    const filter = filterOf(info, q);
+    const cache = this.watchCaches?.forPrefix(collectionPrefix(this.prefix, info, undefined));
+    const page =
+      (cache === undefined
+        ? undefined
+        : await listFromCache(cache, prefix, filter, q, () => this.store.currentRevision())) ??
+      (await listPage(this.store, prefix, filter, q));
     const convert = info.conversion?.fromStorage;
     return convert === undefined ? page : { ...page, items: page.items.map(convert) };
   }
@@ -149,8 +173,14 @@ export class Registry {
     return this.namespaces.start();
   }
 
-  close(): Promise<void> {
-    return this.namespaces.close();
+  /** Lists and watches every collection for the watch cache (a collection that fails retries alone). */
+  async startWatchCache(): Promise<void> {
+    await this.watchCaches?.start();
+  }
+
+  async close(): Promise<void> {
+    await this.watchCaches?.close();
+    await this.namespaces.close();
   }
 
   /** PUT: compare-and-swap on the body's resourceVersion (unconditional when it has none). */
@@ -405,7 +435,8 @@ export class Registry {
 
   /**
    * Streams changes from `resourceVersion` (exclusive). Without one (or "0") it first sends the current
-   * objects as ADDED, like kube-apiserver. Events are delivered in store order.
+   * objects as ADDED, like kube-apiserver. Events are delivered in store order. Served by the watch
+   * cache when it is serving (410 Expired below its window); otherwise by a watch of the store.
    */
   async watch(
     info: ResourceInfo,
@@ -416,15 +447,25 @@ export class Registry {
     const filter = filterOf(info, q);
     let from: number;
     const rv = q.resourceVersion;
-    if (rv === undefined || rv === "" || rv === "0") {
+    const fromState = rv === undefined || rv === "" || rv === "0";
+    if (!fromState && !/^\d+$/.test(rv)) throw badRequest(`invalid resourceVersion "${rv}"`);
+    const prefix = collectionPrefix(this.prefix, info, namespace);
+    const cache = this.watchCaches?.forPrefix(collectionPrefix(this.prefix, info, undefined));
+    if (cache !== undefined) {
+      const handle = await watchFromCache(cache, {
+        info,
+        prefix,
+        filter,
+        from: fromState ? undefined : Number(rv),
+        sink,
+      });
+      if (handle !== undefined) return handle;
+    }
+    if (fromState) {
       const page = await this.list(info, namespace, selectorsOf(q));
       for (const item of page.items) sink.event("ADDED", item);
       from = Number(page.resourceVersion);
-    } else {
-      if (!/^\d+$/.test(rv)) throw badRequest(`invalid resourceVersion "${rv}"`);
-      from = Number(rv);
-    }
-    const prefix = collectionPrefix(this.prefix, info, namespace);
+    } else from = Number(rv);
     return watchObjects(this.store, { info, prefix, filter, from, sink });
   }
 }

@@ -1,4 +1,5 @@
 import type { Clock } from "../../common/clock.js";
+import { setOwn } from "../../common/own-keys.js";
 import type { Random } from "../../common/random.js";
 import type { ResourceInfo } from "../resources.js";
 import { badRequest, conflict, invalid, type FieldError } from "../status.js";
@@ -52,7 +53,7 @@ export function normalizeIncoming(
     if (isPlainObject(obj.stringData)) {
       const data: Record<string, unknown> = isPlainObject(obj.data) ? { ...obj.data } : {};
       for (const [k, v] of Object.entries(obj.stringData))
-        data[k] = Buffer.from(String(v), "utf8").toString("base64");
+        setOwn(data, k, Buffer.from(String(v), "utf8").toString("base64"));
       obj.data = data;
     }
     delete obj.stringData;

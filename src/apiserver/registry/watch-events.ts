@@ -3,9 +3,8 @@ import type { DecodedWatchEvent } from "../../storage/decoded-value.js";
 import type { TransformingStore } from "../../storage/transforming-store.js";
 import type { ResourceInfo } from "../resources.js";
 import { expired } from "../status.js";
-import type { KubeObject } from "../../kube-object/types.js";
 import { isSelective, matches, type Filter } from "./filter.js";
-import { objectOf } from "./object-codec.js";
+import { objectFromKey, objectOf } from "./object-codec.js";
 import { unreadable } from "./storage-errors.js";
 import { withTypeMeta } from "./strategy.js";
 import type { WatchHandle, WatchSink } from "./types.js";
@@ -90,15 +89,4 @@ export async function watchObjects(store: TransformingStore, w: ObjectWatch): Pr
     if (isAtrestError(err, "gone")) throw expired(`too old resource version: ${from} (${err.message})`);
     throw err;
   }
-}
-
-/** A DELETED object when the store kept no previous value: what its key says. */
-function objectFromKey(info: ResourceInfo, prefix: string, key: string, rv: number): KubeObject {
-  const rest = key.slice(prefix.length).split("/");
-  const metadata: Record<string, unknown> = { resourceVersion: String(rv) };
-  if (rest.length >= 2) {
-    metadata.namespace = rest[0];
-    metadata.name = rest[1];
-  } else metadata.name = rest[0];
-  return { apiVersion: info.apiVersion, kind: info.kind, metadata };
 }

@@ -1,3 +1,4 @@
+import { setOwn } from "../../common/own-keys.js";
 import { systemClock, type Clock } from "../../common/clock.js";
 import { silentLogger, type Logger } from "../../common/logger.js";
 import { systemRandom, type Random } from "../../common/random.js";
@@ -221,7 +222,7 @@ export class IdentityApi {
   }): TrailEvent {
     const requestParameters: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(e.params))
-      if (!UNRECORDED.has(k) && !COMMON.has(k)) requestParameters[k] = v.slice(0, 1024);
+      if (!UNRECORDED.has(k) && !COMMON.has(k)) setOwn(requestParameters, k, v.slice(0, 1024));
     const c = e.caller;
     const serviceName = e.service ?? "Sts";
     return {

@@ -1,3 +1,4 @@
+import { tlsServerFactory } from "../../common/tls-serving.js";
 import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from "fastify";
 import { AtrestError } from "../../common/errors.js";
@@ -56,7 +57,7 @@ export async function startIdentityServer(options: {
   const app: FastifyInstance =
     options.tls === undefined
       ? Fastify(base)
-      : Fastify({ ...base, https: { key: options.tls.keyPem, cert: options.tls.certPem } });
+      : Fastify({ ...base, serverFactory: tlsServerFactory(options.tls) });
   await app.register(identityRoutes, { api: options.api });
   const host = options.host ?? "127.0.0.1";
   try {

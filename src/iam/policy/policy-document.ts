@@ -1,3 +1,4 @@
+import { decodeJson } from "../../common/json-decode.js";
 import { z } from "zod";
 import { AtrestError } from "../../common/errors.js";
 
@@ -104,7 +105,7 @@ export function parsePolicyDocument(json: string): PolicyDocument {
   }
   let value: unknown;
   try {
-    value = JSON.parse(json);
+    value = decodeJson(json);
   } catch (err) {
     throw new AtrestError("invalid-argument", "PolicyDocument is not valid JSON", {
       cause: err,

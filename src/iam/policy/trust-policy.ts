@@ -1,3 +1,4 @@
+import { decodeJson } from "../../common/json-decode.js";
 import { z } from "zod";
 import { AtrestError } from "../../common/errors.js";
 import { MAX_POLICY_DOCUMENT_CHARS } from "./policy-document.js";
@@ -66,7 +67,7 @@ export function parseTrustPolicy(json: string): TrustPolicy {
     throw invalid([`(document): longer than ${MAX_POLICY_DOCUMENT_CHARS} characters`]);
   let value: unknown;
   try {
-    value = JSON.parse(json);
+    value = decodeJson(json);
   } catch (err) {
     throw new AtrestError("invalid-argument", "AssumeRolePolicyDocument is not valid JSON", { cause: err });
   }

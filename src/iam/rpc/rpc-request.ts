@@ -1,3 +1,5 @@
+import { setOwn } from "../../common/own-keys.js";
+import { decodeJson } from "../../common/json-decode.js";
 import { iamError } from "../iam-error.js";
 
 /** A signed RPC request as the HTTP layer hands it over (fastify or any other). */
@@ -22,7 +24,7 @@ export function mergeRpcParams(req: RpcHttpRequest): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.query)) {
     const s = Array.isArray(v) ? v[0] : v;
-    if (s !== undefined) out[k] = s;
+    if (s !== undefined) setOwn(out, k, s);
   }
   if (req.rawBody.length > 0) {
     const type = (header(req.headers, "content-type") ?? "").toLowerCase();
@@ -30,18 +32,18 @@ export function mergeRpcParams(req: RpcHttpRequest): Record<string, string> {
     if (type.includes("application/json")) {
       let parsed: unknown;
       try {
-        parsed = JSON.parse(text);
+        parsed = decodeJson(text);
       } catch {
         throw iamError("InvalidParameter", "request body: not valid JSON");
       }
       if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed)) {
         for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
           if (v === null || v === undefined) continue;
-          out[k] = typeof v === "string" ? v : JSON.stringify(v);
+          setOwn(out, k, typeof v === "string" ? v : JSON.stringify(v));
         }
       }
     } else {
-      for (const [k, v] of new URLSearchParams(text)) out[k] = v;
+      for (const [k, v] of new URLSearchParams(text)) setOwn(out, k, v);
     }
   }
   return out;

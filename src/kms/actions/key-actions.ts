@@ -1,3 +1,4 @@
+import { decodeJson } from "../../common/json-decode.js";
 import { kmsError } from "../kms-error.js";
 import {
   optionalParam,
@@ -80,7 +81,7 @@ function parseKeyFilters(p: Params): KeyListFilters {
   if (raw === undefined) return {};
   let parsed: unknown;
   try {
-    parsed = JSON.parse(raw);
+    parsed = decodeJson(raw);
   } catch {
     throw kmsError("InvalidParameter", "Filters: must be valid JSON");
   }
