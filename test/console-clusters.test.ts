@@ -111,9 +111,13 @@ const clusterUrl = () =>
 
 /** The cool-down after a change: the console says when; wait for it as a user would. */
 async function waitCoolDown(p: Page): Promise<void> {
+  // A function, not a string: the console's Content-Security-Policy forbids eval.
   await p.waitForFunction(
-    `fetch(${JSON.stringify(`/console/api/clusters/${up.clusterId}`)}).then(r => r.json()).then(d => d.cluster.state !== "updating" && d.cluster.coolDownUntil <= Date.now())`,
-    undefined,
+    async (url: string) => {
+      const d = (await (await fetch(url)).json()) as { cluster: { state: string; coolDownUntil: number } };
+      return d.cluster.state !== "updating" && d.cluster.coolDownUntil <= Date.now();
+    },
+    `/console/api/clusters/${up.clusterId}`,
     { timeout: 60_000, polling: 500 },
   );
   await p.reload();
@@ -150,9 +154,7 @@ describe("console: the Secret Encryption switch on atrest up's cluster", () => {
     await p.getByText("Updating").first().waitFor();
     await screenshot(p, SUITE, "04-disable-updating");
     await p.getByText("Running").first().waitFor({ timeout: OPERATION_TIMEOUT_MS });
-    await p.waitForFunction(
-      `document.querySelector('[role=switch]')?.getAttribute('aria-checked') === 'false'`,
-    );
+    await p.locator('[role="switch"][aria-checked="false"]').waitFor();
     await screenshot(p, SUITE, "05-disabled-running");
     const scan = await scanSecrets();
     assert.ok(scan.total >= 5);
@@ -168,7 +170,7 @@ describe("console: the Secret Encryption switch on atrest up's cluster", () => {
     const dialog = p.getByRole("dialog", { name: "Secret Encryption" });
     await dialog.waitFor();
     const select = dialog.getByLabel("KMS Key");
-    await p.waitForFunction(`document.querySelectorAll('dialog select option').length > 0`);
+    await select.locator("option").first().waitFor({ state: "attached" });
     const options = await select.locator("option").allInnerTexts();
     assert.ok(
       options.some((o) => o.includes(up.keyId) && /Software/.test(o)),
@@ -181,9 +183,7 @@ describe("console: the Secret Encryption switch on atrest up's cluster", () => {
     await p.getByRole("list").filter({ hasText: "rewrite" }).first().waitFor();
     await screenshot(p, SUITE, "07-enable-updating");
     await p.getByText("Running").first().waitFor({ timeout: OPERATION_TIMEOUT_MS });
-    await p.waitForFunction(
-      `document.querySelector('[role=switch]')?.getAttribute('aria-checked') === 'true'`,
-    );
+    await p.locator('[role="switch"][aria-checked="true"]').waitFor();
     await screenshot(p, SUITE, "08-enabled-running");
     const scan = await scanSecrets();
     assert.equal(scan.plaintext, 0);

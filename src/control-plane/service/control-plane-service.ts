@@ -663,6 +663,21 @@ export class ControlPlaneService implements ClusterService {
     let currentStage = task.current_stage;
     let dirty = false;
     const progress = (e: ProgressEvent): void => {
+      if (e.event === "progress") {
+        // Kept on the rewrite stage (persisted with the stages at the next lease renewal).
+        const rewrite = stages.find((x) => x.name === e.stage);
+        if (rewrite === undefined) return;
+        Object.assign(rewrite, {
+          progress: {
+            total: e.total,
+            remaining: e.remaining,
+            ratePerSecond: e.ratePerSecond,
+            etaSeconds: e.etaSeconds,
+          },
+        });
+        dirty = true;
+        return;
+      }
       if (e.event !== "stage") return;
       const s = stages.find((x) => x.name === e.stage);
       if (s === undefined) return;
