@@ -59,9 +59,11 @@ export const ALLOWED_IMPORTS = Object.freeze({
   console: ["common"],
   // the console's server side (registerConsole) sits in control-plane/console and follows its rules
   scan: ["common", "crypto", "envelope", "encryption-config", "storage", "kube-object", "proto", "generated"],
-  // `atrest up` starts the parts together; only the CLI starts it
+  // `atrest up` starts the parts together (the control plane too, with its cluster file); only the CLI starts it
   up: [
     "common",
+    "control-plane",
+    "operations",
     "crypto",
     "envelope",
     "encryption-config",

@@ -101,7 +101,7 @@ describe("console: KMS and Event Query", () => {
     const rowsBefore = await p.getByRole("row").count();
     await p.getByRole("button", { name: "Rotate now" }).click();
     await p.getByRole("status").waitFor();
-    await p.waitForFunction(`document.querySelectorAll("tr").length > ${rowsBefore}`);
+    await p.getByRole("row").nth(rowsBefore).waitFor();
     const v = await stack.admin.call("ListKeyVersions", { KeyId: stack.up.summary.keyId });
     assert.equal(Number(v["TotalCount"]), 2);
     await screenshot(p, SUITE, "05-rotated");

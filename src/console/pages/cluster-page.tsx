@@ -240,19 +240,16 @@ function ClusterRoles({ path }: { path: string }) {
         </tbody>
       </table>
       <div className="inline">
-        <label>
-          {t("cluster.principal")} <input value={principal} onChange={(e) => setPrincipal(e.target.value)} />
-        </label>
-        <label>
-          {t("cluster.role")}{" "}
-          <select value={role} onChange={(e) => setRole(e.target.value)}>
-            {ROLES.map((r) => (
-              <option key={r} value={r}>
-                {t(`role.${r}`)}
-              </option>
-            ))}
-          </select>
-        </label>
+        <label htmlFor="grant-principal">{t("cluster.principal")}</label>
+        <input id="grant-principal" value={principal} onChange={(e) => setPrincipal(e.target.value)} />
+        <label htmlFor="grant-role">{t("cluster.role")}</label>
+        <select id="grant-role" value={role} onChange={(e) => setRole(e.target.value)}>
+          {ROLES.map((r) => (
+            <option key={r} value={r}>
+              {t(`role.${r}`)}
+            </option>
+          ))}
+        </select>
         <button
           disabled={principal === ""}
           onClick={() => {

@@ -41,6 +41,7 @@ export interface ConsoleTaskView {
     readonly startedAt?: number;
     readonly finishedAt?: number;
     readonly message?: string;
+    readonly progress?: ConsoleTaskView["progress"];
   }>;
   readonly error: { readonly code: string; readonly message: string } | undefined;
   /** The rewrite's count and pace, when the service reports it. */

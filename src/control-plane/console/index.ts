@@ -14,3 +14,5 @@ export type {
   ConsoleTaskView,
   ConsoleIdentityResolver,
 } from "./clusters-port.js";
+export { consoleMount, consoleUrlOf } from "./mount.js";
+export type { UpstreamEndpoints } from "./upstream.js";
