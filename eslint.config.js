@@ -3,7 +3,17 @@ import tseslint from "typescript-eslint";
 import { importDirectionConfigs } from "./scripts/import-direction.mjs";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "src/generated/", ".atrest/", "coverage/"] },
+  {
+    ignores: [
+      "dist/",
+      "dist-console/",
+      "test-screenshots/",
+      "node_modules/",
+      "src/generated/",
+      ".atrest/",
+      "coverage/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

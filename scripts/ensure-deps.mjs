@@ -4,7 +4,7 @@
 // (etcd, SoftHSM2, PostgreSQL, OpenSC, the Kubernetes Python client). Only plain node here: it runs
 // before any dependency exists.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 
@@ -27,6 +27,24 @@ export function ensureNpm() {
   run("npm", ["ci", "--no-audit", "--no-fund"]);
 }
 
+/** The newest modification time of any file below `dir`. */
+function newestMtimeMs(dir) {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtimeMs(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds the web console (scripts/build-console.mjs) when its sources are newer than the last build. */
+export async function ensureConsoleBuilt() {
+  const { buildConsole, BUILD_STAMP, CONSOLE_SRC } = await import("./build-console.mjs");
+  if (existsSync(BUILD_STAMP) && statSync(BUILD_STAMP).mtimeMs >= newestMtimeMs(CONSOLE_SRC)) return;
+  log("building the web console (vite build of src/console into dist-console/)");
+  await buildConsole();
+}
+
 const SYSTEM = [
   // [what must exist, Debian package]
   ["/usr/bin/etcd", "etcd-server"],
@@ -39,6 +57,10 @@ const SYSTEM = [
   ["/usr/bin/curl", "curl"],
   // test/clients-python.test.ts: the official Kubernetes Python client, run by Debian's python3.
   ["/usr/lib/python3/dist-packages/kubernetes", "python3-kubernetes"],
+  // test/console-*.test.ts: the web console in Debian's Chromium, driven by playwright-core.
+  ["/usr/bin/chromium", "chromium"],
+  // A CJK font, so the Chinese console's screenshots show characters rather than empty boxes.
+  ["/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "fonts-wqy-microhei"],
 ];
 
 export function ensureSystem() {
@@ -71,4 +93,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2);
   ensureNpm();
   if (args.includes("--system")) ensureSystem();
+  await ensureConsoleBuilt();
 }

@@ -57,6 +57,7 @@ export const ALLOWED_IMPORTS = Object.freeze({
   ],
   // the web console's sources run in a browser: nothing of the servers
   console: ["common"],
+  // the console's server side (registerConsole) sits in control-plane/console and follows its rules
   scan: ["common", "crypto", "envelope", "encryption-config", "storage", "kube-object", "proto", "generated"],
   // `atrest up` starts the parts together (the control plane too, with its cluster file); only the CLI starts it
   up: [
@@ -139,7 +140,7 @@ export function importDirectionConfigs() {
   for (const folder of Object.keys(ALLOWED_IMPORTS)) {
     for (let depth = 0; depth <= MAX_DEPTH; depth++) {
       configs.push({
-        files: [`src/${folder}/${"*/".repeat(depth)}*.ts`],
+        files: [`src/${folder}/${"*/".repeat(depth)}*.ts`, `src/${folder}/${"*/".repeat(depth)}*.tsx`],
         ignores: ["**/*.test.ts"],
         rules: { "no-restricted-imports": ["error", { patterns: patternsFor(folder, depth) }] },
       });

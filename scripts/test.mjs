@@ -3,7 +3,7 @@
 // (src/**/*.test.ts); end-to-end suites are in test/**/*.test.ts. `--unit` runs only the former.
 // Extra arguments are passed to `node --test` (e.g. --test-name-pattern=…); file paths select files.
 import { spawnSync } from "node:child_process";
-import { ensureNpm, ensureSystem } from "./ensure-deps.mjs";
+import { ensureConsoleBuilt, ensureNpm, ensureSystem } from "./ensure-deps.mjs";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
@@ -32,6 +32,8 @@ function find(dir) {
 // A fresh clone on a fresh machine: install what the tests need first.
 ensureNpm();
 if (!unitOnly) ensureSystem();
+// The console's browser tests and server serve the built console.
+if (!unitOnly) await ensureConsoleBuilt();
 
 const files = selected.length > 0 ? selected : [...find("src"), ...(unitOnly ? [] : find("test"))].sort();
 const result = spawnSync(

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
+import { consoleMount, consoleUrlOf } from "../control-plane/console/index.js";
 import { AtrestError } from "../common/errors.js";
 import { createLogger } from "../common/logger.js";
 import { parseGoDurationNs } from "../common/go-duration.js";
@@ -60,6 +61,10 @@ export function registerControlPlane(program: Command): void {
     .option("--database <url>", "the KMS's postgres:// URL (default: its SQLite in the data dir)")
     .option("--listen <host:port>", "address to listen on", "127.0.0.1:9444")
     .option("--insecure-http", "plain HTTP (loopback only)")
+    .option(
+      "--kms-endpoint <url>",
+      "the KMS (https://host:port) the web console's KMS pages call; with it the console is served at /console/ (HTTPS only)",
+    )
     .option("--update-cooldown <duration>", "how long UpdateKMSEncryption answers 409 after a change", "5m")
     .option(
       "--task-lease <duration>",
@@ -72,6 +77,7 @@ export function registerControlPlane(program: Command): void {
         database?: string;
         listen: string;
         insecureHttp?: boolean;
+        kmsEndpoint?: string;
         updateCooldown: string;
         taskLease: string;
       }) => {
@@ -81,6 +87,13 @@ export function registerControlPlane(program: Command): void {
           throw new AtrestError(
             "invalid-argument",
             "--insecure-http: plain HTTP is only allowed on a loopback address",
+          );
+        if (opts.kmsEndpoint !== undefined && !/^https:\/\/[^/\s]+\/?$/.test(opts.kmsEndpoint))
+          throw new AtrestError("invalid-argument", "--kms-endpoint: must be https://host:port");
+        if (opts.kmsEndpoint !== undefined && opts.insecureHttp === true)
+          throw new AtrestError(
+            "invalid-argument",
+            "--kms-endpoint: the console needs HTTPS (its session cookie is Secure); drop --insecure-http",
           );
         const cooldownMs = durationMs(opts.updateCooldown, "--update-cooldown");
         const taskLeaseMs = durationMs(opts.taskLease, "--task-lease");
@@ -111,6 +124,20 @@ export function registerControlPlane(program: Command): void {
             cooldownMs,
             taskLeaseMs,
             logger,
+            // The console's KMS pages call --kms-endpoint; its RAM, STS and ActionTrail pages this
+            // server's own identity services (served at /), both signed as the signed-in user.
+            ...(opts.kmsEndpoint === undefined || shared.tls === undefined
+              ? {}
+              : {
+                  mounts: [
+                    consoleMount({
+                      kmsEndpoint: opts.kmsEndpoint.replace(/\/$/, ""),
+                      identityEndpoint: `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
+                      regionId: shared.region,
+                      caPem: shared.tls.caCertPem,
+                    }),
+                  ],
+                }),
             ...(opts.insecureHttp === true || shared.tls === undefined
               ? {}
               : { tls: { keyPem: shared.tls.keyPem, certPem: shared.tls.certPem } }),
@@ -123,6 +150,7 @@ export function registerControlPlane(program: Command): void {
           JSON.stringify({
             msg: "control plane listening",
             url: running.url,
+            ...(opts.kmsEndpoint === undefined ? {} : { consoleUrl: consoleUrlOf(running.url) }),
             instanceId: running.service.instanceId,
           }) + "\n",
         );

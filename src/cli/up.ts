@@ -35,6 +35,9 @@ function summaryText(s: UpSummary): string {
     ...(s.controlPlaneUrl === undefined
       ? []
       : [`  control plane  ${s.controlPlaneUrl} (cs API; cluster ${s.clusterId ?? "?"}; the same profile)`]),
+    ...(s.consoleUrl === undefined
+      ? []
+      : [`  console        ${s.consoleUrl} (sign in with the profile's AccessKey ID and Secret)`]),
     "",
     `  kubectl --kubeconfig ${s.kubeconfig} create secret generic demo --from-literal=password=s3cr3t`,
     `  atrest kms describe-key --profile ${s.kmsProfile} --key-id ${s.keyAlias}`,

@@ -16,6 +16,7 @@ import {
 import { ADMIN_PRINCIPAL, kmsPaths, type KmsServer } from "../kms/index.js";
 import { renderClusterFile, type ClusterFileInput } from "../operations/index.js";
 import { AtrestError } from "../common/errors.js";
+import { consoleMount, type UpstreamEndpoints } from "../control-plane/console/index.js";
 
 /** The RAM policy up's admin gets for the cs API (besides the KMS's and the identity services'). */
 export const UP_ADMIN_CS_POLICY = "AliyunCSFullAccess";
@@ -26,6 +27,8 @@ export async function startUpControlPlane(options: {
   engines: ClusterEngineFactory;
   port?: number;
   cooldownMs?: number;
+  /** Where the web console (mounted on the control plane) sends the KMS and identity calls. */
+  console: UpstreamEndpoints;
   logger: Logger;
 }): Promise<RunningControlPlane> {
   const { kms } = options;
@@ -50,6 +53,7 @@ export async function startUpControlPlane(options: {
     port: options.port ?? 0,
     // Tasks are taken over once the cluster's apiserver is up (registerUpCluster), not before.
     startTasks: false,
+    mounts: [consoleMount(options.console)],
     logger: options.logger,
     ...(options.cooldownMs === undefined ? {} : { cooldownMs: options.cooldownMs }),
     ...(tls === undefined ? {} : { tls: { keyPem: tls.keyPem, certPem: tls.certPem } }),

@@ -27,6 +27,7 @@ import type { ClusterEngineFactory, RunningControlPlane } from "../control-plane
 import { renderClusterFile, type ClusterFileInput } from "../operations/index.js";
 import { writeFileAtomic } from "../common/atomic-file.js";
 import { registerUpCluster, startUpControlPlane } from "./control-plane.js";
+import { consoleUrlOf } from "../control-plane/console/index.js";
 
 export const DEFAULT_PLUGIN_READY_TIMEOUT_MS = 15_000;
 /** sun_path is 108 bytes on Linux, one of them the terminating NUL. */
@@ -100,6 +101,8 @@ export interface UpSummary {
   readonly controlPlaneUrl?: string;
   /** Up's cluster as the control plane knows it (DescribeClusterDetail's ClusterId). */
   readonly clusterId?: string;
+  /** The web console on the control plane (sign in with the profile's access key pair). */
+  readonly consoleUrl?: string;
 }
 
 export interface RunningUp {
@@ -213,6 +216,13 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
         kms,
         kmsDir: paths.kmsDir,
         engines: options.clusterEngines,
+        // The console's KMS, RAM, STS and ActionTrail pages call these, signed as the user.
+        console: {
+          kmsEndpoint: kms.url,
+          identityEndpoint: identity.url,
+          regionId: kmsDir.region,
+          caPem: readFileSync(kmsDir.caCertFile, "utf8"),
+        },
         logger: logger.child({ part: "control-plane" }),
         ...(options.controlPlanePort === undefined ? {} : { port: options.controlPlanePort }),
         ...(options.updateCooldownMs === undefined ? {} : { cooldownMs: options.updateCooldownMs }),
@@ -347,7 +357,9 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       region: kmsDir.region,
       kmsProviderName: UP_KMS_PROVIDER_NAME,
       clusterFile: paths.clusterFile,
-      ...(controlPlane === undefined ? {} : { controlPlaneUrl: controlPlane.url }),
+      ...(controlPlane === undefined
+        ? {}
+        : { controlPlaneUrl: controlPlane.url, consoleUrl: consoleUrlOf(controlPlane.url) }),
       ...(clusterId === undefined ? {} : { clusterId }),
     };
     let closing: Promise<void> | undefined;

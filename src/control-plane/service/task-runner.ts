@@ -96,6 +96,21 @@ export class TaskRunner {
           .catch((err: unknown) => ctx.logger.warn({ taskId, err: errorText(err) }, "operation id not kept"));
         return;
       }
+      if (e.event === "progress") {
+        // Kept on the rewrite stage (persisted with the stages at the next lease renewal).
+        const rewrite = stages.find((x) => x.name === e.stage);
+        if (rewrite === undefined) return;
+        Object.assign(rewrite, {
+          progress: {
+            total: e.total,
+            remaining: e.remaining,
+            ratePerSecond: e.ratePerSecond,
+            etaSeconds: e.etaSeconds,
+          },
+        });
+        dirty = true;
+        return;
+      }
       if (e.event !== "stage") return;
       const s = stages.find((x) => x.name === e.stage);
       if (s === undefined) return;

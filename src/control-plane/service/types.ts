@@ -66,6 +66,13 @@ export interface TaskStage {
   readonly startedAt?: number;
   readonly finishedAt?: number;
   readonly message?: string;
+  /** The rewrite's count and pace (the engine's progress events), for the console's progress bar. */
+  readonly progress?: {
+    readonly total: number;
+    readonly remaining: number;
+    readonly ratePerSecond: number;
+    readonly etaSeconds: number | null;
+  };
 }
 
 export interface TaskView {

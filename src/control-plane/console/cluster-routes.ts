@@ -1,0 +1,144 @@
+import { randomUUID, timingSafeEqual } from "node:crypto";
+import type { FastifyRequest } from "fastify";
+import { z } from "zod";
+import { CS_SERVICE_ROLE, CS_SERVICE_ROLE_POLICY, CS_SERVICE_ROLE_TRUST_POLICY } from "../../iam/index.js";
+import { apiRoute, parseBody, type ApiContext, type ApiScope } from "./api-context.js";
+import {
+  CONSOLE_CLUSTER_ROLES,
+  type ConsoleCaller,
+  type ConsoleClusters,
+  type ConsoleIdentityResolver,
+} from "./clusters-port.js";
+import { consoleRefusal } from "./console-error.js";
+
+const CLUSTER_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const TASK_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+const encryptionBody = z.union([
+  z.strictObject({ enabled: z.literal(true), kmsKeyId: z.string().min(1).max(256) }),
+  z.strictObject({ enabled: z.literal(false) }),
+]);
+const grantBody = z.strictObject({
+  principal: z.string().regex(/^[A-Za-z0-9._@-]{1,128}$/),
+  role: z.enum(CONSOLE_CLUSTER_ROLES),
+});
+
+function idParam(params: Readonly<Record<string, string>>, key: string, re: RegExp): string {
+  const v = params[key] ?? "";
+  if (!re.test(v)) throw consoleRefusal("invalid-argument", "InvalidParameter", `${key}: not a valid id`);
+  return v;
+}
+
+/**
+ * The session's principal as the cluster service's Caller. The access key is resolved again on every
+ * request, as the cs API's authentication would (a deleted key or an expired STS session stops the
+ * session's cluster actions at once), and its secret must still be the one the user signed in with.
+ */
+async function callerOf(
+  resolver: ConsoleIdentityResolver,
+  ctx: ApiContext,
+  req: FastifyRequest,
+): Promise<ConsoleCaller> {
+  const { accessKeyId, accessKeySecret, securityToken } = ctx.session.credentials;
+  const resolved = await resolver.resolveAccessKey(accessKeyId, securityToken);
+  const a = Buffer.from(resolved?.secret ?? "", "utf8");
+  const b = Buffer.from(accessKeySecret, "utf8");
+  if (resolved === undefined || a.length !== b.length || !timingSafeEqual(a, b))
+    throw consoleRefusal(
+      "unauthenticated",
+      "SessionExpired",
+      "the access key this session signed in with is no longer valid: sign in again",
+    );
+  resolver.assertSessionLive(resolved.caller);
+  const ua = req.headers["user-agent"];
+  return {
+    identity: resolved.caller,
+    sourceIp: req.ip,
+    requestId: randomUUID().toUpperCase(),
+    via: "console",
+    ...(typeof ua === "string" ? { userAgent: ua.slice(0, 512) } : {}),
+  };
+}
+
+/**
+ * Clusters through the control plane's service (the same methods and Caller as the cs API); the
+ * service role and its quick authorization through RAM as the user.
+ */
+export function registerClusterRoutes(
+  scope: ApiScope,
+  clusters: ConsoleClusters,
+  resolver: ConsoleIdentityResolver,
+): void {
+  const route = (
+    method: "GET" | "POST",
+    path: string,
+    handler: (ctx: ApiContext, caller: ConsoleCaller) => Promise<unknown>,
+  ) => apiRoute(scope, method, path, async (ctx, req) => handler(ctx, await callerOf(resolver, ctx, req)));
+
+  route("GET", "/clusters", async (_ctx, caller) =>
+    clusters.listClusters(caller, { pageSize: 100, pageNumber: 1 }),
+  );
+  route("GET", "/clusters/:clusterId", async ({ params }, caller) => {
+    const cluster = await clusters.describeCluster(caller, idParam(params, "clusterId", CLUSTER_ID));
+    const task =
+      cluster.currentTaskId === undefined || cluster.currentTaskId === ""
+        ? undefined
+        : await clusters.describeTask(caller, cluster.currentTaskId).catch(() => undefined);
+    // The rewrite's count and ETA, from the stage that carries them (the service keeps them there).
+    const progress = task?.progress ?? task?.stages.find((s) => s.progress !== undefined)?.progress;
+    return {
+      cluster,
+      task: task === undefined ? undefined : { ...task, ...(progress === undefined ? {} : { progress }) },
+    };
+  });
+  route("POST", "/clusters/:clusterId/encryption", async ({ params, body }, caller) => {
+    const b = parseBody(encryptionBody, body);
+    return clusters.updateKmsEncryption(
+      caller,
+      idParam(params, "clusterId", CLUSTER_ID),
+      b.enabled ? { disableEncryption: false, kmsKeyId: b.kmsKeyId } : { disableEncryption: true },
+    );
+  });
+  route("GET", "/clusters/:clusterId/events", async ({ params }, caller) =>
+    clusters.listEvents(caller, idParam(params, "clusterId", CLUSTER_ID), { pageSize: 50, pageNumber: 1 }),
+  );
+  route("GET", "/clusters/:clusterId/roles", async ({ params }, caller) => ({
+    roles: await clusters.listRoles(caller, idParam(params, "clusterId", CLUSTER_ID)),
+  }));
+  route("POST", "/clusters/:clusterId/roles", async ({ params, body }, caller) => {
+    const b = parseBody(grantBody, body);
+    await clusters.grantRole(caller, idParam(params, "clusterId", CLUSTER_ID), b.principal, b.role);
+    return {};
+  });
+  route("GET", "/tasks/:taskId", async ({ params }, caller) =>
+    clusters.describeTask(caller, idParam(params, "taskId", TASK_ID)),
+  );
+
+  // The service role: whether it exists (and may be used), and ACK's quick authorization, both as
+  // RAM calls of the signed-in user — allowed only to those RAM lets manage roles.
+  apiRoute(scope, "GET", "/service-role", async ({ upstream }) => {
+    try {
+      await upstream.call("ram", "GetRole", { RoleName: CS_SERVICE_ROLE });
+      return { roleName: CS_SERVICE_ROLE, exists: true };
+    } catch (err) {
+      const code = (err as { details?: Record<string, unknown> }).details?.["kmsCode"];
+      if (typeof code === "string" && code.startsWith("EntityNotExist"))
+        return { roleName: CS_SERVICE_ROLE, exists: false };
+      throw err;
+    }
+  });
+  apiRoute(scope, "POST", "/service-role", async ({ upstream }) => {
+    await upstream.call("ram", "CreateRole", {
+      RoleName: CS_SERVICE_ROLE,
+      AssumeRolePolicyDocument: CS_SERVICE_ROLE_TRUST_POLICY,
+      Description:
+        "Quick authorization: the role the clusters' KMS plugin assumes (ACK's AliyunCSManagedSecurityRole)",
+    });
+    await upstream.call("ram", "AttachPolicyToRole", {
+      RoleName: CS_SERVICE_ROLE,
+      PolicyName: CS_SERVICE_ROLE_POLICY,
+      PolicyType: "System",
+    });
+    return { roleName: CS_SERVICE_ROLE, exists: true };
+  });
+}
