@@ -11,7 +11,7 @@ import { startApiServer, type ApiServer } from "../apiserver/index.js";
 import { KmsClient } from "../kms/client/index.js";
 import { startKmsIdentityEndpoint, startKmsServer, type KmsServer } from "../kms/index.js";
 import type { IdentityServer } from "../iam/index.js";
-import { startPlugin, type RunningPlugin } from "../plugin/index.js";
+import { startPlugin, waitForPluginHealthy, type RunningPlugin } from "../plugin/index.js";
 import { removeStaleSocket } from "../common/listen-address.js";
 import { openStore, type StoreEndpoint } from "../storage/open-store.js";
 import type { Store } from "../storage/store.js";
@@ -21,7 +21,6 @@ import { ensureUpKey, type UpKey } from "./kms-key.js";
 import { writeUpKmsProfile } from "./kms-profile-file.js";
 import { authorizeUpServiceRole, UP_CLUSTER_NAME, type UpPluginIdentity } from "./service-role.js";
 import { upPaths, type UpPaths } from "./paths.js";
-import { waitForPluginHealthy } from "./plugin-ready.js";
 
 export const DEFAULT_PLUGIN_READY_TIMEOUT_MS = 15_000;
 /** sun_path is 108 bytes on Linux, one of them the terminating NUL. */
