@@ -9,42 +9,23 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import {
-  ensureServicePrincipal,
-  ensureServiceRole,
-  serviceRoleArn,
-  CS_SERVICE_PRINCIPAL,
-} from "../src/iam/index.js";
-import { ManagedClusters } from "../src/control-plane/managed/index.js";
-import type { ServiceRoleAccess } from "../src/control-plane/managed/index.js";
+import type { ManagedClusters } from "../src/control-plane/managed/index.js";
 import { loadClusterFile } from "../src/operations/index.js";
 import type { ScanReport } from "../src/scan/index.js";
 import { runAtrest } from "./support/cli.js";
-import { callRpc, startIdentityStack, TEST_REGION, type IdentityStack } from "./support/identity-stack.js";
+import { callRpc } from "./support/identity-stack.js";
 import { Kubectl } from "./support/kubectl.js";
+import { startManagedStack, type ManagedStack } from "./support/managed-stack.js";
 
-let stack: IdentityStack;
+let m: ManagedStack;
 let dataDir: string;
-let profile: string;
-let serviceRole: ServiceRoleAccess;
 let keyId: string;
-const opened: ManagedClusters[] = [];
 
-const kms = (action: string, query: Record<string, string> = {}) =>
-  callRpc(stack.kms.url, stack.caPem, stack.admin, { action, version: "2016-01-20", query });
-
-async function createKey(): Promise<string> {
-  const r = await kms("CreateKey", { KeySpec: "Aliyun_AES_256" });
-  return (r["KeyMetadata"] as { KeyId: string }).KeyId;
-}
-
-function managed(): ManagedClusters {
-  const m = new ManagedClusters({ dataDir, kmsProfile: profile, serviceRole });
-  opened.push(m);
-  return m;
-}
+const kms = (action: string, query: Record<string, string> = {}) => m.kms(action, query);
+const createKey = () => m.createKey();
+const managed = () => m.managed();
 
 async function scan(db: string, config?: string): Promise<ScanReport> {
   const r = await runAtrest([
@@ -73,36 +54,13 @@ async function protectionOf(key: string): Promise<string> {
 }
 
 before(async () => {
-  stack = await startIdentityStack("cp-managed");
-  dataDir = join(stack.dir, "control-plane");
-  // The control plane's KMS access (the admin) and the service role, as quick authorization makes it.
-  profile = join(stack.dir, "cp-profile.json");
-  writeFileSync(
-    profile,
-    JSON.stringify({
-      endpoint: stack.kms.url,
-      regionId: TEST_REGION,
-      ...stack.admin,
-      caFile: stack.caFile,
-      identityEndpoint: stack.identity.url,
-    }),
-    { mode: 0o600 },
-  );
-  const identity = stack.kms.identity;
-  await ensureServiceRole(identity);
-  await ensureServicePrincipal(identity);
-  const ak = await identity.createAccessKey(CS_SERVICE_PRINCIPAL);
-  serviceRole = {
-    credentials: { accessKeyId: ak.accessKeyId, accessKeySecret: ak.accessKeySecret },
-    stsEndpoint: stack.identity.url,
-    roleArn: serviceRoleArn(identity.accountId),
-  };
+  m = await startManagedStack("cp-managed");
+  dataDir = m.dataDir;
   keyId = await createKey();
 });
 
 after(async () => {
-  for (const m of opened) await m.close();
-  await stack?.close();
+  await m?.close();
 });
 
 describe("a managed cluster created with a key", { timeout: 240_000 }, () => {
@@ -139,7 +97,7 @@ describe("a managed cluster created with a key", { timeout: 240_000 }, () => {
     assert.deepEqual(await tagsOf(keyId), { [`atrest:cluster:${id}`]: "write" });
     assert.equal(await protectionOf(keyId), "Enabled");
     // The KMS recorded the plugin's calls as the assumed role, session named after the cluster.
-    const events = await callRpc(stack.identity.url, stack.caPem, stack.admin, {
+    const events = await callRpc(m.stack.identity.url, m.stack.caPem, m.stack.admin, {
       action: "LookupEvents",
       version: "2020-07-06",
       query: {

@@ -48,3 +48,4 @@ export {
   type KeyInfo,
 } from "./key-checks.js";
 export { continueTokenAfter } from "./rewrite.js";
+export { observeAll, type ApiserverObservation } from "./convergence.js";

@@ -43,6 +43,8 @@ export interface ClusterEnvironment {
   readonly serviceRole: ServiceRoleAccess;
   readonly bindAddress: string;
   readonly pluginReadyTimeoutMs: number;
+  /** How often each plugin re-checks its key (and so notices a rotation); the plugin's default when absent. */
+  readonly pluginStatusRefreshMs?: number;
   readonly logger: Logger;
 }
 
@@ -90,6 +92,7 @@ async function startKeyPlugin(
       ...(env.kmsCaPem === undefined ? {} : { caPem: env.kmsCaPem }),
     },
     logger: env.logger.child({ part: "plugin", cluster: record.clusterId, provider: plugin.name }),
+    ...(env.pluginStatusRefreshMs === undefined ? {} : { statusRefreshMs: env.pluginStatusRefreshMs }),
   }).catch((err: unknown) => {
     throw wrapError(err, `cluster ${record.clusterId}: plugin ${plugin.name}`);
   });

@@ -51,6 +51,8 @@ export interface ManagedClustersOptions {
   /** The apiservers' address; default 127.0.0.1. */
   readonly bindAddress?: string;
   readonly pluginReadyTimeoutMs?: number;
+  /** How often the plugins re-check their key (a rotation shows after at most this); default 60 s. */
+  readonly pluginStatusRefreshMs?: number;
   readonly logger?: Logger;
 }
 
@@ -145,6 +147,9 @@ export class ManagedClusters {
       serviceRole: options.serviceRole,
       bindAddress: options.bindAddress ?? "127.0.0.1",
       pluginReadyTimeoutMs: options.pluginReadyTimeoutMs ?? DEFAULT_PLUGIN_READY_TIMEOUT_MS,
+      ...(options.pluginStatusRefreshMs === undefined
+        ? {}
+        : { pluginStatusRefreshMs: options.pluginStatusRefreshMs }),
       logger: this.#logger,
     };
   }
