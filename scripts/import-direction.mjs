@@ -72,9 +72,11 @@ export const ALLOWED_IMPORTS = Object.freeze({
   // the web console's sources run in a browser: nothing of the servers
   console: ["common"],
   scan: ["common", "crypto", "envelope", "encryption-config", "storage", "kube-object", "proto", "generated"],
-  // `atrest up` starts the parts together; only the CLI starts it
+  // `atrest up` starts the parts together (the control plane too, with its cluster file); only the CLI starts it
   up: [
     "common",
+    "control-plane",
+    "operations",
     "crypto",
     "envelope",
     "encryption-config",

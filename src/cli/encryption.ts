@@ -1,28 +1,23 @@
-import { readFileSync } from "node:fs";
 import { Option, type Command } from "commander";
 import { AtrestError } from "../common/errors.js";
 import { systemClock } from "../common/clock.js";
 import { createLogger } from "../common/logger.js";
 import { parseGoDurationNs } from "../common/go-duration.js";
-import { KmsClient, clientOptionsFromProfile, loadKmsProfile } from "../kms/client/index.js";
 import {
   EncryptionConfigAgent,
-  EncryptionOperations,
   KubeClient,
   jsonProgress,
   loadClusterFile,
   loadKubeconfig,
   silentProgress,
   ttyProgress,
-  type ClusterSpec,
   type ClusterStatus,
   type OperationRecord,
   type OperationRequest,
   type Plan,
   type ProgressSink,
 } from "../operations/index.js";
-import { storeScanner } from "../scan/index.js";
-import type { StoreEndpoint } from "../storage/open-store.js";
+import { openClusterEngine, type ClusterEngine } from "./cluster-engine.js";
 import { EXIT } from "./exit-codes.js";
 
 interface CommonFlags {
@@ -56,66 +51,8 @@ function progressSink(mode: CommonFlags["progress"]): ProgressSink {
 }
 
 /** The engine for a cluster file; `close()` frees its connections. */
-/** Where the cluster file says the store is, with its TLS files read (for the read-only verify scan). */
-function storeEndpointOf(cluster: ClusterSpec): StoreEndpoint {
-  const s = cluster.store;
-  if (s.kind === "sqlite") return { sqlitePath: s.path };
-  const read = (f: string | undefined, what: string): Buffer | undefined => {
-    if (f === undefined) return undefined;
-    try {
-      return readFileSync(f);
-    } catch (err) {
-      throw new AtrestError(
-        "invalid-argument",
-        `cluster file ${cluster.source}: store.etcd.${what}: cannot read ${f}`,
-        {
-          cause: err,
-        },
-      );
-    }
-  };
-  const ca = read(s.caFile, "caFile");
-  const cert = read(s.certFile, "certFile");
-  const key = read(s.keyFile, "keyFile");
-  return {
-    etcdServers: s.endpoints,
-    ...(ca === undefined
-      ? {}
-      : {
-          tls: {
-            caCertPem: ca,
-            ...(cert === undefined ? {} : { clientCertPem: cert }),
-            ...(key === undefined ? {} : { clientKeyPem: key }),
-          },
-        }),
-  };
-}
-
-function openEngine(flags: CommonFlags): { ops: EncryptionOperations; close: () => void } {
-  const cluster = loadClusterFile(flags.cluster);
-  const scanner = storeScanner({
-    endpoint: storeEndpointOf(cluster),
-    prefix: cluster.store.prefix,
-    resources: cluster.resources,
-  });
-  const kube = new KubeClient(loadKubeconfig(cluster.kubeconfig), {
-    maxSockets: cluster.tunables.concurrency + 4,
-  });
-  const kms = new KmsClient(clientOptionsFromProfile(loadKmsProfile(cluster.kmsProfile)));
-  const ops = new EncryptionOperations({
-    cluster,
-    kube,
-    kms,
-    scanner,
-    progress: progressSink(flags.progress),
-  });
-  return {
-    ops,
-    close: () => {
-      kube.close();
-      kms.close();
-    },
-  };
+function openEngine(flags: CommonFlags): ClusterEngine {
+  return openClusterEngine(loadClusterFile(flags.cluster), { progress: progressSink(flags.progress) });
 }
 
 function printRecord(flags: CommonFlags, r: OperationRecord): void {

@@ -26,6 +26,7 @@ const commands: Record<string, () => Promise<Register>> = {
   iam: async () => (await import("./iam.js")).registerIam,
   events: async () => (await import("./events.js")).registerEvents,
   encryption: async () => (await import("./encryption.js")).registerEncryption,
+  "control-plane": async () => (await import("./control-plane.js")).registerControlPlane,
 };
 
 /** The top-level command named in argv, when it is one of ours (options before it are global ones). */

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import { writeFileAtomic } from "../common/atomic-file.js";
+import { parseGoDurationNs } from "../common/go-duration.js";
+import { openClusterEngine } from "./cluster-engine.js";
 import { AtrestError } from "../common/errors.js";
-import { renderClusterFile } from "../operations/cluster-file.js";
 import { createLogger } from "../common/logger.js";
 import { storeEndpointFromFlags } from "../storage/open-store.js";
 import { addEtcdTlsOptions, etcdTlsFrom, type EtcdTlsFlags } from "./etcd-tls-flags.js";
@@ -15,6 +15,8 @@ interface UpFlags extends EtcdTlsFlags {
   bindAddress: string;
   etcdServers?: string;
   etcdPrefix: string;
+  controlPlanePort: string;
+  updateCooldown: string;
   output?: string;
 }
 
@@ -29,6 +31,9 @@ function summaryText(s: UpSummary): string {
     `  plugin socket  ${s.pluginSocket}${s.pluginHealthUrl === undefined ? "" : ` (health ${s.pluginHealthUrl})`}`,
     `  kms key        ${s.keyId} (${s.keyAlias}${s.keyCreated ? ", created now" : ""})`,
     `  cluster file   ${s.clusterFile}`,
+    ...(s.controlPlaneUrl === undefined
+      ? []
+      : [`  control plane  ${s.controlPlaneUrl} (cs API; cluster ${s.clusterId ?? "?"}; the same profile)`]),
     "",
     `  kubectl --kubeconfig ${s.kubeconfig} create secret generic demo --from-literal=password=s3cr3t`,
     `  atrest kms describe-key --profile ${s.kmsProfile} --key-id ${s.keyAlias}`,
@@ -73,6 +78,12 @@ export function registerUp(program: Command): void {
     .option("--bind-address <ip>", "apiserver address", "127.0.0.1")
     .option("--etcd-servers <urls>", "comma-separated etcd client URLs (instead of SQLite in the data dir)")
     .option("--etcd-prefix <prefix>", "key prefix for every object", "/registry")
+    .option(
+      "--control-plane-port <port>",
+      "control plane (cs API) port on the KMS's host (0 = a free port)",
+      "0",
+    )
+    .option("--update-cooldown <duration>", "how long UpdateKMSEncryption answers 409 after a change", "5m")
     .option("-o, --output <format>", "json: print one JSON line when ready")
     .action(async (flags: UpFlags) => {
       const port = Number(flags.securePort);
@@ -83,6 +94,18 @@ export function registerUp(program: Command): void {
         );
       if (flags.output !== undefined && flags.output !== "json")
         throw new AtrestError("invalid-argument", `-o must be json, got "${flags.output}"`);
+      const cpPort = Number(flags.controlPlanePort);
+      if (!/^\d+$/.test(flags.controlPlanePort) || cpPort > 65535)
+        throw new AtrestError(
+          "invalid-argument",
+          `--control-plane-port must be a port number, got "${flags.controlPlanePort}"`,
+        );
+      const cooldownNs = parseGoDurationNs(flags.updateCooldown);
+      if (cooldownNs === undefined || cooldownNs < 0n)
+        throw new AtrestError(
+          "invalid-argument",
+          `--update-cooldown must be a duration like 5m or 30s, got "${flags.updateCooldown}"`,
+        );
       const logger = createLogger({ name: "atrest-up" });
       const signal = untilSignal(() => {
         process.stderr.write("atrest up: second signal, exiting without a clean stop\n");
@@ -93,6 +116,9 @@ export function registerUp(program: Command): void {
         securePort: port,
         bindAddress: flags.bindAddress,
         etcdPrefix: flags.etcdPrefix,
+        clusterEngines: (cluster, o) => openClusterEngine(cluster, o),
+        controlPlanePort: cpPort,
+        updateCooldownMs: Number(cooldownNs / 1_000_000n),
         logger,
         ...(flags.kmsListen === undefined ? {} : { kmsListen: flags.kmsListen }),
         ...(flags.pluginHealthListen === undefined ? {} : { pluginHealthListen: flags.pluginHealthListen }),
@@ -105,21 +131,6 @@ export function registerUp(program: Command): void {
               }),
             }),
       });
-      // Rewritten on every start: the apiserver's port may differ. 0600 like the profile it names.
-      const s = up.summary;
-      writeFileAtomic(
-        s.clusterFile,
-        renderClusterFile({
-          name: "atrest-up",
-          region: s.region,
-          kubeconfig: s.kubeconfig,
-          apiservers: [{ url: s.apiserverUrl, configFile: s.encryptionConfig }],
-          store: { ...s.storeLocation, prefix: s.etcdPrefix },
-          kmsProfile: s.kmsProfile,
-          plugins: [{ name: s.kmsProviderName, endpoint: `unix://${s.pluginSocket}` }],
-        }),
-        0o600,
-      );
       process.stdout.write(
         flags.output === "json"
           ? JSON.stringify({ msg: "atrest up ready", ...up.summary }) + "\n"

@@ -11,7 +11,14 @@ export {
 } from "./identity-store.js";
 export type { CallerIdentity, AssumedRoleCaller, UserCaller, ResolvedCredential } from "./caller.js";
 export { callerArn } from "./caller.js";
-export { IAM_ERROR_CODES, iamError, acsCodeOf, toIamWireError, type IamErrorCode } from "./iam-error.js";
+export {
+  IAM_ERROR_CODES,
+  SIGNED_API_ERROR_CODES,
+  iamError,
+  acsCodeOf,
+  toIamWireError,
+  type IamErrorCode,
+} from "./iam-error.js";
 export { sealAccessKeySecret, openAccessKeySecret, type SecretSealer } from "./sealer.js";
 export { nonceDigest } from "./nonce-digest.js";
 export { STS_ACCESS_KEY_PREFIX, newPrincipalId as newPrincipalIdFor } from "./ids.js";

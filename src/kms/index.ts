@@ -30,3 +30,4 @@ export { identityDbOf } from "./store/database.js";
 export { kmsAuditEventSource, auditRowToTrailEvent } from "./audit-events.js";
 export { READ_ONLY_ACTIONS } from "./actions/index.js";
 export { identityApiFor, startKmsIdentityEndpoint } from "./identity-endpoint.js";
+export { openSharedIdentity, type SharedIdentity } from "./shared-identity.js";

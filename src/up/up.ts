@@ -21,6 +21,10 @@ import { ensureUpKey, type UpKey } from "./kms-key.js";
 import { writeUpKmsProfile } from "./kms-profile-file.js";
 import { authorizeUpServiceRole, UP_CLUSTER_NAME, type UpPluginIdentity } from "./service-role.js";
 import { upPaths, type UpPaths } from "./paths.js";
+import type { ClusterEngineFactory, RunningControlPlane } from "../control-plane/index.js";
+import { renderClusterFile, type ClusterFileInput } from "../operations/index.js";
+import { writeFileAtomic } from "../common/atomic-file.js";
+import { registerUpCluster, startUpControlPlane } from "./control-plane.js";
 
 export const DEFAULT_PLUGIN_READY_TIMEOUT_MS = 15_000;
 /** sun_path is 108 bytes on Linux, one of them the terminating NUL. */
@@ -42,6 +46,15 @@ export interface UpOptions {
   readonly etcdPrefix?: string;
   /** How long to wait for the plugin's first healthy check before starting the apiserver anyway. */
   readonly pluginReadyTimeoutMs?: number;
+  /**
+   * The operation engine factory for the control plane (the CLI's openClusterEngine); without it the
+   * control plane is not started (in-process tests of the other parts).
+   */
+  readonly clusterEngines?: ClusterEngineFactory;
+  /** Port of the control plane (cs API) on the KMS's host; default 0 (a free one). */
+  readonly controlPlanePort?: number;
+  /** UpdateKMSEncryption's cool-down after a change (default ACK's 5 minutes). */
+  readonly updateCooldownMs?: number;
   readonly logger?: Logger;
 }
 
@@ -75,6 +88,10 @@ export interface UpSummary {
   readonly kmsProviderName: string;
   /** Where `atrest up` writes the cluster file for `atrest encryption … --cluster`. */
   readonly clusterFile: string;
+  /** The control plane (cs API 2015-12-15, and STS/RAM/ActionTrail at `/`); the admin's profile works there. */
+  readonly controlPlaneUrl?: string;
+  /** Up's cluster as the control plane knows it (DescribeClusterDetail's ClusterId). */
+  readonly clusterId?: string;
 }
 
 export interface RunningUp {
@@ -83,6 +100,7 @@ export interface RunningUp {
   readonly identity: IdentityServer;
   readonly plugin: RunningPlugin;
   readonly apiserver: ApiServer;
+  readonly controlPlane: RunningControlPlane | undefined;
   /** Stops the apiserver, then the plugin, then the KMS (each user before what it uses). */
   close(): Promise<void>;
 }
@@ -174,7 +192,23 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
     }).catch((err: unknown) => {
       throw wrapError(err, "service role");
     });
+    let controlPlane: RunningControlPlane | undefined;
+    if (options.clusterEngines !== undefined) {
+      const cp = await startUpControlPlane({
+        kms,
+        kmsDir: paths.kmsDir,
+        engines: options.clusterEngines,
+        logger: logger.child({ part: "control-plane" }),
+        ...(options.controlPlanePort === undefined ? {} : { port: options.controlPlanePort }),
+        ...(options.updateCooldownMs === undefined ? {} : { cooldownMs: options.updateCooldownMs }),
+      }).catch((err: unknown) => {
+        throw wrapError(err, "control plane");
+      });
+      controlPlane = cp;
+      stack.push(() => cp.close());
+    }
     writeUpKmsProfile(paths.kmsProfile, {
+      ...(controlPlane === undefined ? {} : { controlPlaneEndpoint: controlPlane.url }),
       endpoint: kms.url,
       identityEndpoint: identity.url,
       regionId: kmsDir.region,
@@ -250,6 +284,32 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       throw wrapError(err, "apiserver");
     });
     stack.push(() => apiserver.close());
+    const storeLocation: UpSummary["storeLocation"] =
+      storeEndpoint !== "memory" && "etcdServers" in storeEndpoint
+        ? { etcd: { endpoints: [...storeEndpoint.etcdServers] } }
+        : { sqlite: paths.apiserverDb };
+    const etcdPrefix = options.etcdPrefix ?? "/registry";
+    const cluster: ClusterFileInput = {
+      name: UP_CLUSTER_NAME,
+      region: kmsDir.region,
+      kubeconfig: paths.kubeconfig,
+      apiservers: [{ url: apiserver.url, configFile: paths.encryptionConfig }],
+      store: { ...storeLocation, prefix: etcdPrefix },
+      kmsProfile: paths.kmsProfile,
+      plugins: [{ name: UP_KMS_PROVIDER_NAME, endpoint: `unix://${paths.pluginSocket}` }],
+    };
+    let clusterId: string | undefined;
+    if (controlPlane === undefined)
+      // Rewritten on every start: the apiserver's port may differ. 0600 like the profile it names.
+      writeFileAtomic(paths.clusterFile, renderClusterFile(cluster), 0o600);
+    else
+      clusterId = await registerUpCluster(controlPlane, kms, {
+        clusterFile: paths.clusterFile,
+        cluster,
+        adminAccessKeyId: kmsDir.credentials.accessKeyId,
+      }).catch((err: unknown) => {
+        throw wrapError(err, "control plane: registering the cluster");
+      });
     const summary: UpSummary = {
       dataDir: paths.root,
       kubeconfig: paths.kubeconfig,
@@ -266,14 +326,13 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       keyCreated: key.created,
       encryptionConfig: paths.encryptionConfig,
       store: description,
-      storeLocation:
-        storeEndpoint !== "memory" && "etcdServers" in storeEndpoint
-          ? { etcd: { endpoints: [...storeEndpoint.etcdServers] } }
-          : { sqlite: paths.apiserverDb },
-      etcdPrefix: options.etcdPrefix ?? "/registry",
+      storeLocation,
+      etcdPrefix,
       region: kmsDir.region,
       kmsProviderName: UP_KMS_PROVIDER_NAME,
       clusterFile: paths.clusterFile,
+      ...(controlPlane === undefined ? {} : { controlPlaneUrl: controlPlane.url }),
+      ...(clusterId === undefined ? {} : { clusterId }),
     };
     let closing: Promise<void> | undefined;
     return {
@@ -282,6 +341,7 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       identity,
       plugin,
       apiserver,
+      controlPlane,
       close: () => (closing ??= unwind()),
     };
   } catch (err) {

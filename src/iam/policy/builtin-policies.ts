@@ -63,6 +63,16 @@ export const BUILTIN_POLICIES = Object.freeze({
     Version: "1",
     Statement: [{ Effect: "Allow", Action: "actiontrail:*", Resource: "*" }],
   }),
+  /** The Container Service (control plane): every cs action on every cluster. */
+  AliyunCSFullAccess: validatePolicyDocument({
+    Version: "1",
+    Statement: [{ Effect: "Allow", Action: "cs:*", Resource: "*" }],
+  }),
+  /** The Container Service, reading only (describe clusters, events, tasks). */
+  AliyunCSReadOnlyAccess: validatePolicyDocument({
+    Version: "1",
+    Statement: [{ Effect: "Allow", Action: ["cs:Get*", "cs:Describe*", "cs:Check*"], Resource: "*" }],
+  }),
   AliyunActionTrailReadOnlyAccess: validatePolicyDocument({
     Version: "1",
     Statement: [

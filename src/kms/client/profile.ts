@@ -16,6 +16,8 @@ export interface KmsProfile {
   readonly caFile?: string;
   /** The identity endpoint (STS, RAM, ActionTrail) beside this KMS, for `atrest iam` and `atrest events`. */
   readonly identityEndpoint?: string;
+  /** The control plane (cs API) sharing this KMS's identity store, for `atrest control-plane`. */
+  readonly controlPlaneEndpoint?: string;
 }
 
 const profileSchema = z.strictObject({
@@ -25,6 +27,10 @@ const profileSchema = z.strictObject({
   accessKeySecret: z.string().min(1, "must not be empty"),
   caFile: z.string().min(1).optional(),
   identityEndpoint: z
+    .string()
+    .regex(/^https?:\/\/[^/\s]+\/?$/, "must be https://host:port")
+    .optional(),
+  controlPlaneEndpoint: z
     .string()
     .regex(/^https?:\/\/[^/\s]+\/?$/, "must be https://host:port")
     .optional(),
@@ -53,6 +59,9 @@ export function parseKmsProfile(json: string, source = "profile"): KmsProfile {
     ...(p.regionId === undefined ? {} : { regionId: p.regionId }),
     ...(p.caFile === undefined ? {} : { caFile: p.caFile }),
     ...(p.identityEndpoint === undefined ? {} : { identityEndpoint: p.identityEndpoint.replace(/\/$/, "") }),
+    ...(p.controlPlaneEndpoint === undefined
+      ? {}
+      : { controlPlaneEndpoint: p.controlPlaneEndpoint.replace(/\/$/, "") }),
   });
 }
 

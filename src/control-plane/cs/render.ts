@@ -1,0 +1,66 @@
+import type { ClusterEvent, ClusterView, TaskView } from "../service/types.js";
+
+/**
+ * The cs API's (2015-12-15) JSON shapes, field names as ACK spells them (the SDK's models map them):
+ * DescribeClusterDetail, DescribeClustersV1's items, DescribeClusterEvents' events, DescribeTaskInfo.
+ */
+const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+
+/** ACK's `meta_data`: a JSON string; Terraform's alicloud_cs_kms_encryption reads these two. */
+export function metaData(c: ClusterView): string {
+  return JSON.stringify({
+    EncryptionKMSKeyId: c.kmsKeyId,
+    DisableEncryption: !c.encryptionEnabled,
+  });
+}
+
+export function clusterDetail(c: ClusterView): Record<string, unknown> {
+  return {
+    cluster_id: c.clusterId,
+    name: c.name,
+    region_id: c.regionId,
+    state: c.state,
+    cluster_type: "ExternalKubernetes",
+    profile: "Default",
+    cluster_spec: "",
+    created: iso(c.createdAt),
+    updated: iso(c.updatedAt),
+    deletion_protection: false,
+    meta_data: metaData(c),
+    tags: [],
+  };
+}
+
+export function clusterEvent(e: ClusterEvent): Record<string, unknown> {
+  return {
+    event_id: e.eventId,
+    cluster_id: e.clusterId,
+    task_id: e.taskId,
+    type: e.type,
+    source: e.source,
+    subject: e.clusterId,
+    time: iso(e.time),
+    data: { level: e.level, reason: e.reason, message: e.message },
+  };
+}
+
+export function taskInfo(t: TaskView): Record<string, unknown> {
+  return {
+    task_id: t.taskId,
+    cluster_id: t.clusterId,
+    task_type: t.type,
+    state: t.state,
+    current_stage: t.currentStage,
+    created: iso(t.createdAt),
+    updated: iso(t.updatedAt),
+    target: { id: t.clusterId, type: "cluster" },
+    stages: t.stages.map((s) => ({
+      name: s.name,
+      state: s.state,
+      ...(s.startedAt === undefined ? {} : { start_time: iso(s.startedAt) }),
+      ...(s.finishedAt === undefined ? {} : { end_time: iso(s.finishedAt) }),
+      message: s.message ?? "",
+    })),
+    ...(t.error === undefined ? {} : { error: { code: t.error.code, message: t.error.message } }),
+  };
+}

@@ -1,0 +1,134 @@
+import type { CallerIdentity } from "../../iam/index.js";
+
+/**
+ * The service layer's types: what the cs routes and the console (src/control-plane/console) both hand
+ * to and get from `ClusterService`, so both are authorized and recorded the same way.
+ */
+
+/** Who asks, from where; `via` says which door they came through (recorded on every event). */
+export interface Caller {
+  readonly identity: CallerIdentity;
+  readonly sourceIp: string;
+  /** The request's id (the answer's requestId; recorded with the event). */
+  readonly requestId: string;
+  readonly userAgent?: string;
+  readonly via: "cs-api" | "console" | "cli";
+}
+
+/** ACK's cluster states (DescribeClusterDetailResponseBody.state). */
+export const CLUSTER_STATES = [
+  "initial",
+  "failed",
+  "running",
+  "updating",
+  "upgrading",
+  "removing",
+  "draining",
+  "scaling",
+  "inactive",
+  "unavailable",
+  "deleting",
+  "deleted",
+  "delete_failed",
+  "waiting",
+  "disconnected",
+] as const;
+export type ClusterState = (typeof CLUSTER_STATES)[number];
+
+/** ACK's predefined cluster roles: administrator, O&M engineer, developer, restricted user. */
+export const CLUSTER_ROLES = ["admin", "ops", "dev", "restricted"] as const;
+export type ClusterRole = (typeof CLUSTER_ROLES)[number];
+
+export interface ClusterView {
+  readonly clusterId: string;
+  readonly name: string;
+  readonly regionId: string;
+  readonly state: ClusterState;
+  /** The key encrypting Secrets ("" when encryption is off). */
+  readonly kmsKeyId: string;
+  readonly encryptionEnabled: boolean;
+  /** Why the last change failed (state failed). */
+  readonly failureReason: string;
+  readonly currentTaskId: string | undefined;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  /** When the last change finished (0: never). */
+  readonly lastChangeAt: number;
+  /** Until when UpdateKMSEncryption answers 409 (0: no cool-down now). */
+  readonly coolDownUntil: number;
+}
+
+export type TaskState = "running" | "success" | "fail";
+
+export interface TaskStage {
+  readonly name: string;
+  readonly state: "pending" | "running" | "succeeded" | "failed" | "skipped";
+  readonly startedAt?: number;
+  readonly finishedAt?: number;
+  readonly message?: string;
+}
+
+export interface TaskView {
+  readonly taskId: string;
+  readonly clusterId: string;
+  readonly type: string;
+  readonly state: TaskState;
+  readonly currentStage: string;
+  readonly stages: readonly TaskStage[];
+  readonly error: { readonly code: string; readonly message: string } | undefined;
+  readonly createdBy: string;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly finishedAt: number | undefined;
+}
+
+export interface ClusterEvent {
+  readonly eventId: string;
+  readonly clusterId: string;
+  readonly taskId: string;
+  readonly time: number;
+  readonly type: string;
+  readonly level: "Normal" | "Warning";
+  readonly reason: string;
+  readonly message: string;
+  readonly source: string;
+}
+
+export interface UpdateKmsEncryptionRequest {
+  readonly disableEncryption: boolean;
+  /** Required to enable; ignored when disabling. */
+  readonly kmsKeyId?: string;
+}
+
+export interface Page {
+  readonly pageSize: number;
+  readonly pageNumber: number;
+}
+
+/** The one service both doors (cs API, console) call. */
+export interface ClusterService {
+  listClusters(
+    caller: Caller,
+    q: Page & { readonly name?: string; readonly clusterId?: string; readonly regionId?: string },
+  ): Promise<{ clusters: ClusterView[]; totalCount: number }>;
+  describeCluster(caller: Caller, clusterId: string): Promise<ClusterView>;
+  /** Starts the change in the background and answers once it is accepted (state updating). */
+  updateKmsEncryption(
+    caller: Caller,
+    clusterId: string,
+    req: UpdateKmsEncryptionRequest,
+  ): Promise<{ taskId: string }>;
+  listEvents(
+    caller: Caller,
+    clusterId: string,
+    q: Page & { readonly taskId?: string },
+  ): Promise<{ events: ClusterEvent[]; totalCount: number }>;
+  describeTask(caller: Caller, taskId: string): Promise<TaskView>;
+  /** Registers an existing cluster from its cluster file; the caller becomes its administrator. */
+  registerCluster(caller: Caller, req: { readonly clusterFile: string }): Promise<ClusterView>;
+  grantRole(caller: Caller, clusterId: string, principal: string, role: ClusterRole): Promise<void>;
+  listRoles(
+    caller: Caller,
+    clusterId: string,
+  ): Promise<Array<{ principal: string; role: ClusterRole; grantedBy: string; grantedAt: number }>>;
+}

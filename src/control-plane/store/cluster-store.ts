@@ -1,0 +1,158 @@
+import type { Selectable, Updateable } from "kysely";
+import type { ControlPlaneDb } from "./migrations.js";
+import type { CpClusterEventsTable, CpClustersTable, CpTasksTable } from "./schema.js";
+
+export type ClusterRow = Selectable<CpClustersTable>;
+export type TaskRow = Selectable<CpTasksTable>;
+export type EventRow = Omit<Selectable<CpClusterEventsTable>, "seq">;
+
+/**
+ * The control plane's records over its tables: clusters, tasks (with the lease an instance holds while
+ * it drives one), cluster events and cluster roles. State changes that must not race (starting a
+ * change, taking a task over) are single conditional UPDATEs, so two instances on one PostgreSQL
+ * cannot both win.
+ */
+export class ClusterStore {
+  constructor(private readonly cdb: ControlPlaneDb) {}
+
+  private get db() {
+    return this.cdb.db;
+  }
+
+  async insertCluster(row: ClusterRow): Promise<void> {
+    await this.db.insertInto("cp_clusters").values(row).execute();
+  }
+
+  async getCluster(clusterId: string): Promise<ClusterRow | undefined> {
+    return this.db
+      .selectFrom("cp_clusters")
+      .selectAll()
+      .where("cluster_id", "=", clusterId)
+      .executeTakeFirst();
+  }
+
+  async getClusterByName(name: string): Promise<ClusterRow | undefined> {
+    return this.db.selectFrom("cp_clusters").selectAll().where("name", "=", name).executeTakeFirst();
+  }
+
+  async listClusters(): Promise<ClusterRow[]> {
+    return this.db
+      .selectFrom("cp_clusters")
+      .selectAll()
+      .orderBy("created_at")
+      .orderBy("cluster_id")
+      .execute();
+  }
+
+  async updateCluster(clusterId: string, patch: Updateable<CpClustersTable>): Promise<void> {
+    await this.db.updateTable("cp_clusters").set(patch).where("cluster_id", "=", clusterId).execute();
+  }
+
+  /**
+   * Moves a cluster to `updating` for a new task, only if it is running or failed, no task is driving
+   * it and its cool-down has passed (`changedBefore`); false when another change won or is too recent.
+   */
+  async beginChange(clusterId: string, task: TaskRow, changedBefore: number): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      const r = await tx
+        .updateTable("cp_clusters")
+        .set({
+          state: "updating",
+          current_task_id: task.task_id,
+          failure_reason: "",
+          updated_at: task.created_at,
+        })
+        .where("cluster_id", "=", clusterId)
+        .where("state", "in", ["running", "failed"])
+        .where("last_change_at", "<=", changedBefore)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) return false;
+      await tx.insertInto("cp_tasks").values(task).execute();
+      return true;
+    });
+  }
+
+  async getTask(taskId: string): Promise<TaskRow | undefined> {
+    return this.db.selectFrom("cp_tasks").selectAll().where("task_id", "=", taskId).executeTakeFirst();
+  }
+
+  async updateTask(taskId: string, patch: Updateable<CpTasksTable>): Promise<void> {
+    if (Object.keys(patch).length === 0) return;
+    await this.db.updateTable("cp_tasks").set(patch).where("task_id", "=", taskId).execute();
+  }
+
+  /** Takes (or renews) the lease on a running task: true when `owner` holds it until `until`. */
+  async leaseTask(taskId: string, owner: string, now: number, until: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable("cp_tasks")
+      .set({ lease_owner: owner, lease_expires_at: until })
+      .where("task_id", "=", taskId)
+      .where("state", "=", "running")
+      .where((eb) => eb.or([eb("lease_owner", "=", owner), eb("lease_expires_at", "<", now)]))
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /** Running tasks nobody holds (their instance stopped or died): to be taken over. */
+  async orphanedTasks(now: number): Promise<TaskRow[]> {
+    return this.db
+      .selectFrom("cp_tasks")
+      .selectAll()
+      .where("state", "=", "running")
+      .where("lease_expires_at", "<", now)
+      .orderBy("created_at")
+      .execute();
+  }
+
+  async addEvent(e: EventRow): Promise<void> {
+    await this.db.insertInto("cp_cluster_events").values(e).execute();
+  }
+
+  /** Newest first. */
+  async listEvents(
+    clusterId: string,
+    q: { taskId?: string; offset: number; limit: number },
+  ): Promise<{ rows: EventRow[]; total: number }> {
+    let base = this.db.selectFrom("cp_cluster_events").where("cluster_id", "=", clusterId);
+    if (q.taskId !== undefined) base = base.where("task_id", "=", q.taskId);
+    const [rows, count] = await Promise.all([
+      base
+        .select(["event_id", "cluster_id", "task_id", "time", "type", "level", "reason", "message", "source"])
+        .orderBy("seq", "desc")
+        .offset(q.offset)
+        .limit(q.limit)
+        .execute(),
+      base.select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow(),
+    ]);
+    return { rows, total: Number(count.n) };
+  }
+
+  async grantRole(clusterId: string, principal: string, role: string, by: string, at: number): Promise<void> {
+    await this.db
+      .insertInto("cp_cluster_roles")
+      .values({ cluster_id: clusterId, principal_name: principal, role, granted_by: by, granted_at: at })
+      .onConflict((oc) =>
+        oc.columns(["cluster_id", "principal_name"]).doUpdateSet({ role, granted_by: by, granted_at: at }),
+      )
+      .execute();
+  }
+
+  async roleOf(clusterId: string, principal: string): Promise<string | undefined> {
+    const r = await this.db
+      .selectFrom("cp_cluster_roles")
+      .select("role")
+      .where("cluster_id", "=", clusterId)
+      .where("principal_name", "=", principal)
+      .executeTakeFirst();
+    return r?.role;
+  }
+
+  async listRoles(clusterId: string) {
+    return this.db
+      .selectFrom("cp_cluster_roles")
+      .selectAll()
+      .where("cluster_id", "=", clusterId)
+      .orderBy("principal_name")
+      .execute();
+  }
+}
