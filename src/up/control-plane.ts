@@ -13,6 +13,7 @@ import {
   type ClusterEngineFactory,
   type RunningControlPlane,
 } from "../control-plane/index.js";
+import type { ManagedClustersPort } from "../control-plane/service/managed-port.js";
 import { ADMIN_PRINCIPAL, kmsPaths, type KmsServer } from "../kms/index.js";
 import { renderClusterFile, type ClusterFileInput } from "../operations/index.js";
 import { AtrestError } from "../common/errors.js";
@@ -24,6 +25,7 @@ export async function startUpControlPlane(options: {
   kms: KmsServer;
   kmsDir: string;
   engines: ClusterEngineFactory;
+  managed?: ManagedClustersPort;
   port?: number;
   cooldownMs?: number;
   logger: Logger;
@@ -46,6 +48,7 @@ export async function startUpControlPlane(options: {
     regionId: kms.region,
     eventSources: [kms.eventSource],
     engines: options.engines,
+    ...(options.managed === undefined ? {} : { managed: options.managed }),
     host: new URL(kms.url).hostname.replace(/^\[|\]$/g, ""),
     port: options.port ?? 0,
     // Tasks are taken over once the cluster's apiserver is up (registerUpCluster), not before.

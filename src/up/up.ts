@@ -24,6 +24,7 @@ import { upPaths, type UpPaths } from "./paths.js";
 import type { ClusterEngineFactory, RunningControlPlane } from "../control-plane/index.js";
 import { renderClusterFile, type ClusterFileInput } from "../operations/index.js";
 import { writeFileAtomic } from "../common/atomic-file.js";
+import { ManagedClusters } from "../control-plane/managed/index.js";
 import { registerUpCluster, startUpControlPlane } from "./control-plane.js";
 
 export const DEFAULT_PLUGIN_READY_TIMEOUT_MS = 15_000;
@@ -193,11 +194,27 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       throw wrapError(err, "service role");
     });
     let controlPlane: RunningControlPlane | undefined;
+    let managed: ManagedClusters | undefined;
     if (options.clusterEngines !== undefined) {
+      // CreateCluster's clusters: their plugins assume the service role as up's own plugin does.
+      const clusters = new ManagedClusters({
+        dataDir: paths.managedDir,
+        kmsProfile: paths.kmsProfile,
+        serviceRole: {
+          credentials: pluginIdentity.credentials,
+          stsEndpoint: pluginIdentity.assumeRole.stsEndpoint,
+          roleArn: pluginIdentity.assumeRole.roleArn,
+        },
+        logger: logger.child({ part: "managed" }),
+      });
+      managed = clusters;
+      // Stopped after the control plane (its tasks use them), before the KMS their plugins call.
+      stack.push(() => clusters.close());
       const cp = await startUpControlPlane({
         kms,
         kmsDir: paths.kmsDir,
         engines: options.clusterEngines,
+        managed: clusters,
         logger: logger.child({ part: "control-plane" }),
         ...(options.controlPlanePort === undefined ? {} : { port: options.controlPlanePort }),
         ...(options.updateCooldownMs === undefined ? {} : { cooldownMs: options.updateCooldownMs }),
@@ -310,6 +327,8 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       }).catch((err: unknown) => {
         throw wrapError(err, "control plane: registering the cluster");
       });
+    // A restart brings the clusters CreateCluster made back (each failure is logged, not fatal).
+    if (managed !== undefined) await managed.startAll();
     const summary: UpSummary = {
       dataDir: paths.root,
       kubeconfig: paths.kubeconfig,

@@ -123,8 +123,9 @@ function checkRequest(req: CreateManagedClusterRequest): void {
 
 export class ManagedClusters {
   readonly #dataDir: string;
-  readonly #profile: KmsProfile;
-  readonly #env: ClusterEnvironment;
+  readonly #options: ManagedClustersOptions;
+  #profileCache: KmsProfile | undefined;
+  #envCache: ClusterEnvironment | undefined;
   readonly #logger: Logger;
   readonly #running = new Map<string, ClusterRuntime>();
   /** One change at a time per cluster (create, start, stop, add key, delete). */
@@ -133,16 +134,24 @@ export class ManagedClusters {
   constructor(options: ManagedClustersOptions) {
     this.#dataDir = options.dataDir;
     this.#logger = options.logger ?? silentLogger();
-    this.#profile = loadKmsProfile(options.kmsProfile);
-    if (this.#profile.regionId === undefined)
+    this.#options = options;
+  }
+
+  /** The profile is read on first use: `atrest up` writes it after the control plane started. */
+  get #env(): ClusterEnvironment {
+    if (this.#envCache !== undefined) return this.#envCache;
+    const options = this.#options;
+    const profile = loadKmsProfile(options.kmsProfile);
+    if (profile.regionId === undefined)
       throw new AtrestError(
         "invalid-argument",
         `${options.kmsProfile}: managed clusters need the profile's regionId`,
       );
-    this.#env = {
-      kmsEndpoint: this.#profile.endpoint,
-      regionId: this.#profile.regionId,
-      ...(this.#profile.caFile === undefined ? {} : { kmsCaPem: readCaPem(this.#profile.caFile)! }),
+    this.#profileCache = profile;
+    this.#envCache = {
+      kmsEndpoint: profile.endpoint,
+      regionId: profile.regionId,
+      ...(profile.caFile === undefined ? {} : { kmsCaPem: readCaPem(profile.caFile)! }),
       kmsProfile: options.kmsProfile,
       serviceRole: options.serviceRole,
       bindAddress: options.bindAddress ?? "127.0.0.1",
@@ -152,6 +161,12 @@ export class ManagedClusters {
         : { pluginStatusRefreshMs: options.pluginStatusRefreshMs }),
       logger: this.#logger,
     };
+    return this.#envCache;
+  }
+
+  get #profile(): KmsProfile {
+    void this.#env;
+    return this.#profileCache!;
   }
 
   /** The ids of every recorded cluster, sorted. */

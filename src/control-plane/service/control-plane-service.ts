@@ -30,6 +30,7 @@ import {
   type UpdateKmsEncryptionRequest,
 } from "./types.js";
 import type { ControlPlaneDb } from "../store/migrations.js";
+import type { ManagedClustersPort } from "./managed-port.js";
 
 /** ACK: "wait at least 5 minutes before calling this API operation again". */
 export const DEFAULT_UPDATE_COOLDOWN_MS = 5 * 60_000;
@@ -46,6 +47,8 @@ export interface ControlPlaneServiceOptions {
   /** The control plane's own region (clusters carry their own). */
   readonly regionId: string;
   readonly engines: ClusterEngineFactory;
+  /** CreateCluster / DeleteCluster run managed clusters here; without it CreateCluster is refused. */
+  readonly managed?: ManagedClustersPort;
   readonly cooldownMs?: number;
   readonly taskLeaseMs?: number;
   /** Who drives tasks here (lease owner); default host/pid/random. */
@@ -451,6 +454,119 @@ export class ControlPlaneService implements ClusterService {
     );
   }
 
+  /**
+   * CreateCluster (ACK's "Create Kubernetes Cluster"): a managed atrest apiserver and, with
+   * `encryption_provider_key`, a plugin on that key as the service role, so the cluster's Secrets are
+   * encrypted from the first write. The caller becomes its administrator.
+   */
+  async createCluster(
+    caller: Caller,
+    req: { readonly name: string; readonly regionId?: string; readonly kmsKeyId?: string },
+  ): Promise<ClusterView> {
+    const regionId = req.regionId ?? this.#o.regionId;
+    return this.#audited(
+      caller,
+      "CreateCluster",
+      { regionId },
+      { name: req.name, region_id: regionId, encryption_provider_key: req.kmsKeyId ?? "" },
+      async () => {
+        await this.#allow(caller, "CreateCluster", `acs:cs:${regionId}:${this.#o.accountId}:cluster/*`);
+        const managed = this.#o.managed;
+        if (managed === undefined)
+          throw csError("ErrorCheckAcl", "this control plane does not run managed clusters; register one");
+        if (regionId !== this.#o.regionId)
+          throw csError("ErrorRegionMismatch", `region_id: clusters are created in ${this.#o.regionId}`);
+        if (!/^[\p{L}\p{N}][\p{L}\p{N}_-]{0,62}$/u.test(req.name))
+          throw csError(
+            "InvalidParameter",
+            "name: 1-63 letters, digits, '_' and '-', starting with a letter or digit",
+          );
+        if ((await this.store.getClusterByName(req.name)) !== undefined)
+          throw csError("ErrorClusterAlreadyExists", `a cluster named ${req.name} exists already`);
+        const keyId = (req.kmsKeyId ?? "").trim();
+        if (keyId !== "") {
+          if (!KEY_ID_PATTERN.test(keyId))
+            throw csError("InvalidParameter", "encryption_provider_key: a KMS key id or alias");
+          await this.#assertServiceRole();
+        }
+        const clusterId = `c${this.#random.bytes(16).toString("hex")}`;
+        const info = await managed
+          .create({ clusterId, name: req.name, ...(keyId === "" ? {} : { kmsKeyId: keyId }) })
+          .catch((err: unknown) => {
+            const reason = err instanceof AtrestError ? reasonOf(err, "") : "";
+            throw csError(
+              /key/i.test(reason) ? "ErrorKMSKeyInvalid" : "ErrorCheckAcl",
+              err instanceof Error ? err.message : String(err),
+              { cause: err },
+            );
+          });
+        const now = this.#clock.now();
+        const row: ClusterRow = {
+          cluster_id: clusterId,
+          name: req.name,
+          region_id: regionId,
+          cluster_file: info.clusterFile,
+          state: "running",
+          kms_key_id: info.plugins[0]?.keyId ?? "",
+          disable_encryption: info.plugins.length === 0 ? 1 : 0,
+          current_task_id: null,
+          failure_reason: "",
+          last_change_at: 0,
+          created_by: caller.identity.userName,
+          created_at: now,
+          updated_at: now,
+        };
+        try {
+          await this.store.insertCluster(row);
+        } catch (err) {
+          await managed.delete(clusterId).catch(() => undefined);
+          throw csError("ErrorClusterAlreadyExists", `a cluster named ${req.name} exists already`, {
+            cause: err,
+          });
+        }
+        await this.store.grantRole(clusterId, caller.identity.principal, "admin", "creation", now);
+        await this.#event(clusterId, "", {
+          type: "cluster_create",
+          reason: "CreateCluster",
+          message: `${caller.identity.userName} created ${req.name} (${row.kms_key_id === "" ? "Secret encryption off" : `Secrets encrypted with ${row.kms_key_id} from the first write`})`,
+          source: caller.identity.userName,
+        });
+        return this.#view(row);
+      },
+    );
+  }
+
+  /**
+   * DeleteCluster: a managed cluster is stopped, its data removed and its keys released; a registered
+   * one is only forgotten (its apiservers are not ours). Refused while a change runs.
+   */
+  async deleteCluster(caller: Caller, clusterId: string): Promise<void> {
+    return this.#audited(
+      caller,
+      "DeleteCluster",
+      { regionId: this.#o.regionId, clusterId },
+      { ClusterId: clusterId },
+      async () => {
+        const row = await this.#allowedCluster(caller, "DeleteCluster", clusterId);
+        if (row.state === "updating")
+          throw csError(
+            "ErrorClusterStateConflict",
+            `cluster ${clusterId} is updating; delete it when it is running`,
+          );
+        const managed = this.#o.managed;
+        const released =
+          managed?.info(clusterId) === undefined ? [] : (await managed.delete(clusterId)).keysReleased;
+        await this.store.deleteCluster(clusterId);
+        await this.#event(clusterId, "", {
+          type: "cluster_delete",
+          reason: "DeleteCluster",
+          message: `${caller.identity.userName} deleted ${row.name}${released.length === 0 ? "" : ` (KMS keys released: ${released.join(", ")})`}`,
+          source: caller.identity.userName,
+        });
+      },
+    );
+  }
+
   /** The KMS key the cluster's Secrets are written with now ("" when none), from the engine's status. */
   async #currentEncryption(spec: ClusterSpec): Promise<{ kmsKeyId: string }> {
     let engine: ClusterEngine | undefined;
@@ -521,6 +637,11 @@ export class ControlPlaneService implements ClusterService {
     const request: OperationRequest = req.disableEncryption
       ? { type: "disable" }
       : { type: "enable", keyId: wanted.kmsKeyId };
+    // A managed cluster gets a plugin for the key first (preflight looks for one that serves it).
+    if (!req.disableEncryption && this.#o.managed?.info(clusterId) !== undefined)
+      await this.#o.managed.addKeyPlugin(clusterId, keyId).catch((err: unknown) => {
+        throw csError("ErrorKMSKeyInvalid", err instanceof Error ? err.message : String(err), { cause: err });
+      });
     await this.#preflight(row, request);
     const now = this.#clock.now();
     const task: TaskRow = {
