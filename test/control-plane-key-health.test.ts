@@ -5,7 +5,7 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { checkKeyHealth } from "../src/control-plane/health/index.js";
+import { checkKeyHealth, KeyHealthWatch, type KeyHealth } from "../src/control-plane/health/index.js";
 import {
   CS_SERVICE_PRINCIPAL,
   ensureServicePrincipal,
@@ -153,5 +153,43 @@ test("a KMS that does not answer: Other, the state unknown", async () => {
     assert.equal(h.healthy, false);
   } finally {
     nowhere.close();
+  }
+});
+
+test("the watch reports a cluster's key only when its issues change", async () => {
+  const key = await createKey();
+  const changes: Array<[string, string[], string[] | undefined]> = [];
+  const c = sts.current();
+  const watch = new KeyHealthWatch({
+    kms: () =>
+      Promise.resolve(
+        new KmsClient({
+          endpoint: stack.kms.url,
+          regionId: TEST_REGION,
+          caPem: stack.caPem,
+          accessKeyId: c.accessKeyId,
+          accessKeySecret: c.accessKeySecret,
+          ...(c.securityToken === undefined ? {} : { securityToken: c.securityToken }),
+        }),
+      ),
+    clusters: () => Promise.resolve([{ clusterId: "c1", keyId: key }]),
+    onChange: (id, h: KeyHealth, prev: KeyHealth | undefined) => {
+      changes.push([id, h.issues.map((i) => i.code), prev?.issues.map((i) => i.code)]);
+      return Promise.resolve();
+    },
+  });
+  try {
+    await watch.checkNow();
+    assert.deepEqual(changes, [], "healthy on the first round: nothing to say");
+    await kms("DisableKey", { KeyId: key });
+    await watch.checkNow();
+    await watch.checkNow();
+    assert.deepEqual(changes, [["c1", ["KmsKeyDisabled"], []]], "once, not every round");
+    await kms("EnableKey", { KeyId: key });
+    await watch.checkNow();
+    assert.deepEqual(changes[1], ["c1", [], ["KmsKeyDisabled"]]);
+    assert.equal(watch.last("c1")?.healthy, true);
+  } finally {
+    watch.close();
   }
 });
