@@ -46,14 +46,17 @@ function watched(): WatchedCluster {
     clusterId: ID,
     cluster,
     kube,
-    operations: (owner) => new EncryptionOperations({ cluster, kube, kms, scanner, owner }),
+    operations: (owner) => ({
+      ops: new EncryptionOperations({ cluster, kube, kms, scanner, owner }),
+      close: () => undefined,
+    }),
   };
 }
 
 /** The stored Secrets per KMS v2 key_id, read from the store (no plaintext). */
 async function secretsByKeyId(): Promise<Record<string, number>> {
   const w = watched();
-  const status = await w.operations("test").status();
+  const status = await w.operations("test").ops.status();
   return Object.fromEntries(
     Object.entries(status.resources["secrets"]!.byKeyId).map(([k, v]) => [k, v.count]),
   );
@@ -149,7 +152,7 @@ test(
       ["AutoReencryptStarted", "AutoReencryptSucceeded"],
     );
     // The cluster's own record says who started it (what DescribeClusterEvents / status will show).
-    const status = await watched().operations("test").status();
+    const status = await watched().operations("test").ops.status();
     assert.equal(status.operation?.id, record.id);
     assert.equal(status.operation?.startedBy, record.startedBy);
     const after = await watcher.checkNow(ID);
@@ -168,11 +171,11 @@ test("with the cluster's setting off, a rotation starts nothing", { timeout: 180
   });
   watchers.push(watcher);
   watcher.watch(watched());
-  const lastOperation = (await watched().operations("test").status()).operation?.id;
+  const lastOperation = (await watched().operations("test").ops.status()).operation?.id;
   const newKeyId = await rotate();
   // Wait (the same way as above) until the plugin serves the new key_id, asking the watcher meanwhile.
   const deadline = Date.now() + 60_000;
-  while ((await watched().operations("test").status()).resources["secrets"]!.keyId !== newKeyId) {
+  while ((await watched().operations("test").ops.status()).resources["secrets"]!.keyId !== newKeyId) {
     assert.ok(Date.now() < deadline, "the plugin serves the new key version in time");
     const d = await watcher.checkNow(ID);
     assert.deepEqual([d.action, d.action === "wait" ? d.reason : ""], ["wait", "AutoReencryptDisabled"]);
@@ -182,7 +185,7 @@ test("with the cluster's setting off, a rotation starts nothing", { timeout: 180
   assert.deepEqual([d.action, d.action === "wait" ? d.reason : ""], ["wait", "AutoReencryptDisabled"]);
   assert.equal(watcher.running(ID), undefined);
   assert.deepEqual(events, []);
-  assert.equal((await watched().operations("test").status()).operation?.id, lastOperation);
+  assert.equal((await watched().operations("test").ops.status()).operation?.id, lastOperation);
   // Turned on again, it catches up.
   enabled = true;
   await checkUntil(watcher, (x) => x.action === "reencrypt");

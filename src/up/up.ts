@@ -25,6 +25,7 @@ import type { ClusterEngineFactory, RunningControlPlane } from "../control-plane
 import { renderClusterFile, type ClusterFileInput } from "../operations/index.js";
 import { writeFileAtomic } from "../common/atomic-file.js";
 import { ManagedClusters } from "../control-plane/managed/index.js";
+import { startUpClusterWatch } from "./cluster-watch.js";
 import { registerUpCluster, startUpControlPlane } from "./control-plane.js";
 
 export const DEFAULT_PLUGIN_READY_TIMEOUT_MS = 15_000;
@@ -329,6 +330,23 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       });
     // A restart brings the clusters CreateCluster made back (each failure is logged, not fatal).
     if (managed !== undefined) await managed.startAll();
+    // Key health events and automatic re-encryption for every cluster of the control plane.
+    if (controlPlane !== undefined && options.clusterEngines !== undefined) {
+      const watch = await startUpClusterWatch({
+        controlPlane,
+        engines: options.clusterEngines,
+        kms: {
+          endpoint: kms.url,
+          regionId: kmsDir.region,
+          caPem: readFileSync(kmsDir.caCertFile, "utf8"),
+        },
+        serviceRole: pluginIdentity,
+        logger: logger.child({ part: "cluster-watch" }),
+      }).catch((err: unknown) => {
+        throw wrapError(err, "cluster watch");
+      });
+      stack.push(() => Promise.resolve(watch.close()));
+    }
     const summary: UpSummary = {
       dataDir: paths.root,
       kubeconfig: paths.kubeconfig,

@@ -28,8 +28,8 @@ export interface WatchedCluster {
   readonly clusterId: string;
   readonly cluster: ClusterSpec;
   readonly kube: KubeClient;
-  /** An engine on the cluster whose records name `owner` as who started the operation. */
-  operations(owner: string): EncryptionOperations;
+  /** An engine on the cluster whose records name `owner` as who started the operation; closed after use. */
+  operations(owner: string): { readonly ops: EncryptionOperations; close(): void };
 }
 
 export type AutoReencryptEvent =
@@ -160,7 +160,13 @@ export class AutoReencrypt {
     );
     if (w.upToDate === fingerprint)
       return { action: "wait", reason: "UpToDate", message: "nothing changed since the last check" };
-    const status = await target.operations(STARTED_BY_PREFIX).status();
+    const reader = target.operations(STARTED_BY_PREFIX);
+    let status;
+    try {
+      status = await reader.ops.status();
+    } finally {
+      reader.close();
+    }
     const nowMs = this.#clock.now();
     const converged = Object.values(status.resources)[0]?.keyIdHash ?? undefined;
     if (converged !== undefined && w.converged?.hash !== converged)
@@ -191,8 +197,8 @@ export class AutoReencrypt {
       stale: decision.stale,
       message: decision.message,
     });
-    w.running = target
-      .operations(startedBy)
+    const engine = target.operations(startedBy);
+    w.running = engine.ops
       .start({ type: "reencrypt" })
       .then(
         (record) => {
@@ -211,7 +217,10 @@ export class AutoReencrypt {
           return undefined;
         },
       )
-      .finally(() => (w.running = undefined));
+      .finally(() => {
+        engine.close();
+        w.running = undefined;
+      });
     return decision;
   }
 }
