@@ -1,0 +1,135 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { Kysely, SqliteDialect } from "kysely";
+import {
+  renderClusterFile,
+  type EncryptionOperations,
+  type OperationRecord,
+} from "../../operations/index.js";
+import type { IamDb, IdentityStore } from "../../iam/index.js";
+import { migrateControlPlaneDatabase } from "../store/migrations.js";
+import type { ControlPlaneDatabase } from "../store/schema.js";
+import { serviceContext } from "./context.js";
+import type { ClusterEngineFactory } from "./engine-port.js";
+import { TaskRunner } from "./task-runner.js";
+
+// Unit test (a fake engine): a task whose instance died (lease expired) is taken over by the next
+// runner, which resumes the engine's unfinished operation (not a new one) and sets the cluster running.
+test("a task whose lease expired is resumed from the engine's record, then the cluster is running", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "atrest-cp-runner-"));
+  const sqlite = new Database(":memory:");
+  const db = new Kysely<ControlPlaneDatabase>({ dialect: new SqliteDialect({ database: sqlite }) });
+  try {
+    const clusterFile = join(dir, "cluster.yaml");
+    writeFileSync(
+      clusterFile,
+      renderClusterFile({
+        name: "c1",
+        region: "cn-hangzhou",
+        kubeconfig: join(dir, "kubeconfig"),
+        apiservers: [{ url: "https://127.0.0.1:1" }],
+        store: { sqlite: join(dir, "store.db") },
+        kmsProfile: join(dir, "kms-profile.json"),
+        plugins: [{ name: "kms", endpoint: `unix://${join(dir, "kms.sock")}` }],
+      }),
+    );
+    const cdb = { db, dialect: "sqlite" as const };
+    await migrateControlPlaneDatabase(cdb);
+    const calls: string[] = [];
+    const running = { id: "op-1", state: "Running", stage: "rewrite" } as unknown as OperationRecord;
+    const done = {
+      id: "op-1",
+      state: "Succeeded",
+      stage: "done",
+      target: { keyId: "key-1" },
+      stages: [{ name: "rewrite", state: "done", startedAt: "2026-01-01T00:00:00Z" }],
+      progress: { rewritten: 3 },
+      verify: { underTarget: 3, total: 3 },
+    } as unknown as OperationRecord;
+    const ops = {
+      status: () => Promise.resolve({ operation: running }),
+      resume: () => (calls.push("resume"), Promise.resolve(done)),
+      start: () => (calls.push("start"), Promise.resolve(done)),
+    } as unknown as EncryptionOperations;
+    const engines: ClusterEngineFactory = () => ({ ops, close: () => undefined });
+    const ctx = serviceContext({
+      identity: {} as IdentityStore,
+      idb: {} as IamDb,
+      cdb,
+      accountId: "1",
+      regionId: "cn-hangzhou",
+      engines,
+      instanceId: "second",
+    });
+    const now = Date.now();
+    await db
+      .insertInto("cp_clusters")
+      .values({
+        cluster_id: "c1",
+        name: "c1",
+        region_id: "cn-hangzhou",
+        cluster_file: clusterFile,
+        state: "updating",
+        kms_key_id: "",
+        disable_encryption: 1,
+        current_task_id: "T-1",
+        failure_reason: "",
+        last_change_at: 0,
+        created_by: "admin",
+        created_at: now,
+        updated_at: now,
+      })
+      .execute();
+    const task = {
+      task_id: "T-1",
+      cluster_id: "c1",
+      task_type: "kms_encryption_enable",
+      state: "running",
+      request: JSON.stringify({ type: "enable", keyId: "key-1" }),
+      stages: "[]",
+      current_stage: "rewrite",
+      operation_id: "op-1",
+      error_code: "",
+      error_message: "",
+      created_by: "admin",
+      created_at: now,
+      updated_at: now,
+      finished_at: null,
+    };
+    // Held by a live instance: not taken over.
+    await db
+      .insertInto("cp_tasks")
+      .values({ ...task, lease_owner: "first", lease_expires_at: now + 60_000 })
+      .execute();
+    const runner = new TaskRunner(ctx);
+    await runner.sweepOrphans();
+    await runner.idle();
+    assert.deepEqual(calls, []);
+    // The first instance died: its lease ran out.
+    await db
+      .updateTable("cp_tasks")
+      .set({ lease_expires_at: now - 1 })
+      .where("task_id", "=", "T-1")
+      .execute();
+    await runner.sweepOrphans();
+    await runner.idle();
+    runner.close();
+    const t = await ctx.store.getTask("T-1");
+    assert.deepEqual([calls, t?.error_message], [["resume"], ""]);
+    assert.equal(t?.state, "success");
+    assert.equal(t?.lease_owner, "second");
+    const c = await ctx.store.getCluster("c1");
+    assert.equal(c?.state, "running");
+    assert.equal(c?.kms_key_id, "key-1");
+    assert.equal(c?.disable_encryption, 0);
+    const { rows } = await ctx.store.listEvents("c1", { offset: 0, limit: 10 });
+    assert.ok(rows.some((r) => r.reason === "UpdateKMSEncryptionSucceeded"));
+  } finally {
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,55 @@
+import { STAGES } from "../../operations/index.js";
+import { csError } from "../cs/cs-error.js";
+import type { ClusterRow, TaskRow } from "../store/cluster-store.js";
+import type { ClusterState, ClusterView, TaskStage, TaskView } from "./types.js";
+
+/** Rows → the service's views, and the paging every list shares. */
+
+const MAX_PAGE_SIZE = 100;
+
+export function pageOf(q: { pageSize: number; pageNumber: number }): { offset: number; limit: number } {
+  if (!Number.isSafeInteger(q.pageSize) || q.pageSize < 1 || q.pageSize > MAX_PAGE_SIZE)
+    throw csError("InvalidParameter", `page_size: an integer from 1 to ${MAX_PAGE_SIZE}`);
+  if (!Number.isSafeInteger(q.pageNumber) || q.pageNumber < 1)
+    throw csError("InvalidParameter", "page_number: an integer from 1");
+  return { offset: (q.pageNumber - 1) * q.pageSize, limit: q.pageSize };
+}
+
+/** The cluster as callers see it; `coolDownUntil` is 0 once the cool-down after a change is over. */
+export function clusterView(row: ClusterRow, cooldownMs: number, now: number): ClusterView {
+  const coolDownUntil = row.last_change_at > 0 ? row.last_change_at + cooldownMs : 0;
+  return {
+    clusterId: row.cluster_id,
+    name: row.name,
+    regionId: row.region_id,
+    state: row.state as ClusterState,
+    kmsKeyId: row.kms_key_id,
+    encryptionEnabled: row.disable_encryption === 0,
+    failureReason: row.failure_reason,
+    currentTaskId: row.current_task_id ?? undefined,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    lastChangeAt: row.last_change_at,
+    coolDownUntil: coolDownUntil > now ? coolDownUntil : 0,
+  };
+}
+
+export function stagesOf(type: "enable" | "disable"): TaskStage[] {
+  return STAGES[type].map((name) => ({ name, state: "pending" as const }));
+}
+
+export function taskView(task: TaskRow): TaskView {
+  return {
+    taskId: task.task_id,
+    clusterId: task.cluster_id,
+    type: task.task_type,
+    state: task.state as TaskView["state"],
+    currentStage: task.current_stage,
+    stages: JSON.parse(task.stages) as TaskStage[],
+    error: task.error_code === "" ? undefined : { code: task.error_code, message: task.error_message },
+    createdBy: task.created_by,
+    createdAt: Number(task.created_at),
+    updatedAt: Number(task.updated_at),
+    finishedAt: task.finished_at === null ? undefined : Number(task.finished_at),
+  };
+}
