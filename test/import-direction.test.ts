@@ -107,6 +107,21 @@ test("an import against the direction fails lint, naming the rule it breaks", as
       /control-plane must not import src\/kms \(only kms\/client\)/,
     ],
     ["src/console/app.ts", `import "../control-plane/api.js";`, /console must not import src\/control-plane/],
+    [
+      "src/control-plane/service.ts",
+      `import { startApiServer } from "../apiserver/index.js";`,
+      /src\/control-plane must not import src\/apiserver/,
+    ],
+    [
+      "src/control-plane/managed/runtime.ts",
+      `import { KeyService } from "../../kms/key-service.js";`,
+      /src\/control-plane\/managed must not import src\/kms \(only kms\/client\)/,
+    ],
+    [
+      "src/control-plane/managed/a/deep.ts",
+      `import "../../../recovery/export.js";`,
+      /src\/control-plane\/managed must not import src\/recovery/,
+    ],
     ["src/recovery/export.ts", `import "../apiserver/server.js";`, /recovery must not import src\/apiserver/],
     [
       "src/common/errors.ts",
@@ -150,6 +165,12 @@ test("imports along the direction pass", async () => {
     ["src/plugin/plugin.ts", `import { parseListenAddress } from "../common/listen-address.js";`],
     ["src/control-plane/api.ts", `import "../iam/principals.js";`],
     ["src/control-plane/api.ts", `import "../operations/stages.js";`],
+    // Managed clusters start an apiserver on a store and the plugin (the nested table entry).
+    ["src/control-plane/managed/runtime.ts", `import { startApiServer } from "../../apiserver/index.js";`],
+    ["src/control-plane/managed/runtime.ts", `import { openStore } from "../../storage/open-store.js";`],
+    ["src/control-plane/managed/runtime.ts", `import "../../operations/index.js";`],
+    // A nested entry is no target of its own: whoever may import control-plane may import it.
+    ["src/cli/control-plane.ts", `import "../control-plane/managed/index.js";`],
     ["src/kms/server.ts", `import "../iam/principals.js";`],
     ["src/envelope/kmsv2/runtime.ts", `import { SeedState } from "./seed-state.js";`],
     // Unit tests are not what ships: they may reach test support code and other layers.

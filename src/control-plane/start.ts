@@ -1,4 +1,5 @@
 import type { Kysely } from "kysely";
+import type { ManagedClustersPort } from "./service/managed-port.js";
 import { systemClock, type Clock } from "../common/clock.js";
 import { silentLogger, type Logger } from "../common/logger.js";
 import { systemRandom, type Random } from "../common/random.js";
@@ -16,6 +17,8 @@ export interface ControlPlaneOptions {
   readonly accountId: string;
   readonly regionId: string;
   readonly engines: ClusterEngineFactory;
+  /** CreateCluster's managed clusters (src/control-plane/managed); CreateCluster is refused without. */
+  readonly managed?: ManagedClustersPort;
   /** LookupEvents' other sources (the KMS's audit trail). */
   readonly eventSources?: readonly EventSource[];
   readonly sts?: StsOptions;
@@ -62,6 +65,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
     accountId: o.accountId,
     regionId: o.regionId,
     engines: o.engines,
+    ...(o.managed === undefined ? {} : { managed: o.managed }),
     clock,
     random,
     logger,

@@ -36,5 +36,16 @@ export {
   type ProgressSink,
 } from "./progress.js";
 export { EncryptionConfigAgent, type AgentOptions, type SyncOutcome } from "./agent.js";
-export { clusterTagKey, protectionDescription } from "./key-checks.js";
+export {
+  clusterTagKey,
+  protectionDescription,
+  describeKey,
+  assertUsable,
+  protectKey,
+  releaseKey,
+  clusterTags,
+  kmsKeyOfKeyId,
+  type KeyInfo,
+} from "./key-checks.js";
 export { continueTokenAfter } from "./rewrite.js";
+export { observeAll, type ApiserverObservation } from "./convergence.js";

@@ -30,6 +30,8 @@ export interface KeyInfo {
   readonly deletionProtection: "Enabled" | "Disabled";
   readonly deletionProtectionDescription?: string;
   readonly primaryKeyVersion?: string;
+  /** PendingDeletion: when the KMS deletes the key. */
+  readonly deleteDate?: string;
 }
 
 /** DescribeKey; an unknown key is `not-found` with a message naming it. */
@@ -64,6 +66,9 @@ export async function describeKey(kms: KmsClient, keyIdOrAlias: string): Promise
       ? { deletionProtectionDescription: md["DeletionProtectionDescription"] }
       : {}),
     ...(typeof md["PrimaryKeyVersion"] === "string" ? { primaryKeyVersion: md["PrimaryKeyVersion"] } : {}),
+    ...(typeof md["DeleteDate"] === "string" && md["DeleteDate"] !== ""
+      ? { deleteDate: md["DeleteDate"] }
+      : {}),
   };
 }
 

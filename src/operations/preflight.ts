@@ -271,7 +271,12 @@ export async function prepare(deps: PrepareDeps, request: OperationRequest): Pro
         });
         break;
       }
-      targetPlugin = pluginByEndpoint(writer.endpoint) ?? cluster.plugins[0]!;
+      targetPlugin = pluginByEndpoint(writer.endpoint) ??
+        cluster.plugins[0] ?? {
+          name: writer.name,
+          endpoint: writer.endpoint,
+          timeout: `${writer.timeoutMs}ms`,
+        };
       result = await canary(targetPlugin);
       const key = result === undefined ? undefined : kmsKeyOfKeyId(result.keyId);
       if (key !== undefined) targetKey = await checkKey(key);

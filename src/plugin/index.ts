@@ -26,3 +26,4 @@ export {
 } from "./options.js";
 export type { HealthSnapshot } from "./status-check.js";
 export { AssumedRoleCredentials, type AssumeRoleSettings } from "./assumed-role-credentials.js";
+export { waitForPluginHealthy } from "./plugin-ready.js";

@@ -13,6 +13,7 @@ import {
   type ClusterEngineFactory,
   type RunningControlPlane,
 } from "../control-plane/index.js";
+import type { ManagedClustersPort } from "../control-plane/service/managed-port.js";
 import { ADMIN_PRINCIPAL, kmsPaths, type KmsServer } from "../kms/index.js";
 import { renderClusterFile, type ClusterFileInput } from "../operations/index.js";
 import { AtrestError } from "../common/errors.js";
@@ -25,6 +26,7 @@ export async function startUpControlPlane(options: {
   kms: KmsServer;
   kmsDir: string;
   engines: ClusterEngineFactory;
+  managed?: ManagedClustersPort;
   port?: number;
   cooldownMs?: number;
   /** Where the web console (mounted on the control plane) sends the KMS and identity calls. */
@@ -49,6 +51,7 @@ export async function startUpControlPlane(options: {
     regionId: kms.region,
     eventSources: [kms.eventSource],
     engines: options.engines,
+    ...(options.managed === undefined ? {} : { managed: options.managed }),
     host: new URL(kms.url).hostname.replace(/^\[|\]$/g, ""),
     port: options.port ?? 0,
     // Tasks are taken over once the cluster's apiserver is up (registerUpCluster), not before.

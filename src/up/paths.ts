@@ -24,6 +24,8 @@ export function upPaths(dataDir: string) {
     kubeconfig: join(root, "kubeconfig"),
     /** `atrest encryption … --cluster` reads it: this cluster's apiserver, store, KMS and plugin. */
     clusterFile: join(root, "cluster.yaml"),
+    /** The control plane's managed clusters (CreateCluster), one folder each. */
+    managedDir: join(root, "managed"),
   };
 }
 

@@ -12,7 +12,7 @@ import { startApiServer, type ApiServer } from "../apiserver/index.js";
 import { KmsClient } from "../kms/client/index.js";
 import { startKmsIdentityEndpoint, startKmsServer, type KmsServer } from "../kms/index.js";
 import type { IdentityServer } from "../iam/index.js";
-import { startPlugin, type RunningPlugin } from "../plugin/index.js";
+import { startPlugin, waitForPluginHealthy, type RunningPlugin } from "../plugin/index.js";
 import { removeStaleSocket } from "../common/listen-address.js";
 import { openStore, type StoreEndpoint } from "../storage/open-store.js";
 import type { Store } from "../storage/store.js";
@@ -22,10 +22,11 @@ import { ensureUpKey, type UpKey } from "./kms-key.js";
 import { writeUpKmsProfile } from "./kms-profile-file.js";
 import { authorizeUpServiceRole, UP_CLUSTER_NAME, type UpPluginIdentity } from "./service-role.js";
 import { upPaths, type UpPaths } from "./paths.js";
-import { waitForPluginHealthy } from "./plugin-ready.js";
 import type { ClusterEngineFactory, RunningControlPlane } from "../control-plane/index.js";
 import { renderClusterFile, type ClusterFileInput } from "../operations/index.js";
 import { writeFileAtomic } from "../common/atomic-file.js";
+import { ManagedClusters } from "../control-plane/managed/index.js";
+import { startUpClusterWatch } from "./cluster-watch.js";
 import { registerUpCluster, startUpControlPlane } from "./control-plane.js";
 import { consoleUrlOf } from "../control-plane/console/index.js";
 
@@ -211,7 +212,22 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       throw wrapError(err, "service role");
     });
     let controlPlane: RunningControlPlane | undefined;
+    let managed: ManagedClusters | undefined;
     if (options.clusterEngines !== undefined) {
+      // CreateCluster's clusters: their plugins assume the service role as up's own plugin does.
+      const clusters = new ManagedClusters({
+        dataDir: paths.managedDir,
+        kmsProfile: paths.kmsProfile,
+        serviceRole: {
+          credentials: pluginIdentity.credentials,
+          stsEndpoint: pluginIdentity.assumeRole.stsEndpoint,
+          roleArn: pluginIdentity.assumeRole.roleArn,
+        },
+        logger: logger.child({ part: "managed" }),
+      });
+      managed = clusters;
+      // Stopped after the control plane (its tasks use them), before the KMS their plugins call.
+      stack.push(() => clusters.close());
       const cp = await startUpControlPlane({
         kms,
         kmsDir: paths.kmsDir,
@@ -223,6 +239,7 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
           regionId: kmsDir.region,
           caPem: readFileSync(kmsDir.caCertFile, "utf8"),
         },
+        managed: clusters,
         logger: logger.child({ part: "control-plane" }),
         ...(options.controlPlanePort === undefined ? {} : { port: options.controlPlanePort }),
         ...(options.updateCooldownMs === undefined ? {} : { cooldownMs: options.updateCooldownMs }),
@@ -336,6 +353,25 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       }).catch((err: unknown) => {
         throw wrapError(err, "control plane: registering the cluster");
       });
+    // A restart brings the clusters CreateCluster made back (each failure is logged, not fatal).
+    if (managed !== undefined) await managed.startAll();
+    // Key health events and automatic re-encryption for every cluster of the control plane.
+    if (controlPlane !== undefined && options.clusterEngines !== undefined) {
+      const watch = await startUpClusterWatch({
+        controlPlane,
+        engines: options.clusterEngines,
+        kms: {
+          endpoint: kms.url,
+          regionId: kmsDir.region,
+          caPem: readFileSync(kmsDir.caCertFile, "utf8"),
+        },
+        serviceRole: pluginIdentity,
+        logger: logger.child({ part: "cluster-watch" }),
+      }).catch((err: unknown) => {
+        throw wrapError(err, "cluster watch");
+      });
+      stack.push(() => Promise.resolve(watch.close()));
+    }
     const summary: UpSummary = {
       dataDir: paths.root,
       kubeconfig: paths.kubeconfig,

@@ -14,6 +14,7 @@ import { CLUSTER_ROLES, type Caller, type ClusterRole, type ClusterService } fro
 import { csError, toCsWireError } from "./cs-error.js";
 import { clusterDetail, clusterEvent, taskInfo } from "./render.js";
 import {
+  createClusterBody,
   grantRoleBody,
   intParam,
   parseBody,
@@ -43,7 +44,7 @@ type Handler = (
 ) => Promise<{ status: number; body?: unknown }>;
 
 interface Operation {
-  readonly method: "GET" | "PUT" | "POST";
+  readonly method: "GET" | "PUT" | "POST" | "DELETE";
   readonly url: string;
   readonly action: string;
   readonly handle: Handler;
@@ -116,6 +117,30 @@ export const csRoutes: FastifyPluginAsync<CsRoutesOptions> = (app, o) => {
         status: 200,
         body: clusterDetail(await o.service.describeCluster(caller, paramOf(req, "ClusterId"))),
       }),
+    },
+    {
+      method: "POST",
+      url: "/clusters",
+      action: "CreateCluster",
+      handle: async (caller, _req, raw) => {
+        const body = parseBody(createClusterBody, raw, "CreateCluster");
+        const c = await o.service.createCluster(caller, {
+          name: body.name,
+          ...(body.region_id === undefined ? {} : { regionId: body.region_id }),
+          ...(body.encryption_provider_key === undefined ? {} : { kmsKeyId: body.encryption_provider_key }),
+        });
+        return { status: 200, body: { cluster_id: c.clusterId, request_id: caller.requestId, task_id: "" } };
+      },
+    },
+    {
+      method: "DELETE",
+      url: "/clusters/:ClusterId",
+      action: "DeleteCluster",
+      handle: async (caller, req) => {
+        const clusterId = paramOf(req, "ClusterId");
+        await o.service.deleteCluster(caller, clusterId);
+        return { status: 200, body: { cluster_id: clusterId, request_id: caller.requestId, task_id: "" } };
+      },
     },
     {
       method: "PUT",

@@ -8,6 +8,18 @@ export const updateKmsEncryptionBody = z.strictObject({
   kms_key_id: z.string().max(256).optional(),
 });
 
+/**
+ * CreateCluster: what a managed atrest cluster uses of ACK's body; ACK's infrastructure fields (VPC,
+ * node pools, …) mean nothing here and are ignored, as a client sending ACK's full request expects.
+ */
+export const createClusterBody = z.object({
+  name: z.string().min(1).max(63),
+  region_id: z.string().min(1).max(64).optional(),
+  cluster_type: z.string().max(64).optional(),
+  /** The KMS key the cluster's Secrets are encrypted with from the first write. */
+  encryption_provider_key: z.string().max(256).optional(),
+});
+
 export const registerClusterBody = z.strictObject({
   cluster_file: z.string().min(1).max(4096),
 });

@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import type { ManagedClustersPort } from "./managed-port.js";
 import { systemClock, type Clock } from "../../common/clock.js";
 import type { AtrestError } from "../../common/errors.js";
 import { silentLogger, type Logger } from "../../common/logger.js";
@@ -21,6 +22,8 @@ export interface ControlPlaneServiceOptions {
   /** The control plane's own region (clusters carry their own). */
   readonly regionId: string;
   readonly engines: ClusterEngineFactory;
+  /** CreateCluster / DeleteCluster run managed clusters here; without it CreateCluster is refused. */
+  readonly managed?: ManagedClustersPort;
   readonly cooldownMs?: number;
   readonly taskLeaseMs?: number;
   /** Who drives tasks here (lease owner); default host/pid/random. */
@@ -37,6 +40,7 @@ export interface ServiceContext {
   readonly accountId: string;
   readonly regionId: string;
   readonly engines: ClusterEngineFactory;
+  readonly managed: ManagedClustersPort | undefined;
   readonly store: ClusterStore;
   readonly clock: Clock;
   readonly random: Random;
@@ -54,6 +58,7 @@ export function serviceContext(o: ControlPlaneServiceOptions): ServiceContext {
     accountId: o.accountId,
     regionId: o.regionId,
     engines: o.engines,
+    managed: o.managed,
     store: new ClusterStore(o.cdb),
     clock: o.clock ?? systemClock,
     random,

@@ -11,6 +11,7 @@ import {
 } from "./context.js";
 import { startKmsEncryptionChange } from "./kms-encryption.js";
 import { registerClusterFile } from "./registration.js";
+import { createManagedCluster, deleteCluster } from "./managed-clusters.js";
 import { TaskRunner } from "./task-runner.js";
 import {
   CLUSTER_ROLES,
@@ -223,6 +224,26 @@ export class ControlPlaneService implements ClusterService {
         source: caller.identity.userName,
       });
     });
+  }
+
+  async createCluster(
+    caller: Caller,
+    req: { readonly name: string; readonly regionId?: string; readonly kmsKeyId?: string },
+  ): Promise<ClusterView> {
+    const params = {
+      name: req.name,
+      region_id: req.regionId ?? "",
+      encryption_provider_key: req.kmsKeyId ?? "",
+    };
+    return audited(this.#ctx, caller, "CreateCluster", this.#on(), params, () =>
+      createManagedCluster(this.#ctx, caller, req),
+    );
+  }
+
+  async deleteCluster(caller: Caller, clusterId: string): Promise<void> {
+    return audited(this.#ctx, caller, "DeleteCluster", this.#on(clusterId), { ClusterId: clusterId }, () =>
+      deleteCluster(this.#ctx, caller, clusterId),
+    );
   }
 
   async registerCluster(caller: Caller, req: { clusterFile: string }): Promise<ClusterView> {

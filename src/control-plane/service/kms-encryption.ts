@@ -16,7 +16,7 @@ import { stagesOf } from "./views.js";
  * is recorded with the cluster set `updating` in one step and driven in the background.
  */
 
-const KEY_ID_PATTERN = /^[\x21-\x7e]{1,256}$/;
+export const KEY_ID_PATTERN = /^[\x21-\x7e]{1,256}$/;
 
 export async function startKmsEncryptionChange(
   ctx: ServiceContext,
@@ -50,6 +50,11 @@ export async function startKmsEncryptionChange(
         : `the Secrets of cluster ${clusterId} are encrypted with ${keyId} already`,
     );
   const request: OperationRequest = req.disableEncryption ? { type: "disable" } : { type: "enable", keyId };
+  // A managed cluster gets a plugin for the key first (preflight looks for one that serves it).
+  if (!req.disableEncryption && ctx.managed?.info(clusterId) !== undefined)
+    await ctx.managed.addKeyPlugin(clusterId, keyId).catch((err: unknown) => {
+      throw csError("ErrorKMSKeyInvalid", err instanceof Error ? err.message : String(err), { cause: err });
+    });
   await preflight(ctx, row, request);
   const now = ctx.clock.now();
   const task: TaskRow = {
@@ -103,7 +108,7 @@ function assertChangeable(ctx: ServiceContext, row: ClusterRow): void {
 }
 
 /** Enabling needs ACK's service role with its policy (quick authorization), or says what to authorize. */
-async function assertServiceRole(ctx: ServiceContext): Promise<void> {
+export async function assertServiceRole(ctx: ServiceContext): Promise<void> {
   const role = await ctx.identity.findRole(CS_SERVICE_ROLE);
   const attached =
     role === undefined

@@ -131,6 +131,13 @@ export interface ClusterService {
     q: Page & { readonly taskId?: string },
   ): Promise<{ events: ClusterEvent[]; totalCount: number }>;
   describeTask(caller: Caller, taskId: string): Promise<TaskView>;
+  /** CreateCluster: a managed cluster (apiserver + plugin), encrypted from the first write with a key. */
+  createCluster(
+    caller: Caller,
+    req: { readonly name: string; readonly regionId?: string; readonly kmsKeyId?: string },
+  ): Promise<ClusterView>;
+  /** DeleteCluster: a managed cluster stopped and removed, its keys released; a registered one forgotten. */
+  deleteCluster(caller: Caller, clusterId: string): Promise<void>;
   /** Registers an existing cluster from its cluster file; the caller becomes its administrator. */
   registerCluster(caller: Caller, req: { readonly clusterFile: string }): Promise<ClusterView>;
   grantRole(caller: Caller, clusterId: string, principal: string, role: ClusterRole): Promise<void>;

@@ -23,6 +23,14 @@ export class ClusterStore {
     await this.db.insertInto("cp_clusters").values(row).execute();
   }
 
+  /** Forgets a cluster and its roles (its events and tasks stay: the history of what happened). */
+  async deleteCluster(clusterId: string): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.deleteFrom("cp_cluster_roles").where("cluster_id", "=", clusterId).execute();
+      await tx.deleteFrom("cp_clusters").where("cluster_id", "=", clusterId).execute();
+    });
+  }
+
   async getCluster(clusterId: string): Promise<ClusterRow | undefined> {
     return this.db
       .selectFrom("cp_clusters")

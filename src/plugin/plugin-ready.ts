@@ -1,4 +1,5 @@
-import type { RunningPlugin, HealthSnapshot } from "../plugin/index.js";
+import type { RunningPlugin } from "./plugin.js";
+import type { HealthSnapshot } from "./status-check.js";
 
 const RETRY_GAP_MS = 250;
 

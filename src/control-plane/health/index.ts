@@ -1,0 +1,7 @@
+/** Cluster health from the KMS key's side (EKS-style issues), once or watched. */
+export { checkKeyHealth, type KeyHealth, type KeyIssue, type KeyIssueCode } from "./key-health.js";
+export {
+  KeyHealthWatch,
+  DEFAULT_KEY_HEALTH_INTERVAL_MS,
+  type KeyHealthWatchOptions,
+} from "./key-health-watch.js";

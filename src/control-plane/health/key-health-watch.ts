@@ -1,0 +1,97 @@
+/**
+ * Watches the KMS keys of the control plane's clusters: every `intervalMs`, one DescribeKey per key as
+ * the service role (checkKeyHealth), and `onChange` when a cluster's issues differ from the last round
+ * — the control plane records that as a cluster event (a Warning with the EKS code, or Normal when the
+ * key is healthy again), so a person sees "key disabled" before the apiserver fails on it.
+ */
+import { systemClock, type Clock, type Timer } from "../../common/clock.js";
+import { silentLogger, type Logger } from "../../common/logger.js";
+import type { KmsClient } from "../../kms/client/index.js";
+import { checkKeyHealth, type KeyHealth } from "./key-health.js";
+
+export const DEFAULT_KEY_HEALTH_INTERVAL_MS = 60_000;
+
+export interface KeyHealthWatchOptions {
+  /** A KMS client signed as the service role, for one round (closed after it). */
+  readonly kms: () => Promise<KmsClient>;
+  /** The clusters with a key now. */
+  readonly clusters: () => Promise<ReadonlyArray<{ readonly clusterId: string; readonly keyId: string }>>;
+  /** Called when a cluster's issues changed (`previous` undefined on the first round: only when unhealthy). */
+  readonly onChange: (clusterId: string, health: KeyHealth, previous: KeyHealth | undefined) => Promise<void>;
+  readonly intervalMs?: number;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+}
+
+const issueKey = (h: KeyHealth): string => `${h.keyId}|${h.issues.map((i) => i.code).join(",")}`;
+
+export class KeyHealthWatch {
+  readonly #o: KeyHealthWatchOptions;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #last = new Map<string, KeyHealth>();
+  #timer: Timer | undefined;
+  #round: Promise<Map<string, KeyHealth>> | undefined;
+  #closed = false;
+
+  constructor(options: KeyHealthWatchOptions) {
+    this.#o = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#logger = options.logger ?? silentLogger();
+  }
+
+  start(): void {
+    this.#schedule();
+  }
+
+  /** The last health seen per cluster. */
+  last(clusterId: string): KeyHealth | undefined {
+    return this.#last.get(clusterId);
+  }
+
+  /** One round now (shared with one in flight). */
+  checkNow(): Promise<Map<string, KeyHealth>> {
+    return (this.#round ??= this.#check().finally(() => (this.#round = undefined)));
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+  }
+
+  #schedule(): void {
+    if (this.#closed) return;
+    this.#timer = this.#clock.setTimeout(() => {
+      void this.checkNow()
+        .catch((err: unknown) =>
+          this.#logger.warn(
+            { err: err instanceof Error ? err.message : String(err) },
+            "key health: round failed",
+          ),
+        )
+        .finally(() => this.#schedule());
+    }, this.#o.intervalMs ?? DEFAULT_KEY_HEALTH_INTERVAL_MS);
+    this.#timer.unref?.();
+  }
+
+  async #check(): Promise<Map<string, KeyHealth>> {
+    const clusters = await this.#o.clusters();
+    const out = new Map<string, KeyHealth>();
+    if (clusters.length === 0) return out;
+    const kms = await this.#o.kms();
+    try {
+      for (const c of clusters) {
+        const health = await checkKeyHealth(kms, c.keyId, () => new Date(this.#clock.now()));
+        out.set(c.clusterId, health);
+        const previous = this.#last.get(c.clusterId);
+        this.#last.set(c.clusterId, health);
+        const changed = previous === undefined ? !health.healthy : issueKey(previous) !== issueKey(health);
+        if (changed) await this.#o.onChange(c.clusterId, health, previous);
+      }
+    } finally {
+      kms.close();
+    }
+    for (const id of [...this.#last.keys()]) if (!out.has(id)) this.#last.delete(id);
+    return out;
+  }
+}
