@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -164,6 +164,7 @@ test("profiles: valid, relative caFile resolved, and every problem reported with
       accessKeySecret: "S",
       caFile: "ca.crt",
     }),
+    { mode: 0o600 },
   );
   assert.deepEqual(loadKmsProfile(file), {
     endpoint: "https://127.0.0.1:9443",
@@ -189,6 +190,13 @@ test("profiles: valid, relative caFile resolved, and every problem reported with
   assert.throws(
     () => loadKmsProfile(join(dir, "missing.json")),
     (e) => isAtrestError(e, "invalid-argument"),
+  );
+  // It holds an access key secret: readable by others, it is refused (one line naming the fix).
+  chmodSync(file, 0o644);
+  assert.throws(
+    () => loadKmsProfile(file),
+    (e) =>
+      isAtrestError(e, "failed-precondition") && /chmod 600/.test(e.message) && !e.message.includes('"S"'),
   );
 });
 
