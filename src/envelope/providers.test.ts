@@ -210,6 +210,20 @@ test("wrong AAD (the value moved to another storage key) fails for every AAD-bou
   for (const [name, p] of await allProviders()) {
     if (name === "identity" || name === "aescbc" || name === "secretbox") continue; // these formats carry no AAD
     const stored = await p.transformToStorage(plaintext, ctx);
+    if (name === "kms v1") {
+      // kube's KMS v1 reads unionTransformers{gcm, cbc}: after GCM refuses the moved value, the CBC
+      // fallback for ≤ 1.24 data decrypts it as CBC, and about 1 time in 256 its padding happens to be
+      // valid — garbage, marked stale, never the Secret. Either way the value does not read back.
+      const read = await p.transformFromStorage(stored, moved).catch((err: unknown) => {
+        assert.ok(isAtrestError(err, "data-corrupt"), name);
+        return undefined;
+      });
+      if (read !== undefined) {
+        assert.notDeepEqual(read.plaintext, plaintext, name);
+        assert.equal(read.stale, true, name);
+      }
+      continue;
+    }
     await assert.rejects(p.transformFromStorage(stored, moved), { code: "data-corrupt" }, name);
   }
 });
