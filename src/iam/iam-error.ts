@@ -69,23 +69,43 @@ export const IAM_ERROR_CODES = {
 
 export type IamErrorCode = keyof typeof IAM_ERROR_CODES;
 
-/** The one error type, with the Alibaba code in `details.acsCode`. Messages never hold secrets. */
-export function iamError(
-  acsCode: IamErrorCode,
-  message: string,
-  options: { cause?: unknown; details?: Record<string, unknown> } = {},
-): AtrestError {
-  return new AtrestError(IAM_ERROR_CODES[acsCode].code, message, {
-    ...(options.cause === undefined ? {} : { cause: options.cause }),
-    details: { ...(options.details ?? {}), acsCode },
-  });
-}
+type CodeTable = Record<string, { readonly status: number; readonly code: ErrorCode }>;
 
-/** The Alibaba code an error carries (`details.acsCode`), if it is one of this table's. */
-export function acsCodeOf(err: unknown): IamErrorCode | undefined {
-  if (!(err instanceof AtrestError)) return undefined;
-  const c = err.details["acsCode"];
-  return typeof c === "string" && c in IAM_ERROR_CODES ? (c as IamErrorCode) : undefined;
+const INTERNAL_MESSAGE = "The request processing has failed due to some unknown error.";
+
+/**
+ * An Alibaba service's errors from its table: the error maker (the one error type, with the Alibaba
+ * code in `details.acsCode`; messages never hold secrets), the code an error carries when it is one of
+ * the table's, and the wire form of any error (our ErrorCode's fallback code otherwise; non-AtrestErrors
+ * and internal errors say nothing more). The identity APIs and the control plane's cs API share it.
+ */
+export function acsErrors<T extends CodeTable>(table: T, fallback: Record<ErrorCode, keyof T & string>) {
+  type Code = keyof T & string;
+  const error = (
+    acsCode: Code,
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ): AtrestError =>
+    new AtrestError(table[acsCode]!.code, message, {
+      ...(options.cause === undefined ? {} : { cause: options.cause }),
+      details: { ...(options.details ?? {}), acsCode },
+    });
+  const codeOf = (err: unknown): Code | undefined => {
+    if (!(err instanceof AtrestError)) return undefined;
+    const c = err.details["acsCode"];
+    return typeof c === "string" && c in table ? c : undefined;
+  };
+  const toWire = (err: unknown): { status: number; code: string; message: string } => {
+    if (!(err instanceof AtrestError))
+      return { status: 500, code: "InternalError", message: INTERNAL_MESSAGE };
+    const code = codeOf(err) ?? fallback[err.code];
+    return {
+      status: table[code]!.status,
+      code,
+      message: code === "InternalError" ? INTERNAL_MESSAGE : err.message,
+    };
+  };
+  return { error, codeOf, toWire };
 }
 
 const FALLBACK_BY_CODE: Record<ErrorCode, IamErrorCode> = {
@@ -105,17 +125,11 @@ const FALLBACK_BY_CODE: Record<ErrorCode, IamErrorCode> = {
   internal: "InternalError",
 };
 
+const IAM_ERRORS = acsErrors(IAM_ERROR_CODES, FALLBACK_BY_CODE);
+
+/** An identity API error (code in `details.acsCode`). */
+export const iamError = IAM_ERRORS.error;
+/** The Alibaba code an error carries (`details.acsCode`), if it is one of this table's. */
+export const acsCodeOf = IAM_ERRORS.codeOf;
 /** The wire form of any error on the identity APIs. Non-AtrestErrors are internal errors. */
-export function toIamWireError(err: unknown): { status: number; code: string; message: string } {
-  if (err instanceof AtrestError) {
-    const code = acsCodeOf(err) ?? FALLBACK_BY_CODE[err.code];
-    const message =
-      code === "InternalError" ? "The request processing has failed due to some unknown error." : err.message;
-    return { status: IAM_ERROR_CODES[code].status, code, message };
-  }
-  return {
-    status: 500,
-    code: "InternalError",
-    message: "The request processing has failed due to some unknown error.",
-  };
-}
+export const toIamWireError = IAM_ERRORS.toWire;

@@ -15,6 +15,7 @@ export {
   IAM_ERROR_CODES,
   SIGNED_API_ERROR_CODES,
   iamError,
+  acsErrors,
   acsCodeOf,
   toIamWireError,
   type IamErrorCode,

@@ -1,5 +1,5 @@
-import { AtrestError, type ErrorCode } from "../../common/errors.js";
-import { SIGNED_API_ERROR_CODES } from "../../iam/index.js";
+import type { ErrorCode } from "../../common/errors.js";
+import { SIGNED_API_ERROR_CODES, acsErrors } from "../../iam/index.js";
 
 /**
  * The Container Service (cs, 2015-12-15) error codes the control plane answers with, their HTTP status
@@ -33,17 +33,6 @@ export const CS_ERROR_CODES = {
 
 export type CsErrorCode = keyof typeof CS_ERROR_CODES;
 
-export function csError(
-  acsCode: CsErrorCode,
-  message: string,
-  options: { cause?: unknown; details?: Record<string, unknown> } = {},
-): AtrestError {
-  return new AtrestError(CS_ERROR_CODES[acsCode].code, message, {
-    ...(options.cause === undefined ? {} : { cause: options.cause }),
-    details: { ...(options.details ?? {}), acsCode },
-  });
-}
-
 const FALLBACK_BY_CODE: Record<ErrorCode, CsErrorCode> = {
   "invalid-argument": "InvalidParameter",
   "not-found": "ErrorClusterNotFound",
@@ -61,21 +50,9 @@ const FALLBACK_BY_CODE: Record<ErrorCode, CsErrorCode> = {
   internal: "InternalError",
 };
 
-const INTERNAL_MESSAGE = "The request processing has failed due to some unknown error.";
+// Identity codes (signatures, STS tokens) are in this table too: they keep their code on the wire.
+const CS_ERRORS = acsErrors(CS_ERROR_CODES, FALLBACK_BY_CODE);
 
+export const csError = CS_ERRORS.error;
 /** The wire form of any error on the cs API. Non-AtrestErrors are internal errors (no detail leaks). */
-export function toCsWireError(err: unknown): { status: number; code: string; message: string } {
-  if (err instanceof AtrestError) {
-    const carried = err.details["acsCode"];
-    const own =
-      typeof carried === "string" && carried in CS_ERROR_CODES ? (carried as CsErrorCode) : undefined;
-    // Identity codes (signatures, STS tokens) are in this table too: they keep their code.
-    const code: CsErrorCode = own ?? FALLBACK_BY_CODE[err.code];
-    return {
-      status: CS_ERROR_CODES[code].status,
-      code,
-      message: code === "InternalError" ? INTERNAL_MESSAGE : err.message,
-    };
-  }
-  return { status: 500, code: "InternalError", message: INTERNAL_MESSAGE };
-}
+export const toCsWireError = CS_ERRORS.toWire;
