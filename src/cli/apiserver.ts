@@ -9,6 +9,7 @@ import { openStore, storeEndpointFromFlags } from "../storage/open-store.js";
 import { addEtcdTlsOptions, etcdTlsFrom, type EtcdTlsFlags } from "./etcd-tls-flags.js";
 import { addServingLimitOptions, servingLimitsFrom, type ServingLimitFlags } from "./serving-limit-flags.js";
 import type { Store } from "../storage/store.js";
+import { serveUntilSignal } from "./until-signal.js";
 
 interface ApiServerFlags extends EtcdTlsFlags, ServingLimitFlags {
   securePort: string;
@@ -163,17 +164,10 @@ export function registerApiserver(program: Command): void {
       };
       logger.info(ready, "apiserver ready");
       process.stdout.write(JSON.stringify({ msg: "apiserver ready", ...ready }) + "\n");
-      await new Promise<void>((done) => {
-        const stop = (): void => {
-          process.off("SIGINT", stop);
-          process.off("SIGTERM", stop);
-          done();
-        };
-        process.on("SIGINT", stop);
-        process.on("SIGTERM", stop);
+      await serveUntilSignal(logger, async () => {
+        await server.close();
+        await store.close();
       });
-      await server.close();
-      await store.close();
       logger.info({}, "apiserver stopped");
       logger.flush();
     });
