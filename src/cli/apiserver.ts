@@ -28,6 +28,7 @@ interface ApiServerFlags extends EtcdTlsFlags, ServingLimitFlags {
   kubeconfigOut?: string;
   encryptionProviderConfig?: string;
   encryptionProviderConfigAutomaticReload?: boolean;
+  encryptionProviderConfigReloadInterval: string;
   etcdCompactionInterval: string;
 }
 
@@ -110,6 +111,11 @@ export function registerApiserver(program: Command): void {
       "--encryption-provider-config-automatic-reload",
       "re-read the encryption configuration when the file changes (KMS checks become one kms-providers check)",
     )
+    .option(
+      "--encryption-provider-config-reload-interval <duration>",
+      "with automatic reload, how often the file is read (atrest's; kube-apiserver's is fixed at 1m)",
+      "1m",
+    )
     .action(async (flags: ApiServerFlags) => {
       const port = Number(flags.securePort);
       if (!Number.isInteger(port) || port < 0 || port > 65535)
@@ -124,6 +130,12 @@ export function registerApiserver(program: Command): void {
         throw new AtrestError(
           "invalid-argument",
           `--etcd-compaction-interval must be a duration like 5m0s or 0, got "${flags.etcdCompactionInterval}"`,
+        );
+      const reloadNs = parseGoDurationNs(flags.encryptionProviderConfigReloadInterval);
+      if (reloadNs === undefined || reloadNs < 1_000_000n)
+        throw new AtrestError(
+          "invalid-argument",
+          `--encryption-provider-config-reload-interval must be a duration like 1m or 5s (at least 1ms), got "${flags.encryptionProviderConfigReloadInterval}"`,
         );
       const limits = servingLimitsFrom(flags);
       const logger = createLogger({ name: "apiserver" });
@@ -151,6 +163,7 @@ export function registerApiserver(program: Command): void {
           ? {
               encryptionProviderConfig: resolve(flags.encryptionProviderConfig),
               encryptionProviderConfigAutomaticReload: flags.encryptionProviderConfigAutomaticReload === true,
+              encryptionReloadIntervalMs: Number(reloadNs / 1_000_000n),
             }
           : {}),
         ...limits,

@@ -16,10 +16,10 @@ test("the first signal stops; its handlers are gone after it", async () => {
 
 test("serveUntilSignal closes once; a failed close is logged, not thrown", async () => {
   let closes = 0;
-  const served = serveUntilSignal(silentLogger(), async (signal) => {
+  const served = serveUntilSignal(silentLogger(), (signal) => {
     closes++;
     assert.equal(signal, "SIGINT");
-    throw new Error("close failed");
+    return Promise.reject(new Error("close failed"));
   });
   process.emit("SIGINT", "SIGINT");
   await served;
