@@ -198,9 +198,11 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
     });
     let key: UpKey;
     try {
-      key = await ensureUpKey(client, paths.keyFile, logger.child({ part: "up" })).catch((err: unknown) => {
-        throw wrapError(err, "kms key");
-      });
+      key = await ensureUpKey(client, paths.keyFile, UP_CLUSTER_NAME, logger.child({ part: "up" })).catch(
+        (err: unknown) => {
+          throw wrapError(err, "kms key");
+        },
+      );
     } finally {
       client.close();
     }
