@@ -68,10 +68,11 @@ class HeldWrites {
       return store.update(key, value, rev);
     };
     return new Proxy(store, {
-      get: (target, p) =>
-        p === "update"
-          ? update
-          : ((v: unknown) => (typeof v === "function" ? v.bind(target) : v))(Reflect.get(target, p)),
+      get: (target, p): unknown => {
+        if (p === "update") return update;
+        const v: unknown = Reflect.get(target, p);
+        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
     });
   }
 }
