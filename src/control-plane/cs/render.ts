@@ -60,7 +60,28 @@ export function taskInfo(t: TaskView): Record<string, unknown> {
       ...(s.startedAt === undefined ? {} : { start_time: iso(s.startedAt) }),
       ...(s.finishedAt === undefined ? {} : { end_time: iso(s.finishedAt) }),
       message: s.message ?? "",
+      ...(s.progress === undefined
+        ? {}
+        : {
+            outputs: {
+              total: s.progress.total,
+              remaining: s.progress.remaining,
+              rate_per_second: s.progress.ratePerSecond,
+              eta_seconds: s.progress.etaSeconds,
+            },
+          }),
     })),
+    // ACK's task events (timestamp in ms as a string): who asked, which instance took it over, the end.
+    events: t.events.map((e) => ({
+      action: e.reason,
+      level: e.level,
+      message: e.message,
+      reason: e.reason,
+      source: e.source,
+      timestamp: String(e.time),
+    })),
+    // Which control-plane instance drives the task (an atrest field; ACK has one control plane).
+    parameters: { owner: t.owner },
     ...(t.error === undefined ? {} : { error: { code: t.error.code, message: t.error.message } }),
   };
 }

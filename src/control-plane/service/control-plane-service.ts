@@ -23,7 +23,7 @@ import {
   type TaskView,
   type UpdateKmsEncryptionRequest,
 } from "./types.js";
-import { clusterView, pageOf, taskView } from "./views.js";
+import { clusterView, eventView, pageOf, taskView } from "./views.js";
 
 export {
   DEFAULT_TASK_LEASE_MS,
@@ -145,17 +145,7 @@ export class ControlPlaneService implements ClusterService {
           limit,
         });
         return {
-          events: rows.map((r) => ({
-            eventId: r.event_id,
-            clusterId: r.cluster_id,
-            taskId: r.task_id,
-            time: Number(r.time),
-            type: r.type,
-            level: r.level === "Warning" ? "Warning" : "Normal",
-            reason: r.reason,
-            message: r.message,
-            source: r.source,
-          })),
+          events: rows.map(eventView),
           totalCount: total,
         };
       },
@@ -171,7 +161,7 @@ export class ControlPlaneService implements ClusterService {
         throw err;
       });
       if (task === undefined) throw csError("ErrorTaskNotFound", `task ${taskId} not found`);
-      return taskView(task);
+      return taskView(task, await ctx.store.listTaskEvents(task.task_id));
     });
   }
 

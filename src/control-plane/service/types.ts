@@ -87,6 +87,10 @@ export interface TaskView {
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly finishedAt: number | undefined;
+  /** The control-plane instance that drives it (or drove it last): its lease owner. */
+  readonly owner: string;
+  /** What happened to it, oldest first: asked for, taken over by another instance, finished. */
+  readonly events: readonly ClusterEvent[];
 }
 
 export interface ClusterEvent {

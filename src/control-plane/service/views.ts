@@ -1,7 +1,7 @@
 import { STAGES } from "../../operations/index.js";
 import { csError } from "../cs/cs-error.js";
-import type { ClusterRow, TaskRow } from "../store/cluster-store.js";
-import type { ClusterState, ClusterView, TaskStage, TaskView } from "./types.js";
+import type { ClusterRow, EventRow, TaskRow } from "../store/cluster-store.js";
+import type { ClusterEvent, ClusterState, ClusterView, TaskStage, TaskView } from "./types.js";
 
 /** Rows → the service's views, and the paging every list shares. */
 
@@ -38,7 +38,22 @@ export function stagesOf(type: "enable" | "disable"): TaskStage[] {
   return STAGES[type].map((name) => ({ name, state: "pending" as const }));
 }
 
-export function taskView(task: TaskRow): TaskView {
+export function eventView(r: EventRow): ClusterEvent {
+  return {
+    eventId: r.event_id,
+    clusterId: r.cluster_id,
+    taskId: r.task_id,
+    time: Number(r.time),
+    type: r.type,
+    level: r.level === "Warning" ? "Warning" : "Normal",
+    reason: r.reason,
+    message: r.message,
+    source: r.source,
+  };
+}
+
+/** The task with its events (oldest first; none when not asked for). */
+export function taskView(task: TaskRow, events: readonly EventRow[] = []): TaskView {
   return {
     taskId: task.task_id,
     clusterId: task.cluster_id,
@@ -51,5 +66,7 @@ export function taskView(task: TaskRow): TaskView {
     createdAt: Number(task.created_at),
     updatedAt: Number(task.updated_at),
     finishedAt: task.finished_at === null ? undefined : Number(task.finished_at),
+    owner: task.lease_owner,
+    events: events.map(eventView),
   };
 }

@@ -88,6 +88,16 @@ export function controlPlaneMigrations(dialect: DialectName): Record<string, Mig
           .execute();
       },
     },
+    // DescribeTaskInfo lists a task's events.
+    "0002-task-events": {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createIndex("cp_cluster_events_task")
+          .on("cp_cluster_events")
+          .columns(["task_id", "seq"])
+          .execute();
+      },
+    },
   };
 }
 
