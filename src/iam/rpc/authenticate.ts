@@ -4,6 +4,13 @@ import type { CallerIdentity } from "../caller.js";
 import { iamError } from "../iam-error.js";
 import type { IdentityStore } from "../identity-store.js";
 import { constantTimeEqual } from "../signature/constant-time.js";
+import {
+  computeSignatureRoa,
+  contentMd5,
+  HTTP_DATE,
+  parseAuthorizationRoa,
+  SIGNATURE_SCHEME_ROA,
+} from "../signature/roa.js";
 import { computeSignatureV1 } from "../signature/v1.js";
 import {
   computeSignatureV3,
@@ -26,6 +33,12 @@ export interface AuthenticatedRpc {
 export interface RpcAuthenticationDeps {
   readonly identity: IdentityStore;
   readonly clock: Clock;
+  /**
+   * The action of the ROA operation being served (its method and path name it): when given, the
+   * older SDKs' `acs <AccessKeyId>:<signature>` (pop-core's ROAClient) is accepted too. RPC
+   * endpoints leave it out: Alibaba's RPC APIs take no ROA signature.
+   */
+  readonly roaAction?: string;
   /** True when the nonce was not used before by this access key (it is now recorded until `expiresAt`). */
   reserveNonce(accessKeyId: string, nonce: string, expiresAt: number): Promise<boolean>;
   /** Progress, for the caller's audit record and failure budget; `knownKey` may throw to refuse. */
@@ -43,8 +56,10 @@ const missing = (name: string) =>
   );
 
 /**
- * The authentication every signed RPC API shares (KMS, STS, RAM, ActionTrail): signature V1 (the
- * SecurityToken parameter for STS credentials) or V3 (`x-acs-security-token`, signed) → credential
+ * The authentication every signed API shares (KMS, STS, RAM, ActionTrail, and the cs API's ROA
+ * operations): signature V1 (the SecurityToken parameter for STS credentials), V3
+ * (`x-acs-security-token`, signed) or, on ROA operations, the ROA `acs AK:sig` (`x-acs-security-token`,
+ * signed as every x-acs-* header; its time is the Date header) → credential
  * (permanent, or an STS session whose token opens) → constant-time signature check → session expiry
  * → timestamp window → nonce. Errors are Alibaba's codes (iam-error.ts); nothing secret in them.
  */
@@ -58,7 +73,10 @@ export async function authenticateRpc(
   let action: string;
   let version: string;
   let timestamp: string;
+  /** The time field's name and format (ISO 8601 UTC, or the HTTP Date header's IMF-fixdate). */
+  let timeField = { name: "Timestamp", format: ISO_UTC, example: "2026-01-01T00:00:00Z" };
   let nonce: string;
+  let nonceName = "SignatureNonce";
   let securityToken: string | undefined;
   let verify: (secret: string) => boolean;
 
@@ -103,6 +121,63 @@ export async function authenticateRpc(
       });
       return constantTimeEqual(expected, parsed.signature);
     };
+  } else if (
+    deps.roaAction !== undefined &&
+    authorization !== undefined &&
+    authorization.startsWith(`${SIGNATURE_SCHEME_ROA} `)
+  ) {
+    let parsed: ReturnType<typeof parseAuthorizationRoa>;
+    try {
+      parsed = parseAuthorizationRoa(authorization);
+    } catch {
+      throw iamError(
+        "IncompleteSignature",
+        "The Authorization header is not a valid 'acs AccessKeyId:Signature'.",
+      );
+    }
+    accessKeyId = parsed.accessKeyId;
+    const method = header(req.headers, "x-acs-signature-method") ?? "HMAC-SHA1";
+    if (method !== "HMAC-SHA1")
+      throw iamError("UnsupportedSignatureMethod", "x-acs-signature-method: must be HMAC-SHA1");
+    if ((header(req.headers, "x-acs-signature-version") ?? "1.0") !== "1.0")
+      throw iamError("InvalidParameter", "x-acs-signature-version: must be 1.0");
+    const namedKey = header(req.headers, "x-acs-accesskey-id");
+    if (namedKey !== undefined && namedKey !== accessKeyId)
+      throw iamError(
+        "IncompleteSignature",
+        "x-acs-accesskey-id: must be the access key of the Authorization",
+      );
+    // The action is the operation's (its method and path); a client naming one must name that one.
+    action = header(req.headers, "x-acs-action") ?? deps.roaAction;
+    version = header(req.headers, "x-acs-version") ?? "";
+    timestamp = header(req.headers, "date") ?? "";
+    timeField = { name: "Date", format: HTTP_DATE, example: "Wed, 02 Dec 2026 14:00:00 GMT" };
+    nonce = header(req.headers, "x-acs-signature-nonce") ?? "";
+    nonceName = "x-acs-signature-nonce";
+    securityToken = header(req.headers, "x-acs-security-token");
+    const query: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.query)) {
+      if (Array.isArray(v))
+        throw iamError("InvalidParameter", `query parameter ${k.slice(0, 64)}: given twice`);
+      query[k] = v;
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers))
+      if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(",") : v;
+    const md5 = headers["content-md5"];
+    // The body is signed through Content-MD5 when the client sends one (pop-core always does).
+    const bodyMatches = md5 === undefined ? true : constantTimeEqual(md5, contentMd5(req.rawBody));
+    verify = (secret) => {
+      if (!bodyMatches) return false;
+      const expected = computeSignatureRoa({
+        method: req.method,
+        pathname: req.pathname,
+        query,
+        headers,
+        accessKeySecret: secret,
+      });
+      return constantTimeEqual(expected, parsed.signature);
+    };
   } else {
     if (params["Signature"] === undefined) throw missing("Signature");
     accessKeyId = params["AccessKeyId"] ?? "";
@@ -134,9 +209,12 @@ export async function authenticateRpc(
     );
   deps.observe?.verified?.(credential.caller);
   deps.identity.assertSessionLive(credential.caller);
-  if (timestamp === "") throw missing("Timestamp");
-  if (!ISO_UTC.test(timestamp))
-    throw iamError("InvalidTimeStamp.Format", "Timestamp: must be UTC ISO 8601 like 2026-01-01T00:00:00Z");
+  if (timestamp === "") throw missing(timeField.name);
+  if (!timeField.format.test(timestamp))
+    throw iamError(
+      "InvalidTimeStamp.Format",
+      `${timeField.name}: must be ${timeField.name === "Date" ? "an HTTP date" : "UTC ISO 8601"} like ${timeField.example}`,
+    );
   const at = Date.parse(timestamp);
   const now = deps.clock.now();
   if (!Number.isFinite(at) || Math.abs(now - at) > TIMESTAMP_WINDOW_MS)
@@ -147,7 +225,7 @@ export async function authenticateRpc(
   if (nonce === "" || nonce.length > 128)
     throw iamError(
       "MissingParameter",
-      'The input parameter "SignatureNonce" (1-128 characters) is not supplied.',
+      `The input parameter "${nonceName}" (1-128 characters) is not supplied.`,
     );
   // The nonce is remembered past the far edge of the window, so a replay is refused for as long as
   // its timestamp could be accepted.
