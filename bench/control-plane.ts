@@ -4,8 +4,9 @@
  * WAL: the KMS's database, which the control plane shares for identity, its tables and its events).
  *
  * - DescribeClusterDetail per second: the official `@alicloud/cs20151215` client (signature V3,
- *   unmodified but for its endpoint) and atrest's own V3 client at the same wire (CsClient), one
- *   request at a time and 8 at once; every answer checked (`state` running, the key in meta_data).
+ *   unmodified but for its endpoint), atrest's own V3 client at the same wire (CsClient) and
+ *   `@alicloud/pop-core`'s ROAClient (the older ROA signature, `acs AK:sig`), one request at a time
+ *   and 8 at once; every answer checked (`state` running, the key in meta_data).
  * - LookupEvents (ActionTrail 2020-07-06, signature V1) against the control plane's endpoint, which
  *   merges the KMS's audit trail with its own events (trail_events: every DescribeClusterDetail above
  *   is one), over CP_BENCH_RECORDS (1,000,000) audit records (bench/support-trail.ts): the seed
@@ -40,6 +41,11 @@ type SdkClient = Record<string, (...args: unknown[]) => Promise<unknown>>;
 const csSdk = require("@alicloud/cs20151215") as { default: new (config: unknown) => SdkClient };
 const openapiCore = require("@alicloud/openapi-core") as {
   $OpenApiUtil: { Config: new (c: Record<string, unknown>) => unknown };
+};
+const { ROAClient } = require("@alicloud/pop-core") as {
+  ROAClient: new (config: Record<string, unknown>) => {
+    get(path: string, query?: Record<string, string>): Promise<unknown>;
+  };
 };
 
 type TrailEvent = Record<string, unknown>;
@@ -141,6 +147,7 @@ export async function run(): Promise<Record<string, unknown>> {
       }),
     );
     const own = new CsClient({ endpoint: cp.url, ...creds, caPem });
+    const roa = new ROAClient({ endpoint: cp.url, apiVersion: "2015-12-15", ...creds, opts: { ca: caPem } });
     try {
       const encrypt = async () => {
         await kmsClient.call("Encrypt", { KeyId: keyId, Plaintext: "YmVuY2htYXJr" });
@@ -152,7 +159,11 @@ export async function run(): Promise<Record<string, unknown>> {
       const describeOwn = async () => {
         checkDetail((await own.call("DescribeClusterDetail", "GET", `/clusters/${CLUSTER_ID}`)).body, keyId);
       };
+      const describeRoa = async () => {
+        checkDetail(await roa.get(`/clusters/${CLUSTER_ID}`), keyId);
+      };
       await timed(20, encrypt);
+      await timed(20, describeRoa);
       await timed(20, describeSdk);
       await timed(20, describeOwn);
       const baselineEncrypt = {
@@ -167,6 +178,10 @@ export async function run(): Promise<Record<string, unknown>> {
         atrestV3Client: {
           sequential: await throughput(1, DURATION_MS, describeOwn),
           concurrency8: await throughput(8, DURATION_MS, describeOwn),
+        },
+        popCoreRoaClient: {
+          sequential: await throughput(1, DURATION_MS, describeRoa),
+          concurrency8: await throughput(8, DURATION_MS, describeRoa),
         },
       };
 
@@ -236,7 +251,8 @@ export async function run(): Promise<Record<string, unknown>> {
         records: RECORDS,
         queriesPerCase: QUERIES,
         durationMsPerThroughputCase: DURATION_MS,
-        transport: "HTTPS keep-alive; cs API signature V3, LookupEvents and Encrypt signature V1",
+        transport:
+          "HTTPS keep-alive; cs API signature V3 (pop-core: ROA acs AK:sig), LookupEvents and Encrypt signature V1",
         store: "SQLite (WAL): the KMS's database, shared by the control plane",
         trailWriteMs: Math.round(writeMs),
         baselineKmsEncrypt: baselineEncrypt,
