@@ -4,13 +4,7 @@ import type { CallerIdentity } from "../caller.js";
 import { iamError } from "../iam-error.js";
 import type { IdentityStore } from "../identity-store.js";
 import { constantTimeEqual } from "../signature/constant-time.js";
-import {
-  computeSignatureRoa,
-  contentMd5,
-  HTTP_DATE,
-  parseAuthorizationRoa,
-  SIGNATURE_SCHEME_ROA,
-} from "../signature/roa.js";
+import { HTTP_DATE, SIGNATURE_SCHEME_ROA } from "../signature/roa.js";
 import { computeSignatureV1 } from "../signature/v1.js";
 import {
   computeSignatureV3,
@@ -18,6 +12,7 @@ import {
   REQUIRED_SIGNED_HEADERS_V3,
   SIGNATURE_ALGORITHM_V3,
 } from "../signature/v3.js";
+import { readRoaRequest } from "./roa-request.js";
 import { header, type RpcHttpRequest } from "./rpc-request.js";
 
 /** Accepted clock skew of a request's timestamp, as Alibaba Cloud (±15 minutes). */
@@ -126,58 +121,10 @@ export async function authenticateRpc(
     authorization !== undefined &&
     authorization.startsWith(`${SIGNATURE_SCHEME_ROA} `)
   ) {
-    let parsed: ReturnType<typeof parseAuthorizationRoa>;
-    try {
-      parsed = parseAuthorizationRoa(authorization);
-    } catch {
-      throw iamError(
-        "IncompleteSignature",
-        "The Authorization header is not a valid 'acs AccessKeyId:Signature'.",
-      );
-    }
-    accessKeyId = parsed.accessKeyId;
-    const method = header(req.headers, "x-acs-signature-method") ?? "HMAC-SHA1";
-    if (method !== "HMAC-SHA1")
-      throw iamError("UnsupportedSignatureMethod", "x-acs-signature-method: must be HMAC-SHA1");
-    if ((header(req.headers, "x-acs-signature-version") ?? "1.0") !== "1.0")
-      throw iamError("InvalidParameter", "x-acs-signature-version: must be 1.0");
-    const namedKey = header(req.headers, "x-acs-accesskey-id");
-    if (namedKey !== undefined && namedKey !== accessKeyId)
-      throw iamError(
-        "IncompleteSignature",
-        "x-acs-accesskey-id: must be the access key of the Authorization",
-      );
-    // The action is the operation's (its method and path); a client naming one must name that one.
-    action = header(req.headers, "x-acs-action") ?? deps.roaAction;
-    version = header(req.headers, "x-acs-version") ?? "";
-    timestamp = header(req.headers, "date") ?? "";
+    const roa = readRoaRequest(req, authorization, deps.roaAction);
+    ({ accessKeyId, action, version, timestamp, nonce, securityToken, verify } = roa);
     timeField = { name: "Date", format: HTTP_DATE, example: "Wed, 02 Dec 2026 14:00:00 GMT" };
-    nonce = header(req.headers, "x-acs-signature-nonce") ?? "";
     nonceName = "x-acs-signature-nonce";
-    securityToken = header(req.headers, "x-acs-security-token");
-    const query: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.query)) {
-      if (Array.isArray(v))
-        throw iamError("InvalidParameter", `query parameter ${k.slice(0, 64)}: given twice`);
-      query[k] = v;
-    }
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers))
-      if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(",") : v;
-    const md5 = headers["content-md5"];
-    // The body is signed through Content-MD5 when the client sends one (pop-core always does).
-    const bodyMatches = md5 === undefined ? true : constantTimeEqual(md5, contentMd5(req.rawBody));
-    verify = (secret) => {
-      if (!bodyMatches) return false;
-      const expected = computeSignatureRoa({
-        method: req.method,
-        pathname: req.pathname,
-        query,
-        headers,
-        accessKeySecret: secret,
-      });
-      return constantTimeEqual(expected, parsed.signature);
-    };
   } else {
     if (params["Signature"] === undefined) throw missing("Signature");
     accessKeyId = params["AccessKeyId"] ?? "";
