@@ -17,7 +17,7 @@
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { CsClient, startControlPlane } from "../src/control-plane/index.js";
@@ -75,6 +75,9 @@ function checkDetail(body: unknown, keyId: string): void {
 }
 
 export async function run(): Promise<Record<string, unknown>> {
+  // The machine's load beside the figures: on a shared machine the tails follow it (the baseline
+  // in the same run shows by how much).
+  const loadBefore = loadavg().map((v) => Math.round(v * 10) / 10);
   const dir = mkdtempSync(join(tmpdir(), "atrest-cp-bench-"));
   const dataDir = join(dir, "kms");
   try {
@@ -249,6 +252,11 @@ export async function run(): Promise<Record<string, unknown>> {
       const chain = await verifyAuditChain(kms.kdb);
       return {
         records: RECORDS,
+        machine: {
+          cpus: cpus().length,
+          loadAverage1m5m15mBefore: loadBefore,
+          loadAverage1m5m15mAfter: loadavg().map((v) => Math.round(v * 10) / 10),
+        },
         queriesPerCase: QUERIES,
         durationMsPerThroughputCase: DURATION_MS,
         transport:
