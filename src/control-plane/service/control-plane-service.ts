@@ -11,7 +11,7 @@ import {
 } from "./context.js";
 import { startKmsEncryptionChange } from "./kms-encryption.js";
 import { registerClusterFile } from "./registration.js";
-import { createManagedCluster, deleteCluster } from "./managed-clusters.js";
+import { createManagedCluster, deleteCluster, type CreateClusterRequest } from "./managed-clusters.js";
 import { TaskRunner } from "./task-runner.js";
 import {
   CLUSTER_ROLES,
@@ -216,14 +216,12 @@ export class ControlPlaneService implements ClusterService {
     });
   }
 
-  async createCluster(
-    caller: Caller,
-    req: { readonly name: string; readonly regionId?: string; readonly kmsKeyId?: string },
-  ): Promise<ClusterView> {
+  async createCluster(caller: Caller, req: CreateClusterRequest): Promise<ClusterView> {
     const params = {
       name: req.name,
       region_id: req.regionId ?? "",
       encryption_provider_key: req.kmsKeyId ?? "",
+      ...(req.etcd === undefined ? {} : { etcd_endpoints: req.etcd.endpoints.join(",") }),
     };
     return audited(this.#ctx, caller, "CreateCluster", this.#on(), params, () =>
       createManagedCluster(this.#ctx, caller, req),
