@@ -193,8 +193,15 @@ export class TaskRunner {
             ...(toIsoMs(s.finishedAt) === undefined ? {} : { finishedAt: toIsoMs(s.finishedAt)! }),
             ...(s.message === undefined ? {} : { message: s.message }),
           }));
+    // A re-encrypt (automatic, after a key rotation) keeps the cluster's key and setting.
+    const reencrypt = request.type === "reencrypt";
+    const reason = reencrypt ? "Reencrypt" : "UpdateKMSEncryption";
     if (failure === undefined && record !== undefined && record.state === "Succeeded") {
-      const keyId = request.type === "enable" ? (record.target.keyId ?? request.keyId ?? "") : "";
+      const keyId = reencrypt
+        ? cluster.kms_key_id
+        : request.type === "enable"
+          ? (record.target.keyId ?? request.keyId ?? "")
+          : "";
       await ctx.store.updateTask(task.task_id, {
         state: "success",
         stages: JSON.stringify(finalStages),
@@ -206,7 +213,7 @@ export class TaskRunner {
       await ctx.store.updateCluster(cluster.cluster_id, {
         state: "running",
         kms_key_id: keyId,
-        disable_encryption: request.type === "enable" ? 0 : 1,
+        disable_encryption: request.type === "enable" || reencrypt ? 0 : 1,
         failure_reason: "",
         last_change_at: now,
         updated_at: now,
@@ -214,9 +221,10 @@ export class TaskRunner {
       const verified = `${record.progress.rewritten} rewritten, verified ${record.verify?.underTarget ?? 0}/${record.verify?.total ?? 0}`;
       await recordClusterEvent(ctx, cluster.cluster_id, task.task_id, {
         type: "cluster_configuration_modify",
-        reason: "UpdateKMSEncryptionSucceeded",
-        message:
-          request.type === "enable"
+        reason: `${reason}Succeeded`,
+        message: reencrypt
+          ? `Secrets are re-encrypted with the current version of KMS key ${keyId} (${verified})`
+          : request.type === "enable"
             ? `Secrets are encrypted with KMS key ${keyId} (${verified})`
             : `Secret encryption is off (${verified})`,
         source: "atrest-control-plane",
@@ -244,7 +252,7 @@ export class TaskRunner {
     });
     await recordClusterEvent(ctx, cluster.cluster_id, task.task_id, {
       type: "cluster_configuration_modify",
-      reason: "UpdateKMSEncryptionFailed",
+      reason: `${reason}Failed`,
       level: "Warning",
       message,
       source: "atrest-control-plane",
