@@ -22,11 +22,14 @@ import { ensureUpKey, type UpKey } from "./kms-key.js";
 import { writeUpKmsProfile } from "./kms-profile-file.js";
 import { authorizeUpServiceRole, UP_CLUSTER_NAME, type UpPluginIdentity } from "./service-role.js";
 import { upPaths, type UpPaths } from "./paths.js";
-import type { ClusterEngineFactory, RunningControlPlane } from "../control-plane/index.js";
+import type {
+  ClusterEngineFactory,
+  ClusterWatchOptions,
+  RunningControlPlane,
+} from "../control-plane/index.js";
 import { renderClusterFile, type ClusterFileInput } from "../operations/index.js";
 import { writeFileAtomic } from "../common/atomic-file.js";
 import { ManagedClusters } from "../control-plane/managed/index.js";
-import { startUpClusterWatch } from "./cluster-watch.js";
 import { registerUpCluster, startUpControlPlane } from "./control-plane.js";
 import { consoleUrlOf } from "../control-plane/console/index.js";
 
@@ -65,6 +68,10 @@ export interface UpOptions {
   readonly controlPlanePort?: number;
   /** UpdateKMSEncryption's cool-down after a change (default ACK's 5 minutes). */
   readonly updateCooldownMs?: number;
+  /** How often the plugin re-reads its key (a rotation shows in its key_id); the plugin's default 60 s. */
+  readonly pluginStatusRefreshMs?: number;
+  /** The control plane's watch of its clusters (key health, automatic re-encryption) intervals. */
+  readonly clusterWatch?: ClusterWatchOptions;
   readonly logger?: Logger;
 }
 
@@ -245,6 +252,7 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
         logger: logger.child({ part: "control-plane" }),
         ...(options.controlPlanePort === undefined ? {} : { port: options.controlPlanePort }),
         ...(options.updateCooldownMs === undefined ? {} : { cooldownMs: options.updateCooldownMs }),
+        ...(options.clusterWatch === undefined ? {} : { watch: options.clusterWatch }),
       }).catch((err: unknown) => {
         throw wrapError(err, "control plane");
       });
@@ -281,6 +289,9 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
         caPem: readFileSync(kmsDir.caCertFile, "utf8"),
       },
       logger: logger.child({ part: "plugin" }),
+      ...(options.pluginStatusRefreshMs === undefined
+        ? {}
+        : { statusRefreshMs: options.pluginStatusRefreshMs }),
       ...(options.pluginHealthListen === undefined ? {} : { healthListen: options.pluginHealthListen }),
     }).catch((err: unknown) => {
       throw wrapError(err, "plugin");
@@ -358,23 +369,6 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       });
     // A restart brings the clusters CreateCluster made back (each failure is logged, not fatal).
     if (managed !== undefined) await managed.startAll();
-    // Key health events and automatic re-encryption for every cluster of the control plane.
-    if (controlPlane !== undefined && options.clusterEngines !== undefined) {
-      const watch = await startUpClusterWatch({
-        controlPlane,
-        engines: options.clusterEngines,
-        kms: {
-          endpoint: kms.url,
-          regionId: kmsDir.region,
-          caPem: readFileSync(kmsDir.caCertFile, "utf8"),
-        },
-        serviceRole: pluginIdentity,
-        logger: logger.child({ part: "cluster-watch" }),
-      }).catch((err: unknown) => {
-        throw wrapError(err, "cluster watch");
-      });
-      stack.push(() => Promise.resolve(watch.close()));
-    }
     const summary: UpSummary = {
       dataDir: paths.root,
       kubeconfig: paths.kubeconfig,

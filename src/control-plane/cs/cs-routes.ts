@@ -17,6 +17,7 @@ import {
   createClusterBody,
   grantRoleBody,
   intParam,
+  modifyClusterTagsBody,
   parseBody,
   registerClusterBody,
   strParam,
@@ -155,6 +156,21 @@ export const csRoutes: FastifyPluginAsync<CsRoutesOptions> = (app, o) => {
         });
         // bodyType "none" in the SDK: a 2xx with an empty body.
         return { status: 202 };
+      },
+    },
+    {
+      method: "POST",
+      url: "/clusters/:ClusterId/tags",
+      action: "ModifyClusterTags",
+      handle: async (caller, req, raw) => {
+        const tags = parseBody(modifyClusterTagsBody, raw, "ModifyClusterTags");
+        await o.service.modifyClusterTags(
+          caller,
+          paramOf(req, "ClusterId"),
+          tags.map((t) => (t.value === undefined ? { key: t.key } : { key: t.key, value: t.value })),
+        );
+        // bodyType "none" in the SDK: a 2xx with an empty body.
+        return { status: 200 };
       },
     },
     {

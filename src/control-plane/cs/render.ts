@@ -27,7 +27,19 @@ export function clusterDetail(c: ClusterView): Record<string, unknown> {
     updated: iso(c.updatedAt),
     deletion_protection: false,
     meta_data: metaData(c),
-    tags: [],
+    tags: c.tags.map((t) => ({ key: t.key, value: t.value })),
+    // EKS's ClusterHealth (the SDK's model leaves it out; raw JSON readers and the console see it).
+    health: {
+      issues: (c.health?.issues ?? []).map((i) => ({
+        code: i.code,
+        message: i.message,
+        resourceIds: [...i.resourceIds],
+      })),
+      ...(c.health === undefined
+        ? {}
+        : { key_state: c.health.keyState, checked_at: iso(c.health.checkedAt) }),
+    },
+    auto_reencrypt: c.autoReencrypt,
   };
 }
 

@@ -112,6 +112,8 @@ export async function deleteCluster(ctx: ServiceContext, caller: Caller, cluster
   const released =
     managed?.info(clusterId) === undefined ? [] : (await managed.delete(clusterId)).keysReleased;
   await ctx.store.deleteCluster(clusterId);
+  await ctx.tags.deleteTags(clusterId);
+  await ctx.watch.deleteHealth(clusterId);
   await recordClusterEvent(ctx, clusterId, "", {
     type: "cluster_delete",
     reason: "DeleteCluster",

@@ -220,9 +220,16 @@ export class TaskRunner {
               ...(progress === undefined ? {} : { progress }),
             };
           });
+    // A re-encrypt (automatic, after a key rotation) keeps the cluster's key and setting.
+    const reencrypt = request.type === "reencrypt";
+    const reason = reencrypt ? "Reencrypt" : "UpdateKMSEncryption";
     let ended: boolean;
     if (failure === undefined && record !== undefined && record.state === "Succeeded") {
-      const keyId = request.type === "enable" ? (record.target.keyId ?? request.keyId ?? "") : "";
+      const keyId = reencrypt
+        ? cluster.kms_key_id
+        : request.type === "enable"
+          ? (record.target.keyId ?? request.keyId ?? "")
+          : "";
       const verified = `${record.progress.rewritten} rewritten, verified ${record.verify?.underTarget ?? 0}/${record.verify?.total ?? 0}`;
       ended = await ctx.store.finishTask(task.task_id, ctx.instanceId, {
         task: {
@@ -236,16 +243,17 @@ export class TaskRunner {
         cluster: {
           state: "running",
           kms_key_id: keyId,
-          disable_encryption: request.type === "enable" ? 0 : 1,
+          disable_encryption: request.type === "enable" || reencrypt ? 0 : 1,
           failure_reason: "",
           last_change_at: now,
           updated_at: now,
         },
         event: clusterEventRow(ctx, cluster.cluster_id, task.task_id, {
           type: "cluster_configuration_modify",
-          reason: "UpdateKMSEncryptionSucceeded",
-          message:
-            request.type === "enable"
+          reason: `${reason}Succeeded`,
+          message: reencrypt
+            ? `Secrets are re-encrypted with the current version of KMS key ${keyId} (${verified}; instance ${ctx.instanceId})`
+            : request.type === "enable"
               ? `Secrets are encrypted with KMS key ${keyId} (${verified}; instance ${ctx.instanceId})`
               : `Secret encryption is off (${verified}; instance ${ctx.instanceId})`,
           source: "atrest-control-plane",
@@ -270,7 +278,7 @@ export class TaskRunner {
         cluster: { state: "failed", failure_reason: message, updated_at: now },
         event: clusterEventRow(ctx, cluster.cluster_id, task.task_id, {
           type: "cluster_configuration_modify",
-          reason: "UpdateKMSEncryptionFailed",
+          reason: `${reason}Failed`,
           level: "Warning",
           message,
           source: "atrest-control-plane",

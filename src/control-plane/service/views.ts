@@ -1,6 +1,9 @@
 import { STAGES } from "../../operations/index.js";
 import { csError } from "../cs/cs-error.js";
 import type { ClusterRow, EventRow, TaskRow } from "../store/cluster-store.js";
+import type { ClusterTag } from "../store/tag-store.js";
+import type { StoredHealth } from "../store/watch-store.js";
+import { autoReencryptOf } from "./cluster-tags.js";
 import type { ClusterEvent, ClusterState, ClusterView, TaskStage, TaskView } from "./types.js";
 
 /** Rows → the service's views, and the paging every list shares. */
@@ -16,7 +19,18 @@ export function pageOf(q: { pageSize: number; pageNumber: number }): { offset: n
 }
 
 /** The cluster as callers see it; `coolDownUntil` is 0 once the cool-down after a change is over. */
-export function clusterView(row: ClusterRow, cooldownMs: number, now: number): ClusterView {
+export function clusterView(
+  row: ClusterRow,
+  cooldownMs: number,
+  now: number,
+  extra: { readonly tags: readonly ClusterTag[]; readonly health: StoredHealth | undefined } = {
+    tags: [],
+    health: undefined,
+  },
+): ClusterView {
+  // Health of another key (the cluster moved to a new one since) is not this cluster's any more.
+  const health =
+    extra.health?.kmsKeyId === row.kms_key_id && row.kms_key_id !== "" ? extra.health : undefined;
   const coolDownUntil = row.last_change_at > 0 ? row.last_change_at + cooldownMs : 0;
   return {
     clusterId: row.cluster_id,
@@ -31,10 +45,16 @@ export function clusterView(row: ClusterRow, cooldownMs: number, now: number): C
     updatedAt: row.updated_at,
     lastChangeAt: row.last_change_at,
     coolDownUntil: coolDownUntil > now ? coolDownUntil : 0,
+    tags: extra.tags,
+    autoReencrypt: autoReencryptOf(extra.tags),
+    health:
+      health === undefined
+        ? undefined
+        : { issues: health.issues, keyState: health.keyState, checkedAt: health.checkedAt },
   };
 }
 
-export function stagesOf(type: "enable" | "disable"): TaskStage[] {
+export function stagesOf(type: "enable" | "disable" | "reencrypt"): TaskStage[] {
   return STAGES[type].map((name) => ({ name, state: "pending" as const }));
 }
 
