@@ -47,6 +47,8 @@ export interface ConsoleTaskView {
   /** The rewrite's count and pace, when the service reports it. */
   readonly progress?: {
     readonly total: number;
+    readonly done: number;
+    readonly rewritten: number;
     readonly remaining: number;
     readonly ratePerSecond: number;
     readonly etaSeconds: number | null;

@@ -1,4 +1,4 @@
-import type { ClusterEvent, ClusterView, TaskView } from "../service/types.js";
+import type { ClusterEvent, ClusterView, TaskProgress, TaskView } from "../service/types.js";
 
 /**
  * The cs API's (2015-12-15) JSON shapes, field names as ACK spells them (the SDK's models map them):
@@ -44,6 +44,18 @@ export function clusterEvent(e: ClusterEvent): Record<string, unknown> {
   };
 }
 
+/** atrest's addition to DescribeTaskInfo: the rewrite's count, rate and ETA (snake_case as the API). */
+function progressInfo(p: TaskProgress): Record<string, unknown> {
+  return {
+    total: p.total,
+    done: p.done,
+    rewritten: p.rewritten,
+    remaining: p.remaining,
+    rate_per_second: p.ratePerSecond,
+    eta_seconds: p.etaSeconds,
+  };
+}
+
 export function taskInfo(t: TaskView): Record<string, unknown> {
   return {
     task_id: t.taskId,
@@ -60,7 +72,9 @@ export function taskInfo(t: TaskView): Record<string, unknown> {
       ...(s.startedAt === undefined ? {} : { start_time: iso(s.startedAt) }),
       ...(s.finishedAt === undefined ? {} : { end_time: iso(s.finishedAt) }),
       message: s.message ?? "",
+      ...(s.progress === undefined ? {} : { progress: progressInfo(s.progress) }),
     })),
+    ...(t.progress === undefined ? {} : { progress: progressInfo(t.progress) }),
     ...(t.error === undefined ? {} : { error: { code: t.error.code, message: t.error.message } }),
   };
 }

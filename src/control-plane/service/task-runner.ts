@@ -10,6 +10,7 @@ import type { ClusterRow, TaskRow } from "../store/cluster-store.js";
 import { requireCluster } from "./authorize.js";
 import { errorText, reasonOf, recordClusterEvent, type ServiceContext } from "./context.js";
 import type { ClusterEngine } from "./engine-port.js";
+import { CoalescingWriter } from "./progress-writer.js";
 import type { TaskStage } from "./types.js";
 
 function toIsoMs(iso: string | undefined): number | undefined {
@@ -87,7 +88,18 @@ export class TaskRunner {
     const request = JSON.parse(task.request) as OperationRequest & { replaceUnfinished?: boolean };
     const stages = JSON.parse(task.stages) as TaskStage[];
     let currentStage = task.current_stage;
-    let dirty = false;
+    // Stages and the rewrite's progress reach the database at most once a second, coalesced (the
+    // console's live bar and DescribeTaskInfo read them there); the lease is renewed on its own timer.
+    const writer = new CoalescingWriter({
+      clock: ctx.clock,
+      write: () =>
+        ctx.store.updateTask(taskId, {
+          stages: JSON.stringify(stages),
+          current_stage: currentStage,
+          updated_at: ctx.clock.now(),
+        }),
+      onError: (err) => ctx.logger.warn({ taskId, err: errorText(err) }, "task progress not kept"),
+    });
     const progress = (e: ProgressEvent): void => {
       if (e.event === "operation" && e.state === "started") {
         // Kept at once: an instance taking over tells "this task's operation finished" from "none yet".
@@ -97,18 +109,19 @@ export class TaskRunner {
         return;
       }
       if (e.event === "progress") {
-        // Kept on the rewrite stage (persisted with the stages at the next lease renewal).
         const rewrite = stages.find((x) => x.name === e.stage);
         if (rewrite === undefined) return;
         Object.assign(rewrite, {
           progress: {
             total: e.total,
+            done: e.rewritten + e.unchanged + e.skippedDeleted,
+            rewritten: e.rewritten,
             remaining: e.remaining,
             ratePerSecond: e.ratePerSecond,
             etaSeconds: e.etaSeconds,
           },
         });
-        dirty = true;
+        writer.touch();
         return;
       }
       if (e.event !== "stage") return;
@@ -121,7 +134,7 @@ export class TaskRunner {
         ...(e.message === undefined ? {} : { message: e.message }),
       });
       currentStage = e.stage;
-      dirty = true;
+      writer.touch();
     };
     let renewTimer: Timer | undefined;
     const renew = (): void => {
@@ -129,13 +142,8 @@ export class TaskRunner {
         () => {
           if (this.#closed) return;
           const t = ctx.clock.now();
-          const patch = dirty
-            ? { stages: JSON.stringify(stages), current_stage: currentStage, updated_at: t }
-            : {};
-          dirty = false;
           ctx.store
-            .updateTask(taskId, patch)
-            .then(() => ctx.store.leaseTask(taskId, ctx.instanceId, t, t + ctx.leaseMs))
+            .leaseTask(taskId, ctx.instanceId, t, t + ctx.leaseMs)
             .catch((err: unknown) => ctx.logger.warn({ taskId, err: errorText(err) }, "lease renewal failed"))
             .finally(renew);
         },
@@ -168,6 +176,9 @@ export class TaskRunner {
     } finally {
       if (renewTimer !== undefined) ctx.clock.clearTimeout(renewTimer);
       engine?.close();
+      // The last progress is written before the final state (never after it, over it).
+      await writer.flush();
+      writer.close();
     }
     if (this.#closed) return; // the next instance resumes it from the cluster's record
     await this.#finish(task, cluster, request, stages, record, failure);

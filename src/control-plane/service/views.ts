@@ -39,14 +39,17 @@ export function stagesOf(type: "enable" | "disable"): TaskStage[] {
 }
 
 export function taskView(task: TaskRow): TaskView {
+  const stages = JSON.parse(task.stages) as TaskStage[];
+  const progress = stages.find((s) => s.progress !== undefined)?.progress;
   return {
     taskId: task.task_id,
     clusterId: task.cluster_id,
     type: task.task_type,
     state: task.state as TaskView["state"],
     currentStage: task.current_stage,
-    stages: JSON.parse(task.stages) as TaskStage[],
+    stages,
     error: task.error_code === "" ? undefined : { code: task.error_code, message: task.error_message },
+    ...(progress === undefined ? {} : { progress }),
     createdBy: task.created_by,
     createdAt: Number(task.created_at),
     updatedAt: Number(task.updated_at),
