@@ -212,6 +212,24 @@ async function barAbove(p: Page, above: number): Promise<{ now: number; max: num
   return (await handle.jsonValue()) as { now: number; max: number; text: string };
 }
 
+/** `atrest encryption status -o json` on the cluster (the engine's record, read from the cluster). */
+async function encryptionStatus(): Promise<{
+  operation: { id: string; type: string; state: string; progress: { rewritten: number } } | null;
+}> {
+  const r = await runAtrest(["encryption", "status", "--cluster", up.clusterFile, "-o", "json"]);
+  return JSON.parse(r.stdout) as never;
+}
+
+/** Turns the switch on and picks up's key in the dialog. */
+async function enableThroughDialog(p: Page): Promise<void> {
+  await p.getByRole("switch", { name: "Secret Encryption" }).click();
+  const dialog = p.getByRole("dialog", { name: "Secret Encryption" });
+  const select = dialog.getByLabel("KMS Key");
+  await select.locator("option").first().waitFor({ state: "attached" });
+  await select.selectOption(up.keyId);
+  await dialog.getByRole("button", { name: "OK" }).click();
+}
+
 describe("console: a running change, its failure and Resume, quick authorization", () => {
   it("shows Updating, the stepper and a progress bar that advances live, then Running", async () => {
     const p = await signedIn(admin());
@@ -249,6 +267,73 @@ describe("console: a running change, its failure and Resume, quick authorization
     const scan = await scanSecrets();
     assert.ok(scan.total >= SECRETS);
     assert.equal(scan.encrypted, 0, "no Secret under the KMS after disable");
+    await p.context().close();
+  });
+
+  it("turns it on again", async () => {
+    const p = await signedIn(admin());
+    await p.goto(clusterUrl());
+    await waitChangeable(p);
+    await enableThroughDialog(p);
+    await p.getByText("Updating").first().waitFor();
+    await p.getByText("Running").first().waitFor({ timeout: OPERATION_TIMEOUT_MS });
+    await p.locator('[role="switch"][aria-checked="true"]').waitFor();
+    const scan = await scanSecrets();
+    assert.equal(scan.plaintext, 0);
+    await p.context().close();
+  });
+
+  it("a change cut off from the apiserver fails with its reason; Resume goes on from there to Running", async () => {
+    const p = await signedIn(admin());
+    await p.goto(clusterUrl());
+    await waitChangeable(p);
+    await p.getByRole("switch", { name: "Secret Encryption" }).click();
+    await p.getByRole("dialog", { name: "Secret Encryption" }).getByRole("button", { name: "OK" }).click();
+    await p.getByText("Updating").first().waitFor();
+    const reached = await barAbove(p, 300);
+    await proxy.cut(); // the network between the control plane and the cluster's apiserver is gone
+
+    const alert = p.getByRole("alert").filter({ hasText: "The change failed" });
+    await alert.waitFor({ timeout: OPERATION_TIMEOUT_MS });
+    await p.getByText("Failed").first().waitFor();
+    const text = await alert.innerText();
+    assert.match(text, /Stopped at stage rewrite/);
+    assert.match(text, /ECONNREFUSED|ECONNRESET|unreachable|socket hang up|connect/i, text);
+    const resume = alert.getByRole("button", { name: "Resume" });
+    await resume.waitFor();
+    await screenshot(p, SUITE, "07-failed");
+
+    await proxy.restore(); // the cause fixed
+    const stopped = await encryptionStatus();
+    assert.equal(stopped.operation?.type, "disable");
+    assert.notEqual(stopped.operation?.state, "Succeeded");
+    assert.ok(
+      stopped.operation.progress.rewritten >= reached.now - 200,
+      "the record kept the rewrite's count",
+    );
+    await resume.click();
+    await p.getByText("Updating").first().waitFor();
+    await screenshot(p, SUITE, "08-resumed");
+    await p.getByText("Running").first().waitFor({ timeout: OPERATION_TIMEOUT_MS });
+    await p.locator('[role="switch"][aria-checked="false"]').waitFor();
+    await screenshot(p, SUITE, "09-resumed-running");
+
+    const done = await encryptionStatus();
+    assert.equal(
+      done.operation?.id,
+      stopped.operation?.id,
+      "the same operation went on (resumed, not restarted)",
+    );
+    assert.equal(done.operation?.state, "Succeeded");
+    const scan = await scanSecrets();
+    assert.ok(scan.total >= SECRETS);
+    assert.equal(scan.encrypted, 0, "scan agrees: every Secret decrypted");
+    await p.getByRole("tab", { name: "Events" }).click();
+    await p
+      .getByRole("table", { name: "Events" })
+      .getByText(/resuming task T-/)
+      .first()
+      .waitFor();
     await p.context().close();
   });
 

@@ -20,6 +20,7 @@ export interface TaskView {
   currentStage: string;
   stages: Array<{ name: string; state: string; startedAt?: number; finishedAt?: number; message?: string }>;
   error?: { code: string; message: string };
+  change: { disableEncryption: boolean; kmsKeyId?: string };
   progress?: {
     total: number;
     done: number;

@@ -15,6 +15,7 @@ function eta(seconds: number): string {
 export function OperationPanel({ task }: { task: TaskView }) {
   const { t } = useT();
   const p = task.progress;
+  const live = task.state === "running";
   return (
     <div className="operation" role="group" aria-label={t("cluster.task")}>
       <ol className="stepper" aria-label={t("ops.stages")}>
@@ -47,10 +48,11 @@ export function OperationPanel({ task }: { task: TaskView }) {
             />
           </div>
           <span className="count">{t("ops.progressText", { done: p.done, total: p.total })}</span>
-          {p.ratePerSecond > 0 ? (
+          {/* Pace and ETA only while it runs (a stopped change has neither). */}
+          {live && p.ratePerSecond > 0 ? (
             <span className="muted">{t("ops.rate", { rate: p.ratePerSecond })}</span>
           ) : null}
-          {p.etaSeconds === null ? null : (
+          {!live || p.etaSeconds === null ? null : (
             <span className="muted">{t("ops.eta", { eta: eta(p.etaSeconds) })}</span>
           )}
         </div>

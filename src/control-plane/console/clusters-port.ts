@@ -53,6 +53,8 @@ export interface ConsoleTaskView {
     readonly ratePerSecond: number;
     readonly etaSeconds: number | null;
   };
+  /** What was asked, so a failed change can be asked for again (Retry / Resume). */
+  readonly change: { readonly disableEncryption: boolean; readonly kmsKeyId?: string };
   readonly createdBy: string;
   readonly createdAt: number;
   readonly updatedAt: number;

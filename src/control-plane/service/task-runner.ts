@@ -85,7 +85,10 @@ export class TaskRunner {
     const task = await ctx.store.getTask(taskId);
     if (task === undefined) return;
     const cluster = await requireCluster(ctx, task.cluster_id);
-    const request = JSON.parse(task.request) as OperationRequest & { replaceUnfinished?: boolean };
+    const request = JSON.parse(task.request) as OperationRequest & {
+      replaceUnfinished?: boolean;
+      resumeFailed?: boolean;
+    };
     const stages = JSON.parse(task.stages) as TaskStage[];
     let currentStage = task.current_stage;
     // Stages and the rewrite's progress reach the database at most once a second, coalesced (the
@@ -168,6 +171,15 @@ export class TaskRunner {
             : op !== null && op.id === task.operation_id
               ? op
               : await engine.ops.start(request, { force: true });
+      } else if (request.resumeFailed === true) {
+        // Retry of a failed change: resume the engine's operation from its stage and cursor. The task
+        // lease serializes the control plane's drivers; the stopped operation may still show the lease
+        // it could not release (the failure cut it off from the cluster), hence force.
+        const op = (await engine.ops.status()).operation;
+        record =
+          op !== null && op.state !== "Succeeded" && op.type === request.type
+            ? await engine.ops.resume({ force: true })
+            : await engine.ops.start(request, { force: true });
       } else {
         record = await engine.ops.start(request, { force: request.replaceUnfinished === true });
       }

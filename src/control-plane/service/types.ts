@@ -94,6 +94,8 @@ export interface TaskView {
   readonly error: { readonly code: string; readonly message: string } | undefined;
   /** The rewrite stage's progress, when it has begun. */
   readonly progress?: TaskProgress;
+  /** What was asked (UpdateKMSEncryption's body), so a failed change can be asked for again. */
+  readonly change: UpdateKmsEncryptionRequest;
   readonly createdBy: string;
   readonly createdAt: number;
   readonly updatedAt: number;

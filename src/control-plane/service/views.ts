@@ -41,6 +41,7 @@ export function stagesOf(type: "enable" | "disable"): TaskStage[] {
 export function taskView(task: TaskRow): TaskView {
   const stages = JSON.parse(task.stages) as TaskStage[];
   const progress = stages.find((s) => s.progress !== undefined)?.progress;
+  const asked = JSON.parse(task.request) as { type: string; keyId?: string };
   return {
     taskId: task.task_id,
     clusterId: task.cluster_id,
@@ -50,6 +51,10 @@ export function taskView(task: TaskRow): TaskView {
     stages,
     error: task.error_code === "" ? undefined : { code: task.error_code, message: task.error_message },
     ...(progress === undefined ? {} : { progress }),
+    change:
+      asked.type === "enable"
+        ? { disableEncryption: false, kmsKeyId: asked.keyId ?? "" }
+        : { disableEncryption: true },
     createdBy: task.created_by,
     createdAt: Number(task.created_at),
     updatedAt: Number(task.updated_at),
