@@ -174,6 +174,27 @@ const en = {
     "Delete cluster {name}? Its apiserver stops and its data is removed; this cannot be undone.",
   "delete.confirmName": "Type the cluster name to confirm",
   "delete.submit": "Delete cluster",
+  // Live progress, failure with Retry/Resume, quick authorization (the running change's panel).
+  "ops.stages": "Stages",
+  "ops.progressLabel": "Secrets re-encrypted",
+  "ops.progressText": "{done} / {total}",
+  "ops.rate": "{rate} Secrets/s",
+  "ops.eta": "ETA {eta}",
+  "ops.failedTitle": "The change failed",
+  "ops.failedAt": "Stopped at stage {stage}",
+  "ops.doneSoFar": "{done} of {total} Secrets were done before it stopped.",
+  "ops.retry": "Retry",
+  "ops.resume": "Resume",
+  "ops.retryHint": "Fix the cause, then {action}: the change goes on from where it stopped.",
+  "ops.roleMissing":
+    "Secret Encryption needs the service role AliyunCSManagedSecurityRole, which does not exist: the cluster's KMS plugin cannot use the KMS without it.",
+  "ops.roleUnauthorized": "The service role AliyunCSManagedSecurityRole lacks its policy {policy}.",
+  "ops.authorize": "Quick authorization",
+  "ops.authorizeWhat":
+    "Creates AliyunCSManagedSecurityRole, trusting cs.aliyuncs.com, with the policy AliyunCSManagedSecurityRolePolicy.",
+  "ops.askWhom":
+    "You may not create it ({reason}). Ask a RAM administrator of account {account} (allowed ram:CreateRole and ram:AttachPolicyToRole, e.g. with AliyunRAMFullAccess) to open this page and use Quick authorization, or to run `atrest iam quick-authorize`.",
+  "ops.authorized": "The service role is authorized: turn Secret Encryption on again.",
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -345,6 +366,27 @@ const zh: Record<MessageKey, string> = {
   "delete.confirm": "删除集群 {name}？其 apiserver 将停止，数据将被删除，且无法恢复。",
   "delete.confirmName": "输入集群名称以确认",
   "delete.submit": "删除集群",
+  // 实时进度、失败与重试/继续、快速授权（运行中变更的面板）。
+  "ops.stages": "阶段",
+  "ops.progressLabel": "已重新加密的Secret",
+  "ops.progressText": "{done} / {total}",
+  "ops.rate": "每秒 {rate} 个Secret",
+  "ops.eta": "预计剩余 {eta}",
+  "ops.failedTitle": "变更失败",
+  "ops.failedAt": "停止于阶段 {stage}",
+  "ops.doneSoFar": "停止前已处理 {done} / {total} 个Secret。",
+  "ops.retry": "重试",
+  "ops.resume": "继续",
+  "ops.retryHint": "请先排除故障原因，然后点击{action}：变更将从停止处继续。",
+  "ops.roleMissing":
+    "Secret落盘加密需要服务角色 AliyunCSManagedSecurityRole，该角色不存在：没有它，集群的KMS插件无法使用KMS。",
+  "ops.roleUnauthorized": "服务角色 AliyunCSManagedSecurityRole 缺少权限策略 {policy}。",
+  "ops.authorize": "快速授权",
+  "ops.authorizeWhat":
+    "创建信任 cs.aliyuncs.com 的角色 AliyunCSManagedSecurityRole，并授予权限策略 AliyunCSManagedSecurityRolePolicy。",
+  "ops.askWhom":
+    "您无权创建该角色（{reason}）。请联系账号 {account} 的RAM管理员（拥有 ram:CreateRole 与 ram:AttachPolicyToRole 权限，例如 AliyunRAMFullAccess）打开本页面进行快速授权，或运行 `atrest iam quick-authorize`。",
+  "ops.authorized": "服务角色已授权：请重新开启Secret落盘加密。",
 };
 
 export type Lang = "en" | "zh-CN";

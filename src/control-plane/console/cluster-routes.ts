@@ -113,12 +113,7 @@ export function registerClusterRoutes(
       cluster.currentTaskId === undefined || cluster.currentTaskId === ""
         ? undefined
         : await clusters.describeTask(caller, cluster.currentTaskId).catch(() => undefined);
-    // The rewrite's count and ETA, from the stage that carries them (the service keeps them there).
-    const progress = task?.progress ?? task?.stages.find((s) => s.progress !== undefined)?.progress;
-    return {
-      cluster,
-      task: task === undefined ? undefined : { ...task, ...(progress === undefined ? {} : { progress }) },
-    };
+    return { cluster, task };
   });
   route("POST", "/clusters/:clusterId/encryption", async ({ params, body }, caller) => {
     const b = parseBody(encryptionBody, body);

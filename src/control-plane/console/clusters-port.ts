@@ -47,10 +47,14 @@ export interface ConsoleTaskView {
   /** The rewrite's count and pace, when the service reports it. */
   readonly progress?: {
     readonly total: number;
+    readonly done: number;
+    readonly rewritten: number;
     readonly remaining: number;
     readonly ratePerSecond: number;
     readonly etaSeconds: number | null;
   };
+  /** What was asked, so a failed change can be asked for again (Retry / Resume). */
+  readonly change: { readonly disableEncryption: boolean; readonly kmsKeyId?: string };
   readonly createdBy: string;
   readonly createdAt: number;
   readonly updatedAt: number;

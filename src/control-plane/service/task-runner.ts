@@ -10,6 +10,7 @@ import type { ClusterRow, TaskRow } from "../store/cluster-store.js";
 import { requireCluster } from "./authorize.js";
 import { clusterEventRow, errorText, reasonOf, recordClusterEvent, type ServiceContext } from "./context.js";
 import type { ClusterEngine } from "./engine-port.js";
+import { CoalescingWriter } from "./progress-writer.js";
 import type { TaskStage } from "./types.js";
 
 function toIsoMs(iso: string | undefined): number | undefined {
@@ -104,10 +105,27 @@ export class TaskRunner {
       lost = true;
       ctx.logger.warn({ taskId, instanceId: me }, "task lease lost to another instance");
     };
-    const request = JSON.parse(task.request) as OperationRequest & { replaceUnfinished?: boolean };
+    const request = JSON.parse(task.request) as OperationRequest & {
+      replaceUnfinished?: boolean;
+      resumeFailed?: boolean;
+    };
     const stages = JSON.parse(task.stages) as TaskStage[];
     let currentStage = task.current_stage;
-    let dirty = false;
+    // Stages and the rewrite's progress reach the database at most once a second, coalesced (the
+    // console's live bar and DescribeTaskInfo read them there), fenced on the lease like every write
+    // here; the lease is renewed on its own timer.
+    const writer = new CoalescingWriter({
+      clock: ctx.clock,
+      write: () =>
+        ctx.store
+          .updateHeldTask(taskId, me, {
+            stages: JSON.stringify(stages),
+            current_stage: currentStage,
+            updated_at: ctx.clock.now(),
+          })
+          .then((held) => void (held || leaseLost())),
+      onError: (err) => ctx.logger.warn({ taskId, err: errorText(err) }, "task progress not kept"),
+    });
     const progress = (e: ProgressEvent): void => {
       if (e.event === "operation" && e.state === "started") {
         // Kept at once: an instance taking over tells "this task's operation finished" from "none yet".
@@ -118,18 +136,19 @@ export class TaskRunner {
         return;
       }
       if (e.event === "progress") {
-        // Kept on the rewrite stage (persisted with the stages at the next lease renewal).
         const rewrite = stages.find((x) => x.name === e.stage);
         if (rewrite === undefined) return;
         Object.assign(rewrite, {
           progress: {
             total: e.total,
+            done: e.rewritten + e.unchanged + e.skippedDeleted,
+            rewritten: e.rewritten,
             remaining: e.remaining,
             ratePerSecond: e.ratePerSecond,
             etaSeconds: e.etaSeconds,
           },
         });
-        dirty = true;
+        writer.touch();
         return;
       }
       if (e.event !== "stage") return;
@@ -142,7 +161,7 @@ export class TaskRunner {
         ...(e.message === undefined ? {} : { message: e.message }),
       });
       currentStage = e.stage;
-      dirty = true;
+      writer.touch();
     };
     let renewTimer: Timer | undefined;
     const renew = (): void => {
@@ -150,13 +169,9 @@ export class TaskRunner {
         () => {
           if (this.#closed || lost) return;
           const t = ctx.clock.now();
-          const patch = dirty
-            ? { stages: JSON.stringify(stages), current_stage: currentStage, updated_at: t }
-            : {};
-          dirty = false;
-          // Progress and the renewed lease in one conditional UPDATE: false once another instance holds it.
+          // A conditional UPDATE: false once another instance holds the lease.
           ctx.store
-            .updateHeldTask(taskId, me, { ...patch, lease_expires_at: t + ctx.leaseMs })
+            .updateHeldTask(taskId, me, { lease_expires_at: t + ctx.leaseMs })
             .then((held) => held || leaseLost())
             .catch((err: unknown) => ctx.logger.warn({ taskId, err: errorText(err) }, "lease renewal failed"))
             .finally(renew);
@@ -182,6 +197,15 @@ export class TaskRunner {
             : op !== null && op.id === task.operation_id
               ? op
               : await engine.ops.start(request, { force: true });
+      } else if (request.resumeFailed === true) {
+        // Retry of a failed change: resume the engine's operation from its stage and cursor. The task
+        // lease serializes the control plane's drivers; the stopped operation may still show the lease
+        // it could not release (the failure cut it off from the cluster), hence force.
+        const op = (await engine.ops.status()).operation;
+        record =
+          op !== null && op.state !== "Succeeded" && op.type === request.type
+            ? await engine.ops.resume({ force: true })
+            : await engine.ops.start(request, { force: true });
       } else {
         record = await engine.ops.start(request, { force: request.replaceUnfinished === true });
       }
@@ -190,6 +214,9 @@ export class TaskRunner {
     } finally {
       if (renewTimer !== undefined) ctx.clock.clearTimeout(renewTimer);
       engine?.close();
+      // The last progress is written before the final state (never after it, over it).
+      await writer.flush();
+      writer.close();
     }
     if (this.#closed) return; // the next instance resumes it from the cluster's record
     await this.#finish(task, cluster, request, stages, record, failure);

@@ -85,12 +85,21 @@ export interface TaskStage {
   readonly finishedAt?: number;
   readonly message?: string;
   /** The rewrite's count and pace (the engine's progress events), for the console's progress bar. */
-  readonly progress?: {
-    readonly total: number;
-    readonly remaining: number;
-    readonly ratePerSecond: number;
-    readonly etaSeconds: number | null;
-  };
+  readonly progress?: TaskProgress;
+}
+
+/** The rewrite's count and pace, persisted at most once a second while it runs (progress-writer.ts). */
+export interface TaskProgress {
+  readonly total: number;
+  /** Objects handled so far (rewritten, already current, or deleted meanwhile). */
+  readonly done: number;
+  /** Of those, the ones the apiserver really rewrote. */
+  readonly rewritten: number;
+  readonly remaining: number;
+  /** Objects per second observed since this run of the rewrite began. */
+  readonly ratePerSecond: number;
+  /** From the observed rate; null until there is one. */
+  readonly etaSeconds: number | null;
 }
 
 export interface TaskView {
@@ -101,6 +110,10 @@ export interface TaskView {
   readonly currentStage: string;
   readonly stages: readonly TaskStage[];
   readonly error: { readonly code: string; readonly message: string } | undefined;
+  /** The rewrite stage's progress, when it has begun. */
+  readonly progress?: TaskProgress;
+  /** What was asked (UpdateKMSEncryption's body), so a failed change can be asked for again. */
+  readonly change: UpdateKmsEncryptionRequest;
   readonly createdBy: string;
   readonly createdAt: number;
   readonly updatedAt: number;

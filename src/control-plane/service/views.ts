@@ -74,14 +74,24 @@ export function eventView(r: EventRow): ClusterEvent {
 
 /** The task with its events (oldest first; none when not asked for). */
 export function taskView(task: TaskRow, events: readonly EventRow[] = []): TaskView {
+  const stages = JSON.parse(task.stages) as TaskStage[];
+  const progress = stages.find((s) => s.progress !== undefined)?.progress;
+  const asked = JSON.parse(task.request) as { type: string; keyId?: string };
   return {
     taskId: task.task_id,
     clusterId: task.cluster_id,
     type: task.task_type,
     state: task.state as TaskView["state"],
     currentStage: task.current_stage,
-    stages: JSON.parse(task.stages) as TaskStage[],
+    stages,
     error: task.error_code === "" ? undefined : { code: task.error_code, message: task.error_message },
+    ...(progress === undefined ? {} : { progress }),
+    // What the change leaves: encryption off for a disable; on (with its key) for an enable, and for a
+    // re-encrypt, which keeps the cluster's key.
+    change:
+      asked.type === "disable"
+        ? { disableEncryption: true }
+        : { disableEncryption: false, kmsKeyId: asked.keyId ?? "" },
     createdBy: task.created_by,
     createdAt: Number(task.created_at),
     updatedAt: Number(task.updated_at),
