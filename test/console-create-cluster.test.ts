@@ -231,6 +231,29 @@ describe("console: Create Cluster with Secret Encryption's Select Key", () => {
     await p.context().close();
   });
 
+  it("renders Create Cluster in Chinese", async () => {
+    const ctx = await browser.newContext({
+      ignoreHTTPSErrors: true,
+      locale: "zh-CN",
+      viewport: { width: 1360, height: 1000 },
+    });
+    const p = await ctx.newPage();
+    await p.goto(up.consoleUrl);
+    await p.getByRole("tab", { name: "密码登录" }).click();
+    await p.getByLabel("用户名", { exact: true }).fill("alice");
+    await p.getByLabel("密码", { exact: true }).fill("Alice-pass-1");
+    await p.getByRole("button", { name: "登录" }).click();
+    await p.waitForURL((u) => !u.pathname.startsWith("/console/signin"));
+    await p.getByRole("button", { name: "创建集群" }).click();
+    const dialog = p.getByRole("dialog", { name: "创建集群" });
+    await dialog.getByText("高级选项").click();
+    await dialog.getByRole("checkbox", { name: "Secret落盘加密" }).check();
+    await dialog.getByLabel("选择密钥").locator(`option[value="${up.keyId}"]`).waitFor({ state: "attached" });
+    await screenshot(p, SUITE, "09-zh-create");
+    await dialog.getByRole("button", { name: "取消" }).click();
+    await ctx.close();
+  });
+
   it("Delete Cluster asks for the name, then removes the cluster", async () => {
     assert.notEqual(createdId, "");
     const p = await signedIn("alice", "Alice-pass-1");

@@ -201,6 +201,14 @@ describe("console: password sign-in", () => {
     await p.getByRole("alert").filter({ hasText: "too many failed sign-in attempts" }).waitFor();
     await screenshot(p, SUITE, "04-throttled");
     assert.ok(p.url().includes("/console/signin"));
+    const codes = (await consoleSignins("eve")).map((e) => e["errorCode"]);
+    assert.deepEqual(codes.filter((c) => c === "SignIn.InvalidCredentials").length, 5);
+    assert.deepEqual(
+      codes.filter((c) => c === "SignIn.Throttled").length,
+      1,
+      "the refused attempt is recorded",
+    );
+    assert.equal(codes.filter((c) => c === undefined).length, 0, "eve never signed in");
     await p.context().close();
   });
 
