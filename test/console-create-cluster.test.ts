@@ -18,6 +18,7 @@ import { KmsClient, loadKmsProfile, type KmsProfile } from "../src/kms/client/in
 import { runAtrest } from "./support/cli.js";
 import { CHROMIUM, screenshot } from "./support/console-stack.js";
 import { startUpWithControlPlane, type UpReady } from "./support/control-plane.js";
+import { startEtcd, type EtcdCluster } from "./support/etcd.js";
 import { Kubectl } from "./support/kubectl.js";
 
 const SUITE = "create-cluster";
@@ -28,6 +29,7 @@ let up: UpReady & { consoleUrl: string };
 let profile: KmsProfile;
 let identity: KmsClient;
 let browser: Browser;
+let etcd: EtcdCluster | undefined;
 
 const ram = (action: string, params: Record<string, string> = {}) =>
   identity.call(action, params, { version: "2015-05-01" });
@@ -68,11 +70,13 @@ before(async () => {
     ["deny-create-cluster", "Custom"],
   ]);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+  etcd = await startEtcd();
 });
 
 after(async () => {
   await browser?.close();
   identity?.close();
+  await etcd?.stop();
   child?.kill("SIGINT");
   if (child !== undefined && child.exitCode === null)
     await new Promise((r) => {
@@ -183,6 +187,71 @@ describe("console: Create Cluster with Secret Encryption's Select Key", () => {
     await p.getByRole("table", { name: "Clusters" }).waitFor();
     assert.equal(await p.getByRole("row").filter({ hasText: "not-allowed" }).count(), 0);
     await p.context().close();
+  });
+
+  it("stores a cluster in an etcd when chosen; a malformed endpoint is refused first", async () => {
+    const p = await signedIn("alice", "Alice-pass-1");
+    await p.getByRole("button", { name: "Create Cluster" }).click();
+    const dialog = p.getByRole("dialog", { name: "Create Cluster" });
+    await dialog.getByLabel("Cluster name").fill("on-etcd");
+    await dialog.getByRole("radio", { name: "etcd" }).check();
+    await dialog.getByLabel("etcd endpoints").fill("not-an-endpoint");
+    await dialog.getByRole("button", { name: "Create" }).click();
+    await dialog.getByRole("alert").filter({ hasText: "http(s)://host:port" }).waitFor();
+    await dialog.getByLabel("etcd endpoints").fill(etcd!.endpoints.join(","));
+    await screenshot(p, SUITE, "08-etcd-storage");
+    await dialog.getByRole("button", { name: "Create" }).click();
+    await p.getByRole("status").filter({ hasText: "Cluster on-etcd created" }).waitFor({ timeout: 120_000 });
+    const row = p.getByRole("table", { name: "Clusters" }).getByRole("row").filter({ hasText: "on-etcd" });
+    await row.getByText("Running").waitFor();
+    const list = await p.evaluate(async () => {
+      const r = await fetch("/console/api/clusters");
+      return (await r.json()) as { clusters: Array<{ clusterId: string; name: string }> };
+    });
+    const id = list.clusters.find((x) => x.name === "on-etcd")!.clusterId;
+    const kubectl = new Kubectl(join(clusterDir(id), "kubeconfig"));
+    await kubectl.ok(["create", "secret", "generic", "in-etcd", "--from-literal=k=v"]);
+    assert.equal(existsSync(join(clusterDir(id), "apiserver.db")), false, "no SQLite: the etcd holds it");
+    const r = await runAtrest([
+      "scan",
+      "--etcd-servers",
+      etcd!.endpoints.join(","),
+      "--resource",
+      "secrets",
+      "-o",
+      "json",
+    ]);
+    const scan = (JSON.parse(r.stdout) as { resources: { secrets: { total: number } } }).resources.secrets;
+    assert.ok(scan.total >= 1, "the Secret is in the etcd");
+    await p.getByRole("button", { name: "Delete on-etcd" }).click();
+    const del = p.getByRole("dialog", { name: "Delete Cluster" });
+    await del.getByLabel("Type the cluster name to confirm").fill("on-etcd");
+    await del.getByRole("button", { name: "Delete cluster" }).click();
+    await del.waitFor({ state: "detached" });
+    await p.context().close();
+  });
+
+  it("renders Create Cluster in Chinese", async () => {
+    const ctx = await browser.newContext({
+      ignoreHTTPSErrors: true,
+      locale: "zh-CN",
+      viewport: { width: 1360, height: 1000 },
+    });
+    const p = await ctx.newPage();
+    await p.goto(up.consoleUrl);
+    await p.getByRole("tab", { name: "密码登录" }).click();
+    await p.getByLabel("用户名", { exact: true }).fill("alice");
+    await p.getByLabel("密码", { exact: true }).fill("Alice-pass-1");
+    await p.getByRole("button", { name: "登录" }).click();
+    await p.waitForURL((u) => !u.pathname.startsWith("/console/signin"));
+    await p.getByRole("button", { name: "创建集群" }).click();
+    const dialog = p.getByRole("dialog", { name: "创建集群" });
+    await dialog.getByText("高级选项").click();
+    await dialog.getByRole("checkbox", { name: "Secret落盘加密" }).check();
+    await dialog.getByLabel("选择密钥").locator(`option[value="${up.keyId}"]`).waitFor({ state: "attached" });
+    await screenshot(p, SUITE, "09-zh-create");
+    await dialog.getByRole("button", { name: "取消" }).click();
+    await ctx.close();
   });
 
   it("Delete Cluster asks for the name, then removes the cluster", async () => {

@@ -13,6 +13,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { KmsClient, loadKmsProfile, type KmsProfile } from "../src/kms/client/index.js";
 import { CHROMIUM, screenshot } from "./support/console-stack.js";
@@ -141,9 +142,27 @@ describe("console: password sign-in", () => {
     assert.equal(e["errorCode"], undefined);
     assert.equal((e["userIdentity"] as Record<string, string>)["type"], "ram-user");
     assert.ok(!JSON.stringify(e).includes("Alice-pass-1"));
-    // Event Query in the console finds it too (as the admin: alice may not read the trail).
+    // Signing out ends alice's session credential for every service (its row in the shared store).
+    const sessions = () => {
+      const db = new Database(join(root, "up", "kms", "kms.db"), { readonly: true, fileMustExist: true });
+      try {
+        return db
+          .prepare("select access_key_id, ended_at from iam_user_sessions where principal_name = ?")
+          .all("alice") as Array<{ access_key_id: string; ended_at: number | null }>;
+      } finally {
+        db.close();
+      }
+    };
+    assert.deepEqual(
+      sessions().map((r) => r.ended_at),
+      [null],
+    );
     await p.getByRole("button", { name: "Sign out" }).click();
     await p.waitForURL((u) => u.pathname.startsWith("/console/signin"));
+    const ended = sessions();
+    assert.equal(ended.length, 1);
+    assert.match(ended[0]!.access_key_id, /^STS\./);
+    assert.ok(ended[0]!.ended_at !== null, "the credential is ended at sign-out");
     await p.context().close();
   });
 
@@ -182,6 +201,14 @@ describe("console: password sign-in", () => {
     await p.getByRole("alert").filter({ hasText: "too many failed sign-in attempts" }).waitFor();
     await screenshot(p, SUITE, "04-throttled");
     assert.ok(p.url().includes("/console/signin"));
+    const codes = (await consoleSignins("eve")).map((e) => e["errorCode"]);
+    assert.deepEqual(codes.filter((c) => c === "SignIn.InvalidCredentials").length, 5);
+    assert.deepEqual(
+      codes.filter((c) => c === "SignIn.Throttled").length,
+      1,
+      "the refused attempt is recorded",
+    );
+    assert.equal(codes.filter((c) => c === undefined).length, 0, "eve never signed in");
     await p.context().close();
   });
 

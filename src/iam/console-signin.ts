@@ -85,9 +85,31 @@ export async function consoleSignIn(
   }
 }
 
+/** Who tried to sign in, from where: what a ConsoleSignin event records of an attempt. */
+export type ConsoleSignInAttempt = Pick<
+  ConsoleSignInRequest,
+  "userName" | "sourceIp" | "userAgent" | "requestId"
+>;
+
+/**
+ * Records an attempt the console refused before it reached the password check (throttled), so the
+ * trail shows every attempt.
+ */
+export function recordConsoleSigninRefusal(
+  deps: { identity: IdentityStore; idb: IamDb; regionId: string; clock: Clock },
+  attempt: ConsoleSignInAttempt,
+  refusal: { code: string; message: string },
+): Promise<void> {
+  return record(deps, attempt, undefined, {
+    passwordChanged: false,
+    errorCode: refusal.code,
+    errorMessage: refusal.message,
+  });
+}
+
 async function record(
   deps: { identity: IdentityStore; idb: IamDb; regionId: string; clock: Clock },
-  req: ConsoleSignInRequest,
+  req: ConsoleSignInAttempt,
   caller: UserCaller | undefined,
   outcome: { passwordChanged: boolean; errorCode?: string; errorMessage?: string },
 ): Promise<void> {

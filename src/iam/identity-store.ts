@@ -431,21 +431,7 @@ export class IdentityStore {
    * user costs the same scrypt as a known one, so timing tells neither apart).
    */
   async verifyConsolePassword(userName: string, password: string): Promise<CallerIdentity | undefined> {
-    const row = await this.#db
-      .selectFrom("principals")
-      .selectAll()
-      .where("principal_name", "=", userName)
-      .executeTakeFirst();
-    const stored = row?.principal_type === "user" ? row.password_hash : null;
-    const ok = await verifyPassword(password, stored ?? DUMMY_HASH);
-    if (!ok || row === undefined || stored === null) return undefined;
-    return {
-      type: "ram-user",
-      accessKeyId: "",
-      principal: userName,
-      principalId: row.principal_id,
-      userName,
-    };
+    return (await this.checkConsolePassword(userName, password))?.caller;
   }
 
   /**

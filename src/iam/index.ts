@@ -73,7 +73,9 @@ export {
 } from "./service-role.js";
 export {
   consoleSignIn,
+  recordConsoleSigninRefusal,
   WRONG_USER_OR_PASSWORD,
+  type ConsoleSignInAttempt,
   type ConsoleSignInRequest,
   type ConsoleSignInResult,
 } from "./console-signin.js";

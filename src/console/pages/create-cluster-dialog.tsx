@@ -60,17 +60,15 @@ export function CreateClusterDialog({
   };
   return (
     <Dialog title={t("create.title")} onClose={onClose}>
-      <form className="form" onSubmit={(e) => void submit(e)} autoComplete="off">
+      <form
+        className="form"
+        onSubmit={(e) => void submit(e)}
+        onChange={() => setError(undefined)}
+        autoComplete="off"
+      >
         <label>
           {t("create.name")}
-          <input
-            name="name"
-            required
-            maxLength={63}
-            spellCheck={false}
-            aria-describedby="create-name-hint"
-            onChange={() => setError(undefined)}
-          />
+          <input name="name" required maxLength={63} spellCheck={false} aria-describedby="create-name-hint" />
         </label>
         <small id="create-name-hint" className="muted">
           {t("create.nameHint")}

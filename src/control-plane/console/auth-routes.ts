@@ -105,8 +105,17 @@ export function registerAuthRoutes(
           );
         const b = parseBody(passwordBody, raw);
         userName = userNameOf(b.userName.trim(), passwords.accountId);
-        limiter.check(userName, req.ip);
         const ua = req.headers["user-agent"];
+        const requestId = randomUUID().toUpperCase();
+        try {
+          limiter.check(userName, req.ip);
+        } catch (err) {
+          await passwords.refused(
+            { userName, sourceIp: req.ip, requestId, ...(typeof ua === "string" ? { userAgent: ua } : {}) },
+            { code: "SignIn.Throttled", message: (err as Error).message },
+          );
+          throw err;
+        }
         let r: Awaited<ReturnType<typeof passwords.signIn>>;
         try {
           r = await passwords.signIn({
@@ -118,7 +127,7 @@ export function registerAuthRoutes(
               Math.max(USER_SESSION_MIN_SECONDS, Math.ceil(sessions.maxAgeMs / 1000)),
             ),
             sourceIp: req.ip,
-            requestId: randomUUID().toUpperCase(),
+            requestId,
             ...(typeof ua === "string" ? { userAgent: ua } : {}),
           });
         } catch (err) {

@@ -1,4 +1,4 @@
-import { consoleSignIn } from "../../iam/index.js";
+import { consoleSignIn, recordConsoleSigninRefusal } from "../../iam/index.js";
 import type { ControlPlaneMount } from "../server.js";
 import type { SignInLimits } from "./signin-limiter.js";
 import { CONSOLE_PREFIX, registerConsole } from "./register-console.js";
@@ -26,6 +26,12 @@ export function consoleMount(
             req,
           ),
         endSession: (accessKeyId) => deps.identity.endUserSession(accessKeyId),
+        refused: (attempt, refusal) =>
+          recordConsoleSigninRefusal(
+            { identity: deps.identity, idb: deps.idb, regionId: deps.regionId, clock: deps.clock },
+            attempt,
+            refusal,
+          ),
       },
       ...(options.signInLimits === undefined ? {} : { signInLimits: options.signInLimits }),
     });

@@ -1,4 +1,4 @@
-import type { ConsoleSignInRequest, ConsoleSignInResult } from "../../iam/index.js";
+import type { ConsoleSignInAttempt, ConsoleSignInRequest, ConsoleSignInResult } from "../../iam/index.js";
 
 /**
  * What the console needs for password sign-in (a port belongs to its consumer): the identity
@@ -10,4 +10,6 @@ export interface ConsolePasswords {
   readonly accountId: string;
   signIn(req: ConsoleSignInRequest): Promise<ConsoleSignInResult>;
   endSession(accessKeyId: string): Promise<void>;
+  /** Records an attempt refused before the password was checked (throttled) as a ConsoleSignin event. */
+  refused(attempt: ConsoleSignInAttempt, refusal: { code: string; message: string }): Promise<void>;
 }
