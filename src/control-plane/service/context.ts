@@ -59,7 +59,7 @@ export function serviceContext(o: ControlPlaneServiceOptions): ServiceContext {
     regionId: o.regionId,
     engines: o.engines,
     managed: o.managed,
-    store: new ClusterStore(o.cdb),
+    store: new ClusterStore(o.cdb, o.clock ?? systemClock),
     clock: o.clock ?? systemClock,
     random,
     logger: o.logger ?? silentLogger(),
