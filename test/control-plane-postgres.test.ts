@@ -244,7 +244,7 @@ describe("two control-plane instances on one PostgreSQL", { timeout: 240_000 }, 
     }
   });
 
-  it("the store: of eight instances racing for an expired lease exactly one wins", async () => {
+  it("the store: of eight instances racing for an expired lease, or to begin a change, exactly one wins", async () => {
     const dbs = Array.from(
       { length: 8 },
       () =>
@@ -300,6 +300,64 @@ describe("two control-plane instances on one PostgreSQL", { timeout: 240_000 }, 
         );
         assert.ok(Math.abs(row.lease_expires_at - (Date.now() + 5_000)) < 60_000, "in ms since the epoch");
       }
+      // Eight UpdateKMSEncryption calls at once on as many instances: one starts a task, seven lose.
+      await stores[0]!.insertCluster({
+        cluster_id: "c-race",
+        name: "c-race",
+        region_id: "cn-hangzhou",
+        cluster_file: "/nonexistent",
+        state: "running",
+        kms_key_id: "",
+        disable_encryption: 1,
+        current_task_id: null,
+        failure_reason: "",
+        last_change_at: 0,
+        created_by: "test",
+        created_at: now,
+        updated_at: now,
+      });
+      const began = await Promise.all(
+        stores.map((s, i) =>
+          s.beginChange(
+            "c-race",
+            {
+              task_id: `T-begin-${i}`,
+              cluster_id: "c-race",
+              task_type: "kms_encryption_enable",
+              state: "running",
+              request: "{}",
+              stages: "[]",
+              current_stage: "preflight",
+              operation_id: "",
+              error_code: "",
+              error_message: "",
+              created_by: "test",
+              created_at: now,
+              updated_at: now,
+              finished_at: null,
+              lease_owner: `i${i}`,
+            },
+            now,
+            5_000,
+          ),
+        ),
+      );
+      assert.equal(began.filter(Boolean).length, 1, `one change began, got ${JSON.stringify(began)}`);
+      const cluster = await stores[0]!.getCluster("c-race");
+      assert.deepEqual(
+        [cluster?.state, cluster?.current_task_id],
+        ["updating", `T-begin-${began.indexOf(true)}`],
+      );
+      const tasks = await dbs[0]!
+        .selectFrom("cp_tasks")
+        .select("task_id")
+        .where("cluster_id", "=", "c-race")
+        .execute();
+      assert.deepEqual(
+        tasks.map((t) => t.task_id),
+        [`T-begin-${began.indexOf(true)}`],
+        "the losers left no task behind",
+      );
     } finally {
       await Promise.all(dbs.map((db) => db.destroy()));
     }
