@@ -1,4 +1,4 @@
-import type { ClusterEvent, ClusterView, TaskView } from "../service/types.js";
+import type { ClusterEvent, ClusterView, TaskProgress, TaskView } from "../service/types.js";
 
 /**
  * The cs API's (2015-12-15) JSON shapes, field names as ACK spells them (the SDK's models map them):
@@ -27,7 +27,19 @@ export function clusterDetail(c: ClusterView): Record<string, unknown> {
     updated: iso(c.updatedAt),
     deletion_protection: false,
     meta_data: metaData(c),
-    tags: [],
+    tags: c.tags.map((t) => ({ key: t.key, value: t.value })),
+    // EKS's ClusterHealth (the SDK's model leaves it out; raw JSON readers and the console see it).
+    health: {
+      issues: (c.health?.issues ?? []).map((i) => ({
+        code: i.code,
+        message: i.message,
+        resourceIds: [...i.resourceIds],
+      })),
+      ...(c.health === undefined
+        ? {}
+        : { key_state: c.health.keyState, checked_at: iso(c.health.checkedAt) }),
+    },
+    auto_reencrypt: c.autoReencrypt,
   };
 }
 
@@ -41,6 +53,18 @@ export function clusterEvent(e: ClusterEvent): Record<string, unknown> {
     subject: e.clusterId,
     time: iso(e.time),
     data: { level: e.level, reason: e.reason, message: e.message },
+  };
+}
+
+/** atrest's addition to DescribeTaskInfo: the rewrite's count, rate and ETA (snake_case as the API). */
+function progressInfo(p: TaskProgress): Record<string, unknown> {
+  return {
+    total: p.total,
+    done: p.done,
+    rewritten: p.rewritten,
+    remaining: p.remaining,
+    rate_per_second: p.ratePerSecond,
+    eta_seconds: p.etaSeconds,
   };
 }
 
@@ -60,17 +84,11 @@ export function taskInfo(t: TaskView): Record<string, unknown> {
       ...(s.startedAt === undefined ? {} : { start_time: iso(s.startedAt) }),
       ...(s.finishedAt === undefined ? {} : { end_time: iso(s.finishedAt) }),
       message: s.message ?? "",
-      ...(s.progress === undefined
-        ? {}
-        : {
-            outputs: {
-              total: s.progress.total,
-              remaining: s.progress.remaining,
-              rate_per_second: s.progress.ratePerSecond,
-              eta_seconds: s.progress.etaSeconds,
-            },
-          }),
+      // ACK's stages carry their results as `outputs`: here the rewrite's progress.
+      ...(s.progress === undefined ? {} : { outputs: progressInfo(s.progress) }),
     })),
+    // The running change's progress as a whole (the console's live bar; an atrest field).
+    ...(t.progress === undefined ? {} : { progress: progressInfo(t.progress) }),
     // ACK's task events (timestamp in ms as a string): who asked, which instance took it over, the end.
     events: t.events.map((e) => ({
       action: e.reason,

@@ -7,6 +7,9 @@ import { systemRandom, type Random } from "../../common/random.js";
 import type { IamDb, IdentityStore } from "../../iam/index.js";
 import { ClusterStore, type EventRow } from "../store/cluster-store.js";
 import type { ControlPlaneDb } from "../store/migrations.js";
+import { ClusterTagStore } from "../store/tag-store.js";
+import { WatchStore } from "../store/watch-store.js";
+import type { ClusterWatchOptions } from "./cluster-watch.js";
 import type { ClusterEngineFactory } from "./engine-port.js";
 
 /** ACK: "wait at least 5 minutes before calling this API operation again". */
@@ -28,6 +31,11 @@ export interface ControlPlaneServiceOptions {
   readonly taskLeaseMs?: number;
   /** Who drives tasks here (lease owner); default host/pid/random. */
   readonly instanceId?: string;
+  /**
+   * Key health and automatic re-encryption of every cluster (service/cluster-watch.ts), started with
+   * the tasks; its intervals, or false for none (tests of other parts).
+   */
+  readonly watch?: ClusterWatchOptions | false;
   readonly clock?: Clock;
   readonly random?: Random;
   readonly logger?: Logger;
@@ -42,6 +50,10 @@ export interface ServiceContext {
   readonly engines: ClusterEngineFactory;
   readonly managed: ManagedClustersPort | undefined;
   readonly store: ClusterStore;
+  /** Cluster tags (ModifyClusterTags; the auto re-encrypt setting). */
+  readonly tags: ClusterTagStore;
+  /** Key health per cluster and the cluster watch's lease. */
+  readonly watch: WatchStore;
   readonly clock: Clock;
   readonly random: Random;
   readonly logger: Logger;
@@ -60,6 +72,8 @@ export function serviceContext(o: ControlPlaneServiceOptions): ServiceContext {
     engines: o.engines,
     managed: o.managed,
     store: new ClusterStore(o.cdb, o.clock ?? systemClock),
+    tags: new ClusterTagStore(o.cdb),
+    watch: new WatchStore(o.cdb),
     clock: o.clock ?? systemClock,
     random,
     logger: o.logger ?? silentLogger(),

@@ -10,6 +10,7 @@ import type { ClusterRow, TaskRow } from "../store/cluster-store.js";
 import { requireCluster } from "./authorize.js";
 import { clusterEventRow, errorText, reasonOf, recordClusterEvent, type ServiceContext } from "./context.js";
 import type { ClusterEngine } from "./engine-port.js";
+import { CoalescingWriter } from "./progress-writer.js";
 import type { TaskStage } from "./types.js";
 
 function toIsoMs(iso: string | undefined): number | undefined {
@@ -103,10 +104,27 @@ export class TaskRunner {
       lost = true;
       ctx.logger.warn({ taskId, instanceId: me }, "task lease lost to another instance");
     };
-    const request = JSON.parse(task.request) as OperationRequest & { replaceUnfinished?: boolean };
+    const request = JSON.parse(task.request) as OperationRequest & {
+      replaceUnfinished?: boolean;
+      resumeFailed?: boolean;
+    };
     const stages = JSON.parse(task.stages) as TaskStage[];
     let currentStage = task.current_stage;
-    let dirty = false;
+    // Stages and the rewrite's progress reach the database at most once a second, coalesced (the
+    // console's live bar and DescribeTaskInfo read them there), fenced on the lease like every write
+    // here; the lease is renewed on its own timer.
+    const writer = new CoalescingWriter({
+      clock: ctx.clock,
+      write: () =>
+        ctx.store
+          .updateHeldTask(taskId, me, {
+            stages: JSON.stringify(stages),
+            current_stage: currentStage,
+            updated_at: ctx.clock.now(),
+          })
+          .then((held) => void (held || leaseLost())),
+      onError: (err) => ctx.logger.warn({ taskId, err: errorText(err) }, "task progress not kept"),
+    });
     const progress = (e: ProgressEvent): void => {
       if (e.event === "operation" && e.state === "started") {
         // Kept at once: an instance taking over tells "this task's operation finished" from "none yet".
@@ -117,18 +135,19 @@ export class TaskRunner {
         return;
       }
       if (e.event === "progress") {
-        // Kept on the rewrite stage (persisted with the stages at the next lease renewal).
         const rewrite = stages.find((x) => x.name === e.stage);
         if (rewrite === undefined) return;
         Object.assign(rewrite, {
           progress: {
             total: e.total,
+            done: e.rewritten + e.unchanged + e.skippedDeleted,
+            rewritten: e.rewritten,
             remaining: e.remaining,
             ratePerSecond: e.ratePerSecond,
             etaSeconds: e.etaSeconds,
           },
         });
-        dirty = true;
+        writer.touch();
         return;
       }
       if (e.event !== "stage") return;
@@ -141,21 +160,16 @@ export class TaskRunner {
         ...(e.message === undefined ? {} : { message: e.message }),
       });
       currentStage = e.stage;
-      dirty = true;
+      writer.touch();
     };
     let renewTimer: Timer | undefined;
     const renew = (): void => {
       renewTimer = ctx.clock.setTimeout(
         () => {
           if (this.#closed || lost) return;
-          const t = ctx.clock.now();
-          const patch = dirty
-            ? { stages: JSON.stringify(stages), current_stage: currentStage, updated_at: t }
-            : {};
-          dirty = false;
-          // Progress and the renewed lease in one conditional UPDATE: false once another instance holds it.
+          // A conditional UPDATE (in the database's clock on PostgreSQL): false once another instance holds the lease.
           ctx.store
-            .updateHeldTask(taskId, me, patch, ctx.leaseMs)
+            .updateHeldTask(taskId, me, {}, ctx.leaseMs)
             .then((held) => held || leaseLost())
             .catch((err: unknown) => ctx.logger.warn({ taskId, err: errorText(err) }, "lease renewal failed"))
             .finally(renew);
@@ -181,6 +195,15 @@ export class TaskRunner {
             : op !== null && op.id === task.operation_id
               ? op
               : await engine.ops.start(request, { force: true });
+      } else if (request.resumeFailed === true) {
+        // Retry of a failed change: resume the engine's operation from its stage and cursor. The task
+        // lease serializes the control plane's drivers; the stopped operation may still show the lease
+        // it could not release (the failure cut it off from the cluster), hence force.
+        const op = (await engine.ops.status()).operation;
+        record =
+          op !== null && op.state !== "Succeeded" && op.type === request.type
+            ? await engine.ops.resume({ force: true })
+            : await engine.ops.start(request, { force: true });
       } else {
         record = await engine.ops.start(request, { force: request.replaceUnfinished === true });
       }
@@ -189,6 +212,9 @@ export class TaskRunner {
     } finally {
       if (renewTimer !== undefined) ctx.clock.clearTimeout(renewTimer);
       engine?.close();
+      // The last progress is written before the final state (never after it, over it).
+      await writer.flush();
+      writer.close();
     }
     if (this.#closed) return; // the next instance resumes it from the cluster's record
     await this.#finish(task, cluster, request, stages, record, failure);
@@ -219,9 +245,16 @@ export class TaskRunner {
               ...(progress === undefined ? {} : { progress }),
             };
           });
+    // A re-encrypt (automatic, after a key rotation) keeps the cluster's key and setting.
+    const reencrypt = request.type === "reencrypt";
+    const reason = reencrypt ? "Reencrypt" : "UpdateKMSEncryption";
     let ended: boolean;
     if (failure === undefined && record !== undefined && record.state === "Succeeded") {
-      const keyId = request.type === "enable" ? (record.target.keyId ?? request.keyId ?? "") : "";
+      const keyId = reencrypt
+        ? cluster.kms_key_id
+        : request.type === "enable"
+          ? (record.target.keyId ?? request.keyId ?? "")
+          : "";
       const verified = `${record.progress.rewritten} rewritten, verified ${record.verify?.underTarget ?? 0}/${record.verify?.total ?? 0}`;
       ended = await ctx.store.finishTask(task.task_id, ctx.instanceId, {
         task: {
@@ -235,16 +268,17 @@ export class TaskRunner {
         cluster: {
           state: "running",
           kms_key_id: keyId,
-          disable_encryption: request.type === "enable" ? 0 : 1,
+          disable_encryption: request.type === "enable" || reencrypt ? 0 : 1,
           failure_reason: "",
           last_change_at: now,
           updated_at: now,
         },
         event: clusterEventRow(ctx, cluster.cluster_id, task.task_id, {
           type: "cluster_configuration_modify",
-          reason: "UpdateKMSEncryptionSucceeded",
-          message:
-            request.type === "enable"
+          reason: `${reason}Succeeded`,
+          message: reencrypt
+            ? `Secrets are re-encrypted with the current version of KMS key ${keyId} (${verified}; instance ${ctx.instanceId})`
+            : request.type === "enable"
               ? `Secrets are encrypted with KMS key ${keyId} (${verified}; instance ${ctx.instanceId})`
               : `Secret encryption is off (${verified}; instance ${ctx.instanceId})`,
           source: "atrest-control-plane",
@@ -269,7 +303,7 @@ export class TaskRunner {
         cluster: { state: "failed", failure_reason: message, updated_at: now },
         event: clusterEventRow(ctx, cluster.cluster_id, task.task_id, {
           type: "cluster_configuration_modify",
-          reason: "UpdateKMSEncryptionFailed",
+          reason: `${reason}Failed`,
           level: "Warning",
           message,
           source: "atrest-control-plane",

@@ -56,6 +56,24 @@ export interface ClusterView {
   readonly lastChangeAt: number;
   /** Until when UpdateKMSEncryption answers 409 (0: no cool-down now). */
   readonly coolDownUntil: number;
+  /** ACK's tags (ModifyClusterTags), in the order given. */
+  readonly tags: ReadonlyArray<{ readonly key: string; readonly value: string }>;
+  /** Re-encrypt on its own after the key rotates (the `atrest.io/auto-reencrypt` tag; default on). */
+  readonly autoReencrypt: boolean;
+  /** The key's health as the last check found it (EKS's `health.issues`); undefined before one. */
+  readonly health: ClusterHealth | undefined;
+}
+
+/** EKS's ClusterHealth: `issues[{code, message, resourceIds}]` (KmsKeyDisabled, KmsKeyNotFound, …). */
+export interface ClusterHealth {
+  readonly issues: ReadonlyArray<{
+    readonly code: string;
+    readonly message: string;
+    readonly resourceIds: readonly string[];
+  }>;
+  /** The checked key's state (Enabled, Disabled, PendingDeletion; "" when it could not be read). */
+  readonly keyState: string;
+  readonly checkedAt: number;
 }
 
 export type TaskState = "running" | "success" | "fail";
@@ -67,12 +85,21 @@ export interface TaskStage {
   readonly finishedAt?: number;
   readonly message?: string;
   /** The rewrite's count and pace (the engine's progress events), for the console's progress bar. */
-  readonly progress?: {
-    readonly total: number;
-    readonly remaining: number;
-    readonly ratePerSecond: number;
-    readonly etaSeconds: number | null;
-  };
+  readonly progress?: TaskProgress;
+}
+
+/** The rewrite's count and pace, persisted at most once a second while it runs (progress-writer.ts). */
+export interface TaskProgress {
+  readonly total: number;
+  /** Objects handled so far (rewritten, already current, or deleted meanwhile). */
+  readonly done: number;
+  /** Of those, the ones the apiserver really rewrote. */
+  readonly rewritten: number;
+  readonly remaining: number;
+  /** Objects per second observed since this run of the rewrite began. */
+  readonly ratePerSecond: number;
+  /** From the observed rate; null until there is one. */
+  readonly etaSeconds: number | null;
 }
 
 export interface TaskView {
@@ -83,6 +110,10 @@ export interface TaskView {
   readonly currentStage: string;
   readonly stages: readonly TaskStage[];
   readonly error: { readonly code: string; readonly message: string } | undefined;
+  /** The rewrite stage's progress, when it has begun. */
+  readonly progress?: TaskProgress;
+  /** What was asked (UpdateKMSEncryption's body), so a failed change can be asked for again. */
+  readonly change: UpdateKmsEncryptionRequest;
   readonly createdBy: string;
   readonly createdAt: number;
   readonly updatedAt: number;
@@ -145,6 +176,12 @@ export interface ClusterService {
   /** Registers an existing cluster from its cluster file; the caller becomes its administrator. */
   registerCluster(caller: Caller, req: { readonly clusterFile: string }): Promise<ClusterView>;
   grantRole(caller: Caller, clusterId: string, principal: string, role: ClusterRole): Promise<void>;
+  /** ModifyClusterTags: the cluster's tags replaced by `tags` (a full update, as ACK's). */
+  modifyClusterTags(
+    caller: Caller,
+    clusterId: string,
+    tags: ReadonlyArray<{ readonly key: string; readonly value?: string }>,
+  ): Promise<void>;
   listRoles(
     caller: Caller,
     clusterId: string,
