@@ -22,13 +22,18 @@ import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
+import { ManualClock } from "../src/common/clock.js";
+import { serviceContext } from "../src/control-plane/service/context.js";
+import type { ClusterEngineFactory } from "../src/control-plane/service/engine-port.js";
+import { TaskRunner } from "../src/control-plane/service/task-runner.js";
 import { ClusterStore } from "../src/control-plane/store/cluster-store.js";
 import {
   controlPlaneMigrations,
   migrateControlPlaneDatabase,
 } from "../src/control-plane/store/migrations.js";
 import type { ControlPlaneDatabase } from "../src/control-plane/store/schema.js";
-import { ensureServiceRole } from "../src/iam/index.js";
+import { ensureServiceRole, type IamDb, type IdentityStore } from "../src/iam/index.js";
+import type { EncryptionOperations, OperationRecord } from "../src/operations/index.js";
 import type { Store } from "../src/storage/store.js";
 import { runAtrest, spawnAtrest } from "./support/cli.js";
 import { csClient, csFailure, csModel, until, type Creds } from "./support/control-plane.js";
@@ -77,6 +82,14 @@ class HeldWrites {
   }
 }
 
+/** int8 (bigint) as numbers, as the KMS's pool reads them (src/kms/store/database.ts). */
+const int8 = {
+  getTypeParser: ((oid: number, format?: string): unknown =>
+    oid === 20
+      ? (v: string) => Number(v)
+      : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
+};
+
 interface Instance {
   readonly child: ChildProcess;
   readonly url: string;
@@ -100,6 +113,7 @@ describe("two control-plane instances on one PostgreSQL", { timeout: 240_000 }, 
   let caPem: string;
   let admin: Creds;
   let clusterId: string;
+  let storeUrl: string;
 
   /** `atrest control-plane serve` on the shared database (a 1 s task lease); resolves with its ready line. */
   async function serve(): Promise<Instance> {
@@ -171,6 +185,12 @@ describe("two control-plane instances on one PostgreSQL", { timeout: 240_000 }, 
 
   before(async () => {
     pgsql = await startTestPostgres();
+    // The store's own tests on a database of their own (their tasks are not the instances' business).
+    const client = new pg.Client({ connectionString: pgsql.url });
+    await client.connect();
+    await client.query("CREATE DATABASE cp_store");
+    await client.end();
+    storeUrl = pgsql.url.replace(/\/postgres$/, "/cp_store");
     c = await startOperationsCluster({
       name: "cp-pg",
       kmsDatabase: pgsql.url,
@@ -224,21 +244,16 @@ describe("two control-plane instances on one PostgreSQL", { timeout: 240_000 }, 
     }
   });
 
-  it("the store: of eight instances racing for an expired lease exactly one wins", async () => {
+  it("the store: of eight instances racing for an expired lease, or to begin a change, exactly one wins", async () => {
     const dbs = Array.from(
       { length: 8 },
       () =>
         new Kysely<ControlPlaneDatabase>({
           dialect: new PostgresDialect({
             pool: new pg.Pool({
-              connectionString: pgsql.url,
+              connectionString: storeUrl,
               max: 1,
-              types: {
-                getTypeParser: ((oid: number, format?: string): unknown =>
-                  oid === 20
-                    ? (v: string) => Number(v)
-                    : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
-              },
+              types: int8,
             }),
           }),
         }),
@@ -269,15 +284,192 @@ describe("two control-plane instances on one PostgreSQL", { timeout: 240_000 }, 
         })
         .execute();
       for (let round = 0; round < 5; round++) {
-        const t = now + round * 10_000;
-        const won = await Promise.all(stores.map((s, i) => s.leaseTask("T-race", `i${i}`, t, t + 5_000)));
+        await dbs[0]!
+          .updateTable("cp_tasks")
+          .set({ lease_expires_at: 0 })
+          .where("task_id", "=", "T-race")
+          .execute();
+        const won = await Promise.all(stores.map((s, i) => s.leaseTask("T-race", `i${i}`, 5_000)));
         assert.equal(won.filter(Boolean).length, 1, `round ${round}: one winner, got ${JSON.stringify(won)}`);
         const row = await stores[0]!.getTask("T-race");
         assert.equal(row?.lease_owner, `i${won.indexOf(true)}`);
-        assert.equal(row?.lease_expires_at, t + 5_000, "the lease's end is a number (ms), not a string");
+        assert.equal(
+          typeof row?.lease_expires_at,
+          "number",
+          "the lease's end is a number (ms), not a string",
+        );
+        assert.ok(Math.abs(row.lease_expires_at - (Date.now() + 5_000)) < 60_000, "in ms since the epoch");
       }
+      // Eight UpdateKMSEncryption calls at once on as many instances: one starts a task, seven lose.
+      await stores[0]!.insertCluster({
+        cluster_id: "c-race",
+        name: "c-race",
+        region_id: "cn-hangzhou",
+        cluster_file: "/nonexistent",
+        state: "running",
+        kms_key_id: "",
+        disable_encryption: 1,
+        current_task_id: null,
+        failure_reason: "",
+        last_change_at: 0,
+        created_by: "test",
+        created_at: now,
+        updated_at: now,
+      });
+      const began = await Promise.all(
+        stores.map((s, i) =>
+          s.beginChange(
+            "c-race",
+            {
+              task_id: `T-begin-${i}`,
+              cluster_id: "c-race",
+              task_type: "kms_encryption_enable",
+              state: "running",
+              request: "{}",
+              stages: "[]",
+              current_stage: "preflight",
+              operation_id: "",
+              error_code: "",
+              error_message: "",
+              created_by: "test",
+              created_at: now,
+              updated_at: now,
+              finished_at: null,
+              lease_owner: `i${i}`,
+            },
+            now,
+            5_000,
+          ),
+        ),
+      );
+      assert.equal(began.filter(Boolean).length, 1, `one change began, got ${JSON.stringify(began)}`);
+      const cluster = await stores[0]!.getCluster("c-race");
+      assert.deepEqual(
+        [cluster?.state, cluster?.current_task_id],
+        ["updating", `T-begin-${began.indexOf(true)}`],
+      );
+      const tasks = await dbs[0]!
+        .selectFrom("cp_tasks")
+        .select("task_id")
+        .where("task_id", "like", "T-begin-%")
+        .execute();
+      assert.deepEqual(
+        tasks.map((t) => t.task_id),
+        [`T-begin-${began.indexOf(true)}`],
+        "the losers left no task behind",
+      );
     } finally {
       await Promise.all(dbs.map((db) => db.destroy()));
+    }
+  });
+
+  it("the store: an instance whose clock runs 10 minutes ahead takes no live lease (the database's clock rules)", async () => {
+    const db = new Kysely<ControlPlaneDatabase>({
+      dialect: new PostgresDialect({
+        pool: new pg.Pool({ connectionString: storeUrl, max: 2, types: int8 }),
+      }),
+    });
+    const pendingOf = new Map<string, (r: OperationRecord) => void>();
+    let bStarted: () => void = () => undefined;
+    const bStartedP = new Promise<void>((resolve) => (bStarted = resolve));
+    const engineOf =
+      (name: string): ClusterEngineFactory =>
+      () => ({
+        ops: {
+          status: () => Promise.resolve({ operation: null }),
+          start: () =>
+            new Promise<OperationRecord>((resolve) => {
+              pendingOf.set(name, resolve);
+              if (name === "b") bStarted();
+            }),
+        } as unknown as EncryptionOperations,
+        close: () => undefined,
+      });
+    const runnerOf = (name: string, clock: ManualClock) =>
+      new TaskRunner(
+        serviceContext({
+          identity: {} as IdentityStore,
+          idb: {} as IamDb,
+          cdb: { db, dialect: "postgres" },
+          accountId: "1",
+          regionId: "cn-hangzhou",
+          engines: engineOf(name),
+          instanceId: name,
+          taskLeaseMs: 1_000,
+          clock,
+        }),
+      );
+    await migrateControlPlaneDatabase({ db, dialect: "postgres" });
+    const a = runnerOf("a", new ManualClock(Date.now()));
+    const b = runnerOf("b", new ManualClock(Date.now() + 600_000));
+    try {
+      const store = new ClusterStore({ db, dialect: "postgres" });
+      await store.insertCluster({
+        cluster_id: "c-skew",
+        name: "c-skew",
+        region_id: "cn-hangzhou",
+        cluster_file: c.clusterFile,
+        state: "updating",
+        kms_key_id: "",
+        disable_encryption: 1,
+        current_task_id: "T-skew",
+        failure_reason: "",
+        last_change_at: 0,
+        created_by: "test",
+        created_at: 0,
+        updated_at: 0,
+      });
+      await db
+        .insertInto("cp_tasks")
+        .values({
+          task_id: "T-skew",
+          cluster_id: "c-skew",
+          task_type: "kms_encryption_disable",
+          state: "running",
+          request: JSON.stringify({ type: "disable" }),
+          stages: "[]",
+          current_stage: "preflight",
+          operation_id: "",
+          error_code: "",
+          error_message: "",
+          created_by: "test",
+          created_at: 0,
+          updated_at: 0,
+          finished_at: null,
+          lease_owner: "a",
+          lease_expires_at: 0,
+        })
+        .execute();
+      a.drive("T-skew", false);
+      await until("a's engine to run", 10_000, () => Promise.resolve(pendingOf.has("a") || undefined));
+      await b.sweepOrphans();
+      await Promise.race([b.idle(), bStartedP]); // b gave up, or (wrongly) took the task and runs it
+      assert.equal(pendingOf.has("b"), false, "b, its clock ahead, did not take a's live lease");
+      assert.equal((await store.getTask("T-skew"))?.lease_owner, "a");
+      // a stops renewing (it "dies"): once its lease ran out by the database's clock, b takes over.
+      a.close();
+      await until("b to take the task over", 10_000, async () => {
+        await b.sweepOrphans();
+        return pendingOf.has("b") || undefined;
+      });
+      pendingOf.get("b")!({
+        id: "op-skew",
+        state: "Succeeded",
+        stage: "release-key",
+        target: {},
+        stages: [],
+        progress: { rewritten: 0 },
+      } as unknown as OperationRecord);
+      await b.idle();
+      const t = await store.getTask("T-skew");
+      assert.deepEqual([t?.state, t?.lease_owner], ["success", "b"]);
+    } finally {
+      a.close();
+      b.close();
+      for (const settle of pendingOf.values())
+        settle({ id: "x", state: "Failed", stages: [] } as unknown as OperationRecord);
+      await Promise.all([a.idle(), b.idle()]);
+      await db.destroy();
     }
   });
 

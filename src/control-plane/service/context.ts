@@ -71,7 +71,7 @@ export function serviceContext(o: ControlPlaneServiceOptions): ServiceContext {
     regionId: o.regionId,
     engines: o.engines,
     managed: o.managed,
-    store: new ClusterStore(o.cdb),
+    store: new ClusterStore(o.cdb, o.clock ?? systemClock),
     tags: new ClusterTagStore(o.cdb),
     watch: new WatchStore(o.cdb),
     clock: o.clock ?? systemClock,

@@ -65,7 +65,7 @@ export async function startKmsEncryptionChange(
       : undefined;
   const resume = failed !== undefined && failed.state === "fail" && sameChange(failed, request);
   const now = ctx.clock.now();
-  const task: TaskRow = {
+  const task: Omit<TaskRow, "lease_expires_at"> = {
     task_id: `T-${ctx.random.bytes(12).toString("hex")}`,
     cluster_id: clusterId,
     task_type: req.disableEncryption ? "kms_encryption_disable" : "kms_encryption_enable",
@@ -85,9 +85,8 @@ export async function startKmsEncryptionChange(
     updated_at: now,
     finished_at: null,
     lease_owner: ctx.instanceId,
-    lease_expires_at: now + ctx.leaseMs,
   };
-  if (!(await ctx.store.beginChange(clusterId, task, now - ctx.cooldownMs))) {
+  if (!(await ctx.store.beginChange(clusterId, task, now - ctx.cooldownMs, ctx.leaseMs))) {
     assertChangeable(ctx, (await ctx.store.getCluster(clusterId)) ?? row);
     throw csError("ErrorClusterStateConflict", `cluster ${clusterId} changed meanwhile; try again`);
   }

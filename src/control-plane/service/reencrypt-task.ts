@@ -38,7 +38,7 @@ export async function startReencryptTask(
       reason: "ChangeNotAllowed",
       message: `the cluster changed at ${new Date(row.last_change_at).toISOString()}; re-encrypting after the cool-down (${new Date(until).toISOString()})`,
     };
-  const task: TaskRow = {
+  const task: Omit<TaskRow, "lease_expires_at"> = {
     task_id: `T-${ctx.random.bytes(12).toString("hex")}`,
     cluster_id: clusterId,
     task_type: "kms_encryption_reencrypt",
@@ -54,9 +54,8 @@ export async function startReencryptTask(
     updated_at: now,
     finished_at: null,
     lease_owner: ctx.instanceId,
-    lease_expires_at: now + ctx.leaseMs,
   };
-  if (!(await ctx.store.beginChange(clusterId, task, now - ctx.cooldownMs)))
+  if (!(await ctx.store.beginChange(clusterId, task, now - ctx.cooldownMs, ctx.leaseMs)))
     return { started: false, reason: "ChangeNotAllowed", message: "another change began meanwhile" };
   await recordClusterEvent(ctx, clusterId, task.task_id, {
     type: "cluster_configuration_modify",

@@ -53,7 +53,7 @@ export class TaskRunner {
 
   /** Resumes every running task whose lease expired. */
   async sweepOrphans(): Promise<void> {
-    for (const task of await this.#ctx.store.orphanedTasks(this.#ctx.clock.now())) {
+    for (const task of await this.#ctx.store.orphanedTasks()) {
       if (this.#closed || this.#driving.has(task.task_id)) continue;
       this.drive(task.task_id, true);
     }
@@ -83,8 +83,7 @@ export class TaskRunner {
     const me = ctx.instanceId;
     const before = await ctx.store.getTask(taskId);
     if (before?.state !== "running") return;
-    const now = ctx.clock.now();
-    if (!(await ctx.store.leaseTask(taskId, me, now, now + ctx.leaseMs))) return;
+    if (!(await ctx.store.leaseTask(taskId, me, ctx.leaseMs))) return;
     const task = await ctx.store.getTask(taskId);
     if (task === undefined) return;
     const cluster = await requireCluster(ctx, task.cluster_id);
@@ -168,10 +167,9 @@ export class TaskRunner {
       renewTimer = ctx.clock.setTimeout(
         () => {
           if (this.#closed || lost) return;
-          const t = ctx.clock.now();
-          // A conditional UPDATE: false once another instance holds the lease.
+          // A conditional UPDATE (in the database's clock on PostgreSQL): false once another instance holds the lease.
           ctx.store
-            .updateHeldTask(taskId, me, { lease_expires_at: t + ctx.leaseMs })
+            .updateHeldTask(taskId, me, {}, ctx.leaseMs)
             .then((held) => held || leaseLost())
             .catch((err: unknown) => ctx.logger.warn({ taskId, err: errorText(err) }, "lease renewal failed"))
             .finally(renew);

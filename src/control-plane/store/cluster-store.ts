@@ -1,4 +1,5 @@
-import type { Selectable, Updateable } from "kysely";
+import { sql, type RawBuilder, type Selectable, type Updateable } from "kysely";
+import { systemClock, type Clock } from "../../common/clock.js";
 import type { ControlPlaneDb } from "./migrations.js";
 import type { CpClusterEventsTable, CpClustersTable, CpTasksTable } from "./schema.js";
 
@@ -13,10 +14,30 @@ export type EventRow = Omit<Selectable<CpClusterEventsTable>, "seq">;
  * cannot both win.
  */
 export class ClusterStore {
-  constructor(private readonly cdb: ControlPlaneDb) {}
+  /**
+   * `clock` gives lease times on SQLite (one file, one host); on PostgreSQL, shared by instances on
+   * several hosts, leases are read and written in the database's own clock, so an instance whose clock
+   * runs ahead cannot take a live lease (nor one running behind keep a dead one).
+   */
+  constructor(
+    private readonly cdb: ControlPlaneDb,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   private get db() {
     return this.cdb.db;
+  }
+
+  /** Now, in ms since the epoch, for leases: the database's clock on PostgreSQL, else `clock`. */
+  private leaseNow(): RawBuilder<number> {
+    return this.cdb.dialect === "postgres"
+      ? sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`
+      : sql<number>`${this.clock.now()}`;
+  }
+
+  /** A lease's end `leaseMs` from now (see leaseNow). */
+  private leaseUntil(leaseMs: number): RawBuilder<number> {
+    return sql<number>`(${this.leaseNow()} + ${Math.floor(leaseMs)})`;
   }
 
   async insertCluster(row: ClusterRow): Promise<void> {
@@ -60,7 +81,12 @@ export class ClusterStore {
    * Moves a cluster to `updating` for a new task, only if it is running or failed, no task is driving
    * it and its cool-down has passed (`changedBefore`); false when another change won or is too recent.
    */
-  async beginChange(clusterId: string, task: TaskRow, changedBefore: number): Promise<boolean> {
+  async beginChange(
+    clusterId: string,
+    task: Omit<TaskRow, "lease_expires_at">,
+    changedBefore: number,
+    leaseMs: number,
+  ): Promise<boolean> {
     return this.db.transaction().execute(async (tx) => {
       const r = await tx
         .updateTable("cp_clusters")
@@ -75,7 +101,10 @@ export class ClusterStore {
         .where("last_change_at", "<=", changedBefore)
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) !== 1) return false;
-      await tx.insertInto("cp_tasks").values(task).execute();
+      await tx
+        .insertInto("cp_tasks")
+        .values({ ...task, lease_expires_at: this.leaseUntil(leaseMs) })
+        .execute();
       return true;
     });
   }
@@ -89,14 +118,14 @@ export class ClusterStore {
     await this.db.updateTable("cp_tasks").set(patch).where("task_id", "=", taskId).execute();
   }
 
-  /** Takes (or renews) the lease on a running task: true when `owner` holds it until `until`. */
-  async leaseTask(taskId: string, owner: string, now: number, until: number): Promise<boolean> {
+  /** Takes (or renews) the lease on a running task for `leaseMs`: true when `owner` holds it now. */
+  async leaseTask(taskId: string, owner: string, leaseMs: number): Promise<boolean> {
     const r = await this.db
       .updateTable("cp_tasks")
-      .set({ lease_owner: owner, lease_expires_at: until })
+      .set({ lease_owner: owner, lease_expires_at: this.leaseUntil(leaseMs) })
       .where("task_id", "=", taskId)
       .where("state", "=", "running")
-      .where((eb) => eb.or([eb("lease_owner", "=", owner), eb("lease_expires_at", "<", now)]))
+      .where((eb) => eb.or([eb("lease_owner", "=", owner), eb("lease_expires_at", "<", this.leaseNow())]))
       .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
   }
@@ -105,10 +134,15 @@ export class ClusterStore {
    * Updates a running task only while `owner` holds its lease (an instance that lost it — paused past
    * its lease, then woken — must not overwrite the new holder's progress); false when it does not.
    */
-  async updateHeldTask(taskId: string, owner: string, patch: Updateable<CpTasksTable>): Promise<boolean> {
+  async updateHeldTask(
+    taskId: string,
+    owner: string,
+    patch: Omit<Updateable<CpTasksTable>, "lease_expires_at">,
+    renewForMs?: number,
+  ): Promise<boolean> {
     const r = await this.db
       .updateTable("cp_tasks")
-      .set(patch)
+      .set(renewForMs === undefined ? patch : { ...patch, lease_expires_at: this.leaseUntil(renewForMs) })
       .where("task_id", "=", taskId)
       .where("state", "=", "running")
       .where("lease_owner", "=", owner)
@@ -151,12 +185,12 @@ export class ClusterStore {
   }
 
   /** Running tasks nobody holds (their instance stopped or died): to be taken over. */
-  async orphanedTasks(now: number): Promise<TaskRow[]> {
+  async orphanedTasks(): Promise<TaskRow[]> {
     return this.db
       .selectFrom("cp_tasks")
       .selectAll()
       .where("state", "=", "running")
-      .where("lease_expires_at", "<", now)
+      .where("lease_expires_at", "<", this.leaseNow())
       .orderBy("created_at")
       .execute();
   }
