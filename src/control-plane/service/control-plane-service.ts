@@ -265,12 +265,15 @@ export class ControlPlaneService implements ClusterService {
 
   async createCluster(
     caller: Caller,
-    req: { readonly name: string; readonly regionId?: string; readonly kmsKeyId?: string },
+    req: Parameters<ClusterService["createCluster"]>[1],
   ): Promise<ClusterView> {
     const params = {
       name: req.name,
       region_id: req.regionId ?? "",
       encryption_provider_key: req.kmsKeyId ?? "",
+      ...(req.tags === undefined
+        ? {}
+        : { tags: req.tags.map((t) => ({ key: t.key, value: t.value ?? "" })) }),
     };
     return audited(this.#ctx, caller, "CreateCluster", this.#on(), params, () =>
       createManagedCluster(this.#ctx, caller, req),
