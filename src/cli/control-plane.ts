@@ -16,6 +16,7 @@ import { loadKmsProfile } from "../kms/client/index.js";
 import { openSharedIdentity, parseListen } from "../kms/index.js";
 import { openClusterEngine } from "./cluster-engine.js";
 import { addClusterWatchOptions, clusterWatchFrom, type ClusterWatchFlags } from "./cluster-watch-flags.js";
+import { serveUntilSignal } from "./until-signal.js";
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
 
@@ -175,20 +176,9 @@ export function registerControlPlane(program: Command): void {
             instanceId: running.service.instanceId,
           }) + "\n",
         );
-        await new Promise<void>((resolve) => {
-          const stop = (): void => {
-            process.off("SIGTERM", stop);
-            process.off("SIGINT", stop);
-            running
-              .close()
-              .then(() => shared.close())
-              .then(resolve, (err: unknown) => {
-                logger.error({ err: err instanceof Error ? err.message : String(err) }, "shutdown failed");
-                resolve();
-              });
-          };
-          process.on("SIGTERM", stop);
-          process.on("SIGINT", stop);
+        await serveUntilSignal(logger, async () => {
+          await running.close();
+          await shared.close();
         });
         logger.flush();
       },

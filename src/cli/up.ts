@@ -8,6 +8,7 @@ import { storeEndpointFromFlags } from "../storage/open-store.js";
 import { addEtcdTlsOptions, etcdTlsFrom, type EtcdTlsFlags } from "./etcd-tls-flags.js";
 import { addServingLimitOptions, servingLimitsFrom, type ServingLimitFlags } from "./serving-limit-flags.js";
 import { DEFAULT_UP_DATA_DIR, startUp, type UpSummary } from "../up/index.js";
+import { untilStopSignal } from "./until-signal.js";
 
 interface UpFlags extends EtcdTlsFlags, ServingLimitFlags, ClusterWatchFlags {
   dataDir: string;
@@ -47,27 +48,6 @@ function summaryText(s: UpSummary): string {
     `  atrest encryption status --cluster ${s.clusterFile}`,
     "",
   ].join("\n");
-}
-
-/**
- * A terminal's Ctrl-C reaches the whole process group, and `npm run up` forwards it once more: signals
- * this close together are one request to stop. A later one forces the exit (a stop that hangs).
- */
-const DUPLICATE_SIGNAL_WINDOW_MS = 2_000;
-
-/** Resolves on the first SIGINT/SIGTERM; calls `onForce` on a later, distinct one. */
-function untilSignal(onForce: () => void): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    let firstAtMs: number | undefined;
-    const handler = (signal: NodeJS.Signals): void => {
-      if (firstAtMs === undefined) {
-        firstAtMs = Date.now();
-        resolve(signal);
-      } else if (Date.now() - firstAtMs > DUPLICATE_SIGNAL_WINDOW_MS) onForce();
-    };
-    process.on("SIGINT", handler);
-    process.on("SIGTERM", handler);
-  });
 }
 
 /** `atrest up`: kms + plugin + apiserver with the embedded defaults, state in one data dir. */
@@ -126,9 +106,11 @@ export function registerUp(program: Command): void {
           `--plugin-status-refresh must be a duration of at least 100ms, got "${flags.pluginStatusRefresh}"`,
         );
       const logger = createLogger({ name: "atrest-up" });
-      const signal = untilSignal(() => {
-        process.stderr.write("atrest up: second signal, exiting without a clean stop\n");
-        process.exit(130);
+      const signal = untilStopSignal({
+        onForce: () => {
+          process.stderr.write("atrest up: second signal, exiting without a clean stop\n");
+          process.exit(130);
+        },
       });
       const up = await startUp({
         dataDir: flags.dataDir,

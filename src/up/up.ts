@@ -8,7 +8,7 @@ import { accessSync, constants, readFileSync } from "node:fs";
 import { AtrestError, isAtrestError, wrapError } from "../common/errors.js";
 import { ensurePrivateDir, octalMode } from "../common/secret-file.js";
 import { silentLogger, type Logger } from "../common/logger.js";
-import { startApiServer, type ApiServer } from "../apiserver/index.js";
+import { MANAGED_ENCRYPTION_RELOAD_INTERVAL_MS, startApiServer, type ApiServer } from "../apiserver/index.js";
 import { KmsClient } from "../kms/client/index.js";
 import { startKmsIdentityEndpoint, startKmsServer, type KmsServer } from "../kms/index.js";
 import type { IdentityServer } from "../iam/index.js";
@@ -205,9 +205,11 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
     });
     let key: UpKey;
     try {
-      key = await ensureUpKey(client, paths.keyFile, logger.child({ part: "up" })).catch((err: unknown) => {
-        throw wrapError(err, "kms key");
-      });
+      key = await ensureUpKey(client, paths.keyFile, UP_CLUSTER_NAME, logger.child({ part: "up" })).catch(
+        (err: unknown) => {
+          throw wrapError(err, "kms key");
+        },
+      );
     } finally {
       client.close();
     }
@@ -319,6 +321,7 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       kubeconfigOut: paths.kubeconfig,
       encryptionProviderConfig: paths.encryptionConfig,
       encryptionProviderConfigAutomaticReload: true,
+      encryptionReloadIntervalMs: MANAGED_ENCRYPTION_RELOAD_INTERVAL_MS,
       bindAddress: options.bindAddress ?? "127.0.0.1",
       securePort: options.securePort ?? 6443,
       // As a managed cluster authorizes: RBAC (up's admin token is in system:masters), with ACK's

@@ -3,6 +3,7 @@ import { api } from "../api.js";
 import { useT, type MessageKey } from "../i18n.js";
 import { ErrorBox, Link, Loading, Switch, useAsync } from "../ui.js";
 import type { ClusterView, TaskView } from "./cluster-types.js";
+import { FailurePanel, type ChangeRequest } from "./failure-panel.js";
 import { OperationPanel } from "./operation-panel.js";
 import { DisableDialog, EnableDialog } from "./secret-encryption-dialog.js";
 import { StateBadge } from "./state-badge.js";
@@ -11,8 +12,6 @@ import { StateBadge } from "./state-badge.js";
 const POLL_MS = 1000;
 const ROLES = ["admin", "ops", "dev", "restricted"] as const;
 
-type LastRequest = { enabled: true; kmsKeyId: string } | { enabled: false };
-
 export function ClusterPage({ clusterId }: { clusterId: string }) {
   const { t } = useT();
   const [tab, setTab] = useState<"basic" | "events" | "roles">("basic");
@@ -20,7 +19,6 @@ export function ClusterPage({ clusterId }: { clusterId: string }) {
   const detail = useAsync(() => api<{ cluster: ClusterView; task?: TaskView }>("GET", path), [path]);
   const [dialog, setDialog] = useState<"enable" | "disable">();
   const [refusal, setRefusal] = useState<unknown>();
-  const [last, setLast] = useState<LastRequest>();
   const cluster = detail.data?.cluster;
   const updating = cluster?.state === "updating";
 
@@ -30,15 +28,14 @@ export function ClusterPage({ clusterId }: { clusterId: string }) {
     return () => clearInterval(timer);
   }, [updating, detail.reload]);
 
-  const change = async (req: LastRequest) => {
+  const change = async (req: ChangeRequest) => {
     setRefusal(undefined);
-    setLast(req);
     await api("POST", `${path}/encryption`, req);
     setDialog(undefined);
     detail.reload();
   };
   /** From the switch: a refusal shows on the page; from a dialog, in the dialog. */
-  const changeFromPage = (req: LastRequest) => change(req).catch((err: unknown) => setRefusal(err));
+  const changeFromPage = (req: ChangeRequest) => change(req).catch((err: unknown) => setRefusal(err));
 
   if (cluster === undefined)
     return detail.error === undefined ? <Loading /> : <ErrorBox error={detail.error} />;
@@ -111,19 +108,7 @@ export function ClusterPage({ clusterId }: { clusterId: string }) {
             </p>
           ) : null}
           {cluster.state === "failed" ? (
-            <div role="alert" className="error">
-              <strong>{t("cluster.failed")}</strong>
-              <div>{cluster.failureReason || task?.error?.message}</div>
-              <button
-                onClick={() =>
-                  last === undefined
-                    ? setDialog(cluster.encryptionEnabled ? "disable" : "enable")
-                    : void changeFromPage(last)
-                }
-              >
-                {t("cluster.retry")}
-              </button>
-            </div>
+            <FailurePanel cluster={cluster} task={task} onRetry={changeFromPage} />
           ) : null}
           {task !== undefined && (updating || task.state === "running") ? (
             <OperationPanel task={task} />

@@ -20,5 +20,13 @@ export interface TaskView {
   currentStage: string;
   stages: Array<{ name: string; state: string; startedAt?: number; finishedAt?: number; message?: string }>;
   error?: { code: string; message: string };
-  progress?: { total: number; remaining: number; ratePerSecond: number; etaSeconds: number | null };
+  change: { disableEncryption: boolean; kmsKeyId?: string };
+  progress?: {
+    total: number;
+    done: number;
+    rewritten: number;
+    remaining: number;
+    ratePerSecond: number;
+    etaSeconds: number | null;
+  };
 }

@@ -47,10 +47,14 @@ export interface ConsoleTaskView {
   /** The rewrite's count and pace, when the service reports it. */
   readonly progress?: {
     readonly total: number;
+    readonly done: number;
+    readonly rewritten: number;
     readonly remaining: number;
     readonly ratePerSecond: number;
     readonly etaSeconds: number | null;
   };
+  /** What was asked, so a failed change can be asked for again (Retry / Resume). */
+  readonly change: { readonly disableEncryption: boolean; readonly kmsKeyId?: string };
   readonly createdBy: string;
   readonly createdAt: number;
   readonly updatedAt: number;
@@ -84,6 +88,17 @@ export interface ConsoleClusters {
     q: { readonly pageSize: number; readonly pageNumber: number },
   ): Promise<{ events: ConsoleClusterEvent[]; totalCount: number }>;
   describeTask(caller: ConsoleCaller, taskId: string): Promise<ConsoleTaskView>;
+  /** CreateCluster (a managed cluster; with a key, its Secrets encrypted from the first write). */
+  createCluster(
+    caller: ConsoleCaller,
+    req: {
+      readonly name: string;
+      readonly regionId?: string;
+      readonly kmsKeyId?: string;
+      readonly etcd?: { readonly endpoints: readonly string[] };
+    },
+  ): Promise<ConsoleClusterView>;
+  deleteCluster(caller: ConsoleCaller, clusterId: string): Promise<void>;
   grantRole(
     caller: ConsoleCaller,
     clusterId: string,

@@ -1,4 +1,4 @@
-import type { ClusterEvent, ClusterView, TaskView } from "../service/types.js";
+import type { ClusterEvent, ClusterView, TaskProgress, TaskView } from "../service/types.js";
 
 /**
  * The cs API's (2015-12-15) JSON shapes, field names as ACK spells them (the SDK's models map them):
@@ -56,6 +56,18 @@ export function clusterEvent(e: ClusterEvent): Record<string, unknown> {
   };
 }
 
+/** atrest's addition to DescribeTaskInfo: the rewrite's count, rate and ETA (snake_case as the API). */
+function progressInfo(p: TaskProgress): Record<string, unknown> {
+  return {
+    total: p.total,
+    done: p.done,
+    rewritten: p.rewritten,
+    remaining: p.remaining,
+    rate_per_second: p.ratePerSecond,
+    eta_seconds: p.etaSeconds,
+  };
+}
+
 export function taskInfo(t: TaskView): Record<string, unknown> {
   return {
     task_id: t.taskId,
@@ -72,7 +84,22 @@ export function taskInfo(t: TaskView): Record<string, unknown> {
       ...(s.startedAt === undefined ? {} : { start_time: iso(s.startedAt) }),
       ...(s.finishedAt === undefined ? {} : { end_time: iso(s.finishedAt) }),
       message: s.message ?? "",
+      // ACK's stages carry their results as `outputs`: here the rewrite's progress.
+      ...(s.progress === undefined ? {} : { outputs: progressInfo(s.progress) }),
     })),
+    // The running change's progress as a whole (the console's live bar; an atrest field).
+    ...(t.progress === undefined ? {} : { progress: progressInfo(t.progress) }),
+    // ACK's task events (timestamp in ms as a string): who asked, which instance took it over, the end.
+    events: t.events.map((e) => ({
+      action: e.reason,
+      level: e.level,
+      message: e.message,
+      reason: e.reason,
+      source: e.source,
+      timestamp: String(e.time),
+    })),
+    // Which control-plane instance drives the task (an atrest field; ACK has one control plane).
+    parameters: { owner: t.owner },
     ...(t.error === undefined ? {} : { error: { code: t.error.code, message: t.error.message } }),
   };
 }

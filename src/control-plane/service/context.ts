@@ -5,7 +5,7 @@ import type { AtrestError } from "../../common/errors.js";
 import { silentLogger, type Logger } from "../../common/logger.js";
 import { systemRandom, type Random } from "../../common/random.js";
 import type { IamDb, IdentityStore } from "../../iam/index.js";
-import { ClusterStore } from "../store/cluster-store.js";
+import { ClusterStore, type EventRow } from "../store/cluster-store.js";
 import type { ControlPlaneDb } from "../store/migrations.js";
 import { ClusterTagStore } from "../store/tag-store.js";
 import { WatchStore } from "../store/watch-store.js";
@@ -83,14 +83,22 @@ export function serviceContext(o: ControlPlaneServiceOptions): ServiceContext {
   };
 }
 
-/** One DescribeClusterEvents entry for the cluster (and its task, "" for none). */
-export async function recordClusterEvent(
+export interface ClusterEventInput {
+  readonly type: string;
+  readonly reason: string;
+  readonly message: string;
+  readonly source: string;
+  readonly level?: "Normal" | "Warning";
+}
+
+/** The row of one DescribeClusterEvents entry for the cluster (and its task, "" for none), now. */
+export function clusterEventRow(
   ctx: ServiceContext,
   clusterId: string,
   taskId: string,
-  e: { type: string; reason: string; message: string; source: string; level?: "Normal" | "Warning" },
-): Promise<void> {
-  await ctx.store.addEvent({
+  e: ClusterEventInput,
+): EventRow {
+  return {
     event_id: `E-${ctx.random.bytes(12).toString("hex")}`,
     cluster_id: clusterId,
     task_id: taskId,
@@ -100,7 +108,17 @@ export async function recordClusterEvent(
     reason: e.reason,
     message: e.message,
     source: e.source,
-  });
+  };
+}
+
+/** Records one DescribeClusterEvents entry for the cluster (and its task, "" for none). */
+export async function recordClusterEvent(
+  ctx: ServiceContext,
+  clusterId: string,
+  taskId: string,
+  e: ClusterEventInput,
+): Promise<void> {
+  await ctx.store.addEvent(clusterEventRow(ctx, clusterId, taskId, e));
 }
 
 /** The engine's `details.reason` (OperationInProgress, KeyDisabled, …), or `fallback`. */

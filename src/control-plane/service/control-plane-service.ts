@@ -13,7 +13,7 @@ import { modifyClusterTags } from "./cluster-tags.js";
 import { ClusterWatch } from "./cluster-watch.js";
 import { startKmsEncryptionChange } from "./kms-encryption.js";
 import { registerClusterFile } from "./registration.js";
-import { createManagedCluster, deleteCluster } from "./managed-clusters.js";
+import { createManagedCluster, deleteCluster, type CreateClusterRequest } from "./managed-clusters.js";
 import { TaskRunner } from "./task-runner.js";
 import {
   CLUSTER_ROLES,
@@ -25,7 +25,7 @@ import {
   type TaskView,
   type UpdateKmsEncryptionRequest,
 } from "./types.js";
-import { clusterView, pageOf, taskView } from "./views.js";
+import { clusterView, eventView, pageOf, taskView } from "./views.js";
 
 export {
   DEFAULT_TASK_LEASE_MS,
@@ -171,17 +171,7 @@ export class ControlPlaneService implements ClusterService {
           limit,
         });
         return {
-          events: rows.map((r) => ({
-            eventId: r.event_id,
-            clusterId: r.cluster_id,
-            taskId: r.task_id,
-            time: Number(r.time),
-            type: r.type,
-            level: r.level === "Warning" ? "Warning" : "Normal",
-            reason: r.reason,
-            message: r.message,
-            source: r.source,
-          })),
+          events: rows.map(eventView),
           totalCount: total,
         };
       },
@@ -197,7 +187,7 @@ export class ControlPlaneService implements ClusterService {
         throw err;
       });
       if (task === undefined) throw csError("ErrorTaskNotFound", `task ${taskId} not found`);
-      return taskView(task);
+      return taskView(task, await ctx.store.listTaskEvents(task.task_id));
     });
   }
 
@@ -263,14 +253,12 @@ export class ControlPlaneService implements ClusterService {
     );
   }
 
-  async createCluster(
-    caller: Caller,
-    req: Parameters<ClusterService["createCluster"]>[1],
-  ): Promise<ClusterView> {
+  async createCluster(caller: Caller, req: CreateClusterRequest): Promise<ClusterView> {
     const params = {
       name: req.name,
       region_id: req.regionId ?? "",
       encryption_provider_key: req.kmsKeyId ?? "",
+      ...(req.etcd === undefined ? {} : { etcd_endpoints: req.etcd.endpoints.join(",") }),
       ...(req.tags === undefined
         ? {}
         : { tags: req.tags.map((t) => ({ key: t.key, value: t.value ?? "" })) }),

@@ -57,15 +57,26 @@ export async function startKmsEncryptionChange(
       throw csError("ErrorKMSKeyInvalid", err instanceof Error ? err.message : String(err), { cause: err });
     });
   await preflight(ctx, row, request);
+  // After a failure, asking for the same change again goes on from where it stopped (the engine's
+  // record keeps the stage and the rewrite's cursor); another change replaces the failed one.
+  const failed =
+    row.state === "failed" && row.current_task_id !== null
+      ? await ctx.store.getTask(row.current_task_id)
+      : undefined;
+  const resume = failed !== undefined && failed.state === "fail" && sameChange(failed, request);
   const now = ctx.clock.now();
   const task: TaskRow = {
     task_id: `T-${ctx.random.bytes(12).toString("hex")}`,
     cluster_id: clusterId,
     task_type: req.disableEncryption ? "kms_encryption_disable" : "kms_encryption_enable",
     state: "running",
-    request: JSON.stringify({ ...request, replaceUnfinished: row.state === "failed" }),
-    stages: JSON.stringify(stagesOf(req.disableEncryption ? "disable" : "enable")),
-    current_stage: "preflight",
+    request: JSON.stringify({
+      ...request,
+      ...(resume ? { resumeFailed: true } : { replaceUnfinished: row.state === "failed" }),
+    }),
+    // A resumed change shows the stages (and the rewrite's progress) it reached before it stopped.
+    stages: resume ? failed.stages : JSON.stringify(stagesOf(req.disableEncryption ? "disable" : "enable")),
+    current_stage: resume ? failed.current_stage : "preflight",
     operation_id: "",
     error_code: "",
     error_message: "",
@@ -83,7 +94,7 @@ export async function startKmsEncryptionChange(
   await recordClusterEvent(ctx, clusterId, task.task_id, {
     type: "cluster_configuration_modify",
     reason: "UpdateKMSEncryption",
-    message: `${caller.identity.userName} asked to ${req.disableEncryption ? "disable Secret encryption" : `encrypt Secrets with KMS key ${keyId}`} (task ${task.task_id})`,
+    message: `${caller.identity.userName} asked to ${req.disableEncryption ? "disable Secret encryption" : `encrypt Secrets with KMS key ${keyId}`} (task ${task.task_id}${resume ? `, resuming task ${failed.task_id} from stage ${failed.current_stage}` : ""})`,
     source: caller.identity.userName,
   });
   runner.drive(task.task_id, false);
@@ -112,6 +123,13 @@ function assertKeyRegion(ctx: ServiceContext, row: ClusterRow, keyId: string): v
       `kms_key_id: the key ${keyId} belongs to account ${account || "(none)"}, not ${ctx.accountId}; use a key of this account`,
       { details: { reason: "KmsKeyWrongAccount" } },
     );
+}
+
+/** Whether a failed task asked for `request` (the same type, and for enable the same key). */
+function sameChange(task: TaskRow, request: OperationRequest): boolean {
+  const asked = JSON.parse(task.request) as OperationRequest;
+  if (asked.type !== request.type) return false;
+  return asked.type !== "enable" || request.type !== "enable" || asked.keyId === request.keyId;
 }
 
 /** 409 while a change runs and within the cool-down after one (ACK). */

@@ -85,12 +85,21 @@ export interface TaskStage {
   readonly finishedAt?: number;
   readonly message?: string;
   /** The rewrite's count and pace (the engine's progress events), for the console's progress bar. */
-  readonly progress?: {
-    readonly total: number;
-    readonly remaining: number;
-    readonly ratePerSecond: number;
-    readonly etaSeconds: number | null;
-  };
+  readonly progress?: TaskProgress;
+}
+
+/** The rewrite's count and pace, persisted at most once a second while it runs (progress-writer.ts). */
+export interface TaskProgress {
+  readonly total: number;
+  /** Objects handled so far (rewritten, already current, or deleted meanwhile). */
+  readonly done: number;
+  /** Of those, the ones the apiserver really rewrote. */
+  readonly rewritten: number;
+  readonly remaining: number;
+  /** Objects per second observed since this run of the rewrite began. */
+  readonly ratePerSecond: number;
+  /** From the observed rate; null until there is one. */
+  readonly etaSeconds: number | null;
 }
 
 export interface TaskView {
@@ -101,10 +110,18 @@ export interface TaskView {
   readonly currentStage: string;
   readonly stages: readonly TaskStage[];
   readonly error: { readonly code: string; readonly message: string } | undefined;
+  /** The rewrite stage's progress, when it has begun. */
+  readonly progress?: TaskProgress;
+  /** What was asked (UpdateKMSEncryption's body), so a failed change can be asked for again. */
+  readonly change: UpdateKmsEncryptionRequest;
   readonly createdBy: string;
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly finishedAt: number | undefined;
+  /** The control-plane instance that drives it (or drove it last): its lease owner. */
+  readonly owner: string;
+  /** What happened to it, oldest first: asked for, taken over by another instance, finished. */
+  readonly events: readonly ClusterEvent[];
 }
 
 export interface ClusterEvent {
@@ -158,6 +175,8 @@ export interface ClusterService {
       readonly kmsKeyId?: string;
       /** ACK's cluster tags (`atrest.io/auto-reencrypt` among them). */
       readonly tags?: ReadonlyArray<{ readonly key: string; readonly value?: string }>;
+      /** Store the cluster in the caller's etcd instead of embedded SQLite in its folder. */
+      readonly etcd?: { readonly endpoints: readonly string[]; readonly prefix?: string };
     },
   ): Promise<ClusterView>;
   /** DeleteCluster: a managed cluster stopped and removed, its keys released; a registered one forgotten. */

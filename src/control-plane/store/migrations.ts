@@ -88,9 +88,19 @@ export function controlPlaneMigrations(dialect: DialectName): Record<string, Mig
           .execute();
       },
     },
+    // DescribeTaskInfo lists a task's events.
+    "0002-task-events": {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createIndex("cp_cluster_events_task")
+          .on("cp_cluster_events")
+          .columns(["task_id", "seq"])
+          .execute();
+      },
+    },
     // Key health and automatic re-encryption: the per-cluster tags (its setting), the last health
     // round, and the lease that lets one instance of many watch the clusters.
-    "0002-cluster-tags-health-leases": {
+    "0003-cluster-tags-health-leases": {
       async up(db: Kysely<unknown>): Promise<void> {
         await db.schema
           .createTable("cp_cluster_tags")
