@@ -140,9 +140,23 @@ test(
 );
 
 test("CreateCluster without a key, then UpdateKMSEncryption enables it", { timeout: 360_000 }, async () => {
-  plain = (await create({ name: "plain-b", regionId: up.region, clusterType: "ManagedKubernetes" }))
-    .clusterId;
+  plain = (
+    await create({
+      name: "plain-b",
+      regionId: up.region,
+      clusterType: "ManagedKubernetes",
+      // ACK's CreateCluster tags: this one starts with automatic re-encryption off.
+      tags: [csModel("Tag", { key: "atrest.io/auto-reencrypt", value: "false" })],
+    })
+  ).clusterId;
   assert.deepEqual(meta(await describe(plain)), { EncryptionKMSKeyId: "", DisableEncryption: true });
+  assert.deepEqual(
+    ((await describe(plain)) as unknown as { tags: Array<{ key: string; value: string }> }).tags.map((t) => [
+      t.key,
+      t.value,
+    ]),
+    [["atrest.io/auto-reencrypt", "false"]],
+  );
   const kubectl = new Kubectl(join(clusterDir(plain), "kubeconfig"));
   await kubectl.ok(["create", "secret", "generic", "early", "--from-literal=k=v"]);
   assert.equal((await secretsScan(plain)).plaintext, 1);
@@ -191,6 +205,15 @@ test("bad input creates nothing", { timeout: 60_000 }, async () => {
   assert.equal(badName.code, "InvalidParameter");
   const region = await csFailure(create({ name: "x-2", regionId: "us-west-1" }));
   assert.equal(region.code, "ErrorRegionMismatch");
+  const badTag = await csFailure(
+    create({
+      name: "x-3",
+      regionId: up.region,
+      tags: [csModel("Tag", { key: "atrest.io/auto-reencrypt", value: "sometimes" })],
+    }),
+  );
+  assert.deepEqual([badTag.status, badTag.code], [400, "InvalidParameter"]);
+  assert.match(badTag.message, /true or false/);
   const after = (
     (await cs()["describeClustersV1"]!(csModel("DescribeClustersV1Request", {}))) as {
       body: { pageInfo: { totalCount: number } };

@@ -293,3 +293,46 @@ test(
     assert.equal(after, 1);
   },
 );
+
+test("atrest control-plane describe / auto-reencrypt: the same setting and health from the command line", async () => {
+  const cli = async (args: string[]) => {
+    const r = await runAtrest([
+      "control-plane",
+      ...args,
+      "--profile",
+      up.kmsProfile,
+      "--cluster-id",
+      up.clusterId,
+      "-o",
+      "json",
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as Record<string, unknown>;
+  };
+  await setTags([["team", "payments"]]);
+  const d = await cli(["describe"]);
+  assert.equal(d["auto_reencrypt"], true);
+  assert.equal((d["health"] as { key_state?: string }).key_state, "Enabled");
+  assert.deepEqual(await cli(["auto-reencrypt", "off"]), { clusterId: up.clusterId, autoReencrypt: false });
+  const off = await cli(["describe"]);
+  assert.equal(off["auto_reencrypt"], false);
+  assert.deepEqual(
+    off["tags"],
+    [
+      { key: "team", value: "payments" },
+      { key: "atrest.io/auto-reencrypt", value: "false" },
+    ],
+    "the other tags kept (ModifyClusterTags is a full update)",
+  );
+  const bad = await runAtrest([
+    "control-plane",
+    "auto-reencrypt",
+    "sometimes",
+    "--profile",
+    up.kmsProfile,
+    "--cluster-id",
+    up.clusterId,
+  ]);
+  assert.notEqual(bad.status, 0);
+  assert.equal((await cli(["describe"]))["auto_reencrypt"], false, "nothing changed");
+});

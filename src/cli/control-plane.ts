@@ -5,6 +5,7 @@ import { AtrestError } from "../common/errors.js";
 import { createLogger } from "../common/logger.js";
 import { parseGoDurationNs } from "../common/go-duration.js";
 import {
+  AUTO_REENCRYPT_TAG,
   CLUSTER_ROLES,
   CsClient,
   DEFAULT_TASK_LEASE_MS,
@@ -47,6 +48,21 @@ function clientFrom(flags: ClientFlags): CsClient {
     accessKeySecret: p.accessKeySecret,
     ...(p.caFile === undefined ? {} : { caPem: readFileSync(p.caFile, "utf8") }),
   });
+}
+
+interface DescribedCluster {
+  cluster_id: string;
+  name: string;
+  state: string;
+  meta_data: string;
+  tags: Array<{ key: string; value: string }>;
+  auto_reencrypt: boolean;
+  health: { issues: Array<{ code: string; message: string; resourceIds: string[] }>; key_state?: string };
+}
+
+async function describeCluster(client: CsClient, clusterId: string): Promise<DescribedCluster> {
+  const r = await client.call("DescribeClusterDetail", "GET", `/clusters/${encodeURIComponent(clusterId)}`);
+  return r.body as DescribedCluster;
 }
 
 /** `atrest control-plane …`: serve the control plane; register clusters and grant cluster roles through it. */
@@ -188,6 +204,60 @@ export function registerControlPlane(program: Command): void {
       flags.output === "json"
         ? JSON.stringify(c) + "\n"
         : `registered ${c.name} as ${c.cluster_id} (${c.state})\n`,
+    );
+  });
+
+  withClient(
+    cp
+      .command("describe")
+      .description(
+        "a cluster as DescribeClusterDetail shows it: state, key, tags, automatic re-encryption, key health",
+      )
+      .requiredOption("--cluster-id <id>", "the cluster"),
+  ).action(async (flags: ClientFlags & { clusterId: string }) => {
+    const c = await describeCluster(clientFrom(flags), flags.clusterId);
+    if (flags.output === "json") {
+      process.stdout.write(JSON.stringify(c) + "\n");
+      return;
+    }
+    const meta = JSON.parse(c.meta_data) as { EncryptionKMSKeyId: string; DisableEncryption: boolean };
+    const lines = [
+      `${c.name} (${c.cluster_id}): ${c.state}`,
+      `  secret encryption   ${meta.DisableEncryption ? "off" : `KMS key ${meta.EncryptionKMSKeyId}`}`,
+      `  auto re-encrypt     ${c.auto_reencrypt ? "on" : "off"} (tag ${AUTO_REENCRYPT_TAG})`,
+      `  key health          ${c.health.issues.length === 0 ? (c.health.key_state ?? "not checked yet") : c.health.issues.map((i) => `${i.code}: ${i.message}`).join("; ")}`,
+      `  tags                ${c.tags.map((t) => `${t.key}=${t.value}`).join(", ") || "(none)"}`,
+    ];
+    process.stdout.write(lines.join("\n") + "\n");
+  });
+
+  withClient(
+    cp
+      .command("auto-reencrypt")
+      .description(
+        `turn a cluster's automatic re-encryption after key rotations on or off (its ${AUTO_REENCRYPT_TAG} tag, through ModifyClusterTags)`,
+      )
+      .requiredOption("--cluster-id <id>", "the cluster")
+      .argument("<on|off>", "on (the default) or off"),
+  ).action(async (state: string, flags: ClientFlags & { clusterId: string }) => {
+    if (state !== "on" && state !== "off") throw new AtrestError("invalid-argument", "<on|off>: on or off");
+    const client = clientFrom(flags);
+    // ModifyClusterTags is a full update: every other tag is sent back as it is.
+    const c = await describeCluster(client, flags.clusterId);
+    const tags = [
+      ...c.tags.filter((t) => t.key !== AUTO_REENCRYPT_TAG),
+      { key: AUTO_REENCRYPT_TAG, value: state === "on" ? "true" : "false" },
+    ];
+    await client.call(
+      "ModifyClusterTags",
+      "POST",
+      `/clusters/${encodeURIComponent(flags.clusterId)}/tags`,
+      tags,
+    );
+    process.stdout.write(
+      flags.output === "json"
+        ? JSON.stringify({ clusterId: flags.clusterId, autoReencrypt: state === "on" }) + "\n"
+        : `automatic re-encryption of ${flags.clusterId} is ${state}\n`,
     );
   });
 

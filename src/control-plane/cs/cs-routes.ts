@@ -130,6 +130,13 @@ export const csRoutes: FastifyPluginAsync<CsRoutesOptions> = (app, o) => {
           name: body.name,
           ...(body.region_id === undefined ? {} : { regionId: body.region_id }),
           ...(body.encryption_provider_key === undefined ? {} : { kmsKeyId: body.encryption_provider_key }),
+          ...(body.tags === undefined
+            ? {}
+            : {
+                tags: body.tags.map((t) =>
+                  t.value === undefined ? { key: t.key } : { key: t.key, value: t.value },
+                ),
+              }),
         });
         return { status: 200, body: { cluster_id: c.clusterId, request_id: caller.requestId, task_id: "" } };
       },

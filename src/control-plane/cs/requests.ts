@@ -18,6 +18,11 @@ export const createClusterBody = z.object({
   cluster_type: z.string().max(64).optional(),
   /** The KMS key the cluster's Secrets are encrypted with from the first write. */
   encryption_provider_key: z.string().max(256).optional(),
+  /** ACK's cluster tags; `atrest.io/auto-reencrypt: "false"` creates it with automatic re-encryption off. */
+  tags: z
+    .array(z.object({ key: z.string().max(1024), value: z.string().max(1024).optional() }))
+    .max(1000)
+    .optional(),
 });
 
 /** ModifyClusterTags: the body is the list itself (the SDK sends `request.body` as a JSON array). */

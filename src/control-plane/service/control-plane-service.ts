@@ -259,6 +259,9 @@ export class ControlPlaneService implements ClusterService {
       region_id: req.regionId ?? "",
       encryption_provider_key: req.kmsKeyId ?? "",
       ...(req.etcd === undefined ? {} : { etcd_endpoints: req.etcd.endpoints.join(",") }),
+      ...(req.tags === undefined
+        ? {}
+        : { tags: req.tags.map((t) => ({ key: t.key, value: t.value ?? "" })) }),
     };
     return audited(this.#ctx, caller, "CreateCluster", this.#on(), params, () =>
       createManagedCluster(this.#ctx, caller, req),

@@ -3,6 +3,7 @@ import { csError } from "../cs/cs-error.js";
 import type { ClusterRow } from "../store/cluster-store.js";
 import { allow, allowedCluster } from "./authorize.js";
 import { errorText, reasonOf, recordClusterEvent, type ServiceContext } from "./context.js";
+import { tagProblems } from "./cluster-tags.js";
 import { assertServiceRole, KEY_ID_PATTERN } from "./kms-encryption.js";
 import type { Caller, ClusterView } from "./types.js";
 import { clusterView } from "./views.js";
@@ -18,6 +19,8 @@ export interface CreateClusterRequest {
   readonly kmsKeyId?: string;
   /** Store the cluster in the caller's etcd instead of embedded SQLite in its folder. */
   readonly etcd?: { readonly endpoints: readonly string[]; readonly prefix?: string };
+  /** ACK's cluster tags (`atrest.io/auto-reencrypt` among them). */
+  readonly tags?: ReadonlyArray<{ readonly key: string; readonly value?: string }>;
 }
 
 export async function createManagedCluster(
@@ -39,6 +42,10 @@ export async function createManagedCluster(
     );
   if ((await ctx.store.getClusterByName(req.name)) !== undefined)
     throw csError("ErrorClusterAlreadyExists", `a cluster named ${req.name} exists already`);
+  // ACK's CreateCluster `tags` (atrest.io/auto-reencrypt among them), checked before anything runs.
+  const tags = (req.tags ?? []).map((t) => ({ key: t.key, value: t.value ?? "" }));
+  const problems = tagProblems(tags);
+  if (problems.length > 0) throw csError("InvalidParameter", `CreateCluster: ${problems.join("; ")}`);
   const keyId = (req.kmsKeyId ?? "").trim();
   if (keyId !== "") {
     if (!KEY_ID_PATTERN.test(keyId))
@@ -88,13 +95,14 @@ export async function createManagedCluster(
     throw csError("ErrorClusterAlreadyExists", `a cluster named ${req.name} exists already`, { cause: err });
   }
   await ctx.store.grantRole(clusterId, caller.identity.principal, "admin", "creation", now);
+  await ctx.tags.replaceTags(clusterId, tags);
   await recordClusterEvent(ctx, clusterId, "", {
     type: "cluster_create",
     reason: "CreateCluster",
     message: `${caller.identity.userName} created ${req.name} (${row.kms_key_id === "" ? "Secret encryption off" : `Secrets encrypted with ${row.kms_key_id} from the first write`})`,
     source: caller.identity.userName,
   });
-  return clusterView(row, ctx.cooldownMs, ctx.clock.now());
+  return clusterView(row, ctx.cooldownMs, ctx.clock.now(), { tags, health: undefined });
 }
 
 /**

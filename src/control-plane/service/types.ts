@@ -169,7 +169,15 @@ export interface ClusterService {
   /** CreateCluster: a managed cluster (apiserver + plugin), encrypted from the first write with a key. */
   createCluster(
     caller: Caller,
-    req: { readonly name: string; readonly regionId?: string; readonly kmsKeyId?: string },
+    req: {
+      readonly name: string;
+      readonly regionId?: string;
+      readonly kmsKeyId?: string;
+      /** ACK's cluster tags (`atrest.io/auto-reencrypt` among them). */
+      readonly tags?: ReadonlyArray<{ readonly key: string; readonly value?: string }>;
+      /** Store the cluster in the caller's etcd instead of embedded SQLite in its folder. */
+      readonly etcd?: { readonly endpoints: readonly string[]; readonly prefix?: string };
+    },
   ): Promise<ClusterView>;
   /** DeleteCluster: a managed cluster stopped and removed, its keys released; a registered one forgotten. */
   deleteCluster(caller: Caller, clusterId: string): Promise<void>;
