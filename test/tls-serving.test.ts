@@ -122,6 +122,7 @@ describe("TLS ports: plain HTTP, slow and silent clients, long watches", () => {
         res.on("close", () => (closed = true));
       },
     );
+    req.on("error", () => undefined); // destroyed below, on purpose
     req.end();
     const waitFor = async (cond: () => boolean): Promise<void> => {
       const deadline = Date.now() + 10_000;
@@ -131,15 +132,22 @@ describe("TLS ports: plain HTTP, slow and silent clients, long watches", () => {
       }
     };
     // The watch is open once a write's event reaches it; keep writing until one does (bounded).
+    // Every write is awaited before the test ends: one still in flight when the server stops would
+    // reject after the test (ECONNRESET).
     let n = 0;
+    const writes: Array<Promise<unknown>> = [];
     await waitFor(() => {
       if (lines.length === 0 && n < 200)
-        void call(server, "POST", "/api/v1/namespaces/default/secrets", {
-          contentType: "application/json",
-          body: JSON.stringify({ apiVersion: "v1", kind: "Secret", metadata: { name: `w${n++}` } }),
-        });
+        writes.push(
+          call(server, "POST", "/api/v1/namespaces/default/secrets", {
+            contentType: "application/json",
+            body: JSON.stringify({ apiVersion: "v1", kind: "Secret", metadata: { name: `w${n++}` } }),
+          }),
+        );
       return lines.length > 0 || closed;
     });
+    for (const r of await Promise.allSettled(writes))
+      assert.equal(r.status, "fulfilled", r.status === "rejected" ? String(r.reason) : "");
     assert.equal(closed, false, "the watch ended at once");
     assert.equal((JSON.parse(lines[0] ?? "{}") as { type?: string }).type, "ADDED");
     req.destroy();
