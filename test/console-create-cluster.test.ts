@@ -9,30 +9,29 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { KmsClient, loadKmsProfile, type KmsProfile } from "../src/kms/client/index.js";
+import type { Page } from "playwright-core";
 import { runAtrest } from "./support/cli.js";
-import { CHROMIUM, screenshot } from "./support/console-stack.js";
-import { startUpWithControlPlane, type UpReady } from "./support/control-plane.js";
+import { screenshot } from "./support/console-stack.js";
+import {
+  fillPasswordSignIn,
+  scanSqliteSecrets,
+  startConsoleUp,
+  type ConsoleUp,
+} from "./support/console-up.js";
 import { startEtcd, type EtcdCluster } from "./support/etcd.js";
 import { Kubectl } from "./support/kubectl.js";
 
 const SUITE = "create-cluster";
 const root = mkdtempSync(join(tmpdir(), "atrest-console-create-"));
 const dataDir = join(root, "up");
-let child: ChildProcess | undefined;
-let up: UpReady & { consoleUrl: string };
-let profile: KmsProfile;
-let identity: KmsClient;
-let browser: Browser;
+let stack: ConsoleUp;
+let up: ConsoleUp["up"];
 let etcd: EtcdCluster | undefined;
 
-const ram = (action: string, params: Record<string, string> = {}) =>
-  identity.call(action, params, { version: "2015-05-01" });
+const ram = (action: string, params: Record<string, string> = {}) => stack.ram(action, params);
 const clusterDir = (id: string) => join(dataDir, "managed", "clusters", id);
 
 async function user(name: string, password: string, policies: Array<[string, "System" | "Custom"]>) {
@@ -43,17 +42,8 @@ async function user(name: string, password: string, policies: Array<[string, "Sy
 }
 
 before(async () => {
-  const started = await startUpWithControlPlane(dataDir, ["--update-cooldown", "1s"]);
-  child = started.child;
-  up = started.ready as UpReady & { consoleUrl: string };
-  profile = loadKmsProfile(up.kmsProfile);
-  identity = new KmsClient({
-    endpoint: up.identityEndpoint,
-    regionId: up.region,
-    accessKeyId: profile.accessKeyId,
-    accessKeySecret: profile.accessKeySecret,
-    caPem: readFileSync(profile.caFile!, "utf8"),
-  });
+  stack = await startConsoleUp(dataDir, ["--update-cooldown", "1s"]);
+  up = stack.up;
   await ram("CreatePolicy", {
     PolicyName: "deny-create-cluster",
     PolicyDocument: JSON.stringify({
@@ -69,59 +59,25 @@ before(async () => {
     ["AliyunCSFullAccess", "System"],
     ["deny-create-cluster", "Custom"],
   ]);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
   etcd = await startEtcd();
 });
 
 after(async () => {
-  await browser?.close();
-  identity?.close();
   await etcd?.stop();
-  child?.kill("SIGINT");
-  if (child !== undefined && child.exitCode === null)
-    await new Promise((r) => {
-      const t = setTimeout(() => {
-        child?.kill("SIGKILL");
-        r(undefined);
-      }, 30_000);
-      child?.once("exit", () => {
-        clearTimeout(t);
-        r(undefined);
-      });
-    });
+  await stack?.close();
   rmSync(root, { recursive: true, force: true });
 });
 
 async function signedIn(userName: string, password: string): Promise<Page> {
-  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1360, height: 1000 } });
-  const p = await ctx.newPage();
-  await p.goto(up.consoleUrl);
-  await p.getByRole("tab", { name: "Password" }).click();
-  await p.getByLabel("User name", { exact: true }).fill(userName);
-  await p.getByLabel("Password", { exact: true }).fill(password);
-  await p.getByRole("button", { name: "Sign in" }).click();
+  const p = await stack.page({ height: 1000 });
+  await fillPasswordSignIn(p, userName, password);
   await p.waitForURL((u) => !u.pathname.startsWith("/console/signin"));
   await p.getByRole("link", { name: "Clusters" }).click();
   await p.getByRole("button", { name: "Create Cluster" }).waitFor();
   return p;
 }
 
-async function scanSecrets(id: string) {
-  const r = await runAtrest([
-    "scan",
-    "--datastore-endpoint",
-    `sqlite://${join(clusterDir(id), "apiserver.db")}`,
-    "--resource",
-    "secrets",
-    "-o",
-    "json",
-  ]);
-  return (
-    JSON.parse(r.stdout) as {
-      resources: { secrets: { total: number; plaintext: number; byKmsProvider: Record<string, number> } };
-    }
-  ).resources.secrets;
-}
+const scanSecrets = (id: string) => scanSqliteSecrets(join(clusterDir(id), "apiserver.db"));
 
 let createdId = "";
 
@@ -232,13 +188,7 @@ describe("console: Create Cluster with Secret Encryption's Select Key", () => {
   });
 
   it("renders Create Cluster in Chinese", async () => {
-    const ctx = await browser.newContext({
-      ignoreHTTPSErrors: true,
-      locale: "zh-CN",
-      viewport: { width: 1360, height: 1000 },
-    });
-    const p = await ctx.newPage();
-    await p.goto(up.consoleUrl);
+    const p = await stack.page({ locale: "zh-CN", height: 1000 });
     await p.getByRole("tab", { name: "密码登录" }).click();
     await p.getByLabel("用户名", { exact: true }).fill("alice");
     await p.getByLabel("密码", { exact: true }).fill("Alice-pass-1");
@@ -251,7 +201,7 @@ describe("console: Create Cluster with Secret Encryption's Select Key", () => {
     await dialog.getByLabel("选择密钥").locator(`option[value="${up.keyId}"]`).waitFor({ state: "attached" });
     await screenshot(p, SUITE, "09-zh-create");
     await dialog.getByRole("button", { name: "取消" }).click();
-    await ctx.close();
+    await p.context().close();
   });
 
   it("Delete Cluster asks for the name, then removes the cluster", async () => {

@@ -9,26 +9,21 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { KmsClient, loadKmsProfile, type KmsProfile } from "../src/kms/client/index.js";
-import { CHROMIUM, screenshot } from "./support/console-stack.js";
-import { startUpWithControlPlane, type UpReady } from "./support/control-plane.js";
+import type { Page } from "playwright-core";
+import { screenshot } from "./support/console-stack.js";
+import { fillPasswordSignIn, startConsoleUp, type ConsoleUp } from "./support/console-up.js";
 
 const SUITE = "signin";
 const root = mkdtempSync(join(tmpdir(), "atrest-console-signin-"));
-let child: ChildProcess | undefined;
-let up: UpReady & { consoleUrl: string };
-let profile: KmsProfile;
-let identity: KmsClient;
-let browser: Browser;
+let stack: ConsoleUp;
+let up: ConsoleUp["up"];
+let identity: ConsoleUp["identity"];
 
-const ram = (action: string, params: Record<string, string> = {}) =>
-  identity.call(action, params, { version: "2015-05-01" });
+const ram = (action: string, params: Record<string, string> = {}) => stack.ram(action, params);
 
 async function user(name: string, password: string, options: { reset?: boolean; policies?: string[] } = {}) {
   await ram("CreateUser", { UserName: name });
@@ -42,59 +37,26 @@ async function user(name: string, password: string, options: { reset?: boolean; 
 }
 
 before(async () => {
-  const started = await startUpWithControlPlane(join(root, "up"));
-  child = started.child;
-  up = started.ready as UpReady & { consoleUrl: string };
-  profile = loadKmsProfile(up.kmsProfile);
-  identity = new KmsClient({
-    endpoint: up.identityEndpoint,
-    regionId: up.region,
-    accessKeyId: profile.accessKeyId,
-    accessKeySecret: profile.accessKeySecret,
-    caPem: readFileSync(profile.caFile!, "utf8"),
-  });
+  stack = await startConsoleUp(join(root, "up"));
+  up = stack.up;
+  identity = stack.identity;
   await user("alice", "Alice-pass-1", { policies: ["AliyunCSFullAccess", "AliyunKMSReadOnlyAccess"] });
   await user("bob", "Bob-initial-1", { reset: true, policies: ["AliyunCSReadOnlyAccess"] });
   await user("eve", "Eve-pass-1");
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
 });
 
 after(async () => {
-  await browser?.close();
-  identity?.close();
-  child?.kill("SIGINT");
-  if (child !== undefined && child.exitCode === null)
-    await new Promise((r) => {
-      const t = setTimeout(() => {
-        child?.kill("SIGKILL");
-        r(undefined);
-      }, 30_000);
-      child?.once("exit", () => {
-        clearTimeout(t);
-        r(undefined);
-      });
-    });
+  await stack?.close();
   rmSync(root, { recursive: true, force: true });
 });
 
 async function signInPage(locale = "en-US"): Promise<Page> {
-  const ctx = await browser.newContext({
-    ignoreHTTPSErrors: true,
-    locale,
-    viewport: { width: 1360, height: 900 },
-  });
-  const p = await ctx.newPage();
-  await p.goto(up.consoleUrl);
+  const p = await stack.page({ locale });
   await p.waitForURL((u) => u.pathname.startsWith("/console/signin"));
   return p;
 }
 
-async function withPassword(p: Page, userName: string, password: string): Promise<void> {
-  await p.getByRole("tab", { name: "Password" }).click();
-  await p.getByLabel("User name", { exact: true }).fill(userName);
-  await p.getByLabel("Password", { exact: true }).fill(password);
-  await p.getByRole("button", { name: "Sign in" }).click();
-}
+const withPassword = fillPasswordSignIn;
 
 async function consoleSignins(userName: string): Promise<Array<Record<string, unknown>>> {
   const r = await identity.call(
