@@ -5,6 +5,7 @@
  * the same database and finished, the engine resumed rather than started again. The operation engine
  * is a fake here (the real one runs in control-plane-up.test.ts).
  */
+import { createRequire } from "node:module";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -25,6 +26,14 @@ import {
   stsSdk,
   type IdentityStack,
 } from "./support/identity-stack.js";
+
+const require = createRequire(import.meta.url);
+const openapiCore = require("@alicloud/openapi-core") as {
+  $OpenApiUtil: Record<"Params" | "OpenApiRequest", new (v: Record<string, unknown>) => unknown>;
+};
+const dara = require("@darabonba/typescript") as {
+  RuntimeOptions: new (v: Record<string, unknown>) => unknown;
+};
 
 // 10 minutes behind real time: advancing past a 900-second session keeps the SDK's real-time
 // signatures inside the ±15-minute window.
@@ -280,6 +289,32 @@ test("a failed change keeps its progress (coalesced writes) and, asked for again
   };
   assert.equal(info.body.state, "fail");
   assert.match(info.body.error?.message ?? "", /cannot reach the apiserver/);
+  // The rewrite's progress in DescribeTaskInfo's body (an addition the SDK's model does not map: the
+  // official client's own callApi, as its describeTaskInfo builds the request).
+  const raw = (await cs["callApi"]!(
+    new openapiCore.$OpenApiUtil.Params({
+      action: "DescribeTaskInfo",
+      version: "2015-12-15",
+      protocol: "HTTPS",
+      pathname: `/tasks/${failed.current_task_id!}`,
+      method: "GET",
+      authType: "AK",
+      style: "ROA",
+      reqBodyType: "json",
+      bodyType: "json",
+    }),
+    new openapiCore.$OpenApiUtil.OpenApiRequest({}),
+    new dara.RuntimeOptions({}),
+  )) as { body: { progress?: Record<string, unknown>; stages: Array<{ name: string; progress?: unknown }> } };
+  assert.deepEqual(raw.body.progress, {
+    total: 10_000,
+    done: 5_000,
+    rewritten: 5_000,
+    remaining: 5_000,
+    rate_per_second: 250,
+    eta_seconds: 20,
+  });
+  assert.deepEqual(raw.body.stages.find((st) => st.name === "rewrite")?.progress, raw.body.progress);
 
   failMidRewrite = undefined;
   await cs["updateKMSEncryption"]!(
