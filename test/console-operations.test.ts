@@ -146,17 +146,20 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-async function signedIn(creds: { accessKeyId: string; accessKeySecret: string }): Promise<Page> {
+async function signedIn(
+  creds: { accessKeyId: string; accessKeySecret: string },
+  locale = "en-US",
+): Promise<Page> {
   const ctx = await browser.newContext({
     ignoreHTTPSErrors: true,
-    locale: "en-US",
+    locale,
     viewport: { width: 1360, height: 900 },
   });
   const p = await ctx.newPage();
   await p.goto(up.consoleUrl);
   await p.getByLabel("AccessKey ID").fill(creds.accessKeyId);
   await p.getByLabel("AccessKey Secret").fill(creds.accessKeySecret);
-  await p.getByRole("button", { name: "Sign in" }).click();
+  await p.getByRole("button", { name: locale.startsWith("zh") ? "登录" : "Sign in" }).click();
   await p.waitForURL((u) => !u.pathname.startsWith("/console/signin"));
   return p;
 }
@@ -407,6 +410,15 @@ describe("console: a running change, its failure and Resume, quick authorization
     const resume = alert.getByRole("button", { name: "Resume" });
     await resume.waitFor();
     await screenshot(p, SUITE, "07-failed");
+    // The same in Chinese: 变更失败, the stage, 继续.
+    const zh = await signedIn(admin(), "zh-CN");
+    await zh.goto(clusterUrl());
+    const zhAlert = zh.getByRole("alert").filter({ hasText: "变更失败" });
+    await zhAlert.waitFor();
+    assert.match(await zhAlert.innerText(), /停止于阶段 rewrite/);
+    await zhAlert.getByRole("button", { name: "继续" }).waitFor();
+    await screenshot(zh, SUITE, "07b-failed-zh");
+    await zh.context().close();
 
     await proxy.restore(); // the cause fixed
     const stopped = await encryptionStatus();
