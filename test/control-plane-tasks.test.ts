@@ -289,7 +289,7 @@ test("a failed change keeps its progress (coalesced writes) and, asked for again
   };
   assert.equal(info.body.state, "fail");
   assert.match(info.body.error?.message ?? "", /cannot reach the apiserver/);
-  // The rewrite's progress in DescribeTaskInfo's body (an addition the SDK's model does not map: the
+  // The rewrite's progress in DescribeTaskInfo's body (atrest's addition the SDK's model does not map: the
   // official client's own callApi, as its describeTaskInfo builds the request).
   const raw = (await cs["callApi"]!(
     new openapiCore.$OpenApiUtil.Params({
@@ -305,7 +305,7 @@ test("a failed change keeps its progress (coalesced writes) and, asked for again
     }),
     new openapiCore.$OpenApiUtil.OpenApiRequest({}),
     new dara.RuntimeOptions({}),
-  )) as { body: { progress?: Record<string, unknown>; stages: Array<{ name: string; progress?: unknown }> } };
+  )) as { body: { progress?: Record<string, unknown>; stages: Array<{ name: string; outputs?: unknown }> } };
   assert.deepEqual(raw.body.progress, {
     total: 10_000,
     done: 5_000,
@@ -314,7 +314,8 @@ test("a failed change keeps its progress (coalesced writes) and, asked for again
     rate_per_second: 250,
     eta_seconds: 20,
   });
-  assert.deepEqual(raw.body.stages.find((st) => st.name === "rewrite")?.progress, raw.body.progress);
+  // The rewrite stage carries it as ACK's stages carry their results: `outputs`.
+  assert.deepEqual(raw.body.stages.find((st) => st.name === "rewrite")?.outputs, raw.body.progress);
 
   failMidRewrite = undefined;
   await cs["updateKMSEncryption"]!(

@@ -54,17 +54,24 @@ describe("sqlite store on a file", () => {
   test("a compaction by another process ends a watch that had not caught up with gone; a local one does not", async () => {
     const dir = tempDir();
     const path = join(dir, "state.db");
-    const a = new SqliteStore({ path, pollIntervalMs: 20 });
+    // `a` polls only when told (a new watch polls first): a write answers after its fsync, on the thread
+    // pool, so a timer could otherwise poll between b's writes and catch up before the compaction.
+    const a = new SqliteStore({ path, pollIntervalMs: 3_600_000 });
     const b = new SqliteStore({ path, pollIntervalMs: 20 });
+    const pollA = async (): Promise<void> => {
+      const nothing = collect();
+      await (await a.watch("/nothing-here/", await a.currentRevision(), nothing.handlers)).cancel();
+    };
     try {
       const from = await a.currentRevision();
       const behind = collect();
       const w = await a.watch("/registry/", from, behind.handlers);
-      // No timer runs between these calls, so `a` has not polled when the rows go.
       const kv = await b.create("/registry/secrets/ns/x", Buffer.from("1"));
       const kv2 = await b.update(kv.key, Buffer.from("2"), kv.modRevision);
       const kv3 = await b.update(kv.key, Buffer.from("3"), kv2.modRevision);
       await b.compact(kv3.modRevision);
+      assert.equal(behind.events.length, 0, "a has not polled yet");
+      await pollA();
       const err = await behind.waitForError();
       assert.ok(isAtrestError(err, "gone"), String(err));
       await w.cancel();
@@ -79,7 +86,7 @@ describe("sqlite store on a file", () => {
         events.map((e) => (e.type === "put" ? e.kv.value.toString() : "")),
         ["4", "5"],
       );
-      await new Promise((r) => setTimeout(r, 60)); // a few poll intervals
+      await pollA(); // a poll after its own compaction finds nothing it missed
       assert.equal(local.errors.length, 0);
       await w2.cancel();
     } finally {

@@ -169,6 +169,16 @@ describe("atrest up", { timeout: 300_000 }, () => {
     assert.equal(md["KeyState"], "Enabled");
     assert.equal(md["KeySpec"], "Aliyun_AES_256");
     assert.equal(md["ProtectionLevel"], "SOFTWARE");
+    // Protected as a cluster's key from the start: up's cluster writes with it.
+    assert.equal(md["DeletionProtection"], "Enabled");
+    const disable = await runAtrest(
+      ["kms", "disable-key", "--profile", r1.kmsProfile, "--key-id", r1.keyId],
+      {
+        env: ENV,
+      },
+    );
+    assert.notEqual(disable.status, 0);
+    assert.match(disable.stderr, /KeyInUse[\s\S]*atrest-up/);
 
     const kc = new Kubectl(r1.kubeconfig, { cacheDir: join(root, "kubectl-cache-1") });
     await kc.ok(["create", "secret", "generic", "up-secret", `--from-literal=token=${marker}`]);

@@ -1,5 +1,10 @@
 /** The Kubernetes-compatible API server: what the CLI, `atrest up` and tests use. */
-export { startApiServer, type ApiServer, type ApiServerOptions } from "./server.js";
+export {
+  MANAGED_ENCRYPTION_RELOAD_INTERVAL_MS,
+  startApiServer,
+  type ApiServer,
+  type ApiServerOptions,
+} from "./server.js";
 export { identityTransformerFor, type TransformerForKey } from "../storage/transforming-store.js";
 export { parseTokenFile, type TokenEntry, type UserInfo } from "./authn.js";
 export {

@@ -45,6 +45,14 @@ import { Registry } from "./registry/index.js";
 import { resourceByName } from "./resources.js";
 import { StorageVersionMigrator, type StorageVersionMigratorOptions } from "./svm/index.js";
 
+/**
+ * The reload interval of the apiservers atrest runs itself (`atrest up`'s, the control plane's managed
+ * clusters'). An encryption operation writes the file and waits for every apiserver to load it, once per
+ * stage: at kube's minute, turning encryption on showed Updating for two minutes or more; re-reading a
+ * small file every 2 s costs nothing. A kube-apiserver keeps its minute (nothing here depends on less).
+ */
+export const MANAGED_ENCRYPTION_RELOAD_INTERVAL_MS = 2_000;
+
 export interface ApiServerOptions {
   /** The revisioned store (etcd, SQLite, memory); the server does not close it. */
   readonly store: Store;
@@ -59,7 +67,7 @@ export interface ApiServerOptions {
   readonly encryptionProviderConfig?: string;
   /** kube's --encryption-provider-config-automatic-reload. */
   readonly encryptionProviderConfigAutomaticReload?: boolean;
-  /** How often an automatically reloaded file is re-read (default the controller's). */
+  /** How often an automatically reloaded file is re-read (default kube's minute). */
   readonly encryptionReloadIntervalMs?: number;
   /** The gRPC clients to KMS plugins (tests; default real ones over unix sockets). */
   readonly kmsClients?: KmsClientFactories;

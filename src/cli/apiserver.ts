@@ -9,6 +9,7 @@ import { openStore, storeEndpointFromFlags } from "../storage/open-store.js";
 import { addEtcdTlsOptions, etcdTlsFrom, type EtcdTlsFlags } from "./etcd-tls-flags.js";
 import { addServingLimitOptions, servingLimitsFrom, type ServingLimitFlags } from "./serving-limit-flags.js";
 import type { Store } from "../storage/store.js";
+import { serveUntilSignal } from "./until-signal.js";
 
 interface ApiServerFlags extends EtcdTlsFlags, ServingLimitFlags {
   securePort: string;
@@ -27,6 +28,7 @@ interface ApiServerFlags extends EtcdTlsFlags, ServingLimitFlags {
   kubeconfigOut?: string;
   encryptionProviderConfig?: string;
   encryptionProviderConfigAutomaticReload?: boolean;
+  encryptionProviderConfigReloadInterval: string;
   etcdCompactionInterval: string;
 }
 
@@ -109,6 +111,11 @@ export function registerApiserver(program: Command): void {
       "--encryption-provider-config-automatic-reload",
       "re-read the encryption configuration when the file changes (KMS checks become one kms-providers check)",
     )
+    .option(
+      "--encryption-provider-config-reload-interval <duration>",
+      "with automatic reload, how often the file is read (atrest's; kube-apiserver's is fixed at 1m)",
+      "1m",
+    )
     .action(async (flags: ApiServerFlags) => {
       const port = Number(flags.securePort);
       if (!Number.isInteger(port) || port < 0 || port > 65535)
@@ -123,6 +130,12 @@ export function registerApiserver(program: Command): void {
         throw new AtrestError(
           "invalid-argument",
           `--etcd-compaction-interval must be a duration like 5m0s or 0, got "${flags.etcdCompactionInterval}"`,
+        );
+      const reloadNs = parseGoDurationNs(flags.encryptionProviderConfigReloadInterval);
+      if (reloadNs === undefined || reloadNs < 1_000_000n)
+        throw new AtrestError(
+          "invalid-argument",
+          `--encryption-provider-config-reload-interval must be a duration like 1m or 5s (at least 1ms), got "${flags.encryptionProviderConfigReloadInterval}"`,
         );
       const limits = servingLimitsFrom(flags);
       const logger = createLogger({ name: "apiserver" });
@@ -150,6 +163,7 @@ export function registerApiserver(program: Command): void {
           ? {
               encryptionProviderConfig: resolve(flags.encryptionProviderConfig),
               encryptionProviderConfigAutomaticReload: flags.encryptionProviderConfigAutomaticReload === true,
+              encryptionReloadIntervalMs: Number(reloadNs / 1_000_000n),
             }
           : {}),
         ...limits,
@@ -163,17 +177,10 @@ export function registerApiserver(program: Command): void {
       };
       logger.info(ready, "apiserver ready");
       process.stdout.write(JSON.stringify({ msg: "apiserver ready", ...ready }) + "\n");
-      await new Promise<void>((done) => {
-        const stop = (): void => {
-          process.off("SIGINT", stop);
-          process.off("SIGTERM", stop);
-          done();
-        };
-        process.on("SIGINT", stop);
-        process.on("SIGTERM", stop);
+      await serveUntilSignal(logger, async () => {
+        await server.close();
+        await store.close();
       });
-      await server.close();
-      await store.close();
       logger.info({}, "apiserver stopped");
       logger.flush();
     });

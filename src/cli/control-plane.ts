@@ -14,6 +14,8 @@ import {
 import { loadKmsProfile } from "../kms/client/index.js";
 import { openSharedIdentity, parseListen } from "../kms/index.js";
 import { openClusterEngine } from "./cluster-engine.js";
+import { addClusterWatchOptions, clusterWatchFrom, type ClusterWatchFlags } from "./cluster-watch-flags.js";
+import { serveUntilSignal } from "./until-signal.js";
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
 
@@ -53,7 +55,7 @@ export function registerControlPlane(program: Command): void {
     .command("control-plane")
     .description("the control plane: the cs API (2015-12-15) for clusters and their Secret encryption");
 
-  cp.command("serve")
+  addClusterWatchOptions(cp.command("serve"))
     .description(
       "serve the cs API and the identity services over HTTPS, sharing a KMS data dir's identity store",
     )
@@ -72,15 +74,17 @@ export function registerControlPlane(program: Command): void {
       "30s",
     )
     .action(
-      async (opts: {
-        kmsDataDir: string;
-        database?: string;
-        listen: string;
-        insecureHttp?: boolean;
-        kmsEndpoint?: string;
-        updateCooldown: string;
-        taskLease: string;
-      }) => {
+      async (
+        opts: {
+          kmsDataDir: string;
+          database?: string;
+          listen: string;
+          insecureHttp?: boolean;
+          kmsEndpoint?: string;
+          updateCooldown: string;
+          taskLease: string;
+        } & ClusterWatchFlags,
+      ) => {
         // Everything checked before anything opens, so a bad flag changes nothing.
         const { host, port } = parseListen(opts.listen);
         if (opts.insecureHttp === true && !LOOPBACK.has(host))
@@ -98,6 +102,7 @@ export function registerControlPlane(program: Command): void {
         const cooldownMs = durationMs(opts.updateCooldown, "--update-cooldown");
         const taskLeaseMs = durationMs(opts.taskLease, "--task-lease");
         if (taskLeaseMs < 1000) throw new AtrestError("invalid-argument", "--task-lease: at least 1s");
+        const watch = clusterWatchFrom(opts);
         const logger = createLogger({ name: "control-plane" });
         const shared = await openSharedIdentity({
           dataDir: opts.kmsDataDir,
@@ -123,6 +128,7 @@ export function registerControlPlane(program: Command): void {
             port,
             cooldownMs,
             taskLeaseMs,
+            watch,
             logger,
             // The console's KMS pages call --kms-endpoint; its RAM, STS and ActionTrail pages this
             // server's own identity services (served at /), both signed as the signed-in user.
@@ -154,20 +160,9 @@ export function registerControlPlane(program: Command): void {
             instanceId: running.service.instanceId,
           }) + "\n",
         );
-        await new Promise<void>((resolve) => {
-          const stop = (): void => {
-            process.off("SIGTERM", stop);
-            process.off("SIGINT", stop);
-            running
-              .close()
-              .then(() => shared.close())
-              .then(resolve, (err: unknown) => {
-                logger.error({ err: err instanceof Error ? err.message : String(err) }, "shutdown failed");
-                resolve();
-              });
-          };
-          process.on("SIGTERM", stop);
-          process.on("SIGINT", stop);
+        await serveUntilSignal(logger, async () => {
+          await running.close();
+          await shared.close();
         });
         logger.flush();
       },

@@ -19,6 +19,7 @@ import {
 } from "../operations/index.js";
 import { openClusterEngine, type ClusterEngine } from "./cluster-engine.js";
 import { EXIT } from "./exit-codes.js";
+import { untilStopSignal } from "./until-signal.js";
 
 interface CommonFlags {
   cluster: string;
@@ -262,10 +263,7 @@ export function registerEncryption(program: Command): void {
           return;
         }
         agent.start();
-        await new Promise<void>((resolve) => {
-          process.once("SIGINT", () => resolve());
-          process.once("SIGTERM", () => resolve());
-        });
+        await untilStopSignal();
         agent.stop();
       } finally {
         kube.close();

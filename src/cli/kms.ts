@@ -11,6 +11,7 @@ import { openKmsDatabase, type KmsDb } from "../kms/store/database.js";
 import { registerKmsAdminCommands } from "./kms-admin.js";
 import { registerKmsBackupCommands } from "./kms-backup.js";
 import { loadHsm } from "./pkcs11-flags.js";
+import { serveUntilSignal } from "./until-signal.js";
 
 function parseTime(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
@@ -165,19 +166,9 @@ export function registerKms(program: Command): void {
             ...(identity === undefined ? {} : { identityUrl: identity.url }),
           }) + "\n",
         );
-        await new Promise<void>((resolve) => {
-          const stop = (): void => {
-            process.off("SIGTERM", stop);
-            process.off("SIGINT", stop);
-            (identity?.close() ?? Promise.resolve())
-              .then(() => server.close())
-              .then(resolve, (err: unknown) => {
-                logger.error({ err: err instanceof Error ? err.message : String(err) }, "shutdown failed");
-                resolve();
-              });
-          };
-          process.on("SIGTERM", stop);
-          process.on("SIGINT", stop);
+        await serveUntilSignal(logger, async () => {
+          await identity?.close();
+          await server.close();
         });
         logger.flush();
       },

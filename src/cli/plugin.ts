@@ -8,6 +8,7 @@ import {
   type PluginSettings,
 } from "../plugin/options.js";
 import { startPlugin } from "../plugin/plugin.js";
+import { serveUntilSignal } from "./until-signal.js";
 
 /** Commander's camelCase option names → the settings keys (spelled as the flags). */
 const FLAG_KEYS: Record<string, keyof PluginSettings> = {
@@ -95,21 +96,9 @@ export function registerPlugin(program: Command): void {
       const plugin = await startPlugin({ ...options, logger });
       if (plugin.health) process.stdout.write(`atrest plugin: health on ${plugin.health.url}\n`);
       process.stdout.write(`atrest plugin: serving ${plugin.address.display}\n`);
-      await new Promise<void>((resolve) => {
-        const stop = (signal: NodeJS.Signals): void => {
-          logger.info({ signal }, "kms plugin stopping");
-          process.off("SIGTERM", stop);
-          process.off("SIGINT", stop);
-          plugin.close(graceMs !== undefined ? { graceMs } : {}).then(resolve, (err: unknown) => {
-            logger.error(
-              { error: err instanceof Error ? err.message : String(err) },
-              "kms plugin close failed",
-            );
-            resolve();
-          });
-        };
-        process.on("SIGTERM", stop);
-        process.on("SIGINT", stop);
+      await serveUntilSignal(logger, async (signal) => {
+        logger.info({ signal }, "kms plugin stopping");
+        await plugin.close(graceMs !== undefined ? { graceMs } : {});
       });
       logger.flush();
     });

@@ -1,14 +1,16 @@
 import type { Command } from "commander";
 import { parseGoDurationNs } from "../common/go-duration.js";
 import { openClusterEngine } from "./cluster-engine.js";
+import { addClusterWatchOptions, clusterWatchFrom, type ClusterWatchFlags } from "./cluster-watch-flags.js";
 import { AtrestError } from "../common/errors.js";
 import { createLogger } from "../common/logger.js";
 import { storeEndpointFromFlags } from "../storage/open-store.js";
 import { addEtcdTlsOptions, etcdTlsFrom, type EtcdTlsFlags } from "./etcd-tls-flags.js";
 import { addServingLimitOptions, servingLimitsFrom, type ServingLimitFlags } from "./serving-limit-flags.js";
 import { DEFAULT_UP_DATA_DIR, startUp, type UpSummary } from "../up/index.js";
+import { untilStopSignal } from "./until-signal.js";
 
-interface UpFlags extends EtcdTlsFlags, ServingLimitFlags {
+interface UpFlags extends EtcdTlsFlags, ServingLimitFlags, ClusterWatchFlags {
   dataDir: string;
   kmsListen?: string;
   pluginHealthListen?: string;
@@ -18,6 +20,7 @@ interface UpFlags extends EtcdTlsFlags, ServingLimitFlags {
   etcdPrefix: string;
   controlPlanePort: string;
   updateCooldown: string;
+  pluginStatusRefresh: string;
   output?: string;
 }
 
@@ -47,31 +50,10 @@ function summaryText(s: UpSummary): string {
   ].join("\n");
 }
 
-/**
- * A terminal's Ctrl-C reaches the whole process group, and `npm run up` forwards it once more: signals
- * this close together are one request to stop. A later one forces the exit (a stop that hangs).
- */
-const DUPLICATE_SIGNAL_WINDOW_MS = 2_000;
-
-/** Resolves on the first SIGINT/SIGTERM; calls `onForce` on a later, distinct one. */
-function untilSignal(onForce: () => void): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    let firstAtMs: number | undefined;
-    const handler = (signal: NodeJS.Signals): void => {
-      if (firstAtMs === undefined) {
-        firstAtMs = Date.now();
-        resolve(signal);
-      } else if (Date.now() - firstAtMs > DUPLICATE_SIGNAL_WINDOW_MS) onForce();
-    };
-    process.on("SIGINT", handler);
-    process.on("SIGTERM", handler);
-  });
-}
-
 /** `atrest up`: kms + plugin + apiserver with the embedded defaults, state in one data dir. */
 export function registerUp(program: Command): void {
   const cmd = program.command("up");
-  addServingLimitOptions(addEtcdTlsOptions(cmd))
+  addClusterWatchOptions(addServingLimitOptions(addEtcdTlsOptions(cmd)))
     .description(
       "run atrest kms, the KMS plugin and the apiserver (Secrets encrypted with a KMS key) on this machine",
     )
@@ -88,6 +70,11 @@ export function registerUp(program: Command): void {
       "0",
     )
     .option("--update-cooldown <duration>", "how long UpdateKMSEncryption answers 409 after a change", "5m")
+    .option(
+      "--plugin-status-refresh <duration>",
+      "how often the plugin re-reads its KMS key (a rotation shows in its key_id after at most this)",
+      "1m",
+    )
     .option("-o, --output <format>", "json: print one JSON line when ready")
     .action(async (flags: UpFlags) => {
       const port = Number(flags.securePort);
@@ -111,10 +98,19 @@ export function registerUp(program: Command): void {
           "invalid-argument",
           `--update-cooldown must be a duration like 5m or 30s, got "${flags.updateCooldown}"`,
         );
+      const clusterWatch = clusterWatchFrom(flags);
+      const refreshNs = parseGoDurationNs(flags.pluginStatusRefresh);
+      if (refreshNs === undefined || refreshNs < 100_000_000n)
+        throw new AtrestError(
+          "invalid-argument",
+          `--plugin-status-refresh must be a duration of at least 100ms, got "${flags.pluginStatusRefresh}"`,
+        );
       const logger = createLogger({ name: "atrest-up" });
-      const signal = untilSignal(() => {
-        process.stderr.write("atrest up: second signal, exiting without a clean stop\n");
-        process.exit(130);
+      const signal = untilStopSignal({
+        onForce: () => {
+          process.stderr.write("atrest up: second signal, exiting without a clean stop\n");
+          process.exit(130);
+        },
       });
       const up = await startUp({
         dataDir: flags.dataDir,
@@ -125,6 +121,8 @@ export function registerUp(program: Command): void {
         clusterEngines: (cluster, o) => openClusterEngine(cluster, o),
         controlPlanePort: cpPort,
         updateCooldownMs: Number(cooldownNs / 1_000_000n),
+        clusterWatch,
+        pluginStatusRefreshMs: Number(refreshNs / 1_000_000n),
         logger,
         ...(flags.kmsListen === undefined ? {} : { kmsListen: flags.kmsListen }),
         ...(flags.pluginHealthListen === undefined ? {} : { pluginHealthListen: flags.pluginHealthListen }),

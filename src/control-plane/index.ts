@@ -19,6 +19,13 @@ export {
   type ControlPlaneServiceOptions,
 } from "./service/control-plane-service.js";
 export type { ClusterEngine, ClusterEngineFactory } from "./service/engine-port.js";
+export {
+  ClusterWatch,
+  CLUSTER_WATCH_LEASE,
+  HEALTH_SESSION_NAME,
+  type ClusterWatchOptions,
+} from "./service/cluster-watch.js";
+export { AUTO_REENCRYPT_TAG, autoReencryptOf } from "./service/cluster-tags.js";
 export * from "./service/types.js";
 export { clusterArn } from "./service/arn.js";
 export { CS_SERVICE_NAME, CS_API_VERSION } from "./service/audit.js";

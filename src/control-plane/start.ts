@@ -6,6 +6,7 @@ import { systemRandom, type Random } from "../common/random.js";
 import type { DialectName, EventSource, IamDb, IdentityStore, StsOptions } from "../iam/index.js";
 import { buildControlPlaneApp, listenControlPlane, type ControlPlaneMount } from "./server.js";
 import { ControlPlaneService } from "./service/control-plane-service.js";
+import type { ClusterWatchOptions } from "./service/cluster-watch.js";
 import type { ClusterEngineFactory } from "./service/engine-port.js";
 import { migrateControlPlaneDatabase, type ControlPlaneDb } from "./store/migrations.js";
 import type { ControlPlaneDatabase } from "./store/schema.js";
@@ -29,6 +30,8 @@ export interface ControlPlaneOptions {
   readonly taskLeaseMs?: number;
   readonly instanceId?: string;
   readonly mounts?: readonly ControlPlaneMount[];
+  /** Key health and automatic re-encryption of every cluster: intervals, or false for none. */
+  readonly watch?: ClusterWatchOptions | false;
   /** False: do not take over orphaned tasks yet (call `service.start()` once clusters are reachable). */
   readonly startTasks?: boolean;
   readonly clock?: Clock;
@@ -72,6 +75,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
     ...(o.cooldownMs === undefined ? {} : { cooldownMs: o.cooldownMs }),
     ...(o.taskLeaseMs === undefined ? {} : { taskLeaseMs: o.taskLeaseMs }),
     ...(o.instanceId === undefined ? {} : { instanceId: o.instanceId }),
+    ...(o.watch === undefined ? {} : { watch: o.watch }),
   });
   const app = await buildControlPlaneApp({
     service,
@@ -98,7 +102,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Running
     url: server.url,
     service,
     close: async () => {
-      service.close();
+      await service.shutdown();
       await server.close();
     },
   };

@@ -19,6 +19,12 @@ interface CallerBase {
 export interface UserCaller extends CallerBase {
   /** `ram-user` (ActionTrail's name for a RAM user), or `service` for a service's own identity. */
   readonly type: "ram-user" | "service";
+  /**
+   * A user's console session (a password sign-in, src/iam/sts/user-session.ts): when it was issued
+   * and when it expires. Absent for a permanent access key.
+   */
+  readonly sessionCreatedAt?: number;
+  readonly expiresAt?: number;
 }
 
 export interface AssumedRoleCaller extends CallerBase {

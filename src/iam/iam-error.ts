@@ -63,6 +63,10 @@ export const IAM_ERROR_CODES = {
   "DeleteConflict.Role.Policy": { status: 409, code: "failed-precondition" },
   "Unsupported.SystemPolicy": { status: 409, code: "failed-precondition" },
   "LimitExceeded.User.AccessKey": { status: 409, code: "resource-exhausted" },
+  /** Console sign-in: a wrong user name or password (one answer for both). */
+  "SignIn.InvalidCredentials": { status: 401, code: "unauthenticated" },
+  /** Console sign-in: the user must set a new password before going on (PasswordResetRequired). */
+  "SignIn.PasswordResetRequired": { status: 409, code: "failed-precondition" },
   InternalError: { status: 500, code: "internal" },
   ServiceUnavailable: { status: 503, code: "unavailable" },
 } as const satisfies Record<string, { status: number; code: ErrorCode }>;

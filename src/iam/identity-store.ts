@@ -17,7 +17,15 @@ import {
 import { openAccessKeySecret, sealAccessKeySecret, type SecretSealer } from "./sealer.js";
 import type { IamDb } from "./store/migrations.js";
 import type { PrincipalsTable, PrincipalType } from "./store/schema.js";
-import { openSessionToken } from "./sts/session-token.js";
+import { openAnySessionToken } from "./sts/session-token.js";
+import {
+  endUserSession,
+  issueUserSession,
+  userSessionCaller,
+  userSessionEnded,
+  userSessionOpen,
+  type UserSessionCredentials,
+} from "./sts/user-session.js";
 import { ttlCache } from "../common/ttl-cache.js";
 
 const PRINCIPAL_NAME = /^[a-zA-Z0-9._@-]{1,64}$/;
@@ -60,6 +68,7 @@ export class IdentityStore {
   readonly #keyCache: LRUCache<string, { v: KeyEntry | undefined }> | undefined;
   readonly #principalCache: LRUCache<string, { v: PrincipalRow | undefined }> | undefined;
   readonly #policyCache: LRUCache<string, PolicyDocument[]> | undefined;
+  readonly #userSessionCache: LRUCache<string, { v: boolean }> | undefined;
 
   constructor(options: {
     idb: IamDb;
@@ -76,6 +85,7 @@ export class IdentityStore {
     this.#keyCache = ttlCache({ max: MAX_CACHED, ttlMs, clock: this.#clock });
     this.#principalCache = ttlCache({ max: MAX_CACHED, ttlMs, clock: this.#clock });
     this.#policyCache = ttlCache({ max: MAX_CACHED, ttlMs, clock: this.#clock });
+    this.#userSessionCache = ttlCache({ max: MAX_CACHED, ttlMs, clock: this.#clock });
   }
 
   get #db() {
@@ -110,7 +120,13 @@ export class IdentityStore {
           "InvalidSecurityToken.Malformed",
           "An STS access key needs its SecurityToken (the SecurityToken parameter or the x-acs-security-token header).",
         );
-      const p = openSessionToken(this.#sealer, accessKeyId, securityToken);
+      const t = openAnySessionToken(this.#sealer, accessKeyId, securityToken);
+      if (t.kind === "user") {
+        const caller = userSessionCaller(accessKeyId, t, await this.#principal(t.userName));
+        if (!(await this.#userSessionOpen(accessKeyId))) throw userSessionEnded();
+        return { secret: t.sk, caller };
+      }
+      const p = t;
       const role = await this.#principal(p.roleName);
       if (role === undefined || role.principal_type !== "role" || role.principal_id !== p.roleId)
         throw iamError("InvalidSecurityToken.Expired", "The role of this STS session no longer exists.");
@@ -153,11 +169,19 @@ export class IdentityStore {
 
   /** Refuses a session that expired (checked after its signature: expiry is no secret). */
   assertSessionLive(caller: CallerIdentity): void {
-    if (caller.type === "assumed-role" && this.#clock.now() >= caller.expiresAt)
-      throw iamError(
-        "InvalidSecurityToken.Expired",
-        `The security token you provided has expired (at ${new Date(caller.expiresAt).toISOString()}); assume the role again.`,
-      );
+    if (caller.expiresAt === undefined || this.#clock.now() < caller.expiresAt) return;
+    throw iamError(
+      "InvalidSecurityToken.Expired",
+      `The security token you provided has expired (at ${new Date(caller.expiresAt).toISOString()}); ${caller.type === "assumed-role" ? "assume the role again" : "sign in again"}.`,
+    );
+  }
+
+  async #userSessionOpen(accessKeyId: string): Promise<boolean> {
+    const hit = this.#userSessionCache?.get(accessKeyId);
+    if (hit !== undefined) return hit.v;
+    const v = await userSessionOpen(this.#db, accessKeyId);
+    this.#userSessionCache?.set(accessKeyId, { v });
+    return v;
   }
 
   async #accessKey(accessKeyId: string): Promise<KeyEntry | undefined> {
@@ -422,6 +446,57 @@ export class IdentityStore {
       principalId: row.principal_id,
       userName,
     };
+  }
+
+  /**
+   * Console sign-in's check: the user and whether it must set a new password first, when the password
+   * matches; undefined otherwise (an unknown user costs the same scrypt as a known one).
+   */
+  async checkConsolePassword(
+    userName: string,
+    password: string,
+  ): Promise<{ caller: CallerIdentity; passwordResetRequired: boolean } | undefined> {
+    const row = PRINCIPAL_NAME.test(userName)
+      ? await this.#db
+          .selectFrom("principals")
+          .selectAll()
+          .where("principal_name", "=", userName)
+          .executeTakeFirst()
+      : undefined;
+    const stored = row?.principal_type === "user" ? row.password_hash : null;
+    const ok = await verifyPassword(password, stored ?? DUMMY_HASH);
+    if (!ok || row === undefined || stored === null) return undefined;
+    return {
+      caller: {
+        type: "ram-user",
+        accessKeyId: "",
+        principal: userName,
+        principalId: row.principal_id,
+        userName,
+      },
+      passwordResetRequired: Number(row.password_reset_required) === 1,
+    };
+  }
+
+  /**
+   * A console session credential for a user with a login profile (after its password was checked):
+   * STS credentials of the user itself (src/iam/sts/user-session.ts).
+   */
+  async issueUserSession(
+    userName: string,
+    options: { durationSeconds: number },
+  ): Promise<UserSessionCredentials> {
+    const user = await this.getPrincipal(userName, "user");
+    return issueUserSession({ db: this.#db, sealer: this.#sealer }, user, {
+      now: this.#clock.now(),
+      durationSeconds: options.durationSeconds,
+    });
+  }
+
+  /** Ends a user's console session credential: every service refuses it from now on. */
+  async endUserSession(accessKeyId: string): Promise<void> {
+    await endUserSession(this.#db, accessKeyId, this.#clock.now());
+    this.#userSessionCache?.delete(accessKeyId);
   }
 
   // ---- access keys ----

@@ -71,3 +71,14 @@ export {
   ensureServiceRole,
   ensureServicePrincipal,
 } from "./service-role.js";
+export {
+  consoleSignIn,
+  WRONG_USER_OR_PASSWORD,
+  type ConsoleSignInRequest,
+  type ConsoleSignInResult,
+} from "./console-signin.js";
+export {
+  USER_SESSION_MAX_SECONDS,
+  USER_SESSION_MIN_SECONDS,
+  type UserSessionCredentials,
+} from "./sts/user-session.js";

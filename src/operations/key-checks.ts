@@ -6,13 +6,9 @@
  * ScheduleKeyDeletion and turning protection off while a cluster still needs the key.
  */
 import { AtrestError, isAtrestError } from "../common/errors.js";
-import type { KmsClient } from "../kms/client/index.js";
+import { CLUSTER_TAG_PREFIX, clusterTagKey, type KmsClient } from "../kms/client/index.js";
 
-export const CLUSTER_TAG_PREFIX = "atrest:cluster:";
-
-export function clusterTagKey(cluster: string): string {
-  return `${CLUSTER_TAG_PREFIX}${cluster}`;
-}
+export { CLUSTER_TAG_PREFIX, clusterTagKey };
 
 /** The description atrest writes with deletion protection; a protection with another is not ours to lift. */
 export function protectionDescription(cluster: string): string {

@@ -11,6 +11,7 @@ import {
   startControlPlane,
   type Caller,
   type ClusterEngineFactory,
+  type ClusterWatchOptions,
   type RunningControlPlane,
 } from "../control-plane/index.js";
 import type { ManagedClustersPort } from "../control-plane/service/managed-port.js";
@@ -29,6 +30,8 @@ export async function startUpControlPlane(options: {
   managed?: ManagedClustersPort;
   port?: number;
   cooldownMs?: number;
+  /** Key health and automatic re-encryption of the control plane's clusters (its defaults otherwise). */
+  watch?: ClusterWatchOptions;
   /** Where the web console (mounted on the control plane) sends the KMS and identity calls. */
   console: UpstreamEndpoints;
   logger: Logger;
@@ -59,6 +62,7 @@ export async function startUpControlPlane(options: {
     mounts: [consoleMount(options.console)],
     logger: options.logger,
     ...(options.cooldownMs === undefined ? {} : { cooldownMs: options.cooldownMs }),
+    ...(options.watch === undefined ? {} : { watch: options.watch }),
     ...(tls === undefined ? {} : { tls: { keyPem: tls.keyPem, certPem: tls.certPem } }),
   });
 }

@@ -3,11 +3,15 @@
  * first start (so it is audited like any other), its id remembered in the data dir so every later
  * start uses the same key. The alias is the fallback memory: if a start died between CreateKey and
  * writing the key file, the next start finds the key by alias instead of making a second one.
+ * Before the key file is written, the key is protected as the operations protect a cluster's key
+ * (deletion protection, the `atrest:cluster:atrest-up` = write tag): up's cluster encrypts with it from
+ * its first write, so the KMS refuses to disable or delete it while that is so.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { AtrestError, isAtrestError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import type { KmsClient } from "../kms/client/index.js";
+import { describeKey, protectKey } from "../operations/index.js";
 import { writeFileAtomic } from "../common/atomic-file.js";
 
 export const UP_KEY_ALIAS = "alias/atrest-up";
@@ -66,7 +70,12 @@ async function createKey(client: KmsClient, alias: string): Promise<string> {
 }
 
 /** Returns the key named in `keyFile`, else the one behind the alias, else a new one (then records it). */
-export async function ensureUpKey(client: KmsClient, keyFile: string, logger: Logger): Promise<UpKey> {
+export async function ensureUpKey(
+  client: KmsClient,
+  keyFile: string,
+  cluster: string,
+  logger: Logger,
+): Promise<UpKey> {
   if (existsSync(keyFile)) {
     const recorded = readKeyFile(keyFile);
     const found = await describeKeyId(client, recorded.keyId);
@@ -80,6 +89,7 @@ export async function ensureUpKey(client: KmsClient, keyFile: string, logger: Lo
   let keyId = await describeKeyId(client, UP_KEY_ALIAS);
   const created = keyId === undefined;
   keyId ??= await createKey(client, UP_KEY_ALIAS);
+  await protectKey(client, await describeKey(client, keyId), cluster, "write");
   writeFileAtomic(keyFile, JSON.stringify({ keyId, alias: UP_KEY_ALIAS }, null, 2) + "\n", 0o600);
   logger.info({ alias: UP_KEY_ALIAS, created }, created ? "kms key created" : "kms key found by alias");
   return { keyId, alias: UP_KEY_ALIAS, created };

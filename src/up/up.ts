@@ -8,7 +8,7 @@ import { accessSync, constants, readFileSync } from "node:fs";
 import { AtrestError, isAtrestError, wrapError } from "../common/errors.js";
 import { ensurePrivateDir, octalMode } from "../common/secret-file.js";
 import { silentLogger, type Logger } from "../common/logger.js";
-import { startApiServer, type ApiServer } from "../apiserver/index.js";
+import { MANAGED_ENCRYPTION_RELOAD_INTERVAL_MS, startApiServer, type ApiServer } from "../apiserver/index.js";
 import { KmsClient } from "../kms/client/index.js";
 import { startKmsIdentityEndpoint, startKmsServer, type KmsServer } from "../kms/index.js";
 import type { IdentityServer } from "../iam/index.js";
@@ -22,11 +22,14 @@ import { ensureUpKey, type UpKey } from "./kms-key.js";
 import { writeUpKmsProfile } from "./kms-profile-file.js";
 import { authorizeUpServiceRole, UP_CLUSTER_NAME, type UpPluginIdentity } from "./service-role.js";
 import { upPaths, type UpPaths } from "./paths.js";
-import type { ClusterEngineFactory, RunningControlPlane } from "../control-plane/index.js";
+import type {
+  ClusterEngineFactory,
+  ClusterWatchOptions,
+  RunningControlPlane,
+} from "../control-plane/index.js";
 import { renderClusterFile, type ClusterFileInput } from "../operations/index.js";
 import { writeFileAtomic } from "../common/atomic-file.js";
 import { ManagedClusters } from "../control-plane/managed/index.js";
-import { startUpClusterWatch } from "./cluster-watch.js";
 import { registerUpCluster, startUpControlPlane } from "./control-plane.js";
 import { consoleUrlOf } from "../control-plane/console/index.js";
 
@@ -65,6 +68,10 @@ export interface UpOptions {
   readonly controlPlanePort?: number;
   /** UpdateKMSEncryption's cool-down after a change (default ACK's 5 minutes). */
   readonly updateCooldownMs?: number;
+  /** How often the plugin re-reads its key (a rotation shows in its key_id); the plugin's default 60 s. */
+  readonly pluginStatusRefreshMs?: number;
+  /** The control plane's watch of its clusters (key health, automatic re-encryption) intervals. */
+  readonly clusterWatch?: ClusterWatchOptions;
   readonly logger?: Logger;
 }
 
@@ -198,9 +205,11 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
     });
     let key: UpKey;
     try {
-      key = await ensureUpKey(client, paths.keyFile, logger.child({ part: "up" })).catch((err: unknown) => {
-        throw wrapError(err, "kms key");
-      });
+      key = await ensureUpKey(client, paths.keyFile, UP_CLUSTER_NAME, logger.child({ part: "up" })).catch(
+        (err: unknown) => {
+          throw wrapError(err, "kms key");
+        },
+      );
     } finally {
       client.close();
     }
@@ -243,6 +252,7 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
         logger: logger.child({ part: "control-plane" }),
         ...(options.controlPlanePort === undefined ? {} : { port: options.controlPlanePort }),
         ...(options.updateCooldownMs === undefined ? {} : { cooldownMs: options.updateCooldownMs }),
+        ...(options.clusterWatch === undefined ? {} : { watch: options.clusterWatch }),
       }).catch((err: unknown) => {
         throw wrapError(err, "control plane");
       });
@@ -279,6 +289,9 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
         caPem: readFileSync(kmsDir.caCertFile, "utf8"),
       },
       logger: logger.child({ part: "plugin" }),
+      ...(options.pluginStatusRefreshMs === undefined
+        ? {}
+        : { statusRefreshMs: options.pluginStatusRefreshMs }),
       ...(options.pluginHealthListen === undefined ? {} : { healthListen: options.pluginHealthListen }),
     }).catch((err: unknown) => {
       throw wrapError(err, "plugin");
@@ -308,6 +321,7 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       kubeconfigOut: paths.kubeconfig,
       encryptionProviderConfig: paths.encryptionConfig,
       encryptionProviderConfigAutomaticReload: true,
+      encryptionReloadIntervalMs: MANAGED_ENCRYPTION_RELOAD_INTERVAL_MS,
       bindAddress: options.bindAddress ?? "127.0.0.1",
       securePort: options.securePort ?? 6443,
       // As a managed cluster authorizes: RBAC (up's admin token is in system:masters), with ACK's
@@ -355,23 +369,6 @@ export async function startUp(options: UpOptions): Promise<RunningUp> {
       });
     // A restart brings the clusters CreateCluster made back (each failure is logged, not fatal).
     if (managed !== undefined) await managed.startAll();
-    // Key health events and automatic re-encryption for every cluster of the control plane.
-    if (controlPlane !== undefined && options.clusterEngines !== undefined) {
-      const watch = await startUpClusterWatch({
-        controlPlane,
-        engines: options.clusterEngines,
-        kms: {
-          endpoint: kms.url,
-          regionId: kmsDir.region,
-          caPem: readFileSync(kmsDir.caCertFile, "utf8"),
-        },
-        serviceRole: pluginIdentity,
-        logger: logger.child({ part: "cluster-watch" }),
-      }).catch((err: unknown) => {
-        throw wrapError(err, "cluster watch");
-      });
-      stack.push(() => Promise.resolve(watch.close()));
-    }
     const summary: UpSummary = {
       dataDir: paths.root,
       kubeconfig: paths.kubeconfig,

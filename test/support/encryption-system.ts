@@ -109,6 +109,10 @@ export interface EncryptionSystemOptions {
   readonly reloadIntervalMs?: number;
   /** The in-process apiserver's StorageVersionMigration controller (default on; `false` when another apiserver runs it). */
   readonly storageVersionMigrator?: ApiServerOptions["storageVersionMigrator"];
+  /** The KMS's database: a postgres:// URL (default: SQLite in its data dir). */
+  readonly kmsDatabase?: string;
+  /** Wraps the store the apiserver writes through (a test holding writes mid-way); the scans read the raw one. */
+  readonly wrapStore?: (store: Store) => Store;
 }
 
 export interface ScanRun {
@@ -297,10 +301,12 @@ export async function startEncryptionSystem(options: EncryptionSystemOptions): P
     let kmsAdmin: KmsClient | undefined;
     if (pluginKind === "atrest") {
       kmsDataDir = join(dir, "kms");
-      const init = await initKmsDataDir({ dataDir: kmsDataDir, accountId: "1234567890123456" });
+      const database = options.kmsDatabase === undefined ? {} : { database: options.kmsDatabase };
+      const init = await initKmsDataDir({ dataDir: kmsDataDir, accountId: "1234567890123456", ...database });
       const kmsLogger = logger("kms");
       const server = await startKmsServer({
         dataDir: kmsDataDir,
+        ...database,
         cacheTtlMs: 0,
         schedulerIntervalMs: 0,
         ...(kmsLogger.logger ? { logger: kmsLogger.logger } : {}),
@@ -361,7 +367,7 @@ export async function startEncryptionSystem(options: EncryptionSystemOptions): P
     const kubeconfig = join(dir, "kubeconfig");
     const apiLogger = logger("apiserver");
     const apiserver = await startApiServer({
-      store,
+      store: options.wrapStore === undefined ? store : options.wrapStore(store),
       storeCheckName: etcd === undefined ? "datastore" : "etcd",
       etcdPrefix,
       dataDir: join(dir, "apiserver"),

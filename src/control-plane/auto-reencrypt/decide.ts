@@ -14,6 +14,8 @@ import { kmsKeyOfKeyId, type ApiserverObservation, type ClusterStatus } from "..
 
 export type WaitReason =
   | "AutoReencryptDisabled"
+  | "ClusterNotRunning"
+  | "ChangeNotAllowed"
   | "OperationInProgress"
   | "OperationUnfinished"
   | "ApiserversNotReady"

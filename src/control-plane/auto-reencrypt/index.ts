@@ -5,6 +5,8 @@ export {
   DEFAULT_WATCH_INTERVAL_MS,
   STARTED_BY_PREFIX,
   type AutoReencryptEvent,
+  type AutoReencryptGate,
+  type StartResult,
   type AutoReencryptOptions,
   type WatchedCluster,
 } from "./watcher.js";

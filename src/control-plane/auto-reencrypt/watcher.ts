@@ -6,7 +6,9 @@
  * decide.ts says whether a re-encrypt is due. If so the operations engine runs one (`reencrypt`: its
  * converge-key stage checks the key_id once more, then rewrites and verifies), recorded as started by
  * the control plane with the reason. One per cluster at a time; the per-cluster setting (on unless the
- * caller's `enabled` says no) is asked before each decision.
+ * caller's `enabled` says no) is asked before each decision. A caller that runs changes as tasks of
+ * its own (the control plane: 409 and cool-down hold for them as for UpdateKMSEncryption) passes
+ * `start`, and the watcher only decides.
  */
 import { systemClock, type Clock, type Timer } from "../../common/clock.js";
 import { silentLogger, type Logger } from "../../common/logger.js";
@@ -17,7 +19,7 @@ import {
   type KubeClient,
   type OperationRecord,
 } from "../../operations/index.js";
-import { decide, latestKeyIds, type Decision } from "./decide.js";
+import { decide, latestKeyIds, type Decision, type WaitReason } from "./decide.js";
 
 export const DEFAULT_WATCH_INTERVAL_MS = 60_000;
 /** How long every apiserver must have been on the new key_id (OpenShift's prototype waits 5 min). */
@@ -48,11 +50,28 @@ export type AutoReencryptEvent =
       readonly message: string;
     };
 
+/** The per-cluster gate: on, off (the setting), or not now (a reason to wait, e.g. the cluster is updating). */
+export type AutoReencryptGate = boolean | { readonly wait: WaitReason; readonly message: string };
+
+/** What a caller's `start` did: began the re-encrypt (its task id), or not, saying why. */
+export type StartResult =
+  | { readonly started: true; readonly taskId: string }
+  | { readonly started: false; readonly reason: WaitReason; readonly message: string };
+
 export interface AutoReencryptOptions {
   readonly intervalMs?: number;
   readonly settleMs?: number;
   /** The per-cluster setting; default on. */
-  readonly enabled?: (clusterId: string) => boolean | Promise<boolean>;
+  readonly enabled?: (clusterId: string) => AutoReencryptGate | Promise<AutoReencryptGate>;
+  /**
+   * Starts the re-encrypt another way than the engine here (the control plane: a task). Without it
+   * the watcher runs `operations(startedBy).ops.start({type: "reencrypt"})` itself.
+   */
+  readonly start?: (
+    target: WatchedCluster,
+    decision: Extract<Decision, { action: "reencrypt" }>,
+    startedBy: string,
+  ) => Promise<StartResult>;
   /** Each start and end (the control plane records them as cluster events). */
   readonly onEvent?: (event: AutoReencryptEvent) => void;
   readonly clock?: Clock;
@@ -76,7 +95,8 @@ export class AutoReencrypt {
   readonly #watches = new Map<string, Watch>();
   readonly #intervalMs: number;
   readonly #settleMs: number;
-  readonly #enabled: (clusterId: string) => boolean | Promise<boolean>;
+  readonly #enabled: (clusterId: string) => AutoReencryptGate | Promise<AutoReencryptGate>;
+  readonly #start: AutoReencryptOptions["start"];
   readonly #onEvent: (event: AutoReencryptEvent) => void;
   readonly #clock: Clock;
   readonly #logger: Logger;
@@ -86,6 +106,7 @@ export class AutoReencrypt {
     this.#intervalMs = options.intervalMs ?? DEFAULT_WATCH_INTERVAL_MS;
     this.#settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
     this.#enabled = options.enabled ?? (() => true);
+    this.#start = options.start;
     this.#onEvent = options.onEvent ?? (() => undefined);
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger();
@@ -150,8 +171,10 @@ export class AutoReencrypt {
 
   async #check(w: Watch): Promise<Decision> {
     const { target } = w;
-    if (!(await this.#enabled(target.clusterId)))
+    const gate = await this.#enabled(target.clusterId);
+    if (gate === false)
       return { action: "wait", reason: "AutoReencryptDisabled", message: "automatic re-encryption is off" };
+    if (gate !== true) return { action: "wait", reason: gate.wait, message: gate.message };
     if (w.running !== undefined)
       return { action: "wait", reason: "OperationInProgress", message: "the automatic re-encrypt runs" };
     const observations = await observeAll(target.kube, target.cluster.apiservers);
@@ -185,6 +208,23 @@ export class AutoReencrypt {
     }
     w.upToDate = undefined;
     const startedBy = `${STARTED_BY_PREFIX} (key rotated to ${decision.keyIdHash})`;
+    if (this.#start !== undefined) {
+      const r = await this.#start(target, decision, startedBy);
+      if (!r.started) return { action: "wait", reason: r.reason, message: r.message };
+      this.#logger.info(
+        { cluster: target.clusterId, keyIdHash: decision.keyIdHash, taskId: r.taskId },
+        "auto-reencrypt: task started",
+      );
+      this.#onEvent({
+        type: "AutoReencryptStarted",
+        clusterId: target.clusterId,
+        startedBy,
+        keyIdHash: decision.keyIdHash,
+        stale: decision.stale,
+        message: `${decision.message} (task ${r.taskId})`,
+      });
+      return decision;
+    }
     this.#logger.info(
       { cluster: target.clusterId, keyIdHash: decision.keyIdHash },
       "auto-reencrypt: starting",

@@ -64,6 +64,21 @@ const encryptionBody = z.union([
   z.strictObject({ enabled: z.literal(true), kmsKeyId: z.string().min(1).max(256) }),
   z.strictObject({ enabled: z.literal(false) }),
 ]);
+/** Create Cluster's form: name, storage (embedded SQLite or an etcd), and the key under Advanced. */
+const createBody = z.strictObject({
+  name: z.string().min(1).max(63),
+  kmsKeyId: z.string().min(1).max(256).optional(),
+  storage: z.discriminatedUnion("kind", [
+    z.strictObject({ kind: z.literal("sqlite") }),
+    z.strictObject({
+      kind: z.literal("etcd"),
+      endpoints: z
+        .array(z.string().regex(/^https?:\/\/[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, "must be http(s)://host:port"))
+        .min(1)
+        .max(8),
+    }),
+  ]),
+});
 const grantBody = z.strictObject({
   principal: z.string().regex(/^[A-Za-z0-9._@-]{1,128}$/),
   role: z.enum(CONSOLE_CLUSTER_ROLES),
@@ -116,7 +131,7 @@ export function registerClusterRoutes(
   resolver: ConsoleIdentityResolver,
 ): void {
   const route = (
-    method: "GET" | "POST",
+    method: "GET" | "POST" | "DELETE",
     path: string,
     handler: (ctx: ApiContext, caller: ConsoleCaller) => Promise<unknown>,
   ) => apiRoute(scope, method, path, async (ctx, req) => handler(ctx, await callerOf(resolver, ctx, req)));
@@ -124,6 +139,20 @@ export function registerClusterRoutes(
   route("GET", "/clusters", async (_ctx, caller) =>
     clusters.listClusters(caller, { pageSize: 100, pageNumber: 1 }),
   );
+  route("POST", "/clusters", async ({ body }, caller) => {
+    const b = parseBody(createBody, body);
+    const cluster = await clusters.createCluster(caller, {
+      name: b.name,
+      regionId: scope.endpoints.regionId,
+      ...(b.kmsKeyId === undefined ? {} : { kmsKeyId: b.kmsKeyId }),
+      ...(b.storage.kind === "etcd" ? { etcd: { endpoints: b.storage.endpoints } } : {}),
+    });
+    return { cluster };
+  });
+  route("DELETE", "/clusters/:clusterId", async ({ params }, caller) => {
+    await clusters.deleteCluster(caller, idParam(params, "clusterId", CLUSTER_ID));
+    return {};
+  });
   route("GET", "/clusters/:clusterId", async ({ params }, caller) => {
     const cluster = await clusters.describeCluster(caller, idParam(params, "clusterId", CLUSTER_ID));
     const task =

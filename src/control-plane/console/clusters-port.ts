@@ -88,6 +88,17 @@ export interface ConsoleClusters {
     q: { readonly pageSize: number; readonly pageNumber: number },
   ): Promise<{ events: ConsoleClusterEvent[]; totalCount: number }>;
   describeTask(caller: ConsoleCaller, taskId: string): Promise<ConsoleTaskView>;
+  /** CreateCluster (a managed cluster; with a key, its Secrets encrypted from the first write). */
+  createCluster(
+    caller: ConsoleCaller,
+    req: {
+      readonly name: string;
+      readonly regionId?: string;
+      readonly kmsKeyId?: string;
+      readonly etcd?: { readonly endpoints: readonly string[] };
+    },
+  ): Promise<ConsoleClusterView>;
+  deleteCluster(caller: ConsoleCaller, clusterId: string): Promise<void>;
   grantRole(
     caller: ConsoleCaller,
     clusterId: string,

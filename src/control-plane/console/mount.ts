@@ -1,4 +1,6 @@
+import { consoleSignIn } from "../../iam/index.js";
 import type { ControlPlaneMount } from "../server.js";
+import type { SignInLimits } from "./signin-limiter.js";
 import { CONSOLE_PREFIX, registerConsole } from "./register-console.js";
 import type { UpstreamEndpoints } from "./upstream.js";
 
@@ -9,13 +11,23 @@ import type { UpstreamEndpoints } from "./upstream.js";
  */
 export function consoleMount(
   endpoints: UpstreamEndpoints,
-  options: { assetsDir?: string } = {},
+  options: { assetsDir?: string; signInLimits?: SignInLimits } = {},
 ): ControlPlaneMount {
   return async (app, deps) => {
     await registerConsole(app, {
       ...endpoints,
       ...(options.assetsDir === undefined ? {} : { assetsDir: options.assetsDir }),
       clusters: { service: deps.service, identity: deps.identity },
+      passwords: {
+        accountId: deps.accountId,
+        signIn: (req) =>
+          consoleSignIn(
+            { identity: deps.identity, idb: deps.idb, regionId: deps.regionId, clock: deps.clock },
+            req,
+          ),
+        endSession: (accessKeyId) => deps.identity.endUserSession(accessKeyId),
+      },
+      ...(options.signInLimits === undefined ? {} : { signInLimits: options.signInLimits }),
     });
   };
 }

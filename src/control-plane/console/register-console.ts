@@ -9,6 +9,8 @@ import { registerEventRoutes } from "./events-routes.js";
 import { registerKmsRoutes } from "./kms-routes.js";
 import { registerPages } from "./pages.js";
 import { registerRamRoutes } from "./ram-routes.js";
+import type { ConsolePasswords } from "./passwords-port.js";
+import type { SignInLimits } from "./signin-limiter.js";
 import { SessionStore, type SessionStoreOptions } from "./session-store.js";
 import { UpstreamPool, type UpstreamEndpoints } from "./upstream.js";
 
@@ -30,6 +32,9 @@ export interface ConsoleDeps extends UpstreamEndpoints {
    * Caller; without them the console has no Clusters pages (a console beside a bare KMS).
    */
   readonly clusters?: { readonly service: ConsoleClusters; readonly identity: ConsoleIdentityResolver };
+  /** Console password sign-in (the identity service's); without it, access key sign-in only. */
+  readonly passwords?: ConsolePasswords;
+  readonly signInLimits?: SignInLimits;
 }
 
 export interface RegisteredConsole {
@@ -43,7 +48,21 @@ export interface RegisteredConsole {
  * principal.
  */
 export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): Promise<RegisteredConsole> {
-  const sessions = new SessionStore(deps.sessions);
+  const passwords = deps.passwords;
+  const sessions = new SessionStore({
+    ...deps.sessions,
+    // A password session's credential ends with the console session (idle, aged out, evicted).
+    ...(passwords === undefined
+      ? {}
+      : {
+          onEnd: (s) => {
+            if (s.via === "password")
+              passwords.endSession(s.credentials.accessKeyId).catch((err: unknown) => {
+                app.log.warn({ err: String(err) }, "console: could not end a session's credential");
+              });
+          },
+        }),
+  });
   await app.register(
     async (scope) => {
       if (!scope.hasRequestDecorator("cookies")) await scope.register(fastifyCookie);
@@ -53,7 +72,12 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
         done();
       });
       const api: ApiScope = { app: scope, sessions, endpoints: deps, upstreams };
-      registerAuthRoutes(api, { secure: deps.secureCookies ?? true, clusters: deps.clusters !== undefined });
+      registerAuthRoutes(api, {
+        secure: deps.secureCookies ?? true,
+        clusters: deps.clusters !== undefined,
+        ...(passwords === undefined ? {} : { passwords }),
+        ...(deps.signInLimits === undefined ? {} : { limits: deps.signInLimits }),
+      });
       if (deps.clusters !== undefined)
         registerClusterRoutes(api, deps.clusters.service, deps.clusters.identity);
       registerKmsRoutes(api);

@@ -29,6 +29,8 @@ export interface ConsoleSession {
   readonly identity: ConsoleIdentity;
   readonly credentials: ConsoleCredentials;
   readonly createdAtMs: number;
+  /** How the user signed in: a console password (a session credential of its own) or an access key. */
+  readonly via: "password" | "access-key";
 }
 
 export interface SessionStoreOptions {
@@ -38,6 +40,11 @@ export interface SessionStoreOptions {
   readonly maxAgeMs?: number;
   readonly maxSessions?: number;
   readonly now?: () => number;
+  /**
+   * Called once for each session that ends: signed out, idle or past its age (noticed when it is
+   * next looked up), or evicted. Password sessions end their credential here.
+   */
+  readonly onEnd?: (session: ConsoleSession) => void;
 }
 
 export const DEFAULT_IDLE_TIMEOUT_MS = 30 * 60_000;
@@ -61,6 +68,7 @@ export class SessionStore {
       perf: { now: this.#now },
       // Read the clock on every check (lru-cache otherwise caches it for a millisecond by a timer).
       ttlResolution: 0,
+      ...(options.onEnd === undefined ? {} : { dispose: (s: ConsoleSession) => options.onEnd!(s) }),
     });
   }
 
@@ -68,13 +76,22 @@ export class SessionStore {
     return this.#sessions.ttl;
   }
 
-  create(identity: ConsoleIdentity, credentials: ConsoleCredentials): ConsoleSession {
+  get maxAgeMs(): number {
+    return this.#maxAgeMs;
+  }
+
+  create(
+    identity: ConsoleIdentity,
+    credentials: ConsoleCredentials,
+    via: ConsoleSession["via"] = "access-key",
+  ): ConsoleSession {
     const session: ConsoleSession = Object.freeze({
       id: randomBytes(TOKEN_BYTES).toString("base64url"),
       csrfToken: randomBytes(TOKEN_BYTES).toString("base64url"),
       identity,
       credentials,
       createdAtMs: this.#now(),
+      via,
     });
     this.#sessions.set(session.id, session);
     return session;

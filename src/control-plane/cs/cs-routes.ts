@@ -17,6 +17,7 @@ import {
   createClusterBody,
   grantRoleBody,
   intParam,
+  modifyClusterTagsBody,
   parseBody,
   registerClusterBody,
   strParam,
@@ -55,8 +56,9 @@ const paramOf = (req: FastifyRequest, name: string): string =>
 
 /**
  * The Container Service API (cs, 2015-12-15, ROA) as a fastify plugin: the operations Secret
- * encryption needs, at ACK's paths, for the official `@alicloud/cs20151215` client. Each request is
- * authenticated by src/iam (signature V3 with its headers, STS tokens in x-acs-security-token; the
+ * encryption needs, at ACK's paths, for the official `@alicloud/cs20151215` client (and the older
+ * `@alicloud/pop-core` ROAClient). Each request is authenticated by src/iam (signature V3 with its
+ * headers, or ROA `acs AK:sig` with the operation's action; STS tokens in x-acs-security-token; the
  * nonce is reserved in the shared database), then handed to the service with the caller; errors are
  * ACK's JSON `{requestId, code, message}` (cs-error.ts). Refusals before a caller is known are
  * recorded too. Registered in its own context: its raw-body parser does not touch other routes.
@@ -154,6 +156,21 @@ export const csRoutes: FastifyPluginAsync<CsRoutesOptions> = (app, o) => {
         });
         // bodyType "none" in the SDK: a 2xx with an empty body.
         return { status: 202 };
+      },
+    },
+    {
+      method: "POST",
+      url: "/clusters/:ClusterId/tags",
+      action: "ModifyClusterTags",
+      handle: async (caller, req, raw) => {
+        const tags = parseBody(modifyClusterTagsBody, raw, "ModifyClusterTags");
+        await o.service.modifyClusterTags(
+          caller,
+          paramOf(req, "ClusterId"),
+          tags.map((t) => (t.value === undefined ? { key: t.key } : { key: t.key, value: t.value })),
+        );
+        // bodyType "none" in the SDK: a 2xx with an empty body.
+        return { status: 200 };
       },
     },
     {
@@ -274,6 +291,7 @@ export const csRoutes: FastifyPluginAsync<CsRoutesOptions> = (app, o) => {
             identity: o.identity,
             clock: o.clock,
             reserveNonce,
+            roaAction: op.action,
             observe: { accessKeyId: (id) => (accessKeyId = id.slice(0, 128)) },
           });
           if (auth.version !== CS_API_VERSION)

@@ -27,7 +27,19 @@ export function clusterDetail(c: ClusterView): Record<string, unknown> {
     updated: iso(c.updatedAt),
     deletion_protection: false,
     meta_data: metaData(c),
-    tags: [],
+    tags: c.tags.map((t) => ({ key: t.key, value: t.value })),
+    // EKS's ClusterHealth (the SDK's model leaves it out; raw JSON readers and the console see it).
+    health: {
+      issues: (c.health?.issues ?? []).map((i) => ({
+        code: i.code,
+        message: i.message,
+        resourceIds: [...i.resourceIds],
+      })),
+      ...(c.health === undefined
+        ? {}
+        : { key_state: c.health.keyState, checked_at: iso(c.health.checkedAt) }),
+    },
+    auto_reencrypt: c.autoReencrypt,
   };
 }
 
@@ -72,9 +84,22 @@ export function taskInfo(t: TaskView): Record<string, unknown> {
       ...(s.startedAt === undefined ? {} : { start_time: iso(s.startedAt) }),
       ...(s.finishedAt === undefined ? {} : { end_time: iso(s.finishedAt) }),
       message: s.message ?? "",
-      ...(s.progress === undefined ? {} : { progress: progressInfo(s.progress) }),
+      // ACK's stages carry their results as `outputs`: here the rewrite's progress.
+      ...(s.progress === undefined ? {} : { outputs: progressInfo(s.progress) }),
     })),
+    // The running change's progress as a whole (the console's live bar; an atrest field).
     ...(t.progress === undefined ? {} : { progress: progressInfo(t.progress) }),
+    // ACK's task events (timestamp in ms as a string): who asked, which instance took it over, the end.
+    events: t.events.map((e) => ({
+      action: e.reason,
+      level: e.level,
+      message: e.message,
+      reason: e.reason,
+      source: e.source,
+      timestamp: String(e.time),
+    })),
+    // Which control-plane instance drives the task (an atrest field; ACK has one control plane).
+    parameters: { owner: t.owner },
     ...(t.error === undefined ? {} : { error: { code: t.error.code, message: t.error.message } }),
   };
 }

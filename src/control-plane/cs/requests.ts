@@ -20,6 +20,11 @@ export const createClusterBody = z.object({
   encryption_provider_key: z.string().max(256).optional(),
 });
 
+/** ModifyClusterTags: the body is the list itself (the SDK sends `request.body` as a JSON array). */
+export const modifyClusterTagsBody = z
+  .array(z.strictObject({ key: z.string().max(1024), value: z.string().max(1024).optional() }))
+  .max(1000);
+
 export const registerClusterBody = z.strictObject({
   cluster_file: z.string().min(1).max(4096),
 });

@@ -7,17 +7,29 @@
 import { systemClock, type Clock, type Timer } from "../../common/clock.js";
 import { silentLogger, type Logger } from "../../common/logger.js";
 import type { KmsClient } from "../../kms/client/index.js";
-import { checkKeyHealth, type KeyHealth } from "./key-health.js";
+import { checkKeyHealth, issueOfError, type KeyHealth } from "./key-health.js";
 
 export const DEFAULT_KEY_HEALTH_INTERVAL_MS = 60_000;
 
+export interface WatchedKey {
+  readonly clusterId: string;
+  readonly keyId: string;
+}
+
 export interface KeyHealthWatchOptions {
-  /** A KMS client signed as the service role, for one round (closed after it). */
-  readonly kms: () => Promise<KmsClient>;
+  /** A KMS client signed as the service role, for one cluster's check (closed after it). */
+  readonly kms: (cluster: WatchedKey) => Promise<KmsClient>;
   /** The clusters with a key now. */
-  readonly clusters: () => Promise<ReadonlyArray<{ readonly clusterId: string; readonly keyId: string }>>;
+  readonly clusters: () => Promise<readonly WatchedKey[]>;
   /** Called when a cluster's issues changed (`previous` undefined on the first round: only when unhealthy). */
   readonly onChange: (clusterId: string, health: KeyHealth, previous: KeyHealth | undefined) => Promise<void>;
+  /**
+   * The last health known elsewhere (the control plane's database, so an instance taking over does not
+   * report again what another already did); default this watch's own memory.
+   */
+  readonly previous?: (clusterId: string) => Promise<KeyHealth | undefined>;
+  /** Every check's result, changed or not (the control plane keeps it for DescribeClusterDetail). */
+  readonly onChecked?: (clusterId: string, health: KeyHealth) => Promise<void>;
   readonly intervalMs?: number;
   readonly clock?: Clock;
   readonly logger?: Logger;
@@ -74,22 +86,36 @@ export class KeyHealthWatch {
     this.#timer.unref?.();
   }
 
+  async #checkOne(c: WatchedKey): Promise<KeyHealth> {
+    let kms: KmsClient;
+    try {
+      kms = await this.#o.kms(c);
+    } catch (err) {
+      // No client (the service role cannot be assumed, the cluster's profile is unreadable): the
+      // check's answer is that failure, as the plugin would meet it.
+      const issues = [issueOfError(c.keyId, err)];
+      return { keyId: c.keyId, healthy: false, issues, checkedAt: new Date(this.#clock.now()).toISOString() };
+    }
+    try {
+      return await checkKeyHealth(kms, c.keyId, () => new Date(this.#clock.now()));
+    } finally {
+      kms.close();
+    }
+  }
+
   async #check(): Promise<Map<string, KeyHealth>> {
     const clusters = await this.#o.clusters();
     const out = new Map<string, KeyHealth>();
     if (clusters.length === 0) return out;
-    const kms = await this.#o.kms();
-    try {
-      for (const c of clusters) {
-        const health = await checkKeyHealth(kms, c.keyId, () => new Date(this.#clock.now()));
-        out.set(c.clusterId, health);
-        const previous = this.#last.get(c.clusterId);
-        this.#last.set(c.clusterId, health);
-        const changed = previous === undefined ? !health.healthy : issueKey(previous) !== issueKey(health);
-        if (changed) await this.#o.onChange(c.clusterId, health, previous);
-      }
-    } finally {
-      kms.close();
+    for (const c of clusters) {
+      const health = await this.#checkOne(c);
+      out.set(c.clusterId, health);
+      const previous =
+        this.#o.previous === undefined ? this.#last.get(c.clusterId) : await this.#o.previous(c.clusterId);
+      this.#last.set(c.clusterId, health);
+      const changed = previous === undefined ? !health.healthy : issueKey(previous) !== issueKey(health);
+      await this.#o.onChecked?.(c.clusterId, health);
+      if (changed) await this.#o.onChange(c.clusterId, health, previous);
     }
     for (const id of [...this.#last.keys()]) if (!out.has(id)) this.#last.delete(id);
     return out;

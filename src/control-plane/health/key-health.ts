@@ -56,6 +56,30 @@ function issuesOfState(key: KeyInfo): KeyIssue[] {
   ];
 }
 
+/**
+ * The issue a failed check shows: not found, the role refused (also when it cannot be assumed: the
+ * plugin could not either), or unknown.
+ */
+export function issueOfError(keyId: string, err: unknown): KeyIssue {
+  if (isAtrestError(err, "not-found") && err.details["reason"] === "KmsKeyNotFound")
+    return issue(
+      "KmsKeyNotFound",
+      keyId,
+      `KMS key ${keyId} does not exist: the cluster cannot read Secrets encrypted with it (restore the KMS from a backup)`,
+    );
+  if (isAtrestError(err, "permission-denied") || isAtrestError(err, "unauthenticated"))
+    return issue(
+      "KmsGrantRevoked",
+      keyId,
+      `the service role may not use KMS key ${keyId} (${typeof err.details["kmsCode"] === "string" ? err.details["kmsCode"] : typeof err.details["acsCode"] === "string" ? err.details["acsCode"] : err.code}): quick-authorize AliyunCSManagedSecurityRole again or remove the policy that denies it`,
+    );
+  return issue(
+    "Other",
+    keyId,
+    `KMS key ${keyId} could not be checked: ${err instanceof Error ? err.message : String(err)}`,
+  );
+}
+
 /** DescribeKey as the service role (the caller's `kms` client signs so) and the issues it shows. */
 export async function checkKeyHealth(
   kms: KmsClient,
@@ -75,29 +99,7 @@ export async function checkKeyHealth(
   try {
     key = await describeKey(kms, keyId);
   } catch (err) {
-    if (isAtrestError(err, "not-found"))
-      return done([
-        issue(
-          "KmsKeyNotFound",
-          keyId,
-          `KMS key ${keyId} does not exist: the cluster cannot read Secrets encrypted with it (restore the KMS from a backup)`,
-        ),
-      ]);
-    if (isAtrestError(err, "permission-denied") || isAtrestError(err, "unauthenticated"))
-      return done([
-        issue(
-          "KmsGrantRevoked",
-          keyId,
-          `the service role may not use KMS key ${keyId} (${typeof err.details["kmsCode"] === "string" ? err.details["kmsCode"] : err.code}): quick-authorize AliyunCSManagedSecurityRole again or remove the policy that denies it`,
-        ),
-      ]);
-    return done([
-      issue(
-        "Other",
-        keyId,
-        `KMS key ${keyId} could not be checked: ${err instanceof Error ? err.message : String(err)}`,
-      ),
-    ]);
+    return done([issueOfError(keyId, err)]);
   }
   return done(issuesOfState(key), {
     keyState: key.state,

@@ -10,7 +10,11 @@ import { AtrestError, wrapError } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
 import { removeStaleSocket } from "../../common/listen-address.js";
 import { renderClusterFile } from "../../operations/index.js";
-import { startApiServer, type ApiServer } from "../../apiserver/index.js";
+import {
+  MANAGED_ENCRYPTION_RELOAD_INTERVAL_MS,
+  startApiServer,
+  type ApiServer,
+} from "../../apiserver/index.js";
 import {
   startPlugin,
   waitForPluginHealthy,
@@ -122,6 +126,7 @@ async function startClusterApiServer(
       kubeconfigOut: paths.kubeconfig,
       encryptionProviderConfig: paths.encryptionConfig,
       encryptionProviderConfigAutomaticReload: true,
+      encryptionReloadIntervalMs: MANAGED_ENCRYPTION_RELOAD_INTERVAL_MS,
       bindAddress: env.bindAddress,
       securePort,
       etcdPrefix: record.store.prefix,

@@ -5,8 +5,11 @@ import type { AtrestError } from "../../common/errors.js";
 import { silentLogger, type Logger } from "../../common/logger.js";
 import { systemRandom, type Random } from "../../common/random.js";
 import type { IamDb, IdentityStore } from "../../iam/index.js";
-import { ClusterStore } from "../store/cluster-store.js";
+import { ClusterStore, type EventRow } from "../store/cluster-store.js";
 import type { ControlPlaneDb } from "../store/migrations.js";
+import { ClusterTagStore } from "../store/tag-store.js";
+import { WatchStore } from "../store/watch-store.js";
+import type { ClusterWatchOptions } from "./cluster-watch.js";
 import type { ClusterEngineFactory } from "./engine-port.js";
 
 /** ACK: "wait at least 5 minutes before calling this API operation again". */
@@ -28,6 +31,11 @@ export interface ControlPlaneServiceOptions {
   readonly taskLeaseMs?: number;
   /** Who drives tasks here (lease owner); default host/pid/random. */
   readonly instanceId?: string;
+  /**
+   * Key health and automatic re-encryption of every cluster (service/cluster-watch.ts), started with
+   * the tasks; its intervals, or false for none (tests of other parts).
+   */
+  readonly watch?: ClusterWatchOptions | false;
   readonly clock?: Clock;
   readonly random?: Random;
   readonly logger?: Logger;
@@ -42,6 +50,10 @@ export interface ServiceContext {
   readonly engines: ClusterEngineFactory;
   readonly managed: ManagedClustersPort | undefined;
   readonly store: ClusterStore;
+  /** Cluster tags (ModifyClusterTags; the auto re-encrypt setting). */
+  readonly tags: ClusterTagStore;
+  /** Key health per cluster and the cluster watch's lease. */
+  readonly watch: WatchStore;
   readonly clock: Clock;
   readonly random: Random;
   readonly logger: Logger;
@@ -60,6 +72,8 @@ export function serviceContext(o: ControlPlaneServiceOptions): ServiceContext {
     engines: o.engines,
     managed: o.managed,
     store: new ClusterStore(o.cdb),
+    tags: new ClusterTagStore(o.cdb),
+    watch: new WatchStore(o.cdb),
     clock: o.clock ?? systemClock,
     random,
     logger: o.logger ?? silentLogger(),
@@ -69,14 +83,22 @@ export function serviceContext(o: ControlPlaneServiceOptions): ServiceContext {
   };
 }
 
-/** One DescribeClusterEvents entry for the cluster (and its task, "" for none). */
-export async function recordClusterEvent(
+export interface ClusterEventInput {
+  readonly type: string;
+  readonly reason: string;
+  readonly message: string;
+  readonly source: string;
+  readonly level?: "Normal" | "Warning";
+}
+
+/** The row of one DescribeClusterEvents entry for the cluster (and its task, "" for none), now. */
+export function clusterEventRow(
   ctx: ServiceContext,
   clusterId: string,
   taskId: string,
-  e: { type: string; reason: string; message: string; source: string; level?: "Normal" | "Warning" },
-): Promise<void> {
-  await ctx.store.addEvent({
+  e: ClusterEventInput,
+): EventRow {
+  return {
     event_id: `E-${ctx.random.bytes(12).toString("hex")}`,
     cluster_id: clusterId,
     task_id: taskId,
@@ -86,7 +108,17 @@ export async function recordClusterEvent(
     reason: e.reason,
     message: e.message,
     source: e.source,
-  });
+  };
+}
+
+/** Records one DescribeClusterEvents entry for the cluster (and its task, "" for none). */
+export async function recordClusterEvent(
+  ctx: ServiceContext,
+  clusterId: string,
+  taskId: string,
+  e: ClusterEventInput,
+): Promise<void> {
+  await ctx.store.addEvent(clusterEventRow(ctx, clusterId, taskId, e));
 }
 
 /** The engine's `details.reason` (OperationInProgress, KeyDisabled, …), or `fallback`. */

@@ -9,9 +9,11 @@ import {
   type ControlPlaneServiceOptions,
   type ServiceContext,
 } from "./context.js";
+import { modifyClusterTags } from "./cluster-tags.js";
+import { ClusterWatch } from "./cluster-watch.js";
 import { startKmsEncryptionChange } from "./kms-encryption.js";
 import { registerClusterFile } from "./registration.js";
-import { createManagedCluster, deleteCluster } from "./managed-clusters.js";
+import { createManagedCluster, deleteCluster, type CreateClusterRequest } from "./managed-clusters.js";
 import { TaskRunner } from "./task-runner.js";
 import {
   CLUSTER_ROLES,
@@ -23,7 +25,7 @@ import {
   type TaskView,
   type UpdateKmsEncryptionRequest,
 } from "./types.js";
-import { clusterView, pageOf, taskView } from "./views.js";
+import { clusterView, eventView, pageOf, taskView } from "./views.js";
 
 export {
   DEFAULT_TASK_LEASE_MS,
@@ -44,19 +46,31 @@ export class ControlPlaneService implements ClusterService {
   readonly instanceId: string;
   readonly #ctx: ServiceContext;
   readonly #tasks: TaskRunner;
+  readonly #watch: ClusterWatch | undefined;
 
   constructor(options: ControlPlaneServiceOptions) {
     this.#ctx = serviceContext(options);
     this.store = this.#ctx.store;
     this.instanceId = this.#ctx.instanceId;
     this.#tasks = new TaskRunner(this.#ctx);
+    this.#watch =
+      options.watch === false ? undefined : new ClusterWatch(this.#ctx, this.#tasks, options.watch);
   }
 
   // ---- life cycle ----
 
-  /** Takes over tasks nobody drives (a restart resumes its own), then keeps looking for orphans. */
-  start(): Promise<void> {
-    return this.#tasks.start();
+  /**
+   * Takes over tasks nobody drives (a restart resumes its own), then keeps looking for orphans; and
+   * starts the watch of every cluster's key health and rotations (acting while it holds the lease).
+   */
+  async start(): Promise<void> {
+    await this.#tasks.start();
+    this.#watch?.start();
+  }
+
+  /** The watch over the clusters (key health, automatic re-encryption); undefined when turned off. */
+  get clusterWatch(): ClusterWatch | undefined {
+    return this.#watch;
   }
 
   /** Resumes every running task whose lease expired. */
@@ -67,6 +81,13 @@ export class ControlPlaneService implements ClusterService {
   /** Stops driving (tasks in flight keep their state and are resumed by the next instance to look). */
   close(): void {
     this.#tasks.close();
+    void this.#watch?.close();
+  }
+
+  /** close(), then waits until the watch gave its lease up (another instance takes over at once). */
+  async shutdown(): Promise<void> {
+    this.#tasks.close();
+    await this.#watch?.close();
   }
 
   /** Resolves when every task this instance drives now has stopped (tests, shutdown). */
@@ -74,8 +95,12 @@ export class ControlPlaneService implements ClusterService {
     return this.#tasks.idle();
   }
 
-  #view(row: ClusterRow): ClusterView {
-    return clusterView(row, this.#ctx.cooldownMs, this.#ctx.clock.now());
+  async #view(row: ClusterRow): Promise<ClusterView> {
+    const [tags, health] = await Promise.all([
+      this.#ctx.tags.tagsOf(row.cluster_id),
+      this.#ctx.watch.healthOf(row.cluster_id),
+    ]);
+    return clusterView(row, this.#ctx.cooldownMs, this.#ctx.clock.now(), { tags, health });
   }
 
   #on(clusterId?: string): { regionId: string; clusterId?: string } {
@@ -107,7 +132,7 @@ export class ControlPlaneService implements ClusterService {
         if (d === "allow") visible.push(row);
       }
       return {
-        clusters: visible.slice(offset, offset + limit).map((r) => this.#view(r)),
+        clusters: await Promise.all(visible.slice(offset, offset + limit).map((r) => this.#view(r))),
         totalCount: visible.length,
       };
     });
@@ -120,7 +145,8 @@ export class ControlPlaneService implements ClusterService {
       "DescribeClusterDetail",
       this.#on(clusterId),
       { ClusterId: clusterId },
-      async () => this.#view(await allowedCluster(this.#ctx, caller, "DescribeClusterDetail", clusterId)),
+      async () =>
+        await this.#view(await allowedCluster(this.#ctx, caller, "DescribeClusterDetail", clusterId)),
     );
   }
 
@@ -145,17 +171,7 @@ export class ControlPlaneService implements ClusterService {
           limit,
         });
         return {
-          events: rows.map((r) => ({
-            eventId: r.event_id,
-            clusterId: r.cluster_id,
-            taskId: r.task_id,
-            time: Number(r.time),
-            type: r.type,
-            level: r.level === "Warning" ? "Warning" : "Normal",
-            reason: r.reason,
-            message: r.message,
-            source: r.source,
-          })),
+          events: rows.map(eventView),
           totalCount: total,
         };
       },
@@ -171,7 +187,7 @@ export class ControlPlaneService implements ClusterService {
         throw err;
       });
       if (task === undefined) throw csError("ErrorTaskNotFound", `task ${taskId} not found`);
-      return taskView(task);
+      return taskView(task, await ctx.store.listTaskEvents(task.task_id));
     });
   }
 
@@ -226,14 +242,23 @@ export class ControlPlaneService implements ClusterService {
     });
   }
 
-  async createCluster(
+  async modifyClusterTags(
     caller: Caller,
-    req: { readonly name: string; readonly regionId?: string; readonly kmsKeyId?: string },
-  ): Promise<ClusterView> {
+    clusterId: string,
+    tags: ReadonlyArray<{ readonly key: string; readonly value?: string }>,
+  ): Promise<void> {
+    const params = { ClusterId: clusterId, body: tags.map((t) => ({ key: t.key, value: t.value ?? "" })) };
+    return audited(this.#ctx, caller, "ModifyClusterTags", this.#on(clusterId), params, () =>
+      modifyClusterTags(this.#ctx, caller, clusterId, tags),
+    );
+  }
+
+  async createCluster(caller: Caller, req: CreateClusterRequest): Promise<ClusterView> {
     const params = {
       name: req.name,
       region_id: req.regionId ?? "",
       encryption_provider_key: req.kmsKeyId ?? "",
+      ...(req.etcd === undefined ? {} : { etcd_endpoints: req.etcd.endpoints.join(",") }),
     };
     return audited(this.#ctx, caller, "CreateCluster", this.#on(), params, () =>
       createManagedCluster(this.#ctx, caller, req),

@@ -12,10 +12,18 @@ import { clusterView } from "./views.js";
  * `encryption_provider_key`, a plugin on that key as the service role, so the cluster's Secrets are
  * encrypted from the first write. The caller becomes its administrator.
  */
+export interface CreateClusterRequest {
+  readonly name: string;
+  readonly regionId?: string;
+  readonly kmsKeyId?: string;
+  /** Store the cluster in the caller's etcd instead of embedded SQLite in its folder. */
+  readonly etcd?: { readonly endpoints: readonly string[]; readonly prefix?: string };
+}
+
 export async function createManagedCluster(
   ctx: ServiceContext,
   caller: Caller,
-  req: { readonly name: string; readonly regionId?: string; readonly kmsKeyId?: string },
+  req: CreateClusterRequest,
 ): Promise<ClusterView> {
   const regionId = req.regionId ?? ctx.regionId;
   await allow(ctx, caller, "CreateCluster", `acs:cs:${regionId}:${ctx.accountId}:cluster/*`);
@@ -39,10 +47,21 @@ export async function createManagedCluster(
   }
   const clusterId = `c${ctx.random.bytes(16).toString("hex")}`;
   const info = await managed
-    .create({ clusterId, name: req.name, ...(keyId === "" ? {} : { kmsKeyId: keyId }) })
+    .create({
+      clusterId,
+      name: req.name,
+      ...(keyId === "" ? {} : { kmsKeyId: keyId }),
+      ...(req.etcd === undefined ? {} : { etcd: req.etcd }),
+    })
     .catch((err: unknown) => {
       const reason = err instanceof AtrestError ? reasonOf(err, "") : "";
-      throw csError(/key/i.test(reason) ? "ErrorKMSKeyInvalid" : "ErrorCheckAcl", errorText(err), {
+      const code =
+        reason === "InvalidEtcd"
+          ? "InvalidParameter"
+          : /key/i.test(reason)
+            ? "ErrorKMSKeyInvalid"
+            : "ErrorCheckAcl";
+      throw csError(code, errorText(err), {
         cause: err,
       });
     });
@@ -93,6 +112,8 @@ export async function deleteCluster(ctx: ServiceContext, caller: Caller, cluster
   const released =
     managed?.info(clusterId) === undefined ? [] : (await managed.delete(clusterId)).keysReleased;
   await ctx.store.deleteCluster(clusterId);
+  await ctx.tags.deleteTags(clusterId);
+  await ctx.watch.deleteHealth(clusterId);
   await recordClusterEvent(ctx, clusterId, "", {
     type: "cluster_delete",
     reason: "DeleteCluster",

@@ -8,6 +8,8 @@ export interface ManagedClustersPort {
     readonly clusterId: string;
     readonly name?: string;
     readonly kmsKeyId?: string;
+    /** The caller's etcd instead of embedded SQLite. */
+    readonly etcd?: { readonly endpoints: readonly string[]; readonly prefix?: string };
   }): Promise<{ readonly clusterFile: string; readonly plugins: ReadonlyArray<{ readonly keyId: string }> }>;
   info(clusterId: string): { readonly clusterFile: string } | undefined;
   addKeyPlugin(clusterId: string, kmsKeyId: string): Promise<unknown>;

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { Kysely, SqliteDialect } from "kysely";
+import { ManualClock } from "../../common/clock.js";
 import {
   renderClusterFile,
   type EncryptionOperations,
@@ -128,6 +129,143 @@ test("a task whose lease expired is resumed from the engine's record, then the c
     assert.equal(c?.disable_encryption, 0);
     const { rows } = await ctx.store.listEvents("c1", { offset: 0, limit: 10 });
     assert.ok(rows.some((r) => r.reason === "UpdateKMSEncryptionSucceeded"));
+  } finally {
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// A paused instance (its lease ran out while it was stalled, then it woke up) must not finish a task
+// another instance took over: its end is fenced on the lease, the new holder's result stands.
+test("an instance that lost the lease finishes nothing; the instance that took over finishes", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "atrest-cp-runner-"));
+  const sqlite = new Database(":memory:");
+  const db = new Kysely<ControlPlaneDatabase>({ dialect: new SqliteDialect({ database: sqlite }) });
+  try {
+    const clusterFile = join(dir, "cluster.yaml");
+    writeFileSync(
+      clusterFile,
+      renderClusterFile({
+        name: "c1",
+        region: "cn-hangzhou",
+        kubeconfig: join(dir, "kubeconfig"),
+        apiservers: [{ url: "https://127.0.0.1:1" }],
+        store: { sqlite: join(dir, "store.db") },
+        kmsProfile: join(dir, "kms-profile.json"),
+        plugins: [{ name: "kms", endpoint: `unix://${join(dir, "kms.sock")}` }],
+      }),
+    );
+    const cdb = { db, dialect: "sqlite" as const };
+    await migrateControlPlaneDatabase(cdb);
+    const done = {
+      id: "op-1",
+      state: "Succeeded",
+      stage: "done",
+      target: { keyId: "key-1" },
+      stages: [{ name: "rewrite", state: "succeeded" }],
+      progress: { rewritten: 3 },
+      verify: { underTarget: 3, total: 3 },
+    } as unknown as OperationRecord;
+    /** Each runner's engine call: settled by the test. */
+    const pending = new Map<string, { resolve: (r: OperationRecord) => void; reject: (e: Error) => void }>();
+    const engineOf =
+      (name: string): ClusterEngineFactory =>
+      () => ({
+        ops: {
+          status: () => Promise.resolve({ operation: { id: "op-1", state: "Running", stage: "rewrite" } }),
+          start: () => new Promise((resolve, reject) => pending.set(name, { resolve, reject })),
+          resume: () => new Promise((resolve, reject) => pending.set(name, { resolve, reject })),
+        } as unknown as EncryptionOperations,
+        close: () => undefined,
+      });
+    const t0 = Date.UTC(2026, 0, 1);
+    const clockA = new ManualClock(t0);
+    const clockB = new ManualClock(t0);
+    const ctxOf = (name: string, clock: ManualClock) =>
+      serviceContext({
+        identity: {} as IdentityStore,
+        idb: {} as IamDb,
+        cdb,
+        accountId: "1",
+        regionId: "cn-hangzhou",
+        engines: engineOf(name),
+        instanceId: name,
+        taskLeaseMs: 3_000,
+        clock,
+      });
+    const a = ctxOf("first", clockA);
+    const b = ctxOf("second", clockB);
+    await db
+      .insertInto("cp_clusters")
+      .values({
+        cluster_id: "c1",
+        name: "c1",
+        region_id: "cn-hangzhou",
+        cluster_file: clusterFile,
+        state: "updating",
+        kms_key_id: "",
+        disable_encryption: 1,
+        current_task_id: "T-1",
+        failure_reason: "",
+        last_change_at: 0,
+        created_by: "admin",
+        created_at: t0,
+        updated_at: t0,
+      })
+      .execute();
+    await db
+      .insertInto("cp_tasks")
+      .values({
+        task_id: "T-1",
+        cluster_id: "c1",
+        task_type: "kms_encryption_enable",
+        state: "running",
+        request: JSON.stringify({ type: "enable", keyId: "key-1" }),
+        stages: "[]",
+        current_stage: "preflight",
+        operation_id: "",
+        error_code: "",
+        error_message: "",
+        created_by: "admin",
+        created_at: t0,
+        updated_at: t0,
+        finished_at: null,
+        lease_owner: "first",
+        lease_expires_at: t0 + 3_000,
+      })
+      .execute();
+    const first = new TaskRunner(a);
+    first.drive("T-1", false);
+    const waitFor = async (name: string) => {
+      for (let i = 0; i < 200 && !pending.has(name); i++) await new Promise((r) => setImmediate(r));
+      assert.ok(pending.has(name), `${name}'s engine was called`);
+    };
+    await waitFor("first");
+    // "first" stalls (its clock, hence its renewals, stand still); its lease runs out for "second".
+    clockB.advance(3_001);
+    const second = new TaskRunner(b);
+    await second.sweepOrphans();
+    await waitFor("second");
+    assert.equal((await b.store.getTask("T-1"))?.lease_owner, "second");
+    // "first" wakes: its renewal finds the lease gone, its engine fails (as the real one does when its
+    // own lease was taken) — and neither changes the task nor the cluster.
+    clockA.advance(1_000);
+    pending.get("first")!.reject(new Error("the operation's lease was taken over by second"));
+    await first.idle();
+    assert.equal((await a.store.getTask("T-1"))?.state, "running");
+    assert.equal((await a.store.getCluster("c1"))?.state, "updating");
+    pending.get("second")!.resolve(done);
+    await second.idle();
+    first.close();
+    second.close();
+    const t = await b.store.getTask("T-1");
+    assert.deepEqual([t?.state, t?.lease_owner, t?.error_message], ["success", "second", ""]);
+    const c = await b.store.getCluster("c1");
+    assert.deepEqual([c?.state, c?.kms_key_id, c?.failure_reason], ["running", "key-1", ""]);
+    const reasons = (await b.store.listTaskEvents("T-1")).map((e) => e.reason);
+    assert.deepEqual(reasons, ["UpdateKMSEncryptionTakenOver", "UpdateKMSEncryptionSucceeded"]);
+    const takeover = (await b.store.listTaskEvents("T-1"))[0]!;
+    assert.match(takeover.message, /instance second took over task T-1 from instance first/);
   } finally {
     await db.destroy();
     rmSync(dir, { recursive: true, force: true });

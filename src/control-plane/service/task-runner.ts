@@ -8,7 +8,7 @@ import {
 } from "../../operations/index.js";
 import type { ClusterRow, TaskRow } from "../store/cluster-store.js";
 import { requireCluster } from "./authorize.js";
-import { errorText, reasonOf, recordClusterEvent, type ServiceContext } from "./context.js";
+import { clusterEventRow, errorText, reasonOf, recordClusterEvent, type ServiceContext } from "./context.js";
 import type { ClusterEngine } from "./engine-port.js";
 import { CoalescingWriter } from "./progress-writer.js";
 import type { TaskStage } from "./types.js";
@@ -80,11 +80,31 @@ export class TaskRunner {
 
   async #run(taskId: string, takeover: boolean): Promise<void> {
     const ctx = this.#ctx;
+    const me = ctx.instanceId;
+    const before = await ctx.store.getTask(taskId);
+    if (before?.state !== "running") return;
     const now = ctx.clock.now();
-    if (!(await ctx.store.leaseTask(taskId, ctx.instanceId, now, now + ctx.leaseMs))) return;
+    if (!(await ctx.store.leaseTask(taskId, me, now, now + ctx.leaseMs))) return;
     const task = await ctx.store.getTask(taskId);
     if (task === undefined) return;
     const cluster = await requireCluster(ctx, task.cluster_id);
+    if (takeover) {
+      const from =
+        before.lease_owner === me ? "this instance's earlier run" : `instance ${before.lease_owner}`;
+      await recordClusterEvent(ctx, cluster.cluster_id, taskId, {
+        type: "cluster_configuration_modify",
+        reason: "UpdateKMSEncryptionTakenOver",
+        message: `instance ${me} took over task ${taskId} from ${from} (its lease expired at ${new Date(before.lease_expires_at).toISOString()}); resuming at stage ${task.current_stage}`,
+        source: "atrest-control-plane",
+      });
+    }
+    // Every write below is fenced on the lease: once another instance holds it, this one records nothing.
+    let lost = false;
+    const leaseLost = (): void => {
+      if (lost) return;
+      lost = true;
+      ctx.logger.warn({ taskId, instanceId: me }, "task lease lost to another instance");
+    };
     const request = JSON.parse(task.request) as OperationRequest & {
       replaceUnfinished?: boolean;
       resumeFailed?: boolean;
@@ -92,22 +112,26 @@ export class TaskRunner {
     const stages = JSON.parse(task.stages) as TaskStage[];
     let currentStage = task.current_stage;
     // Stages and the rewrite's progress reach the database at most once a second, coalesced (the
-    // console's live bar and DescribeTaskInfo read them there); the lease is renewed on its own timer.
+    // console's live bar and DescribeTaskInfo read them there), fenced on the lease like every write
+    // here; the lease is renewed on its own timer.
     const writer = new CoalescingWriter({
       clock: ctx.clock,
       write: () =>
-        ctx.store.updateTask(taskId, {
-          stages: JSON.stringify(stages),
-          current_stage: currentStage,
-          updated_at: ctx.clock.now(),
-        }),
+        ctx.store
+          .updateHeldTask(taskId, me, {
+            stages: JSON.stringify(stages),
+            current_stage: currentStage,
+            updated_at: ctx.clock.now(),
+          })
+          .then((held) => void (held || leaseLost())),
       onError: (err) => ctx.logger.warn({ taskId, err: errorText(err) }, "task progress not kept"),
     });
     const progress = (e: ProgressEvent): void => {
       if (e.event === "operation" && e.state === "started") {
         // Kept at once: an instance taking over tells "this task's operation finished" from "none yet".
         ctx.store
-          .updateTask(taskId, { operation_id: e.id })
+          .updateHeldTask(taskId, me, { operation_id: e.id })
+          .then((held) => held || leaseLost())
           .catch((err: unknown) => ctx.logger.warn({ taskId, err: errorText(err) }, "operation id not kept"));
         return;
       }
@@ -143,10 +167,12 @@ export class TaskRunner {
     const renew = (): void => {
       renewTimer = ctx.clock.setTimeout(
         () => {
-          if (this.#closed) return;
+          if (this.#closed || lost) return;
           const t = ctx.clock.now();
+          // A conditional UPDATE: false once another instance holds the lease.
           ctx.store
-            .leaseTask(taskId, ctx.instanceId, t, t + ctx.leaseMs)
+            .updateHeldTask(taskId, me, { lease_expires_at: t + ctx.leaseMs })
+            .then((held) => held || leaseLost())
             .catch((err: unknown) => ctx.logger.warn({ taskId, err: errorText(err) }, "lease renewal failed"))
             .finally(renew);
         },
@@ -159,7 +185,7 @@ export class TaskRunner {
     let record: OperationRecord | undefined;
     let failure: unknown;
     try {
-      engine = ctx.engines(loadClusterFile(cluster.cluster_file), { progress, owner: ctx.instanceId });
+      engine = ctx.engines(loadClusterFile(cluster.cluster_file), { progress, owner: me });
       if (takeover) {
         // The instance that started it is gone (its lease expired): go on from the stage it reached, or
         // start it if it died before the engine recorded anything.
@@ -196,6 +222,7 @@ export class TaskRunner {
     await this.#finish(task, cluster, request, stages, record, failure);
   }
 
+  /** Records the end (fenced on the lease: false, nothing changed, when another instance holds it). */
   async #finish(
     task: TaskRow,
     cluster: ClusterRow,
@@ -209,68 +236,86 @@ export class TaskRunner {
     const finalStages: TaskStage[] =
       record === undefined
         ? stages
-        : record.stages.map((s) => ({
-            name: s.name,
-            state: s.state,
-            ...(toIsoMs(s.startedAt) === undefined ? {} : { startedAt: toIsoMs(s.startedAt)! }),
-            ...(toIsoMs(s.finishedAt) === undefined ? {} : { finishedAt: toIsoMs(s.finishedAt)! }),
-            ...(s.message === undefined ? {} : { message: s.message }),
-          }));
+        : record.stages.map((s) => {
+            const progress = stages.find((x) => x.name === s.name)?.progress;
+            return {
+              name: s.name,
+              state: s.state,
+              ...(toIsoMs(s.startedAt) === undefined ? {} : { startedAt: toIsoMs(s.startedAt)! }),
+              ...(toIsoMs(s.finishedAt) === undefined ? {} : { finishedAt: toIsoMs(s.finishedAt)! }),
+              ...(s.message === undefined ? {} : { message: s.message }),
+              ...(progress === undefined ? {} : { progress }),
+            };
+          });
+    // A re-encrypt (automatic, after a key rotation) keeps the cluster's key and setting.
+    const reencrypt = request.type === "reencrypt";
+    const reason = reencrypt ? "Reencrypt" : "UpdateKMSEncryption";
+    let ended: boolean;
     if (failure === undefined && record !== undefined && record.state === "Succeeded") {
-      const keyId = request.type === "enable" ? (record.target.keyId ?? request.keyId ?? "") : "";
-      await ctx.store.updateTask(task.task_id, {
-        state: "success",
-        stages: JSON.stringify(finalStages),
-        current_stage: record.stage,
-        operation_id: record.id,
-        updated_at: now,
-        finished_at: now,
-      });
-      await ctx.store.updateCluster(cluster.cluster_id, {
-        state: "running",
-        kms_key_id: keyId,
-        disable_encryption: request.type === "enable" ? 0 : 1,
-        failure_reason: "",
-        last_change_at: now,
-        updated_at: now,
-      });
+      const keyId = reencrypt
+        ? cluster.kms_key_id
+        : request.type === "enable"
+          ? (record.target.keyId ?? request.keyId ?? "")
+          : "";
       const verified = `${record.progress.rewritten} rewritten, verified ${record.verify?.underTarget ?? 0}/${record.verify?.total ?? 0}`;
-      await recordClusterEvent(ctx, cluster.cluster_id, task.task_id, {
-        type: "cluster_configuration_modify",
-        reason: "UpdateKMSEncryptionSucceeded",
-        message:
-          request.type === "enable"
-            ? `Secrets are encrypted with KMS key ${keyId} (${verified})`
-            : `Secret encryption is off (${verified})`,
-        source: "atrest-control-plane",
+      ended = await ctx.store.finishTask(task.task_id, ctx.instanceId, {
+        task: {
+          state: "success",
+          stages: JSON.stringify(finalStages),
+          current_stage: record.stage,
+          operation_id: record.id,
+          updated_at: now,
+          finished_at: now,
+        },
+        cluster: {
+          state: "running",
+          kms_key_id: keyId,
+          disable_encryption: request.type === "enable" || reencrypt ? 0 : 1,
+          failure_reason: "",
+          last_change_at: now,
+          updated_at: now,
+        },
+        event: clusterEventRow(ctx, cluster.cluster_id, task.task_id, {
+          type: "cluster_configuration_modify",
+          reason: `${reason}Succeeded`,
+          message: reencrypt
+            ? `Secrets are re-encrypted with the current version of KMS key ${keyId} (${verified}; instance ${ctx.instanceId})`
+            : request.type === "enable"
+              ? `Secrets are encrypted with KMS key ${keyId} (${verified}; instance ${ctx.instanceId})`
+              : `Secret encryption is off (${verified}; instance ${ctx.instanceId})`,
+          source: "atrest-control-plane",
+        }),
       });
-      return;
+    } else {
+      const err =
+        failure ?? new AtrestError("internal", `the operation ended ${record?.state ?? "without a record"}`);
+      const code = err instanceof AtrestError ? reasonOf(err, err.code) : "internal";
+      const message = err instanceof Error ? err.message : "the operation failed";
+      ended = await ctx.store.finishTask(task.task_id, ctx.instanceId, {
+        task: {
+          state: "fail",
+          stages: JSON.stringify(finalStages),
+          error_code: code,
+          error_message: message,
+          updated_at: now,
+          finished_at: now,
+          ...(record === undefined ? {} : { operation_id: record.id }),
+        },
+        // No cool-down after a failure: the caller fixes the cause and asks again at once.
+        cluster: { state: "failed", failure_reason: message, updated_at: now },
+        event: clusterEventRow(ctx, cluster.cluster_id, task.task_id, {
+          type: "cluster_configuration_modify",
+          reason: `${reason}Failed`,
+          level: "Warning",
+          message,
+          source: "atrest-control-plane",
+        }),
+      });
     }
-    const err =
-      failure ?? new AtrestError("internal", `the operation ended ${record?.state ?? "without a record"}`);
-    const code = err instanceof AtrestError ? reasonOf(err, err.code) : "internal";
-    const message = err instanceof Error ? err.message : "the operation failed";
-    await ctx.store.updateTask(task.task_id, {
-      state: "fail",
-      stages: JSON.stringify(finalStages),
-      error_code: code,
-      error_message: message,
-      updated_at: now,
-      finished_at: now,
-      ...(record === undefined ? {} : { operation_id: record.id }),
-    });
-    // No cool-down after a failure: the caller fixes the cause and asks again at once.
-    await ctx.store.updateCluster(cluster.cluster_id, {
-      state: "failed",
-      failure_reason: message,
-      updated_at: now,
-    });
-    await recordClusterEvent(ctx, cluster.cluster_id, task.task_id, {
-      type: "cluster_configuration_modify",
-      reason: "UpdateKMSEncryptionFailed",
-      level: "Warning",
-      message,
-      source: "atrest-control-plane",
-    });
+    if (!ended)
+      ctx.logger.warn(
+        { taskId: task.task_id, instanceId: ctx.instanceId },
+        "task not finished here: another instance holds its lease",
+      );
   }
 }

@@ -56,6 +56,24 @@ export interface ClusterView {
   readonly lastChangeAt: number;
   /** Until when UpdateKMSEncryption answers 409 (0: no cool-down now). */
   readonly coolDownUntil: number;
+  /** ACK's tags (ModifyClusterTags), in the order given. */
+  readonly tags: ReadonlyArray<{ readonly key: string; readonly value: string }>;
+  /** Re-encrypt on its own after the key rotates (the `atrest.io/auto-reencrypt` tag; default on). */
+  readonly autoReencrypt: boolean;
+  /** The key's health as the last check found it (EKS's `health.issues`); undefined before one. */
+  readonly health: ClusterHealth | undefined;
+}
+
+/** EKS's ClusterHealth: `issues[{code, message, resourceIds}]` (KmsKeyDisabled, KmsKeyNotFound, …). */
+export interface ClusterHealth {
+  readonly issues: ReadonlyArray<{
+    readonly code: string;
+    readonly message: string;
+    readonly resourceIds: readonly string[];
+  }>;
+  /** The checked key's state (Enabled, Disabled, PendingDeletion; "" when it could not be read). */
+  readonly keyState: string;
+  readonly checkedAt: number;
 }
 
 export type TaskState = "running" | "success" | "fail";
@@ -100,6 +118,10 @@ export interface TaskView {
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly finishedAt: number | undefined;
+  /** The control-plane instance that drives it (or drove it last): its lease owner. */
+  readonly owner: string;
+  /** What happened to it, oldest first: asked for, taken over by another instance, finished. */
+  readonly events: readonly ClusterEvent[];
 }
 
 export interface ClusterEvent {
@@ -154,6 +176,12 @@ export interface ClusterService {
   /** Registers an existing cluster from its cluster file; the caller becomes its administrator. */
   registerCluster(caller: Caller, req: { readonly clusterFile: string }): Promise<ClusterView>;
   grantRole(caller: Caller, clusterId: string, principal: string, role: ClusterRole): Promise<void>;
+  /** ModifyClusterTags: the cluster's tags replaced by `tags` (a full update, as ACK's). */
+  modifyClusterTags(
+    caller: Caller,
+    clusterId: string,
+    tags: ReadonlyArray<{ readonly key: string; readonly value?: string }>,
+  ): Promise<void>;
   listRoles(
     caller: Caller,
     clusterId: string,

@@ -101,6 +101,55 @@ export class ClusterStore {
     return Number(r.numUpdatedRows) === 1;
   }
 
+  /**
+   * Updates a running task only while `owner` holds its lease (an instance that lost it — paused past
+   * its lease, then woken — must not overwrite the new holder's progress); false when it does not.
+   */
+  async updateHeldTask(taskId: string, owner: string, patch: Updateable<CpTasksTable>): Promise<boolean> {
+    const r = await this.db
+      .updateTable("cp_tasks")
+      .set(patch)
+      .where("task_id", "=", taskId)
+      .where("state", "=", "running")
+      .where("lease_owner", "=", owner)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /**
+   * Ends a task in one transaction: the task's final state (only while `owner` holds its lease), the
+   * cluster's (only while this task drives it) and the event. False, nothing changed, when the lease was
+   * lost: the instance that took the task over finishes it, so a late finish never overwrites its result.
+   */
+  async finishTask(
+    taskId: string,
+    owner: string,
+    end: {
+      readonly task: Updateable<CpTasksTable>;
+      readonly cluster: Updateable<CpClustersTable>;
+      readonly event: EventRow;
+    },
+  ): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      const r = await tx
+        .updateTable("cp_tasks")
+        .set(end.task)
+        .where("task_id", "=", taskId)
+        .where("state", "=", "running")
+        .where("lease_owner", "=", owner)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) return false;
+      await tx
+        .updateTable("cp_clusters")
+        .set(end.cluster)
+        .where("cluster_id", "=", end.event.cluster_id)
+        .where("current_task_id", "=", taskId)
+        .execute();
+      await tx.insertInto("cp_cluster_events").values(end.event).execute();
+      return true;
+    });
+  }
+
   /** Running tasks nobody holds (their instance stopped or died): to be taken over. */
   async orphanedTasks(now: number): Promise<TaskRow[]> {
     return this.db
@@ -114,6 +163,17 @@ export class ClusterStore {
 
   async addEvent(e: EventRow): Promise<void> {
     await this.db.insertInto("cp_cluster_events").values(e).execute();
+  }
+
+  /** A task's events, oldest first (DescribeTaskInfo's `events`). */
+  async listTaskEvents(taskId: string, limit = 100): Promise<EventRow[]> {
+    return this.db
+      .selectFrom("cp_cluster_events")
+      .select(["event_id", "cluster_id", "task_id", "time", "type", "level", "reason", "message", "source"])
+      .where("task_id", "=", taskId)
+      .orderBy("seq")
+      .limit(limit)
+      .execute();
   }
 
   /** Newest first. */

@@ -88,6 +88,44 @@ export function controlPlaneMigrations(dialect: DialectName): Record<string, Mig
           .execute();
       },
     },
+    // DescribeTaskInfo lists a task's events.
+    "0002-task-events": {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createIndex("cp_cluster_events_task")
+          .on("cp_cluster_events")
+          .columns(["task_id", "seq"])
+          .execute();
+      },
+    },
+    // Key health and automatic re-encryption: the per-cluster tags (its setting), the last health
+    // round, and the lease that lets one instance of many watch the clusters.
+    "0003-cluster-tags-health-leases": {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createTable("cp_cluster_tags")
+          .addColumn("cluster_id", "text", (c) => c.notNull())
+          .addColumn("tag_key", "text", (c) => c.notNull())
+          .addColumn("tag_value", "text", (c) => c.notNull())
+          .addColumn("position", "integer", (c) => c.notNull())
+          .addPrimaryKeyConstraint("cp_cluster_tags_pk", ["cluster_id", "tag_key"])
+          .execute();
+        await db.schema
+          .createTable("cp_cluster_health")
+          .addColumn("cluster_id", "text", (c) => c.primaryKey())
+          .addColumn("kms_key_id", "text", (c) => c.notNull())
+          .addColumn("issues", "text", (c) => c.notNull())
+          .addColumn("key_state", "text", (c) => c.notNull())
+          .addColumn("checked_at", "bigint", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable("cp_leases")
+          .addColumn("name", "text", (c) => c.primaryKey())
+          .addColumn("owner", "text", (c) => c.notNull())
+          .addColumn("expires_at", "bigint", (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -82,9 +82,39 @@ export interface CpClusterRolesTable {
   granted_at: number;
 }
 
+/** A cluster's tags (ACK's `tags` of DescribeClusterDetail, set by ModifyClusterTags). */
+export interface CpClusterTagsTable {
+  cluster_id: string;
+  tag_key: string;
+  tag_value: string;
+  /** Position in the caller's list (tags are shown in the order they were given). */
+  position: number;
+}
+
+/** The last key health round's answer per cluster (DescribeClusterDetail's `health`). */
+export interface CpClusterHealthTable {
+  cluster_id: string;
+  /** The key that was checked. */
+  kms_key_id: string;
+  /** JSON: the issues, EKS's ClusterIssue shape `[{code, message, resourceIds}]`. */
+  issues: string;
+  key_state: string;
+  checked_at: number;
+}
+
+/** A named lease among control-plane instances (the cluster watch): one holder at a time. */
+export interface CpLeasesTable {
+  name: string;
+  owner: string;
+  expires_at: number;
+}
+
 export interface ControlPlaneDatabase {
   cp_clusters: CpClustersTable;
   cp_tasks: CpTasksTable;
   cp_cluster_events: CpClusterEventsTable;
   cp_cluster_roles: CpClusterRolesTable;
+  cp_cluster_tags: CpClusterTagsTable;
+  cp_cluster_health: CpClusterHealthTable;
+  cp_leases: CpLeasesTable;
 }

@@ -4,6 +4,7 @@ import type { CallerIdentity } from "../caller.js";
 import { iamError } from "../iam-error.js";
 import type { IdentityStore } from "../identity-store.js";
 import { constantTimeEqual } from "../signature/constant-time.js";
+import { HTTP_DATE, SIGNATURE_SCHEME_ROA } from "../signature/roa.js";
 import { computeSignatureV1 } from "../signature/v1.js";
 import {
   computeSignatureV3,
@@ -11,6 +12,7 @@ import {
   REQUIRED_SIGNED_HEADERS_V3,
   SIGNATURE_ALGORITHM_V3,
 } from "../signature/v3.js";
+import { readRoaRequest } from "./roa-request.js";
 import { header, type RpcHttpRequest } from "./rpc-request.js";
 
 /** Accepted clock skew of a request's timestamp, as Alibaba Cloud (±15 minutes). */
@@ -26,6 +28,12 @@ export interface AuthenticatedRpc {
 export interface RpcAuthenticationDeps {
   readonly identity: IdentityStore;
   readonly clock: Clock;
+  /**
+   * The action of the ROA operation being served (its method and path name it): when given, the
+   * older SDKs' `acs <AccessKeyId>:<signature>` (pop-core's ROAClient) is accepted too. RPC
+   * endpoints leave it out: Alibaba's RPC APIs take no ROA signature.
+   */
+  readonly roaAction?: string;
   /** True when the nonce was not used before by this access key (it is now recorded until `expiresAt`). */
   reserveNonce(accessKeyId: string, nonce: string, expiresAt: number): Promise<boolean>;
   /** Progress, for the caller's audit record and failure budget; `knownKey` may throw to refuse. */
@@ -43,8 +51,10 @@ const missing = (name: string) =>
   );
 
 /**
- * The authentication every signed RPC API shares (KMS, STS, RAM, ActionTrail): signature V1 (the
- * SecurityToken parameter for STS credentials) or V3 (`x-acs-security-token`, signed) → credential
+ * The authentication every signed API shares (KMS, STS, RAM, ActionTrail, and the cs API's ROA
+ * operations): signature V1 (the SecurityToken parameter for STS credentials), V3
+ * (`x-acs-security-token`, signed) or, on ROA operations, the ROA `acs AK:sig` (`x-acs-security-token`,
+ * signed as every x-acs-* header; its time is the Date header) → credential
  * (permanent, or an STS session whose token opens) → constant-time signature check → session expiry
  * → timestamp window → nonce. Errors are Alibaba's codes (iam-error.ts); nothing secret in them.
  */
@@ -58,7 +68,10 @@ export async function authenticateRpc(
   let action: string;
   let version: string;
   let timestamp: string;
+  /** The time field's name and format (ISO 8601 UTC, or the HTTP Date header's IMF-fixdate). */
+  let timeField = { name: "Timestamp", format: ISO_UTC, example: "2026-01-01T00:00:00Z" };
   let nonce: string;
+  let nonceName = "SignatureNonce";
   let securityToken: string | undefined;
   let verify: (secret: string) => boolean;
 
@@ -103,6 +116,15 @@ export async function authenticateRpc(
       });
       return constantTimeEqual(expected, parsed.signature);
     };
+  } else if (
+    deps.roaAction !== undefined &&
+    authorization !== undefined &&
+    authorization.startsWith(`${SIGNATURE_SCHEME_ROA} `)
+  ) {
+    const roa = readRoaRequest(req, authorization, deps.roaAction);
+    ({ accessKeyId, action, version, timestamp, nonce, securityToken, verify } = roa);
+    timeField = { name: "Date", format: HTTP_DATE, example: "Wed, 02 Dec 2026 14:00:00 GMT" };
+    nonceName = "x-acs-signature-nonce";
   } else {
     if (params["Signature"] === undefined) throw missing("Signature");
     accessKeyId = params["AccessKeyId"] ?? "";
@@ -134,9 +156,12 @@ export async function authenticateRpc(
     );
   deps.observe?.verified?.(credential.caller);
   deps.identity.assertSessionLive(credential.caller);
-  if (timestamp === "") throw missing("Timestamp");
-  if (!ISO_UTC.test(timestamp))
-    throw iamError("InvalidTimeStamp.Format", "Timestamp: must be UTC ISO 8601 like 2026-01-01T00:00:00Z");
+  if (timestamp === "") throw missing(timeField.name);
+  if (!timeField.format.test(timestamp))
+    throw iamError(
+      "InvalidTimeStamp.Format",
+      `${timeField.name}: must be ${timeField.name === "Date" ? "an HTTP date" : "UTC ISO 8601"} like ${timeField.example}`,
+    );
   const at = Date.parse(timestamp);
   const now = deps.clock.now();
   if (!Number.isFinite(at) || Math.abs(now - at) > TIMESTAMP_WINDOW_MS)
@@ -147,7 +172,7 @@ export async function authenticateRpc(
   if (nonce === "" || nonce.length > 128)
     throw iamError(
       "MissingParameter",
-      'The input parameter "SignatureNonce" (1-128 characters) is not supplied.',
+      `The input parameter "${nonceName}" (1-128 characters) is not supplied.`,
     );
   // The nonce is remembered past the far edge of the window, so a replay is refused for as long as
   // its timestamp could be accepted.

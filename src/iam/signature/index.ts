@@ -18,3 +18,15 @@ export {
   type ComputeSignatureV3Input,
   type SignRequestV3Input,
 } from "./v3.js";
+export {
+  SIGNATURE_SCHEME_ROA,
+  parseAuthorizationRoa,
+  canonicalizedHeadersRoa,
+  canonicalizedResourceRoa,
+  stringToSignRoa,
+  computeSignatureRoa,
+  contentMd5,
+  HTTP_DATE,
+  type AuthorizationRoa,
+  type StringToSignRoaInput,
+} from "./roa.js";

@@ -125,6 +125,23 @@ export function iamMigrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    "0002-user-sessions": {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createTable("iam_user_sessions")
+          .addColumn("access_key_id", "text", (c) => c.primaryKey())
+          .addColumn("principal_name", "text", (c) => c.notNull())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .addColumn("expires_at", "bigint", (c) => c.notNull())
+          .addColumn("ended_at", "bigint")
+          .execute();
+        await db.schema
+          .createIndex("iam_user_sessions_by_expiry")
+          .on("iam_user_sessions")
+          .column("expires_at")
+          .execute();
+      },
+    },
   };
 }
 

@@ -72,6 +72,19 @@ export interface TrailEventsTable {
   record: string;
 }
 
+/**
+ * A user's console session credential (src/iam/sts/user-session.ts): its STS access key id, whose it
+ * is and until when; `ended_at` once the user signed out (or the console ended the session), after
+ * which its token is refused by every service. The secret is in the sealed token only, never here.
+ */
+export interface UserSessionsTable {
+  access_key_id: string;
+  principal_name: string;
+  created_at: number;
+  expires_at: number;
+  ended_at: number | null;
+}
+
 export interface IamDatabase {
   principals: PrincipalsTable;
   access_keys: AccessKeysTable;
@@ -79,4 +92,5 @@ export interface IamDatabase {
   attachments: AttachmentsTable;
   nonce_digests: NonceDigestsTable;
   trail_events: TrailEventsTable;
+  iam_user_sessions: UserSessionsTable;
 }

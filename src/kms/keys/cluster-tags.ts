@@ -1,14 +1,15 @@
 import { kmsError } from "../kms-error.js";
+import { CLUSTER_TAG_PREFIX } from "../client/cluster-tag.js";
 import type { KeyTag } from "./key-types.js";
 
+export { CLUSTER_TAG_PREFIX, clusterTagKey } from "../client/cluster-tag.js";
+
 /**
- * The contract between atrest's encryption operations and atrest kms: a key that a cluster needs
- * carries the tag `atrest:cluster:<clusterName>` = `write` (the cluster's current key) or `read` (a key
- * still needed to read stored data). While such a tag is on a key, DisableKey, ScheduleKeyDeletion and
- * turning deletion protection off are refused (Rejected.KeyInUse) unless the caller passes Force=true.
+ * The KMS's side of the cluster tag (src/kms/client/cluster-tag.ts): while a key carries one,
+ * DisableKey, ScheduleKeyDeletion and turning deletion protection off are refused (Rejected.KeyInUse)
+ * unless the caller passes Force=true.
  * Pure: parsing and validation only.
  */
-export const CLUSTER_TAG_PREFIX = "atrest:cluster:";
 /** The tag-key prefix atrest reserves; only cluster tags may use it. */
 export const ATREST_TAG_PREFIX = "atrest:";
 /** A cluster name: a DNS-1123 label. */
@@ -19,10 +20,6 @@ export type ClusterKeyUse = "write" | "read";
 export interface ClusterUse {
   readonly cluster: string;
   readonly use: ClusterKeyUse;
-}
-
-export function clusterTagKey(cluster: string): string {
-  return `${CLUSTER_TAG_PREFIX}${cluster}`;
 }
 
 /**
