@@ -4,7 +4,7 @@
  * - progress: while Secret encryption turns off, the state badge says Updating, the stage stepper
  *   shows the stages and the progress bar (role progressbar, "N / M", rate, ETA) advances at least
  *   twice before Running — the control plane persists the rewrite's progress about once a second;
- * - quick authorization (AliyunCSManagedSecurityRole deleted): enabling is refused with the reason; a
+ * - quick authorization (AliyunCSManagedSecurityRole without its policy): enabling is refused with the reason; a
  *   user RAM does not let create roles is told whom to ask, the administrator is offered "Quick
  *   authorization", which creates the role, and enabling then works (Updating → Running, scan agrees);
  * - failure and Resume: the network between the control plane and the cluster's apiserver is cut
@@ -55,6 +55,9 @@ async function scanSecrets(): Promise<ScanSecrets> {
   ]);
   return (JSON.parse(r.stdout) as { resources: { secrets: ScanSecrets } }).resources.secrets;
 }
+
+const ram = (action: string, params: Record<string, string> = {}) =>
+  identity.call(action, params, { version: "2015-05-01" });
 
 /** Creates `count` Secrets through the API, 16 at a time (kubectl would take minutes for thousands). */
 async function createSecrets(count: number): Promise<void> {
@@ -143,17 +146,20 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-async function signedIn(creds: { accessKeyId: string; accessKeySecret: string }): Promise<Page> {
+async function signedIn(
+  creds: { accessKeyId: string; accessKeySecret: string },
+  locale = "en-US",
+): Promise<Page> {
   const ctx = await browser.newContext({
     ignoreHTTPSErrors: true,
-    locale: "en-US",
+    locale,
     viewport: { width: 1360, height: 900 },
   });
   const p = await ctx.newPage();
   await p.goto(up.consoleUrl);
   await p.getByLabel("AccessKey ID").fill(creds.accessKeyId);
   await p.getByLabel("AccessKey Secret").fill(creds.accessKeySecret);
-  await p.getByRole("button", { name: "Sign in" }).click();
+  await p.getByRole("button", { name: locale.startsWith("zh") ? "登录" : "Sign in" }).click();
   await p.waitForURL((u) => !u.pathname.startsWith("/console/signin"));
   return p;
 }
@@ -220,6 +226,20 @@ async function encryptionStatus(): Promise<{
   return JSON.parse(r.stdout) as never;
 }
 
+/** Waits for Updating; a refusal in the dialog instead fails with what it says. */
+async function expectUpdating(p: Page): Promise<void> {
+  const refusal = p.getByRole("dialog", { name: "Secret Encryption" }).getByRole("alert");
+  const first = await Promise.race([
+    p
+      .getByText("Updating")
+      .first()
+      .waitFor()
+      .then(() => "updating"),
+    refusal.waitFor().then(async () => `refused: ${await refusal.innerText()}`),
+  ]);
+  assert.equal(first, "updating");
+}
+
 /** Turns the switch on and picks up's key in the dialog. */
 async function enableThroughDialog(p: Page): Promise<void> {
   await p.getByRole("switch", { name: "Secret Encryption" }).click();
@@ -270,16 +290,104 @@ describe("console: a running change, its failure and Resume, quick authorization
     await p.context().close();
   });
 
-  it("turns it on again", async () => {
+  it("service role not authorized: the reason, whom to ask (no RAM rights) or Quick authorization; then enable works", async () => {
+    // The service role loses its authorization (the system policy quick authorization attaches). A
+    // custom policy keeps the running plugin's KMS calls allowed meanwhile: deleting the role would end
+    // the plugin's STS session for good (a new role has a new id), which is not what this test is about.
+    await ram("CreatePolicy", {
+      PolicyName: "PluginKmsMeanwhile",
+      PolicyDocument: JSON.stringify({
+        Version: "1",
+        Statement: [
+          { Effect: "Allow", Action: ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"], Resource: "*" },
+        ],
+      }),
+    });
+    await ram("AttachPolicyToRole", {
+      RoleName: "AliyunCSManagedSecurityRole",
+      PolicyName: "PluginKmsMeanwhile",
+      PolicyType: "Custom",
+    });
+    await ram("DetachPolicyFromRole", {
+      RoleName: "AliyunCSManagedSecurityRole",
+      PolicyName: "AliyunCSManagedSecurityRolePolicy",
+      PolicyType: "System",
+    });
+    // carol administers the cluster and may use the KMS, but RAM does not let her create roles.
+    await ram("CreateUser", { UserName: "carol" });
+    const key = (await ram("CreateAccessKey", { UserName: "carol" }))["AccessKey"] as {
+      AccessKeyId: string;
+      AccessKeySecret: string;
+    };
+    for (const policy of ["AliyunCSFullAccess", "AliyunKMSFullAccess"])
+      await ram("AttachPolicyToUser", { UserName: "carol", PolicyName: policy, PolicyType: "System" });
+    const a = await signedIn(admin());
+    await a.goto(clusterUrl());
+    await a.getByRole("tab", { name: "Cluster role assignments" }).click();
+    await a.getByLabel("RAM user or role").fill("carol");
+    await a.getByLabel("Role", { exact: true }).selectOption("admin");
+    await a.getByRole("button", { name: "Grant" }).click();
+    await a.getByRole("table", { name: "Cluster role assignments" }).getByText("carol").waitFor();
+    await a.context().close();
+
+    const c = await signedIn({ accessKeyId: key.AccessKeyId, accessKeySecret: key.AccessKeySecret });
+    await c.goto(clusterUrl());
+    await waitChangeable(c);
+    await enableThroughDialog(c);
+    const refused = c.getByRole("alert").filter({ hasText: "ErrorRamRoleNotAuthorized" });
+    await refused.waitFor();
+    assert.match(
+      await refused.innerText(),
+      /AliyunCSManagedSecurityRole lacks AliyunCSManagedSecurityRolePolicy/,
+    );
+    const carolNotice = c.getByRole("region", { name: "Quick authorization" });
+    await carolNotice.waitFor();
+    const carolText = await carolNotice.innerText();
+    assert.match(carolText, /Ask a RAM administrator of account \d+/);
+    assert.match(carolText, /ram:CreateRole/);
+    assert.equal(await carolNotice.getByRole("button", { name: "Quick authorization" }).count(), 0);
+    await screenshot(c, SUITE, "04-no-role-ask-admin");
+    await c.context().close();
+
     const p = await signedIn(admin());
     await p.goto(clusterUrl());
-    await waitChangeable(p);
     await enableThroughDialog(p);
-    await p.getByText("Updating").first().waitFor();
+    await p.getByRole("alert").filter({ hasText: "ErrorRamRoleNotAuthorized" }).waitFor();
+    const notice = p.getByRole("region", { name: "Quick authorization" });
+    await notice.getByRole("button", { name: "Quick authorization" }).waitFor();
+    await screenshot(p, SUITE, "05-no-role-quick-authorization");
+    await notice.getByRole("button", { name: "Quick authorization" }).click();
+    await p.getByRole("status").filter({ hasText: "The service role is authorized" }).waitFor();
+    const role = (await ram("GetRole", { RoleName: "AliyunCSManagedSecurityRole" }))["Role"] as {
+      AssumeRolePolicyDocument: string;
+    };
+    assert.match(role.AssumeRolePolicyDocument, /cs\.aliyuncs\.com/);
+    const attached = JSON.stringify(
+      await ram("ListPoliciesForRole", { RoleName: "AliyunCSManagedSecurityRole" }),
+    );
+    assert.match(attached, /AliyunCSManagedSecurityRolePolicy/);
+
+    await enableThroughDialog(p);
+    await expectUpdating(p);
     await p.getByText("Running").first().waitFor({ timeout: OPERATION_TIMEOUT_MS });
     await p.locator('[role="switch"][aria-checked="true"]').waitFor();
+    await screenshot(p, SUITE, "06-authorized-enabled");
     const scan = await scanSecrets();
     assert.equal(scan.plaintext, 0);
+    assert.equal(scan.encrypted, scan.total);
+
+    // The cluster page's link: Event Query filtered to the KMS, this key and the service role, searched.
+    await p.getByRole("link", { name: /Event Query: the service role/ }).click();
+    await p.getByRole("heading", { name: "Event Query" }).waitFor();
+    assert.equal(await p.getByLabel("Service name").inputValue(), "Kms");
+    assert.equal(await p.getByLabel("Resource name").inputValue(), up.keyId);
+    const rows = p
+      .getByRole("table", { name: "Event Query" })
+      .getByRole("row")
+      .filter({ hasText: /Encrypt|Decrypt/ });
+    await rows.first().waitFor();
+    assert.match(await rows.first().innerText(), /AliyunCSManagedSecurityRole/);
+    await screenshot(p, SUITE, "06b-event-query-for-key");
     await p.context().close();
   });
 
@@ -302,6 +410,15 @@ describe("console: a running change, its failure and Resume, quick authorization
     const resume = alert.getByRole("button", { name: "Resume" });
     await resume.waitFor();
     await screenshot(p, SUITE, "07-failed");
+    // The same in Chinese: 变更失败, the stage, 继续.
+    const zh = await signedIn(admin(), "zh-CN");
+    await zh.goto(clusterUrl());
+    const zhAlert = zh.getByRole("alert").filter({ hasText: "变更失败" });
+    await zhAlert.waitFor();
+    assert.match(await zhAlert.innerText(), /停止于阶段 rewrite/);
+    await zhAlert.getByRole("button", { name: "继续" }).waitFor();
+    await screenshot(zh, SUITE, "07b-failed-zh");
+    await zh.context().close();
 
     await proxy.restore(); // the cause fixed
     const stopped = await encryptionStatus();

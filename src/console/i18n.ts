@@ -189,11 +189,13 @@ const en = {
   "ops.roleMissing":
     "Secret Encryption needs the service role AliyunCSManagedSecurityRole, which does not exist: the cluster's KMS plugin cannot use the KMS without it.",
   "ops.roleUnauthorized": "The service role AliyunCSManagedSecurityRole lacks its policy {policy}.",
+  "ops.roleNeeded":
+    "Secret Encryption needs the service role AliyunCSManagedSecurityRole with its policy {policy} (quick authorization).",
   "ops.authorize": "Quick authorization",
   "ops.authorizeWhat":
     "Creates AliyunCSManagedSecurityRole, trusting cs.aliyuncs.com, with the policy AliyunCSManagedSecurityRolePolicy.",
   "ops.askWhom":
-    "You may not create it ({reason}). Ask a RAM administrator of account {account} (allowed ram:CreateRole and ram:AttachPolicyToRole, e.g. with AliyunRAMFullAccess) to open this page and use Quick authorization, or to run `atrest iam quick-authorize`.",
+    "You may not authorize it (RAM does not allow you {reason}). Ask a RAM administrator of account {account} (allowed ram:CreateRole and ram:AttachPolicyToRole, e.g. with AliyunRAMFullAccess) to open this page and use Quick authorization, or to run `atrest iam quick-authorize`.",
   "ops.authorized": "The service role is authorized: turn Secret Encryption on again.",
 } as const;
 
@@ -381,11 +383,13 @@ const zh: Record<MessageKey, string> = {
   "ops.roleMissing":
     "Secret落盘加密需要服务角色 AliyunCSManagedSecurityRole，该角色不存在：没有它，集群的KMS插件无法使用KMS。",
   "ops.roleUnauthorized": "服务角色 AliyunCSManagedSecurityRole 缺少权限策略 {policy}。",
+  "ops.roleNeeded":
+    "Secret落盘加密需要服务角色 AliyunCSManagedSecurityRole 及其权限策略 {policy}（快速授权）。",
   "ops.authorize": "快速授权",
   "ops.authorizeWhat":
     "创建信任 cs.aliyuncs.com 的角色 AliyunCSManagedSecurityRole，并授予权限策略 AliyunCSManagedSecurityRolePolicy。",
   "ops.askWhom":
-    "您无权创建该角色（{reason}）。请联系账号 {account} 的RAM管理员（拥有 ram:CreateRole 与 ram:AttachPolicyToRole 权限，例如 AliyunRAMFullAccess）打开本页面进行快速授权，或运行 `atrest iam quick-authorize`。",
+    "您无权进行该授权（RAM不允许您执行 {reason}）。请联系账号 {account} 的RAM管理员（拥有 ram:CreateRole 与 ram:AttachPolicyToRole 权限，例如 AliyunRAMFullAccess）打开本页面进行快速授权，或运行 `atrest iam quick-authorize`。",
   "ops.authorized": "服务角色已授权：请重新开启Secret落盘加密。",
 };
 

@@ -1,10 +1,11 @@
 import { useEffect, useState } from "react";
-import { api } from "../api.js";
+import { api, ApiError } from "../api.js";
 import { useT, type MessageKey } from "../i18n.js";
 import { ErrorBox, Link, Loading, Switch, useAsync } from "../ui.js";
 import type { ClusterView, TaskView } from "./cluster-types.js";
 import { FailurePanel, type ChangeRequest } from "./failure-panel.js";
 import { OperationPanel } from "./operation-panel.js";
+import { SERVICE_ROLE_REFUSAL, ServiceRoleNotice } from "./service-role-notice.js";
 import { DisableDialog, EnableDialog } from "./secret-encryption-dialog.js";
 import { StateBadge } from "./state-badge.js";
 
@@ -30,7 +31,15 @@ export function ClusterPage({ clusterId }: { clusterId: string }) {
 
   const change = async (req: ChangeRequest) => {
     setRefusal(undefined);
-    await api("POST", `${path}/encryption`, req);
+    try {
+      await api("POST", `${path}/encryption`, req);
+    } catch (err) {
+      // Refused for the service role: shown on the page, beside the quick authorization it needs.
+      if (!(err instanceof ApiError && err.code === SERVICE_ROLE_REFUSAL)) throw err;
+      setDialog(undefined);
+      setRefusal(err);
+      return;
+    }
     setDialog(undefined);
     detail.reload();
   };
@@ -92,7 +101,7 @@ export function ClusterPage({ clusterId }: { clusterId: string }) {
                     {cluster.kmsKeyId}
                   </Link>
                   <Link
-                    to={`/console/events?resourceName=${encodeURIComponent(cluster.kmsKeyId)}&user=aliyuncsmanagedsecurityrole`}
+                    to={`/console/events?serviceName=Kms&resourceName=${encodeURIComponent(cluster.kmsKeyId)}&user=aliyuncsmanagedsecurityrole`}
                   >
                     {t("cluster.eventsForKey")}
                   </Link>
@@ -100,7 +109,7 @@ export function ClusterPage({ clusterId }: { clusterId: string }) {
               )}
             </span>
           </div>
-          <ServiceRoleNotice refusal={refusal} />
+          <ServiceRoleNotice refusal={refusal} onAuthorized={() => setRefusal(undefined)} />
           <ErrorBox error={refusal} title={t("cluster.refused")} />
           {cluster.coolDownUntil > Date.now() && !updating ? (
             <p className="muted">
@@ -128,29 +137,6 @@ export function ClusterPage({ clusterId }: { clusterId: string }) {
         <DisableDialog onClose={() => setDialog(undefined)} onOk={() => change({ enabled: false })} />
       ) : null}
     </section>
-  );
-}
-
-/** When a change needs the service role and it is missing, offers ACK's quick authorization. */
-function ServiceRoleNotice({ refusal }: { refusal: unknown }) {
-  const { t } = useT();
-  const role = useAsync(() => api<{ exists: boolean }>("GET", "/service-role"), [refusal]);
-  const [error, setError] = useState<unknown>();
-  if (role.data === undefined || role.data.exists) return null;
-  return (
-    <div className="notice" role="note">
-      <p>{t("cluster.serviceRoleMissing")}</p>
-      <button
-        className="primary"
-        onClick={() => {
-          setError(undefined);
-          api("POST", "/service-role").then(role.reload, setError);
-        }}
-      >
-        {t("cluster.authorize")}
-      </button>
-      <ErrorBox error={error} title={t("cluster.refused")} />
-    </div>
   );
 }
 

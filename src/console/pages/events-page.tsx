@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { api } from "../api.js";
 import { useT } from "../i18n.js";
 import { Dialog, ErrorBox, field, Loading } from "../ui.js";
@@ -77,6 +77,12 @@ export function EventsPage({ search }: { search: URLSearchParams }) {
     setPages([undefined]);
     void load(f, undefined);
   };
+  // A pre-filtered link (the cluster page's, for its key and the service role) shows its results at once.
+  const [linked] = useState(() => Object.keys(initial).length > 0);
+  useEffect(() => {
+    if (linked) void load(initial, undefined);
+    // Once, on arrival: later searches come from the form.
+  }, [linked]);
   const page = pages.length;
   return (
     <section>

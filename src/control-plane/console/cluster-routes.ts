@@ -1,7 +1,12 @@
 import { randomUUID, timingSafeEqual } from "node:crypto";
 import type { FastifyRequest } from "fastify";
 import { z } from "zod";
-import { CS_SERVICE_ROLE, CS_SERVICE_ROLE_POLICY, CS_SERVICE_ROLE_TRUST_POLICY } from "../../iam/index.js";
+import {
+  CS_SERVICE_ROLE,
+  CS_SERVICE_ROLE_POLICY,
+  CS_SERVICE_ROLE_TRUST_POLICY,
+  serviceRoleArn,
+} from "../../iam/index.js";
 import { apiRoute, parseBody, type ApiContext, type ApiScope } from "./api-context.js";
 import {
   CONSOLE_CLUSTER_ROLES,
@@ -10,6 +15,47 @@ import {
   type ConsoleIdentityResolver,
 } from "./clusters-port.js";
 import { consoleRefusal } from "./console-error.js";
+
+/** What quick authorization calls (RAM checks each on the role's ARN). */
+const QUICK_AUTHORIZE_ACTIONS = ["ram:CreateRole", "ram:AttachPolicyToRole"] as const;
+
+function upstreamCode(err: unknown): string {
+  const code = (err as { details?: Record<string, unknown> }).details?.["kmsCode"];
+  return typeof code === "string" ? code : "";
+}
+
+function sameJson(a: string, b: string): boolean {
+  try {
+    return JSON.stringify(JSON.parse(a)) === JSON.stringify(JSON.parse(b));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether the role exists and has its policy, asked of RAM as the user; null where RAM does not let
+ * the user read it (the cs API's refusal to enable still says what is missing).
+ */
+async function serviceRoleState(
+  upstream: ApiContext["upstream"],
+): Promise<{ exists: boolean | null; authorized: boolean | null }> {
+  try {
+    await upstream.call("ram", "GetRole", { RoleName: CS_SERVICE_ROLE });
+  } catch (err) {
+    if (upstreamCode(err).startsWith("EntityNotExist")) return { exists: false, authorized: false };
+    if (upstreamCode(err).startsWith("NoPermission")) return { exists: null, authorized: null };
+    throw err;
+  }
+  try {
+    const r = await upstream.call("ram", "ListPoliciesForRole", { RoleName: CS_SERVICE_ROLE });
+    const policies = ((r["Policies"] as { Policy?: Array<{ PolicyName?: string }> } | undefined)?.Policy ??
+      []) as Array<{ PolicyName?: string }>;
+    return { exists: true, authorized: policies.some((p) => p.PolicyName === CS_SERVICE_ROLE_POLICY) };
+  } catch (err) {
+    if (upstreamCode(err).startsWith("NoPermission")) return { exists: true, authorized: null };
+    throw err;
+  }
+}
 
 const CLUSTER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const TASK_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -138,31 +184,52 @@ export function registerClusterRoutes(
     clusters.describeTask(caller, idParam(params, "taskId", TASK_ID)),
   );
 
-  // The service role: whether it exists (and may be used), and ACK's quick authorization, both as
-  // RAM calls of the signed-in user — allowed only to those RAM lets manage roles.
-  apiRoute(scope, "GET", "/service-role", async ({ upstream }) => {
-    try {
-      await upstream.call("ram", "GetRole", { RoleName: CS_SERVICE_ROLE });
-      return { roleName: CS_SERVICE_ROLE, exists: true };
-    } catch (err) {
-      const code = (err as { details?: Record<string, unknown> }).details?.["kmsCode"];
-      if (typeof code === "string" && code.startsWith("EntityNotExist"))
-        return { roleName: CS_SERVICE_ROLE, exists: false };
-      throw err;
-    }
+  // The service role: whether it exists with its policy (RAM calls as the user), and whether this
+  // user may authorize it — RAM's own decision for CreateRole and AttachPolicyToRole on the role, so
+  // the page offers quick authorization only to those RAM would let do it, and tells others whom to ask.
+  route("GET", "/service-role", async ({ upstream }, caller) => {
+    const arn = serviceRoleArn(resolver.accountId);
+    const missing: string[] = [];
+    for (const action of QUICK_AUTHORIZE_ACTIONS)
+      if (!(await resolver.allows(caller.identity, action, [arn]))) missing.push(action);
+    return {
+      roleName: CS_SERVICE_ROLE,
+      policyName: CS_SERVICE_ROLE_POLICY,
+      accountId: resolver.accountId,
+      ...(await serviceRoleState(upstream)),
+      canAuthorize: missing.length === 0,
+      missingPermissions: missing,
+    };
   });
+  // Quick authorization, as `atrest iam quick-authorize` does it (idempotent): RAM decides, as the user.
   apiRoute(scope, "POST", "/service-role", async ({ upstream }) => {
-    await upstream.call("ram", "CreateRole", {
-      RoleName: CS_SERVICE_ROLE,
-      AssumeRolePolicyDocument: CS_SERVICE_ROLE_TRUST_POLICY,
-      Description:
-        "Quick authorization: the role the clusters' KMS plugin assumes (ACK's AliyunCSManagedSecurityRole)",
-    });
-    await upstream.call("ram", "AttachPolicyToRole", {
-      RoleName: CS_SERVICE_ROLE,
-      PolicyName: CS_SERVICE_ROLE_POLICY,
-      PolicyType: "System",
-    });
-    return { roleName: CS_SERVICE_ROLE, exists: true };
+    try {
+      await upstream.call("ram", "CreateRole", {
+        RoleName: CS_SERVICE_ROLE,
+        AssumeRolePolicyDocument: CS_SERVICE_ROLE_TRUST_POLICY,
+        Description:
+          "Quick authorization: the role the clusters' KMS plugin assumes (ACK's AliyunCSManagedSecurityRole)",
+      });
+    } catch (err) {
+      if (!upstreamCode(err).startsWith("EntityAlreadyExists")) throw err;
+      const role = (await upstream.call("ram", "GetRole", { RoleName: CS_SERVICE_ROLE }))["Role"] as
+        { AssumeRolePolicyDocument?: string } | undefined;
+      if (!sameJson(role?.AssumeRolePolicyDocument ?? "", CS_SERVICE_ROLE_TRUST_POLICY))
+        throw consoleRefusal(
+          "failed-precondition",
+          "ServiceRoleTrustChanged",
+          `${CS_SERVICE_ROLE} exists with another trust policy; restore it (UpdateRole) to ${CS_SERVICE_ROLE_TRUST_POLICY}`,
+        );
+    }
+    try {
+      await upstream.call("ram", "AttachPolicyToRole", {
+        RoleName: CS_SERVICE_ROLE,
+        PolicyName: CS_SERVICE_ROLE_POLICY,
+        PolicyType: "System",
+      });
+    } catch (err) {
+      if (!upstreamCode(err).startsWith("EntityAlreadyExists")) throw err;
+    }
+    return { roleName: CS_SERVICE_ROLE, exists: true, authorized: true };
   });
 }

@@ -117,6 +117,10 @@ export type ConsoleClusterRole = (typeof CONSOLE_CLUSTER_ROLES)[number];
 
 /** Resolves the session's access key to the identity the services see (as their authentication does). */
 export interface ConsoleIdentityResolver {
+  /** The account the identity store serves (RAM ARNs name it). */
+  readonly accountId: string;
+  /** RAM's decision for `caller` doing `action` on any of `arns` (the evaluator RAM's API uses). */
+  allows(caller: CallerIdentity, action: string, arns: readonly string[]): Promise<boolean>;
   resolveAccessKey(
     accessKeyId: string,
     securityToken?: string,

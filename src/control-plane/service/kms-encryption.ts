@@ -6,7 +6,7 @@ import type { ClusterRow, TaskRow } from "../store/cluster-store.js";
 import { allowedCluster, roleOf } from "./authorize.js";
 import { errorText, reasonOf, recordClusterEvent, type ServiceContext } from "./context.js";
 import type { TaskRunner } from "./task-runner.js";
-import type { Caller, UpdateKmsEncryptionRequest } from "./types.js";
+import type { Caller, TaskStage, UpdateKmsEncryptionRequest } from "./types.js";
 import { stagesOf } from "./views.js";
 
 /**
@@ -75,7 +75,9 @@ export async function startKmsEncryptionChange(
       ...(resume ? { resumeFailed: true } : { replaceUnfinished: row.state === "failed" }),
     }),
     // A resumed change shows the stages (and the rewrite's progress) it reached before it stopped.
-    stages: resume ? failed.stages : JSON.stringify(stagesOf(req.disableEncryption ? "disable" : "enable")),
+    stages: JSON.stringify(
+      resume ? resumedStages(failed.stages) : stagesOf(req.disableEncryption ? "disable" : "enable"),
+    ),
     current_stage: resume ? failed.current_stage : "preflight",
     operation_id: "",
     error_code: "",
@@ -122,6 +124,14 @@ function assertKeyRegion(ctx: ServiceContext, row: ClusterRow, keyId: string): v
       `kms_key_id: the key ${keyId} belongs to account ${account || "(none)"}, not ${ctx.accountId}; use a key of this account`,
       { details: { reason: "KmsKeyWrongAccount" } },
     );
+}
+
+/** The failed task's stages as the resumed task starts: the failed one pending again, no stale pace. */
+function resumedStages(json: string): TaskStage[] {
+  return (JSON.parse(json) as TaskStage[]).map((s) => ({
+    ...(s.state === "failed" ? { name: s.name, state: "pending" as const } : s),
+    ...(s.progress === undefined ? {} : { progress: { ...s.progress, ratePerSecond: 0, etaSeconds: null } }),
+  }));
 }
 
 /** Whether a failed task asked for `request` (the same type, and for enable the same key). */
