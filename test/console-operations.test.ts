@@ -15,18 +15,22 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import YAML from "yaml";
-import { KmsClient, loadKmsProfile, type KmsProfile } from "../src/kms/client/index.js";
 import { KubeClient } from "../src/operations/kube-client.js";
 import { loadKubeconfig } from "../src/operations/kubeconfig.js";
 import { runAtrest } from "./support/cli.js";
-import { CHROMIUM, screenshot } from "./support/console-stack.js";
-import { startUpWithControlPlane, type UpReady } from "./support/control-plane.js";
+import { screenshot } from "./support/console-stack.js";
+import {
+  scanSqliteSecrets,
+  signInWithAccessKey,
+  startConsoleUp,
+  type ConsoleUp,
+} from "./support/console-up.js";
+import type { Creds } from "./support/control-plane.js";
 import { startTcpProxy, type TcpProxy } from "./support/tcp-proxy.js";
 
 const SUITE = "operations";
@@ -34,30 +38,12 @@ const SECRETS = 2_500;
 const OPERATION_TIMEOUT_MS = 240_000;
 
 const root = mkdtempSync(join(tmpdir(), "atrest-console-ops-"));
-let child: ChildProcess | undefined;
-let up: UpReady & { consoleUrl: string };
-let profile: KmsProfile;
-let identity: KmsClient;
-let browser: Browser;
+let stack: ConsoleUp;
+let up: ConsoleUp["up"];
 let proxy: TcpProxy;
-let stderr: () => string = () => "";
 
-type ScanSecrets = { total: number; encrypted: number; plaintext: number };
-async function scanSecrets(): Promise<ScanSecrets> {
-  const r = await runAtrest([
-    "scan",
-    "--datastore-endpoint",
-    `sqlite://${up.storeLocation.sqlite!}`,
-    "--resource",
-    "secrets",
-    "-o",
-    "json",
-  ]);
-  return (JSON.parse(r.stdout) as { resources: { secrets: ScanSecrets } }).resources.secrets;
-}
-
-const ram = (action: string, params: Record<string, string> = {}) =>
-  identity.call(action, params, { version: "2015-05-01" });
+const scanSecrets = () => scanSqliteSecrets(up.storeLocation.sqlite!);
+const ram = (action: string, params: Record<string, string> = {}) => stack.ram(action, params);
 
 /** Creates `count` Secrets through the API, 16 at a time (kubectl would take minutes for thousands). */
 async function createSecrets(count: number): Promise<void> {
@@ -108,63 +94,25 @@ function routeClusterThrough(p: TcpProxy): void {
 }
 
 before(async () => {
-  const started = await startUpWithControlPlane(join(root, "up"), ["--update-cooldown", "1s"]);
-  child = started.child;
-  stderr = started.stderr;
-  up = started.ready as UpReady & { consoleUrl: string };
-  profile = loadKmsProfile(up.kmsProfile);
-  identity = new KmsClient({
-    endpoint: up.identityEndpoint,
-    regionId: up.region,
-    accessKeyId: profile.accessKeyId,
-    accessKeySecret: profile.accessKeySecret,
-    caPem: readFileSync(profile.caFile!, "utf8"),
-  });
+  stack = await startConsoleUp(join(root, "up"), ["--update-cooldown", "1s"]);
+  up = stack.up;
   const apiserver = new URL(up.apiserverUrl);
   proxy = await startTcpProxy({ host: apiserver.hostname, port: Number(apiserver.port) });
   routeClusterThrough(proxy);
   await createSecrets(SECRETS);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
 });
 
 after(async () => {
-  await browser?.close();
-  identity?.close();
   await proxy?.close();
-  child?.kill("SIGINT");
-  if (child !== undefined && child.exitCode === null)
-    await new Promise((r) => {
-      const t = setTimeout(() => {
-        child?.kill("SIGKILL");
-        r(undefined);
-      }, 30_000);
-      child?.once("exit", () => {
-        clearTimeout(t);
-        r(undefined);
-      });
-    });
+  await stack?.close();
   rmSync(root, { recursive: true, force: true });
 });
 
-async function signedIn(
-  creds: { accessKeyId: string; accessKeySecret: string },
-  locale = "en-US",
-): Promise<Page> {
-  const ctx = await browser.newContext({
-    ignoreHTTPSErrors: true,
-    locale,
-    viewport: { width: 1360, height: 900 },
-  });
-  const p = await ctx.newPage();
-  await p.goto(up.consoleUrl);
-  await p.getByLabel("AccessKey ID").fill(creds.accessKeyId);
-  await p.getByLabel("AccessKey Secret").fill(creds.accessKeySecret);
-  await p.getByRole("button", { name: locale.startsWith("zh") ? "登录" : "Sign in" }).click();
-  await p.waitForURL((u) => !u.pathname.startsWith("/console/signin"));
-  return p;
+async function signedIn(creds: Creds, locale = "en-US"): Promise<Page> {
+  return signInWithAccessKey(await stack.page({ locale }), creds, locale);
 }
 
-const admin = () => ({ accessKeyId: profile.accessKeyId, accessKeySecret: profile.accessKeySecret });
+const admin = () => stack.admin;
 const clusterUrl = () =>
   `${new URL(up.consoleUrl).origin}/console/clusters/${encodeURIComponent(up.clusterId)}`;
 
@@ -455,6 +403,6 @@ describe("console: a running change, its failure and Resume, quick authorization
   });
 
   it("never logs the administrator's secret", () => {
-    assert.ok(!stderr().includes(profile.accessKeySecret));
+    assert.ok(!stack.stderr().includes(stack.profile.accessKeySecret));
   });
 });

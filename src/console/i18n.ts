@@ -115,16 +115,9 @@ const en = {
   "cluster.disableWarning":
     "Turn off Secret Encryption? Every Secret is decrypted and, once the change is done, Secrets will be stored in plaintext in the cluster's datastore.",
   "cluster.refused": "Refused",
-  "cluster.failed": "The last change failed",
-  "cluster.retry": "Retry",
-  "cluster.progress": "{done} of {total} Secrets rewritten",
-  "cluster.eta": "about {eta} left",
   "cluster.stage": "Stage",
   "cluster.task": "Task",
   "cluster.coolDown": "Changes are possible again after {time} (a 5-minute wait follows every change).",
-  "cluster.serviceRoleMissing":
-    "The service role AliyunCSManagedSecurityRole does not exist: the cluster's KMS plugin cannot use the KMS without it.",
-  "cluster.authorize": "Quick authorization",
   "cluster.eventsForKey": "Event Query: the service role's calls with this key",
   "cluster.principal": "RAM user or role",
   "cluster.role": "Role",
@@ -310,16 +303,9 @@ const zh: Record<MessageKey, string> = {
   "cluster.disableWarning":
     "确定关闭Secret落盘加密？所有Secret将被解密，变更完成后Secret将以明文形式存储在集群的数据存储中。",
   "cluster.refused": "操作被拒绝",
-  "cluster.failed": "上次变更失败",
-  "cluster.retry": "重试",
-  "cluster.progress": "已重写 {done} / {total} 个Secret",
-  "cluster.eta": "预计剩余 {eta}",
   "cluster.stage": "阶段",
   "cluster.task": "任务",
   "cluster.coolDown": "{time} 之后才能再次变更（每次变更后需等待5分钟）。",
-  "cluster.serviceRoleMissing":
-    "服务角色 AliyunCSManagedSecurityRole 不存在：没有它，集群的KMS插件无法使用KMS。",
-  "cluster.authorize": "快速授权",
   "cluster.eventsForKey": "历史事件查询：服务角色使用该密钥的调用",
   "cluster.principal": "RAM用户或角色",
   "cluster.role": "角色",
