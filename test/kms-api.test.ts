@@ -89,6 +89,21 @@ describe("atrest kms over HTTPS (signed requests, audit)", () => {
     assert.equal(md.Arn, `acs:kms:cn-hangzhou:1234567890123456:key/${String(md.KeyId)}`);
     assert.equal(created.Code, undefined);
     const keyId = String(md.KeyId);
+    // Its ARN names it; an ARN of another region or account names no key of this KMS.
+    const byArn = (await admin.call("DescribeKey", { KeyId: String(md.Arn) })).KeyMetadata as {
+      KeyId: string;
+    };
+    assert.equal(byArn.KeyId, keyId);
+    for (const other of [
+      String(md.Arn).replace(":cn-hangzhou:", ":cn-beijing:"),
+      String(md.Arn).replace(":1234567890123456:", ":6543210987654321:"),
+    ])
+      await expectError(
+        admin,
+        "DescribeKey",
+        { KeyId: other },
+        { status: 404, code: "Forbidden.KeyNotFound" },
+      );
 
     const enc = await admin.call("Encrypt", {
       KeyId: keyId,

@@ -37,7 +37,6 @@ export async function startKmsEncryptionChange(
     throw csError("MissingParameter", "kms_key_id: required to enable Secret encryption");
   if (!req.disableEncryption && !KEY_ID_PATTERN.test(keyId))
     throw csError("InvalidParameter", "kms_key_id: a KMS key id, alias or ARN (1-256 printable characters)");
-  if (!req.disableEncryption) assertKeyRegion(ctx, row, keyId);
   if (!req.disableEncryption) await assertServiceRole(ctx);
   assertChangeable(ctx, row);
   if (
@@ -100,30 +99,6 @@ export async function startKmsEncryptionChange(
   });
   runner.drive(task.task_id, false);
   return { taskId: task.task_id };
-}
-
-/**
- * ACK: "the KMS key must be in the same region" as the cluster. A key given by its ARN names its
- * region and account, and a KMS resolves the ARN to the key id it ends with whatever those say — so
- * the ARN is checked here, before anything is asked of the KMS: another region (or another account's
- * key) is refused as the preflight refuses a key DescribeKey reports in another region.
- */
-function assertKeyRegion(ctx: ServiceContext, row: ClusterRow, keyId: string): void {
-  const arn = /^acs:kms:([^:]*):([^:]*):(?:key|alias)\/.+$/.exec(keyId);
-  if (arn === null) return;
-  const [, region, account] = arn;
-  if (region !== row.region_id)
-    throw csError(
-      "ErrorKMSKeyInvalid",
-      `kms_key_id: the key ${keyId} is in region ${region || "(none)"}, cluster ${row.cluster_id} in ${row.region_id}; use a KMS key in the cluster's region`,
-      { details: { reason: "KmsKeyWrongRegion" } },
-    );
-  if (account !== ctx.accountId)
-    throw csError(
-      "ErrorKMSKeyInvalid",
-      `kms_key_id: the key ${keyId} belongs to account ${account || "(none)"}, not ${ctx.accountId}; use a key of this account`,
-      { details: { reason: "KmsKeyWrongAccount" } },
-    );
 }
 
 /** The failed task's stages as the resumed task starts: the failed one pending again, no stale pace. */

@@ -1,4 +1,5 @@
 import { isAtrestError, type AtrestError } from "../../common/errors.js";
+import { kmsError } from "../kms-error.js";
 import { parseBool, requireParam, type Params } from "../key-params.js";
 import type { KeyChange } from "../keys/index.js";
 import type { ActionContext, ActionResult, ActionSpec, ResolvedResource } from "./action-spec.js";
@@ -28,9 +29,20 @@ function isNotFound(err: unknown): err is AtrestError {
  * Resolves a KeyId parameter (id, alias or ARN) into the ARNs the policy check evaluates: the alias's
  * ARN first when it came by alias (errors name what the caller named, never the key behind an alias
  * it may not see), then the key's. An unknown alias or key is resolved to what was named, with
- * `notFound` set (raised after the policy check).
+ * `notFound` set (raised after the policy check). An ARN naming another region or account names no key
+ * of this KMS (it serves one region of one account), whatever key id it ends with.
  */
 export async function keyResource(ctx: ActionContext, value: string): Promise<KeyResource> {
+  const arn = /^acs:kms:([^:]*):([^:]*):/.exec(value);
+  if (arn !== null && (arn[1] !== ctx.region || arn[2] !== ctx.accountId))
+    return {
+      arns: [value],
+      keyId: "",
+      notFound: kmsError(
+        "Forbidden.KeyNotFound",
+        `The specified Key is not found: ${value} (the ARN names region ${arn[1]}, account ${arn[2]}; this KMS serves region ${ctx.region}, account ${ctx.accountId})`,
+      ),
+    };
   const alias = /(?:^|:)(alias\/.+)$/.exec(value);
   const aliasArns = alias === null ? [] : [accountArn(ctx, alias[1]!)];
   let keyId: string;
