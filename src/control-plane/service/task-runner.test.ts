@@ -18,9 +18,18 @@ import { serviceContext } from "./context.js";
 import type { ClusterEngineFactory } from "./engine-port.js";
 import { TaskRunner } from "./task-runner.js";
 
-// Unit test (a fake engine): a task whose instance died (lease expired) is taken over by the next
-// runner, which resumes the engine's unfinished operation (not a new one) and sets the cluster running.
-test("a task whose lease expired is resumed from the engine's record, then the cluster is running", async () => {
+/** A control-plane store in memory, a cluster file, and the cluster `c1` updating under task `T-1`. */
+async function withStore(
+  fn: (f: {
+    db: Kysely<ControlPlaneDatabase>;
+    cdb: { db: Kysely<ControlPlaneDatabase>; dialect: "sqlite" };
+    insert: (
+      at: number,
+      task: { current_stage: string; operation_id: string },
+      lease: Lease,
+    ) => Promise<void>;
+  }) => Promise<void>,
+): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "atrest-cp-runner-"));
   const sqlite = new Database(":memory:");
   const db = new Kysely<ControlPlaneDatabase>({ dialect: new SqliteDialect({ database: sqlite }) });
@@ -40,6 +49,62 @@ test("a task whose lease expired is resumed from the engine's record, then the c
     );
     const cdb = { db, dialect: "sqlite" as const };
     await migrateControlPlaneDatabase(cdb);
+    const insert = async (
+      at: number,
+      task: { current_stage: string; operation_id: string },
+      lease: Lease,
+    ): Promise<void> => {
+      await db
+        .insertInto("cp_clusters")
+        .values({
+          cluster_id: "c1",
+          name: "c1",
+          region_id: "cn-hangzhou",
+          cluster_file: clusterFile,
+          state: "updating",
+          kms_key_id: "",
+          disable_encryption: 1,
+          current_task_id: "T-1",
+          failure_reason: "",
+          last_change_at: 0,
+          created_by: "admin",
+          created_at: at,
+          updated_at: at,
+        })
+        .execute();
+      await db
+        .insertInto("cp_tasks")
+        .values({
+          task_id: "T-1",
+          cluster_id: "c1",
+          task_type: "kms_encryption_enable",
+          state: "running",
+          request: JSON.stringify({ type: "enable", keyId: "key-1" }),
+          stages: "[]",
+          ...task,
+          error_code: "",
+          error_message: "",
+          created_by: "admin",
+          created_at: at,
+          updated_at: at,
+          finished_at: null,
+          ...lease,
+        })
+        .execute();
+    };
+    await fn({ db, cdb, insert });
+  } finally {
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+type Lease = { lease_owner: string; lease_expires_at: number };
+
+// Unit test (a fake engine): a task whose instance died (lease expired) is taken over by the next
+// runner, which resumes the engine's unfinished operation (not a new one) and sets the cluster running.
+test("a task whose lease expired is resumed from the engine's record, then the cluster is running", async () => {
+  await withStore(async ({ db, cdb, insert }) => {
     const calls: string[] = [];
     const running = { id: "op-1", state: "Running", stage: "rewrite" } as unknown as OperationRecord;
     const done = {
@@ -67,45 +132,12 @@ test("a task whose lease expired is resumed from the engine's record, then the c
       instanceId: "second",
     });
     const now = Date.now();
-    await db
-      .insertInto("cp_clusters")
-      .values({
-        cluster_id: "c1",
-        name: "c1",
-        region_id: "cn-hangzhou",
-        cluster_file: clusterFile,
-        state: "updating",
-        kms_key_id: "",
-        disable_encryption: 1,
-        current_task_id: "T-1",
-        failure_reason: "",
-        last_change_at: 0,
-        created_by: "admin",
-        created_at: now,
-        updated_at: now,
-      })
-      .execute();
-    const task = {
-      task_id: "T-1",
-      cluster_id: "c1",
-      task_type: "kms_encryption_enable",
-      state: "running",
-      request: JSON.stringify({ type: "enable", keyId: "key-1" }),
-      stages: "[]",
-      current_stage: "rewrite",
-      operation_id: "op-1",
-      error_code: "",
-      error_message: "",
-      created_by: "admin",
-      created_at: now,
-      updated_at: now,
-      finished_at: null,
-    };
     // Held by a live instance: not taken over.
-    await db
-      .insertInto("cp_tasks")
-      .values({ ...task, lease_owner: "first", lease_expires_at: now + 60_000 })
-      .execute();
+    await insert(
+      now,
+      { current_stage: "rewrite", operation_id: "op-1" },
+      { lease_owner: "first", lease_expires_at: now + 60_000 },
+    );
     const runner = new TaskRunner(ctx);
     await runner.sweepOrphans();
     await runner.idle();
@@ -129,34 +161,13 @@ test("a task whose lease expired is resumed from the engine's record, then the c
     assert.equal(c?.disable_encryption, 0);
     const { rows } = await ctx.store.listEvents("c1", { offset: 0, limit: 10 });
     assert.ok(rows.some((r) => r.reason === "UpdateKMSEncryptionSucceeded"));
-  } finally {
-    await db.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 // A paused instance (its lease ran out while it was stalled, then it woke up) must not finish a task
 // another instance took over: its end is fenced on the lease, the new holder's result stands.
 test("an instance that lost the lease finishes nothing; the instance that took over finishes", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "atrest-cp-runner-"));
-  const sqlite = new Database(":memory:");
-  const db = new Kysely<ControlPlaneDatabase>({ dialect: new SqliteDialect({ database: sqlite }) });
-  try {
-    const clusterFile = join(dir, "cluster.yaml");
-    writeFileSync(
-      clusterFile,
-      renderClusterFile({
-        name: "c1",
-        region: "cn-hangzhou",
-        kubeconfig: join(dir, "kubeconfig"),
-        apiservers: [{ url: "https://127.0.0.1:1" }],
-        store: { sqlite: join(dir, "store.db") },
-        kmsProfile: join(dir, "kms-profile.json"),
-        plugins: [{ name: "kms", endpoint: `unix://${join(dir, "kms.sock")}` }],
-      }),
-    );
-    const cdb = { db, dialect: "sqlite" as const };
-    await migrateControlPlaneDatabase(cdb);
+  await withStore(async ({ cdb, insert }) => {
     const done = {
       id: "op-1",
       state: "Succeeded",
@@ -195,45 +206,11 @@ test("an instance that lost the lease finishes nothing; the instance that took o
       });
     const a = ctxOf("first", clockA);
     const b = ctxOf("second", clockB);
-    await db
-      .insertInto("cp_clusters")
-      .values({
-        cluster_id: "c1",
-        name: "c1",
-        region_id: "cn-hangzhou",
-        cluster_file: clusterFile,
-        state: "updating",
-        kms_key_id: "",
-        disable_encryption: 1,
-        current_task_id: "T-1",
-        failure_reason: "",
-        last_change_at: 0,
-        created_by: "admin",
-        created_at: t0,
-        updated_at: t0,
-      })
-      .execute();
-    await db
-      .insertInto("cp_tasks")
-      .values({
-        task_id: "T-1",
-        cluster_id: "c1",
-        task_type: "kms_encryption_enable",
-        state: "running",
-        request: JSON.stringify({ type: "enable", keyId: "key-1" }),
-        stages: "[]",
-        current_stage: "preflight",
-        operation_id: "",
-        error_code: "",
-        error_message: "",
-        created_by: "admin",
-        created_at: t0,
-        updated_at: t0,
-        finished_at: null,
-        lease_owner: "first",
-        lease_expires_at: t0 + 3_000,
-      })
-      .execute();
+    await insert(
+      t0,
+      { current_stage: "preflight", operation_id: "" },
+      { lease_owner: "first", lease_expires_at: t0 + 3_000 },
+    );
     const first = new TaskRunner(a);
     first.drive("T-1", false);
     const waitFor = async (name: string) => {
@@ -266,8 +243,5 @@ test("an instance that lost the lease finishes nothing; the instance that took o
     assert.deepEqual(reasons, ["UpdateKMSEncryptionTakenOver", "UpdateKMSEncryptionSucceeded"]);
     const takeover = (await b.store.listTaskEvents("T-1"))[0]!;
     assert.match(takeover.message, /instance second took over task T-1 from instance first/);
-  } finally {
-    await db.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
