@@ -1,11 +1,11 @@
 /**
- * Watches the KMS keys of the control plane's clusters: every `intervalMs`, one DescribeKey per key as
- * the service role (checkKeyHealth), and `onChange` when a cluster's issues differ from the last round
+ * Watches the KMS keys of the control plane's clusters: a round (`checkNow`, on the schedule of the
+ * control plane's cluster watch, every DEFAULT_KEY_HEALTH_INTERVAL_MS by default) is one DescribeKey per
+ * key as the service role (checkKeyHealth), and `onChange` when a cluster's issues differ from the last round
  * — the control plane records that as a cluster event (a Warning with the EKS code, or Normal when the
  * key is healthy again), so a person sees "key disabled" before the apiserver fails on it.
  */
-import { systemClock, type Clock, type Timer } from "../../common/clock.js";
-import { silentLogger, type Logger } from "../../common/logger.js";
+import { systemClock, type Clock } from "../../common/clock.js";
 import type { KmsClient } from "../../kms/client/index.js";
 import { checkKeyHealth, issueOfError, type KeyHealth } from "./key-health.js";
 
@@ -30,9 +30,7 @@ export interface KeyHealthWatchOptions {
   readonly previous?: (clusterId: string) => Promise<KeyHealth | undefined>;
   /** Every check's result, changed or not (the control plane keeps it for DescribeClusterDetail). */
   readonly onChecked?: (clusterId: string, health: KeyHealth) => Promise<void>;
-  readonly intervalMs?: number;
   readonly clock?: Clock;
-  readonly logger?: Logger;
 }
 
 const issueKey = (h: KeyHealth): string => `${h.keyId}|${h.issues.map((i) => i.code).join(",")}`;
@@ -40,20 +38,12 @@ const issueKey = (h: KeyHealth): string => `${h.keyId}|${h.issues.map((i) => i.c
 export class KeyHealthWatch {
   readonly #o: KeyHealthWatchOptions;
   readonly #clock: Clock;
-  readonly #logger: Logger;
   readonly #last = new Map<string, KeyHealth>();
-  #timer: Timer | undefined;
   #round: Promise<Map<string, KeyHealth>> | undefined;
-  #closed = false;
 
   constructor(options: KeyHealthWatchOptions) {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
-    this.#logger = options.logger ?? silentLogger();
-  }
-
-  start(): void {
-    this.#schedule();
   }
 
   /** The last health seen per cluster. */
@@ -64,26 +54,6 @@ export class KeyHealthWatch {
   /** One round now (shared with one in flight). */
   checkNow(): Promise<Map<string, KeyHealth>> {
     return (this.#round ??= this.#check().finally(() => (this.#round = undefined)));
-  }
-
-  close(): void {
-    this.#closed = true;
-    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
-  }
-
-  #schedule(): void {
-    if (this.#closed) return;
-    this.#timer = this.#clock.setTimeout(() => {
-      void this.checkNow()
-        .catch((err: unknown) =>
-          this.#logger.warn(
-            { err: err instanceof Error ? err.message : String(err) },
-            "key health: round failed",
-          ),
-        )
-        .finally(() => this.#schedule());
-    }, this.#o.intervalMs ?? DEFAULT_KEY_HEALTH_INTERVAL_MS);
-    this.#timer.unref?.();
   }
 
   async #checkOne(c: WatchedKey): Promise<KeyHealth> {

@@ -91,7 +91,6 @@ export class ClusterWatch {
         }),
       onChange: (id, h) => this.#healthChanged(id, h),
       clock: ctx.clock,
-      logger: ctx.logger,
     });
     this.#reencrypt = new AutoReencrypt({
       intervalMs: options.reencryptIntervalMs ?? DEFAULT_WATCH_INTERVAL_MS,
@@ -142,7 +141,6 @@ export class ClusterWatch {
     if (this.#timer !== undefined) this.#ctx.clock.clearTimeout(this.#timer);
     await this.#tick;
     this.#stopWatching();
-    this.#health.close();
     await this.#ctx.watch.release(CLUSTER_WATCH_LEASE, this.#ctx.instanceId).catch(() => undefined);
   }
 
